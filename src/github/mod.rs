@@ -1,0 +1,1 @@
+//! The GitHub client (in progress).

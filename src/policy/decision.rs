@@ -1,0 +1,76 @@
+//! What the policy engine decides about one PR, and why, in words a reviewer reads.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{CommitSha, Login, UserId};
+
+/// The commit status states, as GitHub names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalState {
+    Pending,
+    Success,
+    Failure,
+    Error,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Success => "success",
+            ApprovalState::Failure => "failure",
+            ApprovalState::Error => "error",
+        }
+    }
+}
+
+/// One approval that counted towards a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub login: Login,
+    pub user_id: UserId,
+    pub review_id: u64,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// A change request from an eligible reviewer, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denial {
+    pub login: Login,
+    pub review_id: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleOutcome {
+    /// The rule's name; `"defaults"` for files no rule matched.
+    pub name: String,
+    pub min_approvals: u32,
+    pub approvals: Vec<Approval>,
+    pub satisfied: bool,
+    /// Who may approve, in words: "alice or acme/netops".
+    pub approvers: String,
+    pub executor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    pub state: ApprovalState,
+    /// The status description: under 140 characters, says what is missing.
+    pub description: String,
+    pub head_sha: CommitSha,
+    pub rules: Vec<RuleOutcome>,
+    /// Distinct approvals that counted for any rule.
+    pub approvals: Vec<Approval>,
+    pub denials: Vec<Denial>,
+    /// Why reviews did not count: "bob is not a designated approver".
+    pub notes: Vec<String>,
+}
+
+impl ApprovalDecision {
+    pub fn is_approved(&self) -> bool {
+        self.state == ApprovalState::Success
+    }
+}

@@ -1,0 +1,124 @@
+//! The facts of one pull request, as gathered from the code host. Plain data: the policy
+//! engine decides from these alone, so tests build them by hand.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TeamRef;
+use crate::types::{CommitSha, Login, PullNumber, RepoName, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountKind {
+    User,
+    Bot,
+    Organization,
+    /// Any type the code host may add later; never eligible to approve.
+    Other,
+}
+
+impl AccountKind {
+    /// Maps GitHub's `type` field; anything unknown is `Other`, which never approves.
+    pub fn from_github(t: &str) -> Self {
+        match t {
+            "User" => AccountKind::User,
+            "Bot" => AccountKind::Bot,
+            "Organization" => AccountKind::Organization,
+            _ => AccountKind::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub login: Login,
+    pub id: UserId,
+    pub kind: AccountKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReviewState {
+    Approved,
+    ChangesRequested,
+    Commented,
+    Dismissed,
+    /// A review not yet submitted, or a state the code host may add later: carries no stance.
+    Other,
+}
+
+impl ReviewState {
+    pub fn from_github(s: &str) -> Self {
+        match s {
+            "APPROVED" => ReviewState::Approved,
+            "CHANGES_REQUESTED" => ReviewState::ChangesRequested,
+            "COMMENTED" => ReviewState::Commented,
+            "DISMISSED" => ReviewState::Dismissed,
+            _ => ReviewState::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: u64,
+    pub reviewer: Account,
+    pub state: ReviewState,
+    /// The commit the review was made on; `None` when the code host did not say.
+    pub commit_id: Option<CommitSha>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// The review's text (the reason given with a change request).
+    pub body: String,
+}
+
+/// One commit of the PR with the accounts its author and committer map to (by email, as on
+/// GitHub). `None` means the code host could not map the identity to an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitFacts {
+    pub sha: CommitSha,
+    pub author: Option<Account>,
+    pub committer: Option<Account>,
+    /// The raw name/email, for a useful message when the account is unknown.
+    pub author_email: String,
+    pub committer_email: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PullState {
+    Open,
+    Closed,
+    Merged,
+}
+
+/// Whether a policy file changed in the PR is itself valid; shown on the PR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProposedPolicy {
+    /// The PR does not touch the policy file.
+    Unchanged,
+    Valid,
+    /// The PR deletes the policy file.
+    Deleted,
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullFacts {
+    pub repo: RepoName,
+    pub number: PullNumber,
+    pub state: PullState,
+    pub draft: bool,
+    pub author: Account,
+    pub head_sha: CommitSha,
+    pub base_sha: CommitSha,
+    pub base_ref: String,
+    /// In the order the code host lists them (chronological); the engine does not rely on it.
+    pub reviews: Vec<Review>,
+    pub commits: Vec<CommitFacts>,
+    pub changed_files: Vec<String>,
+    /// Members (by account id) of each team that a matched rule names. A team missing here
+    /// is treated as having no members (fail closed).
+    pub team_members: BTreeMap<TeamRef, BTreeSet<UserId>>,
+    pub proposed_policy: ProposedPolicy,
+    pub labels: Vec<String>,
+    pub created_at: Option<DateTime<Utc>>,
+}

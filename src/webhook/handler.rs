@@ -1,0 +1,1 @@
+//! The axum handler for `POST /webhook` (implemented by the webhook work).

@@ -1,0 +1,1 @@
+//! The durable delivery queue under `data_dir` (implemented by the webhook work).

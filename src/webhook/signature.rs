@@ -1,0 +1,1 @@
+//! `X-Hub-Signature-256` verification (implemented by the webhook work).
