@@ -1,1 +1,368 @@
-//! gate (in progress)
+//! The gate: a delivery names a PR to re-evaluate; the gate gathers the facts afresh from the
+//! code host, asks the policy engine, posts `prgate/approval` on the head SHA and, when the
+//! policy says `merge = "auto"`, merges with that SHA pinned. Every evaluation is recomputed
+//! from scratch, so it is idempotent and any replica may handle any delivery. The reconciler
+//! re-evaluates open PRs so that a missed webhook delays a decision but never loses it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::config::{MergeMode, ServerConfig};
+use crate::dashboard::Dashboard;
+use crate::github::facts::{GatherError, gather_facts, truncate_chars};
+use crate::github::{GitHub, GitHubError, MergeOutcome};
+use crate::metrics::Metrics;
+use crate::policy::{self, ApprovalDecision, ApprovalState};
+use crate::records::{ApprovalTrailers, TrailerApproval};
+use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
+use crate::webhook::{Delivery, Event, Queue};
+use crate::APPROVAL_CONTEXT;
+
+/// The description prgate gives a `prgate/approval` status someone else posted.
+pub const FORGED_STATUS_DESCRIPTION: &str = "status set by someone other than prgate";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Gather(#[from] GatherError),
+}
+
+/// What one evaluation did, for logs and tests.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub pull: PullRef,
+    pub decision: ApprovalDecision,
+    pub merged: Option<CommitSha>,
+}
+
+/// Work for the single evaluation worker. Deliveries and reconciler passes go through one
+/// task so that two evaluations of the same PR never interleave their status posts.
+enum Work {
+    Reconcile,
+}
+
+pub struct Gate {
+    gh: Arc<GitHub>,
+    governed: BTreeMap<RepoName, Vec<String>>,
+    public_url: Option<String>,
+    metrics: Metrics,
+    dashboard: Dashboard,
+    /// The last status this process posted per (repo, sha): re-posting the same one is skipped.
+    posted: Mutex<HashMap<(RepoName, CommitSha), (ApprovalState, String)>>,
+    self_login: Mutex<Option<Login>>,
+    retry_backoff: Duration,
+}
+
+impl Gate {
+    pub fn new(config: &ServerConfig, gh: Arc<GitHub>, metrics: Metrics, dashboard: Dashboard) -> Self {
+        Gate {
+            gh,
+            governed: config.repos.iter().map(|r| (r.name.clone(), r.branches.clone())).collect(),
+            public_url: config.public_url.clone(),
+            metrics,
+            dashboard,
+            posted: Mutex::new(HashMap::new()),
+            self_login: Mutex::new(None),
+            retry_backoff: Duration::from_secs(1),
+        }
+    }
+
+    /// Shorter retry backoff, for tests.
+    pub fn with_retry_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_backoff = backoff;
+        self
+    }
+
+    pub fn github(&self) -> &GitHub {
+        &self.gh
+    }
+
+    fn is_governed(&self, repo: &RepoName, base_ref: &str) -> bool {
+        self.governed.get(repo).is_some_and(|branches| branches.iter().any(|b| b == base_ref))
+    }
+
+    /// The account prgate posts as; learnt once from the code host.
+    pub async fn self_login(&self) -> Result<Login, GitHubError> {
+        if let Some(l) = self.self_login.lock().ok().and_then(|g| g.clone()) {
+            return Ok(l);
+        }
+        let me = self.gh.current_user().await?;
+        let login = Login::new(me.login);
+        if let Ok(mut g) = self.self_login.lock() {
+            *g = Some(login.clone());
+        }
+        Ok(login)
+    }
+
+    /// Acts on one delivery. Errors are transient code host failures: the caller retries.
+    pub async fn handle(&self, delivery: &Delivery) -> Result<(), GateError> {
+        match &delivery.event {
+            Event::PullRequest { action, repo, number, .. } => {
+                if matches!(action.as_str(), "closed" | "assigned" | "unassigned" | "review_requested"
+                    | "review_request_removed" | "locked" | "unlocked" | "milestoned" | "demilestoned")
+                {
+                    return Ok(());
+                }
+                self.evaluate_pull(repo, *number).await?;
+            }
+            Event::PullRequestReview { repo, number, .. } => {
+                self.evaluate_pull(repo, *number).await?;
+            }
+            Event::Status { repo, sha, context, state, sender } => {
+                if !self.governed.contains_key(repo) {
+                    return Ok(());
+                }
+                if context == APPROVAL_CONTEXT {
+                    let me = self.self_login().await?;
+                    if sender.as_ref() != Some(&me) {
+                        self.overwrite_forged_status(repo, sha, sender.as_ref()).await?;
+                    }
+                } else if state == "success" {
+                    // Another required check turned green: a PR waiting to be merged may now be.
+                    for pull in self.gh.pulls_for_commit(repo, sha).await? {
+                        if pull.state == "open" && pull.head.sha == sha.as_str() {
+                            self.evaluate_pull(repo, PullNumber(pull.number)).await?;
+                        }
+                    }
+                }
+            }
+            Event::Push { repo, git_ref, .. } => {
+                // A push to a governed base branch may change the policy of its open PRs.
+                if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
+                    if self.is_governed(repo, branch) {
+                        self.reconcile_repo(repo, Some(branch)).await?;
+                    }
+                }
+            }
+            Event::Ping | Event::Ignored { .. } => {}
+        }
+        Ok(())
+    }
+
+    async fn overwrite_forged_status(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        sender: Option<&Login>,
+    ) -> Result<(), GateError> {
+        tracing::warn!(%repo, %sha, sender = ?sender.map(|s| s.to_string()), "overwriting a prgate/approval status posted by someone else");
+        // Forget what we posted: the forged status replaced it on the code host.
+        if let Ok(mut p) = self.posted.lock() {
+            p.remove(&(repo.clone(), sha.clone()));
+        }
+        self.post(repo, sha, ApprovalState::Failure, FORGED_STATUS_DESCRIPTION).await?;
+        Ok(())
+    }
+
+    /// Posts a status unless this process already posted exactly it on that SHA.
+    async fn post(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        state: ApprovalState,
+        description: &str,
+    ) -> Result<(), GitHubError> {
+        let key = (repo.clone(), sha.clone());
+        let value = (state, description.to_string());
+        if self.posted.lock().ok().and_then(|p| p.get(&key).cloned()).as_ref() == Some(&value) {
+            return Ok(());
+        }
+        let target = self.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string() + "/");
+        self.gh
+            .post_status(repo, sha, state.as_str(), APPROVAL_CONTEXT, description, target.as_deref())
+            .await?;
+        if let Ok(mut p) = self.posted.lock() {
+            if p.len() > 100_000 {
+                p.clear();
+            }
+            p.insert(key, value);
+        }
+        Ok(())
+    }
+
+    /// Re-evaluates one PR from fresh facts, posts its status, and merges it when approved and
+    /// the policy says `merge = "auto"`. `Ok(None)` when the PR is not ours to decide.
+    pub async fn evaluate_pull(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+    ) -> Result<Option<Evaluation>, GateError> {
+        let pull_ref = PullRef { repo: repo.clone(), number };
+        let span = tracing::info_span!("evaluate", pull = %pull_ref, head = tracing::field::Empty);
+        async {
+            let pull = self.gh.pull(repo, number).await?;
+            if pull.state != "open" || pull.merged || !self.is_governed(repo, &pull.base.git_ref) {
+                return Ok(None);
+            }
+            let head: CommitSha = match pull.head.sha.parse() {
+                Ok(h) => h,
+                Err(_) => return Ok(None),
+            };
+            tracing::Span::current().record("head", head.as_str());
+            let (decision, gathered) = match gather_facts(&self.gh, repo, &pull).await {
+                Ok(g) => (policy::evaluate_approval(&g.policy, &g.facts), Some(g)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not gather the facts; deciding error");
+                    let d = policy::error_decision(head.clone(), &e.status_description());
+                    self.publish(&pull_ref, &d).await?;
+                    // A code host failure is retried; a policy problem is a final answer.
+                    return match e {
+                        GatherError::GitHub(e) => Err(e.into()),
+                        _ => Ok(Some(Evaluation { pull: pull_ref, decision: d, merged: None })),
+                    };
+                }
+            };
+            self.publish(&pull_ref, &decision).await?;
+            let mut merged = None;
+            if let Some(g) = gathered {
+                if decision.is_approved() && g.policy.merge == MergeMode::Auto {
+                    merged = self.merge_approved(&pull_ref, &decision).await?;
+                }
+            }
+            Ok(Some(Evaluation { pull: pull_ref, decision, merged }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn publish(&self, pull: &PullRef, d: &ApprovalDecision) -> Result<(), GitHubError> {
+        let description = truncate_chars(&d.description, 139);
+        tracing::info!(state = d.state.as_str(), %description, "decision");
+        self.metrics.decision(d.state.as_str());
+        self.dashboard.record_decision(pull, &d.head_sha, d.state.as_str(), &description, Utc::now());
+        self.post(&pull.repo, &d.head_sha, d.state, &description).await
+    }
+
+    /// Merges an approved PR with its head pinned, after one more look at live facts (a
+    /// dismissal may have landed since). A moved head means: decide again, never merge.
+    async fn merge_approved(
+        &self,
+        pull: &PullRef,
+        decision: &ApprovalDecision,
+    ) -> Result<Option<CommitSha>, GateError> {
+        let live = self.gh.pull(&pull.repo, pull.number).await?;
+        if live.head.sha != decision.head_sha.as_str() || live.state != "open" {
+            tracing::info!("head moved or PR closed before the merge; not merging");
+            self.metrics.merge("head_moved");
+            return Ok(None);
+        }
+        let recheck = gather_facts(&self.gh, &pull.repo, &live).await?;
+        let again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
+        if !again.is_approved() || again.head_sha != decision.head_sha {
+            tracing::info!(state = again.state.as_str(), "approval changed just before the merge; not merging");
+            self.publish(pull, &again).await?;
+            self.metrics.merge("approval_changed");
+            return Ok(None);
+        }
+        let trailers = ApprovalTrailers {
+            pull: pull.clone(),
+            head: again.head_sha.clone(),
+            policy_blob: recheck.policy_blob.clone(),
+            approvals: again.approvals.iter().map(TrailerApproval::from).collect(),
+        };
+        let title = format!("Merge pull request #{} (approved via prgate)", pull.number);
+        let message = merge_message(&live.title, &trailers);
+        match self.gh.merge_pinned(&pull.repo, pull.number, &again.head_sha, &title, &message).await? {
+            MergeOutcome::Merged { sha } => {
+                tracing::info!(merge = %sha, "merged with the approved head pinned");
+                self.metrics.merge("merged");
+                Ok(Some(sha))
+            }
+            MergeOutcome::HeadMoved => {
+                tracing::info!("GitHub says the head moved (409); deciding again");
+                self.metrics.merge("head_moved");
+                Box::pin(self.evaluate_pull(&pull.repo, pull.number)).await?;
+                Ok(None)
+            }
+            MergeOutcome::NotMergeable { message } => {
+                tracing::warn!(%message, "GitHub refused the merge");
+                self.metrics.merge("refused");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Re-evaluates every open PR of `repo` against its governed branches (or one branch).
+    pub async fn reconcile_repo(&self, repo: &RepoName, branch: Option<&str>) -> Result<(), GateError> {
+        for pull in self.gh.open_pulls(repo, branch).await? {
+            if self.is_governed(repo, &pull.base.git_ref) {
+                if let Err(e) = self.evaluate_pull(repo, PullNumber(pull.number)).await {
+                    tracing::warn!(%repo, pull = pull.number, error = %e, "reconcile: evaluation failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One reconciler pass over every governed repository.
+    pub async fn reconcile_once(&self) {
+        let repos: Vec<RepoName> = self.governed.keys().cloned().collect();
+        for repo in repos {
+            if let Err(e) = self.reconcile_repo(&repo, None).await {
+                tracing::warn!(%repo, error = %e, "reconcile failed; next pass will retry");
+            }
+        }
+    }
+
+    /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
+    /// reconciler (its PR stays without `success` meanwhile, which is the safe side).
+    pub async fn handle_with_retries(&self, delivery: &Delivery) {
+        let span = tracing::info_span!("delivery", id = %delivery.id, event = %delivery.event_name);
+        async {
+            for attempt in 0..3u32 {
+                match self.handle(delivery).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(attempt, error = %e, "delivery processing failed");
+                        if attempt < 2 {
+                            tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
+                        }
+                    }
+                }
+            }
+            tracing::error!("giving up on the delivery; the reconciler will re-evaluate");
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The worker: takes deliveries from the durable queue in order and reconciler ticks from
+    /// `ticks`, one at a time; a delivery is completed only after it was handled.
+    pub async fn run_worker(self: Arc<Self>, queue: Queue, mut ticks: mpsc::Receiver<()>) {
+        loop {
+            let work = tokio::select! {
+                d = queue.next() => Ok(d),
+                Some(()) = ticks.recv() => Err(Work::Reconcile),
+            };
+            match work {
+                Ok(delivery) => {
+                    let started = Instant::now();
+                    self.handle_with_retries(&delivery).await;
+                    if let Err(e) = queue.complete(&delivery.id).await {
+                        tracing::error!(error = %e, id = %delivery.id, "cannot mark the delivery done; it will be processed again after a restart");
+                    }
+                    let age = (Utc::now() - delivery.received_at).num_milliseconds().max(0) as f64 / 1000.0;
+                    self.metrics.processing_latency(age.max(started.elapsed().as_secs_f64()));
+                    self.metrics.queue_depth(queue.depth());
+                }
+                Err(Work::Reconcile) => self.reconcile_once().await,
+            }
+        }
+    }
+}
+
+/// The merge commit message: the PR title, then the approval trailers as the last paragraph.
+pub fn merge_message(pr_title: &str, trailers: &ApprovalTrailers) -> String {
+    // A title that itself looks like trailers must not merge into ours: it stays a paragraph
+    // of its own, and parsing reads only the last one.
+    let title = truncate_chars(pr_title.trim(), 200);
+    format!("{title}\n\n{}", trailers.to_trailer_block())
+}
+

@@ -10,6 +10,8 @@ pub mod gate;
 pub mod github;
 pub mod metrics;
 pub mod policy;
+pub mod records;
+pub mod serve;
 pub mod server;
 pub mod sim;
 pub mod types;

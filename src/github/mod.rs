@@ -1,1 +1,278 @@
-//! The GitHub client (in progress).
+//! The code host client: typed reads of the facts prgate decides on, and the few writes it
+//! makes (statuses, merges, comments, refs). Built on [`client::Transport`], which owns
+//! timeouts, retries, rate limits and ETags.
+
+pub mod client;
+pub mod facts;
+pub mod models;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use base64::Engine;
+use http::Method;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+pub use client::{ClientOptions, GitHubError, Transport};
+use models::*;
+
+use crate::config::{Secret, TeamRef};
+use crate::metrics::Metrics;
+use crate::types::{CommitSha, PullNumber, RepoName, UserId};
+
+/// Lists longer than this many pages are refused rather than evaluated partly (fail closed).
+const MAX_PAGES: usize = 30;
+
+/// A file's content at one commit, with its blob SHA (recorded as `Prgate-Policy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAtCommit {
+    pub blob_sha: CommitSha,
+    pub text: String,
+}
+
+/// What became of a merge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    Merged { sha: CommitSha },
+    /// 409: the head is no longer the SHA we pinned.
+    HeadMoved,
+    /// 405 (protection, conflicts) or 422: GitHub's message says why.
+    NotMergeable { message: String },
+}
+
+pub struct GitHub {
+    transport: Transport,
+    /// File contents at a commit never change, so they are cached for good (bounded).
+    file_cache: Mutex<HashMap<(RepoName, String, CommitSha), Option<FileAtCommit>>>,
+}
+
+impl GitHub {
+    pub fn new(
+        api_url: &str,
+        token: Option<&Secret>,
+        options: ClientOptions,
+        metrics: Metrics,
+    ) -> Result<Self, GitHubError> {
+        Ok(GitHub {
+            transport: Transport::new(api_url, token, options, metrics)?,
+            file_cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Number of HTTP requests made so far (for measuring calls per decision).
+    pub fn calls(&self) -> u64 {
+        self.transport.calls()
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GitHubError> {
+        self.transport.get(path).await?.json(path)
+    }
+
+    /// Reads every page of a list (`per_page=100`), refusing lists past [`MAX_PAGES`].
+    async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GitHubError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{sep}per_page=100"));
+        let mut out = Vec::new();
+        let mut pages = 0;
+        while let Some(p) = next {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(GitHubError::Decode {
+                    path: path.to_string(),
+                    message: format!("more than {MAX_PAGES} pages; refusing to decide on a partial list"),
+                });
+            }
+            let r = self.transport.get(&p).await?;
+            let mut items: Vec<T> = r.json(&p)?;
+            out.append(&mut items);
+            next = r.next_page(self.transport.api_url());
+        }
+        Ok(out)
+    }
+
+    pub async fn current_user(&self) -> Result<ApiUser, GitHubError> {
+        self.get_json("/user").await
+    }
+
+    pub async fn pull(&self, repo: &RepoName, number: PullNumber) -> Result<ApiPull, GitHubError> {
+        self.get_json(&format!("/repos/{repo}/pulls/{number}")).await
+    }
+
+    /// Open PRs of a repository, optionally only those against `base`.
+    pub async fn open_pulls(
+        &self,
+        repo: &RepoName,
+        base: Option<&str>,
+    ) -> Result<Vec<ApiPull>, GitHubError> {
+        let mut path = format!("/repos/{repo}/pulls?state=open");
+        if let Some(base) = base {
+            path.push_str(&format!("&base={}", url_escape(base)));
+        }
+        self.get_all(&path).await
+    }
+
+    pub async fn reviews(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+    ) -> Result<Vec<ApiReview>, GitHubError> {
+        self.get_all(&format!("/repos/{repo}/pulls/{number}/reviews")).await
+    }
+
+    /// Commits and changed files between two commits, in one call.
+    pub async fn compare(
+        &self,
+        repo: &RepoName,
+        base: &CommitSha,
+        head: &CommitSha,
+    ) -> Result<ApiCompare, GitHubError> {
+        self.get_json(&format!("/repos/{repo}/compare/{base}...{head}")).await
+    }
+
+    /// A file at a commit; `None` when it does not exist there. Cached for good.
+    pub async fn file_at(
+        &self,
+        repo: &RepoName,
+        path: &str,
+        commit: &CommitSha,
+    ) -> Result<Option<FileAtCommit>, GitHubError> {
+        let key = (repo.clone(), path.to_string(), commit.clone());
+        if let Some(hit) = self.file_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let url = format!("/repos/{repo}/contents/{}?ref={commit}", url_escape_path(path));
+        let file = match self.transport.get_optional(&url).await? {
+            None => None,
+            Some(r) => {
+                let c: ApiContent = r.json(&url)?;
+                Some(decode_content(&url, c)?)
+            }
+        };
+        if let Ok(mut cache) = self.file_cache.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(key, file.clone());
+        }
+        Ok(file)
+    }
+
+    pub async fn team_members(&self, team: &TeamRef) -> Result<BTreeSet<UserId>, GitHubError> {
+        let members: Vec<ApiUser> =
+            self.get_all(&format!("/orgs/{}/teams/{}/members", team.org, team.slug)).await?;
+        Ok(members.into_iter().map(|u| UserId(u.id)).collect())
+    }
+
+    pub async fn pulls_for_commit(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+    ) -> Result<Vec<ApiPull>, GitHubError> {
+        self.get_json(&format!("/repos/{repo}/commits/{sha}/pulls")).await
+    }
+
+    pub async fn statuses(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+    ) -> Result<Vec<ApiStatus>, GitHubError> {
+        self.get_all(&format!("/repos/{repo}/commits/{sha}/statuses")).await
+    }
+
+    pub async fn post_status(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        state: &str,
+        context: &str,
+        description: &str,
+        target_url: Option<&str>,
+    ) -> Result<(), GitHubError> {
+        let mut body = json!({ "state": state, "context": context, "description": description });
+        if let Some(url) = target_url {
+            body["target_url"] = json!(url);
+        }
+        self.transport.send(Method::POST, &format!("/repos/{repo}/statuses/{sha}"), Some(&body)).await?;
+        Ok(())
+    }
+
+    /// Merges with the head SHA pinned: GitHub refuses (409) if the head moved since.
+    pub async fn merge_pinned(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+        head: &CommitSha,
+        title: &str,
+        message: &str,
+    ) -> Result<MergeOutcome, GitHubError> {
+        let path = format!("/repos/{repo}/pulls/{number}/merge");
+        let body = json!({
+            "sha": head.as_str(),
+            "merge_method": "merge",
+            "commit_title": title,
+            "commit_message": message,
+        });
+        match self.transport.send(Method::PUT, &path, Some(&body)).await {
+            Ok(r) => {
+                let m: ApiMergeResult = r.json(&path)?;
+                let sha = m.sha.parse().map_err(|e: crate::types::InvalidId| {
+                    GitHubError::Decode { path: path.clone(), message: e.to_string() }
+                })?;
+                Ok(MergeOutcome::Merged { sha })
+            }
+            Err(GitHubError::Status { status: 409, .. }) => Ok(MergeOutcome::HeadMoved),
+            Err(GitHubError::Status { status: 405 | 422, message, .. }) => {
+                Ok(MergeOutcome::NotMergeable { message })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn comment(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/issues/{number}/comments");
+        self.transport.send(Method::POST, &path, Some(&json!({ "body": body }))).await?;
+        Ok(())
+    }
+}
+
+fn decode_content(path: &str, c: ApiContent) -> Result<FileAtCommit, GitHubError> {
+    let err = |message: String| GitHubError::Decode { path: path.to_string(), message };
+    if c.encoding != "base64" {
+        return Err(err(format!("content encoding {:?}, expected base64", c.encoding)));
+    }
+    let cleaned: String = c.content.chars().filter(|ch| !ch.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cleaned)
+        .map_err(|e| err(format!("bad base64: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| err("file is not UTF-8".into()))?;
+    let blob_sha = c.sha.parse().map_err(|e: crate::types::InvalidId| err(e.to_string()))?;
+    Ok(FileAtCommit { blob_sha, text })
+}
+
+/// Escapes a query value (branch names may hold `/`, `#`, `&`).
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes a repository path, keeping its `/` separators.
+fn url_escape_path(s: &str) -> String {
+    s.split('/').map(url_escape).collect::<Vec<_>>().join("/")
+}

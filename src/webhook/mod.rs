@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod queue;
+pub use queue::{Enqueued, Queue, QueueError};
 pub mod signature;
 pub mod handler;
 

@@ -1,0 +1,431 @@
+//! The transport under every code host call: octocrab for HTTP and auth, with our own
+//! timeout, bounded retries, rate-limit respect and ETag conditional reads, so that no call can
+//! hang the gate, a transient failure is retried a bounded number of times, and re-reading an
+//! unchanged resource costs no rate limit.
+//!
+//! octocrab quirk: it only attaches the token when the request URI has no authority (or is
+//! api.github.com), so every request here is built from a path relative to `base_uri`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use serde::de::DeserializeOwned;
+
+use crate::config::Secret;
+use crate::metrics::Metrics;
+
+/// A code host call that did not give a usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("{method} {path}: GitHub answered {status}: {message}")]
+    Status { method: String, path: String, status: u16, message: String },
+    #[error("{method} {path}: no answer from GitHub: {message}")]
+    Transport { method: String, path: String, message: String },
+    #[error("{method} {path}: no answer within {seconds}s")]
+    Timeout { method: String, path: String, seconds: u64 },
+    #[error("{path}: unexpected response from GitHub: {message}")]
+    Decode { path: String, message: String },
+    #[error("cannot set up the GitHub client for {api_url}: {message}")]
+    Setup { api_url: String, message: String },
+}
+
+impl GitHubError {
+    /// The HTTP status, when GitHub answered with one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitHubError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Tunables for the transport; the defaults suit a production gate.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Limit for one attempt of one call.
+    pub timeout: Duration,
+    /// Attempts after the first, for transport errors, timeouts and 5xx.
+    pub retries: u32,
+    pub backoff: Duration,
+    /// Keep this many requests of the hourly budget in reserve; below it, wait for the reset.
+    pub rate_limit_reserve: u64,
+    /// The longest we wait for a rate-limit reset before giving up with an error.
+    pub max_rate_limit_wait: Duration,
+    pub etag_cache_entries: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(10),
+            retries: 2,
+            backoff: Duration::from_millis(250),
+            rate_limit_reserve: 50,
+            max_rate_limit_wait: Duration::from_secs(900),
+            etag_cache_entries: 4096,
+        }
+    }
+}
+
+/// A response with its body read.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// True when the body came from our cache after a 304.
+    pub not_modified: bool,
+}
+
+impl ApiResponse {
+    pub fn json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GitHubError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| GitHubError::Decode { path: path.to_string(), message: e.to_string() })
+    }
+
+    /// The URL of the next page from a `Link` header, as a path relative to the API root.
+    pub fn next_page(&self, api_url: &str) -> Option<String> {
+        let link = self.headers.get(http::header::LINK)?.to_str().ok()?;
+        link.split(',').find_map(|part| {
+            let (url, rel) = part.split_once(';')?;
+            if !rel.contains("rel=\"next\"") {
+                return None;
+            }
+            let url = url.trim().trim_start_matches('<').trim_end_matches('>');
+            Some(url.strip_prefix(api_url).unwrap_or(url).to_string())
+        })
+    }
+}
+
+struct EtagCache {
+    entries: HashMap<String, (HeaderValue, Bytes)>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl EtagCache {
+    fn get(&self, path: &str) -> Option<&(HeaderValue, Bytes)> {
+        self.entries.get(path)
+    }
+    fn put(&mut self, path: String, etag: HeaderValue, body: Bytes) {
+        if self.entries.insert(path.clone(), (etag, body)).is_none() {
+            self.order.push_back(path);
+            while self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.entries.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct RateState {
+    remaining: Option<u64>,
+    reset_epoch: Option<u64>,
+}
+
+/// The HTTP transport to one code host with one credential.
+pub struct Transport {
+    octo: Octocrab,
+    api_url: String,
+    options: ClientOptions,
+    metrics: Metrics,
+    etags: Mutex<EtagCache>,
+    rate: Mutex<RateState>,
+    calls: AtomicU64,
+}
+
+impl Transport {
+    pub fn new(
+        api_url: &str,
+        token: Option<&Secret>,
+        options: ClientOptions,
+        metrics: Metrics,
+    ) -> Result<Self, GitHubError> {
+        let api_url = api_url.trim_end_matches('/').to_string();
+        let setup_err =
+            |message: String| GitHubError::Setup { api_url: api_url.clone(), message };
+        let mut builder = Octocrab::builder()
+            .base_uri(api_url.as_str())
+            .map_err(|e| setup_err(e.to_string()))?
+            // We own the retries (bounded, with backoff) so that octocrab does not add its own.
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            .set_connect_timeout(Some(options.timeout))
+            .set_read_timeout(Some(options.timeout))
+            .set_write_timeout(Some(options.timeout));
+        if let Some(token) = token {
+            builder = builder.personal_token(token.expose().to_string());
+        }
+        let octo = builder.build().map_err(|e| setup_err(e.to_string()))?;
+        let capacity = options.etag_cache_entries.max(1);
+        Ok(Transport {
+            octo,
+            api_url,
+            options,
+            metrics,
+            etags: Mutex::new(EtagCache {
+                entries: HashMap::new(),
+                order: VecDeque::new(),
+                capacity,
+            }),
+            rate: Mutex::new(RateState::default()),
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// How many HTTP requests this transport has made (including 304s).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// A GET that sends `If-None-Match` when we have read the path before and answers from
+    /// the cache on 304. Non-2xx answers are errors.
+    pub async fn get(&self, path: &str) -> Result<ApiResponse, GitHubError> {
+        self.request_with(Method::GET, path, None, true).await
+    }
+
+    /// A GET whose 404 is an answer (`Ok(None)`), not an error.
+    pub async fn get_optional(&self, path: &str) -> Result<Option<ApiResponse>, GitHubError> {
+        match self.get(path).await {
+            Ok(r) => Ok(Some(r)),
+            Err(GitHubError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Any request; non-2xx answers are errors that carry GitHub's message.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<ApiResponse, GitHubError> {
+        self.request_with(method, path, body, false).await
+    }
+
+    async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        conditional: bool,
+    ) -> Result<ApiResponse, GitHubError> {
+        let mut attempt = 0;
+        loop {
+            self.respect_rate_limit(&method, path).await?;
+            let result = self.attempt(&method, path, body, conditional).await;
+            let retryable = match &result {
+                Ok(r) => r.status.is_server_error(),
+                Err(GitHubError::Transport { .. } | GitHubError::Timeout { .. }) => true,
+                Err(_) => false,
+            };
+            if !retryable || attempt >= self.options.retries {
+                return match result {
+                    Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_MODIFIED => {
+                        Ok(r)
+                    }
+                    Ok(r) => Err(status_error(&method, path, &r)),
+                    Err(e) => Err(e),
+                };
+            }
+            attempt += 1;
+            let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
+            tracing::warn!(%method, path, attempt, ?wait, "retrying GitHub call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        conditional: bool,
+    ) -> Result<ApiResponse, GitHubError> {
+        let mut builder = http::Request::builder().method(method.clone()).uri(path);
+        let cached = if conditional {
+            self.etags.lock().ok().and_then(|c| c.get(path).cloned())
+        } else {
+            None
+        };
+        if let Some((etag, _)) = &cached {
+            builder = builder.header(http::header::IF_NONE_MATCH, etag.clone());
+        }
+        builder = builder
+            .header(http::header::ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        let request = self.octo.build_request(builder, body).map_err(|e| {
+            GitHubError::Transport {
+                method: method.to_string(),
+                path: path.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let transport_err = |message: String| GitHubError::Transport {
+            method: method.to_string(),
+            path: path.to_string(),
+            message,
+        };
+        let exchange = async {
+            let response = self.octo.execute(request).await.map_err(|e| transport_err(e.to_string()))?;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.map_err(|e| transport_err(e.to_string()))?.to_bytes();
+            Ok::<_, GitHubError>((parts, body))
+        };
+        let outcome = tokio::time::timeout(self.options.timeout, exchange).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let endpoint = endpoint_template(path);
+        let (parts, body) = match outcome {
+            Err(_) => {
+                self.metrics.api_call(method.as_str(), &endpoint, 0, seconds);
+                return Err(GitHubError::Timeout {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    seconds: self.options.timeout.as_secs(),
+                });
+            }
+            Ok(Err(e)) => {
+                self.metrics.api_call(method.as_str(), &endpoint, 0, seconds);
+                return Err(e);
+            }
+            Ok(Ok(x)) => x,
+        };
+        self.metrics.api_call(method.as_str(), &endpoint, parts.status.as_u16(), seconds);
+        self.note_rate_limit(&parts.headers);
+        if parts.status == StatusCode::NOT_MODIFIED {
+            if let Some((_, cached_body)) = cached {
+                return Ok(ApiResponse {
+                    status: StatusCode::OK,
+                    headers: parts.headers,
+                    body: cached_body,
+                    not_modified: true,
+                });
+            }
+        }
+        if conditional && parts.status.is_success() {
+            if let (Some(etag), Ok(mut cache)) =
+                (parts.headers.get(http::header::ETAG), self.etags.lock())
+            {
+                cache.put(path.to_string(), etag.clone(), body.clone());
+            }
+        }
+        Ok(ApiResponse { status: parts.status, headers: parts.headers, body, not_modified: false })
+    }
+
+    fn note_rate_limit(&self, headers: &HeaderMap) {
+        let num = |name: &str| {
+            headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+        };
+        if let Ok(mut rate) = self.rate.lock() {
+            if let Some(remaining) = num("x-ratelimit-remaining") {
+                rate.remaining = Some(remaining);
+                rate.reset_epoch = num("x-ratelimit-reset");
+            }
+        }
+    }
+
+    /// Waits for the rate-limit window to reset when we are down to the reserve, so that the
+    /// budget never runs out mid-decision. A wait longer than allowed is an error (the decision
+    /// becomes `error`, never a pass).
+    async fn respect_rate_limit(&self, method: &Method, path: &str) -> Result<(), GitHubError> {
+        let state = self.rate.lock().map(|r| *r).unwrap_or_default();
+        let (Some(remaining), Some(reset)) = (state.remaining, state.reset_epoch) else {
+            return Ok(());
+        };
+        if remaining > self.options.rate_limit_reserve {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        if reset <= now {
+            return Ok(());
+        }
+        let wait = Duration::from_secs(reset - now + 1);
+        if wait > self.options.max_rate_limit_wait {
+            return Err(GitHubError::Status {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: 429,
+                message: format!(
+                    "rate limit nearly exhausted ({remaining} left) and the reset is {}s away",
+                    wait.as_secs()
+                ),
+            });
+        }
+        tracing::warn!(remaining, wait_seconds = wait.as_secs(), "rate limit low; waiting for reset");
+        tokio::time::sleep(wait).await;
+        if let Ok(mut rate) = self.rate.lock() {
+            rate.remaining = None;
+        }
+        Ok(())
+    }
+}
+
+fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
+    let message = serde_json::from_slice::<super::models::ApiErrorBody>(&r.body)
+        .map(|b| b.message)
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| r.status.canonical_reason().unwrap_or("unknown status").to_string());
+    GitHubError::Status {
+        method: method.to_string(),
+        path: path.to_string(),
+        status: r.status.as_u16(),
+        message,
+    }
+}
+
+/// A low-cardinality name for a path, for metrics: numbers, SHAs and names become `{}`.
+pub fn endpoint_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut out = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        let prev = if i > 0 { segments[i - 1] } else { "" };
+        let keep = matches!(
+            *seg,
+            "" | "repos" | "pulls" | "reviews" | "commits" | "files" | "compare" | "contents"
+                | "statuses" | "status" | "merge" | "git" | "refs" | "ref" | "matching-refs"
+                | "orgs" | "teams" | "members" | "memberships" | "issues" | "comments"
+                | "labels" | "user" | "users" | "dismissals"
+        ) && !(prev == "repos" || prev == "orgs" || prev == "teams" || prev == "users");
+        out.push(if keep { *seg } else { "{}" });
+    }
+    let mut s = out.join("/");
+    // Collapse `{}/{}` runs (owner/repo, paths inside contents) to one placeholder.
+    while s.contains("{}/{}") {
+        s = s.replace("{}/{}", "{}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_templates_hide_identifiers() {
+        assert_eq!(endpoint_template("/repos/acme/infra/pulls/42"), "/repos/{}/pulls/{}");
+        assert_eq!(
+            endpoint_template("/repos/acme/infra/pulls/42/reviews?per_page=100"),
+            "/repos/{}/pulls/{}/reviews"
+        );
+        assert_eq!(
+            endpoint_template("/repos/acme/infra/contents/.github/prgate.toml"),
+            "/repos/{}/contents/{}"
+        );
+        assert_eq!(endpoint_template("/orgs/acme/teams/netops/members"), "/orgs/{}/teams/{}/members");
+    }
+}

@@ -1,0 +1,237 @@
+//! Gathering the facts of one PR from the code host: the PR, the policy at its base commit,
+//! its commits and changed files (one compare call), its reviews, and the members of the teams
+//! the matched rules name. Anything missing or truncated is an error, never a guess.
+
+use std::collections::BTreeMap;
+
+use super::models::{ApiCommit, ApiPull};
+use super::{FileAtCommit, GitHub, GitHubError};
+use crate::config::{ConfigError, POLICY_PATH, RepoPolicy, TeamRef};
+use crate::policy::{
+    self, CommitFacts, ProposedPolicy, PullFacts, PullState, Review,
+    ReviewState,
+};
+use crate::types::{CommitSha, InvalidId, PullNumber, RepoName};
+
+/// GitHub's compare API lists at most this many files; a PR at the cap may have more.
+const COMPARE_FILE_CAP: usize = 300;
+
+/// Why the facts of a PR could not be gathered; the decision is then `error`.
+#[derive(Debug, thiserror::Error)]
+pub enum GatherError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error("no {POLICY_PATH} at base commit {base} of {repo}; add one to govern this branch")]
+    NoPolicy { repo: RepoName, base: CommitSha },
+    #[error("the policy at base commit {base} is invalid: {error}")]
+    InvalidPolicy { base: CommitSha, error: ConfigError },
+    #[error("{0}")]
+    Incomplete(String),
+}
+
+impl GatherError {
+    /// A status description (under 140 characters) for the PR.
+    pub fn status_description(&self) -> String {
+        let text = match self {
+            GatherError::GitHub(e) => match e.status() {
+                Some(s) => format!("could not read the PR's facts from GitHub ({s}); will retry"),
+                None => "could not reach GitHub to read the PR's facts; will retry".to_string(),
+            },
+            GatherError::NoPolicy { .. } => format!("no {POLICY_PATH} at the base commit"),
+            GatherError::InvalidPolicy { .. } => {
+                format!("{POLICY_PATH} at the base commit is invalid; fix it on the base branch")
+            }
+            GatherError::Incomplete(m) => m.clone(),
+        };
+        truncate_chars(&text, 139)
+    }
+}
+
+/// The facts of a PR plus the policy they are judged by.
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    pub facts: PullFacts,
+    pub policy: RepoPolicy,
+    pub policy_blob: CommitSha,
+}
+
+fn sha(path: &str, s: &str) -> Result<CommitSha, GitHubError> {
+    s.parse().map_err(|e: InvalidId| GitHubError::Decode { path: path.to_string(), message: e.to_string() })
+}
+
+/// Reads the policy in force at `base`.
+pub async fn policy_at(
+    gh: &GitHub,
+    repo: &RepoName,
+    base: &CommitSha,
+) -> Result<(RepoPolicy, FileAtCommit), GatherError> {
+    let file = gh
+        .file_at(repo, POLICY_PATH, base)
+        .await?
+        .ok_or_else(|| GatherError::NoPolicy { repo: repo.clone(), base: base.clone() })?;
+    let policy = policy::parse_policy(POLICY_PATH, &file.text)
+        .map_err(|error| GatherError::InvalidPolicy { base: base.clone(), error })?;
+    Ok((policy, file))
+}
+
+/// Gathers everything the policy engine needs about `pull`.
+pub async fn gather_facts(
+    gh: &GitHub,
+    repo: &RepoName,
+    pull: &ApiPull,
+) -> Result<Gathered, GatherError> {
+    let here = format!("/repos/{repo}/pulls/{}", pull.number);
+    let head_sha = sha(&here, &pull.head.sha)?;
+    let base_sha = sha(&here, &pull.base.sha)?;
+    let author = pull
+        .user
+        .as_ref()
+        .map(|u| u.account())
+        .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
+
+    let (policy, policy_file) = policy_at(gh, repo, &base_sha).await?;
+
+    let compare = gh.compare(repo, &base_sha, &head_sha).await?;
+    if compare.total_commits as usize != compare.commits.len() {
+        return Err(GatherError::Incomplete(format!(
+            "the PR has {} commits, more than GitHub lists at once; split it",
+            compare.total_commits
+        )));
+    }
+    let files = compare
+        .files
+        .ok_or_else(|| GatherError::Incomplete("GitHub did not list the PR's changed files".into()))?;
+    if files.len() >= COMPARE_FILE_CAP {
+        return Err(GatherError::Incomplete(format!(
+            "the PR changes {COMPARE_FILE_CAP} files or more; prgate cannot see them all, split it"
+        )));
+    }
+    // A rename is a change to both paths: moving a file out of a governed folder is governed.
+    let mut changed_files = Vec::new();
+    for f in &files {
+        changed_files.push(f.filename.clone());
+        if let Some(prev) = &f.previous_filename {
+            changed_files.push(prev.clone());
+        }
+    }
+    changed_files.sort();
+    changed_files.dedup();
+
+    let commits = compare
+        .commits
+        .iter()
+        .map(|c| commit_facts(&here, c))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let reviews = gh
+        .reviews(repo, PullNumber(pull.number))
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            // A review by a deleted account carries no stance anyone can be held to.
+            let reviewer = r.user.as_ref()?.account();
+            Some(Review {
+                id: r.id,
+                reviewer,
+                state: ReviewState::from_github(&r.state),
+                commit_id: r.commit_id.as_deref().and_then(|s| s.parse().ok()),
+                submitted_at: r.submitted_at,
+                body: r.body.unwrap_or_default(),
+            })
+        })
+        .collect::<Vec<_>>();
+
+    // Team membership is only needed when someone took a stance.
+    let mut team_members = BTreeMap::new();
+    let stance_taken = reviews
+        .iter()
+        .any(|r| matches!(r.state, ReviewState::Approved | ReviewState::ChangesRequested));
+    if stance_taken {
+        for team in teams_needed(&policy, &changed_files) {
+            let members = gh.team_members(&team).await?;
+            team_members.insert(team, members);
+        }
+    }
+
+    let proposed_policy = if changed_files.iter().any(|f| f == POLICY_PATH) {
+        match gh.file_at(repo, POLICY_PATH, &head_sha).await? {
+            None => ProposedPolicy::Deleted,
+            Some(f) => match policy::parse_policy(POLICY_PATH, &f.text) {
+                Ok(_) => ProposedPolicy::Valid,
+                Err(e) => ProposedPolicy::Invalid(e.to_string()),
+            },
+        }
+    } else {
+        ProposedPolicy::Unchanged
+    };
+
+    let state = if pull.merged {
+        PullState::Merged
+    } else if pull.state == "open" {
+        PullState::Open
+    } else {
+        PullState::Closed
+    };
+
+    Ok(Gathered {
+        facts: PullFacts {
+            repo: repo.clone(),
+            number: PullNumber(pull.number),
+            state,
+            draft: pull.draft,
+            author,
+            head_sha,
+            base_sha,
+            base_ref: pull.base.git_ref.clone(),
+            reviews,
+            commits,
+            changed_files,
+            team_members,
+            proposed_policy,
+            labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
+            created_at: pull.created_at,
+        },
+        policy,
+        policy_blob: policy_file.blob_sha,
+    })
+}
+
+fn commit_facts(here: &str, c: &ApiCommit) -> Result<CommitFacts, GitHubError> {
+    Ok(CommitFacts {
+        sha: sha(here, &c.sha)?,
+        author: c.author.as_ref().map(|u| u.account()),
+        committer: c.committer.as_ref().map(|u| u.account()),
+        author_email: c.commit.author.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
+        committer_email: c.commit.committer.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
+    })
+}
+
+/// The teams named by the rules the changed files fall under.
+pub fn teams_needed(policy: &RepoPolicy, changed_files: &[String]) -> Vec<TeamRef> {
+    let mut teams: Vec<TeamRef> = Vec::new();
+    for m in policy::matched_rules(policy, changed_files) {
+        let approvers = if m.name == "defaults" && !policy.rules.iter().any(|r| r.name == "defaults")
+        {
+            policy.defaults.as_ref().map(|d| &d.approvers)
+        } else {
+            policy.rules.iter().find(|r| r.name == m.name).map(|r| &r.approvers)
+        };
+        if let Some(a) = approvers {
+            teams.extend(a.teams.iter().cloned());
+        }
+    }
+    teams.sort();
+    teams.dedup();
+    teams
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut with an ellipsis.
+pub fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+

@@ -1,0 +1,155 @@
+//! The parts of GitHub's REST responses that prgate reads. Only the fields we use, decoded
+//! tolerantly (unknown fields ignored, optional ones optional), so that GitHub adding a field
+//! never breaks us and a missing one is reported rather than guessed.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::policy::{Account, AccountKind};
+use crate::types::{Login, UserId};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiUser {
+    pub login: String,
+    pub id: u64,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+impl ApiUser {
+    pub fn account(&self) -> Account {
+        Account {
+            login: Login::new(self.login.clone()),
+            id: UserId(self.id),
+            kind: AccountKind::from_github(&self.kind),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiBranchRef {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiLabel {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiPull {
+    pub number: u64,
+    pub state: String,
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub merged: bool,
+    #[serde(default)]
+    pub merged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    pub user: Option<ApiUser>,
+    pub head: ApiBranchRef,
+    pub base: ApiBranchRef,
+    #[serde(default)]
+    pub labels: Vec<ApiLabel>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub html_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiReview {
+    pub id: u64,
+    /// `null` for a deleted account ("ghost").
+    pub user: Option<ApiUser>,
+    pub state: String,
+    #[serde(default)]
+    pub commit_id: Option<String>,
+    #[serde(default)]
+    pub submitted_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiGitIdentity {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiGitCommit {
+    pub author: Option<ApiGitIdentity>,
+    pub committer: Option<ApiGitIdentity>,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiCommit {
+    pub sha: String,
+    pub commit: ApiGitCommit,
+    /// The account the author's email maps to; `null` when none does.
+    pub author: Option<ApiUser>,
+    pub committer: Option<ApiUser>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiFile {
+    pub filename: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub previous_filename: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiCompare {
+    #[serde(default)]
+    pub total_commits: u64,
+    #[serde(default)]
+    pub commits: Vec<ApiCommit>,
+    #[serde(default)]
+    pub files: Option<Vec<ApiFile>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiContent {
+    pub sha: String,
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub encoding: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiStatus {
+    pub state: String,
+    pub context: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub creator: Option<ApiUser>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiMergeResult {
+    pub sha: String,
+    #[serde(default)]
+    pub merged: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiErrorBody {
+    #[serde(default)]
+    pub message: String,
+}

@@ -1,0 +1,187 @@
+//! `prgate serve`: wires the HTTP router, the durable queue, the gate's worker and the
+//! reconciler together. `start` is also what the integration tests and the demo run.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{ConfigError, ServerConfig};
+use crate::dashboard::Dashboard;
+use crate::gate::Gate;
+use crate::github::{ClientOptions, GitHub, GitHubError};
+use crate::metrics::Metrics;
+use crate::server::{AppState, router};
+use crate::webhook::{Queue, QueueError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error("cannot open the delivery queue under {dir}: {source}")]
+    Queue { dir: String, source: QueueError },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot create data_dir {dir}: {source}")]
+    DataDir { dir: String, source: std::io::Error },
+}
+
+/// A running gate service.
+pub struct ServeHandle {
+    pub addr: SocketAddr,
+    pub gate: Arc<Gate>,
+    pub queue: Queue,
+    pub metrics: Metrics,
+    /// Ask for one reconciler pass now (it also runs on its interval).
+    pub reconcile: mpsc::Sender<()>,
+    shutdown: Option<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ServeHandle {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, and stops the worker (accepted deliveries stay in the durable queue).
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts the service with options for the code host client (tests shorten the timeouts).
+pub async fn start(config: ServerConfig, options: ClientOptions) -> Result<ServeHandle, ServeError> {
+    let secrets = config
+        .webhook_secrets
+        .iter()
+        .map(|s| s.resolve())
+        .collect::<Result<Vec<_>, _>>()?;
+    let token = config.github.token.as_ref().map(|t| t.resolve()).transpose()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        dir: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let metrics = Metrics::new();
+    let dashboard = Dashboard::new();
+    let queue_dir = config.data_dir.join("queue");
+    let queue = Queue::open(&queue_dir, metrics.clone()).map_err(|source| ServeError::Queue {
+        dir: queue_dir.display().to_string(),
+        source,
+    })?;
+    let gh = Arc::new(GitHub::new(&config.github.api_url, token.as_ref(), options, metrics.clone())?);
+    let gate = Arc::new(Gate::new(&config, gh, metrics.clone(), dashboard.clone()));
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+    let app = router(AppState {
+        secrets: Arc::new(secrets),
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        dashboard,
+        ready: ready.clone(),
+    });
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = shutdown_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    }));
+
+    let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
+    tasks.push(tokio::spawn(gate.clone().run_worker(queue.clone(), tick_rx)));
+
+    // Ready once we know who we are on the code host (needed to spot forged statuses).
+    let ready_gate = gate.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match ready_gate.self_login().await {
+                Ok(login) => {
+                    tracing::info!(%login, "connected to the code host");
+                    ready.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the gate's own account yet; not ready");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }));
+
+    let interval = config.reconcile_interval.0.max(Duration::from_secs(1));
+    let ticker = tick_tx.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            // A full channel means a pass is already waiting: skipping is right.
+            let _ = ticker.try_send(());
+        }
+    }));
+
+    Ok(ServeHandle {
+        addr,
+        gate,
+        queue,
+        metrics,
+        reconcile: tick_tx,
+        shutdown: Some(shutdown_tx),
+        tasks,
+    })
+}
+
+/// Runs `prgate serve` until SIGINT or SIGTERM.
+pub async fn run(config: ServerConfig) -> Result<(), ServeError> {
+    let handle = start(config, ClientOptions::default()).await?;
+    tracing::info!(addr = %handle.addr, "prgate serve listening");
+    wait_for_signal().await;
+    tracing::info!("shutting down; accepted deliveries stay queued");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
