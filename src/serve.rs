@@ -134,7 +134,8 @@ pub async fn start(config: ServerConfig, options: ClientOptions) -> Result<Serve
     let interval = config.reconcile_interval.0.max(Duration::from_secs(1));
     let ticker = tick_tx.clone();
     tasks.push(tokio::spawn(async move {
-        let mut every = tokio::time::interval(interval);
+        // The first pass comes one interval after start, so that startup does not burst.
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;

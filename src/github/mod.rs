@@ -45,7 +45,12 @@ pub struct GitHub {
     transport: Transport,
     /// File contents at a commit never change, so they are cached for good (bounded).
     file_cache: Mutex<HashMap<(RepoName, String, CommitSha), Option<FileAtCommit>>>,
+    /// Answers addressed by commit SHAs only (a compare of two SHAs) never change either.
+    immutable: Mutex<HashMap<String, bytes::Bytes>>,
 }
+
+/// Entries kept in each of the for-good caches before they are emptied.
+const IMMUTABLE_CACHE_ENTRIES: usize = 10_000;
 
 impl GitHub {
     pub fn new(
@@ -57,6 +62,7 @@ impl GitHub {
         Ok(GitHub {
             transport: Transport::new(api_url, token, options, metrics)?,
             file_cache: Mutex::new(HashMap::new()),
+            immutable: Mutex::new(HashMap::new()),
         })
     }
 
@@ -131,7 +137,20 @@ impl GitHub {
         base: &CommitSha,
         head: &CommitSha,
     ) -> Result<ApiCompare, GitHubError> {
-        self.get_json(&format!("/repos/{repo}/compare/{base}...{head}")).await
+        let path = format!("/repos/{repo}/compare/{base}...{head}");
+        if let Some(body) = self.immutable.lock().ok().and_then(|c| c.get(&path).cloned()) {
+            return serde_json::from_slice(&body)
+                .map_err(|e| GitHubError::Decode { path, message: e.to_string() });
+        }
+        let r = self.transport.get(&path).await?;
+        let compare = r.json(&path)?;
+        if let Ok(mut cache) = self.immutable.lock() {
+            if cache.len() > IMMUTABLE_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(path, r.body);
+        }
+        Ok(compare)
     }
 
     /// A file at a commit; `None` when it does not exist there. Cached for good.
@@ -154,7 +173,7 @@ impl GitHub {
             }
         };
         if let Ok(mut cache) = self.file_cache.lock() {
-            if cache.len() > 10_000 {
+            if cache.len() > IMMUTABLE_CACHE_ENTRIES {
                 cache.clear();
             }
             cache.insert(key, file.clone());
