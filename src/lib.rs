@@ -7,10 +7,13 @@
 pub mod config;
 pub mod dashboard;
 pub mod gate;
+pub mod git;
 pub mod github;
 pub mod metrics;
 pub mod policy;
+pub mod propose;
 pub mod records;
+pub mod render;
 pub mod serve;
 pub mod server;
 pub mod sim;

@@ -252,6 +252,56 @@ impl GitHub {
         }
     }
 
+    pub async fn repo(&self, repo: &RepoName) -> Result<ApiRepo, GitHubError> {
+        self.get_json(&format!("/repos/{repo}")).await
+    }
+
+    /// The open PR from `owner:branch`, if there is one.
+    pub async fn open_pull_for_branch(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<Option<ApiPull>, GitHubError> {
+        let head = url_escape(&format!("{}:{branch}", repo.owner()));
+        let pulls: Vec<ApiPull> =
+            self.get_json(&format!("/repos/{repo}/pulls?state=open&head={head}")).await?;
+        Ok(pulls.into_iter().next())
+    }
+
+    pub async fn create_pull(
+        &self,
+        repo: &RepoName,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<ApiPull, GitHubError> {
+        let path = format!("/repos/{repo}/pulls");
+        let body = json!({ "title": title, "head": head, "base": base, "body": body });
+        self.transport.send(Method::POST, &path, Some(&body)).await?.json(&path)
+    }
+
+    pub async fn update_pull(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+        fields: &serde_json::Value,
+    ) -> Result<ApiPull, GitHubError> {
+        let path = format!("/repos/{repo}/pulls/{number}");
+        self.transport.send(Method::PATCH, &path, Some(fields)).await?.json(&path)
+    }
+
+    pub async fn add_labels(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+        labels: &[String],
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/issues/{number}/labels");
+        self.transport.send(Method::POST, &path, Some(&json!({ "labels": labels }))).await?;
+        Ok(())
+    }
+
     pub async fn comment(
         &self,
         repo: &RepoName,

@@ -14,6 +14,8 @@ pub struct ApiUser {
     pub id: u64,
     #[serde(rename = "type", default)]
     pub kind: String,
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl ApiUser {
@@ -152,4 +154,15 @@ pub struct ApiMergeResult {
 pub struct ApiErrorBody {
     #[serde(default)]
     pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiRepo {
+    pub full_name: String,
+    #[serde(default)]
+    pub default_branch: String,
+    #[serde(default)]
+    pub clone_url: Option<String>,
+    #[serde(default)]
+    pub html_url: String,
 }

@@ -1,0 +1,65 @@
+//! Text that people read (PR bodies, decision comments), rendered with minijinja from the
+//! templates in `templates/`. The templates are built into the binary; an operator can
+//! override any of them by putting a file of the same name in a directory of their own.
+
+use std::path::PathBuf;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+/// The templates shipped with prgate, by name.
+const BUILTIN: &[(&str, &str)] = &[
+    ("pr_body.md.j2", include_str!("../templates/pr_body.md.j2")),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot render template {name}: {message}")]
+pub struct RenderError {
+    pub name: String,
+    pub message: String,
+}
+
+/// Renders templates, preferring the operator's copies in `override_dir`.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Renderer {
+    pub fn new(override_dir: Option<PathBuf>) -> Self {
+        let mut env = Environment::new();
+        // A misspelt variable must fail loudly, not render as an empty string.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        env.set_loader(move |name| {
+            if let Some(dir) = &override_dir {
+                // Only plain file names: a template name never walks out of the directory.
+                if !name.contains('/') && !name.contains('\\') && !name.starts_with('.') {
+                    match std::fs::read_to_string(dir.join(name)) {
+                        Ok(text) => return Ok(Some(text)),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(minijinja::Error::new(
+                                minijinja::ErrorKind::InvalidOperation,
+                                format!("cannot read {}: {e}", dir.join(name).display()),
+                            ));
+                        }
+                    }
+                }
+            }
+            Ok(BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()))
+        });
+        Renderer { env }
+    }
+
+    pub fn render<C: Serialize>(&self, name: &str, context: &C) -> Result<String, RenderError> {
+        let err = |e: minijinja::Error| RenderError { name: name.to_string(), message: e.to_string() };
+        let template = self.env.get_template(name).map_err(err)?;
+        template.render(context).map_err(err)
+    }
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Renderer::new(None)
+    }
+}
