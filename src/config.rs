@@ -175,6 +175,9 @@ pub struct ServerConfig {
     /// How often the reconciler re-evaluates open PRs (not in DESIGN.md's example; optional).
     #[serde(default = "default_reconcile_interval")]
     pub reconcile_interval: HumanDuration,
+    /// A directory whose templates override the built-in ones (optional).
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

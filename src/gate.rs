@@ -4,7 +4,7 @@
 //! from scratch, so it is idempotent and any replica may handle any delivery. The reconciler
 //! re-evaluates open PRs so that a missed webhook delays a decision but never loses it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,10 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::config::{MergeMode, ServerConfig};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{MergeMode, RepoPolicy, ServerConfig};
+use crate::policy::PullFacts;
+use crate::render::Renderer;
 use crate::dashboard::Dashboard;
 use crate::github::facts::{GatherError, gather_facts, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
@@ -58,6 +61,10 @@ pub struct Gate {
     posted: Mutex<HashMap<(RepoName, CommitSha), (ApprovalState, String)>>,
     self_login: Mutex<Option<Login>>,
     retry_backoff: Duration,
+    clock: Arc<dyn Clock>,
+    renderer: Renderer,
+    /// Decision comments this process posted or found: (repo, pull, head, kind).
+    commented: Mutex<HashSet<(RepoName, PullNumber, CommitSha, &'static str)>>,
 }
 
 impl Gate {
@@ -71,7 +78,16 @@ impl Gate {
             posted: Mutex::new(HashMap::new()),
             self_login: Mutex::new(None),
             retry_backoff: Duration::from_secs(1),
+            clock: Arc::new(SystemClock),
+            renderer: Renderer::new(config.templates_dir.clone()),
+            commented: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Replaces the clock (tests and the demo move time by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Shorter retry backoff, for tests.
@@ -219,9 +235,13 @@ impl Gate {
                     };
                 }
             };
-            self.publish(&pull_ref, &decision).await?;
             let mut merged = None;
             if let Some(g) = gathered {
+                if let Some(expired) = self.expire_if_due(&pull_ref, &g.policy, &g.facts, &decision).await? {
+                    return Ok(Some(Evaluation { pull: pull_ref, decision: expired, merged: None }));
+                }
+                self.publish(&pull_ref, &decision).await?;
+                self.comment_decision(&pull_ref, &g.policy, &decision).await?;
                 if decision.is_approved() && g.policy.merge == MergeMode::Auto {
                     merged = self.merge_approved(&pull_ref, &decision).await?;
                 }
@@ -230,6 +250,110 @@ impl Gate {
         }
         .instrument(span)
         .await
+    }
+
+    /// A request still pending after the policy's `expire_after` is closed as denied: status
+    /// `failure`, a comment saying nothing was executed. Time never approves.
+    async fn expire_if_due(
+        &self,
+        pull: &PullRef,
+        policy: &RepoPolicy,
+        facts: &PullFacts,
+        decision: &ApprovalDecision,
+    ) -> Result<Option<ApprovalDecision>, GateError> {
+        let (Some(expire_after), Some(created)) = (policy.expire_after, facts.created_at) else {
+            return Ok(None);
+        };
+        if decision.state != ApprovalState::Pending {
+            return Ok(None);
+        }
+        let Ok(ttl) = chrono::Duration::from_std(expire_after.0) else {
+            return Ok(None);
+        };
+        if self.clock.now() < created + ttl {
+            return Ok(None);
+        }
+        let human = humantime::format_duration(expire_after.0).to_string();
+        let mut expired = decision.clone();
+        expired.state = ApprovalState::Failure;
+        expired.description = format!("expired without approval after {human}; nothing was executed");
+        tracing::info!(%pull, "request expired without approval; closing it");
+        self.publish(pull, &expired).await?;
+        let context = serde_json::json!({
+            "head": expired.head_sha.as_str(),
+            "head_short": expired.head_sha.short(),
+            "expire_after": human,
+            "created_at": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
+        self.comment_once(pull, &expired.head_sha, "expired", "comment_expired.md.j2", &context).await?;
+        self.gh
+            .update_pull(&pull.repo, pull.number, &serde_json::json!({ "state": "closed" }))
+            .await?;
+        self.metrics.decision("expired");
+        Ok(Some(expired))
+    }
+
+    /// One comment per decision (approved or denied) and head, never repeated.
+    async fn comment_decision(
+        &self,
+        pull: &PullRef,
+        policy: &RepoPolicy,
+        d: &ApprovalDecision,
+    ) -> Result<(), GateError> {
+        let (kind, template) = match d.state {
+            ApprovalState::Success => ("approved", "comment_approved.md.j2"),
+            ApprovalState::Failure => ("denied", "comment_denied.md.j2"),
+            _ => return Ok(()),
+        };
+        let mut approvers: Vec<String> = d.approvals.iter().map(|a| a.login.to_string()).collect();
+        approvers.dedup();
+        let executors: Vec<String> = d.rules.iter().filter_map(|r| r.executor.clone()).collect();
+        let context = serde_json::json!({
+            "head": d.head_sha.as_str(),
+            "head_short": d.head_sha.short(),
+            "approvers": approvers,
+            "rules": d.rules,
+            "denials": d.denials,
+            "description": d.description,
+            "merge": if policy.merge == MergeMode::Auto { "auto" } else { "manual" },
+            "executors": executors,
+        });
+        self.comment_once(pull, &d.head_sha, kind, template, &context).await
+    }
+
+    async fn comment_once(
+        &self,
+        pull: &PullRef,
+        head: &CommitSha,
+        kind: &'static str,
+        template: &str,
+        context: &serde_json::Value,
+    ) -> Result<(), GateError> {
+        let key = (pull.repo.clone(), pull.number, head.clone(), kind);
+        if self.commented.lock().map(|c| c.contains(&key)).unwrap_or(false) {
+            return Ok(());
+        }
+        // Another replica, or this one before a restart, may have commented already.
+        let marker = format!("<!-- prgate:decision state={kind} head={head} -->");
+        let me = self.self_login().await?;
+        let existing = self.gh.comments(&pull.repo, pull.number).await?;
+        let already = existing.iter().any(|c| {
+            c.body.contains(&marker) && c.user.as_ref().is_some_and(|u| Login::new(u.login.clone()) == me)
+        });
+        if !already {
+            match self.renderer.render(template, context) {
+                Ok(body) => self.gh.comment(&pull.repo, pull.number, &body).await?,
+                // A broken operator template must not block the decision itself.
+                Err(e) => tracing::error!(error = %e, "cannot render the decision comment"),
+            }
+        }
+        if let Ok(mut c) = self.commented.lock() {
+            if c.len() > 100_000 {
+                c.clear();
+            }
+            c.insert(key);
+        }
+        Ok(())
     }
 
     async fn publish(&self, pull: &PullRef, d: &ApprovalDecision) -> Result<(), GitHubError> {

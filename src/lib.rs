@@ -4,6 +4,7 @@
 //! commit; prgate merges it with the approved SHA pinned, and an executor re-verifies before it
 //! applies the change once. See DESIGN.md (shared) and README.md.
 
+pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod gate;
@@ -18,6 +19,7 @@ pub mod serve;
 pub mod server;
 pub mod sim;
 pub mod types;
+pub mod watch;
 pub mod webhook;
 
 /// The commit status context prgate owns on every governed PR.

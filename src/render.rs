@@ -10,6 +10,9 @@ use serde::Serialize;
 /// The templates shipped with prgate, by name.
 const BUILTIN: &[(&str, &str)] = &[
     ("pr_body.md.j2", include_str!("../templates/pr_body.md.j2")),
+    ("comment_approved.md.j2", include_str!("../templates/comment_approved.md.j2")),
+    ("comment_denied.md.j2", include_str!("../templates/comment_denied.md.j2")),
+    ("comment_expired.md.j2", include_str!("../templates/comment_expired.md.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]

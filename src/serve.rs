@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, ServerConfig};
 use crate::dashboard::Dashboard;
 use crate::gate::Gate;
@@ -61,6 +62,15 @@ impl ServeHandle {
 
 /// Starts the service with options for the code host client (tests shorten the timeouts).
 pub async fn start(config: ServerConfig, options: ClientOptions) -> Result<ServeHandle, ServeError> {
+    start_with_clock(config, options, Arc::new(SystemClock)).await
+}
+
+/// As [`start`], with the clock the gate reads (tests and the demo move it by hand).
+pub async fn start_with_clock(
+    config: ServerConfig,
+    options: ClientOptions,
+    clock: Arc<dyn Clock>,
+) -> Result<ServeHandle, ServeError> {
     let secrets = config
         .webhook_secrets
         .iter()
@@ -79,7 +89,7 @@ pub async fn start(config: ServerConfig, options: ClientOptions) -> Result<Serve
         source,
     })?;
     let gh = Arc::new(GitHub::new(&config.github.api_url, token.as_ref(), options, metrics.clone())?);
-    let gate = Arc::new(Gate::new(&config, gh, metrics.clone(), dashboard.clone()));
+    let gate = Arc::new(Gate::new(&config, gh, metrics.clone(), dashboard.clone()).with_clock(clock));
     let ready = Arc::new(AtomicBool::new(false));
 
     let listener = tokio::net::TcpListener::bind(config.listen)

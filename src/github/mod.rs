@@ -302,6 +302,14 @@ impl GitHub {
         Ok(())
     }
 
+    pub async fn comments(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+    ) -> Result<Vec<ApiComment>, GitHubError> {
+        self.get_all(&format!("/repos/{repo}/issues/{number}/comments")).await
+    }
+
     pub async fn comment(
         &self,
         repo: &RepoName,

@@ -166,3 +166,11 @@ pub struct ApiRepo {
     #[serde(default)]
     pub html_url: String,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiComment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: String,
+    pub user: Option<ApiUser>,
+}

@@ -1,0 +1,301 @@
+//! `prgate status` and `prgate wait`: what became of a proposal, read from the code host alone
+//! (the PR, its `prgate/approval` and `prgate/execution` statuses, its reviews), so that an
+//! agent needs no access to the gate service. Waiting polls with backoff and conditional
+//! requests; a timeout is "still pending", never an approval.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::github::models::{ApiPull, ApiReview, ApiStatus};
+use crate::github::{GitHub, GitHubError};
+use crate::types::{CommitSha, PullRef};
+use crate::{APPROVAL_CONTEXT, EXECUTION_CONTEXT};
+
+/// Where a proposal stands, from the agent's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalState {
+    Pending,
+    Approved,
+    Merged,
+    Executed,
+    Denied,
+    Expired,
+    ExecutionFailed,
+    ExecutionRefused,
+}
+
+impl ProposalState {
+    /// The exit code DESIGN.md gives this state when it is final for the caller.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ProposalState::Approved | ProposalState::Merged | ProposalState::Executed => 0,
+            ProposalState::Pending => 10,
+            ProposalState::Denied => 20,
+            ProposalState::Expired => 21,
+            ProposalState::ExecutionFailed => 30,
+            ProposalState::ExecutionRefused => 31,
+        }
+    }
+
+    /// No later event can change this state into success.
+    pub fn is_final_failure(self) -> bool {
+        matches!(
+            self,
+            ProposalState::Denied
+                | ProposalState::Expired
+                | ProposalState::ExecutionFailed
+                | ProposalState::ExecutionRefused
+        )
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            ProposalState::Approved => 1,
+            ProposalState::Merged => 2,
+            ProposalState::Executed => 3,
+            _ => 0,
+        }
+    }
+}
+
+/// What `wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Until {
+    Approved,
+    Merged,
+    Executed,
+}
+
+impl Until {
+    fn reached_by(self, s: ProposalState) -> bool {
+        let need = match self {
+            Until::Approved => 1,
+            Until::Merged => 2,
+            Until::Executed => 3,
+        };
+        s.rank() >= need
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusCheck {
+    pub state: String,
+    pub description: String,
+    pub creator: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalRecord {
+    pub login: String,
+    pub sha: Option<String>,
+    pub review_id: u64,
+    pub submitted_at: Option<String>,
+    /// Whether it was given on the current head.
+    pub on_head: bool,
+}
+
+/// The `--json` answer of `status` and `wait`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposalStatus {
+    pub repo: String,
+    pub pull: u64,
+    pub url: String,
+    pub state: ProposalState,
+    pub head: String,
+    pub approval: Option<StatusCheck>,
+    pub execution: Option<StatusCheck>,
+    pub approvals: Vec<ApprovalRecord>,
+    pub merge_sha: Option<String>,
+    /// Why it was denied: the change request's text, or the status description.
+    pub reason: Option<String>,
+    pub exit_code: u8,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("{pull} not found on the code host (or the token cannot see it)")]
+    NotFound { pull: PullRef },
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
+/// The status prgate itself posted in a context (the newest one); others are ignored, so a
+/// forged status cannot make an agent believe it was approved.
+fn latest_by(statuses: &[ApiStatus], context: &str, gate_login: Option<&str>) -> Option<StatusCheck> {
+    statuses
+        .iter()
+        .filter(|s| s.context == context)
+        .find(|s| match gate_login {
+            Some(g) => s.creator.as_ref().is_some_and(|c| c.login.eq_ignore_ascii_case(g)),
+            None => true,
+        })
+        .map(|s| StatusCheck {
+            state: s.state.clone(),
+            description: s.description.clone().unwrap_or_default(),
+            creator: s.creator.as_ref().map(|c| c.login.clone()),
+        })
+}
+
+/// Classifies a proposal from what the code host says. Pure, for tests.
+pub fn classify(
+    pull: &ApiPull,
+    reviews: &[ApiReview],
+    approval: Option<&StatusCheck>,
+    execution: Option<&StatusCheck>,
+) -> (ProposalState, Option<String>) {
+    let expired = approval.is_some_and(|a| a.state == "failure" && a.description.starts_with("expired"));
+    if pull.merged {
+        return match execution.map(|e| e.state.as_str()) {
+            Some("success") => (ProposalState::Executed, None),
+            Some("failure") | Some("error") => {
+                let d = execution.map(|e| e.description.clone());
+                let refused = d.as_deref().is_some_and(|d| d.contains("refused"));
+                (if refused { ProposalState::ExecutionRefused } else { ProposalState::ExecutionFailed }, d)
+            }
+            _ => (ProposalState::Merged, None),
+        };
+    }
+    if pull.state != "open" {
+        if expired {
+            return (ProposalState::Expired, approval.map(|a| a.description.clone()));
+        }
+        return (ProposalState::Denied, Some(latest_change_request(reviews).unwrap_or_else(|| "closed without merging".into())));
+    }
+    match approval.map(|a| a.state.as_str()) {
+        Some("success") => (ProposalState::Approved, None),
+        Some("failure") => {
+            if expired {
+                return (ProposalState::Expired, approval.map(|a| a.description.clone()));
+            }
+            let reason = latest_change_request(reviews).or_else(|| approval.map(|a| a.description.clone()));
+            (ProposalState::Denied, reason)
+        }
+        _ => (ProposalState::Pending, None),
+    }
+}
+
+fn latest_change_request(reviews: &[ApiReview]) -> Option<String> {
+    reviews
+        .iter()
+        .filter(|r| r.state == "CHANGES_REQUESTED")
+        .max_by_key(|r| (r.submitted_at, r.id))
+        .map(|r| r.body.clone().unwrap_or_default())
+        .filter(|b| !b.trim().is_empty())
+}
+
+/// Reads where a proposal stands. `gate_login` is the account prgate posts as, when known.
+pub async fn read_status(gh: &GitHub, pull_ref: &PullRef, gate_login: Option<&str>) -> Result<ProposalStatus, WatchError> {
+    let pull = match gh.pull(&pull_ref.repo, pull_ref.number).await {
+        Ok(p) => p,
+        Err(e) if e.status() == Some(404) => return Err(WatchError::NotFound { pull: pull_ref.clone() }),
+        Err(e) => return Err(e.into()),
+    };
+    let head: Option<CommitSha> = pull.head.sha.parse().ok();
+    let statuses = match &head {
+        Some(h) => gh.statuses(&pull_ref.repo, h).await?,
+        None => vec![],
+    };
+    let approval = latest_by(&statuses, APPROVAL_CONTEXT, gate_login);
+    let reviews = gh.reviews(&pull_ref.repo, pull_ref.number).await?;
+    let merge_sha = if pull.merged { pull.merge_commit_sha.clone() } else { None };
+    let execution = match merge_sha.as_deref().and_then(|s| s.parse::<CommitSha>().ok()) {
+        Some(m) => latest_by(&gh.statuses(&pull_ref.repo, &m).await?, EXECUTION_CONTEXT, gate_login),
+        None => None,
+    };
+    let (state, reason) = classify(&pull, &reviews, approval.as_ref(), execution.as_ref());
+    let approvals = approval_records(&reviews, &pull.head.sha);
+    Ok(ProposalStatus {
+        repo: pull_ref.repo.to_string(),
+        pull: pull_ref.number.0,
+        url: pull.html_url.clone(),
+        state,
+        head: pull.head.sha.clone(),
+        approval,
+        execution,
+        approvals,
+        merge_sha,
+        reason,
+        exit_code: state.exit_code(),
+    })
+}
+
+fn approval_records(reviews: &[ApiReview], head: &str) -> Vec<ApprovalRecord> {
+    reviews
+        .iter()
+        .filter(|r| r.state == "APPROVED")
+        .filter_map(|r| {
+            let user = r.user.as_ref()?;
+            Some(ApprovalRecord {
+                login: user.login.clone(),
+                sha: r.commit_id.clone(),
+                review_id: r.id,
+                submitted_at: r.submitted_at.map(|t| t.to_rfc3339()),
+                on_head: r.commit_id.as_deref() == Some(head),
+            })
+        })
+        .collect()
+}
+
+/// How `wait` polls.
+#[derive(Debug, Clone)]
+pub struct WaitOptions {
+    pub until: Until,
+    pub timeout: Option<Duration>,
+    pub first_interval: Duration,
+    pub max_interval: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            until: Until::Approved,
+            timeout: None,
+            first_interval: Duration::from_secs(2),
+            max_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Polls until the proposal reaches `until`, fails for good, or the timeout passes (then the
+/// answer is the last state seen, normally pending: time never approves).
+pub async fn wait(gh: &GitHub, pull_ref: &PullRef, gate_login: Option<&str>, opts: &WaitOptions) -> Result<ProposalStatus, WatchError> {
+    let started = tokio::time::Instant::now();
+    let mut interval = opts.first_interval;
+    let mut transient_failures = 0u32;
+    loop {
+        match read_status(gh, pull_ref, gate_login).await {
+            Ok(mut s) => {
+                transient_failures = 0;
+                if opts.until.reached_by(s.state) {
+                    s.exit_code = 0;
+                    return Ok(s);
+                }
+                if s.state.is_final_failure() {
+                    return Ok(s);
+                }
+                if opts.timeout.is_some_and(|t| started.elapsed() >= t) {
+                    // Approved but not yet merged, when waiting for the merge, is still pending.
+                    s.exit_code = ProposalState::Pending.exit_code();
+                    return Ok(s);
+                }
+            }
+            // A missing PR will not appear by waiting.
+            Err(e @ WatchError::NotFound { .. }) => return Err(e),
+            Err(e) => {
+                transient_failures += 1;
+                tracing::warn!(error = %e, "reading the proposal failed; will retry");
+                if transient_failures > 20 || opts.timeout.is_some_and(|t| started.elapsed() >= t) {
+                    return Err(e);
+                }
+            }
+        }
+        let mut sleep = interval;
+        if let Some(t) = opts.timeout {
+            sleep = sleep.min(t.saturating_sub(started.elapsed()));
+        }
+        tokio::time::sleep(sleep).await;
+        interval = (interval.mul_f64(1.5)).min(opts.max_interval);
+    }
+}
