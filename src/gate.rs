@@ -273,7 +273,7 @@ impl Gate {
         if self.clock.now() < created + ttl {
             return Ok(None);
         }
-        let human = humantime::format_duration(expire_after.0).to_string();
+        let human = crate::render::short_duration(expire_after.0);
         let mut expired = decision.clone();
         expired.state = ApprovalState::Failure;
         expired.description = format!("expired without approval after {human}; nothing was executed");

@@ -180,7 +180,7 @@ pub async fn propose(
     let expire_after = policy
         .as_ref()
         .and_then(|p| p.expire_after)
-        .map(|d| humantime::format_duration(d.0).to_string())
+        .map(|d| crate::render::short_duration(d.0))
         .unwrap_or_else(|| "the policy's expiry".into());
 
     let email = me.email.clone().filter(|e| !e.is_empty()).unwrap_or_else(|| format!("{}+{}@users.noreply.github.com", me.id, me.login));

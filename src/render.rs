@@ -66,3 +66,36 @@ impl Default for Renderer {
         Renderer::new(None)
     }
 }
+
+/// A duration as people write it in the policy: "72h", "90m", "30s", "2h30m".
+pub fn short_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return "0s".into();
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(short_duration(Duration::from_secs(72 * 3600)), "72h");
+        assert_eq!(short_duration(Duration::from_secs(9000)), "2h30m");
+        assert_eq!(short_duration(Duration::from_secs(30)), "30s");
+    }
+}
