@@ -140,6 +140,7 @@ pub struct Transport {
     etags: Mutex<EtagCache>,
     rate: Mutex<RateState>,
     calls: AtomicU64,
+    by_endpoint: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Transport {
@@ -177,6 +178,7 @@ impl Transport {
             }),
             rate: Mutex::new(RateState::default()),
             calls: AtomicU64::new(0),
+            by_endpoint: Mutex::new(Default::default()),
         })
     }
 
@@ -187,6 +189,11 @@ impl Transport {
     /// How many HTTP requests this transport has made (including 304s).
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Requests made so far per `METHOD endpoint-template` (304s included).
+    pub fn calls_by_endpoint(&self) -> std::collections::BTreeMap<String, u64> {
+        self.by_endpoint.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// A GET that sends `If-None-Match` when we have read the path before and answers from
@@ -273,6 +280,9 @@ impl Transport {
             }
         })?;
         self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.by_endpoint.lock() {
+            *m.entry(format!("{method} {}", endpoint_template(path))).or_default() += 1;
+        }
         let started = Instant::now();
         let transport_err = |message: String| GitHubError::Transport {
             method: method.to_string(),
