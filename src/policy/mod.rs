@@ -5,6 +5,8 @@ mod compiled;
 pub mod decision;
 mod evaluate;
 pub mod facts;
+#[doc(hidden)]
+pub mod fixtures;
 mod validate;
 
 pub use compiled::{CompiledPolicy, DEFAULTS_RULE, GlobError, compile_pattern};
