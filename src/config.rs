@@ -744,3 +744,44 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
     }
     (errors, warnings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        let text = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(line_col(text, text.rfind('=').unwrap_or(0)), (2, 4));
+        // Past the end and inside a character are clamped, never a panic.
+        assert_eq!(line_col(text, 10_000).0, 3);
+        assert_eq!(line_col(text, 8), (2, 2));
+    }
+
+    #[test]
+    fn values_are_located_by_path() {
+        let text = "x = 1\n[[r]]\nname = \"a\"\n[[r]]\nname = \"b\"\nv = { k = [1, 2] }\n";
+        let idx = SpanIndex::new(text);
+        let at = |p: Vec<Seg>| line_col(text, idx.offset_of(&p));
+        assert_eq!(at(toml_path!["x"]), (1, 5));
+        assert_eq!(at(toml_path!["r", 1usize, "name"]), (5, 8));
+        assert_eq!(at(toml_path!["r", 1usize, "v", "k", 1usize]), (6, 15));
+        // A missing key falls back to its nearest existing ancestor.
+        assert_eq!(at(toml_path!["r", 1usize, "v", "missing"]), (6, 5));
+    }
+
+    #[test]
+    fn a_github_app_needs_both_id_and_key() {
+        let base = "webhook_secrets = [\"env:S\"]\n[github]\n";
+        let ok = format!("{base}app_id = 1\nprivate_key = \"file:/k.pem\"\n");
+        assert!(parse_server_config("s", &ok).is_ok());
+        let half = format!("{base}app_id = 1\n");
+        let e = parse_server_config("s", &half).expect_err("half an app");
+        assert!(e.to_string().contains("private_key"), "{e}");
+        let both = format!("{base}token = \"env:T\"\napp_id = 1\nprivate_key = \"file:/k.pem\"\n");
+        assert!(parse_server_config("s", &both).is_err());
+    }
+}

@@ -944,3 +944,26 @@ fn reviews_at_the_same_minute_from_different_people_are_independent() {
     f.reviews = vec![r1, r2];
     assert_eq!(decide(&f).state, ApprovalState::Success);
 }
+
+#[test]
+fn switching_policies_on_one_thread_uses_the_right_one() {
+    // evaluate_approval keeps the last compiled policy; a different policy must not reuse it.
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let strict = {
+        let mut p = example_policy();
+        p.rules[0].approvers.users.clear();
+        p
+    };
+    assert_eq!(
+        evaluate_approval(&example_policy(), &f).state,
+        ApprovalState::Success
+    );
+    assert_eq!(evaluate_approval(&strict, &f).state, ApprovalState::Pending);
+    assert_eq!(
+        evaluate_approval(&example_policy(), &f).state,
+        ApprovalState::Success
+    );
+}

@@ -243,3 +243,18 @@ pub(crate) struct Requirement<'p> {
     pub min_approvals: u32,
     pub executor: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_that_cannot_mean_a_path_are_refused() {
+        for bad in ["", "/", "a//b", "../x", "a/./b", "x/[", "{a,b"] {
+            assert!(compile_pattern(bad).is_err(), "{bad:?} should be refused");
+        }
+        for good in ["a", "/a/", "./a/**", "**", "**/*.sql", "a/{b,c}/*.yml"] {
+            assert!(compile_pattern(good).is_ok(), "{good:?} should be accepted");
+        }
+    }
+}
