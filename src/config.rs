@@ -17,7 +17,12 @@ use crate::types::{Login, RepoName};
 pub enum ConfigError {
     /// Syntax or schema error; `line`/`column` are 1-based when known.
     #[error("{file}:{line}:{column}: {message}")]
-    Invalid { file: String, line: usize, column: usize, message: String },
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{file}: {message}")]
     Other { file: String, message: String },
     #[error("secret {reference}: {message}")]
@@ -97,12 +102,17 @@ impl fmt::Debug for Secret {
 impl SecretRef {
     /// Reads the secret's value now. A file's trailing newline is not part of the secret.
     pub fn resolve(&self) -> Result<Secret, ConfigError> {
-        let err = |message: String| ConfigError::Secret { reference: self.to_string(), message };
+        let err = |message: String| ConfigError::Secret {
+            reference: self.to_string(),
+            message,
+        };
         match self {
             SecretRef::Env(name) => match std::env::var(name) {
                 Ok(v) if !v.is_empty() => Ok(Secret(v)),
                 Ok(_) => Err(err(format!("environment variable {name} is empty; set it"))),
-                Err(_) => Err(err(format!("environment variable {name} is not set; set it"))),
+                Err(_) => Err(err(format!(
+                    "environment variable {name} is not set; set it"
+                ))),
             },
             SecretRef::File(path) => match std::fs::read_to_string(path) {
                 Ok(v) => {
@@ -242,9 +252,14 @@ impl TryFrom<String> for TeamRef {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         match s.split_once('/') {
             Some((org, slug)) if !org.is_empty() && !slug.is_empty() && !slug.contains('/') => {
-                Ok(TeamRef { org: org.to_ascii_lowercase(), slug: slug.to_ascii_lowercase() })
+                Ok(TeamRef {
+                    org: org.to_ascii_lowercase(),
+                    slug: slug.to_ascii_lowercase(),
+                })
             }
-            _ => Err(format!("team {s:?} must be written ORG/TEAM-SLUG, e.g. \"acme/netops\"")),
+            _ => Err(format!(
+                "team {s:?} must be written ORG/TEAM-SLUG, e.g. \"acme/netops\""
+            )),
         }
     }
 }
@@ -313,4 +328,463 @@ pub struct RepoPolicy {
     pub defaults: Option<DefaultRule>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing with positions, and semantic validation
+
+/// Something in a configuration file that is accepted but probably not what its author meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: warning: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// The full result of checking a configuration file: every error and warning found, and the
+/// parsed value when there was no error. `prgate policy check` prints each on its own line.
+#[derive(Debug, Clone)]
+pub struct ConfigCheck<T> {
+    /// `Some` exactly when `errors` is empty.
+    pub value: Option<T>,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl<T> ConfigCheck<T> {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The value, or the first error (the one nearest the top of the file).
+    pub fn into_result(self) -> Result<T, ConfigError> {
+        match (self.value, self.errors.into_iter().next()) {
+            (Some(v), None) => Ok(v),
+            (_, Some(e)) => Err(e),
+            // Unreachable by construction; still fail closed with a message rather than panic.
+            (None, None) => Err(ConfigError::Other {
+                file: String::new(),
+                message: "configuration was not parsed".into(),
+            }),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset into `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    // A span from the parser always lies on char boundaries, but be safe for any caller.
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Turns a toml error into ours, with the position of what it complains about.
+pub(crate) fn toml_error(file: &str, text: &str, err: &toml::de::Error) -> ConfigError {
+    // toml's messages sometimes end with a newline; ours are one line each.
+    let message = err.message().trim().replace('\n', " ");
+    match err.span() {
+        Some(span) => {
+            let (line, column) = line_col(text, span.start);
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
+        }
+        None => ConfigError::Other {
+            file: file.to_string(),
+            message,
+        },
+    }
+}
+
+/// One step of a path into a TOML document: a key, or an index into an array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Builds a path from keys and indices: `path!["rules", 2, "name"]`.
+macro_rules! toml_path {
+    ($($seg:expr),* $(,)?) => { vec![$($crate::config::Seg::from($seg)),*] };
+}
+pub(crate) use toml_path;
+
+impl From<&str> for Seg {
+    fn from(s: &str) -> Self {
+        Seg::Key(s.to_string())
+    }
+}
+impl From<&String> for Seg {
+    fn from(s: &String) -> Self {
+        Seg::Key(s.clone())
+    }
+}
+impl From<usize> for Seg {
+    fn from(i: usize) -> Self {
+        Seg::Index(i)
+    }
+}
+
+/// A semantic problem found in an already deserialized config, located by its path in the
+/// document so that the caller can turn it into a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub path: Vec<Seg>,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(path: Vec<Seg>, message: impl Into<String>) -> Self {
+        Problem {
+            path,
+            message: message.into(),
+        }
+    }
+}
+
+/// Positions of the values in a TOML document, for messages about what serde accepted but
+/// validation refused. Built from toml's own span-keeping parse of the same text.
+pub(crate) struct SpanIndex<'a> {
+    text: &'a str,
+    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> SpanIndex<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        SpanIndex {
+            text,
+            root: toml::de::DeTable::parse(text).ok(),
+        }
+    }
+
+    /// The byte offset of the value at `path`, or of its nearest ancestor that exists (a
+    /// value left to its default has no position of its own).
+    fn offset_of(&self, path: &[Seg]) -> usize {
+        use toml::de::DeValue;
+        let Some(root) = &self.root else { return 0 };
+        let mut table: Option<&toml::de::DeTable<'a>> = Some(root.get_ref());
+        let mut array: Option<&[toml::Spanned<DeValue<'a>>]> = None;
+        let mut best = 0;
+        for seg in path {
+            let next = match (seg, table, array) {
+                (Seg::Key(k), Some(t), _) => t.get(k.as_str()),
+                (Seg::Index(i), _, Some(a)) => a.get(*i),
+                _ => None,
+            };
+            let Some(value) = next else { break };
+            best = value.span().start;
+            table = None;
+            array = None;
+            match value.get_ref() {
+                DeValue::Table(t) => table = Some(t),
+                DeValue::Array(a) => array = Some(a),
+                _ => {}
+            }
+        }
+        best
+    }
+
+    pub(crate) fn error(&self, file: &str, problem: &Problem) -> ConfigError {
+        let (line, column) = line_col(self.text, self.offset_of(&problem.path));
+        ConfigError::Invalid {
+            file: file.to_string(),
+            line,
+            column,
+            message: problem.message.clone(),
+        }
+    }
+
+    pub(crate) fn warning(&self, file: &str, problem: &Problem) -> ConfigWarning {
+        let (line, column) = line_col(self.text, self.offset_of(&problem.path));
+        ConfigWarning {
+            file: file.to_string(),
+            line,
+            column,
+            message: problem.message.clone(),
+        }
+    }
+}
+
+/// Parses `text` strictly into `T` and runs `validate` on it; every error and warning comes
+/// back with the position of the offending value.
+pub(crate) fn check_toml<T, F>(file: &str, text: &str, validate: F) -> ConfigCheck<T>
+where
+    T: serde::de::DeserializeOwned,
+    F: FnOnce(&T) -> (Vec<Problem>, Vec<Problem>),
+{
+    let value: T = match toml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return ConfigCheck {
+                value: None,
+                errors: vec![toml_error(file, text, &e)],
+                warnings: vec![],
+            };
+        }
+    };
+    let (errors, warnings) = validate(&value);
+    let index = SpanIndex::new(text);
+    let errors: Vec<ConfigError> = errors.iter().map(|p| index.error(file, p)).collect();
+    let warnings = warnings.iter().map(|p| index.warning(file, p)).collect();
+    ConfigCheck {
+        value: if errors.is_empty() { Some(value) } else { None },
+        errors,
+        warnings,
+    }
+}
+
+/// Checks the operator's server config: all errors and warnings, for `prgate serve` to refuse
+/// a bad file with every reason at once.
+pub fn check_server_config(file: &str, text: &str) -> ConfigCheck<ServerConfig> {
+    check_toml(file, text, validate_server_config)
+}
+
+/// Parses and validates the operator's server config `prgate.toml`. `file` names it in errors.
+pub fn parse_server_config(file: &str, text: &str) -> Result<ServerConfig, ConfigError> {
+    check_server_config(file, text).into_result()
+}
+
+/// Reads, parses and validates the server config at `path`.
+pub fn load_server_config(path: &std::path::Path) -> Result<ServerConfig, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Other {
+        file: file.clone(),
+        message: format!("cannot read the server config: {e}"),
+    })?;
+    parse_server_config(&file, &text)
+}
+
+fn is_http_url(s: &str) -> Result<(), String> {
+    match reqwest::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        Ok(u) => Err(format!(
+            "{s:?} must be an http:// or https:// URL, not {}:",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("{s:?} is not a URL: {e}")),
+    }
+}
+
+fn valid_executor_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn valid_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The rules a server config must follow beyond its shape: (errors, warnings).
+fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+
+    // Without a secret nothing could be verified, and an unverified webhook must never act.
+    if cfg.webhook_secrets.is_empty() {
+        errors.push(Problem::new(
+            toml_path!["webhook_secrets"],
+            "webhook_secrets needs at least one secret reference, e.g. [\"env:PRGATE_WEBHOOK_SECRET\"]",
+        ));
+    }
+    if cfg.data_dir.as_os_str().is_empty() {
+        errors.push(Problem::new(
+            toml_path!["data_dir"],
+            "data_dir must not be empty",
+        ));
+    }
+    if let Some(url) = &cfg.public_url
+        && let Err(m) = is_http_url(url)
+    {
+        errors.push(Problem::new(
+            toml_path!["public_url"],
+            format!("public_url {m}"),
+        ));
+    }
+    if cfg.reconcile_interval.0.is_zero() {
+        errors.push(Problem::new(
+            toml_path!["reconcile_interval"],
+            "reconcile_interval must be longer than zero",
+        ));
+    }
+
+    if let Err(m) = is_http_url(&cfg.github.api_url) {
+        errors.push(Problem::new(
+            toml_path!["github", "api_url"],
+            format!("github.api_url {m}"),
+        ));
+    }
+    let gh = &cfg.github;
+    match (&gh.token, gh.app_id, &gh.private_key) {
+        (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+        (None, None, None) => errors.push(Problem::new(
+            toml_path!["github"],
+            "github needs credentials: `token = \"env:GITHUB_TOKEN\"`, or `app_id` with `private_key`",
+        )),
+        (Some(_), _, _) => errors.push(Problem::new(
+            toml_path!["github", "token"],
+            "github has both a token and GitHub App credentials; keep one of them",
+        )),
+        (None, Some(_), None) => errors.push(Problem::new(
+            toml_path!["github", "app_id"],
+            "github.app_id needs github.private_key as well",
+        )),
+        (None, None, Some(_)) => errors.push(Problem::new(
+            toml_path!["github", "private_key"],
+            "github.private_key needs github.app_id as well",
+        )),
+    }
+
+    if cfg.repos.is_empty() {
+        warnings.push(Problem::new(
+            toml_path![],
+            "no [[repos]] are listed: prgate governs nothing",
+        ));
+    }
+    let mut seen: Vec<&RepoName> = Vec::new();
+    for (i, repo) in cfg.repos.iter().enumerate() {
+        if seen.contains(&&repo.name) {
+            errors.push(Problem::new(
+                toml_path!["repos", i, "name"],
+                format!("repository {} is listed twice in [[repos]]", repo.name),
+            ));
+        }
+        seen.push(&repo.name);
+        if repo.branches.is_empty() {
+            errors.push(Problem::new(
+                toml_path!["repos", i, "branches"],
+                format!(
+                    "repository {} needs at least one governed branch",
+                    repo.name
+                ),
+            ));
+        }
+        for (j, b) in repo.branches.iter().enumerate() {
+            if b.trim().is_empty() || b.starts_with("refs/") {
+                errors.push(Problem::new(
+                    toml_path!["repos", i, "branches", j],
+                    format!("branch {b:?} must be a plain branch name such as \"main\""),
+                ));
+            }
+        }
+    }
+
+    for (name, ex) in &cfg.executors {
+        if !valid_executor_name(name) {
+            errors.push(Problem::new(
+                toml_path!["executors", name],
+                format!("executor name {name:?} may use only letters, digits, '-', '_' and '.'"),
+            ));
+        }
+        match ex.command.first() {
+            None => errors.push(Problem::new(
+                toml_path!["executors", name, "command"],
+                format!("executor {name} needs a command (argv, e.g. [\"./scripts/apply.sh\"])"),
+            )),
+            Some(prog) if prog.trim().is_empty() => errors.push(Problem::new(
+                toml_path!["executors", name, "command", 0usize],
+                format!(
+                    "executor {name}: the program (first element of command) must not be empty"
+                ),
+            )),
+            Some(_) => {}
+        }
+        if let Some(t) = ex.timeout
+            && t.0.is_zero()
+        {
+            errors.push(Problem::new(
+                toml_path!["executors", name, "timeout"],
+                format!("executor {name}: timeout must be longer than zero"),
+            ));
+        }
+        for key in ex.env.keys() {
+            if !valid_env_name(key) {
+                errors.push(Problem::new(
+                    toml_path!["executors", name, "env", key],
+                    format!("executor {name}: {key:?} is not a valid environment variable name"),
+                ));
+            }
+        }
+        if ex.repos.is_empty() {
+            warnings.push(Problem::new(
+                toml_path!["executors", name],
+                format!("executor {name} lists no repos, so no repository may use it"),
+            ));
+        }
+        for (j, r) in ex.repos.iter().enumerate() {
+            if !cfg.repos.iter().any(|g| &g.name == r) {
+                warnings.push(Problem::new(
+                    toml_path!["executors", name, "repos", j],
+                    format!("executor {name} names {r}, which is not in [[repos]]"),
+                ));
+            }
+        }
+    }
+    (errors, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        let text = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(line_col(text, text.rfind('=').unwrap_or(0)), (2, 4));
+        // Past the end and inside a character are clamped, never a panic.
+        assert_eq!(line_col(text, 10_000).0, 3);
+        assert_eq!(line_col(text, 8), (2, 2));
+    }
+
+    #[test]
+    fn values_are_located_by_path() {
+        let text = "x = 1\n[[r]]\nname = \"a\"\n[[r]]\nname = \"b\"\nv = { k = [1, 2] }\n";
+        let idx = SpanIndex::new(text);
+        let at = |p: Vec<Seg>| line_col(text, idx.offset_of(&p));
+        assert_eq!(at(toml_path!["x"]), (1, 5));
+        assert_eq!(at(toml_path!["r", 1usize, "name"]), (5, 8));
+        assert_eq!(at(toml_path!["r", 1usize, "v", "k", 1usize]), (6, 15));
+        // A missing key falls back to its nearest existing ancestor.
+        assert_eq!(at(toml_path!["r", 1usize, "v", "missing"]), (6, 5));
+    }
+
+    #[test]
+    fn a_github_app_needs_both_id_and_key() {
+        let base = "webhook_secrets = [\"env:S\"]\n[github]\n";
+        let ok = format!("{base}app_id = 1\nprivate_key = \"file:/k.pem\"\n");
+        assert!(parse_server_config("s", &ok).is_ok());
+        let half = format!("{base}app_id = 1\n");
+        let e = parse_server_config("s", &half).expect_err("half an app");
+        assert!(e.to_string().contains("private_key"), "{e}");
+        let both = format!("{base}token = \"env:T\"\napp_id = 1\nprivate_key = \"file:/k.pem\"\n");
+        assert!(parse_server_config("s", &both).is_err());
+    }
 }

@@ -1,10 +1,24 @@
-//! Evaluation of a policy against the facts of a PR.
+//! Evaluation of a policy against the facts of a PR: the approval semantics of DESIGN.md.
+//! Every path that is not a clean, current, eligible approval ends in something other than
+//! `success`.
 
-use crate::config::{ConfigError, RepoPolicy};
-use crate::types::CommitSha;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
-use super::decision::{ApprovalDecision, ApprovalState};
-use super::facts::PullFacts;
+use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
+use crate::types::{CommitSha, UserId};
+
+use super::compiled::{CompiledPolicy, DEFAULTS_RULE, GlobError, Requirement};
+use super::decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
+use super::facts::{
+    Account, AccountKind, ProposedPolicy, PullFacts, PullState, Review, ReviewState,
+};
+
+pub use super::validate::parse_policy;
+
+/// GitHub refuses status descriptions of 140 characters or more; we stay below.
+pub const MAX_DESCRIPTION_CHARS: usize = 139;
 
 /// A rule (or the defaults) that changed files of a PR fall under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,33 +27,494 @@ pub struct MatchedRule {
     pub files: Vec<String>,
 }
 
-/// Parses and validates a policy file. `file` names it in error messages.
-pub fn parse_policy(file: &str, text: &str) -> Result<RepoPolicy, ConfigError> {
-    let _ = (file, text);
-    todo!("policy helper")
+thread_local! {
+    /// The last policy compiled on this thread. The gate evaluates many deliveries against
+    /// the same few policies, and building glob sets costs far more than comparing policies.
+    static LAST_COMPILED: RefCell<Option<Rc<Result<CompiledPolicy, GlobError>>>> = const { RefCell::new(None) };
 }
 
-/// Which rules the changed files fall under.
+fn compiled(policy: &RepoPolicy) -> Rc<Result<CompiledPolicy, GlobError>> {
+    LAST_COMPILED.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if let Some(c) = last.as_ref()
+            && let Ok(cp) = c.as_ref()
+            && cp.policy() == policy
+        {
+            return Rc::clone(c);
+        }
+        let fresh = Rc::new(CompiledPolicy::compile(policy));
+        // Only successes are cached: a broken policy is rare and its error is cheap to rebuild.
+        if fresh.is_ok() {
+            *last = Some(Rc::clone(&fresh));
+        }
+        fresh
+    })
+}
+
+/// Which rules the changed files fall under, defaults last. If the policy's globs cannot be
+/// compiled, every rule and the defaults are returned with all files, so that the gate looks
+/// up every team it might need (the decision itself will be `error`).
 pub fn matched_rules(policy: &RepoPolicy, changed_files: &[String]) -> Vec<MatchedRule> {
-    let _ = (policy, changed_files);
-    todo!("policy helper")
+    match compiled(policy).as_ref() {
+        Ok(c) => c.matched_rules(changed_files),
+        Err(_) => policy
+            .rules
+            .iter()
+            .map(|r| r.name.clone())
+            .chain(policy.defaults.as_ref().map(|_| DEFAULTS_RULE.to_string()))
+            .map(|name| MatchedRule {
+                name,
+                files: changed_files.to_vec(),
+            })
+            .collect(),
+    }
 }
 
-/// Decides whether the PR's current head is approved under `policy`.
+/// The teams whose members must be in [`PullFacts::team_members`] to decide about these files.
+/// Falls back to every team of the policy if the globs cannot be compiled.
+pub fn teams_needed(policy: &RepoPolicy, changed_files: &[String]) -> BTreeSet<TeamRef> {
+    match compiled(policy).as_ref() {
+        Ok(c) => c.teams_needed(changed_files),
+        Err(_) => policy
+            .rules
+            .iter()
+            .map(|r| &r.approvers)
+            .chain(policy.defaults.as_ref().map(|d| &d.approvers))
+            .flat_map(|a| a.teams.iter().cloned())
+            .collect(),
+    }
+}
+
+/// The executors named by the rules these files fall under, each once, in policy order.
+pub fn executors_for(policy: &RepoPolicy, changed_files: &[String]) -> Vec<String> {
+    match compiled(policy).as_ref() {
+        Ok(c) => c.executors_for(changed_files),
+        Err(_) => vec![],
+    }
+}
+
+/// Decides whether the PR's current head is approved under `policy`. A PR that is not open
+/// is never `success` (see [`evaluate_final_head`] for merged PRs).
 pub fn evaluate_approval(policy: &RepoPolicy, facts: &PullFacts) -> ApprovalDecision {
-    let _ = (policy, facts);
-    todo!("policy helper")
+    match compiled(policy).as_ref() {
+        Ok(c) => c.evaluate(facts),
+        Err(e) => invalid_policy_decision(facts, &e.to_string()),
+    }
+}
+
+/// Like [`evaluate_approval`], but a merged PR is judged as it stood when it was merged: for
+/// post-merge verification, where the question is whether the final head was approved.
+pub fn evaluate_final_head(policy: &RepoPolicy, facts: &PullFacts) -> ApprovalDecision {
+    match compiled(policy).as_ref() {
+        Ok(c) => c.evaluate_final_head(facts),
+        Err(e) => invalid_policy_decision(facts, &e.to_string()),
+    }
+}
+
+fn invalid_policy_decision(facts: &PullFacts, why: &str) -> ApprovalDecision {
+    let mut d = error_decision(
+        facts.head_sha.clone(),
+        &format!("the policy {POLICY_PATH} at the base commit is invalid: {why}"),
+    );
+    d.notes.push(format!(
+        "the policy at base {} is invalid: {why}",
+        facts.base_sha.short()
+    ));
+    d
 }
 
 /// A decision of `error` for when the facts could not be gathered.
 pub fn error_decision(head_sha: CommitSha, description: &str) -> ApprovalDecision {
     ApprovalDecision {
         state: ApprovalState::Error,
-        description: description.chars().take(139).collect(),
+        description: clip_description(description),
         head_sha,
         rules: vec![],
         approvals: vec![],
         denials: vec![],
         notes: vec![],
     }
+}
+
+/// Makes `text` a valid status description: one line, under 140 characters, cut on a
+/// character boundary with "…" when it had to be shortened.
+pub fn clip_description(text: &str) -> String {
+    // Review bodies and error messages may hold newlines, tabs or control characters; a
+    // status description is one line.
+    let one_line: String = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if one_line.chars().count() <= MAX_DESCRIPTION_CHARS {
+        return one_line;
+    }
+    let mut out: String = one_line.chars().take(MAX_DESCRIPTION_CHARS - 1).collect();
+    out.truncate(out.trim_end().len());
+    out.push('…');
+    out
+}
+
+/// "alice", "alice or acme/netops", "alice, bob or acme/netops".
+pub fn describe_approvers(approvers: &Approvers) -> String {
+    let names: Vec<String> = approvers
+        .users
+        .iter()
+        .map(|u| u.to_string())
+        .chain(approvers.teams.iter().map(|t| t.to_string()))
+        .collect();
+    match names.as_slice() {
+        [] => "nobody".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// Why an account's review cannot count for any rule, before looking at which rule.
+fn ineligibility(policy: &RepoPolicy, facts: &PullFacts, who: &Account) -> Option<String> {
+    let login = &who.login;
+    match who.kind {
+        AccountKind::User => {}
+        AccountKind::Bot => return Some(format!("{login} is a bot account")),
+        AccountKind::Organization => return Some(format!("{login} is an organization account")),
+        AccountKind::Other => return Some(format!("{login} is not a user account")),
+    }
+    if policy.identities.agents.contains(login) {
+        return Some(format!("{login} is an agent (identities.agents)"));
+    }
+    if who.id == facts.author.id {
+        return Some(format!("{login} opened the pull request"));
+    }
+    for c in &facts.commits {
+        if c.author.as_ref().is_some_and(|a| a.id == who.id) {
+            return Some(format!("{login} authored commit {}", c.sha.short()));
+        }
+        if c.committer.as_ref().is_some_and(|a| a.id == who.id) {
+            return Some(format!("{login} committed {}", c.sha.short()));
+        }
+    }
+    None
+}
+
+fn team_has(facts: &PullFacts, team: &TeamRef, id: UserId) -> bool {
+    let members = facts.team_members.get(team).or_else(|| {
+        // The gate may spell a team with other case than the policy does; GitHub does not
+        // distinguish them.
+        facts
+            .team_members
+            .iter()
+            .find(|(t, _)| {
+                t.org.eq_ignore_ascii_case(&team.org) && t.slug.eq_ignore_ascii_case(&team.slug)
+            })
+            .map(|(_, m)| m)
+    });
+    members.is_some_and(|m| m.contains(&id))
+}
+
+fn designated(approvers: &Approvers, facts: &PullFacts, who: &Account) -> bool {
+    approvers.users.contains(&who.login)
+        || approvers.teams.iter().any(|t| team_has(facts, t, who.id))
+}
+
+/// Each reviewer's latest review that carries a stance, by account id. Order in the list is
+/// not trusted: the latest is the greatest (submitted_at, id).
+fn latest_stances(reviews: &[Review]) -> BTreeMap<UserId, &Review> {
+    let mut latest: BTreeMap<UserId, &Review> = BTreeMap::new();
+    for r in reviews {
+        if !matches!(
+            r.state,
+            ReviewState::Approved | ReviewState::ChangesRequested | ReviewState::Dismissed
+        ) {
+            continue;
+        }
+        let newer = latest
+            .get(&r.reviewer.id)
+            .is_none_or(|cur| (r.submitted_at, r.id) > (cur.submitted_at, cur.id));
+        if newer {
+            latest.insert(r.reviewer.id, r);
+        }
+    }
+    latest
+}
+
+fn plural(n: u32, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+impl CompiledPolicy {
+    /// Decides whether the PR's current head is approved. Pure: the same facts always give the
+    /// same decision.
+    pub fn evaluate(&self, facts: &PullFacts) -> ApprovalDecision {
+        self.decide(facts, false)
+    }
+
+    /// As [`CompiledPolicy::evaluate`], but a merged PR is judged as if still open.
+    pub fn evaluate_final_head(&self, facts: &PullFacts) -> ApprovalDecision {
+        self.decide(facts, true)
+    }
+
+    fn decide(&self, facts: &PullFacts, merged_counts_as_open: bool) -> ApprovalDecision {
+        if let Some(why) = self.invalid_reason() {
+            return invalid_policy_decision(facts, why);
+        }
+        let policy = self.policy();
+        let head = &facts.head_sha;
+        let mut notes: Vec<String> = Vec::new();
+
+        // A PR that touches the policy file is governed as one that changes it, even if the
+        // file list the gate gathered somehow missed it.
+        let mut files = facts.changed_files.clone();
+        if facts.proposed_policy != ProposedPolicy::Unchanged
+            && !files.iter().any(|f| f == POLICY_PATH)
+        {
+            files.push(POLICY_PATH.to_string());
+        }
+        let reqs: Vec<Requirement<'_>> = self.matched_requirements(&files);
+
+        // Who wrote the change must be known, or self-approval cannot be ruled out.
+        let mut errors: Vec<String> = Vec::new();
+        for c in &facts.commits {
+            if c.author.is_none() {
+                errors.push(format!(
+                    "commit {} has an author ({}) that maps to no account; prgate cannot tell who wrote it",
+                    c.sha.short(),
+                    c.author_email
+                ));
+            }
+            if c.committer.is_none() {
+                errors.push(format!(
+                    "commit {} has a committer ({}) that maps to no account; prgate cannot tell who committed it",
+                    c.sha.short(),
+                    c.committer_email
+                ));
+            }
+        }
+        // The code host lists at most 250 commits of a PR; without the head among them the
+        // list is incomplete and some author could be missing.
+        if !facts.commits.iter().any(|c| &c.sha == head) {
+            errors.push(format!(
+                "the commit list does not include the head {}; prgate cannot tell who wrote every commit",
+                head.short()
+            ));
+        }
+        notes.extend(errors.iter().cloned());
+
+        // Per rule: approvals that count. Per reviewer: the reason a stance did not count.
+        let mut counted: Vec<Vec<Approval>> = vec![Vec::new(); reqs.len()];
+        let mut denials: Vec<Denial> = Vec::new();
+        let mut stale_hints: Vec<String> = Vec::new();
+        let mut other_hints: Vec<String> = Vec::new();
+        for review in latest_stances(&facts.reviews).values() {
+            let who = &review.reviewer;
+            let login = &who.login;
+            let general = ineligibility(policy, facts, who);
+            let rules_for: Vec<usize> = (0..reqs.len())
+                .filter(|&i| designated(reqs[i].approvers, facts, who))
+                .collect();
+            let not_designated = || {
+                let names: Vec<&str> = reqs.iter().map(|r| r.name.as_str()).collect();
+                if names.is_empty() {
+                    format!("{login} is not a designated approver (no rule applies)")
+                } else {
+                    format!(
+                        "{login} is not a designated approver of {}",
+                        names.join(", ")
+                    )
+                }
+            };
+            match review.state {
+                ReviewState::Approved => {
+                    let reason = if let Some(why) = general {
+                        Some(why)
+                    } else if rules_for.is_empty() {
+                        Some(not_designated())
+                    } else {
+                        None
+                    };
+                    if let Some(why) = reason {
+                        notes.push(format!(
+                            "approval by {login} (review {}) does not count: {why}",
+                            review.id
+                        ));
+                        other_hints.push(format!("{login}'s approval does not count: {why}"));
+                        continue;
+                    }
+                    if review.commit_id.as_ref() != Some(head) {
+                        let on = review
+                            .commit_id
+                            .as_ref()
+                            .map_or("an unknown commit".to_string(), |c| c.short().to_string());
+                        notes.push(format!(
+                            "approval by {login} (review {}) does not count: it is for {on}, not the head {}",
+                            review.id,
+                            head.short()
+                        ));
+                        stale_hints.push(format!("{login}'s approval is for an older commit"));
+                        continue;
+                    }
+                    let approval = Approval {
+                        login: login.clone(),
+                        user_id: who.id,
+                        review_id: review.id,
+                        submitted_at: review.submitted_at,
+                    };
+                    for i in rules_for {
+                        counted[i].push(approval.clone());
+                    }
+                }
+                ReviewState::ChangesRequested => {
+                    // A change request stands whatever commit it was made on: pushing more
+                    // commits does not answer it, only the reviewer's approval does.
+                    match general.or_else(|| rules_for.is_empty().then(not_designated)) {
+                        None => denials.push(Denial {
+                            login: login.clone(),
+                            review_id: review.id,
+                            reason: review.body.trim().to_string(),
+                        }),
+                        Some(why) => notes.push(format!(
+                            "change request by {login} (review {}) does not block: {why}",
+                            review.id
+                        )),
+                    }
+                }
+                ReviewState::Dismissed => {
+                    notes.push(format!(
+                        "review {} by {login} was dismissed and counts for nothing",
+                        review.id
+                    ));
+                }
+                ReviewState::Commented | ReviewState::Other => {}
+            }
+        }
+
+        let rules: Vec<RuleOutcome> = reqs
+            .iter()
+            .zip(counted)
+            .map(|(req, mut approvals)| {
+                approvals.sort_by(|a, b| a.login.cmp(&b.login).then(a.user_id.cmp(&b.user_id)));
+                // A hand-built policy with min_approvals = 0 never passes validation; still,
+                // never let "zero" mean "nobody needs to look".
+                let needed = req.min_approvals.max(1) as usize;
+                RuleOutcome {
+                    name: req.name.clone(),
+                    min_approvals: req.min_approvals,
+                    satisfied: approvals.len() >= needed,
+                    approvals,
+                    approvers: describe_approvers(req.approvers),
+                    executor: req.executor.clone(),
+                }
+            })
+            .collect();
+
+        let mut approvals: Vec<Approval> = Vec::new();
+        for a in rules.iter().flat_map(|r| r.approvals.iter()) {
+            if !approvals.iter().any(|x| x.user_id == a.user_id) {
+                approvals.push(a.clone());
+            }
+        }
+        approvals.sort_by(|a, b| a.login.cmp(&b.login).then(a.user_id.cmp(&b.user_id)));
+        denials.sort_by(|a, b| a.login.cmp(&b.login).then(a.review_id.cmp(&b.review_id)));
+
+        let missing: Vec<String> = rules
+            .iter()
+            .filter(|r| !r.satisfied)
+            .map(|r| {
+                let need = r.min_approvals.max(1) - r.approvals.len() as u32;
+                let more = if r.approvals.is_empty() { "" } else { "more " };
+                format!(
+                    "needs {} from {} ({})",
+                    plural(
+                        need,
+                        &format!("{more}approval"),
+                        &format!("{more}approvals")
+                    ),
+                    r.approvers,
+                    r.name
+                )
+            })
+            .collect();
+        let mut pending_text = missing.clone();
+        pending_text.extend(stale_hints);
+        pending_text.extend(other_hints);
+
+        let is_open = facts.state == PullState::Open
+            || (merged_counts_as_open && facts.state == PullState::Merged);
+        let (state, description) = if !errors.is_empty() {
+            let more = if errors.len() > 1 {
+                format!(" (and {} more problems)", errors.len() - 1)
+            } else {
+                String::new()
+            };
+            (ApprovalState::Error, format!("{}{more}", errors[0]))
+        } else if !denials.is_empty() || matches!(facts.proposed_policy, ProposedPolicy::Invalid(_))
+        {
+            let mut parts: Vec<String> = Vec::new();
+            for d in &denials {
+                if d.reason.is_empty() {
+                    parts.push(format!("changes requested by {}", d.login));
+                } else {
+                    parts.push(format!("changes requested by {}: {}", d.login, d.reason));
+                }
+            }
+            if let ProposedPolicy::Invalid(msg) = &facts.proposed_policy {
+                parts.push(format!("the proposed {POLICY_PATH} is invalid: {msg}"));
+            }
+            (ApprovalState::Failure, parts.join("; "))
+        } else if !is_open {
+            let what = match facts.state {
+                PullState::Merged => {
+                    "the pull request is merged; its approval is judged after the merge"
+                }
+                _ => "the pull request is closed; nothing will be approved",
+            };
+            (ApprovalState::Pending, what.to_string())
+        } else if facts.draft {
+            let rest = if missing.is_empty() {
+                "mark the pull request ready for review".to_string()
+            } else {
+                pending_text.join("; ")
+            };
+            (ApprovalState::Pending, format!("draft: {rest}"))
+        } else if !missing.is_empty() {
+            (ApprovalState::Pending, pending_text.join("; "))
+        } else if rules.is_empty() {
+            (
+                ApprovalState::Success,
+                "no approval needed: no rule covers the changed files and there is no [defaults]"
+                    .to_string(),
+            )
+        } else {
+            (ApprovalState::Success, approved_text(&rules, &approvals))
+        };
+
+        ApprovalDecision {
+            state,
+            description: clip_description(&description),
+            head_sha: head.clone(),
+            rules,
+            approvals,
+            denials,
+            notes,
+        }
+    }
+}
+
+/// "approved by alice (firewall, policy), bob (policy)".
+fn approved_text(rules: &[RuleOutcome], approvals: &[Approval]) -> String {
+    let parts: Vec<String> = approvals
+        .iter()
+        .map(|a| {
+            let names: Vec<&str> = rules
+                .iter()
+                .filter(|r| r.approvals.iter().any(|x| x.user_id == a.user_id))
+                .map(|r| r.name.as_str())
+                .collect();
+            format!("{} ({})", a.login, names.join(", "))
+        })
+        .collect();
+    format!("approved by {}", parts.join(", "))
 }

@@ -1,10 +1,20 @@
 //! The policy engine: pure functions from (policy, facts) to a decision. No I/O, no async,
 //! no clock; this is where the approval semantics of DESIGN.md live and are tested.
 
+mod compiled;
 pub mod decision;
-pub mod facts;
 mod evaluate;
+pub mod facts;
+#[doc(hidden)]
+pub mod fixtures;
+mod validate;
 
-pub use decision::{ApprovalDecision, ApprovalState, Approval, Denial, RuleOutcome};
-pub use evaluate::{evaluate_approval, error_decision, parse_policy, matched_rules, MatchedRule};
+pub use compiled::{CompiledPolicy, DEFAULTS_RULE, GlobError, compile_pattern};
+pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
+pub use evaluate::{
+    MAX_DESCRIPTION_CHARS, MatchedRule, clip_description, describe_approvers, error_decision,
+    evaluate_approval, evaluate_final_head, executors_for, matched_rules, parse_policy,
+    teams_needed,
+};
 pub use facts::*;
+pub use validate::{MAX_POLICY_BYTES, POLICY_VERSION, policy_check, validate_policy};

@@ -1,0 +1,969 @@
+//! The approval semantics of DESIGN.md, one named test per rule and per known attack. Each
+//! test tells a story: an agent opens a PR, people review, the engine decides.
+
+use prgate::config::{ConfigError, RepoPolicy};
+use prgate::policy::fixtures::{
+    at, bot, commit_by, example_policy, pull, review, sha, team, user, with_team,
+};
+use prgate::policy::{
+    Account, ApprovalState, CompiledPolicy, MAX_DESCRIPTION_CHARS, ProposedPolicy, PullFacts,
+    PullState, ReviewState, evaluate_approval, evaluate_final_head, executors_for, matched_rules,
+    parse_policy, teams_needed,
+};
+use prgate::types::CommitSha;
+
+struct Cast {
+    agent: Account,
+    alice: Account,
+    bob: Account,
+    carol: Account,
+    dave: Account,
+    mallory: Account,
+    mia: Account,
+}
+
+fn cast() -> Cast {
+    Cast {
+        agent: bot("ops-agent[bot]", 100),
+        alice: user("alice", 1),
+        bob: user("bob", 2),
+        carol: user("carol", 3),
+        dave: user("dave", 4),
+        mallory: user("mallory", 5),
+        mia: user("mia", 6),
+    }
+}
+
+const HEAD: u64 = 0x1a2b3c4d;
+const OLD: u64 = 0x0ddc0ffe;
+
+fn head() -> CommitSha {
+    sha(HEAD)
+}
+
+/// The agent's PR changing a firewall file, with the example policy's teams filled in:
+/// bob is in netops, carol and dave in security, mia in maintainers.
+fn firewall_pr(c: &Cast, files: &[&str]) -> PullFacts {
+    let mut f = pull(&c.agent, head(), files);
+    with_team(&mut f, "acme/netops", &[&c.bob]);
+    with_team(&mut f, "acme/security", &[&c.carol, &c.dave]);
+    with_team(&mut f, "acme/maintainers", &[&c.mia]);
+    f
+}
+
+fn decide(f: &PullFacts) -> prgate::policy::ApprovalDecision {
+    let d = evaluate_approval(&example_policy(), f);
+    assert!(
+        d.description.chars().count() < 140,
+        "description too long: {}",
+        d.description
+    );
+    d
+}
+
+fn notes_mention(d: &prgate::policy::ApprovalDecision, what: &str) -> bool {
+    d.notes.iter().any(|n| n.contains(what))
+}
+
+#[test]
+fn approval_by_designated_user_on_head_succeeds() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Success, "{d:#?}");
+    insta::assert_snapshot!(d.description, @"approved by alice (firewall)");
+    assert_eq!(d.approvals.len(), 1);
+    assert_eq!(d.approvals[0].review_id, 10);
+    assert_eq!(d.rules.len(), 1);
+    assert_eq!(d.rules[0].name, "firewall");
+    assert_eq!(d.rules[0].executor.as_deref(), Some("firewall"));
+    assert!(d.rules[0].satisfied);
+    assert_eq!(d.head_sha, head());
+}
+
+#[test]
+fn team_member_approval_succeeds() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+}
+
+#[test]
+fn no_review_is_pending_and_says_what_is_missing() {
+    let c = cast();
+    let f = firewall_pr(&c, &["firewall/rules.yml"]);
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    insta::assert_snapshot!(d.description, @"needs 1 approval from alice or acme/netops (firewall)");
+    assert!(!d.rules[0].satisfied);
+    assert_eq!(d.rules[0].approvers, "alice or acme/netops");
+}
+
+#[test]
+fn attack_approval_on_older_head_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &sha(OLD), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    insta::assert_snapshot!(d.description, @"needs 1 approval from alice or acme/netops (firewall); alice's approval is for an older commit");
+    assert!(
+        notes_mention(&d, "it is for 0ddc0ff, not the head 1a2b3c4"),
+        "{:?}",
+        d.notes
+    );
+    assert!(d.approvals.is_empty());
+}
+
+#[test]
+fn attack_push_after_approval_removes_it() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+    // The agent pushes one more commit: the approval was for the old head.
+    let new_head = sha(0x2b3c4d5e);
+    f.head_sha = new_head.clone();
+    f.commits.push(commit_by(new_head, &c.agent));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending, "{d:#?}");
+    assert!(
+        d.description
+            .contains("alice's approval is for an older commit"),
+        "{}",
+        d.description
+    );
+}
+
+#[test]
+fn approval_without_commit_id_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    let mut r = review(10, &c.alice, ReviewState::Approved, &head(), 1);
+    r.commit_id = None;
+    f.reviews.push(r);
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(notes_mention(&d, "an unknown commit"), "{:?}", d.notes);
+}
+
+#[test]
+fn attack_approval_by_pr_author_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.author = c.alice.clone();
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        notes_mention(&d, "alice opened the pull request"),
+        "{:?}",
+        d.notes
+    );
+    assert!(
+        d.description
+            .contains("alice's approval does not count: alice opened the pull request"),
+        "{}",
+        d.description
+    );
+}
+
+#[test]
+fn attack_approval_by_a_commit_author_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    // Alice wrote an earlier commit of the PR; the agent committed it.
+    let mut early = commit_by(sha(0x33333333), &c.agent);
+    early.author = Some(c.alice.clone());
+    f.commits.insert(0, early);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        notes_mention(&d, "alice authored commit 3333333"),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn attack_approval_by_a_committer_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.commits[0].committer = Some(c.bob.clone());
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(notes_mention(&d, "bob committed 1a2b3c4"), "{:?}", d.notes);
+}
+
+#[test]
+fn attack_approval_by_a_bot_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    // A bot that somehow sits in the approving team, and a bot that shares a listed login.
+    let netops_bot = bot("netops-bot", 7);
+    let fake_alice = bot("alice", 8);
+    with_team(&mut f, "acme/netops", &[&netops_bot]);
+    f.reviews
+        .push(review(10, &netops_bot, ReviewState::Approved, &head(), 1));
+    f.reviews
+        .push(review(11, &fake_alice, ReviewState::Approved, &head(), 2));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        notes_mention(&d, "netops-bot is a bot account"),
+        "{:?}",
+        d.notes
+    );
+    assert!(notes_mention(&d, "alice is a bot account"), "{:?}", d.notes);
+}
+
+#[test]
+fn approval_by_organization_or_unknown_account_kind_does_not_count() {
+    let c = cast();
+    for kind in [
+        prgate::policy::AccountKind::Organization,
+        prgate::policy::AccountKind::Other,
+    ] {
+        let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+        let mut odd = user("alice", 1);
+        odd.kind = kind;
+        f.reviews
+            .push(review(10, &odd, ReviewState::Approved, &head(), 1));
+        assert_eq!(decide(&f).state, ApprovalState::Pending, "{kind:?}");
+    }
+}
+
+#[test]
+fn attack_approval_by_an_agent_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    // A service account of type User, listed as an agent, that is also in the team.
+    let release_bot = user("Release-Bot", 9);
+    with_team(&mut f, "acme/netops", &[&release_bot]);
+    f.reviews
+        .push(review(10, &release_bot, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        notes_mention(&d, "Release-Bot is an agent"),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn attack_approval_by_a_non_designated_user_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.mallory, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        notes_mention(&d, "mallory is not a designated approver of firewall"),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn attack_policy_file_changed_without_the_policy_rules_approvers() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml", ".github/prgate.toml"]);
+    f.proposed_policy = ProposedPolicy::Valid;
+    // Alice may approve firewall changes, and the maintainer may approve anything else, but
+    // neither may approve a change to the policy itself.
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    f.reviews
+        .push(review(11, &c.mia, ReviewState::Approved, &head(), 2));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending, "{d:#?}");
+    insta::assert_snapshot!(d.description, @"needs 2 approvals from acme/security (policy); mia's approval does not count: mia is not a designated approver of firewall, policy");
+    let names: Vec<&str> = d.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["firewall", "policy"]);
+
+    f.reviews
+        .push(review(12, &c.carol, ReviewState::Approved, &head(), 3));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        d.description
+            .starts_with("needs 1 more approval from acme/security (policy)"),
+        "{}",
+        d.description
+    );
+
+    f.reviews
+        .push(review(13, &c.dave, ReviewState::Approved, &head(), 4));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Success, "{d:#?}");
+    insta::assert_snapshot!(d.description, @"approved by alice (firewall), carol (policy), dave (policy)");
+}
+
+#[test]
+fn policy_change_missing_from_the_file_list_is_still_governed_by_the_policy_rule() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.proposed_policy = ProposedPolicy::Deleted;
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(d.rules.iter().any(|r| r.name == "policy"));
+}
+
+#[test]
+fn policy_change_without_a_policy_rule_falls_to_defaults() {
+    let c = cast();
+    let mut policy = example_policy();
+    policy.rules.retain(|r| r.name != "policy");
+    let mut f = firewall_pr(&c, &[".github/prgate.toml"]);
+    f.proposed_policy = ProposedPolicy::Valid;
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.rules.len(), 1);
+    assert_eq!(d.rules[0].name, "defaults");
+    f.reviews
+        .push(review(10, &c.mia, ReviewState::Approved, &head(), 1));
+    assert_eq!(evaluate_approval(&policy, &f).state, ApprovalState::Success);
+}
+
+#[test]
+fn invalid_proposed_policy_fails() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &[".github/prgate.toml"]);
+    f.proposed_policy =
+        ProposedPolicy::Invalid(".github/prgate.toml:3:1: unknown field `rulez`".into());
+    f.reviews
+        .push(review(10, &c.carol, ReviewState::Approved, &head(), 1));
+    f.reviews
+        .push(review(11, &c.dave, ReviewState::Approved, &head(), 2));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Failure);
+    insta::assert_snapshot!(d.description, @"the proposed .github/prgate.toml is invalid: .github/prgate.toml:3:1: unknown field `rulez`");
+}
+
+#[test]
+fn attack_changes_requested_by_a_designated_approver_after_an_approval() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let mut no = review(11, &c.bob, ReviewState::ChangesRequested, &head(), 2);
+    no.body = "this opens port 22\nto the world".into();
+    f.reviews.push(no);
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Failure, "{d:#?}");
+    insta::assert_snapshot!(d.description, @"changes requested by bob: this opens port 22 to the world");
+    assert_eq!(d.denials.len(), 1);
+    assert_eq!(d.denials[0].review_id, 11);
+    assert_eq!(d.denials[0].reason, "this opens port 22\nto the world");
+
+    // Bob looks again and approves: his change request no longer stands.
+    f.reviews
+        .push(review(12, &c.bob, ReviewState::Approved, &head(), 3));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Success);
+    assert!(d.denials.is_empty());
+}
+
+#[test]
+fn changes_requested_on_an_older_commit_still_deny() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews.push(review(
+        10,
+        &c.bob,
+        ReviewState::ChangesRequested,
+        &sha(OLD),
+        1,
+    ));
+    f.reviews
+        .push(review(11, &c.alice, ReviewState::Approved, &head(), 2));
+    assert_eq!(decide(&f).state, ApprovalState::Failure);
+}
+
+#[test]
+fn changes_requested_by_an_ineligible_reviewer_do_not_block() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    f.reviews.push(review(
+        11,
+        &c.mallory,
+        ReviewState::ChangesRequested,
+        &head(),
+        2,
+    ));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Success);
+    assert!(
+        notes_mention(&d, "change request by mallory"),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn attack_dismissal_removes_an_approval() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    // On GitHub a dismissed review keeps its id and time and changes state.
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Dismissed, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(notes_mention(&d, "dismissed"), "{:?}", d.notes);
+
+    // An older approval does not come back when a later one is dismissed.
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    f.reviews
+        .push(review(11, &c.alice, ReviewState::Dismissed, &head(), 2));
+    assert_eq!(decide(&f).state, ApprovalState::Pending);
+}
+
+#[test]
+fn dismissing_an_older_review_keeps_a_later_approval() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Dismissed, &head(), 1));
+    f.reviews
+        .push(review(11, &c.alice, ReviewState::Approved, &head(), 2));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+}
+
+#[test]
+fn a_comment_does_not_change_a_stance() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    f.reviews
+        .push(review(11, &c.alice, ReviewState::Commented, &head(), 2));
+    f.reviews
+        .push(review(12, &c.alice, ReviewState::Other, &head(), 3));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews.push(review(
+        10,
+        &c.bob,
+        ReviewState::ChangesRequested,
+        &head(),
+        1,
+    ));
+    f.reviews
+        .push(review(11, &c.bob, ReviewState::Commented, &head(), 2));
+    f.reviews
+        .push(review(12, &c.alice, ReviewState::Approved, &head(), 3));
+    assert_eq!(decide(&f).state, ApprovalState::Failure);
+}
+
+#[test]
+fn the_latest_review_is_found_by_time_not_by_list_order() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    // Listed newest first: the approval at minute 5 is the stance, not the change request.
+    f.reviews
+        .push(review(11, &c.bob, ReviewState::Approved, &head(), 5));
+    f.reviews.push(review(
+        10,
+        &c.bob,
+        ReviewState::ChangesRequested,
+        &head(),
+        1,
+    ));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+
+    f.reviews.reverse();
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+
+    // Same second: the higher review id is the later one.
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews.push(review(
+        21,
+        &c.bob,
+        ReviewState::ChangesRequested,
+        &head(),
+        1,
+    ));
+    f.reviews
+        .push(review(20, &c.bob, ReviewState::Approved, &head(), 1));
+    assert_eq!(decide(&f).state, ApprovalState::Failure);
+}
+
+#[test]
+fn attack_unmappable_commit_author_is_an_error() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.commits[0].author = None;
+    f.commits[0].author_email = "x@y".into();
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Error);
+    insta::assert_snapshot!(d.description, @"commit 1a2b3c4 has an author (x@y) that maps to no account; prgate cannot tell who wrote it");
+}
+
+#[test]
+fn unmappable_committer_is_an_error_and_beats_a_change_request() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.commits[0].committer = None;
+    f.commits[0].committer_email = "ci@build.local".into();
+    f.reviews.push(review(
+        10,
+        &c.bob,
+        ReviewState::ChangesRequested,
+        &head(),
+        1,
+    ));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Error);
+    assert!(
+        d.description.contains("committer (ci@build.local)"),
+        "{}",
+        d.description
+    );
+}
+
+#[test]
+fn commit_list_without_the_head_is_an_error() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.commits[0].sha = sha(OLD);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Error);
+    assert!(
+        d.description.contains("does not include the head 1a2b3c4"),
+        "{}",
+        d.description
+    );
+}
+
+fn two_team_policy() -> RepoPolicy {
+    let text = r#"
+version = 1
+
+[defaults]
+approvers = { teams = ["acme/maintainers"] }
+
+[[rules]]
+name = "network"
+paths = ["net/**"]
+approvers = { teams = ["acme/netops"] }
+
+[[rules]]
+name = "db"
+paths = ["db/**", "**/*.sql"]
+approvers = { teams = ["acme/dba"] }
+executor = "migrate"
+
+[[rules]]
+name = "policy"
+paths = [".github/prgate.toml"]
+approvers = { teams = ["acme/security"] }
+"#;
+    match parse_policy("two-teams", text) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn two_rules_need_two_different_teams() {
+    let c = cast();
+    let erin = user("erin", 11);
+    let policy = two_team_policy();
+    let mut f = pull(&c.agent, head(), &["net/fw.yml", "db/001.sql"]);
+    with_team(&mut f, "acme/netops", &[&c.bob]);
+    with_team(&mut f, "acme/dba", &[&erin]);
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    insta::assert_snapshot!(d.description, @"needs 1 approval from acme/dba (db)");
+    f.reviews
+        .push(review(11, &erin, ReviewState::Approved, &head(), 2));
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Success);
+    assert_eq!(d.approvals.len(), 2);
+}
+
+#[test]
+fn one_person_may_satisfy_two_rules() {
+    let c = cast();
+    let frank = user("frank", 12);
+    let policy = two_team_policy();
+    let mut f = pull(&c.agent, head(), &["net/fw.yml", "db/001.sql"]);
+    with_team(&mut f, "acme/netops", &[&frank]);
+    with_team(&mut f, "acme/dba", &[&frank]);
+    f.reviews
+        .push(review(10, &frank, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Success, "{d:#?}");
+    insta::assert_snapshot!(d.description, @"approved by frank (network, db)");
+    assert_eq!(d.approvals.len(), 1);
+    assert!(d.rules.iter().all(|r| r.approvals.len() == 1));
+}
+
+#[test]
+fn a_file_matching_several_rules_needs_all_of_them() {
+    let c = cast();
+    let erin = user("erin", 11);
+    let policy = two_team_policy();
+    // net/schema.sql is under net/** and matches **/*.sql.
+    let mut f = pull(&c.agent, head(), &["net/schema.sql"]);
+    with_team(&mut f, "acme/netops", &[&c.bob]);
+    with_team(&mut f, "acme/dba", &[&erin]);
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    let names: Vec<&str> = d.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["network", "db"]);
+    assert_eq!(d.state, ApprovalState::Pending);
+}
+
+#[test]
+fn an_approver_of_one_rule_does_not_count_for_another() {
+    let c = cast();
+    let policy = two_team_policy();
+    let mut f = pull(&c.agent, head(), &["net/fw.yml", "db/001.sql"]);
+    with_team(&mut f, "acme/netops", &[&c.bob]);
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    let network = d
+        .rules
+        .iter()
+        .find(|r| r.name == "network")
+        .map(|r| r.approvals.len());
+    let db = d
+        .rules
+        .iter()
+        .find(|r| r.name == "db")
+        .map(|r| r.approvals.len());
+    assert_eq!((network, db), (Some(1), Some(0)));
+}
+
+#[test]
+fn a_team_missing_from_the_facts_has_no_members() {
+    let c = cast();
+    let mut f = pull(&c.agent, head(), &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    assert_eq!(decide(&f).state, ApprovalState::Pending);
+}
+
+#[test]
+fn logins_compare_case_insensitively() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews.push(review(
+        10,
+        &user("ALICE", 1),
+        ReviewState::Approved,
+        &head(),
+        1,
+    ));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+}
+
+#[test]
+fn two_reviews_by_one_person_count_once() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &[".github/prgate.toml"]);
+    f.proposed_policy = ProposedPolicy::Valid;
+    f.reviews
+        .push(review(10, &c.carol, ReviewState::Approved, &head(), 1));
+    f.reviews
+        .push(review(11, &c.carol, ReviewState::Approved, &head(), 2));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert_eq!(d.rules[0].approvals.len(), 1);
+    assert_eq!(d.rules[0].approvals[0].review_id, 11);
+}
+
+#[test]
+fn draft_stays_pending() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.draft = true;
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    insta::assert_snapshot!(d.description, @"draft: needs 1 approval from alice or acme/netops (firewall)");
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    insta::assert_snapshot!(d.description, @"draft: mark the pull request ready for review");
+}
+
+#[test]
+fn closed_or_merged_pr_is_never_success_but_a_merged_head_can_be_verified() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    f.state = PullState::Closed;
+    assert_eq!(decide(&f).state, ApprovalState::Pending);
+    assert_eq!(
+        evaluate_final_head(&example_policy(), &f).state,
+        ApprovalState::Pending
+    );
+    f.state = PullState::Merged;
+    assert_eq!(decide(&f).state, ApprovalState::Pending);
+    assert_eq!(
+        evaluate_final_head(&example_policy(), &f).state,
+        ApprovalState::Success
+    );
+}
+
+#[test]
+fn no_changed_files_fall_to_the_defaults() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &[]);
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert_eq!(d.rules.len(), 1);
+    assert_eq!(d.rules[0].name, "defaults");
+    f.reviews
+        .push(review(10, &c.mia, ReviewState::Approved, &head(), 1));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+}
+
+#[test]
+fn unmatched_files_fall_to_the_defaults() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["README.md", "firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    insta::assert_snapshot!(d.description, @"needs 1 approval from acme/maintainers (defaults)");
+    f.reviews
+        .push(review(11, &c.mia, ReviewState::Approved, &head(), 2));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Success);
+    insta::assert_snapshot!(d.description, @"approved by alice (firewall), mia (defaults)");
+}
+
+#[test]
+fn without_defaults_unmatched_files_need_no_approval() {
+    let c = cast();
+    let mut policy = example_policy();
+    policy.defaults = None;
+    let f = firewall_pr(&c, &["README.md"]);
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Success);
+    assert!(d.rules.is_empty());
+    assert!(
+        d.description.starts_with("no approval needed"),
+        "{}",
+        d.description
+    );
+    // Still fail closed on who wrote it.
+    let mut f = f;
+    f.commits[0].author = None;
+    assert_eq!(evaluate_approval(&policy, &f).state, ApprovalState::Error);
+}
+
+#[test]
+fn an_invalid_base_policy_is_an_error() {
+    let c = cast();
+    let mut policy = example_policy();
+    policy.rules[0].min_approvals = 0;
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Error);
+    assert!(d.description.contains("is invalid"), "{}", d.description);
+
+    let mut policy = example_policy();
+    policy.rules[0].paths = vec!["firewall/[".into()];
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Error);
+    // The gate still learns which teams it might need.
+    assert!(teams_needed(&policy, &f.changed_files).contains(&team("acme/security")));
+}
+
+#[test]
+fn description_is_always_under_140_characters() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    let mut no = review(10, &c.bob, ReviewState::ChangesRequested, &head(), 1);
+    no.body = "é".repeat(50) + "\n\n" + &"this is far too long ".repeat(40);
+    f.reviews.push(no);
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Failure);
+    assert!(
+        d.description.chars().count() <= MAX_DESCRIPTION_CHARS,
+        "{}",
+        d.description
+    );
+    assert!(d.description.ends_with('…'));
+    assert!(!d.description.contains('\n'));
+
+    // Many unsatisfied rules and many hints.
+    let mut f = firewall_pr(
+        &c,
+        &["firewall/rules.yml", ".github/prgate.toml", "README.md"],
+    );
+    for i in 0..30 {
+        let u = user(&format!("someone-with-a-long-name-{i}"), 1000 + i);
+        f.reviews.push(review(
+            2000 + i,
+            &u,
+            ReviewState::Approved,
+            &head(),
+            i as i64,
+        ));
+    }
+    let d = decide(&f);
+    assert!(d.description.chars().count() < 140, "{}", d.description);
+    assert_eq!(d.notes.len(), 30);
+}
+
+#[test]
+fn matched_rules_teams_and_executors() {
+    let policy = two_team_policy();
+    let files: Vec<String> = ["net/a", "db/b.sql", "README.md"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let m = matched_rules(&policy, &files);
+    let names: Vec<&str> = m.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["network", "db", "defaults"]);
+    assert_eq!(m[2].files, ["README.md"]);
+    let teams: Vec<String> = teams_needed(&policy, &files)
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(teams, ["acme/dba", "acme/maintainers", "acme/netops"]);
+    assert_eq!(executors_for(&policy, &files), ["migrate"]);
+    assert!(executors_for(&policy, &["net/a".to_string()]).is_empty());
+}
+
+#[test]
+fn glob_semantics() {
+    let policy = parse_policy(
+        "globs",
+        r#"
+version = 1
+[[rules]]
+name = "fw"
+paths = ["firewall/**"]
+approvers = { users = ["alice"] }
+[[rules]]
+name = "tf"
+paths = ["*.tf"]
+approvers = { users = ["alice"] }
+[[rules]]
+name = "dir"
+paths = ["deploy"]
+approvers = { users = ["alice"] }
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let compiled = CompiledPolicy::compile(&policy).unwrap_or_else(|e| panic!("{e}"));
+    let rules_of = |path: &str| -> Vec<String> {
+        compiled
+            .matched_rules(&[path.to_string()])
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
+    };
+    assert_eq!(rules_of("firewall/a.yml"), ["fw"]);
+    assert_eq!(rules_of("firewall/deep/er/a.yml"), ["fw"]);
+    assert_eq!(
+        rules_of("Firewall/a.yml"),
+        ["fw"],
+        "case-insensitive, to cover case-insensitive checkouts"
+    );
+    assert!(rules_of("firewallx/a.yml").is_empty());
+    assert!(
+        rules_of("x/firewall/a.yml").is_empty(),
+        "patterns are anchored at the root"
+    );
+    assert_eq!(rules_of("main.tf"), ["tf"]);
+    assert!(
+        rules_of("mod/main.tf").is_empty(),
+        "* does not cross a directory"
+    );
+    assert_eq!(rules_of("deploy"), ["dir"]);
+    assert_eq!(
+        rules_of("deploy/prod/app.yml"),
+        ["dir"],
+        "a directory pattern covers its contents"
+    );
+}
+
+#[test]
+fn invalid_policy_text_reports_through_parse_policy() {
+    let e = parse_policy("p", "version = 1\nrulez = []\n").expect_err("unknown key");
+    assert!(
+        matches!(
+            e,
+            ConfigError::Invalid {
+                line: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn reviews_at_the_same_minute_from_different_people_are_independent() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &[".github/prgate.toml"]);
+    f.proposed_policy = ProposedPolicy::Valid;
+    let mut r1 = review(10, &c.carol, ReviewState::Approved, &head(), 1);
+    let mut r2 = review(11, &c.dave, ReviewState::Approved, &head(), 1);
+    r1.submitted_at = Some(at(1));
+    r2.submitted_at = None;
+    f.reviews = vec![r1, r2];
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+}
+
+#[test]
+fn switching_policies_on_one_thread_uses_the_right_one() {
+    // evaluate_approval keeps the last compiled policy; a different policy must not reuse it.
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
+    let strict = {
+        let mut p = example_policy();
+        p.rules[0].approvers.users.clear();
+        p
+    };
+    assert_eq!(
+        evaluate_approval(&example_policy(), &f).state,
+        ApprovalState::Success
+    );
+    assert_eq!(evaluate_approval(&strict, &f).state, ApprovalState::Pending);
+    assert_eq!(
+        evaluate_approval(&example_policy(), &f).state,
+        ApprovalState::Success
+    );
+}
