@@ -357,7 +357,7 @@ impl Gate {
     }
 
     async fn publish(&self, pull: &PullRef, d: &ApprovalDecision) -> Result<(), GitHubError> {
-        let description = truncate_chars(&d.description, 139);
+        let description = policy::clip_description(&d.description);
         tracing::info!(state = d.state.as_str(), %description, "decision");
         self.metrics.decision(d.state.as_str());
         self.dashboard.record_decision(pull, &d.head_sha, d.state.as_str(), &description, Utc::now());

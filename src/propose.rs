@@ -9,10 +9,10 @@ use git2::Signature;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::{Approvers, POLICY_PATH, RepoPolicy, Secret};
+use crate::config::{POLICY_PATH, RepoPolicy, Secret};
 use crate::git::{self, GitError};
 use crate::github::{GitHub, GitHubError};
-use crate::policy;
+use crate::policy::{self, describe_approvers};
 use crate::render::{RenderError, Renderer};
 use crate::types::{PullNumber, RepoName};
 
@@ -103,13 +103,6 @@ pub fn slugify(title: &str) -> String {
 /// The agent part of a branch name: its login without a `[bot]` suffix.
 pub fn agent_slug(login: &str) -> String {
     slugify(login.trim_end_matches("[bot]"))
-}
-
-/// "alice or acme/netops"
-pub fn describe_approvers(a: &Approvers) -> String {
-    let names: Vec<String> =
-        a.users.iter().map(|u| u.to_string()).chain(a.teams.iter().map(|t| t.to_string())).collect();
-    names.join(" or ")
 }
 
 /// The rules the changed files fall under, with who must approve and what runs after.

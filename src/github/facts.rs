@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::models::{ApiCommit, ApiPull};
 use super::{FileAtCommit, GitHub, GitHubError};
-use crate::config::{ConfigError, POLICY_PATH, RepoPolicy, TeamRef};
+use crate::config::{ConfigError, POLICY_PATH, RepoPolicy};
 use crate::policy::{
     self, CommitFacts, ProposedPolicy, PullFacts, PullState, Review,
     ReviewState,
@@ -43,7 +43,7 @@ impl GatherError {
             }
             GatherError::Incomplete(m) => m.clone(),
         };
-        truncate_chars(&text, 139)
+        crate::policy::clip_description(&text)
     }
 }
 
@@ -147,7 +147,7 @@ pub async fn gather_facts(
         .iter()
         .any(|r| matches!(r.state, ReviewState::Approved | ReviewState::ChangesRequested));
     if stance_taken {
-        for team in teams_needed(&policy, &changed_files) {
+        for team in policy::teams_needed(&policy, &changed_files) {
             let members = gh.team_members(&team).await?;
             team_members.insert(team, members);
         }
@@ -204,25 +204,6 @@ fn commit_facts(here: &str, c: &ApiCommit) -> Result<CommitFacts, GitHubError> {
         author_email: c.commit.author.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
         committer_email: c.commit.committer.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
     })
-}
-
-/// The teams named by the rules the changed files fall under.
-pub fn teams_needed(policy: &RepoPolicy, changed_files: &[String]) -> Vec<TeamRef> {
-    let mut teams: Vec<TeamRef> = Vec::new();
-    for m in policy::matched_rules(policy, changed_files) {
-        let approvers = if m.name == "defaults" && !policy.rules.iter().any(|r| r.name == "defaults")
-        {
-            policy.defaults.as_ref().map(|d| &d.approvers)
-        } else {
-            policy.rules.iter().find(|r| r.name == m.name).map(|r| &r.approvers)
-        };
-        if let Some(a) = approvers {
-            teams.extend(a.teams.iter().cloned());
-        }
-    }
-    teams.sort();
-    teams.dedup();
-    teams
 }
 
 /// Cuts `s` to at most `max` characters, marking the cut with an ellipsis.

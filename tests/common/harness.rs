@@ -1,0 +1,461 @@
+//! A story-like harness: the simulator with real git repositories, the real gate service
+//! (axum router, durable queue, octocrab client) pointed at it, and helpers that act as the
+//! people involved: an agent pushing and opening PRs, reviewers approving, an admin pushing.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use prgate::config::{GithubConfig, GovernedRepo, HumanDuration, SecretRef, ServerConfig};
+use prgate::github::ClientOptions;
+use prgate::serve::ServeHandle;
+use prgate::sim::SimHandle;
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "harness-webhook-secret";
+pub const REPO: &str = "acme/infra";
+
+/// Users of the seeded world. `alice` and `carol` are in acme/netops; `dave` and `erin` in
+/// acme/security; `bob` is a writer but no designated approver; `ops-agent[bot]` is the agent.
+pub const SEED: &str = r#"
+[[users]]
+login = "prgate"
+token = "prgate-token"
+
+[[users]]
+login = "root"
+token = "root-token"
+
+[[users]]
+login = "alice"
+token = "alice-token"
+
+[[users]]
+login = "bob"
+token = "bob-token"
+
+[[users]]
+login = "carol"
+token = "carol-token"
+
+[[users]]
+login = "dave"
+token = "dave-token"
+
+[[users]]
+login = "erin"
+token = "erin-token"
+
+[[users]]
+login = "release-bot"
+token = "release-bot-token"
+
+[[users]]
+login = "ops-agent[bot]"
+type = "Bot"
+token = "agent-token"
+
+[[users]]
+login = "helper[bot]"
+type = "Bot"
+token = "helper-token"
+
+[[teams]]
+org = "acme"
+slug = "netops"
+members = ["alice", "carol"]
+
+[[teams]]
+org = "acme"
+slug = "security"
+members = ["dave", "erin"]
+
+[[teams]]
+org = "acme"
+slug = "maintainers"
+members = ["alice", "carol", "dave"]
+
+[[repos]]
+name = "acme/infra"
+default_branch = "main"
+admins = ["root"]
+writers = ["prgate", "ops-agent[bot]", "alice", "bob", "carol", "dave", "erin", "release-bot"]
+required_contexts = ["prgate/approval"]
+enforce_admins = false
+"#;
+
+/// The policy of DESIGN.md, with two extra designated approvers used by attack tests.
+pub const POLICY: &str = r#"
+version = 1
+expire_after = "72h"
+merge = "auto"
+
+[identities]
+agents = ["ops-agent[bot]", "release-bot"]
+
+[defaults]
+approvers = { teams = ["acme/maintainers"] }
+min_approvals = 1
+
+[[rules]]
+name = "firewall"
+paths = ["firewall/**"]
+approvers = { users = ["alice", "release-bot", "helper[bot]"], teams = ["acme/netops"] }
+min_approvals = 1
+executor = "firewall"
+
+[[rules]]
+name = "dns"
+paths = ["dns/**"]
+approvers = { teams = ["acme/security"] }
+min_approvals = 1
+
+[[rules]]
+name = "policy"
+paths = [".github/prgate.toml"]
+approvers = { teams = ["acme/security"] }
+min_approvals = 2
+"#;
+
+pub struct World {
+    pub sim: SimHandle,
+    pub gate: Option<ServeHandle>,
+    pub tmp: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub clone_url: String,
+    pub data_dir: PathBuf,
+    work: PathBuf,
+}
+
+pub fn gate_config(api_url: &str, data_dir: &Path, branches: &[&str]) -> ServerConfig {
+    // SAFETY of env mutation: each test binary sets the same values; no test reads other ones.
+    unsafe {
+        std::env::set_var("PRGATE_TEST_WEBHOOK_SECRET", SECRET);
+        std::env::set_var("PRGATE_TEST_TOKEN", "prgate-token");
+    }
+    ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        webhook_secrets: vec![SecretRef::Env("PRGATE_TEST_WEBHOOK_SECRET".into())],
+        public_url: None,
+        github: GithubConfig {
+            api_url: api_url.to_string(),
+            token: Some(SecretRef::Env("PRGATE_TEST_TOKEN".into())),
+            app_id: None,
+            private_key: None,
+        },
+        repos: vec![GovernedRepo {
+            name: REPO.parse().unwrap(),
+            branches: branches.iter().map(|b| b.to_string()).collect(),
+        }],
+        executors: Default::default(),
+        // The tests drive reconciliation themselves.
+        reconcile_interval: HumanDuration(Duration::from_secs(3600)),
+        templates_dir: None,
+    }
+}
+
+pub fn test_client_options() -> ClientOptions {
+    ClientOptions {
+        timeout: Duration::from_secs(5),
+        retries: 1,
+        backoff: Duration::from_millis(20),
+        ..ClientOptions::default()
+    }
+}
+
+impl World {
+    /// A simulator seeded with [`SEED`], `main` holding `policy` and a firewall file, and the
+    /// gate governing `branches`.
+    pub async fn start_with(policy: &str, branches: &[&str]) -> World {
+        Self::start_full(policy, branches, std::sync::Arc::new(prgate::clock::SystemClock)).await
+    }
+
+    /// As [`World::start_with`], with the clock the gate reads.
+    pub async fn start_full(policy: &str, branches: &[&str], clock: std::sync::Arc<dyn prgate::clock::Clock>) -> World {
+        let mut w = Self::start_without_gate(policy).await;
+        let gate = prgate::serve::start_with_clock(gate_config(&w.sim.api_url, &w.data_dir, branches), test_client_options(), clock)
+            .await
+            .unwrap();
+        w.sim.add_hook(&format!("{}/webhook", gate.url()), SECRET);
+        w.gate = Some(gate);
+        w.wait_ready().await;
+        w
+    }
+
+    /// The simulator and the repository, with no gate running.
+    pub async fn start_without_gate(policy: &str) -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let seed = prgate::sim::SimState::from_toml(SEED).unwrap();
+        let sim = prgate::sim::start("127.0.0.1:0".parse().unwrap(), seed, tmp.path().join("sim"))
+            .await
+            .unwrap();
+        let clone_url = sim.clone_url(REPO).unwrap();
+        let work = tmp.path().join("work");
+        git(tmp.path(), &["clone", "-q", &clone_url, work.to_str().unwrap()]);
+        let w = World {
+            sim,
+            gate: None,
+            http: reqwest::Client::new(),
+            clone_url,
+            data_dir: tmp.path().join("gate"),
+            work,
+            tmp,
+        };
+        w.commit_and_push(
+            "main",
+            &[(".github/prgate.toml", policy), ("firewall/rules.toml", "allow = [22]\n"), ("README.md", "infra\n")],
+            "root",
+            "root",
+            "initial",
+        );
+        w.sim.settle().await;
+        w
+    }
+
+    pub async fn start() -> World {
+        Self::start_with(POLICY, &["main"]).await
+    }
+
+    pub fn gate(&self) -> &ServeHandle {
+        self.gate.as_ref().unwrap()
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.gate().url());
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(&url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("gate never became ready");
+    }
+
+    /// Waits until every webhook the simulator sent was processed by the gate, including the
+    /// deliveries that processing itself caused.
+    pub async fn settle(&self) {
+        let mut quiet_rounds = 0;
+        let mut last = u64::MAX;
+        for _ in 0..2000 {
+            self.sim.settle().await;
+            let depth = self.gate.as_ref().map(|g| g.queue.depth()).unwrap_or(0);
+            let sent = self.sim_stats().await["deliveries_sent"].as_u64().unwrap_or(0);
+            if depth == 0 && sent == last {
+                quiet_rounds += 1;
+                if quiet_rounds >= 3 {
+                    return;
+                }
+            } else {
+                quiet_rounds = 0;
+            }
+            last = sent;
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        panic!("the world never settled");
+    }
+
+    pub async fn sim_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/stats", self.sim.api_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Writes files in the working clone, commits them on `branch` with the accounts' noreply
+    /// emails as author and committer, and pushes. Returns the new commit's SHA.
+    pub fn commit_and_push(
+        &self,
+        branch: &str,
+        files: &[(&str, &str)],
+        author: &str,
+        committer: &str,
+        message: &str,
+    ) -> String {
+        let author_email = format!("{author}@users.noreply.github.com");
+        let committer_email = format!("{committer}@users.noreply.github.com");
+        self.commit_and_push_as(branch, files, (author, &author_email), (committer, &committer_email), message)
+    }
+
+    pub fn commit_and_push_as(
+        &self,
+        branch: &str,
+        files: &[(&str, &str)],
+        author: (&str, &str),
+        committer: (&str, &str),
+        message: &str,
+    ) -> String {
+        let w = &self.work;
+        let has_head = Command::new("git").arg("-C").arg(w).args(["rev-parse", "--verify", "-q", "HEAD"]).output().unwrap().status.success();
+        if has_head {
+            let exists_remote = Command::new("git")
+                .arg("-C")
+                .arg(w)
+                .args(["ls-remote", "--exit-code", "origin", &format!("refs/heads/{branch}")])
+                .output()
+                .unwrap()
+                .status
+                .success();
+            git(w, &["fetch", "-q", "origin"]);
+            if exists_remote {
+                git(w, &["checkout", "-q", "-B", branch, &format!("origin/{branch}")]);
+            } else {
+                git(w, &["checkout", "-q", "-B", branch, "origin/main"]);
+            }
+        } else {
+            git(w, &["checkout", "-q", "-b", branch]);
+        }
+        for (path, content) in files {
+            let p = w.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, content).unwrap();
+            git(w, &["add", path]);
+        }
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(w)
+            .args(["commit", "-q", "-m", message])
+            .env("GIT_AUTHOR_NAME", author.0)
+            .env("GIT_AUTHOR_EMAIL", author.1)
+            .env("GIT_COMMITTER_NAME", committer.0)
+            .env("GIT_COMMITTER_EMAIL", committer.1)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git commit failed");
+        git(w, &["push", "-q", "-f", "origin", &format!("HEAD:refs/heads/{branch}")]);
+        git_out(w, &["rev-parse", "HEAD"])
+    }
+
+    pub async fn api(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.sim.api_url, path))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "application/vnd.github+json");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn open_pr(&self, token: &str, head: &str, base: &str, title: &str) -> u64 {
+        let (s, v) = self
+            .api(token, reqwest::Method::POST, &format!("/repos/{REPO}/pulls"), Some(json!({"title": title, "head": head, "base": base, "body": "proposed"})))
+            .await;
+        assert_eq!(s, 201, "open PR: {v}");
+        v["number"].as_u64().unwrap()
+    }
+
+    /// Submits a review; `commit_id` defaults (on the code host) to the current head.
+    pub async fn review(&self, token: &str, pull: u64, event: &str, commit_id: Option<&str>, body: &str) -> (u16, Value) {
+        let mut b = json!({"event": event, "body": body});
+        if let Some(c) = commit_id {
+            b["commit_id"] = json!(c);
+        }
+        self.api(token, reqwest::Method::POST, &format!("/repos/{REPO}/pulls/{pull}/reviews"), Some(b)).await
+    }
+
+    pub async fn approve(&self, token: &str, pull: u64) -> u64 {
+        let (s, v) = self.review(token, pull, "APPROVE", None, "looks right").await;
+        assert_eq!(s, 200, "approve: {v}");
+        v["id"].as_u64().unwrap()
+    }
+
+    pub async fn pull(&self, pull: u64) -> Value {
+        self.api("root-token", reqwest::Method::GET, &format!("/repos/{REPO}/pulls/{pull}"), None).await.1
+    }
+
+    pub async fn head_of(&self, pull: u64) -> String {
+        self.pull(pull).await["head"]["sha"].as_str().unwrap().to_string()
+    }
+
+    /// The latest `prgate/approval` status on a commit: (state, description, creator login).
+    pub async fn approval(&self, sha: &str) -> Option<(String, String, String)> {
+        let (_, v) = self
+            .api("root-token", reqwest::Method::GET, &format!("/repos/{REPO}/commits/{sha}/statuses"), None)
+            .await;
+        let list = v.as_array()?.clone();
+        // GitHub lists newest first.
+        list.iter().find(|s| s["context"] == "prgate/approval").map(|s| {
+            (
+                s["state"].as_str().unwrap_or("").to_string(),
+                s["description"].as_str().unwrap_or("").to_string(),
+                s["creator"]["login"].as_str().unwrap_or("").to_string(),
+            )
+        })
+    }
+
+    pub async fn approval_state(&self, pull: u64) -> String {
+        let head = self.head_of(pull).await;
+        self.approval(&head).await.map(|s| s.0).unwrap_or_else(|| "none".into())
+    }
+
+    pub fn git_out(&self, args: &[&str]) -> String {
+        git(&self.work, &["fetch", "-q", "origin"]);
+        git_out(&self.work, args)
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(g) = self.gate.take() {
+            g.shutdown().await;
+        }
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "root")
+        .env("GIT_AUTHOR_EMAIL", "root@users.noreply.github.com")
+        .env("GIT_COMMITTER_NAME", "root")
+        .env("GIT_COMMITTER_EMAIL", "root@users.noreply.github.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs the `prgate` binary as an agent would, against the world's simulator.
+pub fn prgate_cli(w: &World, token: Option<&str>, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prgate"));
+    cmd.args(args)
+        .env("PRGATE_API_URL", &w.sim.api_url)
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("PRGATE_GITHUB_TOKEN")
+        .env("PRGATE_LOG", "warn");
+    if let Some(t) = token {
+        cmd.env("PRGATE_GITHUB_TOKEN", t);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+impl World {
+    /// A fresh clone of the repository, as an agent's working tree.
+    pub fn agent_clone(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join(name);
+        git(self.tmp.path(), &["clone", "-q", &self.clone_url, dir.to_str().unwrap()]);
+        dir
+    }
+}
