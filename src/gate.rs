@@ -484,9 +484,28 @@ impl Gate {
 
 /// The merge commit message: the PR title, then the approval trailers as the last paragraph.
 pub fn merge_message(pr_title: &str, trailers: &ApprovalTrailers) -> String {
-    // A title that itself looks like trailers must not merge into ours: it stays a paragraph
-    // of its own, and parsing reads only the last one.
-    let title = truncate_chars(pr_title.trim(), 200);
+    // A title that itself looks like trailers must not merge into ours: it is one line in a
+    // paragraph of its own, and parsing reads only the last paragraph.
+    let one_line = pr_title.split_whitespace().collect::<Vec<_>>().join(" ");
+    let title = truncate_chars(&one_line, 200);
     format!("{title}\n\n{}", trailers.to_trailer_block())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_posing_as_trailers_cannot_replace_ours() {
+        let ours = ApprovalTrailers {
+            pull: "acme/infra#1".parse().unwrap(),
+            head: "a".repeat(40).parse().unwrap(),
+            policy_blob: "b".repeat(40).parse().unwrap(),
+            approvals: vec![],
+        };
+        let forged = format!("x\n\nPrgate-Pull: acme/infra#9\nPrgate-Head: {}\nPrgate-Policy: {}", "c".repeat(40), "d".repeat(40));
+        let msg = merge_message(&forged, &ours);
+        assert_eq!(ApprovalTrailers::parse(&msg), Some(ours));
+    }
+}

@@ -1,1 +1,358 @@
-fn main() {}
+//! The `prgate` command line: parse, call the library, map errors to the exit codes of
+//! DESIGN.md (2 for usage or configuration errors, 1 for any other error).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a usage or configuration error.
+const EXIT_USAGE: u8 = 2;
+/// Exit code for any other error.
+const EXIT_OTHER: u8 = 1;
+/// `propose`: the named paths already match the base branch.
+const EXIT_NOTHING_TO_COMMIT: u8 = 3;
+/// `propose`: the repository does not exist on the code host, or the token cannot see it.
+const EXIT_UNKNOWN_REPO: u8 = 4;
+/// `propose`: the remote refused the push.
+const EXIT_PUSH_REJECTED: u8 = 5;
+/// `propose`: the token lacks the rights (401/403).
+const EXIT_FORBIDDEN: u8 = 6;
+
+#[derive(Parser)]
+#[command(name = "prgate", version, about = "Approval-gated execution for non-human identities, built on pull requests")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the webhook service that posts `prgate/approval` and merges approved PRs.
+    Serve {
+        #[arg(long, default_value = "prgate.toml")]
+        config: PathBuf,
+    },
+    /// Work with a repository policy file.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Commit PATHs onto a proposal branch, push it and open (or update) the PR.
+    Propose {
+        /// The working tree to propose from.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[arg(long)]
+        title: String,
+        /// A file whose text is the change's summary in the PR body.
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// Why the change is needed.
+        #[arg(long)]
+        reason: Option<String>,
+        /// What could go wrong.
+        #[arg(long)]
+        risk: Option<String>,
+        /// How to undo it.
+        #[arg(long)]
+        rollback: Option<String>,
+        /// Branch name (default: prgate/<agent>/<slug of the title>).
+        #[arg(long)]
+        branch: Option<String>,
+        /// Base branch (default: the repository's default branch).
+        #[arg(long)]
+        base: Option<String>,
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// OWNER/REPO on the code host (default: read from the `origin` URL).
+        #[arg(long)]
+        remote_repo: Option<String>,
+        #[command(flatten)]
+        host: HostArgs,
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Where a proposal stands: exit 0 approved, 10 pending, 20 denied, 21 expired, 30/31 execution failed/refused.
+    Status {
+        pull: String,
+        #[command(flatten)]
+        host: HostArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Wait for a human decision on a proposal (a timeout is exit 10: time never approves).
+    Wait {
+        pull: String,
+        /// e.g. 30m, 8h; default: wait until a decision.
+        #[arg(long)]
+        timeout: Option<String>,
+        #[arg(long, value_enum, default_value = "approved")]
+        until: prgate::watch::Until,
+        /// First polling interval; it backs off to one minute.
+        #[arg(long, default_value = "2s", hide = true)]
+        poll: String,
+        #[command(flatten)]
+        host: HostArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the GitHub simulator (for the demo, tests and trying prgate out).
+    Sim {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+/// Where the code host is and who the gate posts as.
+#[derive(clap::Args)]
+struct HostArgs {
+    #[arg(long, env = "PRGATE_API_URL", default_value = "https://api.github.com")]
+    api_url: String,
+    /// The account prgate posts statuses as; statuses by anyone else are ignored.
+    #[arg(long, env = "PRGATE_GATE_LOGIN")]
+    gate_login: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file; prints each problem with line and column.
+    Check {
+        #[arg(default_value = ".github/prgate.toml")]
+        file: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("prgate: cannot start the async runtime: {e}");
+        ExitCode::from(EXIT_OTHER)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_USAGE),
+            };
+        }
+    };
+    match cli.command {
+        Command::Serve { config } => {
+            init_tracing();
+            let config = match prgate::config::load_server_config(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("prgate: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            match rt.block_on(prgate::serve::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ prgate::serve::ServeError::Config(_)) => {
+                    eprintln!("prgate: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+                Err(e) => {
+                    eprintln!("prgate: {e}");
+                    ExitCode::from(EXIT_OTHER)
+                }
+            }
+        }
+        Command::Policy { command: PolicyCommand::Check { file } } => policy_check(&file),
+        Command::Propose { repo, title, body_file, reason, risk, rollback, branch, base, labels, remote_repo, host, json, paths } => {
+            init_tracing();
+            let summary = match body_file.map(std::fs::read_to_string).transpose() {
+                Ok(s) => s,
+                Err(e) => return usage(format!("cannot read --body-file: {e}")),
+            };
+            let remote_repo = match remote_repo.map(|r| r.parse::<prgate::types::RepoName>()).transpose() {
+                Ok(r) => r,
+                Err(e) => return usage(format!("--remote-repo: {e}")),
+            };
+            let req = prgate::propose::ProposeRequest {
+                repo_path: repo, title, summary, reason, risk, rollback, branch, base, labels, remote_repo, paths,
+            };
+            with_client(&host, |gh, token| async move {
+                let renderer = prgate::render::Renderer::default();
+                match prgate::propose::propose(&gh, &token, &renderer, &req).await {
+                    Ok(p) => {
+                        if json {
+                            println!("{}", serde_json::to_string(&p).unwrap_or_default());
+                        } else {
+                            println!("{} {}#{} ({}) at {}", if p.updated { "updated" } else { "opened" }, p.repo, p.pull, p.url, &p.head[..12.min(p.head.len())]);
+                            for r in &p.required {
+                                println!("  needs {} approval(s) from {} for rule {} ({})", r.min_approvals, r.approvers, r.rule, r.files.join(", "));
+                            }
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        use prgate::propose::ProposeError as E;
+                        let code = match &e {
+                            E::Usage(_) => EXIT_USAGE,
+                            E::NothingToCommit { .. } => EXIT_NOTHING_TO_COMMIT,
+                            E::UnknownRepo { .. } => EXIT_UNKNOWN_REPO,
+                            E::Git(prgate::git::GitError::PushRejected { .. }) => EXIT_PUSH_REJECTED,
+                            E::Forbidden(_) => EXIT_FORBIDDEN,
+                            E::Git(prgate::git::GitError::NoSuchPath { .. } | prgate::git::GitError::OutsideRepository { .. } | prgate::git::GitError::NotARepository { .. } | prgate::git::GitError::NoOrigin | prgate::git::GitError::UnknownOrigin { .. }) => EXIT_USAGE,
+                            _ => EXIT_OTHER,
+                        };
+                        report_error(json, &e.to_string(), code)
+                    }
+                }
+            })
+        }
+        Command::Status { pull, host, json } => {
+            init_tracing();
+            let pull_ref = match pull.parse::<prgate::types::PullRef>() {
+                Ok(p) => p,
+                Err(e) => return usage(e.to_string()),
+            };
+            with_client(&host, |gh, _| async move {
+                match prgate::watch::read_status(&gh, &pull_ref, host.gate_login.as_deref()).await {
+                    Ok(s) => print_status(&s, json),
+                    Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
+                }
+            })
+        }
+        Command::Wait { pull, timeout, until, poll, host, json } => {
+            init_tracing();
+            let pull_ref = match pull.parse::<prgate::types::PullRef>() {
+                Ok(p) => p,
+                Err(e) => return usage(e.to_string()),
+            };
+            let timeout = match timeout.map(|t| humantime::parse_duration(&t)).transpose() {
+                Ok(t) => t,
+                Err(e) => return usage(format!("--timeout: {e} (write e.g. 30m or 8h)")),
+            };
+            let first_interval = match humantime::parse_duration(&poll) {
+                Ok(p) => p,
+                Err(e) => return usage(format!("--poll: {e}")),
+            };
+            let opts = prgate::watch::WaitOptions { until, timeout, first_interval, ..Default::default() };
+            with_client(&host, |gh, _| async move {
+                match prgate::watch::wait(&gh, &pull_ref, host.gate_login.as_deref(), &opts).await {
+                    Ok(s) => print_status(&s, json),
+                    Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
+                }
+            })
+        }
+        Command::Sim { listen, state, data } => {
+            init_tracing();
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            match rt.block_on(prgate::sim::run_cli(listen, &state, data)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("prgate sim: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
+    }
+}
+
+fn usage(message: String) -> ExitCode {
+    eprintln!("prgate: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Prints an error: as one JSON object with `--json` (for scripts), else as a line on stderr.
+fn report_error(json: bool, message: &str, code: u8) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({ "error": message, "exit_code": code }));
+    }
+    eprintln!("prgate: {message}");
+    ExitCode::from(code)
+}
+
+fn print_status(s: &prgate::watch::ProposalStatus, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::to_string(s).unwrap_or_default());
+    } else {
+        let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        println!("{}#{}: {state}", s.repo, s.pull);
+        if let Some(a) = &s.approval {
+            println!("  prgate/approval: {} — {}", a.state, a.description);
+        }
+        if let Some(r) = &s.reason {
+            println!("  reason: {r}");
+        }
+        if let Some(m) = &s.merge_sha {
+            println!("  merged as {m}");
+        }
+    }
+    ExitCode::from(s.exit_code)
+}
+
+/// Builds the code host client from `--api-url` and the token in the environment, and runs
+/// `f` on a runtime.
+fn with_client<F, Fut>(host: &HostArgs, f: F) -> ExitCode
+where
+    F: FnOnce(prgate::github::GitHub, prgate::config::Secret) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    let token = match std::env::var("PRGATE_GITHUB_TOKEN").or_else(|_| std::env::var("GITHUB_TOKEN")) {
+        Ok(t) if !t.is_empty() => prgate::config::Secret::new(t),
+        _ => return usage("no token: set PRGATE_GITHUB_TOKEN (or GITHUB_TOKEN) to a token of the account to act as".into()),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        // octocrab's client wants a runtime around it when built.
+        match prgate::github::GitHub::new(&host.api_url, Some(&token), Default::default(), prgate::metrics::Metrics::new()) {
+            Ok(gh) => f(gh, token).await,
+            Err(e) => usage(e.to_string()),
+        }
+    })
+}
+
+fn policy_check(file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("prgate: cannot read {}: {e}", file.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let name = file.display().to_string();
+    let check = prgate::policy::policy_check(&name, &text);
+    for e in &check.errors {
+        eprintln!("{e}");
+    }
+    for w in &check.warnings {
+        eprintln!("{w}");
+    }
+    if check.is_ok() {
+        println!("{name}: ok");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_USAGE)
+    }
+}
