@@ -38,20 +38,20 @@ pub fn list_refs(repo: &Repository) -> GitResult<BTreeMap<String, String>> {
 /// Resolves what GitHub accepts as a `ref` parameter: a full sha, a branch, a tag or a full
 /// ref name, to a commit.
 pub fn resolve_commit(repo: &Repository, spec: &str) -> Option<Oid> {
-    if spec.len() == 40 {
-        if let Ok(oid) = Oid::from_str(spec) {
-            return repo.find_commit(oid).ok().map(|c| c.id());
-        }
+    if spec.len() == 40
+        && let Ok(oid) = Oid::from_str(spec)
+    {
+        return repo.find_commit(oid).ok().map(|c| c.id());
     }
     for candidate in [
         format!("refs/heads/{spec}"),
         format!("refs/tags/{spec}"),
         spec.to_string(),
     ] {
-        if let Ok(r) = repo.find_reference(&candidate) {
-            if let Ok(c) = r.peel_to_commit() {
-                return Some(c.id());
-            }
+        if let Ok(r) = repo.find_reference(&candidate)
+            && let Ok(c) = r.peel_to_commit()
+        {
+            return Some(c.id());
         }
     }
     if spec.len() >= 7 && spec.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -21,9 +21,6 @@ struct Delivery {
 }
 
 struct Hook {
-    id: u64,
-    url: String,
-    secret: String,
     queue: mpsc::UnboundedSender<Delivery>,
 }
 
@@ -80,12 +77,7 @@ impl Hooks {
             rx,
             self.counters.clone(),
         ));
-        let hook = Hook {
-            id,
-            url: url.to_string(),
-            secret: secret.to_string(),
-            queue: tx,
-        };
+        let hook = Hook { queue: tx };
         let ping = json!({
             "zen": "Keep it logically awesome.",
             "hook_id": id,
@@ -123,7 +115,6 @@ impl Hooks {
             self.counters.pending.fetch_sub(1, Ordering::SeqCst);
             self.counters.failed.fetch_add(1, Ordering::SeqCst);
         }
-        let _ = (&hook.url, &hook.secret, hook.id);
     }
 
     /// Waits until every delivery queued so far has been answered or given up on.

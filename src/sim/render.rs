@@ -28,8 +28,13 @@ fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{kind}:{id}"))
 }
 
+/// Logins of bots contain `[bot]`, which GitHub percent-encodes in URLs.
+fn url_login(login: &str) -> String {
+    login.replace('[', "%5B").replace(']', "%5D")
+}
+
 pub fn user(u: &Urls, a: &Account) -> Value {
-    let base = format!("{}/users/{}", u.api, a.login);
+    let base = format!("{}/users/{}", u.api, url_login(a.login.as_str()));
     let kind = if a.is_org {
         "Organization"
     } else {
@@ -42,7 +47,7 @@ pub fn user(u: &Urls, a: &Account) -> Value {
         "avatar_url": format!("{}/_sim/avatars/{}", u.api, a.id.0),
         "gravatar_id": "",
         "url": base,
-        "html_url": format!("{}/{}", u.api, a.login),
+        "html_url": format!("{}/{}", u.api, url_login(a.login.as_str())),
         "followers_url": format!("{base}/followers"),
         "following_url": format!("{base}/following{{/other_user}}"),
         "gists_url": format!("{base}/gists{{/gist_id}}"),

@@ -8,7 +8,7 @@ use git2::Oid;
 use serde_json::{Value, json};
 
 use super::Sim;
-use super::gitstore::{self, format_chrono};
+use super::gitstore;
 use super::render;
 use super::world::World;
 use crate::types::UserId;
@@ -238,9 +238,4 @@ pub fn pull_event(
         "repository": render::repo(&sim.urls, w, r),
         "sender": sender.map(|s| render::user_id(&sim.urls, w, s)).unwrap_or(Value::Null),
     })
-}
-
-#[allow(dead_code)]
-fn _now() -> String {
-    format_chrono(Utc::now())
 }

@@ -167,8 +167,7 @@ impl SimState {
                 return err(format!("repo {} is declared twice", r.name));
             }
             if r.default_branch.is_empty()
-                || git2::Reference::is_valid_name(&format!("refs/heads/{}", r.default_branch))
-                    == false
+                || !git2::Reference::is_valid_name(&format!("refs/heads/{}", r.default_branch))
             {
                 return err(format!(
                     "repo {}: default_branch {:?} is not a valid branch name",

@@ -62,17 +62,31 @@ pub struct Env {
 pub async fn env() -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let seed = SimState::from_toml(SEED).expect("seed parses");
-    let sim = start("127.0.0.1:0".parse().expect("addr"), seed, dir.path().join("data"))
-        .await
-        .expect("simulator starts");
-    Env { sim, dir, http: reqwest::Client::new() }
+    let sim = start(
+        "127.0.0.1:0".parse().expect("addr"),
+        seed,
+        dir.path().join("data"),
+    )
+    .await
+    .expect("simulator starts");
+    Env {
+        sim,
+        dir,
+        http: reqwest::Client::new(),
+    }
 }
 
 impl Env {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.sim.api_url)
     }
-    pub async fn call(&self, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -86,21 +100,34 @@ impl Env {
         self.call(reqwest::Method::GET, token, path, None).await
     }
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, token, path, Some(body)).await
+        self.call(reqwest::Method::POST, token, path, Some(body))
+            .await
     }
     pub async fn put(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::PUT, token, path, Some(body)).await
+        self.call(reqwest::Method::PUT, token, path, Some(body))
+            .await
     }
     pub async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::PATCH, token, path, Some(body)).await
+        self.call(reqwest::Method::PATCH, token, path, Some(body))
+            .await
     }
 
     /// A clone of `repo` in the temp dir, with the given identity for commits.
     pub fn clone_repo(&self, repo: &str, name: &str, email: &str) -> Work {
         let url = self.sim.clone_url(repo).expect("repo is seeded");
-        let path = self.dir.path().join(format!("work-{}-{}", repo.replace('/', "-"), rand_suffix()));
-        git(self.dir.path(), &["clone", "-q", &url, path.to_str().expect("utf-8 path")]);
-        let w = Work { path, name: name.into(), email: email.into() };
+        let path =
+            self.dir
+                .path()
+                .join(format!("work-{}-{}", repo.replace('/', "-"), rand_suffix()));
+        git(
+            self.dir.path(),
+            &["clone", "-q", &url, path.to_str().expect("utf-8 path")],
+        );
+        let w = Work {
+            path,
+            name: name.into(),
+            email: email.into(),
+        };
         w.git(&["checkout", "-q", "-B", "main"]);
         w
     }
@@ -118,7 +145,11 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -172,7 +203,9 @@ impl Receiver {
         self.got.lock().expect("lock").clone()
     }
     pub fn find(&self, event: &str, pred: impl Fn(&Value) -> bool) -> Option<Delivery> {
-        self.events().into_iter().find(|d| d.event == event && pred(&d.body))
+        self.events()
+            .into_iter()
+            .find(|d| d.event == event && pred(&d.body))
     }
 }
 
@@ -185,7 +218,13 @@ pub async fn receiver(secret: &'static str) -> Receiver {
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let store = store.clone();
             async move {
-                let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let h = |k: &str| {
+                    headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
                 let signature_ok = h("x-hub-signature-256") == webhook_signature(secret, &body);
                 let d = Delivery {
                     event: h("x-github-event"),
@@ -198,10 +237,15 @@ pub async fn receiver(secret: &'static str) -> Receiver {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Receiver { url: format!("http://{addr}/webhook"), got }
+    Receiver {
+        url: format!("http://{addr}/webhook"),
+        got,
+    }
 }

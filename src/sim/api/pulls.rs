@@ -26,10 +26,10 @@ type PullPath = Path<(String, String, String)>;
 /// The base commit a PR is compared against: the live base tip while open, the tip at
 /// closing afterwards (so that a merged PR keeps listing its own commits, as on GitHub).
 pub(crate) fn base_oid(repo: &git2::Repository, p: &Pull) -> Option<Oid> {
-    if !p.open {
-        if let Some(s) = &p.closed_base_sha {
-            return Oid::from_str(s).ok();
-        }
+    if !p.open
+        && let Some(s) = &p.closed_base_sha
+    {
+        return Oid::from_str(s).ok();
     }
     gitstore::branch_tip(repo, &p.base_ref)
 }
@@ -252,23 +252,24 @@ pub(crate) fn apply_pull_edit(
     base: Option<String>,
 ) -> Result<(), ApiError> {
     let repo = git(w, idx)?;
-    if let Some(b) = &base {
-        if gitstore::branch_tip(&repo, b).is_none() {
-            return Err(validation(
-                "PullRequest",
-                "base",
-                "base branch does not exist",
-            ));
-        }
+    if let Some(b) = &base
+        && gitstore::branch_tip(&repo, b).is_none()
+    {
+        return Err(validation(
+            "PullRequest",
+            "base",
+            "base branch does not exist",
+        ));
     }
-    if let Some(s) = &state {
-        if s != "open" && s != "closed" {
-            return Err(validation(
-                "PullRequest",
-                "state",
-                "state must be open or closed",
-            ));
-        }
+    if let Some(s) = &state
+        && s != "open"
+        && s != "closed"
+    {
+        return Err(validation(
+            "PullRequest",
+            "state",
+            "state must be open or closed",
+        ));
     }
     let old_base_sha = w.repos[idx]
         .pull(n)
@@ -285,10 +286,7 @@ pub(crate) fn apply_pull_edit(
             );
         }
         if let Some(b) = body.filter(|b| Some(b) != p.body.as_ref()) {
-            changes.insert(
-                "body".into(),
-                json!({ "from": std::mem::replace(&mut p.body, Some(b)) }),
-            );
+            changes.insert("body".into(), json!({ "from": p.body.replace(b) }));
         }
         if let Some(b) = base.filter(|b| *b != p.base_ref) {
             if !p.open {
@@ -476,13 +474,13 @@ pub async fn merge(
     if !p.open {
         return Err(not_allowed("Pull Request is not mergeable"));
     }
-    if let Some(sha) = &req.sha {
-        if !sha.eq_ignore_ascii_case(&p.head_sha) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "Head branch was modified. Review and try the merge again.",
-            ));
-        }
+    if let Some(sha) = &req.sha
+        && !sha.eq_ignore_ascii_case(&p.head_sha)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Head branch was modified. Review and try the merge again.",
+        ));
     }
     if p.draft {
         return Err(not_allowed("Pull Request is still a draft"));

@@ -157,7 +157,7 @@ pub async fn compare(
         .ok_or_else(ApiError::not_found)?;
     let base = gitstore::resolve_commit(&repo, side(base_s)).ok_or_else(ApiError::not_found)?;
     let head = gitstore::resolve_commit(&repo, side(head_s)).ok_or_else(ApiError::not_found)?;
-    let mb = gitstore::merge_base(&repo, base, head).ok_or_else(|| ApiError::not_found())?;
+    let mb = gitstore::merge_base(&repo, base, head).ok_or_else(ApiError::not_found)?;
     let (ahead, behind) = repo.graph_ahead_behind(head, base)?;
     let status = match (ahead, behind) {
         (0, 0) => "identical",

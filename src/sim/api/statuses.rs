@@ -108,7 +108,7 @@ fn statuses_for<'a>(w: &'a World, idx: usize, sha: &str) -> Vec<&'a Status> {
         .iter()
         .filter(|s| s.sha == sha)
         .collect();
-    v.sort_by(|a, b| b.id.cmp(&a.id));
+    v.sort_by_key(|s| std::cmp::Reverse(s.id));
     v
 }
 
