@@ -354,3 +354,58 @@ async fn plain_git_push_is_announced_and_synchronizes_the_pull() {
     assert_eq!(reviews[0]["commit_id"], first.as_str());
     e.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn dismissal_and_base_change_are_announced() {
+    let e = env().await;
+    let hook = receiver("k").await;
+    e.sim.add_hook(&hook.url, "k");
+    let work = e.clone_repo("acme/infra", "alice", "alice@users.noreply.github.com");
+    work.commit_file("a", "a\n", "first");
+    work.push("main");
+    work.push("release");
+    work.git(&["checkout", "-q", "-b", "topic"]);
+    work.commit_file("b", "b\n", "second");
+    work.push("topic");
+    let (st, _) = e
+        .post(
+            "alice-token",
+            "/repos/acme/infra/pulls",
+            json!({"title": "t", "head": "topic", "base": "main"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (_, review) = e
+        .post(
+            "bob-token",
+            "/repos/acme/infra/pulls/1/reviews",
+            json!({"event": "APPROVE"}),
+        )
+        .await;
+    let id = review["id"].as_u64().expect("review id");
+    let path = format!("/repos/acme/infra/pulls/1/reviews/{id}/dismissals");
+    let (st, _) = e.put("bob-token", &path, json!({"message": "no"})).await;
+    assert_eq!(st, 403, "a non-writer cannot dismiss");
+    let (st, dismissed) = e
+        .put("alice-token", &path, json!({"message": "stale"}))
+        .await;
+    assert_eq!((st, dismissed["state"].as_str()), (200, Some("DISMISSED")));
+    let (st, pr) = e
+        .patch(
+            "alice-token",
+            "/repos/acme/infra/pulls/1",
+            json!({"base": "release"}),
+        )
+        .await;
+    assert_eq!((st, pr["base"]["ref"].as_str()), (200, Some("release")));
+    e.sim.settle().await;
+    assert!(
+        hook.find("pull_request_review", |b| b["action"] == "dismissed")
+            .is_some()
+    );
+    let edited = hook
+        .find("pull_request", |b| b["action"] == "edited")
+        .expect("edited");
+    assert_eq!(edited.body["changes"]["base"]["ref"]["from"], "main");
+    e.sim.shutdown().await;
+}

@@ -266,8 +266,10 @@ pub async fn run_cli(
 ) -> Result<(), SimError> {
     let text = std::fs::read_to_string(state_file)
         .map_err(|e| SimError::Seed(format!("cannot read {}: {e}", state_file.display())))?;
-    let seed = SimState::from_toml(&text)
-        .map_err(|e| SimError::Seed(format!("{}: {e}", state_file.display())))?;
+    let seed = SimState::from_toml(&text).map_err(|e| match e {
+        SimError::Seed(m) => SimError::Seed(format!("{}:{m}", state_file.display())),
+        other => other,
+    })?;
     let data_dir = data_dir.unwrap_or_else(|| {
         let mut p = state_file.as_os_str().to_owned();
         p.push(".data");
