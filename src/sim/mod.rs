@@ -1,1 +1,283 @@
-//! The GitHub simulator (in progress).
+//! A GitHub REST simulator, honest about being one: real HTTP (axum on a loopback port), real
+//! git (bare repositories on disk, served to git as `file://` clone URLs), JSON shaped like
+//! GitHub's, and signed webhook deliveries for every change. It backs `prgate sim`,
+//! `prgate demo` and the integration tests.
+//!
+//! What it does not do, on purpose or for now:
+//! - Branch protection is enforced on the API merge only. A plain `git push` to the clone URL
+//!   goes through libgit2's or git's file transport, which runs no server-side hooks, so a
+//!   direct push by anyone cannot be refused; it is noticed (a ref scan every ~100 ms and on
+//!   every API call touching the repo) and announced with a `push` webhook, as GitHub would
+//!   after the fact.
+//! - Every authenticated account may read every repo; write permissions follow the seed.
+//!
+//! Test-control endpoints (not GitHub's; they need no token and are not counted as API calls):
+//! - `POST /_sim/faults` `{"path_contains": "...", "status": 500, "count": N}`: the next N API
+//!   requests whose path (with query) contains the string fail with that status.
+//! - `GET /_sim/stats` -> `{"api_calls", "deliveries_sent", "deliveries_failed", "deliveries_pending"}`.
+//! - `POST /_sim/hooks` `{"url", "secret"}` -> `{"id"}`: adds a webhook (a `ping` follows).
+//! - `POST /_sim/refresh`: scans every repo's refs now and announces what moved.
+
+mod api;
+mod gitstore;
+mod hooks;
+mod http;
+mod render;
+mod scan;
+mod seed;
+mod world;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+pub use hooks::signature as webhook_signature;
+pub use seed::{AccountType, SeedHook, SeedRepo, SeedTeam, SeedUser, SimState};
+
+/// Why the simulator could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("simulator state file: {0}")]
+    Seed(String),
+    #[error("simulator: {0}")]
+    Io(String),
+    #[error("simulator git storage: {0}")]
+    Git(String),
+}
+
+/// A fault to inject: the next `count` API requests whose path contains `path_contains`
+/// fail with `status`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub path_contains: String,
+    pub status: u16,
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Shared by every request handler and background task.
+pub(crate) struct Sim {
+    world: Mutex<world::World>,
+    hooks: hooks::Hooks,
+    urls: render::Urls,
+    api_calls: AtomicU64,
+    faults: Mutex<Vec<Fault>>,
+    rate: Mutex<std::collections::HashMap<String, u64>>,
+    rate_reset: i64,
+}
+
+impl Sim {
+    fn world(&self) -> MutexGuard<'_, world::World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn add_hook(&self, url: &str, secret: &str) -> u64 {
+        // Hold the world lock so that no event is emitted half-way through registering.
+        let _w = self.world();
+        self.hooks.add(url, secret, &self.urls.api)
+    }
+    fn stats(&self) -> serde_json::Value {
+        let c = &self.hooks.counters;
+        json!({
+            "api_calls": self.api_calls.load(Ordering::SeqCst),
+            "deliveries_sent": c.sent.load(Ordering::SeqCst),
+            "deliveries_failed": c.failed.load(Ordering::SeqCst),
+            "deliveries_pending": c.pending.load(Ordering::SeqCst),
+        })
+    }
+    fn inject_fault(&self, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fault);
+    }
+    fn refresh(&self) {
+        let mut w = self.world();
+        for i in 0..w.repos.len() {
+            scan::scan_repo(self, &mut w, i, None);
+        }
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    /// `http://127.0.0.1:PORT`, no trailing slash; the `api_url` for clients.
+    pub api_url: String,
+    /// `owner/repo` -> `file://` clone URL.
+    pub repos: BTreeMap<String, String>,
+    sim: Arc<Sim>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    scanner: tokio::task::JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// The one JSON line `prgate sim` prints once ready.
+    pub fn ready_line(&self) -> String {
+        json!({ "api_url": self.api_url, "repos": self.repos }).to_string()
+    }
+    /// Adds a webhook; it receives a `ping` and then every later event.
+    pub fn add_hook(&self, url: &str, secret: &str) {
+        self.sim.add_hook(url, secret);
+    }
+    /// API requests served so far, `/_sim` excluded.
+    pub fn api_calls(&self) -> u64 {
+        self.sim.api_calls.load(Ordering::SeqCst)
+    }
+    /// Makes the next `count` API requests whose path contains `path_contains` fail.
+    pub fn inject_fault(&self, path_contains: &str, status: u16, count: u64) {
+        self.sim.inject_fault(Fault {
+            path_contains: path_contains.to_string(),
+            status,
+            count,
+        });
+    }
+    /// Scans refs now (announcing pushes made since the last scan), then waits until every
+    /// webhook delivery queued so far has been answered or given up on.
+    pub async fn settle(&self) {
+        self.sim.refresh();
+        self.sim.hooks.settle().await;
+    }
+    /// Scans every repo's refs now and announces what moved.
+    pub fn refresh(&self) {
+        self.sim.refresh();
+    }
+    /// `{api_calls, deliveries_sent, deliveries_failed, deliveries_pending}`.
+    pub fn stats(&self) -> serde_json::Value {
+        self.sim.stats()
+    }
+    pub fn clone_url(&self, repo: &str) -> Option<String> {
+        let wanted: crate::types::RepoName = repo.parse().ok()?;
+        self.repos
+            .iter()
+            .find(|(k, _)| k.parse::<crate::types::RepoName>().ok().as_ref() == Some(&wanted))
+            .map(|(_, v)| v.clone())
+    }
+    /// Stops serving and scanning. Deliveries still queued are dropped.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        let _ = self.scanner.await;
+    }
+}
+
+/// Creates the bare repositories (kept if they already exist), binds `listen` (port 0 picks
+/// a free port) and starts serving, scanning refs and delivering webhooks.
+pub async fn start(
+    listen: SocketAddr,
+    seed: SimState,
+    data_dir: PathBuf,
+) -> Result<SimHandle, SimError> {
+    seed.validate()?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| {
+        SimError::Io(format!(
+            "cannot create data directory {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let data_dir = std::path::absolute(&data_dir)
+        .map_err(|e| SimError::Io(format!("data directory {}: {e}", data_dir.display())))?;
+    let mut world = world::World::from_seed(&seed, &data_dir);
+    for r in &mut world.repos {
+        gitstore::init_bare(&r.git_dir, &r.default_branch)
+            .map_err(|e| SimError::Git(format!("cannot create {}: {e}", r.git_dir.display())))?;
+        // Refs already on disk (a restart over an old data dir) are not news.
+        let repo = gitstore::open(&r.git_dir)
+            .map_err(|e| SimError::Git(format!("{}: {e}", r.git_dir.display())))?;
+        r.known_refs = gitstore::list_refs(&repo).map_err(|e| SimError::Git(e.to_string()))?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| SimError::Io(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| SimError::Io(e.to_string()))?;
+    let api_url = format!("http://{addr}");
+    let repos = world
+        .repos
+        .iter()
+        .map(|r| (r.full_name(), render::clone_url(r)))
+        .collect();
+    let sim = Arc::new(Sim {
+        world: Mutex::new(world),
+        hooks: hooks::Hooks::new(tokio::runtime::Handle::current()),
+        urls: render::Urls {
+            api: api_url.clone(),
+        },
+        api_calls: AtomicU64::new(0),
+        faults: Mutex::new(Vec::new()),
+        rate: Mutex::new(Default::default()),
+        rate_reset: chrono::Utc::now().timestamp() + 3600,
+    });
+    for h in &seed.hooks {
+        sim.add_hook(&h.url, &h.secret);
+    }
+    let (stop, stopped) = watch::channel(false);
+    let app = api::router(sim.clone());
+    let mut stop_server = stopped.clone();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop_server.changed().await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "simulator HTTP server stopped");
+        }
+    });
+    let scan_sim = sim.clone();
+    let mut stop_scan = stopped;
+    let scanner = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop_scan.changed() => break,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    let s = scan_sim.clone();
+                    // git2 work is blocking; keep it off the async workers.
+                    let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
+                }
+            }
+        }
+    });
+    Ok(SimHandle {
+        api_url,
+        repos,
+        sim,
+        stop,
+        server,
+        scanner,
+    })
+}
+
+/// `prgate sim`: loads the seed, starts, prints the ready line on stdout and runs until
+/// ctrl-c. Without `data_dir`, repos live in `<state file>.data` next to the state file.
+pub async fn run_cli(
+    listen: SocketAddr,
+    state_file: &Path,
+    data_dir: Option<PathBuf>,
+) -> Result<(), SimError> {
+    let text = std::fs::read_to_string(state_file)
+        .map_err(|e| SimError::Seed(format!("cannot read {}: {e}", state_file.display())))?;
+    let seed = SimState::from_toml(&text).map_err(|e| match e {
+        SimError::Seed(m) => SimError::Seed(format!("{}:{m}", state_file.display())),
+        other => other,
+    })?;
+    let data_dir = data_dir.unwrap_or_else(|| {
+        let mut p = state_file.as_os_str().to_owned();
+        p.push(".data");
+        PathBuf::from(p)
+    });
+    let handle = start(listen, seed, data_dir).await?;
+    println!("{}", handle.ready_line());
+    let _ = tokio::signal::ctrl_c().await;
+    handle.shutdown().await;
+    Ok(())
+}

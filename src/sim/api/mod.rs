@@ -1,0 +1,146 @@
+//! The simulator's HTTP routes, split by GitHub's REST sections, plus `/_sim` test control.
+
+mod control;
+mod issues;
+pub mod pulls;
+mod refs;
+mod repos;
+mod reviews;
+mod statuses;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+use super::Sim;
+use super::http::{ApiError, api_layer};
+use super::world::World;
+use crate::types::UserId;
+
+pub fn router(sim: Arc<Sim>) -> Router {
+    let repo = "/repos/{owner}/{repo}";
+    Router::new()
+        .route("/user", get(users::me))
+        .route("/users/{login}", get(users::by_login))
+        .route("/orgs/{org}/teams/{slug}/members", get(users::team_members))
+        .route(
+            "/orgs/{org}/teams/{slug}/memberships/{login}",
+            get(users::team_membership),
+        )
+        .route(repo, get(repos::get_repo))
+        .route(&format!("{repo}/contents/{{*path}}"), get(repos::contents))
+        .route(
+            &format!("{repo}/commits/{{*rest}}"),
+            get(repos::commits_dispatch),
+        )
+        .route(
+            &format!("{repo}/compare/{{*basehead}}"),
+            get(repos::compare),
+        )
+        .route(
+            &format!("{repo}/pulls"),
+            get(pulls::list).post(pulls::create),
+        )
+        .route(
+            &format!("{repo}/pulls/{{number}}"),
+            get(pulls::get).patch(pulls::update),
+        )
+        .route(
+            &format!("{repo}/pulls/{{number}}/commits"),
+            get(pulls::commits),
+        )
+        .route(&format!("{repo}/pulls/{{number}}/files"), get(pulls::files))
+        .route(
+            &format!("{repo}/pulls/{{number}}/merge"),
+            put(pulls::merge).get(pulls::is_merged),
+        )
+        .route(
+            &format!("{repo}/pulls/{{number}}/reviews"),
+            get(reviews::list).post(reviews::create),
+        )
+        .route(
+            &format!("{repo}/pulls/{{number}}/reviews/{{id}}"),
+            get(reviews::get_one),
+        )
+        .route(
+            &format!("{repo}/pulls/{{number}}/reviews/{{id}}/dismissals"),
+            put(reviews::dismiss),
+        )
+        .route(&format!("{repo}/statuses/{{sha}}"), post(statuses::create))
+        .route(&format!("{repo}/git/ref/{{*name}}"), get(refs::get_ref))
+        .route(
+            &format!("{repo}/git/matching-refs/{{*prefix}}"),
+            get(refs::matching),
+        )
+        .route(&format!("{repo}/git/refs"), post(refs::create))
+        .route(
+            &format!("{repo}/git/refs/{{*name}}"),
+            get(refs::get_ref).patch(refs::update).delete(refs::delete),
+        )
+        .route(
+            &format!("{repo}/issues/{{number}}"),
+            get(issues::get).patch(issues::update),
+        )
+        .route(
+            &format!("{repo}/issues/{{number}}/comments"),
+            get(issues::list_comments).post(issues::create_comment),
+        )
+        .route(
+            &format!("{repo}/issues/{{number}}/labels"),
+            get(issues::list_labels).post(issues::add_labels),
+        )
+        .route(
+            &format!("{repo}/issues/{{number}}/labels/{{name}}"),
+            axum::routing::delete(issues::remove_label),
+        )
+        .route("/_sim/faults", post(control::faults))
+        .route("/_sim/stats", get(control::stats))
+        .route("/_sim/hooks", post(control::hooks))
+        .route("/_sim/refresh", post(control::refresh))
+        .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn_with_state(sim.clone(), api_layer))
+        .with_state(sim)
+}
+
+/// Finds a repo by `owner/name` (case-insensitively) and first announces any push made to
+/// it since the last scan, so that what the caller reads next is current.
+pub(crate) fn find_repo(
+    sim: &Sim,
+    w: &mut World,
+    owner: &str,
+    name: &str,
+) -> Result<usize, ApiError> {
+    let idx = w.repo_index(owner, name).ok_or_else(ApiError::not_found)?;
+    super::scan::scan_repo(sim, w, idx, None);
+    Ok(idx)
+}
+
+pub(crate) fn need_write(w: &World, idx: usize, actor: UserId) -> Result<(), ApiError> {
+    if w.repos[idx].can_write(actor) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "Must have push access to this repository.",
+        ))
+    }
+}
+
+pub(crate) fn number(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>().map_err(|_| ApiError::not_found())
+}
+
+pub(crate) fn git(w: &World, idx: usize) -> Result<git2::Repository, ApiError> {
+    Ok(super::gitstore::open(&w.repos[idx].git_dir)?)
+}
+
+/// The git signature of an account, for commits the simulator makes on its behalf.
+pub(crate) fn signature_of(w: &World, user: UserId) -> Result<git2::Signature<'static>, ApiError> {
+    let a = w.account(user).ok_or_else(ApiError::not_found)?;
+    let email = a
+        .email
+        .clone()
+        .unwrap_or_else(|| format!("{}@users.noreply.github.com", a.login));
+    Ok(git2::Signature::now(a.login.as_str(), &email)?)
+}

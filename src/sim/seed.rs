@@ -1,0 +1,244 @@
+//! The simulator's seed file: users with tokens, teams, repos with their protection, hooks.
+//! Parsed strictly so that a typo in a test fixture fails loudly instead of silently
+//! granting or withholding a permission.
+
+use serde::Deserialize;
+
+use super::SimError;
+use crate::types::{Login, RepoName};
+
+/// The parsed seed file (see DESIGN.md, "The simulator"). Fields are public so that tests can
+/// build a state in code instead of writing TOML.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimState {
+    #[serde(default)]
+    pub users: Vec<SeedUser>,
+    #[serde(default)]
+    pub teams: Vec<SeedTeam>,
+    #[serde(default)]
+    pub repos: Vec<SeedRepo>,
+    #[serde(default)]
+    pub hooks: Vec<SeedHook>,
+}
+
+/// Whether an account is a person or a bot; GitHub's `type` field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum AccountType {
+    #[default]
+    User,
+    Bot,
+}
+
+impl AccountType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::User => "User",
+            AccountType::Bot => "Bot",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedUser {
+    pub login: Login,
+    #[serde(rename = "type", default)]
+    pub kind: AccountType,
+    pub token: String,
+    /// Defaults to `<login>@users.noreply.github.com`, as GitHub's private address.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+impl SeedUser {
+    pub fn new(login: &str, kind: AccountType, token: &str) -> Self {
+        SeedUser {
+            login: Login::new(login),
+            kind,
+            token: token.to_string(),
+            email: None,
+        }
+    }
+    pub fn email(&self) -> String {
+        self.email
+            .clone()
+            .unwrap_or_else(|| format!("{}@users.noreply.github.com", self.login))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedTeam {
+    pub org: String,
+    pub slug: String,
+    #[serde(default)]
+    pub members: Vec<Login>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRepo {
+    pub name: RepoName,
+    #[serde(default = "default_branch")]
+    pub default_branch: String,
+    #[serde(default)]
+    pub admins: Vec<Login>,
+    #[serde(default)]
+    pub writers: Vec<Login>,
+    #[serde(default)]
+    pub required_contexts: Vec<String>,
+    #[serde(default)]
+    pub enforce_admins: bool,
+}
+
+fn default_branch() -> String {
+    "main".to_string()
+}
+
+impl SeedRepo {
+    pub fn new(name: &str) -> Result<Self, SimError> {
+        Ok(SeedRepo {
+            name: name.parse().map_err(|e| SimError::Seed(format!("{e}")))?,
+            default_branch: default_branch(),
+            admins: vec![],
+            writers: vec![],
+            required_contexts: vec![],
+            enforce_admins: false,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedHook {
+    pub url: String,
+    pub secret: String,
+}
+
+impl SimState {
+    /// Parses and checks a seed file. Errors carry line and column and name the bad entry.
+    pub fn from_toml(text: &str) -> Result<SimState, SimError> {
+        let state: SimState = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            SimError::Seed(format!("{line}:{col}: {}", e.message()))
+        })?;
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// Cross-checks references between entries: every login named by a team or repo must be
+    /// a declared user, logins and tokens must be unique.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let err = |m: String| Err(SimError::Seed(m));
+        let mut logins = std::collections::HashSet::new();
+        let mut tokens = std::collections::HashSet::new();
+        for u in &self.users {
+            if u.login.as_str().is_empty() {
+                return err("a user has an empty login".into());
+            }
+            if !logins.insert(u.login.clone()) {
+                return err(format!("user {} is declared twice", u.login));
+            }
+            if u.token.is_empty() || !tokens.insert(u.token.clone()) {
+                return err(format!(
+                    "user {} needs a non-empty token used by no other user",
+                    u.login
+                ));
+            }
+        }
+        let known = |l: &Login, what: &str| -> Result<(), SimError> {
+            if logins.contains(l) {
+                Ok(())
+            } else {
+                Err(SimError::Seed(format!(
+                    "{what} names user {l}, who is not in [[users]]"
+                )))
+            }
+        };
+        for t in &self.teams {
+            for m in &t.members {
+                known(m, &format!("team {}/{}", t.org, t.slug))?;
+            }
+        }
+        let mut repos = std::collections::HashSet::new();
+        for r in &self.repos {
+            if !repos.insert(r.name.clone()) {
+                return err(format!("repo {} is declared twice", r.name));
+            }
+            if r.default_branch.is_empty()
+                || !git2::Reference::is_valid_name(&format!("refs/heads/{}", r.default_branch))
+            {
+                return err(format!(
+                    "repo {}: default_branch {:?} is not a valid branch name",
+                    r.name, r.default_branch
+                ));
+            }
+            for l in r.admins.iter().chain(&r.writers) {
+                known(l, &format!("repo {}", r.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_design_example() {
+        let s = SimState::from_toml(
+            r#"
+[[users]]
+login = "alice"
+token = "alice-token"
+[[users]]
+login = "ops-agent[bot]"
+type = "Bot"
+token = "bot-token"
+email = "bot@example.com"
+[[teams]]
+org = "acme"
+slug = "netops"
+members = ["alice"]
+[[repos]]
+name = "acme/infra"
+admins = ["alice"]
+writers = ["ops-agent[bot]"]
+required_contexts = ["prgate/approval"]
+[[hooks]]
+url = "http://127.0.0.1:1/webhook"
+secret = "s"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.users[0].email(), "alice@users.noreply.github.com");
+        assert_eq!(s.users[1].kind, AccountType::Bot);
+        assert_eq!(s.repos[0].default_branch, "main");
+    }
+
+    #[test]
+    fn unknown_keys_and_unknown_users_are_errors() {
+        let e = SimState::from_toml("[[users]]\nlogin = \"a\"\ntoken = \"t\"\nrole = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("4:1") && e.contains("role"), "{e}");
+        let e = SimState::from_toml("[[repos]]\nname = \"a/b\"\nwriters = [\"nobody\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nobody"), "{e}");
+    }
+}

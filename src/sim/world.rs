@@ -1,0 +1,273 @@
+//! The simulator's in-memory state: accounts, teams, repos and everything GitHub keeps
+//! outside git (pull requests, reviews, statuses, comments, labels). Git objects and refs
+//! live in the bare repositories on disk; this only remembers the last ref values seen, so
+//! that a move made by a plain `git push` can be noticed and announced.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::seed::{AccountType, SimState};
+use crate::types::{Login, RepoName, UserId};
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: UserId,
+    pub login: Login,
+    pub kind: AccountType,
+    /// Organisations are accounts too (repo owners, team owners) but have no token.
+    pub is_org: bool,
+    pub token: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub id: u64,
+    pub org: String,
+    pub slug: String,
+    pub members: Vec<UserId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub id: u64,
+    pub user: UserId,
+    pub state: String,
+    pub body: String,
+    pub commit_id: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Comment {
+    pub id: u64,
+    pub user: UserId,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pull {
+    pub id: u64,
+    pub number: u64,
+    pub title: String,
+    pub body: Option<String>,
+    pub open: bool,
+    pub draft: bool,
+    pub user: UserId,
+    pub head_ref: String,
+    pub head_sha: String,
+    pub base_ref: String,
+    /// Base tip when the PR was closed; open PRs show the live tip.
+    pub closed_base_sha: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub merged_at: Option<DateTime<Utc>>,
+    pub merged_by: Option<UserId>,
+    pub merge_commit_sha: Option<String>,
+    pub labels: Vec<String>,
+    pub reviews: Vec<Review>,
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub id: u64,
+    pub sha: String,
+    pub state: String,
+    pub context: String,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
+    pub creator: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Label {
+    pub id: u64,
+    pub name: String,
+    pub color: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub id: u64,
+    pub name: RepoName,
+    pub owner: UserId,
+    pub default_branch: String,
+    pub admins: Vec<UserId>,
+    pub writers: Vec<UserId>,
+    pub required_contexts: Vec<String>,
+    pub enforce_admins: bool,
+    pub git_dir: PathBuf,
+    pub created_at: DateTime<Utc>,
+    pub pushed_at: DateTime<Utc>,
+    pub pulls: Vec<Pull>,
+    pub statuses: Vec<Status>,
+    pub labels: Vec<Label>,
+    /// Ref name -> sha as last announced; compared against disk by the scanner.
+    pub known_refs: BTreeMap<String, String>,
+}
+
+impl Repo {
+    pub fn full_name(&self) -> String {
+        self.name.to_string()
+    }
+    pub fn can_write(&self, user: UserId) -> bool {
+        self.admins.contains(&user) || self.writers.contains(&user)
+    }
+    pub fn is_admin(&self, user: UserId) -> bool {
+        self.admins.contains(&user)
+    }
+    pub fn pull(&self, number: u64) -> Option<&Pull> {
+        self.pulls.iter().find(|p| p.number == number)
+    }
+    pub fn pull_mut(&mut self, number: u64) -> Option<&mut Pull> {
+        self.pulls.iter_mut().find(|p| p.number == number)
+    }
+}
+
+/// Everything the simulator knows outside git.
+#[derive(Debug)]
+pub struct World {
+    pub accounts: Vec<Account>,
+    pub teams: Vec<Team>,
+    pub repos: Vec<Repo>,
+    next_id: u64,
+}
+
+impl World {
+    /// Builds the world from a seed. User ids start at 1000 in file order so that tests can
+    /// predict them; organisations and everything else get ids from separate ranges.
+    pub fn from_seed(seed: &SimState, data_dir: &Path) -> World {
+        let now = Utc::now();
+        let mut accounts: Vec<Account> = seed
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Account {
+                id: UserId(1000 + i as u64),
+                login: u.login.clone(),
+                kind: u.kind,
+                is_org: false,
+                token: Some(u.token.clone()),
+                email: Some(u.email()),
+            })
+            .collect();
+        let mut org_id = 9000;
+        let orgs = seed
+            .teams
+            .iter()
+            .map(|t| t.org.clone())
+            .chain(seed.repos.iter().map(|r| r.name.owner().to_string()));
+        for org in orgs {
+            let login = Login::new(org);
+            if !accounts.iter().any(|a| a.login == login) {
+                accounts.push(Account {
+                    id: UserId(org_id),
+                    login,
+                    kind: AccountType::User,
+                    is_org: true,
+                    token: None,
+                    email: None,
+                });
+                org_id += 1;
+            }
+        }
+        let id_of =
+            |accounts: &[Account], l: &Login| accounts.iter().find(|a| &a.login == l).map(|a| a.id);
+        let teams = seed
+            .teams
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Team {
+                id: 100 + i as u64,
+                org: t.org.clone(),
+                slug: t.slug.clone(),
+                members: t
+                    .members
+                    .iter()
+                    .filter_map(|m| id_of(&accounts, m))
+                    .collect(),
+            })
+            .collect();
+        let repos = seed
+            .repos
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Repo {
+                id: 500_000 + i as u64,
+                owner: id_of(&accounts, &Login::new(r.name.owner())).unwrap_or(UserId(0)),
+                name: r.name.clone(),
+                default_branch: r.default_branch.clone(),
+                admins: r
+                    .admins
+                    .iter()
+                    .filter_map(|l| id_of(&accounts, l))
+                    .collect(),
+                writers: r
+                    .writers
+                    .iter()
+                    .filter_map(|l| id_of(&accounts, l))
+                    .collect(),
+                required_contexts: r.required_contexts.clone(),
+                enforce_admins: r.enforce_admins,
+                git_dir: data_dir
+                    .join(r.name.owner())
+                    .join(format!("{}.git", r.name.name())),
+                created_at: now,
+                pushed_at: now,
+                pulls: vec![],
+                statuses: vec![],
+                labels: vec![],
+                known_refs: BTreeMap::new(),
+            })
+            .collect();
+        World {
+            accounts,
+            teams,
+            repos,
+            next_id: 1_000_000,
+        }
+    }
+
+    /// A fresh id for a review, comment, status, label or pull request.
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn account(&self, id: UserId) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.id == id)
+    }
+    pub fn account_by_login(&self, login: &str) -> Option<&Account> {
+        let login = Login::new(login);
+        self.accounts.iter().find(|a| a.login == login)
+    }
+    pub fn account_by_token(&self, token: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.token.as_deref() == Some(token))
+    }
+    /// The account a commit's email belongs to, as GitHub maps commits to users.
+    pub fn account_by_email(&self, email: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| {
+            a.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        })
+    }
+    pub fn repo_index(&self, owner: &str, name: &str) -> Option<usize> {
+        let wanted = RepoName::new(owner, name).ok()?;
+        self.repos.iter().position(|r| r.name == wanted)
+    }
+    pub fn team(&self, org: &str, slug: &str) -> Option<&Team> {
+        self.teams
+            .iter()
+            .find(|t| t.org.eq_ignore_ascii_case(org) && t.slug.eq_ignore_ascii_case(slug))
+    }
+}

@@ -1,0 +1,251 @@
+//! Shared harness for the simulator tests: a seeded simulator in a temp dir, a git working
+//! copy driven by the `git` CLI, an authenticated HTTP client and a webhook receiver.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use prgate::sim::{SimHandle, SimState, start, webhook_signature};
+use serde_json::Value;
+
+pub const SEED: &str = r#"
+[[users]]
+login = "alice"
+token = "alice-token"
+
+[[users]]
+login = "bob"
+token = "bob-token"
+
+[[users]]
+login = "root"
+token = "root-token"
+
+[[users]]
+login = "ops-agent[bot]"
+type = "Bot"
+token = "agent-token"
+email = "agent@bots.example.com"
+
+[[users]]
+login = "carol"
+token = "carol-token"
+
+[[teams]]
+org = "acme"
+slug = "netops"
+members = ["alice", "bob"]
+
+[[repos]]
+name = "acme/infra"
+admins = ["root"]
+writers = ["ops-agent[bot]", "alice"]
+required_contexts = ["prgate/approval"]
+
+[[repos]]
+name = "acme/strict"
+admins = ["root"]
+writers = ["ops-agent[bot]"]
+required_contexts = ["prgate/approval"]
+enforce_admins = true
+"#;
+
+pub struct Env {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+pub async fn env() -> Env {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let seed = SimState::from_toml(SEED).expect("seed parses");
+    let sim = start(
+        "127.0.0.1:0".parse().expect("addr"),
+        seed,
+        dir.path().join("data"),
+    )
+    .await
+    .expect("simulator starts");
+    Env {
+        sim,
+        dir,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sim.api_url)
+    }
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, token, path, None).await
+    }
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, token, path, Some(body))
+            .await
+    }
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, token, path, Some(body))
+            .await
+    }
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, token, path, Some(body))
+            .await
+    }
+
+    /// A clone of `repo` in the temp dir, with the given identity for commits.
+    pub fn clone_repo(&self, repo: &str, name: &str, email: &str) -> Work {
+        let url = self.sim.clone_url(repo).expect("repo is seeded");
+        let path =
+            self.dir
+                .path()
+                .join(format!("work-{}-{}", repo.replace('/', "-"), rand_suffix()));
+        git(
+            self.dir.path(),
+            &["clone", "-q", &url, path.to_str().expect("utf-8 path")],
+        );
+        let w = Work {
+            path,
+            name: name.into(),
+            email: email.into(),
+        };
+        w.git(&["checkout", "-q", "-B", "main"]);
+        w
+    }
+}
+
+fn rand_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub struct Work {
+    pub path: PathBuf,
+    pub name: String,
+    pub email: String,
+}
+
+impl Work {
+    pub fn git(&self, args: &[&str]) -> String {
+        let mut full: Vec<&str> = Vec::new();
+        let name = format!("user.name={}", self.name);
+        let email = format!("user.email={}", self.email);
+        full.extend(["-c", &name, "-c", &email, "-c", "commit.gpgsign=false"]);
+        full.extend(args);
+        git(&self.path, &full)
+    }
+    /// Writes a file, commits it and returns the new head sha.
+    pub fn commit_file(&self, file: &str, content: &str, message: &str) -> String {
+        let p = self.path.join(file);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, content).expect("write");
+        self.git(&["add", file]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+    pub fn push(&self, branch: &str) {
+        self.git(&["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")]);
+    }
+}
+
+/// A webhook received by the test's receiver.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event: String,
+    pub body: Value,
+    pub signature_ok: bool,
+    pub delivery_id: String,
+}
+
+pub struct Receiver {
+    pub url: String,
+    pub got: Arc<Mutex<Vec<Delivery>>>,
+}
+
+impl Receiver {
+    pub fn events(&self) -> Vec<Delivery> {
+        self.got.lock().expect("lock").clone()
+    }
+    pub fn find(&self, event: &str, pred: impl Fn(&Value) -> bool) -> Option<Delivery> {
+        self.events()
+            .into_iter()
+            .find(|d| d.event == event && pred(&d.body))
+    }
+}
+
+/// A small axum server that checks each delivery's signature with `secret` and keeps it.
+pub async fn receiver(secret: &'static str) -> Receiver {
+    let got: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/webhook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let store = store.clone();
+            async move {
+                let h = |k: &str| {
+                    headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let signature_ok = h("x-hub-signature-256") == webhook_signature(secret, &body);
+                let d = Delivery {
+                    event: h("x-github-event"),
+                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    signature_ok,
+                    delivery_id: h("x-github-delivery"),
+                };
+                store.lock().expect("lock").push(d);
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Receiver {
+        url: format!("http://{addr}/webhook"),
+        got,
+    }
+}
