@@ -230,8 +230,9 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return usage(e.to_string()),
             };
+            let gate_login = host.gate_login.clone();
             with_client(&host, |gh, _| async move {
-                match prgate::watch::read_status(&gh, &pull_ref, host.gate_login.as_deref()).await {
+                match prgate::watch::read_status(&gh, &pull_ref, gate_login.as_deref()).await {
                     Ok(s) => print_status(&s, json),
                     Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
                 }
@@ -252,8 +253,9 @@ fn main() -> ExitCode {
                 Err(e) => return usage(format!("--poll: {e}")),
             };
             let opts = prgate::watch::WaitOptions { until, timeout, first_interval, ..Default::default() };
+            let gate_login = host.gate_login.clone();
             with_client(&host, |gh, _| async move {
-                match prgate::watch::wait(&gh, &pull_ref, host.gate_login.as_deref(), &opts).await {
+                match prgate::watch::wait(&gh, &pull_ref, gate_login.as_deref(), &opts).await {
                     Ok(s) => print_status(&s, json),
                     Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
                 }
