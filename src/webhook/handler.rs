@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::server::AppState;
 use crate::webhook::event::{Delivery, Event, decode_event};
-use crate::webhook::queue::Enqueued;
+use crate::webhook::queue::{Enqueued, QueueError};
 use crate::webhook::signature::{SIGNATURE_HEADER, verify_signature};
 
 /// GitHub's own cap on a delivery's size; nothing larger is read.
@@ -249,6 +249,10 @@ async fn handle(
                 )
                     .into_response(),
             )
+        }
+        Err(e @ QueueError::Encode { .. }) => {
+            tracing::warn!(error = %e, "refused a delivery too large to store");
+            ("bad_request", error(StatusCode::BAD_REQUEST, e))
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot store a webhook delivery; asking GitHub to redeliver");

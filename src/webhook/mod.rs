@@ -8,5 +8,5 @@ pub mod queue;
 pub mod signature;
 
 pub use event::{DecodeError, Delivery, Event, decode_event};
-pub use queue::{Enqueued, Queue, QueueError};
+pub use queue::{Enqueued, Queue, QueueError, QueueOptions};
 pub use signature::{SignatureError, sign, verify_signature};

@@ -26,7 +26,25 @@ use crate::webhook::event::Delivery;
 /// How many delivery ids are remembered (and kept on disk) to recognise a redelivery.
 pub const DEDUPE_WINDOW: usize = 100_000;
 /// A segment is closed and a new one started past this size.
-const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Tuning of a [`Queue`]; [`Queue::open`] uses the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// How many of the latest delivery ids are remembered to recognise a redelivery.
+    pub dedupe_window: usize,
+    /// Size past which a segment is closed and a new one started.
+    pub segment_bytes: u64,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            dedupe_window: DEDUPE_WINDOW,
+            segment_bytes: SEGMENT_BYTES,
+        }
+    }
+}
 /// The most bytes of records one group commit writes.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// A single record larger than this is refused (decoded deliveries are a few hundred bytes).
@@ -129,7 +147,7 @@ struct State {
     pending: VecDeque<Delivery>,
     /// Accepted and not yet completed: id -> seq.
     inflight: HashMap<String, u64>,
-    /// The last `DEDUPE_WINDOW` ids accepted (or being written), oldest first.
+    /// The last `dedupe_window` ids accepted (or being written), oldest first.
     seen: HashSet<String>,
     seen_order: VecDeque<String>,
     /// Segments on disk by first seq; the last one is the one being written.
@@ -138,6 +156,7 @@ struct State {
     active: u64,
     done: File,
     done_path: PathBuf,
+    dedupe_window: usize,
 }
 
 impl State {
@@ -145,7 +164,7 @@ impl State {
         if self.seen.insert(id.to_string()) {
             self.seen_order.push_back(id.to_string());
         }
-        while self.seen_order.len() > DEDUPE_WINDOW {
+        while self.seen_order.len() > self.dedupe_window {
             if let Some(old) = self.seen_order.pop_front() {
                 self.seen.remove(&old);
             }
@@ -157,12 +176,12 @@ impl State {
     }
 
     /// Deletes segments whose deliveries are all completed and that are older than the newest
-    /// `DEDUPE_WINDOW` records, then rewrites `done.log` without their markers.
+    /// `dedupe_window` records, then rewrites `done.log` without their markers.
     fn collect_garbage(&mut self, dir: &Path) -> io::Result<()> {
         let mut newer = 0u64;
         let mut doomed = Vec::new();
         for (&first, seg) in self.segments.iter().rev() {
-            if first != self.active && seg.live == 0 && newer >= DEDUPE_WINDOW as u64 {
+            if first != self.active && seg.live == 0 && newer >= self.dedupe_window as u64 {
                 doomed.push(first);
             }
             newer += seg.records;
@@ -293,6 +312,19 @@ impl Queue {
     /// Opens (or creates) the queue in `dir`, replaying every accepted delivery that was not
     /// completed, in acceptance order.
     pub fn open(dir: &Path, metrics: Metrics) -> Result<Queue, QueueError> {
+        Queue::open_with(dir, metrics, QueueOptions::default())
+    }
+
+    /// [`Queue::open`] with other than the default options.
+    pub fn open_with(
+        dir: &Path,
+        metrics: Metrics,
+        options: QueueOptions,
+    ) -> Result<Queue, QueueError> {
+        let options = QueueOptions {
+            dedupe_window: options.dedupe_window.max(1),
+            segment_bytes: options.segment_bytes.max(1),
+        };
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("lock");
         let lock_file = OpenOptions::new()
@@ -409,8 +441,9 @@ impl Queue {
             active,
             done,
             done_path: done_path.clone(),
+            dedupe_window: options.dedupe_window,
         };
-        let skip = seen_ids.len().saturating_sub(DEDUPE_WINDOW);
+        let skip = seen_ids.len().saturating_sub(options.dedupe_window);
         for id in seen_ids.iter().skip(skip) {
             state.remember(id);
         }
@@ -436,7 +469,16 @@ impl Queue {
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
             .name("prgate-queue-writer".into())
-            .spawn(move || write_loop(writer_shared, rx, file, active_path, next_seq))
+            .spawn(move || {
+                write_loop(
+                    writer_shared,
+                    rx,
+                    file,
+                    active_path,
+                    next_seq,
+                    options.segment_bytes,
+                )
+            })
             .map_err(io_err(dir))?;
         Ok(Queue {
             inner: Arc::new(Inner {
@@ -572,6 +614,7 @@ fn write_loop(
     file: File,
     path: PathBuf,
     mut next_seq: u64,
+    segment_bytes: u64,
 ) {
     let dir = shared.dir.clone();
     let mut file = Some(file);
@@ -651,7 +694,7 @@ fn write_loop(
             }
         }
 
-        if written >= SEGMENT_BYTES {
+        if written >= segment_bytes {
             match open_segment(&shared, &dir, next_seq) {
                 Ok((f, p)) => {
                     file = Some(f);
