@@ -1,21 +1,79 @@
-//! HTTP router (placeholder with the agreed API; the real one lands with the webhook work).
+//! The HTTP surface of `prgate serve`: the webhook, health and readiness probes, Prometheus
+//! metrics and the dashboard.
+
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
 
 use crate::config::Secret;
 use crate::dashboard::Dashboard;
-use crate::metrics::Metrics;
-use crate::webhook::Queue;
+use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
+use crate::webhook::handler::{MAX_BODY_BYTES, receive_webhook};
+use crate::webhook::queue::Queue;
 
+/// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// Every configured webhook secret; a delivery signed with any of them is accepted.
     pub secrets: Arc<Vec<Secret>>,
     pub queue: Queue,
     pub metrics: Metrics,
     pub dashboard: Dashboard,
+    /// Set once the service can do its work (e.g. the worker runs); `/readyz` reports it.
     pub ready: Arc<AtomicBool>,
 }
 
-pub fn router(_state: AppState) -> axum::Router {
-    axum::Router::new()
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/webhook",
+            post(receive_webhook).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/", get(dashboard))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    state.metrics.queue_depth(state.queue.depth());
+    let wants_openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        (
+            [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+            state.metrics.render_openmetrics(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
+            state.metrics.render(),
+        )
+            .into_response()
+    }
+}
+
+async fn dashboard(State(state): State<AppState>) -> Html<String> {
+    Html(state.dashboard.render_html())
 }

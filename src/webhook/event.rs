@@ -40,7 +40,9 @@ pub enum Event {
         sender: Option<Login>,
     },
     /// An event or action prgate does not act on; answered 2xx and dropped.
-    Ignored { event: String },
+    Ignored {
+        event: String,
+    },
 }
 
 /// One accepted webhook delivery.
@@ -52,4 +54,346 @@ pub struct Delivery {
     pub event_name: String,
     pub received_at: DateTime<Utc>,
     pub event: Event,
+}
+
+/// A delivery body that is not the JSON GitHub sends. Answered 400.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the {event} payload is not valid JSON of the expected shape: {source}")]
+    Json {
+        event: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the {event} payload has an invalid {field}: {message}")]
+    Field {
+        event: String,
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// The all-zero SHA GitHub sends as `before` of a created ref or `after` of a deleted one.
+const NULL_SHA: &str = "0000000000000000000000000000000000000000";
+
+// Only the fields prgate uses. Everything is optional here: a payload that lacks a field we
+// need is one GitHub plausibly sends in another shape (org-level hooks, new variants), so it is
+// ignored rather than refused; wrong JSON types are refused.
+mod wire {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Repository {
+        pub full_name: Option<String>,
+    }
+    #[derive(Deserialize)]
+    pub struct Account {
+        pub login: Option<String>,
+    }
+    #[derive(Deserialize)]
+    pub struct Head {
+        pub sha: Option<String>,
+    }
+    #[derive(Deserialize)]
+    pub struct Base {
+        #[serde(rename = "ref")]
+        pub git_ref: Option<String>,
+    }
+    #[derive(Deserialize)]
+    pub struct PullRequestBody {
+        pub number: Option<u64>,
+        pub head: Option<Head>,
+        pub base: Option<Base>,
+    }
+    #[derive(Deserialize)]
+    pub struct PullRequest {
+        pub action: Option<String>,
+        pub number: Option<u64>,
+        pub pull_request: Option<PullRequestBody>,
+        pub repository: Option<Repository>,
+    }
+    #[derive(Deserialize)]
+    pub struct PullRequestReview {
+        pub action: Option<String>,
+        pub pull_request: Option<PullRequestBody>,
+        pub repository: Option<Repository>,
+    }
+    #[derive(Deserialize)]
+    pub struct Push {
+        #[serde(rename = "ref")]
+        pub git_ref: Option<String>,
+        pub before: Option<String>,
+        pub after: Option<String>,
+        #[serde(default)]
+        pub forced: Option<bool>,
+        pub repository: Option<Repository>,
+    }
+    #[derive(Deserialize)]
+    pub struct Status {
+        pub sha: Option<String>,
+        pub context: Option<String>,
+        pub state: Option<String>,
+        pub sender: Option<Account>,
+        pub repository: Option<Repository>,
+    }
+    /// Any other event: the body must still be JSON, but nothing in it is kept.
+    #[derive(Deserialize)]
+    pub struct Anything {}
+}
+
+/// Decodes a delivery body into our own [`Event`], reading only the fields prgate uses.
+///
+/// Unknown events, and known events without what we need, are [`Event::Ignored`]; a body that
+/// is not JSON (or has the wrong JSON types) is a [`DecodeError`].
+pub fn decode_event(event_name: &str, body: &[u8]) -> Result<Event, DecodeError> {
+    let ignored = || Event::Ignored {
+        event: event_name.to_string(),
+    };
+    let json_err = |source| DecodeError::Json {
+        event: event_name.to_string(),
+        source,
+    };
+    let field_err = |field: &'static str, message: String| DecodeError::Field {
+        event: event_name.to_string(),
+        field,
+        message,
+    };
+    let repo_of = |r: Option<wire::Repository>| -> Result<Option<RepoName>, DecodeError> {
+        match r.and_then(|r| r.full_name) {
+            None => Ok(None),
+            Some(name) => name
+                .parse()
+                .map(Some)
+                .map_err(|e: crate::types::InvalidId| {
+                    field_err("repository.full_name", e.to_string())
+                }),
+        }
+    };
+    let sha_of =
+        |field: &'static str, s: Option<String>| -> Result<Option<CommitSha>, DecodeError> {
+            match s {
+                None => Ok(None),
+                Some(s) if s == NULL_SHA => Ok(None),
+                Some(s) => s
+                    .parse()
+                    .map(Some)
+                    .map_err(|e: crate::types::InvalidId| field_err(field, e.to_string())),
+            }
+        };
+
+    match event_name {
+        "ping" => {
+            let _: wire::Anything = serde_json::from_slice(body).map_err(json_err)?;
+            Ok(Event::Ping)
+        }
+        "pull_request" => {
+            let p: wire::PullRequest = serde_json::from_slice(body).map_err(json_err)?;
+            let (Some(action), Some(pr), Some(repo)) =
+                (p.action, p.pull_request, repo_of(p.repository)?)
+            else {
+                return Ok(ignored());
+            };
+            let Some(number) = p.number.or(pr.number) else {
+                return Ok(ignored());
+            };
+            let Some(base_ref) = pr.base.and_then(|b| b.git_ref) else {
+                return Ok(ignored());
+            };
+            let head_sha = sha_of("pull_request.head.sha", pr.head.and_then(|h| h.sha))?;
+            Ok(Event::PullRequest {
+                action,
+                repo,
+                number: PullNumber(number),
+                head_sha,
+                base_ref,
+            })
+        }
+        "pull_request_review" => {
+            let p: wire::PullRequestReview = serde_json::from_slice(body).map_err(json_err)?;
+            let (Some(action), Some(number), Some(repo)) = (
+                p.action,
+                p.pull_request.and_then(|pr| pr.number),
+                repo_of(p.repository)?,
+            ) else {
+                return Ok(ignored());
+            };
+            Ok(Event::PullRequestReview {
+                action,
+                repo,
+                number: PullNumber(number),
+            })
+        }
+        "push" => {
+            let p: wire::Push = serde_json::from_slice(body).map_err(json_err)?;
+            let (Some(git_ref), Some(repo)) = (p.git_ref, repo_of(p.repository)?) else {
+                return Ok(ignored());
+            };
+            Ok(Event::Push {
+                repo,
+                git_ref,
+                before: sha_of("before", p.before)?,
+                after: sha_of("after", p.after)?,
+                forced: p.forced.unwrap_or(false),
+            })
+        }
+        "status" => {
+            let p: wire::Status = serde_json::from_slice(body).map_err(json_err)?;
+            let (Some(sha), Some(context), Some(state), Some(repo)) = (
+                sha_of("sha", p.sha)?,
+                p.context,
+                p.state,
+                repo_of(p.repository)?,
+            ) else {
+                return Ok(ignored());
+            };
+            Ok(Event::Status {
+                repo,
+                sha,
+                context,
+                state,
+                sender: p.sender.and_then(|s| s.login).map(Login::new),
+            })
+        }
+        _ => {
+            let _: serde::de::IgnoredAny = serde_json::from_slice(body).map_err(json_err)?;
+            Ok(ignored())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA_A: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    const SHA_B: &str = "34c5c7793cb3b279e22454cb6750c80560547b3a";
+
+    fn repo() -> RepoName {
+        "acme/infra".parse().unwrap()
+    }
+
+    #[test]
+    fn pull_request() {
+        let body = format!(
+            r#"{{"action":"synchronize","number":42,"pull_request":{{"number":42,"head":{{"sha":"{SHA_A}"}},"base":{{"ref":"main"}},"title":"x"}},"repository":{{"full_name":"acme/infra","id":1}},"extra":[1,2,{{}}]}}"#
+        );
+        let e = decode_event("pull_request", body.as_bytes()).unwrap();
+        assert_eq!(
+            e,
+            Event::PullRequest {
+                action: "synchronize".into(),
+                repo: repo(),
+                number: PullNumber(42),
+                head_sha: Some(SHA_A.parse().unwrap()),
+                base_ref: "main".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn new_actions_are_kept_as_strings() {
+        let body = r#"{"action":"some_future_action","pull_request":{"number":7},"repository":{"full_name":"acme/infra"}}"#;
+        let e = decode_event("pull_request_review", body.as_bytes()).unwrap();
+        assert_eq!(
+            e,
+            Event::PullRequestReview {
+                action: "some_future_action".into(),
+                repo: repo(),
+                number: PullNumber(7)
+            }
+        );
+    }
+
+    #[test]
+    fn push_maps_null_shas_to_none() {
+        let zero = NULL_SHA;
+        let created = format!(
+            r#"{{"ref":"refs/heads/main","before":"{zero}","after":"{SHA_B}","forced":false,"repository":{{"full_name":"acme/infra"}}}}"#
+        );
+        let deleted = format!(
+            r#"{{"ref":"refs/heads/x","before":"{SHA_A}","after":"{zero}","forced":true,"repository":{{"full_name":"acme/infra"}}}}"#
+        );
+        assert_eq!(
+            decode_event("push", created.as_bytes()).unwrap(),
+            Event::Push {
+                repo: repo(),
+                git_ref: "refs/heads/main".into(),
+                before: None,
+                after: Some(SHA_B.parse().unwrap()),
+                forced: false
+            }
+        );
+        assert_eq!(
+            decode_event("push", deleted.as_bytes()).unwrap(),
+            Event::Push {
+                repo: repo(),
+                git_ref: "refs/heads/x".into(),
+                before: Some(SHA_A.parse().unwrap()),
+                after: None,
+                forced: true
+            }
+        );
+    }
+
+    #[test]
+    fn status_keeps_the_sender() {
+        let body = format!(
+            r#"{{"sha":"{SHA_A}","context":"prgate/approval","state":"success","sender":{{"login":"mallory"}},"repository":{{"full_name":"acme/infra"}}}}"#
+        );
+        assert_eq!(
+            decode_event("status", body.as_bytes()).unwrap(),
+            Event::Status {
+                repo: repo(),
+                sha: SHA_A.parse().unwrap(),
+                context: "prgate/approval".into(),
+                state: "success".into(),
+                sender: Some(Login::new("mallory")),
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_and_incomplete_events_are_ignored() {
+        let ignored = |e: &str| Event::Ignored {
+            event: e.to_string(),
+        };
+        assert_eq!(
+            decode_event("issues", br#"{"action":"opened"}"#).unwrap(),
+            ignored("issues")
+        );
+        assert_eq!(
+            decode_event("pull_request", br#"{"action":"opened","number":1}"#).unwrap(),
+            ignored("pull_request")
+        );
+        assert_eq!(
+            decode_event("push", br#"{"ref":"refs/heads/main"}"#).unwrap(),
+            ignored("push")
+        );
+        assert_eq!(
+            decode_event("ping", br#"{"zen":"Keep it logically awesome."}"#).unwrap(),
+            Event::Ping
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors() {
+        for event in [
+            "pull_request",
+            "pull_request_review",
+            "push",
+            "status",
+            "ping",
+            "issues",
+        ] {
+            assert!(decode_event(event, b"{not json").is_err(), "{event}");
+            assert!(decode_event(event, b"").is_err(), "{event}");
+            assert!(decode_event(event, b"{} trailing").is_err(), "{event}");
+        }
+        assert!(decode_event("pull_request", br#"{"action":"opened","number":"one"}"#).is_err());
+        let bad_sha = r#"{"sha":"nothex","context":"c","state":"success","repository":{"full_name":"acme/infra"}}"#;
+        assert!(matches!(
+            decode_event("status", bad_sha.as_bytes()),
+            Err(DecodeError::Field { .. })
+        ));
+    }
 }

@@ -1,1 +1,332 @@
-//! The axum handler for `POST /webhook` (implemented by the webhook work).
+//! The axum handler for `POST /webhook`: cap the body, verify the signature, decode, persist,
+//! answer. It never does the work itself (the gate's worker does), and never answers 5xx for
+//! anything the sender controls; the one non-2xx for a valid delivery is 503 when the queue
+//! cannot store it, so that GitHub redelivers.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::server::AppState;
+use crate::webhook::event::{Delivery, Event, decode_event};
+use crate::webhook::queue::{Enqueued, QueueError};
+use crate::webhook::signature::{SIGNATURE_HEADER, verify_signature};
+
+/// GitHub's own cap on a delivery's size; nothing larger is read.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+const EVENT_HEADER: &str = "x-github-event";
+const DELIVERY_HEADER: &str = "x-github-delivery";
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Delivery ids are GUIDs; anything printable and short is accepted as the dedupe key.
+fn valid_delivery_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn valid_event_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// `POST /webhook`.
+pub async fn receive_webhook(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let headers = request.headers();
+    let event_name = header_str(headers, EVENT_HEADER).unwrap_or("").to_string();
+    let delivery_id = header_str(headers, DELIVERY_HEADER)
+        .unwrap_or("")
+        .to_string();
+    // Only printable, bounded header values reach the span and the logs.
+    let span = tracing::info_span!(
+        "webhook",
+        delivery = %delivery_id.chars().take(128).collect::<String>().escape_default(),
+        event = %event_name.chars().take(64).collect::<String>().escape_default(),
+        repo = tracing::field::Empty,
+        pull = tracing::field::Empty,
+        head = tracing::field::Empty,
+    );
+    let metrics = state.metrics.clone();
+    let (outcome, response) = handle(state, request, &event_name, &delivery_id)
+        .instrument(span.clone())
+        .await;
+    let metric_event = if valid_event_name(&event_name) {
+        event_name.as_str()
+    } else {
+        "unknown"
+    };
+    metrics.delivery(metric_event, outcome);
+    metrics.webhook_latency(started.elapsed().as_secs_f64());
+    span.in_scope(|| {
+        tracing::debug!(
+            outcome,
+            status = response.status().as_u16(),
+            "answered webhook delivery"
+        )
+    });
+    response
+}
+
+async fn handle(
+    state: AppState,
+    request: Request,
+    event_name: &str,
+    delivery_id: &str,
+) -> (&'static str, Response) {
+    // Refuse a declared oversized body before reading any of it.
+    let declared = header_str(request.headers(), header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ("too_large", too_large());
+    }
+    let signature = header_str(request.headers(), SIGNATURE_HEADER).map(str::to_string);
+    let form_encoded =
+        header_str(request.headers(), header::CONTENT_TYPE.as_str()).is_some_and(|ct| {
+            ct.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+
+    // The route's DefaultBodyLimit also stops a body without Content-Length at the cap.
+    let body = match Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ("too_large", too_large());
+        }
+        Err(rejection) => {
+            return (
+                "bad_request",
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {}", rejection.body_text()),
+                ),
+            );
+        }
+    };
+
+    if let Err(e) = verify_signature(&state.secrets, &body, signature.as_deref()) {
+        tracing::warn!(error = %e, "refused a webhook delivery with a missing or bad signature");
+        return ("unauthorized", error(StatusCode::UNAUTHORIZED, e));
+    }
+    if event_name.is_empty() {
+        return (
+            "bad_request",
+            error(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header"),
+        );
+    }
+    if !valid_event_name(event_name) {
+        return (
+            "bad_request",
+            error(StatusCode::BAD_REQUEST, "malformed X-GitHub-Event header"),
+        );
+    }
+    if delivery_id.is_empty() {
+        return (
+            "bad_request",
+            error(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header"),
+        );
+    }
+    if !valid_delivery_id(delivery_id) {
+        return (
+            "bad_request",
+            error(
+                StatusCode::BAD_REQUEST,
+                "malformed X-GitHub-Delivery header",
+            ),
+        );
+    }
+
+    // A webhook configured with content type application/x-www-form-urlencoded sends the
+    // JSON as the `payload` field; the signature covers the form-encoded body.
+    let form_payload;
+    let json_body: &[u8] = if form_encoded {
+        match form_field(&body, b"payload") {
+            Some(p) => {
+                form_payload = p;
+                &form_payload
+            }
+            None => {
+                return (
+                    "bad_request",
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "form-encoded delivery without a payload field",
+                    ),
+                );
+            }
+        }
+    } else {
+        &body
+    };
+
+    let event = match decode_event(event_name, json_body) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::warn!(error = %e, "refused an undecodable webhook delivery");
+            return ("bad_request", error(StatusCode::BAD_REQUEST, e));
+        }
+    };
+    let span = tracing::Span::current();
+    match &event {
+        Event::Ping => {
+            let zen = serde_json::from_slice::<serde_json::Value>(json_body)
+                .ok()
+                .and_then(|v| v.get("zen").and_then(|z| z.as_str()).map(str::to_string));
+            return (
+                "ignored",
+                (StatusCode::OK, Json(json!({ "ok": true, "zen": zen }))).into_response(),
+            );
+        }
+        Event::Ignored { .. } => {
+            return ("ignored", (StatusCode::OK, Json(json!({ "ok": true, "queued": false, "reason": "prgate does not act on this event" }))).into_response());
+        }
+        Event::PullRequest {
+            repo,
+            number,
+            head_sha,
+            ..
+        } => {
+            span.record("repo", tracing::field::display(repo));
+            span.record("pull", number.0);
+            if let Some(sha) = head_sha {
+                span.record("head", tracing::field::display(sha));
+            }
+        }
+        Event::PullRequestReview { repo, number, .. } => {
+            span.record("repo", tracing::field::display(repo));
+            span.record("pull", number.0);
+        }
+        Event::Push { repo, after, .. } => {
+            span.record("repo", tracing::field::display(repo));
+            if let Some(sha) = after {
+                span.record("head", tracing::field::display(sha));
+            }
+        }
+        Event::Status { repo, sha, .. } => {
+            span.record("repo", tracing::field::display(repo));
+            span.record("head", tracing::field::display(sha));
+        }
+    }
+
+    let delivery = Delivery {
+        id: delivery_id.to_string(),
+        event_name: event_name.to_string(),
+        received_at: chrono::Utc::now(),
+        event,
+    };
+    match state.queue.enqueue(delivery).await {
+        Ok(Enqueued::Accepted) => (
+            "accepted",
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "ok": true, "queued": true })),
+            )
+                .into_response(),
+        ),
+        Ok(Enqueued::Duplicate) => {
+            tracing::info!("delivery id seen before; not queued again");
+            (
+                "duplicate",
+                (
+                    StatusCode::OK,
+                    Json(json!({ "ok": true, "queued": false, "reason": "duplicate delivery" })),
+                )
+                    .into_response(),
+            )
+        }
+        Err(e @ QueueError::Encode { .. }) => {
+            tracing::warn!(error = %e, "refused a delivery too large to store");
+            ("bad_request", error(StatusCode::BAD_REQUEST, e))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store a webhook delivery; asking GitHub to redeliver");
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot store the delivery right now; redeliver it later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            ("unavailable", response)
+        }
+    }
+}
+
+fn too_large() -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// The decoded value of field `name` in an `application/x-www-form-urlencoded` body.
+fn form_field(body: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    body.split(|&b| b == b'&').find_map(|pair| {
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &pair[..0]),
+        };
+        (percent_decode(key) == name).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < s.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(s[i + 1]), hex(s[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_fields_are_decoded() {
+        assert_eq!(
+            form_field(b"a=1&payload=%7B%22x%22%3A+1%7D", b"payload").as_deref(),
+            Some(&br#"{"x": 1}"#[..])
+        );
+        assert_eq!(
+            form_field(b"payload", b"payload").as_deref(),
+            Some(&b""[..])
+        );
+        assert_eq!(form_field(b"a=1", b"payload"), None);
+        assert_eq!(percent_decode(b"%"), b"%");
+        assert_eq!(percent_decode(b"%4"), b"%4");
+        assert_eq!(percent_decode(b"%zz%41"), b"%zzA");
+    }
+}

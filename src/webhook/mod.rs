@@ -3,10 +3,10 @@
 //! The HTTP handler only verifies, persists and enqueues; all work happens in the gate's worker.
 
 pub mod event;
-pub mod queue;
-pub use queue::{Enqueued, Queue, QueueError};
-pub mod signature;
 pub mod handler;
+pub mod queue;
+pub mod signature;
 
-pub use event::{Delivery, Event};
-
+pub use event::{DecodeError, Delivery, Event, decode_event};
+pub use queue::{Enqueued, Queue, QueueError, QueueOptions};
+pub use signature::{SignatureError, sign, verify_signature};
