@@ -97,17 +97,19 @@ pub fn remote_branch_tip(repo: &Repository, url: &str, branch: &str, token: Opti
     Ok(tip)
 }
 
-/// Paths given on the command line, made relative to the working tree's root.
-pub fn repo_relative_paths(repo: &Repository, paths: &[PathBuf]) -> Result<Vec<String>, GitError> {
+/// Paths given on the command line, made relative to the working tree's root. A relative
+/// path is read from `base` (the `--repo` folder), as `git -C` does.
+pub fn repo_relative_paths(repo: &Repository, base: &Path, paths: &[PathBuf]) -> Result<Vec<String>, GitError> {
     let root = repo.workdir().ok_or_else(|| GitError::NotARepository {
         path: repo.path().display().to_string(),
         message: "a bare repository has no working tree to propose from".into(),
     })?;
     let root = root.canonicalize().map_err(|source| GitError::Io { path: root.display().to_string(), source })?;
     let cwd = std::env::current_dir().map_err(|source| GitError::Io { path: ".".into(), source })?;
+    let base = if base.is_absolute() { base.to_path_buf() } else { cwd.join(base) };
     let mut out = Vec::new();
     for p in paths {
-        let abs = if p.is_absolute() { p.clone() } else { cwd.join(p) };
+        let abs = if p.is_absolute() { p.clone() } else { base.join(p) };
         // The file may be deleted, so canonicalize its parent rather than itself.
         let parent = abs.parent().map(Path::to_path_buf).unwrap_or_else(|| abs.clone());
         let parent = parent.canonicalize().map_err(|_| GitError::NoSuchPath { path: p.display().to_string() })?;
@@ -144,10 +146,10 @@ pub fn tree_with_paths(repo: &Repository, base: Oid, paths: &[String]) -> Result
             index.remove_dir(Path::new(rel), 0)?;
             for file in walk_files(&full)? {
                 let file_rel = file.strip_prefix(&root).map_err(|_| GitError::OutsideRepository { path: file.display().to_string() })?;
-                add_file(&mut index, &file, &file_rel.to_string_lossy().replace('\\', "/"))?;
+                add_file(repo, &mut index, &file, &file_rel.to_string_lossy().replace('\\', "/"))?;
             }
         } else if full.is_file() {
-            add_file(&mut index, &full, rel)?;
+            add_file(repo, &mut index, &full, rel)?;
         } else if in_base {
             let _ = index.remove_path(Path::new(rel));
             let _ = index.remove_dir(Path::new(rel), 0);
@@ -192,7 +194,7 @@ fn walk_files(dir: &Path) -> Result<Vec<PathBuf>, GitError> {
     Ok(out)
 }
 
-fn add_file(index: &mut git2::Index, full: &Path, rel: &str) -> Result<(), GitError> {
+fn add_file(repo: &Repository, index: &mut git2::Index, full: &Path, rel: &str) -> Result<(), GitError> {
     let data = std::fs::read(full).map_err(|source| GitError::Io { path: full.display().to_string(), source })?;
     #[cfg(unix)]
     let mode = {
@@ -211,12 +213,14 @@ fn add_file(index: &mut git2::Index, full: &Path, rel: &str) -> Result<(), GitEr
         uid: 0,
         gid: 0,
         file_size: data.len() as u32,
-        id: Oid::zero(),
+        // An in-memory index has no repository behind it: write the blob first, then add
+        // the entry by id.
+        id: repo.blob(&data)?,
         flags: (rel.len().min(0xfff)) as u16,
         flags_extended: 0,
         path: rel.as_bytes().to_vec(),
     };
-    index.add_frombuffer(&entry, &data)?;
+    index.add(&entry)?;
     Ok(())
 }
 

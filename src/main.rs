@@ -133,7 +133,12 @@ enum PolicyCommand {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PRGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {

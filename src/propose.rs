@@ -140,7 +140,7 @@ pub async fn propose(
         Some(r) => r.clone(),
         None => git::repo_name_from_url(&origin)?,
     };
-    let rel_paths = git::repo_relative_paths(&repo, &req.paths)?;
+    let rel_paths = git::repo_relative_paths(&repo, &req.repo_path, &req.paths)?;
 
     let me = gh.current_user().await?;
     let info = match gh.repo(&remote_repo).await {

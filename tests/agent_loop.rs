@@ -21,7 +21,7 @@ fn propose(w: &World, dir: &std::path::Path, title: &str, paths: &[&str]) -> (i3
     prgate_cli(w, Some(AGENT), &args)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn propose_then_approval_then_wait_until_merged() {
     let w = World::start().await;
     let dir = w.agent_clone("agent");
@@ -55,7 +55,7 @@ async fn propose_then_approval_then_wait_until_merged() {
     w.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denial_carries_the_reason_and_exit_20() {
     let w = World::start().await;
     let dir = w.agent_clone("agent");
@@ -74,7 +74,7 @@ async fn denial_carries_the_reason_and_exit_20() {
     w.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_request_expires_as_denied_and_nothing_merges() {
     let clock = Arc::new(prgate::clock::ManualClock::new(chrono::Utc::now()));
     let w = World::start_full(POLICY, &["main"], clock.clone()).await;
@@ -105,7 +105,7 @@ async fn a_pending_request_expires_as_denied_and_nothing_merges() {
     w.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_proposing_updates_the_same_pr_and_drops_the_old_approval() {
     let w = World::start_with(&POLICY.replace("merge = \"auto\"", "merge = \"manual\""), &["main"]).await;
     let dir = w.agent_clone("agent");
@@ -139,7 +139,7 @@ fn tree_state(dir: &std::path::Path) -> (String, String, String) {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_message_and_a_distinct_code_and_leaves_the_tree_alone() {
     let w = World::start().await;
     let dir = w.agent_clone("agent");

@@ -46,7 +46,7 @@ async fn wait_for_state(w: &World, sha: &str, want: &str) -> bool {
     false
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_accepted_before_kill_9_is_decided_after_restart() {
     let w = World::start_without_gate(POLICY).await;
     let port = free_port();
