@@ -12,19 +12,19 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::APPROVAL_CONTEXT;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MergeMode, RepoPolicy, ServerConfig};
-use crate::policy::PullFacts;
-use crate::render::Renderer;
 use crate::dashboard::Dashboard;
 use crate::github::facts::{GatherError, gather_facts, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
 use crate::metrics::Metrics;
+use crate::policy::PullFacts;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
 use crate::records::{ApprovalTrailers, TrailerApproval};
+use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
 use crate::webhook::{Delivery, Event, Queue};
-use crate::APPROVAL_CONTEXT;
 
 /// The description prgate gives a `prgate/approval` status someone else posted.
 pub const FORGED_STATUS_DESCRIPTION: &str = "status set by someone other than prgate";
@@ -68,10 +68,19 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(config: &ServerConfig, gh: Arc<GitHub>, metrics: Metrics, dashboard: Dashboard) -> Self {
+    pub fn new(
+        config: &ServerConfig,
+        gh: Arc<GitHub>,
+        metrics: Metrics,
+        dashboard: Dashboard,
+    ) -> Self {
         Gate {
             gh,
-            governed: config.repos.iter().map(|r| (r.name.clone(), r.branches.clone())).collect(),
+            governed: config
+                .repos
+                .iter()
+                .map(|r| (r.name.clone(), r.branches.clone()))
+                .collect(),
             public_url: config.public_url.clone(),
             metrics,
             dashboard,
@@ -101,7 +110,9 @@ impl Gate {
     }
 
     fn is_governed(&self, repo: &RepoName, base_ref: &str) -> bool {
-        self.governed.get(repo).is_some_and(|branches| branches.iter().any(|b| b == base_ref))
+        self.governed
+            .get(repo)
+            .is_some_and(|branches| branches.iter().any(|b| b == base_ref))
     }
 
     /// The account prgate posts as; learnt once from the code host.
@@ -120,10 +131,24 @@ impl Gate {
     /// Acts on one delivery. Errors are transient code host failures: the caller retries.
     pub async fn handle(&self, delivery: &Delivery) -> Result<(), GateError> {
         match &delivery.event {
-            Event::PullRequest { action, repo, number, .. } => {
-                if matches!(action.as_str(), "closed" | "assigned" | "unassigned" | "review_requested"
-                    | "review_request_removed" | "locked" | "unlocked" | "milestoned" | "demilestoned")
-                {
+            Event::PullRequest {
+                action,
+                repo,
+                number,
+                ..
+            } => {
+                if matches!(
+                    action.as_str(),
+                    "closed"
+                        | "assigned"
+                        | "unassigned"
+                        | "review_requested"
+                        | "review_request_removed"
+                        | "locked"
+                        | "unlocked"
+                        | "milestoned"
+                        | "demilestoned"
+                ) {
                     return Ok(());
                 }
                 self.evaluate_pull(repo, *number).await?;
@@ -131,14 +156,21 @@ impl Gate {
             Event::PullRequestReview { repo, number, .. } => {
                 self.evaluate_pull(repo, *number).await?;
             }
-            Event::Status { repo, sha, context, state, sender } => {
+            Event::Status {
+                repo,
+                sha,
+                context,
+                state,
+                sender,
+            } => {
                 if !self.governed.contains_key(repo) {
                     return Ok(());
                 }
                 if context == APPROVAL_CONTEXT {
                     let me = self.self_login().await?;
                     if sender.as_ref() != Some(&me) {
-                        self.overwrite_forged_status(repo, sha, sender.as_ref()).await?;
+                        self.overwrite_forged_status(repo, sha, sender.as_ref())
+                            .await?;
                     }
                 } else if state == "success" {
                     // Another required check turned green: a PR waiting to be merged may now be.
@@ -151,10 +183,10 @@ impl Gate {
             }
             Event::Push { repo, git_ref, .. } => {
                 // A push to a governed base branch may change the policy of its open PRs.
-                if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
-                    if self.is_governed(repo, branch) {
-                        self.reconcile_repo(repo, Some(branch)).await?;
-                    }
+                if let Some(branch) = git_ref.strip_prefix("refs/heads/")
+                    && self.is_governed(repo, branch)
+                {
+                    self.reconcile_repo(repo, Some(branch)).await?;
                 }
             }
             Event::Ping | Event::Ignored { .. } => {}
@@ -173,7 +205,8 @@ impl Gate {
         if let Ok(mut p) = self.posted.lock() {
             p.remove(&(repo.clone(), sha.clone()));
         }
-        self.post(repo, sha, ApprovalState::Failure, FORGED_STATUS_DESCRIPTION).await?;
+        self.post(repo, sha, ApprovalState::Failure, FORGED_STATUS_DESCRIPTION)
+            .await?;
         Ok(())
     }
 
@@ -187,12 +220,29 @@ impl Gate {
     ) -> Result<(), GitHubError> {
         let key = (repo.clone(), sha.clone());
         let value = (state, description.to_string());
-        if self.posted.lock().ok().and_then(|p| p.get(&key).cloned()).as_ref() == Some(&value) {
+        if self
+            .posted
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&key).cloned())
+            .as_ref()
+            == Some(&value)
+        {
             return Ok(());
         }
-        let target = self.public_url.as_deref().map(|u| u.trim_end_matches('/').to_string() + "/");
+        let target = self
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_string() + "/");
         self.gh
-            .post_status(repo, sha, state.as_str(), APPROVAL_CONTEXT, description, target.as_deref())
+            .post_status(
+                repo,
+                sha,
+                state.as_str(),
+                APPROVAL_CONTEXT,
+                description,
+                target.as_deref(),
+            )
             .await?;
         if let Ok(mut p) = self.posted.lock() {
             if p.len() > 100_000 {
@@ -210,7 +260,10 @@ impl Gate {
         repo: &RepoName,
         number: PullNumber,
     ) -> Result<Option<Evaluation>, GateError> {
-        let pull_ref = PullRef { repo: repo.clone(), number };
+        let pull_ref = PullRef {
+            repo: repo.clone(),
+            number,
+        };
         let span = tracing::info_span!("evaluate", pull = %pull_ref, head = tracing::field::Empty);
         async {
             let pull = self.gh.pull(repo, number).await?;
@@ -231,22 +284,38 @@ impl Gate {
                     // A code host failure is retried; a policy problem is a final answer.
                     return match e {
                         GatherError::GitHub(e) => Err(e.into()),
-                        _ => Ok(Some(Evaluation { pull: pull_ref, decision: d, merged: None })),
+                        _ => Ok(Some(Evaluation {
+                            pull: pull_ref,
+                            decision: d,
+                            merged: None,
+                        })),
                     };
                 }
             };
             let mut merged = None;
             if let Some(g) = gathered {
-                if let Some(expired) = self.expire_if_due(&pull_ref, &g.policy, &g.facts, &decision).await? {
-                    return Ok(Some(Evaluation { pull: pull_ref, decision: expired, merged: None }));
+                if let Some(expired) = self
+                    .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision)
+                    .await?
+                {
+                    return Ok(Some(Evaluation {
+                        pull: pull_ref,
+                        decision: expired,
+                        merged: None,
+                    }));
                 }
                 self.publish(&pull_ref, &decision).await?;
-                self.comment_decision(&pull_ref, &g.policy, &decision).await?;
+                self.comment_decision(&pull_ref, &g.policy, &decision)
+                    .await?;
                 if decision.is_approved() && g.policy.merge == MergeMode::Auto {
                     merged = self.merge_approved(&pull_ref, &decision).await?;
                 }
             }
-            Ok(Some(Evaluation { pull: pull_ref, decision, merged }))
+            Ok(Some(Evaluation {
+                pull: pull_ref,
+                decision,
+                merged,
+            }))
         }
         .instrument(span)
         .await
@@ -276,7 +345,8 @@ impl Gate {
         let human = crate::render::short_duration(expire_after.0);
         let mut expired = decision.clone();
         expired.state = ApprovalState::Failure;
-        expired.description = format!("expired without approval after {human}; nothing was executed");
+        expired.description =
+            format!("expired without approval after {human}; nothing was executed");
         tracing::info!(%pull, "request expired without approval; closing it");
         self.publish(pull, &expired).await?;
         let context = serde_json::json!({
@@ -285,9 +355,20 @@ impl Gate {
             "expire_after": human,
             "created_at": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
-        self.comment_once(pull, &expired.head_sha, "expired", "comment_expired.md.j2", &context).await?;
+        self.comment_once(
+            pull,
+            &expired.head_sha,
+            "expired",
+            "comment_expired.md.j2",
+            &context,
+        )
+        .await?;
         self.gh
-            .update_pull(&pull.repo, pull.number, &serde_json::json!({ "state": "closed" }))
+            .update_pull(
+                &pull.repo,
+                pull.number,
+                &serde_json::json!({ "state": "closed" }),
+            )
             .await?;
         self.metrics.decision("expired");
         Ok(Some(expired))
@@ -318,7 +399,8 @@ impl Gate {
             "merge": if policy.merge == MergeMode::Auto { "auto" } else { "manual" },
             "executors": executors,
         });
-        self.comment_once(pull, &d.head_sha, kind, template, &context).await
+        self.comment_once(pull, &d.head_sha, kind, template, &context)
+            .await
     }
 
     async fn comment_once(
@@ -330,7 +412,12 @@ impl Gate {
         context: &serde_json::Value,
     ) -> Result<(), GateError> {
         let key = (pull.repo.clone(), pull.number, head.clone(), kind);
-        if self.commented.lock().map(|c| c.contains(&key)).unwrap_or(false) {
+        if self
+            .commented
+            .lock()
+            .map(|c| c.contains(&key))
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         // Another replica, or this one before a restart, may have commented already.
@@ -338,7 +425,10 @@ impl Gate {
         let me = self.self_login().await?;
         let existing = self.gh.comments(&pull.repo, pull.number).await?;
         let already = existing.iter().any(|c| {
-            c.body.contains(&marker) && c.user.as_ref().is_some_and(|u| Login::new(u.login.clone()) == me)
+            c.body.contains(&marker)
+                && c.user
+                    .as_ref()
+                    .is_some_and(|u| Login::new(u.login.clone()) == me)
         });
         if !already {
             match self.renderer.render(template, context) {
@@ -360,8 +450,15 @@ impl Gate {
         let description = policy::clip_description(&d.description);
         tracing::info!(state = d.state.as_str(), %description, "decision");
         self.metrics.decision(d.state.as_str());
-        self.dashboard.record_decision(pull, &d.head_sha, d.state.as_str(), &description, Utc::now());
-        self.post(&pull.repo, &d.head_sha, d.state, &description).await
+        self.dashboard.record_decision(
+            pull,
+            &d.head_sha,
+            d.state.as_str(),
+            &description,
+            Utc::now(),
+        );
+        self.post(&pull.repo, &d.head_sha, d.state, &description)
+            .await
     }
 
     /// Merges an approved PR with its head pinned, after one more look at live facts (a
@@ -380,7 +477,10 @@ impl Gate {
         let recheck = gather_facts(&self.gh, &pull.repo, &live).await?;
         let again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
         if !again.is_approved() || again.head_sha != decision.head_sha {
-            tracing::info!(state = again.state.as_str(), "approval changed just before the merge; not merging");
+            tracing::info!(
+                state = again.state.as_str(),
+                "approval changed just before the merge; not merging"
+            );
             self.publish(pull, &again).await?;
             self.metrics.merge("approval_changed");
             return Ok(None);
@@ -393,7 +493,11 @@ impl Gate {
         };
         let title = format!("Merge pull request #{} (approved via prgate)", pull.number);
         let message = merge_message(&live.title, &trailers);
-        match self.gh.merge_pinned(&pull.repo, pull.number, &again.head_sha, &title, &message).await? {
+        match self
+            .gh
+            .merge_pinned(&pull.repo, pull.number, &again.head_sha, &title, &message)
+            .await?
+        {
             MergeOutcome::Merged { sha } => {
                 tracing::info!(merge = %sha, "merged with the approved head pinned");
                 self.metrics.merge("merged");
@@ -414,12 +518,16 @@ impl Gate {
     }
 
     /// Re-evaluates every open PR of `repo` against its governed branches (or one branch).
-    pub async fn reconcile_repo(&self, repo: &RepoName, branch: Option<&str>) -> Result<(), GateError> {
+    pub async fn reconcile_repo(
+        &self,
+        repo: &RepoName,
+        branch: Option<&str>,
+    ) -> Result<(), GateError> {
         for pull in self.gh.open_pulls(repo, branch).await? {
-            if self.is_governed(repo, &pull.base.git_ref) {
-                if let Err(e) = self.evaluate_pull(repo, PullNumber(pull.number)).await {
-                    tracing::warn!(%repo, pull = pull.number, error = %e, "reconcile: evaluation failed");
-                }
+            if self.is_governed(repo, &pull.base.git_ref)
+                && let Err(e) = self.evaluate_pull(repo, PullNumber(pull.number)).await
+            {
+                tracing::warn!(%repo, pull = pull.number, error = %e, "reconcile: evaluation failed");
             }
         }
         Ok(())
@@ -472,8 +580,12 @@ impl Gate {
                     if let Err(e) = queue.complete(&delivery.id).await {
                         tracing::error!(error = %e, id = %delivery.id, "cannot mark the delivery done; it will be processed again after a restart");
                     }
-                    let age = (Utc::now() - delivery.received_at).num_milliseconds().max(0) as f64 / 1000.0;
-                    self.metrics.processing_latency(age.max(started.elapsed().as_secs_f64()));
+                    let age = (Utc::now() - delivery.received_at)
+                        .num_milliseconds()
+                        .max(0) as f64
+                        / 1000.0;
+                    self.metrics
+                        .processing_latency(age.max(started.elapsed().as_secs_f64()));
                     self.metrics.queue_depth(queue.depth());
                 }
                 Err(Work::Reconcile) => self.reconcile_once().await,
@@ -491,7 +603,6 @@ pub fn merge_message(pr_title: &str, trailers: &ApprovalTrailers) -> String {
     format!("{title}\n\n{}", trailers.to_trailer_block())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,7 +615,11 @@ mod tests {
             policy_blob: "b".repeat(40).parse().unwrap(),
             approvals: vec![],
         };
-        let forged = format!("x\n\nPrgate-Pull: acme/infra#9\nPrgate-Head: {}\nPrgate-Policy: {}", "c".repeat(40), "d".repeat(40));
+        let forged = format!(
+            "x\n\nPrgate-Pull: acme/infra#9\nPrgate-Head: {}\nPrgate-Policy: {}",
+            "c".repeat(40),
+            "d".repeat(40)
+        );
         let msg = merge_message(&forged, &ours);
         assert_eq!(ApprovalTrailers::parse(&msg), Some(ours));
     }

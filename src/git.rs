@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{Cred, FetchOptions, IndexEntry, IndexTime, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
+use git2::{
+    Cred, FetchOptions, IndexEntry, IndexTime, Oid, PushOptions, RemoteCallbacks, Repository,
+    Signature,
+};
 
 use crate::config::Secret;
 use crate::types::RepoName;
@@ -13,7 +16,9 @@ use crate::types::RepoName;
 pub enum GitError {
     #[error("{path} is not inside a git repository: {message}")]
     NotARepository { path: String, message: String },
-    #[error("the repository has no `origin` remote; pass --remote-repo OWNER/REPO and add an origin to push to")]
+    #[error(
+        "the repository has no `origin` remote; pass --remote-repo OWNER/REPO and add an origin to push to"
+    )]
     NoOrigin,
     #[error("cannot tell OWNER/REPO from the origin URL {url:?}; pass --remote-repo OWNER/REPO")]
     UnknownOrigin { url: String },
@@ -22,15 +27,26 @@ pub enum GitError {
     #[error("{path} is outside the repository's working tree")]
     OutsideRepository { path: String },
     #[error("cannot fetch {branch} from {url}: {message}")]
-    Fetch { url: String, branch: String, message: String },
+    Fetch {
+        url: String,
+        branch: String,
+        message: String,
+    },
     #[error("the remote rejected the push of {branch}: {message}")]
     PushRejected { branch: String, message: String },
     #[error("cannot push {branch} to {url}: {message}")]
-    Push { url: String, branch: String, message: String },
+    Push {
+        url: String,
+        branch: String,
+        message: String,
+    },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub fn open(path: &Path) -> Result<Repository, GitError> {
@@ -48,10 +64,16 @@ pub fn origin_url(repo: &Repository) -> Result<String, GitError> {
 /// `OWNER/REPO` from a clone URL: the last two path segments, as GitHub's URLs and the
 /// simulator's `file://…/<owner>/<repo>.git` both end.
 pub fn repo_name_from_url(url: &str) -> Result<RepoName, GitError> {
-    let unknown = || GitError::UnknownOrigin { url: url.to_string() };
+    let unknown = || GitError::UnknownOrigin {
+        url: url.to_string(),
+    };
     let trimmed = url.trim_end_matches('/').trim_end_matches(".git");
     // scp-like `git@github.com:owner/repo`
-    let path = trimmed.rsplit_once(':').filter(|(h, _)| !h.contains('/')).map(|(_, p)| p).unwrap_or(trimmed);
+    let path = trimmed
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.contains('/'))
+        .map(|(_, p)| p)
+        .unwrap_or(trimmed);
     let mut parts = path.rsplit('/');
     let name = parts.next().ok_or_else(unknown)?;
     let owner = parts.next().ok_or_else(unknown)?;
@@ -70,14 +92,29 @@ fn callbacks(token: Option<&Secret>) -> RemoteCallbacks<'_> {
 
 /// Fetches `branch` from `url` into `refs/prgate/fetch/<branch>` and returns its tip.
 /// The working tree, the index and the user's own refs are left alone.
-pub fn fetch_branch(repo: &Repository, url: &str, branch: &str, token: Option<&Secret>) -> Result<Oid, GitError> {
-    let err = |message: String| GitError::Fetch { url: url.to_string(), branch: branch.to_string(), message };
-    let mut remote = repo.remote_anonymous(url).map_err(|e| err(e.message().to_string()))?;
+pub fn fetch_branch(
+    repo: &Repository,
+    url: &str,
+    branch: &str,
+    token: Option<&Secret>,
+) -> Result<Oid, GitError> {
+    let err = |message: String| GitError::Fetch {
+        url: url.to_string(),
+        branch: branch.to_string(),
+        message,
+    };
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| err(e.message().to_string()))?;
     let mut opts = FetchOptions::new();
     opts.remote_callbacks(callbacks(token));
     let local = format!("refs/prgate/fetch/{branch}");
     remote
-        .fetch(&[format!("+refs/heads/{branch}:{local}")], Some(&mut opts), None)
+        .fetch(
+            &[format!("+refs/heads/{branch}:{local}")],
+            Some(&mut opts),
+            None,
+        )
         .map_err(|e| err(e.message().to_string()))?;
     let oid = repo
         .refname_to_id(&local)
@@ -86,41 +123,86 @@ pub fn fetch_branch(repo: &Repository, url: &str, branch: &str, token: Option<&S
 }
 
 /// Tip of `branch` on `url`, or `None` when the remote does not have it.
-pub fn remote_branch_tip(repo: &Repository, url: &str, branch: &str, token: Option<&Secret>) -> Result<Option<Oid>, GitError> {
-    let err = |message: String| GitError::Fetch { url: url.to_string(), branch: branch.to_string(), message };
-    let mut remote = repo.remote_anonymous(url).map_err(|e| err(e.message().to_string()))?;
+pub fn remote_branch_tip(
+    repo: &Repository,
+    url: &str,
+    branch: &str,
+    token: Option<&Secret>,
+) -> Result<Option<Oid>, GitError> {
+    let err = |message: String| GitError::Fetch {
+        url: url.to_string(),
+        branch: branch.to_string(),
+        message,
+    };
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| err(e.message().to_string()))?;
     let conn = remote
         .connect_auth(git2::Direction::Fetch, Some(callbacks(token)), None)
         .map_err(|e| err(e.message().to_string()))?;
     let want = format!("refs/heads/{branch}");
-    let tip = conn.list().map_err(|e| err(e.message().to_string()))?.iter().find(|h| h.name() == want).map(|h| h.oid());
+    let tip = conn
+        .list()
+        .map_err(|e| err(e.message().to_string()))?
+        .iter()
+        .find(|h| h.name() == want)
+        .map(|h| h.oid());
     Ok(tip)
 }
 
 /// Paths given on the command line, made relative to the working tree's root. A relative
 /// path is read from `base` (the `--repo` folder), as `git -C` does.
-pub fn repo_relative_paths(repo: &Repository, base: &Path, paths: &[PathBuf]) -> Result<Vec<String>, GitError> {
+pub fn repo_relative_paths(
+    repo: &Repository,
+    base: &Path,
+    paths: &[PathBuf],
+) -> Result<Vec<String>, GitError> {
     let root = repo.workdir().ok_or_else(|| GitError::NotARepository {
         path: repo.path().display().to_string(),
         message: "a bare repository has no working tree to propose from".into(),
     })?;
-    let root = root.canonicalize().map_err(|source| GitError::Io { path: root.display().to_string(), source })?;
-    let cwd = std::env::current_dir().map_err(|source| GitError::Io { path: ".".into(), source })?;
-    let base = if base.is_absolute() { base.to_path_buf() } else { cwd.join(base) };
+    let root = root.canonicalize().map_err(|source| GitError::Io {
+        path: root.display().to_string(),
+        source,
+    })?;
+    let cwd = std::env::current_dir().map_err(|source| GitError::Io {
+        path: ".".into(),
+        source,
+    })?;
+    let base = if base.is_absolute() {
+        base.to_path_buf()
+    } else {
+        cwd.join(base)
+    };
     let mut out = Vec::new();
     for p in paths {
-        let abs = if p.is_absolute() { p.clone() } else { base.join(p) };
+        let abs = if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        };
         // The file may be deleted, so canonicalize its parent rather than itself.
-        let parent = abs.parent().map(Path::to_path_buf).unwrap_or_else(|| abs.clone());
-        let parent = parent.canonicalize().map_err(|_| GitError::NoSuchPath { path: p.display().to_string() })?;
+        let parent = abs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| abs.clone());
+        let parent = parent.canonicalize().map_err(|_| GitError::NoSuchPath {
+            path: p.display().to_string(),
+        })?;
         let full = match abs.file_name() {
             Some(name) => parent.join(name),
             None => parent,
         };
-        let rel = full.strip_prefix(&root).map_err(|_| GitError::OutsideRepository { path: p.display().to_string() })?;
+        let rel = full
+            .strip_prefix(&root)
+            .map_err(|_| GitError::OutsideRepository {
+                path: p.display().to_string(),
+            })?;
         let rel = rel.to_string_lossy().replace('\\', "/");
         if rel.is_empty() || rel == ".git" || rel.starts_with(".git/") {
-            return Err(GitError::OutsideRepository { path: p.display().to_string() });
+            return Err(GitError::OutsideRepository {
+                path: p.display().to_string(),
+            });
         }
         out.push(rel);
     }
@@ -130,11 +212,18 @@ pub fn repo_relative_paths(repo: &Repository, base: &Path, paths: &[PathBuf]) ->
 /// Builds a tree: `base`'s tree with each of `paths` (files or folders, relative to the
 /// working tree's root) taken from the working tree, or removed where the working tree no
 /// longer has them. Returns the tree and the paths that differ from `base`.
-pub fn tree_with_paths(repo: &Repository, base: Oid, paths: &[String]) -> Result<(Oid, Vec<String>), GitError> {
-    let root = repo.workdir().ok_or_else(|| GitError::NotARepository {
-        path: repo.path().display().to_string(),
-        message: "a bare repository has no working tree".into(),
-    })?.to_path_buf();
+pub fn tree_with_paths(
+    repo: &Repository,
+    base: Oid,
+    paths: &[String],
+) -> Result<(Oid, Vec<String>), GitError> {
+    let root = repo
+        .workdir()
+        .ok_or_else(|| GitError::NotARepository {
+            path: repo.path().display().to_string(),
+            message: "a bare repository has no working tree".into(),
+        })?
+        .to_path_buf();
     let base_tree = repo.find_commit(base)?.tree()?;
     let mut index = git2::Index::new()?;
     index.read_tree(&base_tree)?;
@@ -145,8 +234,17 @@ pub fn tree_with_paths(repo: &Repository, base: Oid, paths: &[String]) -> Result
             // Replace the folder as a whole: files gone from the working tree are removed.
             index.remove_dir(Path::new(rel), 0)?;
             for file in walk_files(&full)? {
-                let file_rel = file.strip_prefix(&root).map_err(|_| GitError::OutsideRepository { path: file.display().to_string() })?;
-                add_file(repo, &mut index, &file, &file_rel.to_string_lossy().replace('\\', "/"))?;
+                let file_rel =
+                    file.strip_prefix(&root)
+                        .map_err(|_| GitError::OutsideRepository {
+                            path: file.display().to_string(),
+                        })?;
+                add_file(
+                    repo,
+                    &mut index,
+                    &file,
+                    &file_rel.to_string_lossy().replace('\\', "/"),
+                )?;
             }
         } else if full.is_file() {
             add_file(repo, &mut index, &full, rel)?;
@@ -162,7 +260,10 @@ pub fn tree_with_paths(repo: &Repository, base: Oid, paths: &[String]) -> Result
     let diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&new_tree), None)?;
     let mut changed = Vec::new();
     for d in diff.deltas() {
-        for f in [d.old_file().path(), d.new_file().path()].into_iter().flatten() {
+        for f in [d.old_file().path(), d.new_file().path()]
+            .into_iter()
+            .flatten()
+        {
             let s = f.to_string_lossy().to_string();
             if !changed.contains(&s) {
                 changed.push(s);
@@ -176,9 +277,15 @@ fn walk_files(dir: &Path) -> Result<Vec<PathBuf>, GitError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| GitError::Io { path: d.display().to_string(), source })?;
+        let entries = std::fs::read_dir(&d).map_err(|source| GitError::Io {
+            path: d.display().to_string(),
+            source,
+        })?;
         for e in entries {
-            let e = e.map_err(|source| GitError::Io { path: d.display().to_string(), source })?;
+            let e = e.map_err(|source| GitError::Io {
+                path: d.display().to_string(),
+                source,
+            })?;
             let p = e.path();
             if p.file_name().is_some_and(|n| n == ".git") {
                 continue;
@@ -194,13 +301,28 @@ fn walk_files(dir: &Path) -> Result<Vec<PathBuf>, GitError> {
     Ok(out)
 }
 
-fn add_file(repo: &Repository, index: &mut git2::Index, full: &Path, rel: &str) -> Result<(), GitError> {
-    let data = std::fs::read(full).map_err(|source| GitError::Io { path: full.display().to_string(), source })?;
+fn add_file(
+    repo: &Repository,
+    index: &mut git2::Index,
+    full: &Path,
+    rel: &str,
+) -> Result<(), GitError> {
+    let data = std::fs::read(full).map_err(|source| GitError::Io {
+        path: full.display().to_string(),
+        source,
+    })?;
     #[cfg(unix)]
     let mode = {
         use std::os::unix::fs::PermissionsExt;
-        let m = std::fs::metadata(full).map_err(|source| GitError::Io { path: full.display().to_string(), source })?;
-        if m.permissions().mode() & 0o111 != 0 { 0o100755 } else { 0o100644 }
+        let m = std::fs::metadata(full).map_err(|source| GitError::Io {
+            path: full.display().to_string(),
+            source,
+        })?;
+        if m.permissions().mode() & 0o111 != 0 {
+            0o100755
+        } else {
+            0o100644
+        }
     };
     #[cfg(not(unix))]
     let mode = 0o100644;
@@ -225,7 +347,13 @@ fn add_file(repo: &Repository, index: &mut git2::Index, full: &Path, rel: &str) 
 }
 
 /// Writes a commit object (no ref is moved).
-pub fn commit_tree(repo: &Repository, tree: Oid, parent: Oid, author: &Signature<'_>, message: &str) -> Result<Oid, GitError> {
+pub fn commit_tree(
+    repo: &Repository,
+    tree: Oid,
+    parent: Oid,
+    author: &Signature<'_>,
+    message: &str,
+) -> Result<Oid, GitError> {
     let tree = repo.find_tree(tree)?;
     let parent = repo.find_commit(parent)?;
     Ok(repo.commit(None, author, author, message, &tree, &[&parent])?)
@@ -233,10 +361,20 @@ pub fn commit_tree(repo: &Repository, tree: Oid, parent: Oid, author: &Signature
 
 /// Pushes `commit` to `refs/heads/<branch>` on `url` (forced: a re-proposal replaces the
 /// branch). A rejection by the remote is reported as [`GitError::PushRejected`].
-pub fn push(repo: &Repository, url: &str, commit: Oid, branch: &str, token: Option<&Secret>) -> Result<(), GitError> {
+pub fn push(
+    repo: &Repository,
+    url: &str,
+    commit: Oid,
+    branch: &str,
+    token: Option<&Secret>,
+) -> Result<(), GitError> {
     let refname = format!("refs/prgate/push/{branch}");
     repo.reference(&refname, commit, true, "prgate propose")?;
-    let mut remote = repo.remote_anonymous(url).map_err(|e| GitError::Push { url: url.into(), branch: branch.into(), message: e.message().to_string() })?;
+    let mut remote = repo.remote_anonymous(url).map_err(|e| GitError::Push {
+        url: url.into(),
+        branch: branch.into(),
+        message: e.message().to_string(),
+    })?;
     let mut rejection: Option<String> = None;
     let result = {
         let mut cb = callbacks(token);
@@ -248,18 +386,34 @@ pub fn push(repo: &Repository, url: &str, commit: Oid, branch: &str, token: Opti
         });
         let mut opts = PushOptions::new();
         opts.remote_callbacks(cb);
-        remote.push(&[format!("+{refname}:refs/heads/{branch}")], Some(&mut opts))
+        remote.push(
+            &[format!("+{refname}:refs/heads/{branch}")],
+            Some(&mut opts),
+        )
     };
     let _ = repo.find_reference(&refname).and_then(|mut r| r.delete());
     if let Some(message) = rejection {
-        return Err(GitError::PushRejected { branch: branch.into(), message });
+        return Err(GitError::PushRejected {
+            branch: branch.into(),
+            message,
+        });
     }
     result.map_err(|e| {
         let message = e.message().to_string();
-        if matches!(e.code(), git2::ErrorCode::Auth) || message.contains("403") || message.contains("401") {
-            GitError::PushRejected { branch: branch.into(), message }
+        if matches!(e.code(), git2::ErrorCode::Auth)
+            || message.contains("403")
+            || message.contains("401")
+        {
+            GitError::PushRejected {
+                branch: branch.into(),
+                message,
+            }
         } else {
-            GitError::Push { url: url.into(), branch: branch.into(), message }
+            GitError::Push {
+                url: url.into(),
+                branch: branch.into(),
+                message,
+            }
         }
     })
 }

@@ -21,7 +21,11 @@ const EXIT_PUSH_REJECTED: u8 = 5;
 const EXIT_FORBIDDEN: u8 = 6;
 
 #[derive(Parser)]
-#[command(name = "prgate", version, about = "Approval-gated execution for non-human identities, built on pull requests")]
+#[command(
+    name = "prgate",
+    version,
+    about = "Approval-gated execution for non-human identities, built on pull requests"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -142,10 +146,13 @@ fn init_tracing() {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("prgate: cannot start the async runtime: {e}");
-        ExitCode::from(EXIT_OTHER)
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("prgate: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_OTHER)
+        })
 }
 
 fn main() -> ExitCode {
@@ -154,7 +161,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(EXIT_USAGE),
             };
         }
@@ -185,19 +194,48 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Policy { command: PolicyCommand::Check { file } } => policy_check(&file),
-        Command::Propose { repo, title, body_file, reason, risk, rollback, branch, base, labels, remote_repo, host, json, paths } => {
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => policy_check(&file),
+        Command::Propose {
+            repo,
+            title,
+            body_file,
+            reason,
+            risk,
+            rollback,
+            branch,
+            base,
+            labels,
+            remote_repo,
+            host,
+            json,
+            paths,
+        } => {
             init_tracing();
             let summary = match body_file.map(std::fs::read_to_string).transpose() {
                 Ok(s) => s,
                 Err(e) => return usage(format!("cannot read --body-file: {e}")),
             };
-            let remote_repo = match remote_repo.map(|r| r.parse::<prgate::types::RepoName>()).transpose() {
+            let remote_repo = match remote_repo
+                .map(|r| r.parse::<prgate::types::RepoName>())
+                .transpose()
+            {
                 Ok(r) => r,
                 Err(e) => return usage(format!("--remote-repo: {e}")),
             };
             let req = prgate::propose::ProposeRequest {
-                repo_path: repo, title, summary, reason, risk, rollback, branch, base, labels, remote_repo, paths,
+                repo_path: repo,
+                title,
+                summary,
+                reason,
+                risk,
+                rollback,
+                branch,
+                base,
+                labels,
+                remote_repo,
+                paths,
             };
             with_client(&host, |gh, token| async move {
                 let renderer = prgate::render::Renderer::default();
@@ -206,9 +244,22 @@ fn main() -> ExitCode {
                         if json {
                             println!("{}", serde_json::to_string(&p).unwrap_or_default());
                         } else {
-                            println!("{} {}#{} ({}) at {}", if p.updated { "updated" } else { "opened" }, p.repo, p.pull, p.url, &p.head[..12.min(p.head.len())]);
+                            println!(
+                                "{} {}#{} ({}) at {}",
+                                if p.updated { "updated" } else { "opened" },
+                                p.repo,
+                                p.pull,
+                                p.url,
+                                &p.head[..12.min(p.head.len())]
+                            );
                             for r in &p.required {
-                                println!("  needs {} approval(s) from {} for rule {} ({})", r.min_approvals, r.approvers, r.rule, r.files.join(", "));
+                                println!(
+                                    "  needs {} approval(s) from {} for rule {} ({})",
+                                    r.min_approvals,
+                                    r.approvers,
+                                    r.rule,
+                                    r.files.join(", ")
+                                );
                             }
                         }
                         ExitCode::SUCCESS
@@ -219,9 +270,17 @@ fn main() -> ExitCode {
                             E::Usage(_) => EXIT_USAGE,
                             E::NothingToCommit { .. } => EXIT_NOTHING_TO_COMMIT,
                             E::UnknownRepo { .. } => EXIT_UNKNOWN_REPO,
-                            E::Git(prgate::git::GitError::PushRejected { .. }) => EXIT_PUSH_REJECTED,
+                            E::Git(prgate::git::GitError::PushRejected { .. }) => {
+                                EXIT_PUSH_REJECTED
+                            }
                             E::Forbidden(_) => EXIT_FORBIDDEN,
-                            E::Git(prgate::git::GitError::NoSuchPath { .. } | prgate::git::GitError::OutsideRepository { .. } | prgate::git::GitError::NotARepository { .. } | prgate::git::GitError::NoOrigin | prgate::git::GitError::UnknownOrigin { .. }) => EXIT_USAGE,
+                            E::Git(
+                                prgate::git::GitError::NoSuchPath { .. }
+                                | prgate::git::GitError::OutsideRepository { .. }
+                                | prgate::git::GitError::NotARepository { .. }
+                                | prgate::git::GitError::NoOrigin
+                                | prgate::git::GitError::UnknownOrigin { .. },
+                            ) => EXIT_USAGE,
                             _ => EXIT_OTHER,
                         };
                         report_error(json, &e.to_string(), code)
@@ -243,7 +302,14 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Wait { pull, timeout, until, poll, host, json } => {
+        Command::Wait {
+            pull,
+            timeout,
+            until,
+            poll,
+            host,
+            json,
+        } => {
             init_tracing();
             let pull_ref = match pull.parse::<prgate::types::PullRef>() {
                 Ok(p) => p,
@@ -257,7 +323,12 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return usage(format!("--poll: {e}")),
             };
-            let opts = prgate::watch::WaitOptions { until, timeout, first_interval, ..Default::default() };
+            let opts = prgate::watch::WaitOptions {
+                until,
+                timeout,
+                first_interval,
+                ..Default::default()
+            };
             let gate_login = host.gate_login.clone();
             with_client(&host, |gh, _| async move {
                 match prgate::watch::wait(&gh, &pull_ref, gate_login.as_deref(), &opts).await {
@@ -266,7 +337,11 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Sim { listen, state, data } => {
+        Command::Sim {
+            listen,
+            state,
+            data,
+        } => {
             init_tracing();
             let rt = match runtime() {
                 Ok(rt) => rt,
@@ -291,7 +366,10 @@ fn usage(message: String) -> ExitCode {
 /// Prints an error: as one JSON object with `--json` (for scripts), else as a line on stderr.
 fn report_error(json: bool, message: &str, code: u8) -> ExitCode {
     if json {
-        println!("{}", serde_json::json!({ "error": message, "exit_code": code }));
+        println!(
+            "{}",
+            serde_json::json!({ "error": message, "exit_code": code })
+        );
     }
     eprintln!("prgate: {message}");
     ExitCode::from(code)
@@ -301,7 +379,10 @@ fn print_status(s: &prgate::watch::ProposalStatus, json: bool) -> ExitCode {
     if json {
         println!("{}", serde_json::to_string(s).unwrap_or_default());
     } else {
-        let state = serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let state = serde_json::to_value(s.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         println!("{}#{}: {state}", s.repo, s.pull);
         if let Some(a) = &s.approval {
             println!("  prgate/approval: {} — {}", a.state, a.description);
@@ -333,7 +414,12 @@ where
     };
     rt.block_on(async {
         // octocrab's client wants a runtime around it when built.
-        match prgate::github::GitHub::new(&host.api_url, Some(&token), Default::default(), prgate::metrics::Metrics::new()) {
+        match prgate::github::GitHub::new(
+            &host.api_url,
+            Some(&token),
+            Default::default(),
+            prgate::metrics::Metrics::new(),
+        ) {
             Ok(gh) => f(gh, token).await,
             Err(e) => usage(e.to_string()),
         }

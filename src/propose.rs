@@ -97,7 +97,11 @@ pub fn slugify(title: &str) -> String {
         }
     }
     let out = out.trim_end_matches('-').to_string();
-    if out.is_empty() { "change".to_string() } else { out }
+    if out.is_empty() {
+        "change".to_string()
+    } else {
+        out
+    }
 }
 
 /// The agent part of a branch name: its login without a `[bot]` suffix.
@@ -112,11 +116,21 @@ pub fn required_rules(policy: &RepoPolicy, files: &[String]) -> Vec<RequiredRule
         .map(|m| {
             let rule = policy.rules.iter().find(|r| r.name == m.name);
             let (approvers, min, executor) = match (rule, &policy.defaults) {
-                (Some(r), _) => (describe_approvers(&r.approvers), r.min_approvals, r.executor.clone()),
+                (Some(r), _) => (
+                    describe_approvers(&r.approvers),
+                    r.min_approvals,
+                    r.executor.clone(),
+                ),
                 (None, Some(d)) => (describe_approvers(&d.approvers), d.min_approvals, None),
                 (None, None) => (String::new(), 0, None),
             };
-            RequiredRule { rule: m.name, files: m.files, min_approvals: min, approvers, executor }
+            RequiredRule {
+                rule: m.name,
+                files: m.files,
+                min_approvals: min,
+                approvers,
+                executor,
+            }
         })
         .collect()
 }
@@ -129,7 +143,9 @@ pub async fn propose(
     req: &ProposeRequest,
 ) -> Result<Proposal, ProposeError> {
     if req.paths.is_empty() {
-        return Err(ProposeError::Usage("name at least one PATH to propose".into()));
+        return Err(ProposeError::Usage(
+            "name at least one PATH to propose".into(),
+        ));
     }
     if req.title.trim().is_empty() {
         return Err(ProposeError::Usage("--title must not be empty".into()));
@@ -145,7 +161,9 @@ pub async fn propose(
     let me = gh.current_user().await?;
     let info = match gh.repo(&remote_repo).await {
         Ok(i) => i,
-        Err(e) if e.status() == Some(404) => return Err(ProposeError::UnknownRepo { repo: remote_repo }),
+        Err(e) if e.status() == Some(404) => {
+            return Err(ProposeError::UnknownRepo { repo: remote_repo });
+        }
         Err(e) => return Err(e.into()),
     };
     let base_branch = req.base.clone().unwrap_or(info.default_branch.clone());
@@ -157,7 +175,10 @@ pub async fn propose(
     let base_tip = git::fetch_branch(&repo, &origin, &base_branch, Some(token))?;
     let (tree, changed) = git::tree_with_paths(&repo, base_tip, &rel_paths)?;
     if changed.is_empty() {
-        return Err(ProposeError::NothingToCommit { paths: rel_paths.join(", "), base: base_branch });
+        return Err(ProposeError::NothingToCommit {
+            paths: rel_paths.join(", "),
+            base: base_branch,
+        });
     }
 
     // Who must approve, from the policy at the base tip (read from git: no API call).
@@ -169,17 +190,29 @@ pub async fn propose(
         .and_then(|e| repo.find_blob(e.id()).ok())
         .and_then(|b| std::str::from_utf8(b.content()).ok().map(str::to_string))
         .and_then(|text| policy::parse_policy(POLICY_PATH, &text).ok());
-    let required = policy.as_ref().map(|p| required_rules(p, &changed)).unwrap_or_default();
+    let required = policy
+        .as_ref()
+        .map(|p| required_rules(p, &changed))
+        .unwrap_or_default();
     let expire_after = policy
         .as_ref()
         .and_then(|p| p.expire_after)
         .map(|d| crate::render::short_duration(d.0))
         .unwrap_or_else(|| "the policy's expiry".into());
 
-    let email = me.email.clone().filter(|e| !e.is_empty()).unwrap_or_else(|| format!("{}+{}@users.noreply.github.com", me.id, me.login));
+    let email = me
+        .email
+        .clone()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| format!("{}+{}@users.noreply.github.com", me.id, me.login));
     let author = Signature::now(&me.login, &email).map_err(GitError::from)?;
     let summary = req.summary.clone().unwrap_or_else(|| req.title.clone());
-    let message = format!("{}\n\n{}\n\nProposed-by: {}\n", req.title.trim(), summary.trim(), me.login);
+    let message = format!(
+        "{}\n\n{}\n\nProposed-by: {}\n",
+        req.title.trim(),
+        summary.trim(),
+        me.login
+    );
     let commit = git::commit_tree(&repo, tree, base_tip, &author, &message)?;
     git::push(&repo, &origin, commit, &branch, Some(token))?;
 
@@ -201,14 +234,23 @@ pub async fn propose(
     let (pull, updated) = match gh.open_pull_for_branch(&remote_repo, &branch).await? {
         Some(existing) => {
             let p = gh
-                .update_pull(&remote_repo, PullNumber(existing.number), &json!({ "title": req.title, "body": body }))
+                .update_pull(
+                    &remote_repo,
+                    PullNumber(existing.number),
+                    &json!({ "title": req.title, "body": body }),
+                )
                 .await?;
             (p, true)
         }
-        None => (gh.create_pull(&remote_repo, &branch, &base_branch, &req.title, &body).await?, false),
+        None => (
+            gh.create_pull(&remote_repo, &branch, &base_branch, &req.title, &body)
+                .await?,
+            false,
+        ),
     };
     if !req.labels.is_empty() {
-        gh.add_labels(&remote_repo, PullNumber(pull.number), &req.labels).await?;
+        gh.add_labels(&remote_repo, PullNumber(pull.number), &req.labels)
+            .await?;
     }
     Ok(Proposal {
         repo: remote_repo.to_string(),
@@ -227,7 +269,10 @@ mod tests {
 
     #[test]
     fn slugs_are_branch_safe() {
-        assert_eq!(slugify("Open port 443 on the edge!"), "open-port-443-on-the-edge");
+        assert_eq!(
+            slugify("Open port 443 on the edge!"),
+            "open-port-443-on-the-edge"
+        );
         assert_eq!(slugify("///"), "change");
         assert_eq!(agent_slug("ops-agent[bot]"), "ops-agent");
         assert!(slugify(&"x".repeat(200)).len() <= 48);

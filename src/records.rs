@@ -33,7 +33,8 @@ impl From<&Approval> for TrailerApproval {
 }
 
 fn timestamp(t: &Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_else(|| "unknown".into())
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl ApprovalTrailers {
@@ -73,7 +74,12 @@ impl ApprovalTrailers {
                 _ => {}
             }
         }
-        Some(ApprovalTrailers { pull: pull?, head: head?, policy_blob: policy_blob?, approvals })
+        Some(ApprovalTrailers {
+            pull: pull?,
+            head: head?,
+            policy_blob: policy_blob?,
+            approvals,
+        })
     }
 }
 
@@ -84,7 +90,9 @@ fn parse_approved_by(value: &str) -> Option<TrailerApproval> {
     Some(TrailerApproval {
         login: login.trim().to_string(),
         review_id: id.parse().ok()?,
-        submitted_at: DateTime::parse_from_rfc3339(at).ok().map(|t| t.with_timezone(&Utc)),
+        submitted_at: DateTime::parse_from_rfc3339(at)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
     })
 }
 
@@ -119,7 +127,10 @@ mod tests {
 
     #[test]
     fn trailers_round_trip_from_the_last_paragraph_only() {
-        let msg = format!("Merge pull request #42\n\nChange the firewall\n\n{}", sample().to_trailer_block());
+        let msg = format!(
+            "Merge pull request #42\n\nChange the firewall\n\n{}",
+            sample().to_trailer_block()
+        );
         assert_eq!(ApprovalTrailers::parse(&msg), Some(sample()));
         // Trailers quoted in the body, followed by another paragraph, are not a record.
         let quoted = format!("Title\n\n{}\nsome other text", sample().to_trailer_block());

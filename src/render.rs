@@ -10,9 +10,18 @@ use serde::Serialize;
 /// The templates shipped with prgate, by name.
 const BUILTIN: &[(&str, &str)] = &[
     ("pr_body.md.j2", include_str!("../templates/pr_body.md.j2")),
-    ("comment_approved.md.j2", include_str!("../templates/comment_approved.md.j2")),
-    ("comment_denied.md.j2", include_str!("../templates/comment_denied.md.j2")),
-    ("comment_expired.md.j2", include_str!("../templates/comment_expired.md.j2")),
+    (
+        "comment_approved.md.j2",
+        include_str!("../templates/comment_approved.md.j2"),
+    ),
+    (
+        "comment_denied.md.j2",
+        include_str!("../templates/comment_denied.md.j2"),
+    ),
+    (
+        "comment_expired.md.j2",
+        include_str!("../templates/comment_expired.md.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +58,19 @@ impl Renderer {
                     }
                 }
             }
-            Ok(BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()))
+            Ok(BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string()))
         });
         Renderer { env }
     }
 
     pub fn render<C: Serialize>(&self, name: &str, context: &C) -> Result<String, RenderError> {
-        let err = |e: minijinja::Error| RenderError { name: name.to_string(), message: e.to_string() };
+        let err = |e: minijinja::Error| RenderError {
+            name: name.to_string(),
+            message: e.to_string(),
+        };
         let template = self.env.get_template(name).map_err(err)?;
         template.render(context).map_err(err)
     }

@@ -26,7 +26,10 @@ pub enum ServeError {
     #[error("cannot open the delivery queue under {dir}: {source}")]
     Queue { dir: String, source: QueueError },
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot create data_dir {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
 }
@@ -61,7 +64,10 @@ impl ServeHandle {
 }
 
 /// Starts the service with options for the code host client (tests shorten the timeouts).
-pub async fn start(config: ServerConfig, options: ClientOptions) -> Result<ServeHandle, ServeError> {
+pub async fn start(
+    config: ServerConfig,
+    options: ClientOptions,
+) -> Result<ServeHandle, ServeError> {
     start_with_clock(config, options, Arc::new(SystemClock)).await
 }
 
@@ -76,7 +82,12 @@ pub async fn start_with_clock(
         .iter()
         .map(|s| s.resolve())
         .collect::<Result<Vec<_>, _>>()?;
-    let token = config.github.token.as_ref().map(|t| t.resolve()).transpose()?;
+    let token = config
+        .github
+        .token
+        .as_ref()
+        .map(|t| t.resolve())
+        .transpose()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         dir: config.data_dir.display().to_string(),
         source,
@@ -88,16 +99,26 @@ pub async fn start_with_clock(
         dir: queue_dir.display().to_string(),
         source,
     })?;
-    let gh = Arc::new(GitHub::new(&config.github.api_url, token.as_ref(), options, metrics.clone())?);
-    let gate = Arc::new(Gate::new(&config, gh, metrics.clone(), dashboard.clone()).with_clock(clock));
+    let gh = Arc::new(GitHub::new(
+        &config.github.api_url,
+        token.as_ref(),
+        options,
+        metrics.clone(),
+    )?);
+    let gate =
+        Arc::new(Gate::new(&config, gh, metrics.clone(), dashboard.clone()).with_clock(clock));
     let ready = Arc::new(AtomicBool::new(false));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let app = router(AppState {
         secrets: Arc::new(secrets),
         queue: queue.clone(),
@@ -119,7 +140,9 @@ pub async fn start_with_clock(
     }));
 
     let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
-    tasks.push(tokio::spawn(gate.clone().run_worker(queue.clone(), tick_rx)));
+    tasks.push(tokio::spawn(
+        gate.clone().run_worker(queue.clone(), tick_rx),
+    ));
 
     // Ready once we know who we are on the code host (needed to spot forged statuses).
     let ready_gate = gate.clone();

@@ -34,7 +34,10 @@ impl RepoName {
         &self.name
     }
     fn key(&self) -> (String, String) {
-        (self.owner.to_ascii_lowercase(), self.name.to_ascii_lowercase())
+        (
+            self.owner.to_ascii_lowercase(),
+            self.name.to_ascii_lowercase(),
+        )
     }
 }
 
@@ -43,18 +46,30 @@ fn valid_repo_part(s: &str) -> bool {
         && s != "."
         && s != ".."
         && s.len() <= 100
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 impl FromStr for RepoName {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |why| InvalidId { what: "repository", value: s.to_string(), why };
-        let (owner, name) = s.split_once('/').ok_or_else(|| err("expected OWNER/REPO"))?;
+        let err = |why| InvalidId {
+            what: "repository",
+            value: s.to_string(),
+            why,
+        };
+        let (owner, name) = s
+            .split_once('/')
+            .ok_or_else(|| err("expected OWNER/REPO"))?;
         if !valid_repo_part(owner) || !valid_repo_part(name) {
-            return Err(err("expected OWNER/REPO with letters, digits, '-', '_' or '.'"));
+            return Err(err(
+                "expected OWNER/REPO with letters, digits, '-', '_' or '.'",
+            ));
         }
-        Ok(RepoName { owner: owner.to_string(), name: name.to_string() })
+        Ok(RepoName {
+            owner: owner.to_string(),
+            name: name.to_string(),
+        })
     }
 }
 
@@ -120,7 +135,11 @@ impl FromStr for CommitSha {
         if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(CommitSha(s.to_ascii_lowercase()))
         } else {
-            Err(InvalidId { what: "commit SHA", value: s.to_string(), why: "expected 40 hex digits" })
+            Err(InvalidId {
+                what: "commit SHA",
+                value: s.to_string(),
+                why: "expected 40 hex digits",
+            })
         }
     }
 }
@@ -184,7 +203,9 @@ impl PartialOrd for Login {
 }
 impl Ord for Login {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.to_ascii_lowercase().cmp(&other.0.to_ascii_lowercase())
+        self.0
+            .to_ascii_lowercase()
+            .cmp(&other.0.to_ascii_lowercase())
     }
 }
 impl fmt::Display for Login {
@@ -208,14 +229,27 @@ pub struct PullRef {
 impl FromStr for PullRef {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |why| InvalidId { what: "pull request", value: s.to_string(), why };
-        let (repo, n) = s.rsplit_once('#').ok_or_else(|| err("expected OWNER/REPO#NUMBER"))?;
-        let repo = repo.parse().map_err(|_| err("expected OWNER/REPO#NUMBER"))?;
-        let n: u64 = n.parse().map_err(|_| err("the part after '#' must be a number"))?;
+        let err = |why| InvalidId {
+            what: "pull request",
+            value: s.to_string(),
+            why,
+        };
+        let (repo, n) = s
+            .rsplit_once('#')
+            .ok_or_else(|| err("expected OWNER/REPO#NUMBER"))?;
+        let repo = repo
+            .parse()
+            .map_err(|_| err("expected OWNER/REPO#NUMBER"))?;
+        let n: u64 = n
+            .parse()
+            .map_err(|_| err("the part after '#' must be a number"))?;
         if n == 0 {
             return Err(err("pull request numbers start at 1"));
         }
-        Ok(PullRef { repo, number: PullNumber(n) })
+        Ok(PullRef {
+            repo,
+            number: PullNumber(n),
+        })
     }
 }
 

@@ -123,12 +123,19 @@ pub enum WatchError {
 
 /// The status prgate itself posted in a context (the newest one); others are ignored, so a
 /// forged status cannot make an agent believe it was approved.
-fn latest_by(statuses: &[ApiStatus], context: &str, gate_login: Option<&str>) -> Option<StatusCheck> {
+fn latest_by(
+    statuses: &[ApiStatus],
+    context: &str,
+    gate_login: Option<&str>,
+) -> Option<StatusCheck> {
     statuses
         .iter()
         .filter(|s| s.context == context)
         .find(|s| match gate_login {
-            Some(g) => s.creator.as_ref().is_some_and(|c| c.login.eq_ignore_ascii_case(g)),
+            Some(g) => s
+                .creator
+                .as_ref()
+                .is_some_and(|c| c.login.eq_ignore_ascii_case(g)),
             None => true,
         })
         .map(|s| StatusCheck {
@@ -145,31 +152,49 @@ pub fn classify(
     approval: Option<&StatusCheck>,
     execution: Option<&StatusCheck>,
 ) -> (ProposalState, Option<String>) {
-    let expired = approval.is_some_and(|a| a.state == "failure" && a.description.starts_with("expired"));
+    let expired =
+        approval.is_some_and(|a| a.state == "failure" && a.description.starts_with("expired"));
     if pull.merged {
         return match execution.map(|e| e.state.as_str()) {
             Some("success") => (ProposalState::Executed, None),
             Some("failure") | Some("error") => {
                 let d = execution.map(|e| e.description.clone());
                 let refused = d.as_deref().is_some_and(|d| d.contains("refused"));
-                (if refused { ProposalState::ExecutionRefused } else { ProposalState::ExecutionFailed }, d)
+                (
+                    if refused {
+                        ProposalState::ExecutionRefused
+                    } else {
+                        ProposalState::ExecutionFailed
+                    },
+                    d,
+                )
             }
             _ => (ProposalState::Merged, None),
         };
     }
     if pull.state != "open" {
         if expired {
-            return (ProposalState::Expired, approval.map(|a| a.description.clone()));
+            return (
+                ProposalState::Expired,
+                approval.map(|a| a.description.clone()),
+            );
         }
-        return (ProposalState::Denied, Some(latest_change_request(reviews).unwrap_or_else(|| "closed without merging".into())));
+        return (
+            ProposalState::Denied,
+            Some(latest_change_request(reviews).unwrap_or_else(|| "closed without merging".into())),
+        );
     }
     match approval.map(|a| a.state.as_str()) {
         Some("success") => (ProposalState::Approved, None),
         Some("failure") => {
             if expired {
-                return (ProposalState::Expired, approval.map(|a| a.description.clone()));
+                return (
+                    ProposalState::Expired,
+                    approval.map(|a| a.description.clone()),
+                );
             }
-            let reason = latest_change_request(reviews).or_else(|| approval.map(|a| a.description.clone()));
+            let reason =
+                latest_change_request(reviews).or_else(|| approval.map(|a| a.description.clone()));
             (ProposalState::Denied, reason)
         }
         _ => (ProposalState::Pending, None),
@@ -186,10 +211,18 @@ fn latest_change_request(reviews: &[ApiReview]) -> Option<String> {
 }
 
 /// Reads where a proposal stands. `gate_login` is the account prgate posts as, when known.
-pub async fn read_status(gh: &GitHub, pull_ref: &PullRef, gate_login: Option<&str>) -> Result<ProposalStatus, WatchError> {
+pub async fn read_status(
+    gh: &GitHub,
+    pull_ref: &PullRef,
+    gate_login: Option<&str>,
+) -> Result<ProposalStatus, WatchError> {
     let pull = match gh.pull(&pull_ref.repo, pull_ref.number).await {
         Ok(p) => p,
-        Err(e) if e.status() == Some(404) => return Err(WatchError::NotFound { pull: pull_ref.clone() }),
+        Err(e) if e.status() == Some(404) => {
+            return Err(WatchError::NotFound {
+                pull: pull_ref.clone(),
+            });
+        }
         Err(e) => return Err(e.into()),
     };
     let head: Option<CommitSha> = pull.head.sha.parse().ok();
@@ -199,9 +232,20 @@ pub async fn read_status(gh: &GitHub, pull_ref: &PullRef, gate_login: Option<&st
     };
     let approval = latest_by(&statuses, APPROVAL_CONTEXT, gate_login);
     let reviews = gh.reviews(&pull_ref.repo, pull_ref.number).await?;
-    let merge_sha = if pull.merged { pull.merge_commit_sha.clone() } else { None };
-    let execution = match merge_sha.as_deref().and_then(|s| s.parse::<CommitSha>().ok()) {
-        Some(m) => latest_by(&gh.statuses(&pull_ref.repo, &m).await?, EXECUTION_CONTEXT, gate_login),
+    let merge_sha = if pull.merged {
+        pull.merge_commit_sha.clone()
+    } else {
+        None
+    };
+    let execution = match merge_sha
+        .as_deref()
+        .and_then(|s| s.parse::<CommitSha>().ok())
+    {
+        Some(m) => latest_by(
+            &gh.statuses(&pull_ref.repo, &m).await?,
+            EXECUTION_CONTEXT,
+            gate_login,
+        ),
         None => None,
     };
     let (state, reason) = classify(&pull, &reviews, approval.as_ref(), execution.as_ref());
@@ -260,7 +304,12 @@ impl Default for WaitOptions {
 
 /// Polls until the proposal reaches `until`, fails for good, or the timeout passes (then the
 /// answer is the last state seen, normally pending: time never approves).
-pub async fn wait(gh: &GitHub, pull_ref: &PullRef, gate_login: Option<&str>, opts: &WaitOptions) -> Result<ProposalStatus, WatchError> {
+pub async fn wait(
+    gh: &GitHub,
+    pull_ref: &PullRef,
+    gate_login: Option<&str>,
+    opts: &WaitOptions,
+) -> Result<ProposalStatus, WatchError> {
     let started = tokio::time::Instant::now();
     let mut interval = opts.first_interval;
     let mut transient_failures = 0u32;

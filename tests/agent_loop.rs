@@ -15,8 +15,22 @@ fn write(dir: &std::path::Path, path: &str, text: &str) {
     std::fs::write(p, text).unwrap();
 }
 
-fn propose(w: &World, dir: &std::path::Path, title: &str, paths: &[&str]) -> (i32, serde_json::Value, String) {
-    let mut args = vec!["propose", "--repo", dir.to_str().unwrap(), "--title", title, "--reason", "ticket NET-1", "--json"];
+fn propose(
+    w: &World,
+    dir: &std::path::Path,
+    title: &str,
+    paths: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut args = vec![
+        "propose",
+        "--repo",
+        dir.to_str().unwrap(),
+        "--title",
+        title,
+        "--reason",
+        "ticket NET-1",
+        "--json",
+    ];
     args.extend_from_slice(paths);
     prgate_cli(w, Some(AGENT), &args)
 }
@@ -32,24 +46,55 @@ async fn propose_then_approval_then_wait_until_merged() {
     let pull = p["pull"].as_u64().unwrap();
     let required = p["required"].as_array().unwrap();
     assert_eq!(required[0]["rule"], json!("firewall"));
-    assert!(required[0]["approvers"].as_str().unwrap().contains("acme/netops"));
+    assert!(
+        required[0]["approvers"]
+            .as_str()
+            .unwrap()
+            .contains("acme/netops")
+    );
     // The proposal commit is authored by the agent and says so.
     let msg = w.git_out(&["log", "-1", "--format=%an%n%B", p["head"].as_str().unwrap()]);
-    assert!(msg.starts_with("ops-agent[bot]") && msg.contains("Proposed-by: ops-agent[bot]"), "{msg}");
+    assert!(
+        msg.starts_with("ops-agent[bot]") && msg.contains("Proposed-by: ops-agent[bot]"),
+        "{msg}"
+    );
     w.settle().await;
 
     let target = format!("{REPO}#{pull}");
     let (code, s, _) = prgate_cli(&w, Some(AGENT), &["status", &target, "--json"]);
     assert_eq!((code, s["state"].clone()), (10, json!("pending")), "{s}");
-    assert!(s["approval"]["description"].as_str().unwrap().contains("firewall"), "{s}");
+    assert!(
+        s["approval"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("firewall"),
+        "{s}"
+    );
 
     w.approve("alice-token", pull).await;
     w.settle().await;
-    let (code, s, err) = prgate_cli(&w, Some(AGENT), &["wait", &target, "--until", "merged", "--timeout", "20s", "--poll", "50ms", "--json"]);
+    let (code, s, err) = prgate_cli(
+        &w,
+        Some(AGENT),
+        &[
+            "wait",
+            &target,
+            "--until",
+            "merged",
+            "--timeout",
+            "20s",
+            "--poll",
+            "50ms",
+            "--json",
+        ],
+    );
     assert_eq!(code, 0, "{s} {err}");
     assert_eq!(s["state"], json!("merged"));
     let merge_sha = s["merge_sha"].as_str().unwrap();
-    assert_eq!(w.git_out(&["rev-parse", &format!("{merge_sha}^2")]), p["head"].as_str().unwrap());
+    assert_eq!(
+        w.git_out(&["rev-parse", &format!("{merge_sha}^2")]),
+        p["head"].as_str().unwrap()
+    );
     assert_eq!(s["approvals"][0]["login"], json!("alice"));
     assert_eq!(s["approvals"][0]["sha"], p["head"]);
     w.shutdown().await;
@@ -64,10 +109,30 @@ async fn denial_carries_the_reason_and_exit_20() {
     assert_eq!(code, 0, "{err}");
     let pull = p["pull"].as_u64().unwrap();
     w.settle().await;
-    let (s, _) = w.review("carol-token", pull, "REQUEST_CHANGES", None, "port 0 opens everything; no").await;
+    let (s, _) = w
+        .review(
+            "carol-token",
+            pull,
+            "REQUEST_CHANGES",
+            None,
+            "port 0 opens everything; no",
+        )
+        .await;
     assert_eq!(s, 200);
     w.settle().await;
-    let (code, s, _) = prgate_cli(&w, Some(AGENT), &["wait", &format!("{REPO}#{pull}"), "--timeout", "20s", "--poll", "50ms", "--json"]);
+    let (code, s, _) = prgate_cli(
+        &w,
+        Some(AGENT),
+        &[
+            "wait",
+            &format!("{REPO}#{pull}"),
+            "--timeout",
+            "20s",
+            "--poll",
+            "50ms",
+            "--json",
+        ],
+    );
     assert_eq!(code, 20, "{s}");
     assert_eq!(s["state"], json!("denied"));
     assert_eq!(s["reason"], json!("port 0 opens everything; no"));
@@ -94,12 +159,46 @@ async fn a_pending_request_expires_as_denied_and_nothing_merges() {
     w.gate().gate.reconcile_once().await;
     w.settle().await;
     let pr = w.pull(pull).await;
-    assert_eq!((pr["state"].clone(), pr["merged"].clone()), (json!("closed"), json!(false)));
-    let (_, comments) = w.api("root-token", reqwest::Method::GET, &format!("/repos/{REPO}/issues/{pull}/comments"), None).await;
-    let bodies: Vec<&str> = comments.as_array().unwrap().iter().map(|c| c["body"].as_str().unwrap()).collect();
-    assert_eq!(bodies.iter().filter(|b| b.contains("Expired without approval")).count(), 1, "{bodies:?}");
+    assert_eq!(
+        (pr["state"].clone(), pr["merged"].clone()),
+        (json!("closed"), json!(false))
+    );
+    let (_, comments) = w
+        .api(
+            "root-token",
+            reqwest::Method::GET,
+            &format!("/repos/{REPO}/issues/{pull}/comments"),
+            None,
+        )
+        .await;
+    let bodies: Vec<&str> = comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| b.contains("Expired without approval"))
+            .count(),
+        1,
+        "{bodies:?}"
+    );
     assert!(bodies.iter().any(|b| b.contains("nothing was executed")));
-    let (code, s, _) = prgate_cli(&w, Some(AGENT), &["wait", &target, "--timeout", "5s", "--poll", "50ms", "--json"]);
+    let (code, s, _) = prgate_cli(
+        &w,
+        Some(AGENT),
+        &[
+            "wait",
+            &target,
+            "--timeout",
+            "5s",
+            "--poll",
+            "50ms",
+            "--json",
+        ],
+    );
     assert_eq!(code, 21, "{s}");
     assert_eq!(s["state"], json!("expired"));
     w.shutdown().await;
@@ -107,7 +206,11 @@ async fn a_pending_request_expires_as_denied_and_nothing_merges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_proposing_updates_the_same_pr_and_drops_the_old_approval() {
-    let w = World::start_with(&POLICY.replace("merge = \"auto\"", "merge = \"manual\""), &["main"]).await;
+    let w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
     let dir = w.agent_clone("agent");
     write(&dir, "firewall/rules.toml", "allow = [2]\n");
     let (code, first, err) = propose(&w, &dir, "Port two", &["firewall/rules.toml"]);
@@ -126,7 +229,14 @@ async fn re_proposing_updates_the_same_pr_and_drops_the_old_approval() {
     w.settle().await;
     assert_eq!(w.head_of(pull).await, second["head"].as_str().unwrap());
     assert_eq!(w.approval_state(pull).await, "pending");
-    let (_, list) = w.api("root-token", reqwest::Method::GET, &format!("/repos/{REPO}/pulls?state=all"), None).await;
+    let (_, list) = w
+        .api(
+            "root-token",
+            reqwest::Method::GET,
+            &format!("/repos/{REPO}/pulls?state=all"),
+            None,
+        )
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     w.shutdown().await;
 }
@@ -155,17 +265,52 @@ async fn bad_input_gets_a_clear_message_and_a_distinct_code_and_leaves_the_tree_
     let before = tree_state(&dir);
 
     // Missing token.
-    let (code, _, err) = prgate_cli(&w, None, &["propose", "--repo", dir.to_str().unwrap(), "--title", "x", "firewall/rules.toml"]);
+    let (code, _, err) = prgate_cli(
+        &w,
+        None,
+        &[
+            "propose",
+            "--repo",
+            dir.to_str().unwrap(),
+            "--title",
+            "x",
+            "firewall/rules.toml",
+        ],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("PRGATE_GITHUB_TOKEN"), "{err}");
 
     // Unknown repository.
-    let (code, _, err) = prgate_cli(&w, Some(AGENT), &["propose", "--repo", dir.to_str().unwrap(), "--title", "x", "--remote-repo", "acme/nope", "firewall/rules.toml"]);
+    let (code, _, err) = prgate_cli(
+        &w,
+        Some(AGENT),
+        &[
+            "propose",
+            "--repo",
+            dir.to_str().unwrap(),
+            "--title",
+            "x",
+            "--remote-repo",
+            "acme/nope",
+            "firewall/rules.toml",
+        ],
+    );
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("acme/nope"), "{err}");
 
     // A bad token.
-    let (code, _, err) = prgate_cli(&w, Some("wrong-token"), &["propose", "--repo", dir.to_str().unwrap(), "--title", "x", "firewall/rules.toml"]);
+    let (code, _, err) = prgate_cli(
+        &w,
+        Some("wrong-token"),
+        &[
+            "propose",
+            "--repo",
+            dir.to_str().unwrap(),
+            "--title",
+            "x",
+            "firewall/rules.toml",
+        ],
+    );
     assert_eq!(code, 6, "{err}");
 
     // A push the remote rejects: the branch ref is locked on the remote.
@@ -173,7 +318,20 @@ async fn bad_input_gets_a_clear_message_and_a_distinct_code_and_leaves_the_tree_
     let lock = std::path::Path::new(&bare).join("refs/heads/prgate/ops-agent/locked.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "").unwrap();
-    let (code, _, err) = prgate_cli(&w, Some(AGENT), &["propose", "--repo", dir.to_str().unwrap(), "--title", "x", "--branch", "prgate/ops-agent/locked", "firewall/rules.toml"]);
+    let (code, _, err) = prgate_cli(
+        &w,
+        Some(AGENT),
+        &[
+            "propose",
+            "--repo",
+            dir.to_str().unwrap(),
+            "--title",
+            "x",
+            "--branch",
+            "prgate/ops-agent/locked",
+            "firewall/rules.toml",
+        ],
+    );
     assert_eq!(code, 5, "{err}");
     std::fs::remove_file(&lock).unwrap();
 

@@ -19,17 +19,28 @@ fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTree
 
 #[tokio::test]
 async fn calls_per_decision_for_a_typical_pr() {
-    let w = World::start_with(&POLICY.replace("merge = \"auto\"", "merge = \"manual\""), &["main"]).await;
+    let w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
     let calls = || w.gate().gate.github().transport().calls_by_endpoint();
 
     let before = calls();
-    w.commit_and_push("typical", &[("firewall/rules.toml", "allow = [443]\n")], "ops-agent[bot]", "ops-agent[bot]", "x");
+    w.commit_and_push(
+        "typical",
+        &[("firewall/rules.toml", "allow = [443]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
     let n = w.open_pr("agent-token", "typical", "main", "typical").await;
     w.settle().await;
     let opened = delta(&before, &calls());
 
     let before = calls();
-    w.review("bob-token", n, "COMMENT", None, "a question").await;
+    w.review("bob-token", n, "COMMENT", None, "a question")
+        .await;
     w.settle().await;
     let commented = delta(&before, &calls());
 
@@ -41,11 +52,20 @@ async fn calls_per_decision_for_a_typical_pr() {
 
     let total = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
     let comment_calls = |m: &BTreeMap<String, u64>| {
-        m.iter().filter(|(k, _)| k.contains("/comments")).map(|(_, v)| v).sum::<u64>()
+        m.iter()
+            .filter(|(k, _)| k.contains("/comments"))
+            .map(|(_, v)| v)
+            .sum::<u64>()
     };
     println!("first sight of the PR: {} calls {opened:?}", total(&opened));
-    println!("re-evaluation after a comment review: {} calls {commented:?}", total(&commented));
-    println!("decision on approval: {} calls {approved:?}", total(&approved));
+    println!(
+        "re-evaluation after a comment review: {} calls {commented:?}",
+        total(&commented)
+    );
+    println!(
+        "decision on approval: {} calls {approved:?}",
+        total(&approved)
+    );
 
     // Reading the policy and the compare happen once per base/head; a re-evaluation reads the
     // PR and its reviews, and posts nothing when the decision did not change.
@@ -53,7 +73,10 @@ async fn calls_per_decision_for_a_typical_pr() {
     assert!(total(&commented) <= 2, "{commented:?}");
     // The decision itself (PR, reviews, team, status) is 4; the one-off decision comment
     // (look for an earlier one, then post) comes on top.
-    assert!(total(&approved) - comment_calls(&approved) <= 4, "{approved:?}");
+    assert!(
+        total(&approved) - comment_calls(&approved) <= 4,
+        "{approved:?}"
+    );
     assert!(comment_calls(&approved) <= 2, "{approved:?}");
     w.shutdown().await;
 }

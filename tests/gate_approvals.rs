@@ -11,8 +11,16 @@ const AGENT: &str = "agent-token";
 #[tokio::test]
 async fn one_designated_approval_merges_with_head_pinned_and_trailers() {
     let w = World::start().await;
-    let head = w.commit_and_push("prgate/ops-agent/open-443", &[("firewall/rules.toml", "allow = [22, 443]\n")], "ops-agent[bot]", "ops-agent[bot]", "open 443");
-    let n = w.open_pr(AGENT, "prgate/ops-agent/open-443", "main", "Open port 443").await;
+    let head = w.commit_and_push(
+        "prgate/ops-agent/open-443",
+        &[("firewall/rules.toml", "allow = [22, 443]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "open 443",
+    );
+    let n = w
+        .open_pr(AGENT, "prgate/ops-agent/open-443", "main", "Open port 443")
+        .await;
     w.settle().await;
     let (state, description, _) = w.approval(&head).await.unwrap();
     assert_eq!(state, "pending");
@@ -26,7 +34,8 @@ async fn one_designated_approval_merges_with_head_pinned_and_trailers() {
     let merge = pull["merge_commit_sha"].as_str().unwrap().to_string();
     assert_eq!(w.git_out(&["rev-parse", &format!("{merge}^2")]), head);
     let message = w.git_out(&["log", "-1", "--format=%B", &merge]);
-    let trailers = prgate::records::ApprovalTrailers::parse(&message).expect("trailers in the merge message");
+    let trailers =
+        prgate::records::ApprovalTrailers::parse(&message).expect("trailers in the merge message");
     assert_eq!(trailers.pull.to_string(), format!("{REPO}#{n}"));
     assert_eq!(trailers.head.as_str(), head);
     let policy_blob = w.git_out(&["rev-parse", &format!("{merge}^1:.github/prgate.toml")]);
@@ -40,7 +49,16 @@ async fn one_designated_approval_merges_with_head_pinned_and_trailers() {
 #[tokio::test]
 async fn two_rules_need_two_different_teams() {
     let w = World::start().await;
-    let head = w.commit_and_push("two-rules", &[("firewall/rules.toml", "allow = [7]\n"), ("dns/zone.txt", "a 1.2.3.4\n")], "ops-agent[bot]", "ops-agent[bot]", "fw and dns");
+    let head = w.commit_and_push(
+        "two-rules",
+        &[
+            ("firewall/rules.toml", "allow = [7]\n"),
+            ("dns/zone.txt", "a 1.2.3.4\n"),
+        ],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "fw and dns",
+    );
     let n = w.open_pr(AGENT, "two-rules", "main", "two rules").await;
     w.approve("alice-token", n).await;
     w.settle().await;
@@ -57,14 +75,29 @@ async fn two_rules_need_two_different_teams() {
 
 #[tokio::test]
 async fn dismissing_the_approval_takes_it_back() {
-    let w = World::start_with(&POLICY.replace("merge = \"auto\"", "merge = \"manual\""), &["main"]).await;
-    let head = w.commit_and_push("dismiss", &[("firewall/rules.toml", "allow = [8]\n")], "ops-agent[bot]", "ops-agent[bot]", "x");
+    let w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
+    let head = w.commit_and_push(
+        "dismiss",
+        &[("firewall/rules.toml", "allow = [8]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
     let n = w.open_pr(AGENT, "dismiss", "main", "dismiss").await;
     let review = w.approve("alice-token", n).await;
     w.settle().await;
     assert_eq!(w.approval(&head).await.unwrap().0, "success");
     let (s, v) = w
-        .api("root-token", Method::PUT, &format!("/repos/{REPO}/pulls/{n}/reviews/{review}/dismissals"), Some(json!({"message": "wrong ticket"})))
+        .api(
+            "root-token",
+            Method::PUT,
+            &format!("/repos/{REPO}/pulls/{n}/reviews/{review}/dismissals"),
+            Some(json!({"message": "wrong ticket"})),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     w.settle().await;
@@ -74,16 +107,31 @@ async fn dismissing_the_approval_takes_it_back() {
 
 #[tokio::test]
 async fn a_missed_webhook_is_caught_by_the_reconciler() {
-    let mut w = World::start_with(&POLICY.replace("merge = \"auto\"", "merge = \"manual\""), &["main"]).await;
+    let mut w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
     // The gate is down while the PR is opened and approved.
     let gate = w.gate.take().unwrap();
     gate.shutdown().await;
-    let head = w.commit_and_push("missed", &[("firewall/rules.toml", "allow = [9]\n")], "ops-agent[bot]", "ops-agent[bot]", "x");
+    let head = w.commit_and_push(
+        "missed",
+        &[("firewall/rules.toml", "allow = [9]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
     let n = w.open_pr(AGENT, "missed", "main", "missed").await;
     w.approve("alice-token", n).await;
     w.sim.settle().await;
     assert!(w.approval(&head).await.is_none());
-    let gate = prgate::serve::start(gate_config(&w.sim.api_url, &w.data_dir, &["main"]), test_client_options()).await.unwrap();
+    let gate = prgate::serve::start(
+        gate_config(&w.sim.api_url, &w.data_dir, &["main"]),
+        test_client_options(),
+    )
+    .await
+    .unwrap();
     gate.gate.reconcile_once().await;
     assert_eq!(w.approval(&head).await.unwrap().0, "success");
     gate.shutdown().await;

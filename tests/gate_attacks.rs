@@ -10,7 +10,13 @@ const AGENT: &str = "agent-token";
 
 /// The agent proposes a firewall change; returns (PR number, head SHA).
 async fn agent_proposes(w: &World, branch: &str) -> (u64, String) {
-    let head = w.commit_and_push(branch, &[("firewall/rules.toml", "allow = [22, 443]\n")], "ops-agent[bot]", "ops-agent[bot]", "open 443");
+    let head = w.commit_and_push(
+        branch,
+        &[("firewall/rules.toml", "allow = [22, 443]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "open 443",
+    );
     let n = w.open_pr(AGENT, branch, "main", "Open port 443").await;
     w.settle().await;
     (n, head)
@@ -25,9 +31,17 @@ async fn assert_not_merged(w: &World, n: u64) {
 async fn approval_on_an_older_head_does_not_count() {
     let w = World::start().await;
     let (n, first) = agent_proposes(&w, "prgate/ops-agent/older").await;
-    let second = w.commit_and_push("prgate/ops-agent/older", &[("firewall/rules.toml", "allow = [22, 443, 8080]\n")], "ops-agent[bot]", "ops-agent[bot]", "more");
+    let second = w.commit_and_push(
+        "prgate/ops-agent/older",
+        &[("firewall/rules.toml", "allow = [22, 443, 8080]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "more",
+    );
     w.settle().await;
-    let (s, v) = w.review("alice-token", n, "APPROVE", Some(&first), "ok").await;
+    let (s, v) = w
+        .review("alice-token", n, "APPROVE", Some(&first), "ok")
+        .await;
     assert_eq!(s, 200, "{v}");
     w.settle().await;
     let (state, description, _) = w.approval(&second).await.expect("status on the new head");
@@ -39,12 +53,22 @@ async fn approval_on_an_older_head_does_not_count() {
 
 #[tokio::test]
 async fn a_push_after_approval_removes_it() {
-    let w = World::start_with(&POLICY.replace("merge = \"auto\"", "merge = \"manual\""), &["main"]).await;
+    let w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
     let (n, first) = agent_proposes(&w, "prgate/ops-agent/push-after").await;
     w.approve("alice-token", n).await;
     w.settle().await;
     assert_eq!(w.approval(&first).await.unwrap().0, "success");
-    let second = w.commit_and_push("prgate/ops-agent/push-after", &[("firewall/rules.toml", "allow = [0]\n")], "ops-agent[bot]", "ops-agent[bot]", "sneak");
+    let second = w.commit_and_push(
+        "prgate/ops-agent/push-after",
+        &[("firewall/rules.toml", "allow = [0]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "sneak",
+    );
     w.settle().await;
     let (state, description, _) = w.approval(&second).await.unwrap();
     assert_eq!(state, "pending");
@@ -56,8 +80,16 @@ async fn a_push_after_approval_removes_it() {
 #[tokio::test]
 async fn the_pr_author_cannot_approve() {
     let w = World::start().await;
-    let head = w.commit_and_push("alice-change", &[("firewall/rules.toml", "allow = [1]\n")], "ops-agent[bot]", "ops-agent[bot]", "x");
-    let n = w.open_pr("alice-token", "alice-change", "main", "by alice").await;
+    let head = w.commit_and_push(
+        "alice-change",
+        &[("firewall/rules.toml", "allow = [1]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
+    let n = w
+        .open_pr("alice-token", "alice-change", "main", "by alice")
+        .await;
     let (s, _) = w.review("alice-token", n, "APPROVE", None, "mine").await;
     assert_eq!(s, 422, "GitHub refuses self-approval");
     w.settle().await;
@@ -69,7 +101,13 @@ async fn the_pr_author_cannot_approve() {
 #[tokio::test]
 async fn a_commit_author_of_the_pr_cannot_approve() {
     let w = World::start().await;
-    let head = w.commit_and_push("co-authored", &[("firewall/rules.toml", "allow = [2]\n")], "alice", "ops-agent[bot]", "written by alice");
+    let head = w.commit_and_push(
+        "co-authored",
+        &[("firewall/rules.toml", "allow = [2]\n")],
+        "alice",
+        "ops-agent[bot]",
+        "written by alice",
+    );
     let n = w.open_pr(AGENT, "co-authored", "main", "co-authored").await;
     w.approve("alice-token", n).await;
     w.settle().await;
@@ -82,7 +120,13 @@ async fn a_commit_author_of_the_pr_cannot_approve() {
 #[tokio::test]
 async fn a_committer_of_the_pr_cannot_approve() {
     let w = World::start().await;
-    let head = w.commit_and_push("committed", &[("firewall/rules.toml", "allow = [3]\n")], "ops-agent[bot]", "carol", "committed by carol");
+    let head = w.commit_and_push(
+        "committed",
+        &[("firewall/rules.toml", "allow = [3]\n")],
+        "ops-agent[bot]",
+        "carol",
+        "committed by carol",
+    );
     let n = w.open_pr(AGENT, "committed", "main", "committed").await;
     w.approve("carol-token", n).await;
     w.settle().await;
@@ -129,8 +173,22 @@ async fn a_user_who_is_not_a_designated_approver_does_not_count() {
 #[tokio::test]
 async fn a_policy_change_in_the_same_pr_needs_the_policy_rules_approvers() {
     let w = World::start().await;
-    let lax = POLICY.replace("min_approvals = 2", "min_approvals = 1").replace("acme/security\"] }\nmin_approvals = 1\n", "acme/netops\"] }\nmin_approvals = 1\n");
-    let head = w.commit_and_push("policy-too", &[("firewall/rules.toml", "allow = [4]\n"), (".github/prgate.toml", &lax)], "ops-agent[bot]", "ops-agent[bot]", "policy and firewall");
+    let lax = POLICY
+        .replace("min_approvals = 2", "min_approvals = 1")
+        .replace(
+            "acme/security\"] }\nmin_approvals = 1\n",
+            "acme/netops\"] }\nmin_approvals = 1\n",
+        );
+    let head = w.commit_and_push(
+        "policy-too",
+        &[
+            ("firewall/rules.toml", "allow = [4]\n"),
+            (".github/prgate.toml", &lax),
+        ],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "policy and firewall",
+    );
     let n = w.open_pr(AGENT, "policy-too", "main", "policy").await;
     w.approve("alice-token", n).await;
     w.settle().await;
@@ -147,29 +205,73 @@ async fn a_policy_change_in_the_same_pr_needs_the_policy_rules_approvers() {
 async fn retargeting_the_base_to_a_laxer_branch_then_back_does_not_carry_approval() {
     // `lax` is governed too, with a policy that lets bob approve firewall changes.
     let w = World::start_with(POLICY, &["main", "lax"]).await;
-    let lax_policy = POLICY.replace("users = [\"alice\", \"release-bot\", \"helper[bot]\"]", "users = [\"bob\"]").replace("merge = \"auto\"", "merge = \"manual\"");
-    w.commit_and_push("lax", &[(".github/prgate.toml", &lax_policy)], "root", "root", "lax branch");
-    let head = w.commit_and_push("retarget", &[("firewall/rules.toml", "allow = [5]\n")], "ops-agent[bot]", "ops-agent[bot]", "x");
+    let lax_policy = POLICY
+        .replace(
+            "users = [\"alice\", \"release-bot\", \"helper[bot]\"]",
+            "users = [\"bob\"]",
+        )
+        .replace("merge = \"auto\"", "merge = \"manual\"");
+    w.commit_and_push(
+        "lax",
+        &[(".github/prgate.toml", &lax_policy)],
+        "root",
+        "root",
+        "lax branch",
+    );
+    let head = w.commit_and_push(
+        "retarget",
+        &[("firewall/rules.toml", "allow = [5]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
     let n = w.open_pr(AGENT, "retarget", "lax", "to lax first").await;
     w.approve("bob-token", n).await;
     w.settle().await;
-    assert_eq!(w.approval(&head).await.unwrap().0, "success", "bob may approve under lax's policy");
-    let (s, v) = w.api(AGENT, Method::PATCH, &format!("/repos/{REPO}/pulls/{n}"), Some(json!({"base": "main"}))).await;
+    assert_eq!(
+        w.approval(&head).await.unwrap().0,
+        "success",
+        "bob may approve under lax's policy"
+    );
+    let (s, v) = w
+        .api(
+            AGENT,
+            Method::PATCH,
+            &format!("/repos/{REPO}/pulls/{n}"),
+            Some(json!({"base": "main"})),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     w.settle().await;
-    assert_eq!(w.approval(&head).await.unwrap().0, "pending", "main's policy does not accept bob");
+    assert_eq!(
+        w.approval(&head).await.unwrap().0,
+        "pending",
+        "main's policy does not accept bob"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
 
 #[tokio::test]
 async fn changes_requested_after_an_approval_deny() {
-    let w = World::start_with(&POLICY.replace("merge = \"auto\"", "merge = \"manual\""), &["main"]).await;
+    let w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
     let (n, head) = agent_proposes(&w, "denied").await;
     w.approve("alice-token", n).await;
     w.settle().await;
     assert_eq!(w.approval(&head).await.unwrap().0, "success");
-    let (s, _) = w.review("carol-token", n, "REQUEST_CHANGES", None, "443 must stay closed").await;
+    let (s, _) = w
+        .review(
+            "carol-token",
+            n,
+            "REQUEST_CHANGES",
+            None,
+            "443 must stay closed",
+        )
+        .await;
     assert_eq!(s, 200);
     w.settle().await;
     let (state, description, _) = w.approval(&head).await.unwrap();
@@ -182,13 +284,22 @@ async fn changes_requested_after_an_approval_deny() {
 #[tokio::test]
 async fn a_commit_with_no_mappable_account_is_an_error() {
     let w = World::start().await;
-    let head = w.commit_and_push_as("ghost", &[("firewall/rules.toml", "allow = [6]\n")], ("Nobody", "nobody@example.invalid"), ("Nobody", "nobody@example.invalid"), "who?");
+    let head = w.commit_and_push_as(
+        "ghost",
+        &[("firewall/rules.toml", "allow = [6]\n")],
+        ("Nobody", "nobody@example.invalid"),
+        ("Nobody", "nobody@example.invalid"),
+        "who?",
+    );
     let n = w.open_pr(AGENT, "ghost", "main", "ghost commit").await;
     w.approve("alice-token", n).await;
     w.settle().await;
     let (state, description, _) = w.approval(&head).await.unwrap();
     assert_eq!(state, "error");
-    assert!(description.contains("nobody@example.invalid"), "{description}");
+    assert!(
+        description.contains("nobody@example.invalid"),
+        "{description}"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use common::harness::*;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn_serve(config: &std::path::Path) -> Child {
@@ -25,10 +29,10 @@ fn spawn_serve(config: &std::path::Path) -> Child {
 
 async fn wait_ready(http: &reqwest::Client, url: &str) {
     for _ in 0..500 {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -81,9 +85,18 @@ branches = ["main"]
     // The first attempt to read the PR's commits fails (every try the client makes), so the
     // worker backs off with the delivery accepted but not completed.
     w.sim.inject_fault("/compare/", 500, 3);
-    let head = w.commit_and_push("killed", &[("firewall/rules.toml", "allow = [10]\n")], "ops-agent[bot]", "ops-agent[bot]", "x");
+    let head = w.commit_and_push(
+        "killed",
+        &[("firewall/rules.toml", "allow = [10]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
     w.open_pr("agent-token", "killed", "main", "killed").await;
-    assert!(wait_for_state(&w, &head, "error").await, "the failed attempt is visible as `error`");
+    assert!(
+        wait_for_state(&w, &head, "error").await,
+        "the failed attempt is visible as `error`"
+    );
     serve.kill().unwrap(); // SIGKILL
     serve.wait().unwrap();
 
@@ -92,5 +105,8 @@ branches = ["main"]
     let decided = wait_for_state(&w, &head, "pending").await;
     serve.kill().unwrap();
     serve.wait().unwrap();
-    assert!(decided, "after the restart the queued delivery is processed and the decision made");
+    assert!(
+        decided,
+        "after the restart the queued delivery is processed and the decision made"
+    );
 }

@@ -88,10 +88,19 @@ fn expired_comment() {
 #[test]
 fn an_operator_template_overrides_the_builtin_one() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("comment_expired.md.j2"), "gone: {{ head_short }}").unwrap();
+    std::fs::write(
+        dir.path().join("comment_expired.md.j2"),
+        "gone: {{ head_short }}",
+    )
+    .unwrap();
     let r = Renderer::new(Some(dir.path().to_path_buf()));
-    let body = r.render("comment_expired.md.j2", &json!({"head_short": "0123456"})).unwrap();
+    let body = r
+        .render("comment_expired.md.j2", &json!({"head_short": "0123456"}))
+        .unwrap();
     assert_eq!(body, "gone: 0123456");
     // Templates it does not override still come from the binary.
-    assert!(r.render("comment_denied.md.j2", &json!({})).is_err(), "strict: missing variables fail");
+    assert!(
+        r.render("comment_denied.md.j2", &json!({})).is_err(),
+        "strict: missing variables fail"
+    );
 }

@@ -24,11 +24,24 @@ use crate::metrics::Metrics;
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
     #[error("{method} {path}: GitHub answered {status}: {message}")]
-    Status { method: String, path: String, status: u16, message: String },
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
     #[error("{method} {path}: no answer from GitHub: {message}")]
-    Transport { method: String, path: String, message: String },
+    Transport {
+        method: String,
+        path: String,
+        message: String,
+    },
     #[error("{method} {path}: no answer within {seconds}s")]
-    Timeout { method: String, path: String, seconds: u64 },
+    Timeout {
+        method: String,
+        path: String,
+        seconds: u64,
+    },
     #[error("{path}: unexpected response from GitHub: {message}")]
     Decode { path: String, message: String },
     #[error("cannot set up the GitHub client for {api_url}: {message}")]
@@ -85,8 +98,10 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GitHubError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| GitHubError::Decode { path: path.to_string(), message: e.to_string() })
+        serde_json::from_slice(&self.body).map_err(|e| GitHubError::Decode {
+            path: path.to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// The URL of the next page from a `Link` header, as a path relative to the API root.
@@ -151,8 +166,10 @@ impl Transport {
         metrics: Metrics,
     ) -> Result<Self, GitHubError> {
         let api_url = api_url.trim_end_matches('/').to_string();
-        let setup_err =
-            |message: String| GitHubError::Setup { api_url: api_url.clone(), message };
+        let setup_err = |message: String| GitHubError::Setup {
+            api_url: api_url.clone(),
+            message,
+        };
         let mut builder = Octocrab::builder()
             .base_uri(api_url.as_str())
             .map_err(|e| setup_err(e.to_string()))?
@@ -193,7 +210,10 @@ impl Transport {
 
     /// Requests made so far per `METHOD endpoint-template` (304s included).
     pub fn calls_by_endpoint(&self) -> std::collections::BTreeMap<String, u64> {
-        self.by_endpoint.lock().map(|m| m.clone()).unwrap_or_default()
+        self.by_endpoint
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     /// A GET that sends `If-None-Match` when we have read the path before and answers from
@@ -239,9 +259,7 @@ impl Transport {
             };
             if !retryable || attempt >= self.options.retries {
                 return match result {
-                    Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_MODIFIED => {
-                        Ok(r)
-                    }
+                    Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_MODIFIED => Ok(r),
                     Ok(r) => Err(status_error(&method, path, &r)),
                     Err(e) => Err(e),
                 };
@@ -272,16 +290,18 @@ impl Transport {
         builder = builder
             .header(http::header::ACCEPT, "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28");
-        let request = self.octo.build_request(builder, body).map_err(|e| {
-            GitHubError::Transport {
-                method: method.to_string(),
-                path: path.to_string(),
-                message: e.to_string(),
-            }
-        })?;
+        let request =
+            self.octo
+                .build_request(builder, body)
+                .map_err(|e| GitHubError::Transport {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    message: e.to_string(),
+                })?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut m) = self.by_endpoint.lock() {
-            *m.entry(format!("{method} {}", endpoint_template(path))).or_default() += 1;
+            *m.entry(format!("{method} {}", endpoint_template(path)))
+                .or_default() += 1;
         }
         let started = Instant::now();
         let transport_err = |message: String| GitHubError::Transport {
@@ -290,9 +310,17 @@ impl Transport {
             message,
         };
         let exchange = async {
-            let response = self.octo.execute(request).await.map_err(|e| transport_err(e.to_string()))?;
+            let response = self
+                .octo
+                .execute(request)
+                .await
+                .map_err(|e| transport_err(e.to_string()))?;
             let (parts, body) = response.into_parts();
-            let body = body.collect().await.map_err(|e| transport_err(e.to_string()))?.to_bytes();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| transport_err(e.to_string()))?
+                .to_bytes();
             Ok::<_, GitHubError>((parts, body))
         };
         let outcome = tokio::time::timeout(self.options.timeout, exchange).await;
@@ -300,7 +328,8 @@ impl Transport {
         let endpoint = endpoint_template(path);
         let (parts, body) = match outcome {
             Err(_) => {
-                self.metrics.api_call(method.as_str(), &endpoint, 0, seconds);
+                self.metrics
+                    .api_call(method.as_str(), &endpoint, 0, seconds);
                 return Err(GitHubError::Timeout {
                     method: method.to_string(),
                     path: path.to_string(),
@@ -308,42 +337,52 @@ impl Transport {
                 });
             }
             Ok(Err(e)) => {
-                self.metrics.api_call(method.as_str(), &endpoint, 0, seconds);
+                self.metrics
+                    .api_call(method.as_str(), &endpoint, 0, seconds);
                 return Err(e);
             }
             Ok(Ok(x)) => x,
         };
-        self.metrics.api_call(method.as_str(), &endpoint, parts.status.as_u16(), seconds);
+        self.metrics
+            .api_call(method.as_str(), &endpoint, parts.status.as_u16(), seconds);
         self.note_rate_limit(&parts.headers);
-        if parts.status == StatusCode::NOT_MODIFIED {
-            if let Some((_, cached_body)) = cached {
-                return Ok(ApiResponse {
-                    status: StatusCode::OK,
-                    headers: parts.headers,
-                    body: cached_body,
-                    not_modified: true,
-                });
-            }
+        if parts.status == StatusCode::NOT_MODIFIED
+            && let Some((_, cached_body)) = cached
+        {
+            return Ok(ApiResponse {
+                status: StatusCode::OK,
+                headers: parts.headers,
+                body: cached_body,
+                not_modified: true,
+            });
         }
-        if conditional && parts.status.is_success() {
-            if let (Some(etag), Ok(mut cache)) =
+        if conditional
+            && parts.status.is_success()
+            && let (Some(etag), Ok(mut cache)) =
                 (parts.headers.get(http::header::ETAG), self.etags.lock())
-            {
-                cache.put(path.to_string(), etag.clone(), body.clone());
-            }
+        {
+            cache.put(path.to_string(), etag.clone(), body.clone());
         }
-        Ok(ApiResponse { status: parts.status, headers: parts.headers, body, not_modified: false })
+        Ok(ApiResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            not_modified: false,
+        })
     }
 
     fn note_rate_limit(&self, headers: &HeaderMap) {
         let num = |name: &str| {
-            headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
         };
-        if let Ok(mut rate) = self.rate.lock() {
-            if let Some(remaining) = num("x-ratelimit-remaining") {
-                rate.remaining = Some(remaining);
-                rate.reset_epoch = num("x-ratelimit-reset");
-            }
+        if let Ok(mut rate) = self.rate.lock()
+            && let Some(remaining) = num("x-ratelimit-remaining")
+        {
+            rate.remaining = Some(remaining);
+            rate.reset_epoch = num("x-ratelimit-reset");
         }
     }
 
@@ -374,7 +413,11 @@ impl Transport {
                 ),
             });
         }
-        tracing::warn!(remaining, wait_seconds = wait.as_secs(), "rate limit low; waiting for reset");
+        tracing::warn!(
+            remaining,
+            wait_seconds = wait.as_secs(),
+            "rate limit low; waiting for reset"
+        );
         tokio::time::sleep(wait).await;
         if let Ok(mut rate) = self.rate.lock() {
             rate.remaining = None;
@@ -388,7 +431,12 @@ fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
         .map(|b| b.message)
         .ok()
         .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| r.status.canonical_reason().unwrap_or("unknown status").to_string());
+        .unwrap_or_else(|| {
+            r.status
+                .canonical_reason()
+                .unwrap_or("unknown status")
+                .to_string()
+        });
     GitHubError::Status {
         method: method.to_string(),
         path: path.to_string(),
@@ -406,10 +454,30 @@ pub fn endpoint_template(path: &str) -> String {
         let prev = if i > 0 { segments[i - 1] } else { "" };
         let keep = matches!(
             *seg,
-            "" | "repos" | "pulls" | "reviews" | "commits" | "files" | "compare" | "contents"
-                | "statuses" | "status" | "merge" | "git" | "refs" | "ref" | "matching-refs"
-                | "orgs" | "teams" | "members" | "memberships" | "issues" | "comments"
-                | "labels" | "user" | "users" | "dismissals"
+            "" | "repos"
+                | "pulls"
+                | "reviews"
+                | "commits"
+                | "files"
+                | "compare"
+                | "contents"
+                | "statuses"
+                | "status"
+                | "merge"
+                | "git"
+                | "refs"
+                | "ref"
+                | "matching-refs"
+                | "orgs"
+                | "teams"
+                | "members"
+                | "memberships"
+                | "issues"
+                | "comments"
+                | "labels"
+                | "user"
+                | "users"
+                | "dismissals"
         ) && !(prev == "repos" || prev == "orgs" || prev == "teams" || prev == "users");
         out.push(if keep { *seg } else { "{}" });
     }
@@ -427,7 +495,10 @@ mod tests {
 
     #[test]
     fn endpoint_templates_hide_identifiers() {
-        assert_eq!(endpoint_template("/repos/acme/infra/pulls/42"), "/repos/{}/pulls/{}");
+        assert_eq!(
+            endpoint_template("/repos/acme/infra/pulls/42"),
+            "/repos/{}/pulls/{}"
+        );
         assert_eq!(
             endpoint_template("/repos/acme/infra/pulls/42/reviews?per_page=100"),
             "/repos/{}/pulls/{}/reviews"
@@ -436,6 +507,9 @@ mod tests {
             endpoint_template("/repos/acme/infra/contents/.github/prgate.toml"),
             "/repos/{}/contents/{}"
         );
-        assert_eq!(endpoint_template("/orgs/acme/teams/netops/members"), "/orgs/{}/teams/{}/members");
+        assert_eq!(
+            endpoint_template("/orgs/acme/teams/netops/members"),
+            "/orgs/{}/teams/{}/members"
+        );
     }
 }

@@ -7,10 +7,7 @@ use std::collections::BTreeMap;
 use super::models::{ApiCommit, ApiPull};
 use super::{FileAtCommit, GitHub, GitHubError};
 use crate::config::{ConfigError, POLICY_PATH, RepoPolicy};
-use crate::policy::{
-    self, CommitFacts, ProposedPolicy, PullFacts, PullState, Review,
-    ReviewState,
-};
+use crate::policy::{self, CommitFacts, ProposedPolicy, PullFacts, PullState, Review, ReviewState};
 use crate::types::{CommitSha, InvalidId, PullNumber, RepoName};
 
 /// GitHub's compare API lists at most this many files; a PR at the cap may have more.
@@ -56,7 +53,10 @@ pub struct Gathered {
 }
 
 fn sha(path: &str, s: &str) -> Result<CommitSha, GitHubError> {
-    s.parse().map_err(|e: InvalidId| GitHubError::Decode { path: path.to_string(), message: e.to_string() })
+    s.parse().map_err(|e: InvalidId| GitHubError::Decode {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// Reads the policy in force at `base`.
@@ -68,9 +68,16 @@ pub async fn policy_at(
     let file = gh
         .file_at(repo, POLICY_PATH, base)
         .await?
-        .ok_or_else(|| GatherError::NoPolicy { repo: repo.clone(), base: base.clone() })?;
-    let policy = policy::parse_policy(POLICY_PATH, &file.text)
-        .map_err(|error| GatherError::InvalidPolicy { base: base.clone(), error })?;
+        .ok_or_else(|| GatherError::NoPolicy {
+            repo: repo.clone(),
+            base: base.clone(),
+        })?;
+    let policy = policy::parse_policy(POLICY_PATH, &file.text).map_err(|error| {
+        GatherError::InvalidPolicy {
+            base: base.clone(),
+            error,
+        }
+    })?;
     Ok((policy, file))
 }
 
@@ -98,9 +105,9 @@ pub async fn gather_facts(
             compare.total_commits
         )));
     }
-    let files = compare
-        .files
-        .ok_or_else(|| GatherError::Incomplete("GitHub did not list the PR's changed files".into()))?;
+    let files = compare.files.ok_or_else(|| {
+        GatherError::Incomplete("GitHub did not list the PR's changed files".into())
+    })?;
     if files.len() >= COMPARE_FILE_CAP {
         return Err(GatherError::Incomplete(format!(
             "the PR changes {COMPARE_FILE_CAP} files or more; prgate cannot see them all, split it"
@@ -143,9 +150,12 @@ pub async fn gather_facts(
 
     // Team membership is only needed when someone took a stance.
     let mut team_members = BTreeMap::new();
-    let stance_taken = reviews
-        .iter()
-        .any(|r| matches!(r.state, ReviewState::Approved | ReviewState::ChangesRequested));
+    let stance_taken = reviews.iter().any(|r| {
+        matches!(
+            r.state,
+            ReviewState::Approved | ReviewState::ChangesRequested
+        )
+    });
     if stance_taken {
         for team in policy::teams_needed(&policy, &changed_files) {
             let members = gh.team_members(&team).await?;
@@ -201,8 +211,18 @@ fn commit_facts(here: &str, c: &ApiCommit) -> Result<CommitFacts, GitHubError> {
         sha: sha(here, &c.sha)?,
         author: c.author.as_ref().map(|u| u.account()),
         committer: c.committer.as_ref().map(|u| u.account()),
-        author_email: c.commit.author.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
-        committer_email: c.commit.committer.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
+        author_email: c
+            .commit
+            .author
+            .as_ref()
+            .map(|a| a.email.clone())
+            .unwrap_or_default(),
+        committer_email: c
+            .commit
+            .committer
+            .as_ref()
+            .map(|a| a.email.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -215,4 +235,3 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     out.push('…');
     out
 }
-

@@ -34,11 +34,15 @@ pub struct FileAtCommit {
 /// What became of a merge request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MergeOutcome {
-    Merged { sha: CommitSha },
+    Merged {
+        sha: CommitSha,
+    },
     /// 409: the head is no longer the SHA we pinned.
     HeadMoved,
     /// 405 (protection, conflicts) or 422: GitHub's message says why.
-    NotMergeable { message: String },
+    NotMergeable {
+        message: String,
+    },
 }
 
 pub struct GitHub {
@@ -90,7 +94,9 @@ impl GitHub {
             if pages > MAX_PAGES {
                 return Err(GitHubError::Decode {
                     path: path.to_string(),
-                    message: format!("more than {MAX_PAGES} pages; refusing to decide on a partial list"),
+                    message: format!(
+                        "more than {MAX_PAGES} pages; refusing to decide on a partial list"
+                    ),
                 });
             }
             let r = self.transport.get(&p).await?;
@@ -106,7 +112,8 @@ impl GitHub {
     }
 
     pub async fn pull(&self, repo: &RepoName, number: PullNumber) -> Result<ApiPull, GitHubError> {
-        self.get_json(&format!("/repos/{repo}/pulls/{number}")).await
+        self.get_json(&format!("/repos/{repo}/pulls/{number}"))
+            .await
     }
 
     /// Open PRs of a repository, optionally only those against `base`.
@@ -127,7 +134,8 @@ impl GitHub {
         repo: &RepoName,
         number: PullNumber,
     ) -> Result<Vec<ApiReview>, GitHubError> {
-        self.get_all(&format!("/repos/{repo}/pulls/{number}/reviews")).await
+        self.get_all(&format!("/repos/{repo}/pulls/{number}/reviews"))
+            .await
     }
 
     /// Commits and changed files between two commits, in one call.
@@ -138,9 +146,16 @@ impl GitHub {
         head: &CommitSha,
     ) -> Result<ApiCompare, GitHubError> {
         let path = format!("/repos/{repo}/compare/{base}...{head}");
-        if let Some(body) = self.immutable.lock().ok().and_then(|c| c.get(&path).cloned()) {
-            return serde_json::from_slice(&body)
-                .map_err(|e| GitHubError::Decode { path, message: e.to_string() });
+        if let Some(body) = self
+            .immutable
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&path).cloned())
+        {
+            return serde_json::from_slice(&body).map_err(|e| GitHubError::Decode {
+                path,
+                message: e.to_string(),
+            });
         }
         let r = self.transport.get(&path).await?;
         let compare = r.json(&path)?;
@@ -161,10 +176,18 @@ impl GitHub {
         commit: &CommitSha,
     ) -> Result<Option<FileAtCommit>, GitHubError> {
         let key = (repo.clone(), path.to_string(), commit.clone());
-        if let Some(hit) = self.file_cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        if let Some(hit) = self
+            .file_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
             return Ok(hit);
         }
-        let url = format!("/repos/{repo}/contents/{}?ref={commit}", url_escape_path(path));
+        let url = format!(
+            "/repos/{repo}/contents/{}?ref={commit}",
+            url_escape_path(path)
+        );
         let file = match self.transport.get_optional(&url).await? {
             None => None,
             Some(r) => {
@@ -182,8 +205,9 @@ impl GitHub {
     }
 
     pub async fn team_members(&self, team: &TeamRef) -> Result<BTreeSet<UserId>, GitHubError> {
-        let members: Vec<ApiUser> =
-            self.get_all(&format!("/orgs/{}/teams/{}/members", team.org, team.slug)).await?;
+        let members: Vec<ApiUser> = self
+            .get_all(&format!("/orgs/{}/teams/{}/members", team.org, team.slug))
+            .await?;
         Ok(members.into_iter().map(|u| UserId(u.id)).collect())
     }
 
@@ -192,7 +216,8 @@ impl GitHub {
         repo: &RepoName,
         sha: &CommitSha,
     ) -> Result<Vec<ApiPull>, GitHubError> {
-        self.get_json(&format!("/repos/{repo}/commits/{sha}/pulls")).await
+        self.get_json(&format!("/repos/{repo}/commits/{sha}/pulls"))
+            .await
     }
 
     pub async fn statuses(
@@ -200,7 +225,8 @@ impl GitHub {
         repo: &RepoName,
         sha: &CommitSha,
     ) -> Result<Vec<ApiStatus>, GitHubError> {
-        self.get_all(&format!("/repos/{repo}/commits/{sha}/statuses")).await
+        self.get_all(&format!("/repos/{repo}/commits/{sha}/statuses"))
+            .await
     }
 
     pub async fn post_status(
@@ -216,7 +242,13 @@ impl GitHub {
         if let Some(url) = target_url {
             body["target_url"] = json!(url);
         }
-        self.transport.send(Method::POST, &format!("/repos/{repo}/statuses/{sha}"), Some(&body)).await?;
+        self.transport
+            .send(
+                Method::POST,
+                &format!("/repos/{repo}/statuses/{sha}"),
+                Some(&body),
+            )
+            .await?;
         Ok(())
     }
 
@@ -239,15 +271,21 @@ impl GitHub {
         match self.transport.send(Method::PUT, &path, Some(&body)).await {
             Ok(r) => {
                 let m: ApiMergeResult = r.json(&path)?;
-                let sha = m.sha.parse().map_err(|e: crate::types::InvalidId| {
-                    GitHubError::Decode { path: path.clone(), message: e.to_string() }
-                })?;
+                let sha =
+                    m.sha
+                        .parse()
+                        .map_err(|e: crate::types::InvalidId| GitHubError::Decode {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        })?;
                 Ok(MergeOutcome::Merged { sha })
             }
             Err(GitHubError::Status { status: 409, .. }) => Ok(MergeOutcome::HeadMoved),
-            Err(GitHubError::Status { status: 405 | 422, message, .. }) => {
-                Ok(MergeOutcome::NotMergeable { message })
-            }
+            Err(GitHubError::Status {
+                status: 405 | 422,
+                message,
+                ..
+            }) => Ok(MergeOutcome::NotMergeable { message }),
             Err(e) => Err(e),
         }
     }
@@ -263,8 +301,9 @@ impl GitHub {
         branch: &str,
     ) -> Result<Option<ApiPull>, GitHubError> {
         let head = url_escape(&format!("{}:{branch}", repo.owner()));
-        let pulls: Vec<ApiPull> =
-            self.get_json(&format!("/repos/{repo}/pulls?state=open&head={head}")).await?;
+        let pulls: Vec<ApiPull> = self
+            .get_json(&format!("/repos/{repo}/pulls?state=open&head={head}"))
+            .await?;
         Ok(pulls.into_iter().next())
     }
 
@@ -278,7 +317,10 @@ impl GitHub {
     ) -> Result<ApiPull, GitHubError> {
         let path = format!("/repos/{repo}/pulls");
         let body = json!({ "title": title, "head": head, "base": base, "body": body });
-        self.transport.send(Method::POST, &path, Some(&body)).await?.json(&path)
+        self.transport
+            .send(Method::POST, &path, Some(&body))
+            .await?
+            .json(&path)
     }
 
     pub async fn update_pull(
@@ -288,7 +330,10 @@ impl GitHub {
         fields: &serde_json::Value,
     ) -> Result<ApiPull, GitHubError> {
         let path = format!("/repos/{repo}/pulls/{number}");
-        self.transport.send(Method::PATCH, &path, Some(fields)).await?.json(&path)
+        self.transport
+            .send(Method::PATCH, &path, Some(fields))
+            .await?
+            .json(&path)
     }
 
     pub async fn add_labels(
@@ -298,7 +343,9 @@ impl GitHub {
         labels: &[String],
     ) -> Result<(), GitHubError> {
         let path = format!("/repos/{repo}/issues/{number}/labels");
-        self.transport.send(Method::POST, &path, Some(&json!({ "labels": labels }))).await?;
+        self.transport
+            .send(Method::POST, &path, Some(&json!({ "labels": labels })))
+            .await?;
         Ok(())
     }
 
@@ -307,7 +354,8 @@ impl GitHub {
         repo: &RepoName,
         number: PullNumber,
     ) -> Result<Vec<ApiComment>, GitHubError> {
-        self.get_all(&format!("/repos/{repo}/issues/{number}/comments")).await
+        self.get_all(&format!("/repos/{repo}/issues/{number}/comments"))
+            .await
     }
 
     pub async fn comment(
@@ -317,22 +365,33 @@ impl GitHub {
         body: &str,
     ) -> Result<(), GitHubError> {
         let path = format!("/repos/{repo}/issues/{number}/comments");
-        self.transport.send(Method::POST, &path, Some(&json!({ "body": body }))).await?;
+        self.transport
+            .send(Method::POST, &path, Some(&json!({ "body": body })))
+            .await?;
         Ok(())
     }
 }
 
 fn decode_content(path: &str, c: ApiContent) -> Result<FileAtCommit, GitHubError> {
-    let err = |message: String| GitHubError::Decode { path: path.to_string(), message };
+    let err = |message: String| GitHubError::Decode {
+        path: path.to_string(),
+        message,
+    };
     if c.encoding != "base64" {
-        return Err(err(format!("content encoding {:?}, expected base64", c.encoding)));
+        return Err(err(format!(
+            "content encoding {:?}, expected base64",
+            c.encoding
+        )));
     }
     let cleaned: String = c.content.chars().filter(|ch| !ch.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned)
         .map_err(|e| err(format!("bad base64: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| err("file is not UTF-8".into()))?;
-    let blob_sha = c.sha.parse().map_err(|e: crate::types::InvalidId| err(e.to_string()))?;
+    let blob_sha = c
+        .sha
+        .parse()
+        .map_err(|e: crate::types::InvalidId| err(e.to_string()))?;
     Ok(FileAtCommit { blob_sha, text })
 }
 

@@ -170,15 +170,28 @@ impl World {
     /// A simulator seeded with [`SEED`], `main` holding `policy` and a firewall file, and the
     /// gate governing `branches`.
     pub async fn start_with(policy: &str, branches: &[&str]) -> World {
-        Self::start_full(policy, branches, std::sync::Arc::new(prgate::clock::SystemClock)).await
+        Self::start_full(
+            policy,
+            branches,
+            std::sync::Arc::new(prgate::clock::SystemClock),
+        )
+        .await
     }
 
     /// As [`World::start_with`], with the clock the gate reads.
-    pub async fn start_full(policy: &str, branches: &[&str], clock: std::sync::Arc<dyn prgate::clock::Clock>) -> World {
+    pub async fn start_full(
+        policy: &str,
+        branches: &[&str],
+        clock: std::sync::Arc<dyn prgate::clock::Clock>,
+    ) -> World {
         let mut w = Self::start_without_gate(policy).await;
-        let gate = prgate::serve::start_with_clock(gate_config(&w.sim.api_url, &w.data_dir, branches), test_client_options(), clock)
-            .await
-            .unwrap();
+        let gate = prgate::serve::start_with_clock(
+            gate_config(&w.sim.api_url, &w.data_dir, branches),
+            test_client_options(),
+            clock,
+        )
+        .await
+        .unwrap();
         w.sim.add_hook(&format!("{}/webhook", gate.url()), SECRET);
         w.gate = Some(gate);
         w.wait_ready().await;
@@ -194,7 +207,10 @@ impl World {
             .unwrap();
         let clone_url = sim.clone_url(REPO).unwrap();
         let work = tmp.path().join("work");
-        git(tmp.path(), &["clone", "-q", &clone_url, work.to_str().unwrap()]);
+        git(
+            tmp.path(),
+            &["clone", "-q", &clone_url, work.to_str().unwrap()],
+        );
         let w = World {
             sim,
             gate: None,
@@ -206,7 +222,11 @@ impl World {
         };
         w.commit_and_push(
             "main",
-            &[(".github/prgate.toml", policy), ("firewall/rules.toml", "allow = [22]\n"), ("README.md", "infra\n")],
+            &[
+                (".github/prgate.toml", policy),
+                ("firewall/rules.toml", "allow = [22]\n"),
+                ("README.md", "infra\n"),
+            ],
             "root",
             "root",
             "initial",
@@ -226,10 +246,10 @@ impl World {
     async fn wait_ready(&self) {
         let url = format!("{}/readyz", self.gate().url());
         for _ in 0..200 {
-            if let Ok(r) = self.http.get(&url).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -244,7 +264,9 @@ impl World {
         for _ in 0..2000 {
             self.sim.settle().await;
             let depth = self.gate.as_ref().map(|g| g.queue.depth()).unwrap_or(0);
-            let sent = self.sim_stats().await["deliveries_sent"].as_u64().unwrap_or(0);
+            let sent = self.sim_stats().await["deliveries_sent"]
+                .as_u64()
+                .unwrap_or(0);
             if depth == 0 && sent == last {
                 quiet_rounds += 1;
                 if quiet_rounds >= 3 {
@@ -282,7 +304,13 @@ impl World {
     ) -> String {
         let author_email = format!("{author}@users.noreply.github.com");
         let committer_email = format!("{committer}@users.noreply.github.com");
-        self.commit_and_push_as(branch, files, (author, &author_email), (committer, &committer_email), message)
+        self.commit_and_push_as(
+            branch,
+            files,
+            (author, &author_email),
+            (committer, &committer_email),
+            message,
+        )
     }
 
     pub fn commit_and_push_as(
@@ -294,19 +322,34 @@ impl World {
         message: &str,
     ) -> String {
         let w = &self.work;
-        let has_head = Command::new("git").arg("-C").arg(w).args(["rev-parse", "--verify", "-q", "HEAD"]).output().unwrap().status.success();
+        let has_head = Command::new("git")
+            .arg("-C")
+            .arg(w)
+            .args(["rev-parse", "--verify", "-q", "HEAD"])
+            .output()
+            .unwrap()
+            .status
+            .success();
         if has_head {
             let exists_remote = Command::new("git")
                 .arg("-C")
                 .arg(w)
-                .args(["ls-remote", "--exit-code", "origin", &format!("refs/heads/{branch}")])
+                .args([
+                    "ls-remote",
+                    "--exit-code",
+                    "origin",
+                    &format!("refs/heads/{branch}"),
+                ])
                 .output()
                 .unwrap()
                 .status
                 .success();
             git(w, &["fetch", "-q", "origin"]);
             if exists_remote {
-                git(w, &["checkout", "-q", "-B", branch, &format!("origin/{branch}")]);
+                git(
+                    w,
+                    &["checkout", "-q", "-B", branch, &format!("origin/{branch}")],
+                );
             } else {
                 git(w, &["checkout", "-q", "-B", branch, "origin/main"]);
             }
@@ -330,11 +373,26 @@ impl World {
             .status()
             .unwrap();
         assert!(status.success(), "git commit failed");
-        git(w, &["push", "-q", "-f", "origin", &format!("HEAD:refs/heads/{branch}")]);
+        git(
+            w,
+            &[
+                "push",
+                "-q",
+                "-f",
+                "origin",
+                &format!("HEAD:refs/heads/{branch}"),
+            ],
+        );
         git_out(w, &["rev-parse", "HEAD"])
     }
 
-    pub async fn api(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, format!("{}{}", self.sim.api_url, path))
@@ -351,54 +409,94 @@ impl World {
 
     pub async fn open_pr(&self, token: &str, head: &str, base: &str, title: &str) -> u64 {
         let (s, v) = self
-            .api(token, reqwest::Method::POST, &format!("/repos/{REPO}/pulls"), Some(json!({"title": title, "head": head, "base": base, "body": "proposed"})))
+            .api(
+                token,
+                reqwest::Method::POST,
+                &format!("/repos/{REPO}/pulls"),
+                Some(json!({"title": title, "head": head, "base": base, "body": "proposed"})),
+            )
             .await;
         assert_eq!(s, 201, "open PR: {v}");
         v["number"].as_u64().unwrap()
     }
 
     /// Submits a review; `commit_id` defaults (on the code host) to the current head.
-    pub async fn review(&self, token: &str, pull: u64, event: &str, commit_id: Option<&str>, body: &str) -> (u16, Value) {
+    pub async fn review(
+        &self,
+        token: &str,
+        pull: u64,
+        event: &str,
+        commit_id: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
         let mut b = json!({"event": event, "body": body});
         if let Some(c) = commit_id {
             b["commit_id"] = json!(c);
         }
-        self.api(token, reqwest::Method::POST, &format!("/repos/{REPO}/pulls/{pull}/reviews"), Some(b)).await
+        self.api(
+            token,
+            reqwest::Method::POST,
+            &format!("/repos/{REPO}/pulls/{pull}/reviews"),
+            Some(b),
+        )
+        .await
     }
 
     pub async fn approve(&self, token: &str, pull: u64) -> u64 {
-        let (s, v) = self.review(token, pull, "APPROVE", None, "looks right").await;
+        let (s, v) = self
+            .review(token, pull, "APPROVE", None, "looks right")
+            .await;
         assert_eq!(s, 200, "approve: {v}");
         v["id"].as_u64().unwrap()
     }
 
     pub async fn pull(&self, pull: u64) -> Value {
-        self.api("root-token", reqwest::Method::GET, &format!("/repos/{REPO}/pulls/{pull}"), None).await.1
+        self.api(
+            "root-token",
+            reqwest::Method::GET,
+            &format!("/repos/{REPO}/pulls/{pull}"),
+            None,
+        )
+        .await
+        .1
     }
 
     pub async fn head_of(&self, pull: u64) -> String {
-        self.pull(pull).await["head"]["sha"].as_str().unwrap().to_string()
+        self.pull(pull).await["head"]["sha"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// The latest `prgate/approval` status on a commit: (state, description, creator login).
     pub async fn approval(&self, sha: &str) -> Option<(String, String, String)> {
         let (_, v) = self
-            .api("root-token", reqwest::Method::GET, &format!("/repos/{REPO}/commits/{sha}/statuses"), None)
+            .api(
+                "root-token",
+                reqwest::Method::GET,
+                &format!("/repos/{REPO}/commits/{sha}/statuses"),
+                None,
+            )
             .await;
         let list = v.as_array()?.clone();
         // GitHub lists newest first.
-        list.iter().find(|s| s["context"] == "prgate/approval").map(|s| {
-            (
-                s["state"].as_str().unwrap_or("").to_string(),
-                s["description"].as_str().unwrap_or("").to_string(),
-                s["creator"]["login"].as_str().unwrap_or("").to_string(),
-            )
-        })
+        list.iter()
+            .find(|s| s["context"] == "prgate/approval")
+            .map(|s| {
+                (
+                    s["state"].as_str().unwrap_or("").to_string(),
+                    s["description"].as_str().unwrap_or("").to_string(),
+                    s["creator"]["login"].as_str().unwrap_or("").to_string(),
+                )
+            })
     }
 
     pub async fn approval_state(&self, pull: u64) -> String {
         let head = self.head_of(pull).await;
-        self.approval(&head).await.map(|s| s.0).unwrap_or_else(|| "none".into())
+        self.approval(&head)
+            .await
+            .map(|s| s.0)
+            .unwrap_or_else(|| "none".into())
     }
 
     pub fn git_out(&self, args: &[&str]) -> String {
@@ -424,17 +522,34 @@ pub fn git(dir: &Path, args: &[&str]) {
         .env("GIT_COMMITTER_EMAIL", "root@users.noreply.github.com")
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn git_out(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Runs the `prgate` binary as an agent would, against the world's simulator.
-pub fn prgate_cli(w: &World, token: Option<&str>, args: &[&str]) -> (i32, serde_json::Value, String) {
+pub fn prgate_cli(
+    w: &World,
+    token: Option<&str>,
+    args: &[&str],
+) -> (i32, serde_json::Value, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_prgate"));
     cmd.args(args)
         .env("PRGATE_API_URL", &w.sim.api_url)
@@ -455,7 +570,10 @@ impl World {
     /// A fresh clone of the repository, as an agent's working tree.
     pub fn agent_clone(&self, name: &str) -> PathBuf {
         let dir = self.tmp.path().join(name);
-        git(self.tmp.path(), &["clone", "-q", &self.clone_url, dir.to_str().unwrap()]);
+        git(
+            self.tmp.path(),
+            &["clone", "-q", &self.clone_url, dir.to_str().unwrap()],
+        );
         dir
     }
 }
