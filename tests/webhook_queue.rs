@@ -284,7 +284,7 @@ async fn many_concurrent_writers_keep_per_writer_order() {
     assert_eq!(q.depth(), 2000);
     drop(q);
     let q = open(dir.path());
-    let mut last = vec![-1i64; 8];
+    let mut last = [-1i64; 8];
     for _ in 0..2000 {
         let d = next(&q).await;
         let (w, i) = d.id[1..].split_once('-').unwrap();
