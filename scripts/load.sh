@@ -50,6 +50,12 @@ out=$(LOAD_BODY="$work/body.json" LOAD_SIGNATURE="$signature" LOAD_RUN="run$$" \
 end=$(date +%s.%N)
 after=$(accepted)
 sleep 1
+# The handler's own time (signature, decode, fsynced enqueue), from its histogram: the upper
+# bound of the bucket holding the 99th percentile.
+server_p99=$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '
+  /^prgate_webhook_seconds_bucket/ { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n++; les[n] = le; cum[n] = $2 }
+  /^prgate_webhook_seconds_count/ { total = $2 }
+  END { for (i = 1; i <= n; i++) if (cum[i] >= 0.99 * total) { printf "%.1f ms", les[i] * 1000; exit } }')
 depth=$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^prgate_queue_depth / {print $2}')
 hwm=$(awk '/^VmHWM/ {print $2, $3}' "/proc/$pid/status")
 rss=$(awk '/^VmRSS/ {print $2, $3}' "/proc/$pid/status")
@@ -63,5 +69,6 @@ echo "accepted (server):    $((after - before)) in $(echo "$end - $start" | bc) 
 echo "accepted/s:           $(echo "scale=0; ($after - $before) / ($end - $start)" | bc)"
 echo "latency:              $(echo "$line" | grep -o 'p50_ms=[^ ]*') $(echo "$line" | grep -o 'p99_ms=[^ ]*') $(echo "$line" | grep -o 'p999_ms=[^ ]*') $(echo "$line" | grep -o 'max_ms=[^ ]*')"
 echo "non-2xx / socket errors: $(echo "$line" | grep -o 'non2xx=[^ ]*') $(echo "$line" | grep -o 'errors=[^ ]*')"
+echo "handler p99 (server): <= ${server_p99:-?} (bucket bound, whole run)"
 echo "queue depth after 1 s: ${depth:-?}"
 echo "server peak RSS:      $hwm (now $rss)"
