@@ -1,2 +1,3 @@
 pub mod harness;
+#[allow(dead_code)]
 pub mod npm;

@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! Finds npm packages the tests cross-check against (GitHub's example deliveries, Octokit's
 //! reference signer). They are looked up under `$PRGATE_NPM_DIR` (default
 //! `<crate>/target/npm`) and installed there with `npm install` when absent, so that CI can
