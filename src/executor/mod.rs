@@ -8,4 +8,9 @@ pub mod note;
 pub mod run;
 pub mod worktree;
 
+pub use note::{
+    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, NoteError, Outcome, push_notes,
+    read_note, write_note,
+};
+
 pub use equivalence::{Equivalence, MergeKind, check_content};
