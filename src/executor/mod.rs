@@ -7,6 +7,7 @@ pub mod equivalence;
 pub mod note;
 pub mod run;
 pub mod worktree;
+pub use run::{RunResult, RunSpec, run_executor};
 pub use worktree::{WorktreeError, checkout_fresh, sync_mirror};
 
 pub use note::{
