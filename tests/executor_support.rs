@@ -20,6 +20,12 @@ pub fn sig() -> Signature<'static> {
     .unwrap()
 }
 
+impl Default for TestRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestRepo {
     pub fn new() -> TestRepo {
         let dir = tempfile::tempdir().unwrap();
