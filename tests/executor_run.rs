@@ -60,15 +60,15 @@ async fn success_runs_in_the_workdir_with_context() {
     let r = run_executor(
         &spec(
             dir.path(),
-            "cat marker; echo \" $PRGATE_REPO#$PRGATE_PULL\"; echo err >&2",
+            "cat marker; echo \" $PRGATE_REPO#$PRGATE_PULL\"; echo err >&2; echo out",
         ),
         CancellationToken::new(),
     )
     .await;
     assert_eq!(r.outcome, Outcome::Succeeded);
     assert_eq!(r.exit_code, Some(0));
-    assert!(r.output.contains("here acme/infra#42\n"), "{:?}", r.output);
-    assert!(r.output.contains("err\n"));
+    // One pipe for both streams: the order is exactly the order of the writes.
+    assert_eq!(r.output, "here acme/infra#42\nerr\nout\n");
     assert!(!r.truncated);
     assert_eq!(
         r.output_sha256,
@@ -197,7 +197,7 @@ async fn output_past_the_cap_is_drained_and_hashed_not_kept() {
     assert_eq!(r.outcome, Outcome::Succeeded);
     assert!(r.truncated);
     assert_eq!(r.output.len(), 1000);
-    // stderr's "tail" arrives after stdout is done, so the whole output is known exactly.
+    // stdout and stderr share one pipe, so "tail" comes after the 10 MB, exactly.
     let mut all = vec![b'a'; 10_000_000];
     all.extend_from_slice(b"tail\n");
     assert_eq!(r.output_sha256, hex::encode(Sha256::digest(&all)));
@@ -223,4 +223,9 @@ async fn secret_values_appear_nowhere_in_the_result() {
         "RunSpec's Debug shows the secret"
     );
     assert_eq!(r.output.matches("[REDACTED]").count(), 3, "{}", r.output);
+
+    // Written in two pieces, one to each stream: still one value in the output, still redacted.
+    s.argv[2] = "printf 's3cr3t-Val'; printf 'ue-9f8e7d\\n' >&2".into();
+    let r = run_executor(&s, CancellationToken::new()).await;
+    assert_eq!(r.output, "[REDACTED]\n");
 }

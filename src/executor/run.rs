@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe::Receiver as OutputPipe;
 use tokio_util::sync::CancellationToken;
 
 use super::note::Outcome;
@@ -24,7 +25,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// What a secret value is replaced with in captured output.
 pub const REDACTED: &str = "[REDACTED]";
 /// How long to wait for the output pipes to close once the process group is dead. Only a
-/// process that escaped the group (setsid) and kept the pipes open makes this wait matter.
+/// process that escaped the group (setsid) and kept the pipe open makes this wait matter.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -55,7 +56,7 @@ pub struct RunResult {
     pub exit_code: Option<i32>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// stdout and stderr interleaved as they arrived, redacted, at most `output_cap` bytes
+    /// stdout and stderr interleaved as the command wrote them, redacted, at most `output_cap` bytes
     /// (lossily decoded as UTF-8).
     pub output: String,
     /// sha256 (hex) of the whole redacted output, including any part past the cap.
@@ -71,14 +72,18 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
     let secrets = Arc::new(secret_values(spec));
     let mut sink = Sink::new(spec.output_cap);
 
-    let mut command = match build_command(spec) {
+    let (mut command, output) = match build_command(spec) {
         Ok(c) => c,
         Err(message) => {
             Redactor::new(secrets).push_all(message.as_bytes(), &mut sink);
             return sink.finish(Outcome::Failed, None, started_at);
         }
     };
-    let mut child = match command.spawn() {
+    let spawned = command.spawn();
+    // The command holds our copies of the pipe's write end; they must be closed now, or the
+    // pipe never reaches its end once the child is gone.
+    drop(command);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let message = format!(
@@ -93,8 +98,7 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
     let pid = child.id();
     let stop_capture = CancellationToken::new();
     let mut capture = tokio::spawn(capture_output(
-        child.stdout.take(),
-        child.stderr.take(),
+        output,
         sink,
         secrets.clone(),
         stop_capture.clone(),
@@ -171,7 +175,8 @@ fn program(argv0: &str, workdir: &Path) -> PathBuf {
     }
 }
 
-fn build_command(spec: &RunSpec) -> Result<tokio::process::Command, String> {
+/// The command, and the read end of the one pipe its stdout and stderr both write to.
+fn build_command(spec: &RunSpec) -> Result<(tokio::process::Command, OutputPipe), String> {
     let argv0 = spec
         .argv
         .first()
@@ -199,14 +204,20 @@ fn build_command(spec: &RunSpec) -> Result<tokio::process::Command, String> {
     for (name, value) in &spec.context {
         cmd.env(name, value);
     }
+    // One pipe for both streams, as with `2>&1`: the output is interleaved exactly as the
+    // command wrote it, which two pipes read side by side cannot promise.
+    let pipe_err = |e: std::io::Error| format!("prgate: cannot create the output pipe: {e}\n");
+    let (reader, writer) = std::io::pipe().map_err(pipe_err)?;
+    let writer_for_stderr = writer.try_clone().map_err(pipe_err)?;
+    let reader = OutputPipe::from_owned_fd(reader.into()).map_err(pipe_err)?;
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(writer)
+        .stderr(writer_for_stderr)
         // Its own group, so that everything it starts can be killed together.
         .process_group(0)
         // A last resort should this future be dropped mid-run; it reaches only the leader.
         .kill_on_drop(true);
-    Ok(cmd)
+    Ok((cmd, reader))
 }
 
 fn kill_group(pid: u32) {
@@ -223,46 +234,26 @@ fn kill_group(pid: u32) {
     }
 }
 
-async fn read_some<R: AsyncRead + Unpin>(
-    r: &mut Option<R>,
-    buf: &mut [u8],
-) -> std::io::Result<usize> {
-    match r {
-        Some(r) => r.read(buf).await,
-        None => Ok(0),
-    }
-}
-
-/// Reads both pipes to their end (or until `stop`), interleaving chunks as they arrive.
+/// Reads the output pipe to its end (or until `stop`).
 async fn capture_output(
-    mut stdout: Option<tokio::process::ChildStdout>,
-    mut stderr: Option<tokio::process::ChildStderr>,
+    mut output: OutputPipe,
     mut sink: Sink,
     secrets: Arc<Vec<Vec<u8>>>,
     stop: CancellationToken,
 ) -> Sink {
-    // One redactor per stream: a secret written in pieces to one stream is still found even
-    // when the other stream's output lands between the pieces.
-    let mut out_redactor = Redactor::new(secrets.clone());
-    let mut err_redactor = Redactor::new(secrets);
-    let (mut out_open, mut err_open) = (stdout.is_some(), stderr.is_some());
-    let mut out_buf = vec![0u8; READ_CHUNK];
-    let mut err_buf = vec![0u8; READ_CHUNK];
-    while out_open || err_open {
+    let mut redactor = Redactor::new(secrets);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
         tokio::select! {
-            r = read_some(&mut stdout, &mut out_buf), if out_open => match r {
-                Ok(n) if n > 0 => out_redactor.push(&out_buf[..n], &mut sink),
-                _ => out_open = false,
-            },
-            r = read_some(&mut stderr, &mut err_buf), if err_open => match r {
-                Ok(n) if n > 0 => err_redactor.push(&err_buf[..n], &mut sink),
-                _ => err_open = false,
+            r = output.read(&mut buf) => match r {
+                Ok(n) if n > 0 => redactor.push(&buf[..n], &mut sink),
+                // End of output, or a read error, after which nothing more can be read.
+                _ => break,
             },
             _ = stop.cancelled() => break,
         }
     }
-    out_redactor.finish(&mut sink);
-    err_redactor.finish(&mut sink);
+    redactor.finish(&mut sink);
     sink
 }
 
