@@ -94,6 +94,44 @@ pub struct ExecutionRecord {
     pub refusal: Option<String>,
 }
 
+impl ExecutionRecord {
+    /// The record of a run that took place.
+    pub fn from_run(executor: impl Into<String>, run: &super::run::RunResult) -> Self {
+        ExecutionRecord {
+            executor: executor.into(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            exit_code: run.exit_code,
+            output_sha256: Some(run.output_sha256.clone()),
+            outcome: run.outcome,
+            refusal: None,
+        }
+    }
+
+    /// The record of a run that did not take place (`refused`, `held`, `interrupted`);
+    /// `reason` is kept only for `refused`, where it says what verification found.
+    pub fn not_run(
+        executor: impl Into<String>,
+        outcome: Outcome,
+        at: DateTime<Utc>,
+        reason: Option<String>,
+    ) -> Self {
+        ExecutionRecord {
+            executor: executor.into(),
+            started_at: at,
+            finished_at: at,
+            exit_code: None,
+            output_sha256: None,
+            outcome,
+            refusal: if outcome == Outcome::Refused {
+                reason
+            } else {
+                None
+            },
+        }
+    }
+}
+
 /// What became of an execution. Serialized as snake_case strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -378,6 +416,23 @@ mod tests {
         let mut v: serde_json::Value = serde_json::to_value(&n).unwrap();
         v["signature"] = "ed25519:...".into();
         assert_eq!(ExecutionNote::from_json("m", &v.to_string()).unwrap(), n);
+    }
+
+    #[test]
+    fn refusals_keep_their_reason_and_claim_no_output() {
+        let at = "2026-11-21T10:01:00Z".parse().unwrap();
+        let r = ExecutionRecord::not_run(
+            "firewall",
+            Outcome::Refused,
+            at,
+            Some("merged content differs".into()),
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["outcome"], "refused");
+        assert_eq!(v["refusal"], "merged content differs");
+        assert!(v["exit_code"].is_null() && v["output_sha256"].is_null());
+        let held = ExecutionRecord::not_run("firewall", Outcome::Held, at, Some("ignored".into()));
+        assert_eq!(held.refusal, None);
     }
 
     #[test]
