@@ -80,7 +80,9 @@ pub fn repo_name_from_url(url: &str) -> Result<RepoName, GitError> {
     RepoName::new(owner, name).map_err(|_| unknown())
 }
 
-fn callbacks(token: Option<&Secret>) -> RemoteCallbacks<'_> {
+/// Credentials for an https remote: the token as the password, never on the command line
+/// nor in a URL. Shared by propose's push and the executor's mirror and notes push.
+pub fn callbacks(token: Option<&Secret>) -> RemoteCallbacks<'_> {
     let mut cb = RemoteCallbacks::new();
     cb.credentials(move |_url, _user, _allowed| match token {
         // GitHub takes any user name with a token as the password over https.

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod config;
 pub mod dashboard;
+pub mod executor;
 pub mod gate;
 pub mod git;
 pub mod github;
@@ -19,6 +20,7 @@ pub mod serve;
 pub mod server;
 pub mod sim;
 pub mod types;
+pub mod verify;
 pub mod watch;
 pub mod webhook;
 

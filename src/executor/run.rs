@@ -1,0 +1,437 @@
+//! Runs one executor command: no shell, a cleared environment plus the executor's own secrets,
+//! its own process group (killed as a whole on timeout, cancel, or when the command exits and
+//! leaves processes behind), output captured up to a cap with every secret value redacted.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe::Receiver as OutputPipe;
+use tokio_util::sync::CancellationToken;
+
+use super::note::Outcome;
+use crate::config::Secret;
+
+/// The only variables taken from the gate's own environment. Everything else (the gate's
+/// `GITHUB_TOKEN`, webhook secrets, cloud credentials) never reaches the command.
+pub const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
+/// `PATH` for the command when the gate itself runs without one.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// What a secret value is replaced with in captured output.
+pub const REDACTED: &str = "[REDACTED]";
+/// How long to wait for the output pipes to close once the process group is dead. Only a
+/// process that escaped the group (setsid) and kept the pipe open makes this wait matter.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One run of one executor.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The command, no shell. `argv[0]` containing a '/' is relative to `workdir` (or
+    /// absolute); a bare name is looked up in `PATH`.
+    pub argv: Vec<String>,
+    /// The fresh checkout of the merge commit; the command's working directory.
+    pub workdir: PathBuf,
+    /// The executor's secrets, resolved just before the run. Their values are redacted from
+    /// the output.
+    pub env: Vec<(String, Secret)>,
+    /// `PRGATE_REPO`, `PRGATE_PULL`, `PRGATE_MERGE_SHA`, `PRGATE_HEAD_SHA`, `PRGATE_APPROVERS`,
+    /// `PRGATE_CHANGED_FILES`. Set last, so that a secret cannot pose as one of them.
+    pub context: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Bytes of output kept; the rest is read (so the command never blocks) and hashed only.
+    pub output_cap: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunResult {
+    /// `succeeded`, `failed`, `timeout` or `cancelled`.
+    pub outcome: Outcome,
+    /// `None` when the command was killed by a signal or could not be started.
+    pub exit_code: Option<i32>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// stdout and stderr interleaved as the command wrote them, redacted, at most `output_cap` bytes
+    /// (lossily decoded as UTF-8).
+    pub output: String,
+    /// sha256 (hex) of the whole redacted output, including any part past the cap.
+    pub output_sha256: String,
+    /// Whether the output went past `output_cap`.
+    pub truncated: bool,
+}
+
+/// Runs the command and waits for it, its timeout or `cancel`, whichever comes first. Never
+/// fails: a command that cannot be started is a `failed` result whose output says why.
+pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResult {
+    let started_at = Utc::now();
+    let secrets = Arc::new(secret_values(spec));
+    let mut sink = Sink::new(spec.output_cap);
+
+    let (mut command, output) = match build_command(spec) {
+        Ok(c) => c,
+        Err(message) => {
+            Redactor::new(secrets).push_all(message.as_bytes(), &mut sink);
+            return sink.finish(Outcome::Failed, None, started_at);
+        }
+    };
+    let spawned = command.spawn();
+    // The command holds our copies of the pipe's write end; they must be closed now, or the
+    // pipe never reaches its end once the child is gone.
+    drop(command);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let message = format!(
+                "prgate: cannot start {:?} in {}: {e}\n",
+                spec.argv.first().map(String::as_str).unwrap_or_default(),
+                spec.workdir.display()
+            );
+            Redactor::new(secrets).push_all(message.as_bytes(), &mut sink);
+            return sink.finish(Outcome::Failed, None, started_at);
+        }
+    };
+    let pid = child.id();
+    let stop_capture = CancellationToken::new();
+    let mut capture = tokio::spawn(capture_output(
+        output,
+        sink,
+        secrets.clone(),
+        stop_capture.clone(),
+    ));
+
+    enum Ending {
+        Exited(std::io::Result<std::process::ExitStatus>),
+        TimedOut,
+        Cancelled,
+    }
+    let ending = tokio::select! {
+        status = child.wait() => Ending::Exited(status),
+        _ = tokio::time::sleep(spec.timeout) => Ending::TimedOut,
+        _ = cancel.cancelled() => Ending::Cancelled,
+    };
+    // Kill the whole group in every case: on timeout or cancel the command itself, and after a
+    // normal exit whatever it left running in the background, which would otherwise hold the
+    // output pipes open and keep acting after the record says the run is over.
+    if let Some(pid) = pid {
+        kill_group(pid);
+    }
+    let (outcome, exit_code) = match ending {
+        Ending::Exited(Ok(status)) if status.success() => (Outcome::Succeeded, status.code()),
+        Ending::Exited(Ok(status)) => (Outcome::Failed, status.code()),
+        Ending::Exited(Err(_)) => (Outcome::Failed, None),
+        Ending::TimedOut => {
+            let _ = child.wait().await;
+            (Outcome::Timeout, None)
+        }
+        Ending::Cancelled => {
+            let _ = child.wait().await;
+            (Outcome::Cancelled, None)
+        }
+    };
+
+    let sink = match tokio::time::timeout(DRAIN_GRACE, &mut capture).await {
+        Ok(joined) => joined,
+        Err(_) => {
+            stop_capture.cancel();
+            capture.await
+        }
+    };
+    match sink {
+        Ok(sink) => sink.finish(outcome, exit_code, started_at),
+        Err(e) => {
+            // The capture task panicked: report the outcome without output rather than guess.
+            let mut sink = Sink::new(spec.output_cap);
+            sink.write(format!("prgate: output capture failed: {e}\n").as_bytes());
+            sink.finish(outcome, exit_code, started_at)
+        }
+    }
+}
+
+fn secret_values(spec: &RunSpec) -> Vec<Vec<u8>> {
+    let mut values: Vec<Vec<u8>> = spec
+        .env
+        .iter()
+        .map(|(_, s)| s.expose().as_bytes().to_vec())
+        .filter(|v| !v.is_empty())
+        .collect();
+    // Longest first, so that a secret containing another is replaced whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.dedup();
+    values
+}
+
+/// The program to execute: relative to the workdir when it names a path, else a `PATH` name.
+fn program(argv0: &str, workdir: &Path) -> PathBuf {
+    let p = Path::new(argv0);
+    if argv0.contains('/') && !p.is_absolute() {
+        workdir.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// The command, and the read end of the one pipe its stdout and stderr both write to.
+fn build_command(spec: &RunSpec) -> Result<(tokio::process::Command, OutputPipe), String> {
+    let argv0 = spec
+        .argv
+        .first()
+        .ok_or("prgate: the executor's command is empty; give it an argv in prgate.toml\n")?;
+    // Absolute, because the child changes into the workdir before the program is resolved.
+    let workdir = std::path::absolute(&spec.workdir).map_err(|e| {
+        format!(
+            "prgate: cannot resolve the workdir {}: {e}\n",
+            spec.workdir.display()
+        )
+    })?;
+    let mut cmd = tokio::process::Command::new(program(argv0, &workdir));
+    cmd.args(&spec.argv[1..]).current_dir(&workdir).env_clear();
+    for name in INHERITED_ENV {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
+    if std::env::var_os("PATH").is_none() {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
+    for (name, secret) in &spec.env {
+        cmd.env(name, secret.expose());
+    }
+    for (name, value) in &spec.context {
+        cmd.env(name, value);
+    }
+    // One pipe for both streams, as with `2>&1`: the output is interleaved exactly as the
+    // command wrote it, which two pipes read side by side cannot promise.
+    let pipe_err = |e: std::io::Error| format!("prgate: cannot create the output pipe: {e}\n");
+    let (reader, writer) = std::io::pipe().map_err(pipe_err)?;
+    let writer_for_stderr = writer.try_clone().map_err(pipe_err)?;
+    let reader = OutputPipe::from_owned_fd(reader.into()).map_err(pipe_err)?;
+    cmd.stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer_for_stderr)
+        // Its own group, so that everything it starts can be killed together.
+        .process_group(0)
+        // A last resort should this future be dropped mid-run; it reaches only the leader.
+        .kill_on_drop(true);
+    Ok((cmd, reader))
+}
+
+fn kill_group(pid: u32) {
+    let Ok(pgid) = i32::try_from(pid) else { return };
+    // kill(-1) would signal every process we may signal; a child is never pid 0 or 1.
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions. The child was spawned with
+    // process_group(0), so its pid is its group's id and -pid addresses that whole group.
+    // ESRCH (the group is already gone) is the expected result after a clean exit.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// Reads the output pipe to its end (or until `stop`).
+async fn capture_output(
+    mut output: OutputPipe,
+    mut sink: Sink,
+    secrets: Arc<Vec<Vec<u8>>>,
+    stop: CancellationToken,
+) -> Sink {
+    let mut redactor = Redactor::new(secrets);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        tokio::select! {
+            r = output.read(&mut buf) => match r {
+                Ok(n) if n > 0 => redactor.push(&buf[..n], &mut sink),
+                // End of output, or a read error, after which nothing more can be read.
+                _ => break,
+            },
+            _ = stop.cancelled() => break,
+        }
+    }
+    redactor.finish(&mut sink);
+    sink
+}
+
+/// Replaces secret values in a stream. It holds back the last `longest secret - 1` bytes, so a
+/// secret split across reads is still whole when it is searched for.
+struct Redactor {
+    secrets: Arc<Vec<Vec<u8>>>,
+    hold: usize,
+    pending: Vec<u8>,
+}
+
+impl Redactor {
+    fn new(secrets: Arc<Vec<Vec<u8>>>) -> Self {
+        let hold = secrets
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(1);
+        Redactor {
+            secrets,
+            hold,
+            pending: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], sink: &mut Sink) {
+        self.pending.extend_from_slice(chunk);
+        self.pending = redact(&self.pending, &self.secrets);
+        let emit = self.pending.len().saturating_sub(self.hold);
+        sink.write(&self.pending[..emit]);
+        self.pending.drain(..emit);
+    }
+
+    fn finish(&mut self, sink: &mut Sink) {
+        sink.write(&self.pending);
+        self.pending.clear();
+    }
+
+    fn push_all(mut self, bytes: &[u8], sink: &mut Sink) {
+        self.push(bytes, sink);
+        self.finish(sink);
+    }
+}
+
+fn redact(data: &[u8], secrets: &[Vec<u8>]) -> Vec<u8> {
+    let mut current = data.to_vec();
+    for secret in secrets {
+        let finder = memchr::memmem::Finder::new(secret);
+        if finder.find(&current).is_none() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(current.len());
+        let mut last = 0;
+        for at in finder.find_iter(&current) {
+            // find_iter yields non-overlapping matches left to right.
+            out.extend_from_slice(&current[last..at]);
+            out.extend_from_slice(REDACTED.as_bytes());
+            last = at + secret.len();
+        }
+        out.extend_from_slice(&current[last..]);
+        current = out;
+    }
+    current
+}
+
+/// Keeps the first `cap` bytes of the (already redacted) output and hashes all of it.
+struct Sink {
+    cap: usize,
+    kept: Vec<u8>,
+    hasher: Sha256,
+    truncated: bool,
+}
+
+impl Sink {
+    fn new(cap: usize) -> Self {
+        Sink {
+            cap,
+            kept: Vec::new(),
+            hasher: Sha256::new(),
+            truncated: false,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        let room = self.cap.saturating_sub(self.kept.len());
+        let take = room.min(bytes.len());
+        self.kept.extend_from_slice(&bytes[..take]);
+        if take < bytes.len() {
+            self.truncated = true;
+        }
+    }
+
+    fn finish(
+        self,
+        outcome: Outcome,
+        exit_code: Option<i32>,
+        started_at: DateTime<Utc>,
+    ) -> RunResult {
+        RunResult {
+            outcome,
+            exit_code,
+            started_at,
+            finished_at: Utc::now(),
+            output: String::from_utf8_lossy(&self.kept).into_owned(),
+            output_sha256: hex::encode(self.hasher.finalize()),
+            truncated: self.truncated,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets(v: &[&str]) -> Arc<Vec<Vec<u8>>> {
+        let spec = RunSpec {
+            argv: vec![],
+            workdir: PathBuf::new(),
+            env: v
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("S{i}"), Secret::new(*s)))
+                .collect(),
+            context: vec![],
+            timeout: Duration::ZERO,
+            output_cap: 0,
+        };
+        Arc::new(secret_values(&spec))
+    }
+
+    fn run_chunks(chunks: &[&str], secret_list: &[&str], cap: usize) -> (String, bool) {
+        let mut sink = Sink::new(cap);
+        let mut r = Redactor::new(secrets(secret_list));
+        for c in chunks {
+            r.push(c.as_bytes(), &mut sink);
+        }
+        r.finish(&mut sink);
+        let res = sink.finish(Outcome::Succeeded, Some(0), Utc::now());
+        (res.output, res.truncated)
+    }
+
+    #[test]
+    fn secrets_are_redacted_even_when_split_across_reads() {
+        let (out, _) = run_chunks(
+            &["token=hunt", "er2", " and again hunter2\n"],
+            &["hunter2"],
+            1000,
+        );
+        assert_eq!(out, "token=[REDACTED] and again [REDACTED]\n");
+    }
+
+    #[test]
+    fn a_secret_containing_another_is_replaced_whole() {
+        let (out, _) = run_chunks(&["abc-long-abc"], &["abc", "abc-long-abc"], 1000);
+        assert_eq!(out, "[REDACTED]");
+    }
+
+    #[test]
+    fn no_prefix_of_a_secret_survives_the_cap() {
+        // Redaction happens before the cap, so the cut cannot fall inside a secret's value.
+        let (out, truncated) = run_chunks(&["xxxxsupersecret"], &["supersecret"], 8);
+        assert!(truncated);
+        assert_eq!(out, "xxxx[RED");
+    }
+
+    #[test]
+    fn empty_secrets_redact_nothing() {
+        let (out, _) = run_chunks(&["plain"], &[""], 100);
+        assert_eq!(out, "plain");
+    }
+
+    #[test]
+    fn programs_with_a_slash_are_relative_to_the_workdir() {
+        let w = Path::new("/w");
+        assert_eq!(program("./scripts/a.sh", w), Path::new("/w/./scripts/a.sh"));
+        assert_eq!(program("/usr/bin/env", w), Path::new("/usr/bin/env"));
+        assert_eq!(program("terraform", w), Path::new("terraform"));
+    }
+}

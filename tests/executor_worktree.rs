@@ -1,0 +1,98 @@
+//! Mirror and fresh checkout against real repositories.
+
+#[path = "executor_support.rs"]
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use prgate::executor::{checkout_fresh, sync_mirror};
+use support::{TestRepo, scenario};
+
+#[test]
+fn checkout_holds_exactly_the_commit_tree_with_modes() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let tree = r.tree_with_modes(
+        Some(s.head),
+        &[
+            (
+                "scripts/apply.sh",
+                Some(("#!/bin/sh\necho applied\n", 0o100755)),
+            ),
+            ("README", None),
+        ],
+    );
+    let m = r.commit_tree(&[s.head], tree, "with a script");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("run");
+    std::fs::create_dir_all(dir.join("leftover")).unwrap();
+    std::fs::write(dir.join("leftover/secret.txt"), "from an earlier run").unwrap();
+    std::fs::write(dir.join("README"), "stale").unwrap();
+
+    checkout_fresh(&r.repo, m, &dir).unwrap();
+    assert!(!dir.join("leftover").exists());
+    assert!(!dir.join("README").exists());
+    assert!(!dir.join(".git").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("firewall/rules")).unwrap(),
+        "allow 22\nallow 443\n"
+    );
+    let mode = std::fs::metadata(dir.join("scripts/apply.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_ne!(mode & 0o111, 0, "executable bit lost: {mode:o}");
+    let mode = std::fs::metadata(dir.join("firewall/rules"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".github", "firewall", "scripts"]);
+}
+
+#[test]
+fn mirror_is_created_then_fetched_with_notes_and_pull_heads() {
+    let origin = TestRepo::new();
+    let s = scenario(&origin);
+    origin.set_branch("main", s.main);
+    origin
+        .repo
+        .reference("refs/pull/42/head", s.head, true, "test")
+        .unwrap();
+    let url = format!("file://{}", origin.path().display());
+    let data = tempfile::tempdir().unwrap();
+    let mirror_dir = data.path().join("mirrors/acme/infra.git");
+
+    let mirror = sync_mirror(&mirror_dir, &url, None).unwrap();
+    assert!(mirror.is_bare());
+    assert_eq!(mirror.refname_to_id("refs/heads/main").unwrap(), s.main);
+    assert_eq!(mirror.refname_to_id("refs/pull/42/head").unwrap(), s.head);
+
+    let next = origin.commit(Some(s.main), &[("more", Some("x"))], "more");
+    origin.set_branch("main", next);
+    let sig = support::sig();
+    origin
+        .repo
+        .note(&sig, &sig, Some("refs/notes/prgate"), s.main, "{}", true)
+        .unwrap();
+    let mirror = sync_mirror(&mirror_dir, &url, None).unwrap();
+    assert_eq!(mirror.refname_to_id("refs/heads/main").unwrap(), next);
+    assert!(mirror.find_note(Some("refs/notes/prgate"), s.main).is_ok());
+
+    let dir = data.path().join("work");
+    checkout_fresh(&mirror, next, &dir).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("more")).unwrap(), "x");
+}
+
+#[test]
+fn checkout_refuses_to_clear_the_mirror() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    assert!(checkout_fresh(&r.repo, s.main, r.path()).is_err());
+    assert!(r.path().join(".git").exists());
+}
