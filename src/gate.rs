@@ -16,6 +16,7 @@ use crate::APPROVAL_CONTEXT;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MergeMode, RepoPolicy, ServerConfig};
 use crate::dashboard::Dashboard;
+use crate::executor::service::Executor;
 use crate::github::facts::{GatherError, gather_facts, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
 use crate::metrics::Metrics;
@@ -63,6 +64,8 @@ pub struct Gate {
     retry_backoff: Duration,
     clock: Arc<dyn Clock>,
     renderer: Renderer,
+    /// The post-merge executor, when the service runs one.
+    executor: Option<Arc<Executor>>,
     /// Decision comments this process posted or found: (repo, pull, head, kind).
     commented: Mutex<HashSet<(RepoName, PullNumber, CommitSha, &'static str)>>,
 }
@@ -90,7 +93,14 @@ impl Gate {
             clock: Arc::new(SystemClock),
             renderer: Renderer::new(config.templates_dir.clone()),
             commented: Mutex::new(HashSet::new()),
+            executor: None,
         }
+    }
+
+    /// Hands pushes to governed branches to the executor.
+    pub fn with_executor(mut self, executor: Arc<Executor>) -> Self {
+        self.executor = Some(executor);
+        self
     }
 
     /// Replaces the clock (tests and the demo move time by hand).
@@ -181,11 +191,33 @@ impl Gate {
                     }
                 }
             }
-            Event::Push { repo, git_ref, .. } => {
-                // A push to a governed base branch may change the policy of its open PRs.
+            Event::Push {
+                repo,
+                git_ref,
+                before,
+                after,
+                ..
+            } => {
                 if let Some(branch) = git_ref.strip_prefix("refs/heads/")
                     && self.is_governed(repo, branch)
                 {
+                    // New commits on a governed branch: the executor verifies each on its own.
+                    // It runs beside the worker, so a long execution never holds up decisions;
+                    // its claim and provisional note make a crash show as `interrupted`.
+                    if let (Some(executor), Some(after)) = (&self.executor, after) {
+                        let (executor, repo, before, after) = (
+                            executor.clone(),
+                            repo.clone(),
+                            before.clone(),
+                            after.clone(),
+                        );
+                        tokio::spawn(async move {
+                            if let Err(e) = executor.on_push(&repo, before.as_ref(), &after).await {
+                                tracing::warn!(%repo, error = %e, "executor failed on the push; the reconciler retries");
+                            }
+                        });
+                    }
+                    // A push to a governed base branch may change the policy of its open PRs.
                     self.reconcile_repo(repo, Some(branch)).await?;
                 }
             }
@@ -533,8 +565,16 @@ impl Gate {
         Ok(())
     }
 
-    /// One reconciler pass over every governed repository.
+    /// One reconciler pass over every governed repository: open PRs, then recent merges.
     pub async fn reconcile_once(&self) {
+        self.reconcile_pulls().await;
+        if let Some(executor) = &self.executor {
+            executor.reconcile().await;
+        }
+    }
+
+    /// Re-evaluates the open PRs of every governed repository.
+    pub async fn reconcile_pulls(&self) {
         let repos: Vec<RepoName> = self.governed.keys().cloned().collect();
         for repo in repos {
             if let Err(e) = self.reconcile_repo(&repo, None).await {

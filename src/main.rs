@@ -11,6 +11,10 @@ use clap::{Parser, Subcommand};
 const EXIT_USAGE: u8 = 2;
 /// Exit code for any other error.
 const EXIT_OTHER: u8 = 1;
+/// An execution ran and failed.
+const EXIT_EXEC_FAILED: u8 = 30;
+/// Verification refused the execution, or `verify` found the record does not hold.
+const EXIT_REFUSED: u8 = 31;
 /// `propose`: the named paths already match the base branch.
 const EXIT_NOTHING_TO_COMMIT: u8 = 3;
 /// `propose`: the repository does not exist on the code host, or the token cannot see it.
@@ -101,6 +105,29 @@ enum Command {
         poll: String,
         #[command(flatten)]
         host: HostArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Execute a merge commit on an operator's explicit command (after the same verification),
+    /// or with --cancel stop a running or future execution by putting the hold label on its PR.
+    Execute {
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        commit: String,
+        #[arg(long)]
+        cancel: bool,
+        #[arg(long, default_value = "prgate.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check from git alone that a merge commit carries a valid approval record (exit 0, else 31).
+    Verify {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[arg(long)]
+        commit: String,
         #[arg(long)]
         json: bool,
     },
@@ -337,6 +364,54 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Execute {
+            repo,
+            commit,
+            cancel,
+            config,
+            json,
+        } => {
+            init_tracing();
+            let repo = match repo.parse::<prgate::types::RepoName>() {
+                Ok(r) => r,
+                Err(e) => return usage(format!("--repo: {e}")),
+            };
+            let commit = match commit.parse::<prgate::types::CommitSha>() {
+                Ok(c) => c,
+                Err(e) => return usage(format!("--commit: {e} (give the full 40-digit SHA)")),
+            };
+            let config = match prgate::config::load_server_config(&config) {
+                Ok(c) => c,
+                Err(e) => return usage(e.to_string()),
+            };
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            rt.block_on(execute(config, repo, commit, cancel, json))
+        }
+        Command::Verify { repo, commit, json } => {
+            match prgate::verify::verify_commit(&repo, &commit) {
+                Ok(report) => {
+                    if json {
+                        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                    } else if report.holds {
+                        println!(
+                            "{}: the approval record holds ({})",
+                            report.commit,
+                            report.approvals.join(", ")
+                        );
+                    } else {
+                        println!("{}: the approval record does not hold", report.commit);
+                        for p in &report.problems {
+                            println!("  - {p}");
+                        }
+                    }
+                    ExitCode::from(if report.holds { 0 } else { EXIT_REFUSED })
+                }
+                Err(e) => report_error(json, &e.to_string(), EXIT_USAGE),
+            }
+        }
         Command::Sim {
             listen,
             state,
@@ -355,6 +430,108 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// `prgate execute`: verify, claim and run one merge commit now, or put its execution on hold.
+async fn execute(
+    config: prgate::config::ServerConfig,
+    repo: prgate::types::RepoName,
+    commit: prgate::types::CommitSha,
+    cancel: bool,
+    json: bool,
+) -> ExitCode {
+    use prgate::executor::service::{Considered, Executor, HOLD_LABEL, Mode};
+    let token = match config
+        .github
+        .token
+        .as_ref()
+        .map(|t| t.resolve())
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
+    };
+    let metrics = prgate::metrics::Metrics::new();
+    let gh = match prgate::github::GitHub::new(
+        &config.github.api_url,
+        token.as_ref(),
+        Default::default(),
+        metrics.clone(),
+    ) {
+        Ok(g) => std::sync::Arc::new(g),
+        Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
+    };
+    if cancel {
+        // The running executor watches its PR for the hold label; a future one is held by it.
+        let pulls = match gh.pulls_for_commit(&repo, &commit).await {
+            Ok(p) => p,
+            Err(e) => return report_error(json, &e.to_string(), EXIT_OTHER),
+        };
+        let Some(pull) = pulls
+            .into_iter()
+            .find(|p| p.merge_commit_sha.as_deref() == Some(commit.as_str()))
+        else {
+            return report_error(
+                json,
+                &format!("no pull request was merged as {commit}"),
+                EXIT_OTHER,
+            );
+        };
+        if let Err(e) = gh
+            .add_labels(
+                &repo,
+                prgate::types::PullNumber(pull.number),
+                &[HOLD_LABEL.to_string()],
+            )
+            .await
+        {
+            return report_error(json, &e.to_string(), EXIT_OTHER);
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"result": "hold_requested", "pull": pull.number, "label": HOLD_LABEL})
+            );
+        } else {
+            println!(
+                "put {HOLD_LABEL} on #{}: a running execution is cancelled, a pending one held",
+                pull.number
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let executor = std::sync::Arc::new(Executor::new(
+        std::sync::Arc::new(config.clone()),
+        gh,
+        token,
+        metrics,
+        prgate::dashboard::Dashboard::new(),
+    ));
+    match executor.consider(&repo, &commit, Mode::Operator).await {
+        Ok(result) => {
+            let code = match &result {
+                Considered::Ran { outcome, .. } | Considered::AlreadyRecorded { outcome } => {
+                    if *outcome == prgate::executor::Outcome::Succeeded {
+                        0
+                    } else if *outcome == prgate::executor::Outcome::Refused {
+                        EXIT_REFUSED
+                    } else {
+                        EXIT_EXEC_FAILED
+                    }
+                }
+                Considered::Refused { .. } | Considered::NotGoverned => EXIT_REFUSED,
+                Considered::Held { .. } => 10,
+                Considered::ClaimedElsewhere => EXIT_OTHER,
+            };
+            if json {
+                println!("{}", serde_json::to_string(&result).unwrap_or_default());
+            } else {
+                println!("{commit}: {result:?}");
+            }
+            ExitCode::from(code)
+        }
+        Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, ServerConfig};
 use crate::dashboard::Dashboard;
+use crate::executor::service::Executor;
 use crate::gate::Gate;
 use crate::github::{ClientOptions, GitHub, GitHubError};
 use crate::metrics::Metrics;
@@ -105,8 +106,18 @@ pub async fn start_with_clock(
         options,
         metrics.clone(),
     )?);
-    let gate =
-        Arc::new(Gate::new(&config, gh, metrics.clone(), dashboard.clone()).with_clock(clock));
+    let executor = Arc::new(Executor::new(
+        Arc::new(config.clone()),
+        gh.clone(),
+        token.clone(),
+        metrics.clone(),
+        dashboard.clone(),
+    ));
+    let gate = Arc::new(
+        Gate::new(&config, gh.clone(), metrics.clone(), dashboard.clone())
+            .with_clock(clock)
+            .with_executor(executor),
+    );
     let ready = Arc::new(AtomicBool::new(false));
 
     let listener = tokio::net::TcpListener::bind(config.listen)

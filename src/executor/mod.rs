@@ -4,8 +4,10 @@
 //! the code host side (finding the PR, claiming the merge) is wired in by the gate.
 
 pub mod equivalence;
+pub mod history;
 pub mod note;
 pub mod run;
+pub mod service;
 pub mod worktree;
 pub use run::{RunResult, RunSpec, run_executor};
 pub use worktree::{WorktreeError, checkout_fresh, sync_mirror};

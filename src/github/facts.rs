@@ -81,11 +81,27 @@ pub async fn policy_at(
     Ok((policy, file))
 }
 
-/// Gathers everything the policy engine needs about `pull`.
+/// Gathers everything the policy engine needs about `pull`, judged by the policy at the PR's
+/// base commit.
 pub async fn gather_facts(
     gh: &GitHub,
     repo: &RepoName,
     pull: &ApiPull,
+) -> Result<Gathered, GatherError> {
+    let here = format!("/repos/{repo}/pulls/{}", pull.number);
+    let base_sha = sha(&here, &pull.base.sha)?;
+    let (policy, policy_file) = policy_at(gh, repo, &base_sha).await?;
+    gather_facts_with_policy(gh, repo, pull, policy, policy_file.blob_sha).await
+}
+
+/// As [`gather_facts`], judged by a policy the caller read (the executor reads it at the merge
+/// commit's first parent).
+pub async fn gather_facts_with_policy(
+    gh: &GitHub,
+    repo: &RepoName,
+    pull: &ApiPull,
+    policy: RepoPolicy,
+    policy_blob: CommitSha,
 ) -> Result<Gathered, GatherError> {
     let here = format!("/repos/{repo}/pulls/{}", pull.number);
     let head_sha = sha(&here, &pull.head.sha)?;
@@ -95,8 +111,6 @@ pub async fn gather_facts(
         .as_ref()
         .map(|u| u.account())
         .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
-
-    let (policy, policy_file) = policy_at(gh, repo, &base_sha).await?;
 
     let compare = gh.compare(repo, &base_sha, &head_sha).await?;
     if compare.total_commits as usize != compare.commits.len() {
@@ -202,7 +216,7 @@ pub async fn gather_facts(
             created_at: pull.created_at,
         },
         policy,
-        policy_blob: policy_file.blob_sha,
+        policy_blob,
     })
 }
 

@@ -349,6 +349,38 @@ impl GitHub {
         Ok(())
     }
 
+    /// Creates `refs/...` at `sha`; `Ok(false)` when it exists already (422). GitHub creates a
+    /// ref atomically, which makes this the executor's at-most-once claim.
+    pub async fn create_ref(
+        &self,
+        repo: &RepoName,
+        git_ref: &str,
+        sha: &CommitSha,
+    ) -> Result<bool, GitHubError> {
+        let path = format!("/repos/{repo}/git/refs");
+        let body = json!({ "ref": git_ref, "sha": sha.as_str() });
+        match self.transport.send(Method::POST, &path, Some(&body)).await {
+            Ok(_) => Ok(true),
+            Err(GitHubError::Status { status: 422, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Refs under `prefix` (e.g. `prgate/claims/`), as (full ref name, object SHA).
+    pub async fn matching_refs(
+        &self,
+        repo: &RepoName,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, GitHubError> {
+        let refs: Vec<ApiRef> = self
+            .get_all(&format!("/repos/{repo}/git/matching-refs/{prefix}"))
+            .await?;
+        Ok(refs
+            .into_iter()
+            .map(|r| (r.git_ref, r.object.sha))
+            .collect())
+    }
+
     pub async fn comments(
         &self,
         repo: &RepoName,

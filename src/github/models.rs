@@ -174,3 +174,15 @@ pub struct ApiComment {
     pub body: String,
     pub user: Option<ApiUser>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiRefObject {
+    pub sha: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiRef {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub object: ApiRefObject,
+}

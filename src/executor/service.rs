@@ -1,0 +1,842 @@
+//! The executor wired to the code host: for a commit M on a governed branch it re-verifies the
+//! approval on its own (never trusting statuses), claims M at most once with a ref on the code
+//! host, runs the executor in a fresh checkout, and records the outcome as a note, a
+//! `prgate/execution` status and a PR comment.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use git2::{Oid, Repository};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::equivalence::{Equivalence, check_content};
+use super::history::{changed_paths, first_parent_range, policy_blob_at};
+use super::note::{
+    ExecutionNote, ExecutionRecord, NoteApproval, Outcome, push_notes, read_note, write_note,
+};
+use super::run::{RunSpec, run_executor};
+use super::worktree::{checkout_fresh, sync_mirror};
+use crate::EXECUTION_CONTEXT;
+use crate::config::{ExecutorConfig, POLICY_PATH, Secret, ServerConfig};
+use crate::dashboard::Dashboard;
+use crate::github::facts::gather_facts_with_policy;
+use crate::github::models::ApiPull;
+use crate::github::{GitHub, GitHubError};
+use crate::metrics::Metrics;
+use crate::policy::{self, ApprovalState};
+use crate::records::ApprovalTrailers;
+use crate::render::Renderer;
+use crate::types::{CommitSha, PullNumber, RepoName};
+
+/// The label that holds (or, while running, cancels) an execution.
+pub const HOLD_LABEL: &str = "prgate:hold";
+/// Output kept in the record; the rest is hashed only.
+const OUTPUT_CAP: usize = 1024 * 1024;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How many recent first-parent commits the reconciler looks at per branch.
+const RECONCILE_DEPTH: usize = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error("git, in the mirror of {repo}: {message}")]
+    Git { repo: RepoName, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Who asked: the service on its own, or an operator with `prgate execute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Automatic,
+    Operator,
+}
+
+/// What became of one commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Considered {
+    /// No policy at its first parent, or no executor's paths touched.
+    NotGoverned,
+    /// A record exists already; nothing is done again automatically.
+    AlreadyRecorded {
+        outcome: Outcome,
+    },
+    /// Another worker holds the claim.
+    ClaimedElsewhere,
+    Refused {
+        reason: String,
+    },
+    Held {
+        reason: String,
+    },
+    Ran {
+        outcome: Outcome,
+        exit_code: Option<i32>,
+    },
+}
+
+/// What the mirror says about a commit, read before any await.
+struct LocalFacts {
+    parent: CommitSha,
+    policy_blob: CommitSha,
+    policy_text: String,
+    changed: Vec<String>,
+    trailer_pull: Option<PullNumber>,
+    existing: Option<ExecutionRecord>,
+}
+
+/// `None` when the commit is not governed: a root commit, or no policy at its first parent.
+fn read_local(
+    mirror: &Repository,
+    m: Oid,
+    repo: &RepoName,
+) -> Result<Option<LocalFacts>, git2::Error> {
+    let commit = mirror.find_commit(m)?;
+    let Ok(parent) = commit.parent_id(0) else {
+        return Ok(None);
+    };
+    let Some((blob, policy_text)) = policy_blob_at(mirror, parent)? else {
+        return Ok(None);
+    };
+    let changed = changed_paths(mirror, m)?;
+    let trailer_pull = commit
+        .message()
+        .and_then(ApprovalTrailers::parse)
+        .filter(|t| &t.pull.repo == repo)
+        .map(|t| t.pull.number);
+    let existing = read_note(mirror, m)
+        .ok()
+        .flatten()
+        .and_then(|n| n.execution);
+    let (Ok(parent), Ok(policy_blob)) = (parent.to_string().parse(), blob.to_string().parse())
+    else {
+        return Err(git2::Error::from_str("object id is not a SHA-1"));
+    };
+    Ok(Some(LocalFacts {
+        parent,
+        policy_blob,
+        policy_text,
+        changed,
+        trailer_pull,
+        existing,
+    }))
+}
+
+/// Everything verification established about an approved merge.
+struct Verified {
+    pull: ApiPull,
+    note: ExecutionNote,
+    changed: Vec<String>,
+}
+
+pub struct Executor {
+    gh: Arc<GitHub>,
+    config: Arc<ServerConfig>,
+    token: Option<Secret>,
+    metrics: Metrics,
+    dashboard: Dashboard,
+    renderer: Renderer,
+    clone_urls: Mutex<HashMap<RepoName, String>>,
+    /// Cancellation of the runs in progress in this process, by merge commit.
+    running: Mutex<HashMap<CommitSha, CancellationToken>>,
+    /// Commits this process has already dealt with (saves the reconciler a re-verification).
+    seen: Mutex<HashSet<(RepoName, CommitSha)>>,
+    mirror_lock: tokio::sync::Mutex<()>,
+    label_poll: Duration,
+}
+
+impl Executor {
+    pub fn new(
+        config: Arc<ServerConfig>,
+        gh: Arc<GitHub>,
+        token: Option<Secret>,
+        metrics: Metrics,
+        dashboard: Dashboard,
+    ) -> Self {
+        Executor {
+            renderer: Renderer::new(config.templates_dir.clone()),
+            gh,
+            config,
+            token,
+            metrics,
+            dashboard,
+            clone_urls: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashSet::new()),
+            mirror_lock: tokio::sync::Mutex::new(()),
+            label_poll: Duration::from_secs(2),
+        }
+    }
+
+    /// How often a running execution checks the PR for the hold label (tests shorten it).
+    pub fn with_label_poll(mut self, every: Duration) -> Self {
+        self.label_poll = every;
+        self
+    }
+
+    fn git_err(repo: &RepoName) -> impl Fn(git2::Error) -> ExecError + '_ {
+        move |e| ExecError::Git {
+            repo: repo.clone(),
+            message: e.message().to_string(),
+        }
+    }
+
+    fn mirror_dir(&self, repo: &RepoName) -> PathBuf {
+        self.config
+            .data_dir
+            .join("mirrors")
+            .join(repo.owner())
+            .join(format!("{}.git", repo.name()))
+    }
+
+    async fn clone_url(&self, repo: &RepoName) -> Result<String, ExecError> {
+        if let Some(u) = self
+            .clone_urls
+            .lock()
+            .ok()
+            .and_then(|m| m.get(repo).cloned())
+        {
+            return Ok(u);
+        }
+        let info = self.gh.repo(repo).await?;
+        let url = info
+            .clone_url
+            .ok_or_else(|| ExecError::Other(format!("{repo} has no clone_url")))?;
+        if let Ok(mut m) = self.clone_urls.lock() {
+            m.insert(repo.clone(), url.clone());
+        }
+        Ok(url)
+    }
+
+    /// Brings the mirror up to date and opens it.
+    async fn mirror(&self, repo: &RepoName) -> Result<(Repository, String), ExecError> {
+        let url = self.clone_url(repo).await?;
+        let dir = self.mirror_dir(repo);
+        let token = self.token.clone();
+        let _guard = self.mirror_lock.lock().await;
+        let u = url.clone();
+        let mirror = tokio::task::spawn_blocking(move || sync_mirror(&dir, &u, token.as_ref()))
+            .await
+            .map_err(|e| ExecError::Other(format!("mirror task failed: {e}")))?
+            .map_err(|e| ExecError::Git {
+                repo: repo.clone(),
+                message: e.to_string(),
+            })?;
+        Ok((mirror, url))
+    }
+
+    /// A push moved `branch` from `before` to `after`: consider each new first-parent commit.
+    pub async fn on_push(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        before: Option<&CommitSha>,
+        after: &CommitSha,
+    ) -> Result<Vec<(CommitSha, Considered)>, ExecError> {
+        let (mirror, _) = self.mirror(repo).await?;
+        let tip = Oid::from_str(after.as_str()).map_err(Self::git_err(repo))?;
+        let stop = before.and_then(|b| Oid::from_str(b.as_str()).ok());
+        let commits =
+            first_parent_range(&mirror, tip, stop, RECONCILE_DEPTH).map_err(Self::git_err(repo))?;
+        drop(mirror);
+        let mut out = Vec::new();
+        for oid in commits {
+            let sha: CommitSha = match oid.to_string().parse() {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let result = self.consider(repo, &sha, Mode::Automatic).await?;
+            out.push((sha, result));
+        }
+        Ok(out)
+    }
+
+    /// The reconciler's pass: recent commits of each governed branch that have no record yet.
+    pub async fn reconcile(self: &Arc<Self>) {
+        for governed in &self.config.repos {
+            let repo = &governed.name;
+            let result: Result<(), ExecError> = async {
+                let (mirror, _) = self.mirror(repo).await?;
+                let mut todo = Vec::new();
+                for branch in &governed.branches {
+                    let Ok(tip) = mirror.refname_to_id(&format!("refs/heads/{branch}")) else {
+                        continue;
+                    };
+                    for oid in first_parent_range(&mirror, tip, None, RECONCILE_DEPTH)
+                        .map_err(Self::git_err(repo))?
+                    {
+                        let has_record =
+                            matches!(read_note(&mirror, oid), Ok(Some(n)) if n.execution.is_some());
+                        if !has_record {
+                            todo.push(oid.to_string());
+                        }
+                    }
+                }
+                drop(mirror);
+                for sha in todo {
+                    let Ok(sha) = sha.parse::<CommitSha>() else {
+                        continue;
+                    };
+                    if self
+                        .seen
+                        .lock()
+                        .map(|s| s.contains(&(repo.clone(), sha.clone())))
+                        .unwrap_or(false)
+                    {
+                        continue;
+                    }
+                    self.consider(repo, &sha, Mode::Automatic).await?;
+                }
+                self.report_interrupted(repo).await
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(%repo, error = %e, "executor reconcile failed; next pass retries");
+            }
+        }
+    }
+
+    /// Claims whose run ended without a result (the process died) are reported as
+    /// `interrupted`, and never re-run automatically.
+    async fn report_interrupted(&self, repo: &RepoName) -> Result<(), ExecError> {
+        let claims = self.gh.matching_refs(repo, "prgate/claims/").await?;
+        let (mirror, _) = self.mirror(repo).await?;
+        for (_, sha) in claims {
+            let Ok(m) = sha.parse::<CommitSha>() else {
+                continue;
+            };
+            if self
+                .running
+                .lock()
+                .map(|r| r.contains_key(&m))
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            let Ok(oid) = Oid::from_str(m.as_str()) else {
+                continue;
+            };
+            let interrupted = match read_note(&mirror, oid) {
+                Ok(Some(n)) => n
+                    .execution
+                    .as_ref()
+                    .is_some_and(|e| e.outcome == Outcome::Interrupted),
+                // A claim with no note at all: the process died between claim and record.
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            let key = (repo.clone(), m.clone());
+            if interrupted && self.seen.lock().map(|mut s| s.insert(key)).unwrap_or(false) {
+                tracing::warn!(%repo, merge = %m, "execution was interrupted; not re-running it");
+                self.gh
+                    .post_status(repo, &m, "failure", EXECUTION_CONTEXT, "interrupted: not re-run automatically; an operator may re-run it with prgate execute", None)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels a run in progress in this process; `false` when none is.
+    pub fn cancel(&self, merge: &CommitSha) -> bool {
+        match self.running.lock().ok().and_then(|r| r.get(merge).cloned()) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Verifies, claims, runs and records one commit.
+    pub async fn consider(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        merge: &CommitSha,
+        mode: Mode,
+    ) -> Result<Considered, ExecError> {
+        let span = tracing::info_span!("execute", %repo, merge = %merge);
+        let result = self
+            .consider_inner(repo, merge, mode)
+            .instrument(span)
+            .await;
+        if let Ok(outcome) = &result {
+            tracing::info!(%repo, merge = %merge, ?outcome, "executor decision");
+            if let Ok(mut s) = self.seen.lock() {
+                if s.len() > 100_000 {
+                    s.clear();
+                }
+                s.insert((repo.clone(), merge.clone()));
+            }
+        }
+        result
+    }
+
+    async fn consider_inner(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        merge: &CommitSha,
+        mode: Mode,
+    ) -> Result<Considered, ExecError> {
+        let (mirror, clone_url) = self.mirror(repo).await?;
+        let gerr = Self::git_err(repo);
+        let m = Oid::from_str(merge.as_str()).map_err(&gerr)?;
+        // Everything read from git first, so that no git2 borrow lives across an await.
+        let Some(local) = read_local(&mirror, m, repo).map_err(&gerr)? else {
+            return Ok(Considered::NotGoverned);
+        };
+        let policy = match policy::parse_policy(POLICY_PATH, &local.policy_text) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = format!("the policy at the merge's first parent is invalid: {e}");
+                return self.refuse(repo, merge, None, None, &reason).await;
+            }
+        };
+        let executors = policy::executors_for(&policy, &local.changed);
+        if executors.is_empty() {
+            return Ok(Considered::NotGoverned);
+        }
+        // A record already there means this commit was dealt with.
+        if let Some(rec) = &local.existing {
+            let rerunnable = matches!(
+                rec.outcome,
+                Outcome::Interrupted | Outcome::Held | Outcome::Cancelled | Outcome::Refused
+            );
+            if mode == Mode::Automatic || !rerunnable {
+                return Ok(Considered::AlreadyRecorded {
+                    outcome: rec.outcome,
+                });
+            }
+        }
+        if executors.len() > 1 {
+            let reason = format!(
+                "the change meets several executors ({}); split it so that each merge runs one",
+                executors.join(", ")
+            );
+            return self.refuse(repo, merge, None, None, &reason).await;
+        }
+        let name = executors[0].clone();
+        let Some(exec) = self.executor_config(&name, repo) else {
+            let reason = format!("executor {name} is not defined for {repo} in prgate.toml");
+            return self.refuse(repo, merge, None, Some(&name), &reason).await;
+        };
+
+        // --- verification: from the code host and from git, never from statuses ---
+        let verified = match self.verify(repo, merge, policy, &local).await? {
+            Ok(v) => v,
+            Err((pull, reason)) => {
+                return self
+                    .refuse(repo, merge, pull.as_ref(), Some(&name), &reason)
+                    .await;
+            }
+        };
+        let h = Oid::from_str(verified.note.head.as_str()).map_err(&gerr)?;
+        let content = match check_content(&mirror, m, h) {
+            Ok(Equivalence::Equivalent { .. }) => None,
+            Ok(Equivalence::Differs { reason }) => Some(reason),
+            Err(e) => Some(format!(
+                "cannot compare the merge with the approved head: {}",
+                e.message()
+            )),
+        };
+        if let Some(reason) = content {
+            return self
+                .refuse(repo, merge, Some(&verified.pull), Some(&name), &reason)
+                .await;
+        }
+        let pull_number = PullNumber(verified.pull.number);
+
+        // --- hold: the kill switch, before anything starts ---
+        if mode == Mode::Automatic {
+            let hold = if exec.paused {
+                Some(format!("executor {name} is paused in prgate.toml"))
+            } else if verified.pull.labels.iter().any(|l| l.name == HOLD_LABEL) {
+                Some(format!("the PR carries the {HOLD_LABEL} label"))
+            } else {
+                None
+            };
+            if let Some(reason) = hold {
+                let mut note = verified.note.clone();
+                note.execution = Some(ExecutionRecord::not_run(
+                    &name,
+                    Outcome::Held,
+                    Utc::now(),
+                    Some(reason.clone()),
+                ));
+                self.record(&mirror, &clone_url, m, &note)?;
+                self.status(
+                    repo,
+                    merge,
+                    "pending",
+                    &format!("held: {reason}; release with prgate execute"),
+                )
+                .await?;
+                self.comment(repo, pull_number, &note, None).await;
+                return Ok(Considered::Held { reason });
+            }
+        }
+
+        // --- claim: at most once, atomically on the code host ---
+        if !self.claim(repo, merge, mode).await? {
+            return Ok(Considered::ClaimedElsewhere);
+        }
+        // A provisional record: if this process dies now, the note already says `interrupted`.
+        let mut note = verified.note.clone();
+        let started = Utc::now();
+        note.execution = Some(ExecutionRecord::not_run(
+            &name,
+            Outcome::Interrupted,
+            started,
+            None,
+        ));
+        self.record(&mirror, &clone_url, m, &note)?;
+        self.status(repo, merge, "pending", &format!("running {name}"))
+            .await?;
+
+        // --- run ---
+        let workdir = self.config.data_dir.join("worktrees").join(merge.as_str());
+        checkout_fresh(&mirror, m, &workdir).map_err(|e| ExecError::Other(e.to_string()))?;
+        drop(mirror);
+        let secrets: Result<Vec<(String, Secret)>, String> = exec
+            .env
+            .iter()
+            .map(|(k, r)| {
+                r.resolve()
+                    .map(|s| (k.clone(), s))
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        let run = match secrets {
+            Err(reason) => {
+                // The secret is missing: nothing runs, and the record says why.
+                let mut rec = ExecutionRecord::not_run(&name, Outcome::Failed, started, None);
+                rec.refusal = Some(reason);
+                note.execution = Some(rec);
+                None
+            }
+            Ok(env) => {
+                let approvers: Vec<String> = verified
+                    .note
+                    .approvals
+                    .iter()
+                    .map(|a| a.login.to_string())
+                    .collect();
+                let spec = RunSpec {
+                    argv: exec.command.clone(),
+                    workdir: workdir.clone(),
+                    env,
+                    context: vec![
+                        ("PRGATE_REPO".into(), repo.to_string()),
+                        ("PRGATE_PULL".into(), pull_number.to_string()),
+                        ("PRGATE_MERGE_SHA".into(), merge.to_string()),
+                        ("PRGATE_HEAD_SHA".into(), verified.note.head.to_string()),
+                        ("PRGATE_APPROVERS".into(), approvers.join(",")),
+                        ("PRGATE_CHANGED_FILES".into(), verified.changed.join("\n")),
+                    ],
+                    timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
+                    output_cap: OUTPUT_CAP,
+                };
+                let cancel = CancellationToken::new();
+                if let Ok(mut r) = self.running.lock() {
+                    r.insert(merge.clone(), cancel.clone());
+                }
+                let watcher = self.watch_hold_label(repo.clone(), pull_number, cancel.clone());
+                let result = run_executor(&spec, cancel.clone()).await;
+                watcher.abort();
+                if let Ok(mut r) = self.running.lock() {
+                    r.remove(merge);
+                }
+                note.execution = Some(ExecutionRecord::from_run(&name, &result));
+                Some(result)
+            }
+        };
+        let _ = std::fs::remove_dir_all(&workdir);
+
+        // --- record ---
+        let (mirror, _) = self.mirror(repo).await?;
+        self.record(&mirror, &clone_url, m, &note)?;
+        drop(mirror);
+        let outcome = note
+            .execution
+            .as_ref()
+            .map(|e| e.outcome)
+            .unwrap_or(Outcome::Failed);
+        let exit_code = note.execution.as_ref().and_then(|e| e.exit_code);
+        let (state, description) = match outcome {
+            Outcome::Succeeded => ("success", format!("{name} ran once and succeeded")),
+            Outcome::Timeout => (
+                "failure",
+                format!("{name} timed out; its process group was killed"),
+            ),
+            Outcome::Cancelled => ("failure", format!("{name} was cancelled while running")),
+            _ => (
+                "failure",
+                match exit_code {
+                    Some(c) => format!("{name} failed with exit code {c}"),
+                    None => format!(
+                        "{name} failed: {}",
+                        note.execution
+                            .as_ref()
+                            .and_then(|e| e.refusal.clone())
+                            .unwrap_or_else(|| "it did not run".into())
+                    ),
+                },
+            ),
+        };
+        self.status(repo, merge, state, &description).await?;
+        self.comment(
+            repo,
+            pull_number,
+            &note,
+            run.as_ref().map(|r| r.output.as_str()),
+        )
+        .await;
+        self.metrics
+            .decision(&format!("execution_{}", outcome.as_str()));
+        self.dashboard
+            .record_execution(repo, merge, &name, outcome.as_str(), Utc::now());
+        Ok(Considered::Ran { outcome, exit_code })
+    }
+
+    fn executor_config(&self, name: &str, repo: &RepoName) -> Option<ExecutorConfig> {
+        let e = self.config.executors.get(name)?;
+        (e.repos.is_empty() || e.repos.contains(repo)).then(|| e.clone())
+    }
+
+    /// Finds the PR merged as `merge` and re-evaluates its approval from live facts, judged
+    /// by the policy at the merge's first parent. `Ok(Err(..))` is a refusal with its reason.
+    async fn verify(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        policy: crate::config::RepoPolicy,
+        local: &LocalFacts,
+    ) -> Result<Result<Verified, (Option<ApiPull>, String)>, ExecError> {
+        // 1. Find the PR: the trailer names it, the code host must confirm it merged as M.
+        let pull = match local.trailer_pull {
+            Some(n) => match self.gh.pull(repo, n).await {
+                Ok(p) => Some(p),
+                Err(e) if e.status() == Some(404) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => self
+                .gh
+                .pulls_for_commit(repo, merge)
+                .await?
+                .into_iter()
+                .find(|p| p.merged && p.merge_commit_sha.as_deref() == Some(merge.as_str())),
+        };
+        let Some(pull) = pull else {
+            return Ok(Err((
+                None,
+                "no pull request was merged as this commit (a direct push is never executed)"
+                    .into(),
+            )));
+        };
+        if !pull.merged || pull.merge_commit_sha.as_deref() != Some(merge.as_str()) {
+            let reason = format!("PR #{} was not merged as this commit", pull.number);
+            return Ok(Err((Some(pull), reason)));
+        }
+        // 2. Approval, by the policy at M^1, against the PR's final head, from live facts.
+        let gathered = match gather_facts_with_policy(
+            &self.gh,
+            repo,
+            &pull,
+            policy.clone(),
+            local.policy_blob.clone(),
+        )
+        .await
+        {
+            Ok(g) => g,
+            Err(crate::github::facts::GatherError::GitHub(e)) => return Err(e.into()),
+            Err(e) => {
+                return Ok(Err((
+                    Some(pull),
+                    format!("cannot establish the approval: {e}"),
+                )));
+            }
+        };
+        let decision = policy::evaluate_final_head(&policy, &gathered.facts);
+        if decision.state != ApprovalState::Success {
+            return Ok(Err((
+                Some(pull),
+                format!("not approved: {}", decision.description),
+            )));
+        }
+        let note = ExecutionNote {
+            version: super::note::NOTE_VERSION,
+            repo: repo.clone(),
+            pull: PullNumber(pull.number),
+            base: local.parent.clone(),
+            head: gathered.facts.head_sha.clone(),
+            merge: merge.clone(),
+            policy_blob: local.policy_blob.clone(),
+            rules: decision.rules.iter().map(|r| r.name.clone()).collect(),
+            approvals: decision.approvals.iter().map(NoteApproval::from).collect(),
+            decided_at: Utc::now(),
+            execution: None,
+        };
+        Ok(Ok(Verified {
+            pull,
+            note,
+            changed: local.changed.clone(),
+        }))
+    }
+
+    async fn claim(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        mode: Mode,
+    ) -> Result<bool, ExecError> {
+        let first = format!("refs/prgate/claims/{merge}");
+        if self.gh.create_ref(repo, &first, merge).await? {
+            return Ok(true);
+        }
+        if mode == Mode::Automatic {
+            return Ok(false);
+        }
+        // An operator's explicit re-run takes a claim of its own, so the record shows it.
+        for n in 1..100 {
+            if self
+                .gh
+                .create_ref(
+                    repo,
+                    &format!("refs/prgate/claims/{merge}-rerun-{n}"),
+                    merge,
+                )
+                .await?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn record(
+        &self,
+        mirror: &Repository,
+        url: &str,
+        m: Oid,
+        note: &ExecutionNote,
+    ) -> Result<(), ExecError> {
+        write_note(mirror, m, note).map_err(|e| ExecError::Other(e.to_string()))?;
+        if let Err(e) = push_notes(mirror, url, self.token.as_ref()) {
+            // The note stays in the mirror and goes out with the next push.
+            tracing::warn!(error = %e, "cannot push the note yet");
+        }
+        Ok(())
+    }
+
+    async fn status(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        state: &str,
+        description: &str,
+    ) -> Result<(), ExecError> {
+        let d = policy::clip_description(description);
+        self.gh
+            .post_status(repo, sha, state, EXECUTION_CONTEXT, &d, None)
+            .await?;
+        Ok(())
+    }
+
+    async fn refuse(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        pull: Option<&ApiPull>,
+        executor: Option<&str>,
+        reason: &str,
+    ) -> Result<Considered, ExecError> {
+        tracing::warn!(%repo, %merge, %reason, "execution refused");
+        self.status(
+            repo,
+            merge,
+            "failure",
+            &format!("execution refused: {reason}"),
+        )
+        .await?;
+        if let Some(pull) = pull {
+            let body = format!(
+                "<!-- prgate:execution merge={merge} -->\n**Execution refused** for merge `{}`{}: {reason}.\n\nNothing was run. An operator may re-run it with `prgate execute --repo {repo} --commit {merge}` once the cause is fixed; it will be verified again.\n",
+                merge.short(),
+                executor
+                    .map(|e| format!(" (executor {e})"))
+                    .unwrap_or_default(),
+            );
+            if let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await {
+                tracing::warn!(error = %e, "cannot comment the refusal");
+            }
+        }
+        self.metrics.decision("execution_refused");
+        Ok(Considered::Refused {
+            reason: reason.to_string(),
+        })
+    }
+
+    async fn comment(
+        &self,
+        repo: &RepoName,
+        pull: PullNumber,
+        note: &ExecutionNote,
+        output: Option<&str>,
+    ) {
+        let Some(exec) = &note.execution else { return };
+        let tail: String = output
+            .map(|o| {
+                let lines: Vec<&str> = o.lines().collect();
+                let start = lines.len().saturating_sub(20);
+                lines[start..].join("\n")
+            })
+            .unwrap_or_default();
+        let context = serde_json::json!({
+            "merge": note.merge.as_str(),
+            "merge_short": note.merge.short(),
+            "head_short": note.head.short(),
+            "executor": exec.executor,
+            "outcome": exec.outcome.as_str(),
+            "exit_code": exec.exit_code,
+            "output_sha256": exec.output_sha256,
+            "reason": exec.refusal,
+            "output_tail": tail,
+            "approvers": note.approvals.iter().map(|a| a.login.to_string()).collect::<Vec<_>>(),
+        });
+        match self.renderer.render("comment_executed.md.j2", &context) {
+            Ok(body) => {
+                if let Err(e) = self.gh.comment(repo, pull, &body).await {
+                    tracing::warn!(error = %e, "cannot comment the execution outcome");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot render the execution comment"),
+        }
+    }
+
+    /// Cancels the run when the hold label appears on the PR while it runs.
+    fn watch_hold_label(
+        &self,
+        repo: RepoName,
+        pull: PullNumber,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let gh = self.gh.clone();
+        let every = self.label_poll;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Ok(p) = gh.pull(&repo, pull).await
+                    && p.labels.iter().any(|l| l.name == HOLD_LABEL) {
+                        tracing::warn!(%repo, %pull, "hold label added while running; cancelling");
+                        cancel.cancel();
+                        return;
+                    }
+            }
+        })
+    }
+}
