@@ -22,6 +22,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "comment_expired.md.j2",
         include_str!("../templates/comment_expired.md.j2"),
     ),
+    (
+        "comment_executed.md.j2",
+        include_str!("../templates/comment_executed.md.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

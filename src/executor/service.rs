@@ -831,11 +831,12 @@ impl Executor {
             loop {
                 tokio::time::sleep(every).await;
                 if let Ok(p) = gh.pull(&repo, pull).await
-                    && p.labels.iter().any(|l| l.name == HOLD_LABEL) {
-                        tracing::warn!(%repo, %pull, "hold label added while running; cancelling");
-                        cancel.cancel();
-                        return;
-                    }
+                    && p.labels.iter().any(|l| l.name == HOLD_LABEL)
+                {
+                    tracing::warn!(%repo, %pull, "hold label added while running; cancelling");
+                    cancel.cancel();
+                    return;
+                }
             }
         })
     }

@@ -66,6 +66,16 @@ pub fn scan_repo(sim: &Sim, w: &mut World, idx: usize, actor: Option<UserId>) {
         sim.hooks.emit("push", &payload);
         if let (Some(branch), Some(after)) = (name.strip_prefix("refs/heads/"), after) {
             synchronize_pulls(sim, w, idx, &repo, branch, &after, actor);
+            merge_pulls_reached_by_push(
+                sim,
+                w,
+                idx,
+                &repo,
+                branch,
+                before.as_deref(),
+                &after,
+                actor,
+            );
         }
     }
 }
@@ -216,6 +226,49 @@ fn synchronize_pulls(
         let mut payload = pull_event(sim, w, idx, n, "synchronize", who);
         payload["before"] = Value::String(before);
         payload["after"] = Value::String(after.to_string());
+        sim.hooks.emit("pull_request", &payload);
+    }
+}
+
+/// As GitHub does, an open PR whose head a plain push brought into its base branch (a merge
+/// made locally and pushed) is marked merged, with the new tip as its merge commit.
+#[allow(clippy::too_many_arguments)]
+fn merge_pulls_reached_by_push(
+    sim: &Sim,
+    w: &mut World,
+    idx: usize,
+    repo: &git2::Repository,
+    branch: &str,
+    before: Option<&str>,
+    after: &str,
+    actor: Option<UserId>,
+) {
+    let Ok(tip) = git2::Oid::from_str(after) else {
+        return;
+    };
+    let numbers: Vec<u64> = w.repos[idx]
+        .pulls
+        .iter()
+        .filter(|p| p.open && p.base_ref == branch)
+        .filter(|p| {
+            git2::Oid::from_str(&p.head_sha)
+                .is_ok_and(|h| h == tip || repo.graph_descendant_of(tip, h).unwrap_or(false))
+        })
+        .map(|p| p.number)
+        .collect();
+    let who = pusher(w, idx, repo, Some(after), actor);
+    for n in numbers {
+        let now = Utc::now();
+        if let Some(p) = w.repos[idx].pull_mut(n) {
+            p.open = false;
+            p.closed_at = Some(now);
+            p.merged_at = Some(now);
+            p.merged_by = who;
+            p.merge_commit_sha = Some(after.to_string());
+            p.closed_base_sha = before.map(str::to_string);
+            p.updated_at = now;
+        }
+        let payload = pull_event(sim, w, idx, n, "closed", who);
         sim.hooks.emit("pull_request", &payload);
     }
 }

@@ -119,6 +119,22 @@ approvers = { teams = ["acme/security"] }
 min_approvals = 2
 "#;
 
+/// The firewall executor's script, as the repository holds it: it "applies" the rules by
+/// copying them to the production folder, logs each run, and prints its token (which the
+/// executor must redact). A `firewall/sleep` file makes it take that many seconds.
+pub const APPLY_SCRIPT: &str = r#"#!/bin/sh
+set -e
+echo "applying $PRGATE_MERGE_SHA with token $FIREWALL_TOKEN"
+mkdir -p "$PROD_DIR"
+echo "$PRGATE_MERGE_SHA" >> "$PROD_DIR/runs.log"
+if [ -f firewall/sleep ]; then sleep "$(cat firewall/sleep)"; fi
+cp firewall/rules.toml "$PROD_DIR/rules.toml"
+echo "applied"
+"#;
+
+/// The secret the firewall executor gets; it must never show up in any record.
+pub const FIREWALL_TOKEN: &str = "fw-token-7d1e0c2b9a";
+
 pub struct World {
     pub sim: SimHandle,
     pub gate: Option<ServeHandle>,
@@ -127,6 +143,48 @@ pub struct World {
     pub clone_url: String,
     pub data_dir: PathBuf,
     work: PathBuf,
+}
+
+/// Settings of the firewall executor for a test.
+#[derive(Clone)]
+pub struct ExecSettings {
+    pub timeout: Duration,
+    pub paused: bool,
+}
+
+impl Default for ExecSettings {
+    fn default() -> Self {
+        ExecSettings {
+            timeout: Duration::from_secs(30),
+            paused: false,
+        }
+    }
+}
+
+/// The firewall executor, with its secrets as file references under `dir`.
+pub fn firewall_executor(dir: &Path, settings: &ExecSettings) -> prgate::config::ExecutorConfig {
+    std::fs::create_dir_all(dir).unwrap();
+    let prod = dir.join("production");
+    std::fs::write(dir.join("prod-dir.secret"), prod.display().to_string()).unwrap();
+    std::fs::write(dir.join("firewall-token.secret"), FIREWALL_TOKEN).unwrap();
+    prgate::config::ExecutorConfig {
+        command: vec!["sh".into(), "scripts/apply-firewall.sh".into()],
+        timeout: Some(HumanDuration(settings.timeout)),
+        env: [
+            (
+                "PROD_DIR".to_string(),
+                SecretRef::File(dir.join("prod-dir.secret")),
+            ),
+            (
+                "FIREWALL_TOKEN".to_string(),
+                SecretRef::File(dir.join("firewall-token.secret")),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        repos: vec![REPO.parse().unwrap()],
+        paused: settings.paused,
+    }
 }
 
 pub fn gate_config(api_url: &str, data_dir: &Path, branches: &[&str]) -> ServerConfig {
@@ -184,14 +242,37 @@ impl World {
         branches: &[&str],
         clock: std::sync::Arc<dyn prgate::clock::Clock>,
     ) -> World {
-        let mut w = Self::start_without_gate(policy).await;
-        let gate = prgate::serve::start_with_clock(
-            gate_config(&w.sim.api_url, &w.data_dir, branches),
-            test_client_options(),
-            clock,
+        Self::start_configured(policy, branches, clock, None).await
+    }
+
+    /// The world with the firewall executor configured.
+    pub async fn start_with_executor(policy: &str, settings: ExecSettings) -> World {
+        Self::start_configured(
+            policy,
+            &["main"],
+            std::sync::Arc::new(prgate::clock::SystemClock),
+            Some(settings),
         )
         .await
-        .unwrap();
+    }
+
+    pub async fn start_configured(
+        policy: &str,
+        branches: &[&str],
+        clock: std::sync::Arc<dyn prgate::clock::Clock>,
+        executor: Option<ExecSettings>,
+    ) -> World {
+        let mut w = Self::start_without_gate(policy).await;
+        let mut config = gate_config(&w.sim.api_url, &w.data_dir, branches);
+        if let Some(settings) = executor {
+            config.executors.insert(
+                "firewall".into(),
+                firewall_executor(&w.exec_dir(), &settings),
+            );
+        }
+        let gate = prgate::serve::start_with_clock(config, test_client_options(), clock)
+            .await
+            .unwrap();
         w.sim.add_hook(&format!("{}/webhook", gate.url()), SECRET);
         w.gate = Some(gate);
         w.wait_ready().await;
@@ -226,6 +307,7 @@ impl World {
                 (".github/prgate.toml", policy),
                 ("firewall/rules.toml", "allow = [22]\n"),
                 ("README.md", "infra\n"),
+                ("scripts/apply-firewall.sh", APPLY_SCRIPT),
             ],
             "root",
             "root",
@@ -567,6 +649,90 @@ pub fn prgate_cli(
 }
 
 impl World {
+    /// Where the firewall executor's secrets and "production" folder live.
+    pub fn exec_dir(&self) -> PathBuf {
+        self.tmp.path().join("exec")
+    }
+
+    pub fn production(&self) -> PathBuf {
+        self.exec_dir().join("production")
+    }
+
+    /// The merge commits the executor ran for (one line per run).
+    pub fn runs(&self) -> Vec<String> {
+        std::fs::read_to_string(self.production().join("runs.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The latest status in `context` on a commit: (state, description).
+    pub async fn status_in(&self, sha: &str, context: &str) -> Option<(String, String)> {
+        let (_, v) = self
+            .api(
+                "root-token",
+                reqwest::Method::GET,
+                &format!("/repos/{REPO}/commits/{sha}/statuses"),
+                None,
+            )
+            .await;
+        v.as_array()?
+            .iter()
+            .find(|s| s["context"] == context)
+            .map(|s| {
+                (
+                    s["state"].as_str().unwrap_or("").to_string(),
+                    s["description"].as_str().unwrap_or("").to_string(),
+                )
+            })
+    }
+
+    /// Waits for a final `prgate/execution` status (not pending) on a commit.
+    pub async fn execution_result(&self, sha: &str) -> (String, String) {
+        for _ in 0..1500 {
+            if let Some((state, d)) = self.status_in(sha, "prgate/execution").await {
+                if state != "pending" {
+                    return (state, d);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no execution result on {sha}");
+    }
+
+    /// The prgate note on a commit, read from the code host's repository.
+    pub fn note(&self, sha: &str) -> Option<serde_json::Value> {
+        let bare = self.clone_url.trim_start_matches("file://");
+        let out = Command::new("git")
+            .args(["--git-dir", bare, "notes", "--ref=prgate", "show", sha])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
+    /// Every comment on a PR, joined.
+    pub async fn comments_text(&self, pull: u64) -> String {
+        let (_, v) = self
+            .api(
+                "root-token",
+                reqwest::Method::GET,
+                &format!("/repos/{REPO}/issues/{pull}/comments"),
+                None,
+            )
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| c["body"].as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n---\n")
+            })
+            .unwrap_or_default()
+    }
+
     /// A fresh clone of the repository, as an agent's working tree.
     pub fn agent_clone(&self, name: &str) -> PathBuf {
         let dir = self.tmp.path().join(name);
