@@ -692,9 +692,10 @@ impl World {
     pub async fn execution_result(&self, sha: &str) -> (String, String) {
         for _ in 0..1500 {
             if let Some((state, d)) = self.status_in(sha, "prgate/execution").await
-                && state != "pending" {
-                    return (state, d);
-                }
+                && state != "pending"
+            {
+                return (state, d);
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("no execution result on {sha}");
