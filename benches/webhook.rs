@@ -7,6 +7,7 @@
 #[allow(dead_code)]
 mod npm;
 
+use prgate::policy::{ReviewState, evaluate_approval, fixtures};
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use prgate::config::Secret;
@@ -69,6 +70,26 @@ fn bench(c: &mut Criterion) {
             verify_signature(&secrets, black_box(&body), Some(&signature))
                 .expect("valid signature");
             decode_event("pull_request_review", black_box(&body)).expect("decodes")
+        })
+    });
+    // The whole hot path of one decision's CPU work: verify, decode, evaluate the policy on the
+    // facts of a typical PR (one rule, one team, one approval on the head).
+    let policy = fixtures::example_policy();
+    let agent = fixtures::bot("ops-agent[bot]", 1);
+    let alice = fixtures::user("alice", 2);
+    let head = fixtures::sha(7);
+    let mut facts = fixtures::pull(&agent, head.clone(), &["firewall/rules.toml"]);
+    facts.reviews.push(fixtures::review(11, &alice, ReviewState::Approved, &head, 5));
+    fixtures::with_team(&mut facts, "acme/netops", &[&alice]);
+    assert!(evaluate_approval(&policy, &facts).is_approved());
+    g.bench_function("evaluate", |b| b.iter(|| evaluate_approval(&policy, black_box(&facts))));
+    g.bench_function("verify_decode_evaluate", |b| {
+        b.iter(|| {
+            verify_signature(&secrets, black_box(&body), Some(&signature))
+                .expect("valid signature");
+            let event = decode_event("pull_request_review", black_box(&body)).expect("decodes");
+            black_box(event);
+            evaluate_approval(&policy, black_box(&facts))
         })
     });
     g.finish();
