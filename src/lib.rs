@@ -4,6 +4,7 @@
 //! commit; prgate merges it with the approved SHA pinned, and an executor re-verifies before it
 //! applies the change once. See DESIGN.md (shared) and README.md.
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod dashboard;

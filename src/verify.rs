@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::POLICY_PATH;
 use crate::executor::equivalence::{Equivalence, MergeKind, check_content};
-use crate::executor::note::{ExecutionNote, ExecutionRecord, read_note};
+use crate::executor::note::{ExecutionNote, ExecutionRecord, NoteError, read_note};
 use crate::records::ApprovalTrailers;
 use crate::types::{CommitSha, PullRef};
 
@@ -65,6 +65,47 @@ struct Claim {
     approvals: Vec<String>,
 }
 
+/// What kind of thing is wrong with a record, so that `audit` can classify a problem without
+/// reading its wording. Parallel to [`VerifyReport::problems`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ProblemKind {
+    /// Neither trailers nor a note.
+    NoRecord,
+    /// Prgate- trailers that do not parse, or a note under our ref that is not a record.
+    Malformed,
+    /// The approved head is not in the repository, so the content cannot be compared.
+    HeadMissing,
+    /// The merged content is not what was approved (or could not be compared).
+    ContentDiffers,
+    /// The recorded policy is not the base commit's policy.
+    PolicyMismatch,
+    /// The record names no approver.
+    NoApprover,
+    /// The note and the trailers (or the commit) contradict each other.
+    NoteDisagrees,
+}
+
+/// A report together with the kind of each of its problems.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedRecord {
+    pub report: VerifyReport,
+    pub kinds: Vec<ProblemKind>,
+}
+
+/// Collects problems and their kinds side by side.
+#[derive(Default)]
+struct Problems {
+    messages: Vec<String>,
+    kinds: Vec<ProblemKind>,
+}
+
+impl Problems {
+    fn push(&mut self, kind: ProblemKind, message: String) {
+        self.messages.push(message);
+        self.kinds.push(kind);
+    }
+}
+
 /// Verifies the approval record of `commit` (anything `git rev-parse` takes) in the repository
 /// at `repo_path`. Errors only when the repository or the commit cannot be found; everything
 /// wrong with the record itself is a problem in the report.
@@ -81,20 +122,38 @@ pub fn verify_commit(repo_path: &Path, commit: &str) -> Result<VerifyReport, Ver
             path: repo_path.display().to_string(),
             message: e.message().to_string(),
         })?;
-    let m_id = m.id();
-    let mut problems = Vec::new();
+    let note = read_note(&repo, m.id());
+    check_record(&repo, &m, note)
+        .map(|c| c.report)
+        .ok_or_else(|| VerifyError::NoSuchCommit {
+            commit: commit.to_string(),
+            path: repo_path.display().to_string(),
+            message: "the repository uses an object format other than SHA-1".into(),
+        })
+}
 
-    let message = String::from_utf8_lossy(m.message_bytes()).into_owned();
+/// The checks of [`verify_commit`] on an open repository, with the note already read (the
+/// audit reads all notes in one pass rather than one lookup per commit). `None` only when the
+/// commit id is not a SHA-1, which prgate's types cannot hold.
+pub(crate) fn check_record(
+    repo: &Repository,
+    m: &git2::Commit<'_>,
+    note: Result<Option<ExecutionNote>, NoteError>,
+) -> Option<CheckedRecord> {
+    let m_id = m.id();
+    let mut problems = Problems::default();
+
+    let message = String::from_utf8_lossy(m.message_bytes());
     let trailers = ApprovalTrailers::parse(&message);
     if trailers.is_none() && has_prgate_trailer_keys(&message) {
-        problems.push(format!(
+        problems.push(ProblemKind::Malformed, format!(
             "{m_id}: the commit message has Prgate- trailers that do not parse (each of Prgate-Pull, Prgate-Head, Prgate-Policy once, well-formed); the record was altered or written by hand"
         ));
     }
-    let note = match read_note(&repo, m_id) {
+    let note = match note {
         Ok(n) => n,
         Err(e) => {
-            problems.push(e.to_string());
+            problems.push(ProblemKind::Malformed, e.to_string());
             None
         }
     };
@@ -122,7 +181,7 @@ pub fn verify_commit(repo_path: &Path, commit: &str) -> Result<VerifyReport, Ver
             Some(RecordSource::Note),
         ),
         (None, None) => {
-            problems.push(format!(
+            problems.push(ProblemKind::NoRecord, format!(
                 "{m_id} carries no prgate record: no Prgate- trailers in the last paragraph of its message and no note under refs/notes/prgate (fetch notes with `git fetch origin refs/notes/prgate:refs/notes/prgate`); it was not merged through prgate"
             ));
             (None, None)
@@ -131,14 +190,14 @@ pub fn verify_commit(repo_path: &Path, commit: &str) -> Result<VerifyReport, Ver
 
     let mut merge_kind = None;
     if let Some(c) = &claim {
-        merge_kind = check_head(&repo, m_id, &c.head, &mut problems);
-        check_policy(&repo, &m, &c.policy_blob, &mut problems);
+        merge_kind = check_head(repo, m, &c.head, &mut problems);
+        check_policy(repo, m, &c.policy_blob, &mut problems);
         if c.approvals.is_empty() {
-            problems.push(format!("{m_id}: the record names no approver (no Approved-by); nothing shows a person approved it"));
+            problems.push(ProblemKind::NoApprover, format!("{m_id}: the record names no approver (no Approved-by); nothing shows a person approved it"));
         }
         if let Some(n) = &note {
             check_note_agrees(
-                &m,
+                m,
                 n,
                 c,
                 record == Some(RecordSource::Trailers),
@@ -147,25 +206,21 @@ pub fn verify_commit(repo_path: &Path, commit: &str) -> Result<VerifyReport, Ver
         }
     }
 
-    let commit_sha = m_id
-        .to_string()
-        .parse()
-        .map_err(|_| VerifyError::NoSuchCommit {
-            commit: commit.to_string(),
-            path: repo_path.display().to_string(),
-            message: "the repository uses an object format other than SHA-1".into(),
-        })?;
-    Ok(VerifyReport {
-        commit: commit_sha,
-        holds: problems.is_empty(),
-        pull: claim.as_ref().map(|c| c.pull.to_string()),
-        head: claim.as_ref().map(|c| c.head.clone()),
-        policy_blob: claim.as_ref().map(|c| c.policy_blob.clone()),
-        record,
-        merge_kind,
-        approvals: claim.map(|c| c.approvals).unwrap_or_default(),
-        execution: note.and_then(|n| n.execution),
-        problems,
+    let commit_sha = m_id.to_string().parse().ok()?;
+    Some(CheckedRecord {
+        report: VerifyReport {
+            commit: commit_sha,
+            holds: problems.messages.is_empty(),
+            pull: claim.as_ref().map(|c| c.pull.to_string()),
+            head: claim.as_ref().map(|c| c.head.clone()),
+            policy_blob: claim.as_ref().map(|c| c.policy_blob.clone()),
+            record,
+            merge_kind,
+            approvals: claim.map(|c| c.approvals).unwrap_or_default(),
+            execution: note.and_then(|n| n.execution),
+            problems: problems.messages,
+        },
+        kinds: problems.kinds,
     })
 }
 
@@ -182,30 +237,138 @@ fn oid(sha: &CommitSha) -> Option<Oid> {
 /// The approved head must be here, and the merge must carry exactly its content.
 fn check_head(
     repo: &Repository,
-    m: Oid,
+    m: &git2::Commit<'_>,
     head: &CommitSha,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> Option<MergeKind> {
     let Some(h) = oid(head).filter(|h| repo.find_commit(*h).is_ok()) else {
-        problems.push(format!(
+        problems.push(ProblemKind::HeadMissing, format!(
             "the approved head {head} is not in this repository; fetch it (for a squash merge: `git fetch origin 'refs/pull/*/head:refs/pull/*/head'`) and verify again"
         ));
         return None;
     };
-    match check_content(repo, m, h) {
+    // Most merges are trivial at the tree level; recognising them costs a few tree reads,
+    // where a full merge builds an index of every file. Anything else, and every refusal,
+    // goes through `check_content`, which alone decides that content differs.
+    if let Some(kind) = trivially_equivalent(repo, m, h) {
+        return Some(kind);
+    }
+    match check_content(repo, m.id(), h) {
         Ok(Equivalence::Equivalent { kind }) => Some(kind),
         Ok(Equivalence::Differs { reason }) => {
-            problems.push(reason);
+            problems.push(ProblemKind::ContentDiffers, reason);
             None
         }
         Err(e) => {
-            problems.push(format!(
-                "cannot compare {m} with the approved head {head}: {}",
-                e.message()
-            ));
+            problems.push(
+                ProblemKind::ContentDiffers,
+                format!(
+                    "cannot compare {} with the approved head {head}: {}",
+                    m.id(),
+                    e.message()
+                ),
+            );
             None
         }
     }
+}
+
+/// `Some(kind)` when M's tree is the merge of M^1 and H that `check_content` would accept,
+/// found by a three-way comparison of tree entries in which, for every path, at most one side
+/// changed it (or both changed it the same way). `None` means "not shown this way": a
+/// content-level merge, a conflict, a git error, or a difference, all left to `check_content`.
+///
+/// When no path needs a content merge, rename detection cannot change what `merge_trees`
+/// produces (a rename that meets a change on the other side is a modify/delete on the old
+/// path, which is not trivial and so falls back), so accepting here agrees with it.
+fn trivially_equivalent(repo: &Repository, m: &git2::Commit<'_>, h: Oid) -> Option<MergeKind> {
+    let kind = match m.parent_count() {
+        1 => MergeKind::Squash,
+        2 if m.parent_id(1).ok()? == h => MergeKind::MergeCommit,
+        _ => return None,
+    };
+    let first = m.parent_id(0).ok()?;
+    let base = repo.merge_base(first, h).ok()?;
+    let tree_of = |c: Oid| repo.find_commit(c).ok().map(|c| c.tree_id());
+    let (base_t, ours_t, theirs_t) = (tree_of(base)?, tree_of(first)?, tree_of(h)?);
+    let result = Some((m.tree_id(), TREE_MODE));
+    let same = trivial_merge_matches(
+        repo,
+        Some((base_t, TREE_MODE)),
+        Some((ours_t, TREE_MODE)),
+        Some((theirs_t, TREE_MODE)),
+        result,
+    )?;
+    same.then_some(kind)
+}
+
+const TREE_MODE: i32 = 0o040000;
+
+/// An entry as the merge sees it: object id and file mode.
+type Entry = Option<(Oid, i32)>;
+
+/// Whether `result` is the trivial three-way merge of (`base`, `ours`, `theirs`); `None` when
+/// some path needs more than a trivial merge.
+fn trivial_merge_matches(
+    repo: &Repository,
+    base: Entry,
+    ours: Entry,
+    theirs: Entry,
+    result: Entry,
+) -> Option<bool> {
+    if ours == theirs || base == theirs {
+        return Some(result == ours);
+    }
+    if base == ours {
+        return Some(result == theirs);
+    }
+    // Both sides changed this path differently: only two trees can still merge trivially.
+    let is_tree = |e: Entry| e.is_none_or(|(_, mode)| mode == TREE_MODE);
+    let (Some(_), Some(_)) = (ours, theirs) else {
+        return None;
+    };
+    if !is_tree(base) || !is_tree(ours) || !is_tree(theirs) {
+        return None;
+    }
+    let Some((result_id, TREE_MODE)) = result else {
+        return Some(false);
+    };
+    let load = |e: Entry| -> Option<Option<git2::Tree<'_>>> {
+        match e {
+            None => Some(None),
+            Some((id, _)) => repo.find_tree(id).ok().map(Some),
+        }
+    };
+    let trees = [
+        load(base)?,
+        load(ours)?,
+        load(theirs)?,
+        load(Some((result_id, TREE_MODE)))?,
+    ];
+    let mut names: Vec<Vec<u8>> = trees
+        .iter()
+        .flatten()
+        .flat_map(|t| t.iter().map(|e| e.name_bytes().to_vec()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let entry = |t: &Option<git2::Tree<'_>>| -> Entry {
+            t.as_ref()?
+                .get_name_bytes(&name)
+                .map(|e| (e.id(), e.filemode()))
+        };
+        let [b, o, t, r] = [
+            entry(&trees[0]),
+            entry(&trees[1]),
+            entry(&trees[2]),
+            entry(&trees[3]),
+        ];
+        if !trivial_merge_matches(repo, b, o, t, r)? {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// The recorded policy must be the one the change was governed by: the policy file at the
@@ -214,20 +377,23 @@ fn check_policy(
     repo: &Repository,
     m: &git2::Commit<'_>,
     policy_blob: &CommitSha,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) {
     if oid(policy_blob)
         .filter(|b| repo.find_blob(*b).is_ok())
         .is_none()
     {
-        problems.push(format!("the recorded policy blob {policy_blob} is not in this repository; no policy with that content was ever committed here"));
+        problems.push(ProblemKind::PolicyMismatch, format!("the recorded policy blob {policy_blob} is not in this repository; no policy with that content was ever committed here"));
         return;
     }
     let Ok(base) = m.parent(0) else {
-        problems.push(format!(
-            "{} has no parent, so there is no base policy to compare with",
-            m.id()
-        ));
+        problems.push(
+            ProblemKind::PolicyMismatch,
+            format!(
+                "{} has no parent, so there is no base policy to compare with",
+                m.id()
+            ),
+        );
         return;
     };
     let at_base = base
@@ -236,11 +402,11 @@ fn check_policy(
         .and_then(|t| t.get_path(Path::new(POLICY_PATH)).ok())
         .map(|e| e.id());
     match at_base {
-        None => problems.push(format!(
+        None => problems.push(ProblemKind::PolicyMismatch, format!(
             "the base commit {} has no {POLICY_PATH}; the record claims a policy the branch did not have",
             base.id()
         )),
-        Some(b) if b.to_string() != policy_blob.as_str() => problems.push(format!(
+        Some(b) if b.to_string() != policy_blob.as_str() => problems.push(ProblemKind::PolicyMismatch, format!(
             "the recorded policy blob {policy_blob} is not {POLICY_PATH} at the base commit {} (that is {b}); the change was approved under another policy",
             base.id()
         )),
@@ -253,11 +419,11 @@ fn check_note_agrees(
     n: &ExecutionNote,
     c: &Claim,
     from_trailers: bool,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) {
     let m_id = m.id().to_string();
     let mut disagree = |what: &str, note: String, record: String| {
-        problems.push(format!("the note on {m_id} disagrees with the record about {what}: the note says {note}, the record says {record}"));
+        problems.push(ProblemKind::NoteDisagrees, format!("the note on {m_id} disagrees with the record about {what}: the note says {note}, the record says {record}"));
     };
     if n.merge.as_str() != m_id {
         disagree("the merge commit", n.merge.to_string(), m_id.clone());

@@ -1,0 +1,893 @@
+//! `prgate audit`: walks the first-parent history of a governed branch and reports every
+//! change to governed paths that lacks a valid approval record, from git alone. The record
+//! checks are `verify`'s; this module decides which commits need one and classifies what is
+//! wrong, fast enough to run over a long history in about the time `git log` takes.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use git2::{Commit, Oid, Repository};
+use serde::Serialize;
+
+use crate::config::POLICY_PATH;
+use crate::executor::equivalence::MergeKind;
+use crate::executor::note::{ExecutionNote, NOTES_REF, NoteError, Outcome};
+use crate::policy::{CompiledPolicy, parse_policy};
+use crate::verify::{CheckedRecord, ProblemKind, RecordSource, check_record};
+
+/// What to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOptions {
+    pub repo_path: PathBuf,
+    /// The governed branch; a local branch name, or anything `git rev-parse` takes.
+    pub branch: String,
+    /// Stop at the first commit (on the first-parent line) committed before this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Show a progress line on stderr; the caller passes whether stderr is a terminal.
+    pub progress: bool,
+}
+
+impl AuditOptions {
+    /// The defaults of the command line: branch `main`, the whole history, no progress.
+    pub fn new(repo_path: impl Into<PathBuf>) -> Self {
+        AuditOptions {
+            repo_path: repo_path.into(),
+            branch: "main".into(),
+            since: None,
+            progress: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(
+        "cannot open a git repository at {path}: {message}; pass --repo with a clone of the governed repository"
+    )]
+    Open { path: String, message: String },
+    #[error(
+        "branch {branch:?} is not in {path}: {message}; fetch it or pass --branch with the governed branch"
+    )]
+    NoBranch {
+        branch: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "reading {what} in {path}: {source}; the repository may be incomplete (shallow or partial clone) or corrupt"
+    )]
+    Git {
+        what: String,
+        path: String,
+        source: git2::Error,
+    },
+}
+
+/// What is wrong with a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationKind {
+    /// A single-parent commit to governed paths with no record: pushed past the gate.
+    DirectPush,
+    /// A merge commit to governed paths with no record: merged past the gate (admin merge).
+    MergeWithoutApprovalRecord,
+    /// A record is there, but the merged content is not what was approved.
+    ContentDiffers,
+    /// The note says something ran, and the commit's record does not hold.
+    ExecutionWithoutApproval,
+    /// The record is malformed, incomplete, or contradicts the repository or itself.
+    InvalidRecord,
+}
+
+impl ViolationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationKind::DirectPush => "direct_push",
+            ViolationKind::MergeWithoutApprovalRecord => "merge_without_approval_record",
+            ViolationKind::ContentDiffers => "content_differs",
+            ViolationKind::ExecutionWithoutApproval => "execution_without_approval",
+            ViolationKind::InvalidRecord => "invalid_record",
+        }
+    }
+}
+
+impl std::fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub commit: String,
+    /// `Name <email>` of the commit's author.
+    pub author: String,
+    /// The first line of the commit message.
+    pub summary: String,
+    pub kind: ViolationKind,
+    /// What is wrong, in words that say what to look at.
+    pub detail: String,
+}
+
+/// The approval record of one governed commit, as far as git shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitRecord {
+    pub commit: String,
+    pub author: String,
+    pub summary: String,
+    /// Commit time, RFC 3339 UTC.
+    pub committed_at: String,
+    /// Whether the record holds (no violation on this commit).
+    pub holds: bool,
+    pub record: Option<RecordSource>,
+    /// `owner/repo#N`.
+    pub pull: Option<String>,
+    pub head: Option<String>,
+    pub merge_kind: Option<MergeKind>,
+    /// Logins of the recorded approvers (eligibility is checked only against the code host).
+    pub approvers: Vec<String>,
+    pub executor: Option<String>,
+    pub execution: Option<Outcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    pub branch: String,
+    /// The branch's tip when the audit ran.
+    pub head: String,
+    pub since: Option<DateTime<Utc>>,
+    /// Commits on the first-parent line that were looked at.
+    pub commits_walked: u64,
+    /// Of those, the ones that changed a governed path.
+    pub governed_commits: u64,
+    /// Of those walked, the ones whose first parent has no policy (or that have no parent):
+    /// history before the policy, which nothing governed.
+    pub commits_before_policy: u64,
+    /// True when there is no violation: the exit code is 0, else 40.
+    pub clean: bool,
+    /// Newest first, as `git log` lists them.
+    pub violations: Vec<Violation>,
+    /// One per governed commit, newest first.
+    pub records: Vec<CommitRecord>,
+}
+
+/// Audits the branch. Errors only when the repository, the branch or an object of its history
+/// cannot be read; everything wrong with the history itself is a violation in the report.
+pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
+    let path = opts.repo_path.display().to_string();
+    let repo = Repository::open(&opts.repo_path).map_err(|e| AuditError::Open {
+        path: path.clone(),
+        message: e.message().to_string(),
+    })?;
+    let git = |what: String| {
+        let path = path.clone();
+        move |source| AuditError::Git { what, path, source }
+    };
+    let tip = find_branch(&repo, &opts.branch).map_err(|e| AuditError::NoBranch {
+        branch: opts.branch.clone(),
+        path: path.clone(),
+        message: e.message().to_string(),
+    })?;
+    let notes = load_notes(&repo).map_err(git(format!("the notes under {NOTES_REF}")))?;
+    let since = opts.since.map(|t| t.timestamp());
+
+    let mut report = AuditReport {
+        branch: opts.branch.clone(),
+        head: tip.to_string(),
+        since: opts.since,
+        commits_walked: 0,
+        governed_commits: 0,
+        commits_before_policy: 0,
+        clean: true,
+        violations: Vec::new(),
+        records: Vec::new(),
+    };
+    let mut policies = PolicyCache::default();
+    let mut progress = Progress::new(opts.progress);
+
+    // A first-parent walk by hand: the same commits as a revwalk with `simplify_first_parent`,
+    // but each commit is read once and serves as "M" and then as the next one's "M^1".
+    let mut current = repo
+        .find_commit(tip)
+        .map_err(git(format!("commit {tip}")))?;
+    loop {
+        if since.is_some_and(|s| current.time().seconds() < s) {
+            break;
+        }
+        report.commits_walked += 1;
+        progress.tick(&report);
+        let parent = match current.parent_count() {
+            0 => None,
+            _ => Some(
+                current
+                    .parent(0)
+                    .map_err(git(format!("the first parent of {}", current.id())))?,
+            ),
+        };
+        let governed = match &parent {
+            None => None,
+            Some(p) => policies
+                .governance_at(&repo, p)
+                .map_err(git(format!("{POLICY_PATH} at {}", p.id())))?,
+        };
+        let governed = match (governed, &parent) {
+            (Some(g), Some(p)) => g
+                .changes_governed(&repo, p.tree_id(), current.tree_id())
+                .map_err(git(format!("the change of {}", current.id())))?,
+            _ => {
+                report.commits_before_policy += 1;
+                false
+            }
+        };
+        let note = notes
+            .get(&current.id())
+            .map(|blob| read_note_blob(&repo, current.id(), *blob));
+        if governed {
+            report.governed_commits += 1;
+            audit_governed(&repo, &current, note, &mut report);
+        } else if let Some(note) = note {
+            audit_ungoverned_note(&repo, &current, note, &mut report);
+        }
+        match parent {
+            Some(p) => current = p,
+            None => break,
+        }
+    }
+    progress.finish();
+    report.clean = report.violations.is_empty();
+    Ok(report)
+}
+
+fn find_branch(repo: &Repository, branch: &str) -> Result<Oid, git2::Error> {
+    // A local branch first, so that a tag or file of the same name cannot stand in for it.
+    if let Ok(id) = repo.refname_to_id(&format!("refs/heads/{branch}")) {
+        return Ok(id);
+    }
+    repo.revparse_single(branch)
+        .and_then(|o| o.peel_to_commit())
+        .map(|c| c.id())
+}
+
+/// Every note under our ref, annotated commit to note blob, in one pass over the notes tree.
+fn load_notes(repo: &Repository) -> Result<HashMap<Oid, Oid>, git2::Error> {
+    let iter = match repo.notes(Some(NOTES_REF)) {
+        Ok(it) => it,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    let mut map = HashMap::new();
+    for item in iter {
+        let (blob, annotated) = item?;
+        map.insert(annotated, blob);
+    }
+    Ok(map)
+}
+
+fn read_note_blob(
+    repo: &Repository,
+    commit: Oid,
+    blob: Oid,
+) -> Result<Option<ExecutionNote>, NoteError> {
+    let blob = repo.find_blob(blob).map_err(|source| NoteError::Git {
+        commit: commit.to_string(),
+        source,
+    })?;
+    let text = std::str::from_utf8(blob.content()).map_err(|_| NoteError::NotOurs {
+        commit: commit.to_string(),
+        message: "the note is not UTF-8 text".into(),
+    })?;
+    ExecutionNote::from_json(&commit.to_string(), text).map(Some)
+}
+
+fn author_of(c: &Commit<'_>) -> String {
+    let a = c.author();
+    format!(
+        "{} <{}>",
+        String::from_utf8_lossy(a.name_bytes()),
+        String::from_utf8_lossy(a.email_bytes())
+    )
+}
+
+fn summary_of(c: &Commit<'_>) -> String {
+    String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).into_owned()
+}
+
+fn time_of(c: &Commit<'_>) -> String {
+    Utc.timestamp_opt(c.time().seconds(), 0)
+        .single()
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// Whether the note says that something ran (as opposed to a refusal or a hold).
+fn ran(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Succeeded | Outcome::Failed | Outcome::Timeout
+    )
+}
+
+fn violation(c: &Commit<'_>, kind: ViolationKind, detail: String) -> Violation {
+    Violation {
+        commit: c.id().to_string(),
+        author: author_of(c),
+        summary: summary_of(c),
+        kind,
+        detail,
+    }
+}
+
+/// The record of a commit whose id prgate's types cannot hold (not SHA-1): reported as
+/// invalid rather than skipped, since skipping would read as clean.
+fn unreadable_record(c: &Commit<'_>) -> Violation {
+    violation(
+        c,
+        ViolationKind::InvalidRecord,
+        format!(
+            "{} is not a SHA-1 commit id; prgate records only name SHA-1 commits",
+            c.id()
+        ),
+    )
+}
+
+/// The violations a checked record amounts to, one per kind, each with every problem of that
+/// kind in its detail.
+fn classify(c: &Commit<'_>, checked: &CheckedRecord) -> Vec<Violation> {
+    let report = &checked.report;
+    let malformed = checked.kinds.contains(&ProblemKind::Malformed);
+    let mut by_kind: Vec<(ViolationKind, Vec<&str>)> = Vec::new();
+    for (kind, message) in checked.kinds.iter().zip(&report.problems) {
+        let v = match kind {
+            // Malformed trailers are no record at all to `verify`; here the tampering is the
+            // more telling finding.
+            ProblemKind::NoRecord if malformed => continue,
+            ProblemKind::NoRecord if c.parent_count() > 1 => {
+                ViolationKind::MergeWithoutApprovalRecord
+            }
+            ProblemKind::NoRecord => ViolationKind::DirectPush,
+            ProblemKind::ContentDiffers => ViolationKind::ContentDiffers,
+            ProblemKind::Malformed
+            | ProblemKind::HeadMissing
+            | ProblemKind::PolicyMismatch
+            | ProblemKind::NoApprover
+            | ProblemKind::NoteDisagrees => ViolationKind::InvalidRecord,
+        };
+        match by_kind.iter_mut().find(|(k, _)| *k == v) {
+            Some((_, messages)) => messages.push(message),
+            None => by_kind.push((v, vec![message])),
+        }
+    }
+    if !report.holds
+        && let Some(e) = &report.execution
+        && ran(e.outcome)
+    {
+        by_kind.push((
+            ViolationKind::ExecutionWithoutApproval,
+            vec![
+                "the note under refs/notes/prgate records that something ran on this commit although its approval record does not hold",
+            ],
+        ));
+    }
+    by_kind.sort_by_key(|(k, _)| *k);
+    by_kind
+        .into_iter()
+        .map(|(kind, messages)| {
+            let mut detail = messages.join("; ");
+            if kind == ViolationKind::ExecutionWithoutApproval
+                && let Some(e) = &report.execution
+            {
+                let _ = write!(
+                    detail,
+                    " (executor {:?}, outcome {}, exit code {}, finished {})",
+                    e.executor,
+                    e.outcome,
+                    e.exit_code.map_or("none".to_string(), |c| c.to_string()),
+                    e.finished_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                );
+            }
+            violation(c, kind, detail)
+        })
+        .collect()
+}
+
+fn audit_governed(
+    repo: &Repository,
+    c: &Commit<'_>,
+    note: Option<Result<Option<ExecutionNote>, NoteError>>,
+    report: &mut AuditReport,
+) {
+    let Some(checked) = check_record(repo, c, note.unwrap_or(Ok(None))) else {
+        report.violations.push(unreadable_record(c));
+        return;
+    };
+    report.violations.extend(classify(c, &checked));
+    let r = checked.report;
+    report.records.push(CommitRecord {
+        commit: c.id().to_string(),
+        author: author_of(c),
+        summary: summary_of(c),
+        committed_at: time_of(c),
+        holds: r.holds,
+        record: r.record,
+        pull: r.pull,
+        head: r.head.map(|h| h.to_string()),
+        merge_kind: r.merge_kind,
+        approvers: r.approvals,
+        executor: r.execution.as_ref().map(|e| e.executor.clone()),
+        execution: r.execution.map(|e| e.outcome),
+    });
+}
+
+/// A note on a commit that changed no governed path. Executors only act on governed merges,
+/// so a note that says something ran must still rest on a record that holds; a note under our
+/// ref that is not a prgate record is reported, since that ref is prgate's alone.
+fn audit_ungoverned_note(
+    repo: &Repository,
+    c: &Commit<'_>,
+    note: Result<Option<ExecutionNote>, NoteError>,
+    report: &mut AuditReport,
+) {
+    match note {
+        Err(e) => report
+            .violations
+            .push(violation(c, ViolationKind::InvalidRecord, e.to_string())),
+        Ok(Some(n)) if n.execution.as_ref().is_some_and(|e| ran(e.outcome)) => {
+            let Some(checked) = check_record(repo, c, Ok(Some(n))) else {
+                report.violations.push(unreadable_record(c));
+                return;
+            };
+            if !checked.report.holds {
+                report.violations.extend(
+                    classify(c, &checked)
+                        .into_iter()
+                        .filter(|v| v.kind == ViolationKind::ExecutionWithoutApproval),
+                );
+            }
+        }
+        Ok(_) => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which changes are governed
+
+/// What one policy blob governs. Compiled once per distinct blob: a long history has few.
+enum Governance {
+    /// Every change: the policy has `[defaults]`, or it cannot be parsed (fail closed: a
+    /// broken policy must not make changes look ungoverned).
+    Everything,
+    Paths {
+        policy: Box<CompiledPolicy>,
+        /// Per pattern (and the policy file itself), its leading literal path components,
+        /// lower-cased; `None` when the first component is already a glob.
+        prefixes: Vec<Option<Vec<String>>>,
+    },
+}
+
+const TREE_MODE: i32 = 0o040000;
+
+fn is_glob_meta(c: char) -> bool {
+    matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\')
+}
+
+fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
+    let p = pattern.trim_start_matches('/');
+    let p = p.strip_prefix("./").unwrap_or(p);
+    let lit: Vec<String> = p
+        .split('/')
+        .take_while(|part| !part.is_empty() && !part.contains(is_glob_meta))
+        .map(|part| part.to_lowercase())
+        .collect();
+    if lit.is_empty() { None } else { Some(lit) }
+}
+
+impl Governance {
+    fn from_policy_text(text: &str) -> Governance {
+        let Ok(policy) = parse_policy(POLICY_PATH, text) else {
+            return Governance::Everything;
+        };
+        if policy.defaults.is_some() {
+            return Governance::Everything;
+        }
+        let Ok(compiled) = CompiledPolicy::compile(&policy) else {
+            return Governance::Everything;
+        };
+        let prefixes = policy
+            .rules
+            .iter()
+            .flat_map(|r| r.paths.iter())
+            .map(|p| literal_prefix(p))
+            .chain(std::iter::once(literal_prefix(POLICY_PATH)))
+            .collect();
+        Governance::Paths {
+            policy: Box::new(compiled),
+            prefixes,
+        }
+    }
+
+    /// Whether the change from `old` to `new` (root trees) touches a path this policy governs.
+    fn changes_governed(&self, repo: &Repository, old: Oid, new: Oid) -> Result<bool, git2::Error> {
+        if old == new {
+            return Ok(false);
+        }
+        match self {
+            Governance::Everything => Ok(true),
+            Governance::Paths { .. } => self.subtree_governed(repo, Some(old), Some(new), ""),
+        }
+    }
+
+    /// Compares two trees entry by entry, descending only into directories some rule could
+    /// match below, and stops at the first governed change.
+    fn subtree_governed(
+        &self,
+        repo: &Repository,
+        old: Option<Oid>,
+        new: Option<Oid>,
+        dir: &str,
+    ) -> Result<bool, git2::Error> {
+        let old = old.map(|id| repo.find_tree(id)).transpose()?;
+        let new = new.map(|id| repo.find_tree(id)).transpose()?;
+        if let Some(new) = &new {
+            for e in new.iter() {
+                let before = old
+                    .as_ref()
+                    .and_then(|t| t.get_name_bytes(e.name_bytes()))
+                    .map(|o| (o.id(), o.filemode()));
+                let after = Some((e.id(), e.filemode()));
+                if before != after
+                    && self.entry_governed(repo, dir, e.name_bytes(), before, after)?
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        if let Some(old) = &old {
+            for e in old.iter() {
+                let gone = new
+                    .as_ref()
+                    .is_none_or(|t| t.get_name_bytes(e.name_bytes()).is_none());
+                if gone
+                    && self.entry_governed(
+                        repo,
+                        dir,
+                        e.name_bytes(),
+                        Some((e.id(), e.filemode())),
+                        None,
+                    )?
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn entry_governed(
+        &self,
+        repo: &Repository,
+        dir: &str,
+        name: &[u8],
+        before: Option<(Oid, i32)>,
+        after: Option<(Oid, i32)>,
+    ) -> Result<bool, git2::Error> {
+        let name = String::from_utf8_lossy(name);
+        let path = if dir.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{dir}/{name}")
+        };
+        let is_tree = |e: &Option<(Oid, i32)>| e.is_some_and(|(_, m)| m == TREE_MODE);
+        let is_file = |e: &Option<(Oid, i32)>| e.is_some_and(|(_, m)| m != TREE_MODE);
+        // A file (blob, link, submodule) on either side: the file at `path` changed.
+        if (is_file(&before) || is_file(&after)) && self.file_governed(&path) {
+            return Ok(true);
+        }
+        // A directory on either side: every file below it that differs changed.
+        if (is_tree(&before) || is_tree(&after)) && self.may_match_below(&path) {
+            let tree_id =
+                |e: Option<(Oid, i32)>| e.filter(|(_, m)| *m == TREE_MODE).map(|(id, _)| id);
+            return self.subtree_governed(repo, tree_id(before), tree_id(after), &path);
+        }
+        Ok(false)
+    }
+
+    fn file_governed(&self, path: &str) -> bool {
+        match self {
+            Governance::Everything => true,
+            Governance::Paths { policy, .. } => {
+                path.eq_ignore_ascii_case(POLICY_PATH)
+                    || !policy.matched_rules(&[path.to_string()]).is_empty()
+            }
+        }
+    }
+
+    /// Whether some pattern could match a file below directory `dir`: conservative (a pattern
+    /// that starts with a glob could match anywhere), so it only ever saves work.
+    fn may_match_below(&self, dir: &str) -> bool {
+        let Governance::Paths { prefixes, .. } = self else {
+            return true;
+        };
+        let parts: Vec<String> = dir.split('/').map(|p| p.to_lowercase()).collect();
+        prefixes.iter().any(|prefix| match prefix {
+            None => true,
+            Some(lit) => lit.iter().zip(&parts).all(|(a, b)| a == b),
+        })
+    }
+}
+
+/// Compiled policies by blob id, and the last `.github` directory seen, so that the usual
+/// commit (which changes neither) costs one tree entry lookup.
+#[derive(Default)]
+struct PolicyCache {
+    by_blob: HashMap<Oid, std::rc::Rc<Governance>>,
+    last_dir: Option<(Oid, Option<Oid>)>,
+}
+
+impl PolicyCache {
+    /// The governance of the policy in `commit`'s tree; `None` when it has no policy.
+    fn governance_at(
+        &mut self,
+        repo: &Repository,
+        commit: &Commit<'_>,
+    ) -> Result<Option<std::rc::Rc<Governance>>, git2::Error> {
+        let (dir, file) = POLICY_PATH.split_once('/').unwrap_or(("", POLICY_PATH));
+        let root = commit.tree()?;
+        let Some(dir_id) = root.get_name(dir).map(|e| e.id()) else {
+            return Ok(None);
+        };
+        let blob = match self.last_dir {
+            Some((d, blob)) if d == dir_id => blob,
+            _ => {
+                let blob = repo
+                    .find_tree(dir_id)
+                    .ok()
+                    .and_then(|t| t.get_name(file).map(|e| e.id()));
+                self.last_dir = Some((dir_id, blob));
+                blob
+            }
+        };
+        let Some(blob) = blob else {
+            return Ok(None);
+        };
+        if let Some(g) = self.by_blob.get(&blob) {
+            return Ok(Some(g.clone()));
+        }
+        let b = repo.find_blob(blob)?;
+        let g = std::rc::Rc::new(match std::str::from_utf8(b.content()) {
+            Ok(text) => Governance::from_policy_text(text),
+            Err(_) => Governance::Everything,
+        });
+        self.by_blob.insert(blob, g.clone());
+        Ok(Some(g))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+
+/// A one-line counter on stderr, redrawn at most ten times a second; the total is unknown
+/// until the walk ends, so it counts rather than fills a bar.
+struct Progress {
+    enabled: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        Progress {
+            enabled,
+            last: None,
+        }
+    }
+
+    fn tick(&mut self, r: &AuditReport) {
+        if !self.enabled || r.commits_walked % 256 != 0 {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|l| now.duration_since(l) < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last = Some(now);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\rprgate audit: {} commits, {} governed, {} violations",
+            r.commits_walked,
+            r.governed_commits,
+            r.violations.len()
+        );
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.enabled && self.last.is_some() {
+            // Erase the line so that the report starts on a clean one.
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+fn scope(report: &AuditReport) -> String {
+    let mut s = format!(
+        "{} commits on the first-parent history of {} at {}",
+        report.commits_walked, report.branch, report.head
+    );
+    if let Some(since) = report.since {
+        let _ = write!(
+            s,
+            " since {}",
+            since.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+    }
+    let _ = write!(
+        s,
+        "; {} changed governed paths; {} are history before the policy ({POLICY_PATH} absent at their first parent) and are not governed",
+        report.governed_commits, report.commits_before_policy
+    );
+    s
+}
+
+fn approvers(r: &CommitRecord) -> String {
+    if r.approvers.is_empty() {
+        "no approver recorded".into()
+    } else {
+        format!("approved by {}", r.approvers.join(", "))
+    }
+}
+
+fn execution(r: &CommitRecord) -> String {
+    match (&r.executor, r.execution) {
+        (Some(e), Some(o)) => format!("executor {e}: {o}"),
+        _ => "no execution recorded".into(),
+    }
+}
+
+/// The report for people: the verdict, each violation with commit, author and what is wrong,
+/// then every governed commit with its pull request, approvers and execution.
+pub fn render_text(report: &AuditReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "prgate audit: {}", scope(report));
+    if report.clean {
+        let _ = writeln!(
+            s,
+            "CLEAN: every change to governed paths carries a valid approval record"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "VIOLATIONS: {} found; nothing listed here may be executed, and each needs an explanation",
+            report.violations.len()
+        );
+        for v in &report.violations {
+            let _ = writeln!(
+                s,
+                "\n{}  {}  by {}\n  {}\n  {}",
+                v.commit, v.kind, v.author, v.summary, v.detail
+            );
+        }
+    }
+    if !report.records.is_empty() {
+        let _ = writeln!(s, "\nGoverned commits (newest first):");
+        for r in &report.records {
+            let _ = writeln!(
+                s,
+                "{}  {}  {}  {}  {}; {}; {}",
+                short(&r.commit),
+                if r.holds { "ok       " } else { "VIOLATION" },
+                r.committed_at,
+                r.pull.as_deref().unwrap_or("no pull request"),
+                r.author,
+                approvers(r),
+                execution(r)
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nApprovals are checked offline for presence only; who approved and whether they were eligible can only be re-checked against the code host."
+    );
+    s
+}
+
+/// The report for scripts: one JSON object.
+pub fn render_json(report: &AuditReport) -> String {
+    match serde_json::to_string_pretty(report) {
+        Ok(mut s) => {
+            s.push('\n');
+            s
+        }
+        // Our own plain-data types always serialize; say so rather than print nothing.
+        Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
+    }
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The report as one self-contained HTML page; every value from the repository is escaped.
+pub fn render_html(report: &AuditReport) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>prgate audit of {}</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}code{{font-size:90%}}.bad{{color:#b00020}}.ok{{color:#106010}}</style></head><body>\n<h1>prgate audit of {}</h1>\n<p>{}</p>\n",
+        esc(&report.branch),
+        esc(&report.branch),
+        esc(&scope(report))
+    );
+    if report.clean {
+        s.push_str("<p class=\"ok\"><strong>Clean</strong>: every change to governed paths carries a valid approval record.</p>\n");
+    } else {
+        let _ = write!(
+            s,
+            "<p class=\"bad\"><strong>{} violations</strong></p>\n<table><tr><th>commit</th><th>kind</th><th>author</th><th>summary</th><th>detail</th></tr>\n",
+            report.violations.len()
+        );
+        for v in &report.violations {
+            let _ = writeln!(
+                s,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&v.commit),
+                esc(v.kind.as_str()),
+                esc(&v.author),
+                esc(&v.summary),
+                esc(&v.detail)
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    if !report.records.is_empty() {
+        s.push_str("<h2>Governed commits</h2>\n<table><tr><th>commit</th><th>record</th><th>time</th><th>pull request</th><th>author</th><th>approvers</th><th>execution</th></tr>\n");
+        for r in &report.records {
+            let _ = writeln!(
+                s,
+                "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(short(&r.commit)),
+                if r.holds { "ok" } else { "bad" },
+                if r.holds { "holds" } else { "violation" },
+                esc(&r.committed_at),
+                esc(r.pull.as_deref().unwrap_or("")),
+                esc(&r.author),
+                esc(&r.approvers.join(", ")),
+                esc(&execution(r))
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    s.push_str("<p>Approvals are checked offline for presence only; who approved and whether they were eligible can only be re-checked against the code host.</p>\n</body></html>\n");
+    s
+}
+
+/// Convenience for callers that hold a path: audits `branch` of the repository at `path`.
+pub fn audit_branch(path: &Path, branch: &str) -> Result<AuditReport, AuditError> {
+    audit(&AuditOptions {
+        branch: branch.to_string(),
+        ..AuditOptions::new(path)
+    })
+}
