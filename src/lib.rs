@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod executor;
 pub mod gate;
 pub mod git;

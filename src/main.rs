@@ -131,6 +131,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Walk a branch's history and report every change to governed paths without a valid
+    /// approval record (exit 0 when clean, 40 when any violation).
+    Audit {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[arg(long, default_value = "main")]
+        branch: String,
+        /// Only commits since this date (2026-01-31 or an RFC 3339 time).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: AuditFormat,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The whole loop in one command, against the built-in GitHub simulator on loopback.
+    Demo {
+        /// Keep the repositories and the production folder in this (new or empty) directory.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// Run the GitHub simulator (for the demo, tests and trying prgate out).
     Sim {
         #[arg(long)]
@@ -140,6 +162,13 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
+    Html,
 }
 
 /// Where the code host is and who the gate posts as.
@@ -412,6 +441,21 @@ fn main() -> ExitCode {
                 Err(e) => report_error(json, &e.to_string(), EXIT_USAGE),
             }
         }
+        Command::Audit { repo, branch, since, format, output } => audit(repo, branch, since, format, output),
+        Command::Demo { keep } => {
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            let mut stdout = std::io::stdout();
+            match rt.block_on(prgate::demo::run_demo(prgate::demo::DemoOptions { keep }, &mut stdout)) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("prgate demo: {e}");
+                    ExitCode::from(EXIT_OTHER)
+                }
+            }
+        }
         Command::Sim {
             listen,
             state,
@@ -533,6 +577,56 @@ async fn execute(
         }
         Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
     }
+}
+
+/// Exit code of `audit` when it finds at least one violation.
+const EXIT_VIOLATIONS: u8 = 40;
+
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("--since {s:?}: write a date like 2026-01-31 or a time like 2026-01-31T12:00:00Z"))
+}
+
+fn audit(repo: PathBuf, branch: String, since: Option<String>, format: AuditFormat, output: Option<PathBuf>) -> ExitCode {
+    use std::io::IsTerminal;
+    let since = match since.map(|s| parse_since(&s)).transpose() {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let opts = prgate::audit::AuditOptions {
+        repo_path: repo,
+        branch,
+        since,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = match prgate::audit::audit(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("prgate audit: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let text = match format {
+        AuditFormat::Text => prgate::audit::render_text(&report),
+        AuditFormat::Json => prgate::audit::render_json(&report),
+        AuditFormat::Html => prgate::audit::render_html(&report),
+    };
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("prgate audit: cannot write {}: {e}", path.display());
+                return ExitCode::from(EXIT_OTHER);
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::from(if report.clean { 0 } else { EXIT_VIOLATIONS })
 }
 
 fn usage(message: String) -> ExitCode {

@@ -83,6 +83,12 @@ pub async fn start_with_clock(
         .iter()
         .map(|s| s.resolve())
         .collect::<Result<Vec<_>, _>>()?;
+    if config.github.token.is_none() {
+        return Err(ServeError::Config(ConfigError::Other {
+            file: "prgate.toml".into(),
+            message: "GitHub App authentication (github.app_id/private_key) is not supported yet; set github.token = \"env:NAME\" to a token with contents, pull requests, statuses and issues write access".into(),
+        }));
+    }
     let token = config
         .github
         .token

@@ -381,6 +381,22 @@ impl GitHub {
             .collect())
     }
 
+    /// Submits a review as the client's account (`APPROVE`, `REQUEST_CHANGES`, `COMMENT`).
+    pub async fn submit_review(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+        event: &str,
+        body: &str,
+    ) -> Result<u64, GitHubError> {
+        let path = format!("/repos/{repo}/pulls/{number}/reviews");
+        let r = self
+            .transport
+            .send(Method::POST, &path, Some(&json!({ "event": event, "body": body })))
+            .await?;
+        Ok(r.json::<ApiReview>(&path)?.id)
+    }
+
     pub async fn comments(
         &self,
         repo: &RepoName,

@@ -1,0 +1,459 @@
+//! `prgate demo`: the whole loop in one command, against the built-in simulator on loopback.
+//! It tells the story as it happens — an agent proposes a firewall change, a non-designated
+//! approval does not count, the designated human approves, prgate merges with the head pinned,
+//! the executor verifies and applies it once, the audit is clean — then shows a direct push
+//! that is refused and that the audit flags. Every step checks its outcome; the demo fails
+//! (exit 1) if any step does not turn out as told.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::{
+    ExecutorConfig, GithubConfig, GovernedRepo, HumanDuration, Secret, SecretRef, ServerConfig,
+};
+use crate::github::{ClientOptions, GitHub};
+use crate::metrics::Metrics;
+use crate::types::{CommitSha, PullNumber, RepoName};
+
+const SEED: &str = r#"
+[[users]]
+login = "prgate"
+token = "demo-prgate-token"
+
+[[users]]
+login = "root"
+token = "demo-root-token"
+
+[[users]]
+login = "alice"
+token = "demo-alice-token"
+
+[[users]]
+login = "bob"
+token = "demo-bob-token"
+
+[[users]]
+login = "ops-agent[bot]"
+type = "Bot"
+token = "demo-agent-token"
+
+[[teams]]
+org = "acme"
+slug = "netops"
+members = ["alice"]
+
+[[teams]]
+org = "acme"
+slug = "maintainers"
+members = ["alice"]
+
+[[repos]]
+name = "acme/infra"
+default_branch = "main"
+admins = ["root"]
+writers = ["prgate", "ops-agent[bot]", "alice", "bob"]
+required_contexts = ["prgate/approval"]
+enforce_admins = false
+"#;
+
+const POLICY: &str = r#"version = 1
+expire_after = "72h"
+merge = "auto"
+
+[identities]
+agents = ["ops-agent[bot]"]
+
+[defaults]
+approvers = { teams = ["acme/maintainers"] }
+min_approvals = 1
+
+[[rules]]
+name = "firewall"
+paths = ["firewall/**"]
+approvers = { users = ["alice"], teams = ["acme/netops"] }
+min_approvals = 1
+executor = "firewall"
+
+[[rules]]
+name = "policy"
+paths = [".github/prgate.toml"]
+approvers = { teams = ["acme/maintainers"] }
+min_approvals = 1
+"#;
+
+/// What the executor runs: it "applies" the rules by copying them into production.
+const APPLY_SCRIPT: &str = r#"#!/bin/sh
+set -e
+mkdir -p "$PRODUCTION_DIR"
+cp firewall/rules.toml "$PRODUCTION_DIR/firewall.toml"
+echo "applied firewall rules of $PRGATE_MERGE_SHA (approved by $PRGATE_APPROVERS)"
+"#;
+
+const REPO: &str = "acme/infra";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo step failed: {0}")]
+    Step(String),
+    #[error("demo setup: {0}")]
+    Setup(String),
+}
+
+fn step_err(e: impl std::fmt::Display) -> DemoError {
+    DemoError::Step(e.to_string())
+}
+
+fn setup_err(e: impl std::fmt::Display) -> DemoError {
+    DemoError::Setup(e.to_string())
+}
+
+/// The outcome of each step, for tests (which check outcomes, not the story's wording).
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoReport {
+    pub pull: u64,
+    pub head: String,
+    pub pending_description: String,
+    pub non_designated_description: String,
+    pub merge: String,
+    pub merge_second_parent: String,
+    pub trailers: String,
+    pub execution_state: String,
+    pub production_rules: String,
+    pub audit_clean_before: bool,
+    pub direct_push: String,
+    pub direct_push_execution: String,
+    pub production_after_direct_push: String,
+    pub audit_violations_after: Vec<String>,
+    pub repo_dir: PathBuf,
+}
+
+pub struct DemoOptions {
+    /// Keep everything under this directory instead of a temporary one.
+    pub keep: Option<PathBuf>,
+}
+
+/// Runs the demo, telling the story on `out`.
+pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoReport, DemoError> {
+    let tmp;
+    let dir = match &opts.keep {
+        Some(d) => {
+            if d.exists() && std::fs::read_dir(d).map(|mut r| r.next().is_some()).unwrap_or(false) {
+                return Err(DemoError::Setup(format!("{} is not empty; give --keep an empty or new directory", d.display())));
+            }
+            std::fs::create_dir_all(d).map_err(setup_err)?;
+            d.canonicalize().map_err(setup_err)?
+        }
+        None => {
+            tmp = tempfile::tempdir().map_err(setup_err)?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let mut say = |text: String| {
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    };
+    let started = Instant::now();
+
+    // --- the stage: a simulator, the repository, the gate ---
+    let seed = crate::sim::SimState::from_toml(SEED).map_err(setup_err)?;
+    let sim = crate::sim::start("127.0.0.1:0".parse().map_err(setup_err)?, seed, dir.join("github"))
+        .await
+        .map_err(setup_err)?;
+    let clone_url = sim.clone_url(REPO).ok_or_else(|| setup_err("the simulator has no acme/infra"))?;
+    let production = dir.join("production");
+    std::fs::create_dir_all(&production).map_err(setup_err)?;
+    std::fs::write(production.join("firewall.toml"), "allow = [22]\n").map_err(setup_err)?;
+    seed_repository(&dir.join("seed"), &clone_url)?;
+    sim.settle().await;
+
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets).map_err(setup_err)?;
+    let write_secret = |name: &str, value: &str| -> Result<SecretRef, DemoError> {
+        let p = secrets.join(name);
+        std::fs::write(&p, value).map_err(setup_err)?;
+        Ok(SecretRef::File(p))
+    };
+    let webhook_secret = uuid::Uuid::new_v4().to_string();
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().map_err(setup_err)?,
+        data_dir: dir.join("gate"),
+        webhook_secrets: vec![write_secret("webhook", &webhook_secret)?],
+        public_url: None,
+        github: GithubConfig {
+            api_url: sim.api_url.clone(),
+            token: Some(write_secret("gate-token", "demo-prgate-token")?),
+            app_id: None,
+            private_key: None,
+        },
+        repos: vec![GovernedRepo { name: REPO.parse().map_err(setup_err)?, branches: vec!["main".into()] }],
+        executors: [(
+            "firewall".to_string(),
+            ExecutorConfig {
+                command: vec!["sh".into(), "scripts/apply-firewall.sh".into()],
+                timeout: Some(HumanDuration(Duration::from_secs(30))),
+                env: [("PRODUCTION_DIR".to_string(), write_secret("production-dir", &production.display().to_string())?)]
+                    .into_iter()
+                    .collect(),
+                repos: vec![REPO.parse().map_err(setup_err)?],
+                paused: false,
+            },
+        )]
+        .into_iter()
+        .collect(),
+        reconcile_interval: HumanDuration(Duration::from_secs(3600)),
+        templates_dir: None,
+    };
+    let gate = crate::serve::start(config, ClientOptions { timeout: Duration::from_secs(5), ..Default::default() })
+        .await
+        .map_err(setup_err)?;
+    sim.add_hook(&format!("{}/webhook", gate.url()), &webhook_secret);
+
+    say(format!("prgate demo — everything on loopback, under {}", dir.display()));
+    say(format!("  GitHub simulator: {}   prgate gate: {}", sim.api_url, gate.url()));
+    say("  acme/infra's policy: changes to firewall/** need 1 approval from alice or acme/netops,".into());
+    say(format!("  then the `firewall` executor applies firewall/rules.toml to {}", production.display()));
+    say(String::new());
+
+    let repo: RepoName = REPO.parse().map_err(setup_err)?;
+    let client = |token: &str| -> Result<GitHub, DemoError> {
+        GitHub::new(&sim.api_url, Some(&Secret::new(token)), ClientOptions::default(), Metrics::new()).map_err(setup_err)
+    };
+    let root = client("demo-root-token")?;
+
+    // 1. The agent proposes.
+    let work = dir.join("agent-work");
+    git2::Repository::clone(&clone_url, &work).map_err(setup_err)?;
+    std::fs::write(work.join("firewall/rules.toml"), "allow = [22, 443]\n").map_err(setup_err)?;
+    let agent = client("demo-agent-token")?;
+    let proposal = crate::propose::propose(
+        &agent,
+        &Secret::new("demo-agent-token"),
+        &crate::render::Renderer::default(),
+        &crate::propose::ProposeRequest {
+            repo_path: work.clone(),
+            title: "Open TCP 443 on the edge firewall".into(),
+            reason: Some("the new API needs HTTPS (ticket NET-1)".into()),
+            risk: Some("exposes the API host to the internet".into()),
+            rollback: Some("revert the PR; the executor re-applies the old rules".into()),
+            paths: vec![PathBuf::from("firewall/rules.toml")],
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(step_err)?;
+    let pull = PullNumber(proposal.pull);
+    let head: CommitSha = proposal.head.parse().map_err(step_err)?;
+    say(format!("1. The agent ops-agent[bot] proposes a firewall change: PR #{} from {} (head {}).", pull, proposal.branch, head.short()));
+    for r in &proposal.required {
+        say(format!("   prgate tells it up front: rule `{}` needs {} approval from {}, then runs `{}`.", r.rule, r.min_approvals, r.approvers, r.executor.clone().unwrap_or_else(|| "nothing".into())));
+    }
+
+    // 2. Pending, and who must approve.
+    sim.settle().await;
+    let pending = wait_status(&root, &repo, &head, crate::APPROVAL_CONTEXT, |s, _| s == "pending").await?;
+    say(format!("2. prgate/approval on {} is `pending`: \"{}\"", head.short(), pending.1));
+
+    // 3. A non-designated approval does not count.
+    client("demo-bob-token")?.submit_review(&repo, pull, "APPROVE", "LGTM").await.map_err(step_err)?;
+    sim.settle().await;
+    let after_bob = wait_status(&root, &repo, &head, crate::APPROVAL_CONTEXT, |s, d| s == "pending" && d.contains("bob")).await?;
+    say(format!("3. bob approves — he may write to the repo, but he is no designated approver, so it does not count: \"{}\"", after_bob.1));
+
+    // 4. The designated human approves; prgate merges with the head pinned.
+    client("demo-alice-token")?.submit_review(&repo, pull, "APPROVE", "443 for the API host is fine").await.map_err(step_err)?;
+    sim.settle().await;
+    let merged = wait_for(|| async {
+        let p = root.pull(&repo, pull).await.ok()?;
+        p.merge_commit_sha.filter(|_| p.merged)
+    })
+    .await
+    .ok_or_else(|| step_err("prgate did not merge the approved PR"))?;
+    let merge: CommitSha = merged.parse().map_err(step_err)?;
+    let mirror = dir.join("infra");
+    let local = fetch_with_notes(&clone_url, &mirror)?;
+    let (second_parent, message) = {
+        let c = local.find_commit(git2::Oid::from_str(merge.as_str()).map_err(step_err)?).map_err(step_err)?;
+        (c.parent_id(1).map(|p| p.to_string()).unwrap_or_default(), c.message().unwrap_or("").to_string())
+    };
+    let trailers = message.trim_end().rsplit("\n\n").next().unwrap_or("").to_string();
+    say(format!("4. alice (acme/netops) approves head {}: `success`, and prgate merges it as {} with that head pinned.", head.short(), merge.short()));
+    say(format!("   The merge's second parent is the approved head ({}); its message records the approval:", &second_parent[..7.min(second_parent.len())]));
+    for line in trailers.lines() {
+        say(format!("     {line}"));
+    }
+
+    // 5. The executor verifies on its own, runs once, records a note.
+    let execution = wait_status(&root, &repo, &merge, crate::EXECUTION_CONTEXT, |s, _| s != "pending").await?;
+    let rules_now = std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
+    let local = fetch_with_notes(&clone_url, &mirror)?;
+    let note = crate::executor::read_note(&local, git2::Oid::from_str(merge.as_str()).map_err(step_err)?)
+        .map_err(step_err)?
+        .and_then(|n| n.execution);
+    say(format!("5. On the push to main the executor re-verifies from GitHub and from git (not the status), claims {} once, runs `firewall`: {} — \"{}\"", merge.short(), execution.0, execution.1));
+    if let Some(n) = &note {
+        say(format!("   Note under refs/notes/prgate: outcome {}, exit code {}, output sha256 {}…", n.outcome, n.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()), n.output_sha256.as_deref().unwrap_or("-").chars().take(12).collect::<String>()));
+    }
+    say(format!("6. Production now holds the approved rules: {}", rules_now.trim()));
+
+    // 7. The audit of the history is clean.
+    let audit = |label: &str| -> Result<crate::audit::AuditReport, DemoError> {
+        fetch_with_notes(&clone_url, &mirror)?;
+        crate::audit::audit(&crate::audit::AuditOptions { repo_path: mirror.clone(), branch: "main".into(), since: None, progress: false })
+            .map_err(|e| step_err(format!("{label}: {e}")))
+    };
+    let before = audit("audit")?;
+    say(format!("7. `prgate audit` walks main's first-parent history: {} commits, {} touching governed paths, {}.", before.commits_walked, before.governed_commits, if before.clean { "no violation".to_string() } else { format!("{} violation(s)", before.violations.len()) }));
+
+    // 8. The refused path: a direct push to firewall/ by an admin.
+    let direct = direct_push(&dir.join("admin-work"), &clone_url)?;
+    sim.settle().await;
+    let refused = wait_status(&root, &repo, &direct, crate::EXECUTION_CONTEXT, |s, _| s != "pending").await?;
+    let production_after = std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
+    say(format!("8. An admin pushes straight to main, opening every port in firewall/ ({}). The executor refuses it: {} — \"{}\"", direct.short(), refused.0, refused.1));
+    say(format!("   Production is untouched: {}", production_after.trim()));
+    let after = audit("audit after the direct push")?;
+    for v in &after.violations {
+        say(format!("9. The audit flags it: {} by {}: {:?} — {}", &v.commit[..7.min(v.commit.len())], v.author, v.kind, v.detail));
+    }
+    say(String::new());
+    say(format!("Done in {:.1}s.", started.elapsed().as_secs_f64()));
+    if opts.keep.is_some() {
+        say(format!("Kept in {}. Try:", dir.display()));
+        say(format!("  git -C {} log --notes=prgate --first-parent -3", mirror.display()));
+        say(format!("  prgate audit --repo {}", mirror.display()));
+        say(format!("  prgate verify --repo {} --commit {}", mirror.display(), merge));
+    }
+
+    gate.shutdown().await;
+    sim.shutdown().await;
+    Ok(DemoReport {
+        pull: pull.0,
+        head: head.to_string(),
+        pending_description: pending.1,
+        non_designated_description: after_bob.1,
+        merge: merge.to_string(),
+        merge_second_parent: second_parent,
+        trailers,
+        execution_state: execution.0,
+        production_rules: rules_now,
+        audit_clean_before: before.clean,
+        direct_push: direct.to_string(),
+        direct_push_execution: refused.0,
+        production_after_direct_push: production_after,
+        audit_violations_after: after.violations.iter().map(|v| v.commit.clone()).collect(),
+        repo_dir: mirror,
+    })
+}
+
+/// Polls until `f` answers, for at most 20 s.
+async fn wait_for<F, Fut, T>(mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
+}
+
+/// Waits for the newest status in `context` on `sha` to satisfy `ok`: (state, description).
+async fn wait_status(
+    gh: &GitHub,
+    repo: &RepoName,
+    sha: &CommitSha,
+    context: &str,
+    ok: impl Fn(&str, &str) -> bool,
+) -> Result<(String, String), DemoError> {
+    let mut last = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(statuses) = gh.statuses(repo, sha).await
+            && let Some(s) = statuses.into_iter().find(|s| s.context == context)
+        {
+            let pair = (s.state.clone(), s.description.clone().unwrap_or_default());
+            if ok(&pair.0, &pair.1) {
+                return Ok(pair);
+            }
+            last = Some(pair);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(step_err(format!(
+        "{context} on {} never reached the expected state (last: {last:?})",
+        sha.short()
+    )))
+}
+
+fn signature(login: &str) -> Result<git2::Signature<'static>, DemoError> {
+    git2::Signature::now(login, &format!("{login}@users.noreply.github.com")).map_err(setup_err)
+}
+
+/// The repository's first commit, pushed by the admin: policy, rules, executor script.
+fn seed_repository(dir: &Path, url: &str) -> Result<(), DemoError> {
+    let repo = git2::Repository::init(dir).map_err(setup_err)?;
+    let files = [
+        (".github/prgate.toml", POLICY),
+        ("firewall/rules.toml", "allow = [22]\n"),
+        ("scripts/apply-firewall.sh", APPLY_SCRIPT),
+        ("README.md", "acme infrastructure, governed by prgate\n"),
+    ];
+    let mut index = repo.index().map_err(setup_err)?;
+    for (path, text) in files {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(setup_err)?;
+        }
+        std::fs::write(&p, text).map_err(setup_err)?;
+        index.add_path(Path::new(path)).map_err(setup_err)?;
+    }
+    let tree = repo.find_tree(index.write_tree().map_err(setup_err)?).map_err(setup_err)?;
+    let sig = signature("root")?;
+    let commit = repo.commit(None, &sig, &sig, "acme/infra: policy, firewall rules, executor script", &tree, &[]).map_err(setup_err)?;
+    crate::git::push(&repo, url, commit, "main", None).map_err(setup_err)
+}
+
+/// An admin's commit straight onto main, opening every port.
+fn direct_push(dir: &Path, url: &str) -> Result<CommitSha, DemoError> {
+    let repo = git2::Repository::clone(url, dir).map_err(setup_err)?;
+    std::fs::write(dir.join("firewall/rules.toml"), "allow = [\"0-65535\"]\n").map_err(setup_err)?;
+    let mut index = repo.index().map_err(setup_err)?;
+    index.add_path(Path::new("firewall/rules.toml")).map_err(setup_err)?;
+    let tree = repo.find_tree(index.write_tree().map_err(setup_err)?).map_err(setup_err)?;
+    let parent = repo.head().and_then(|h| h.peel_to_commit()).map_err(setup_err)?;
+    let sig = signature("root")?;
+    let oid = repo.commit(None, &sig, &sig, "hotfix: open the firewall", &tree, &[&parent]).map_err(setup_err)?;
+    crate::git::push(&repo, url, oid, "main", None).map_err(setup_err)?;
+    oid.to_string().parse().map_err(setup_err)
+}
+
+/// A local clone with main and the prgate notes, as an auditor would have.
+fn fetch_with_notes(url: &str, dir: &Path) -> Result<git2::Repository, DemoError> {
+    let repo = if dir.exists() {
+        git2::Repository::open(dir).map_err(setup_err)?
+    } else {
+        git2::Repository::clone(url, dir).map_err(setup_err)?
+    };
+    {
+        let mut remote = repo.remote_anonymous(url).map_err(setup_err)?;
+        remote
+            .fetch(&["+refs/heads/main:refs/remotes/origin/main", "+refs/notes/prgate:refs/notes/prgate"], None, None)
+            .map_err(setup_err)?;
+        let tip = repo.refname_to_id("refs/remotes/origin/main").map_err(setup_err)?;
+        repo.reference("refs/heads/main", tip, true, "demo: follow origin").map_err(setup_err)?;
+        if repo.head().ok().and_then(|h| h.name().map(str::to_string)).as_deref() == Some("refs/heads/main") {
+            let obj = repo.find_object(tip, None).map_err(setup_err)?;
+            repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().force())).map_err(setup_err)?;
+        }
+    }
+    Ok(repo)
+}
+
