@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use git2::{Commit, Oid, Repository};
+use git2::{Commit, Oid, Repository, Tree};
 use serde::Serialize;
 
 use crate::config::POLICY_PATH;
@@ -29,6 +29,9 @@ pub struct AuditOptions {
     pub since: Option<DateTime<Utc>>,
     /// Show a progress line on stderr; the caller passes whether stderr is a terminal.
     pub progress: bool,
+    /// Re-hash every object read, as libgit2 does by default. Off by default, as in git:
+    /// it triples the cost of the walk; run `git fsck` for object integrity instead.
+    pub verify_object_hashes: bool,
 }
 
 impl AuditOptions {
@@ -39,6 +42,7 @@ impl AuditOptions {
             branch: "main".into(),
             since: None,
             progress: false,
+            verify_object_hashes: false,
         }
     }
 }
@@ -159,6 +163,14 @@ pub struct AuditReport {
 /// cannot be read; everything wrong with the history itself is a violation in the report.
 pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     let path = opts.repo_path.display().to_string();
+    // libgit2 re-hashes every object it reads (SHA-1 with collision detection), which is most
+    // of the cost of a long walk; git itself does not, and leaves integrity to `git fsck`.
+    // The switch is process-wide: `prgate audit` is a process of its own, and
+    // `verify_object_hashes` turns it back on for callers that want it.
+    git2::opts::strict_hash_verification(opts.verify_object_hashes);
+    // The walk reads each commit and root tree once and keeps what it needs, so libgit2's
+    // object cache would only grow to the size of the history and be freed at the end.
+    git2::opts::enable_caching(false);
     let repo = Repository::open(&opts.repo_path).map_err(|e| AuditError::Open {
         path: path.clone(),
         message: e.message().to_string(),
@@ -188,58 +200,107 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     };
     let mut policies = PolicyCache::default();
     let mut progress = Progress::new(opts.progress);
+    let mut findings: Vec<(u64, Findings)> = Vec::new();
 
-    // A first-parent walk by hand: the same commits as a revwalk with `simplify_first_parent`,
-    // but each commit is read once and serves as "M" and then as the next one's "M^1".
+    // Governed commits are checked as they are found. (Checking them on worker threads, each
+    // with its own `Repository`, was measured slower: libgit2 serialises pack reads.)
+    walk_first_parent(
+        &repo,
+        tip,
+        since,
+        &notes,
+        &mut policies,
+        &mut report,
+        &mut progress,
+        &path,
+        &mut findings,
+    )?;
+    findings.sort_by_key(|(index, _)| *index);
+    for (_, f) in findings {
+        report.violations.extend(f.violations);
+        report.records.extend(f.records);
+    }
+    progress.finish();
+    report.clean = report.violations.is_empty();
+    Ok(report)
+}
+
+/// The first-parent walk by hand: the same commits as a revwalk with `simplify_first_parent`,
+/// but each commit and root tree is read once and serves as "M" and then as the next one's
+/// "M^1". What it finds goes to `findings`, with the walk position.
+#[allow(clippy::too_many_arguments)]
+fn walk_first_parent(
+    repo: &Repository,
+    tip: Oid,
+    since: Option<i64>,
+    notes: &HashMap<Oid, Oid>,
+    policies: &mut PolicyCache,
+    report: &mut AuditReport,
+    progress: &mut Progress,
+    path: &str,
+    findings: &mut Vec<(u64, Findings)>,
+) -> Result<(), AuditError> {
+    let git = |what: String| {
+        let path = path.to_string();
+        move |source| AuditError::Git { what, path, source }
+    };
     let mut current = repo
         .find_commit(tip)
         .map_err(git(format!("commit {tip}")))?;
+    let mut current_tree = current.tree().map_err(git(format!("the tree of {tip}")))?;
     loop {
         if since.is_some_and(|s| current.time().seconds() < s) {
-            break;
+            return Ok(());
         }
+        let index = report.commits_walked;
         report.commits_walked += 1;
-        progress.tick(&report);
+        progress.tick(report);
         let parent = match current.parent_count() {
             0 => None,
-            _ => Some(
-                current
+            _ => {
+                let p = current
                     .parent(0)
-                    .map_err(git(format!("the first parent of {}", current.id())))?,
-            ),
+                    .map_err(git(format!("the first parent of {}", current.id())))?;
+                let t = p.tree().map_err(git(format!("the tree of {}", p.id())))?;
+                Some((p, t))
+            }
         };
-        let governed = match &parent {
+        let governance = match &parent {
             None => None,
-            Some(p) => policies
-                .governance_at(&repo, p)
+            Some((p, t)) => policies
+                .governance_at(repo, t)
                 .map_err(git(format!("{POLICY_PATH} at {}", p.id())))?,
         };
-        let governed = match (governed, &parent) {
-            (Some(g), Some(p)) => g
-                .changes_governed(&repo, p.tree_id(), current.tree_id())
+        let governed = match (governance, &parent) {
+            (Some(g), Some((_, parent_tree))) => g
+                .changes_governed(repo, parent_tree, &current_tree)
                 .map_err(git(format!("the change of {}", current.id())))?,
             _ => {
                 report.commits_before_policy += 1;
                 false
             }
         };
-        let note = notes
-            .get(&current.id())
-            .map(|blob| read_note_blob(&repo, current.id(), *blob));
+        let note_blob = notes.get(&current.id()).copied();
         if governed {
             report.governed_commits += 1;
-            audit_governed(&repo, &current, note, &mut report);
-        } else if let Some(note) = note {
-            audit_ungoverned_note(&repo, &current, note, &mut report);
+            let mut f = Findings::default();
+            let note = note_blob.map(|b| read_note_blob(repo, current.id(), b));
+            audit_governed(repo, &current, note, &mut f);
+            findings.push((index, f));
+        } else if let Some(blob) = note_blob {
+            let mut f = Findings::default();
+            let note = read_note_blob(repo, current.id(), blob);
+            audit_ungoverned_note(repo, &current, note, &mut f);
+            findings.push((index, f));
         }
         match parent {
-            Some(p) => current = p,
-            None => break,
+            Some((p, t)) => {
+                current = p;
+                current_tree = t;
+            }
+            None => return Ok(()),
         }
     }
-    progress.finish();
-    report.clean = report.violations.is_empty();
-    Ok(report)
 }
 
 fn find_branch(repo: &Repository, branch: &str) -> Result<Oid, git2::Error> {
@@ -394,11 +455,18 @@ fn classify(c: &Commit<'_>, checked: &CheckedRecord) -> Vec<Violation> {
         .collect()
 }
 
+/// What the audit found about one commit.
+#[derive(Default)]
+struct Findings {
+    violations: Vec<Violation>,
+    records: Vec<CommitRecord>,
+}
+
 fn audit_governed(
     repo: &Repository,
     c: &Commit<'_>,
     note: Option<Result<Option<ExecutionNote>, NoteError>>,
-    report: &mut AuditReport,
+    report: &mut Findings,
 ) {
     let Some(checked) = check_record(repo, c, note.unwrap_or(Ok(None))) else {
         report.violations.push(unreadable_record(c));
@@ -429,7 +497,7 @@ fn audit_ungoverned_note(
     repo: &Repository,
     c: &Commit<'_>,
     note: Result<Option<ExecutionNote>, NoteError>,
-    report: &mut AuditReport,
+    report: &mut Findings,
 ) {
     match note {
         Err(e) => report
@@ -510,18 +578,21 @@ impl Governance {
     }
 
     /// Whether the change from `old` to `new` (root trees) touches a path this policy governs.
-    fn changes_governed(&self, repo: &Repository, old: Oid, new: Oid) -> Result<bool, git2::Error> {
-        if old == new {
+    fn changes_governed(
+        &self,
+        repo: &Repository,
+        old: &Tree<'_>,
+        new: &Tree<'_>,
+    ) -> Result<bool, git2::Error> {
+        if old.id() == new.id() {
             return Ok(false);
         }
         match self {
             Governance::Everything => Ok(true),
-            Governance::Paths { .. } => self.subtree_governed(repo, Some(old), Some(new), ""),
+            Governance::Paths { .. } => self.trees_governed(repo, Some(old), Some(new), ""),
         }
     }
 
-    /// Compares two trees entry by entry, descending only into directories some rule could
-    /// match below, and stops at the first governed change.
     fn subtree_governed(
         &self,
         repo: &Repository,
@@ -531,10 +602,21 @@ impl Governance {
     ) -> Result<bool, git2::Error> {
         let old = old.map(|id| repo.find_tree(id)).transpose()?;
         let new = new.map(|id| repo.find_tree(id)).transpose()?;
-        if let Some(new) = &new {
+        self.trees_governed(repo, old.as_ref(), new.as_ref(), dir)
+    }
+
+    /// Compares two trees entry by entry, descending only into directories some rule could
+    /// match below, and stops at the first governed change.
+    fn trees_governed(
+        &self,
+        repo: &Repository,
+        old: Option<&Tree<'_>>,
+        new: Option<&Tree<'_>>,
+        dir: &str,
+    ) -> Result<bool, git2::Error> {
+        if let Some(new) = new {
             for e in new.iter() {
                 let before = old
-                    .as_ref()
                     .and_then(|t| t.get_name_bytes(e.name_bytes()))
                     .map(|o| (o.id(), o.filemode()));
                 let after = Some((e.id(), e.filemode()));
@@ -545,11 +627,9 @@ impl Governance {
                 }
             }
         }
-        if let Some(old) = &old {
+        if let Some(old) = old {
             for e in old.iter() {
-                let gone = new
-                    .as_ref()
-                    .is_none_or(|t| t.get_name_bytes(e.name_bytes()).is_none());
+                let gone = new.is_none_or(|t| t.get_name_bytes(e.name_bytes()).is_none());
                 if gone
                     && self.entry_governed(
                         repo,
@@ -628,14 +708,13 @@ struct PolicyCache {
 }
 
 impl PolicyCache {
-    /// The governance of the policy in `commit`'s tree; `None` when it has no policy.
+    /// The governance of the policy in the root tree `root`; `None` when it has no policy.
     fn governance_at(
         &mut self,
         repo: &Repository,
-        commit: &Commit<'_>,
+        root: &Tree<'_>,
     ) -> Result<Option<std::rc::Rc<Governance>>, git2::Error> {
         let (dir, file) = POLICY_PATH.split_once('/').unwrap_or(("", POLICY_PATH));
-        let root = commit.tree()?;
         let Some(dir_id) = root.get_name(dir).map(|e| e.id()) else {
             return Ok(None);
         };
@@ -685,7 +764,7 @@ impl Progress {
     }
 
     fn tick(&mut self, r: &AuditReport) {
-        if !self.enabled || r.commits_walked % 256 != 0 {
+        if !self.enabled || !r.commits_walked.is_multiple_of(256) {
             return;
         }
         let now = Instant::now();
