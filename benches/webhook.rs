@@ -7,10 +7,10 @@
 #[allow(dead_code)]
 mod npm;
 
-use prgate::policy::{ReviewState, evaluate_approval, fixtures};
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use prgate::config::Secret;
+use prgate::policy::{ReviewState, evaluate_approval, fixtures};
 use prgate::webhook::{Event, decode_event, sign, verify_signature};
 use sha2::Sha256;
 
@@ -79,10 +79,18 @@ fn bench(c: &mut Criterion) {
     let alice = fixtures::user("alice", 2);
     let head = fixtures::sha(7);
     let mut facts = fixtures::pull(&agent, head.clone(), &["firewall/rules.toml"]);
-    facts.reviews.push(fixtures::review(11, &alice, ReviewState::Approved, &head, 5));
+    facts.reviews.push(fixtures::review(
+        11,
+        &alice,
+        ReviewState::Approved,
+        &head,
+        5,
+    ));
     fixtures::with_team(&mut facts, "acme/netops", &[&alice]);
     assert!(evaluate_approval(&policy, &facts).is_approved());
-    g.bench_function("evaluate", |b| b.iter(|| evaluate_approval(&policy, black_box(&facts))));
+    g.bench_function("evaluate", |b| {
+        b.iter(|| evaluate_approval(&policy, black_box(&facts)))
+    });
     g.bench_function("verify_decode_evaluate", |b| {
         b.iter(|| {
             verify_signature(&secrets, black_box(&body), Some(&signature))

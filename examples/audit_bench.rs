@@ -22,7 +22,9 @@ fn main() -> ExitCode {
     };
     match audit(&opts) {
         Ok(report) => {
-            let _ = std::io::stdout().lock().write_all(render_json(&report).as_bytes());
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(render_json(&report).as_bytes());
             eprintln!(
                 "walked {} commits, {} governed, {} violations",
                 report.commits_walked,

@@ -42,7 +42,7 @@ impl AuditOptions {
             branch: "main".into(),
             since: None,
             progress: false,
-            verify_object_hashes: false,
+            verify_object_hashes: true,
         }
     }
 }
@@ -165,12 +165,15 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     let path = opts.repo_path.display().to_string();
     // libgit2 re-hashes every object it reads (SHA-1 with collision detection), which is most
     // of the cost of a long walk; git itself does not, and leaves integrity to `git fsck`.
-    // The switch is process-wide: `prgate audit` is a process of its own, and
-    // `verify_object_hashes` turns it back on for callers that want it.
-    git2::opts::strict_hash_verification(opts.verify_object_hashes);
-    // The walk reads each commit and root tree once and keeps what it needs, so libgit2's
-    // object cache would only grow to the size of the history and be freed at the end.
-    git2::opts::enable_caching(false);
+    // The switches are process-wide, so only `prgate audit`, a process of its own, turns them
+    // off (`verify_object_hashes: false`); callers inside a longer-lived process (the demo, a
+    // service) keep libgit2's defaults.
+    if !opts.verify_object_hashes {
+        git2::opts::strict_hash_verification(false);
+        // The walk reads each commit and root tree once and keeps what it needs, so libgit2's
+        // object cache would only grow to the size of the history and be freed at the end.
+        git2::opts::enable_caching(false);
+    }
     let repo = Repository::open(&opts.repo_path).map_err(|e| AuditError::Open {
         path: path.clone(),
         message: e.message().to_string(),

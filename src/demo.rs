@@ -141,8 +141,15 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let tmp;
     let dir = match &opts.keep {
         Some(d) => {
-            if d.exists() && std::fs::read_dir(d).map(|mut r| r.next().is_some()).unwrap_or(false) {
-                return Err(DemoError::Setup(format!("{} is not empty; give --keep an empty or new directory", d.display())));
+            if d.exists()
+                && std::fs::read_dir(d)
+                    .map(|mut r| r.next().is_some())
+                    .unwrap_or(false)
+            {
+                return Err(DemoError::Setup(format!(
+                    "{} is not empty; give --keep an empty or new directory",
+                    d.display()
+                )));
             }
             std::fs::create_dir_all(d).map_err(setup_err)?;
             d.canonicalize().map_err(setup_err)?
@@ -160,10 +167,16 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
 
     // --- the stage: a simulator, the repository, the gate ---
     let seed = crate::sim::SimState::from_toml(SEED).map_err(setup_err)?;
-    let sim = crate::sim::start("127.0.0.1:0".parse().map_err(setup_err)?, seed, dir.join("github"))
-        .await
-        .map_err(setup_err)?;
-    let clone_url = sim.clone_url(REPO).ok_or_else(|| setup_err("the simulator has no acme/infra"))?;
+    let sim = crate::sim::start(
+        "127.0.0.1:0".parse().map_err(setup_err)?,
+        seed,
+        dir.join("github"),
+    )
+    .await
+    .map_err(setup_err)?;
+    let clone_url = sim
+        .clone_url(REPO)
+        .ok_or_else(|| setup_err("the simulator has no acme/infra"))?;
     let production = dir.join("production");
     std::fs::create_dir_all(&production).map_err(setup_err)?;
     std::fs::write(production.join("firewall.toml"), "allow = [22]\n").map_err(setup_err)?;
@@ -189,15 +202,21 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
             app_id: None,
             private_key: None,
         },
-        repos: vec![GovernedRepo { name: REPO.parse().map_err(setup_err)?, branches: vec!["main".into()] }],
+        repos: vec![GovernedRepo {
+            name: REPO.parse().map_err(setup_err)?,
+            branches: vec!["main".into()],
+        }],
         executors: [(
             "firewall".to_string(),
             ExecutorConfig {
                 command: vec!["sh".into(), "scripts/apply-firewall.sh".into()],
                 timeout: Some(HumanDuration(Duration::from_secs(30))),
-                env: [("PRODUCTION_DIR".to_string(), write_secret("production-dir", &production.display().to_string())?)]
-                    .into_iter()
-                    .collect(),
+                env: [(
+                    "PRODUCTION_DIR".to_string(),
+                    write_secret("production-dir", &production.display().to_string())?,
+                )]
+                .into_iter()
+                .collect(),
                 repos: vec![REPO.parse().map_err(setup_err)?],
                 paused: false,
             },
@@ -207,20 +226,45 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         reconcile_interval: HumanDuration(Duration::from_secs(3600)),
         templates_dir: None,
     };
-    let gate = crate::serve::start(config, ClientOptions { timeout: Duration::from_secs(5), ..Default::default() })
-        .await
-        .map_err(setup_err)?;
+    let gate = crate::serve::start(
+        config,
+        ClientOptions {
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(setup_err)?;
     sim.add_hook(&format!("{}/webhook", gate.url()), &webhook_secret);
 
-    say(format!("prgate demo — everything on loopback, under {}", dir.display()));
-    say(format!("  GitHub simulator: {}   prgate gate: {}", sim.api_url, gate.url()));
-    say("  acme/infra's policy: changes to firewall/** need 1 approval from alice or acme/netops,".into());
-    say(format!("  then the `firewall` executor applies firewall/rules.toml to {}", production.display()));
+    say(format!(
+        "prgate demo — everything on loopback, under {}",
+        dir.display()
+    ));
+    say(format!(
+        "  GitHub simulator: {}   prgate gate: {}",
+        sim.api_url,
+        gate.url()
+    ));
+    say(
+        "  acme/infra's policy: changes to firewall/** need 1 approval from alice or acme/netops,"
+            .into(),
+    );
+    say(format!(
+        "  then the `firewall` executor applies firewall/rules.toml to {}",
+        production.display()
+    ));
     say(String::new());
 
     let repo: RepoName = REPO.parse().map_err(setup_err)?;
     let client = |token: &str| -> Result<GitHub, DemoError> {
-        GitHub::new(&sim.api_url, Some(&Secret::new(token)), ClientOptions::default(), Metrics::new()).map_err(setup_err)
+        GitHub::new(
+            &sim.api_url,
+            Some(&Secret::new(token)),
+            ClientOptions::default(),
+            Metrics::new(),
+        )
+        .map_err(setup_err)
     };
     let root = client("demo-root-token")?;
 
@@ -247,24 +291,54 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     .map_err(step_err)?;
     let pull = PullNumber(proposal.pull);
     let head: CommitSha = proposal.head.parse().map_err(step_err)?;
-    say(format!("1. The agent ops-agent[bot] proposes a firewall change: PR #{} from {} (head {}).", pull, proposal.branch, head.short()));
+    say(format!(
+        "1. The agent ops-agent[bot] proposes a firewall change: PR #{} from {} (head {}).",
+        pull,
+        proposal.branch,
+        head.short()
+    ));
     for r in &proposal.required {
-        say(format!("   prgate tells it up front: rule `{}` needs {} approval from {}, then runs `{}`.", r.rule, r.min_approvals, r.approvers, r.executor.clone().unwrap_or_else(|| "nothing".into())));
+        say(format!(
+            "   prgate tells it up front: rule `{}` needs {} approval from {}, then runs `{}`.",
+            r.rule,
+            r.min_approvals,
+            r.approvers,
+            r.executor.clone().unwrap_or_else(|| "nothing".into())
+        ));
     }
 
     // 2. Pending, and who must approve.
     sim.settle().await;
-    let pending = wait_status(&root, &repo, &head, crate::APPROVAL_CONTEXT, |s, _| s == "pending").await?;
-    say(format!("2. prgate/approval on {} is `pending`: \"{}\"", head.short(), pending.1));
+    let pending = wait_status(&root, &repo, &head, crate::APPROVAL_CONTEXT, |s, _| {
+        s == "pending"
+    })
+    .await?;
+    say(format!(
+        "2. prgate/approval on {} is `pending`: \"{}\"",
+        head.short(),
+        pending.1
+    ));
 
     // 3. A non-designated approval does not count.
-    client("demo-bob-token")?.submit_review(&repo, pull, "APPROVE", "LGTM").await.map_err(step_err)?;
+    client("demo-bob-token")?
+        .submit_review(&repo, pull, "APPROVE", "LGTM")
+        .await
+        .map_err(step_err)?;
     sim.settle().await;
-    let after_bob = wait_status(&root, &repo, &head, crate::APPROVAL_CONTEXT, |s, d| s == "pending" && d.contains("bob")).await?;
-    say(format!("3. bob approves — he may write to the repo, but he is no designated approver, so it does not count: \"{}\"", after_bob.1));
+    let after_bob = wait_status(&root, &repo, &head, crate::APPROVAL_CONTEXT, |s, d| {
+        s == "pending" && d.contains("bob")
+    })
+    .await?;
+    say(format!(
+        "3. bob approves — he may write to the repo, but he is no designated approver, so it does not count: \"{}\"",
+        after_bob.1
+    ));
 
     // 4. The designated human approves; prgate merges with the head pinned.
-    client("demo-alice-token")?.submit_review(&repo, pull, "APPROVE", "443 for the API host is fine").await.map_err(step_err)?;
+    client("demo-alice-token")?
+        .submit_review(&repo, pull, "APPROVE", "443 for the API host is fine")
+        .await
+        .map_err(step_err)?;
     sim.settle().await;
     let merged = wait_for(|| async {
         let p = root.pull(&repo, pull).await.ok()?;
@@ -276,56 +350,133 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let mirror = dir.join("infra");
     let local = fetch_with_notes(&clone_url, &mirror)?;
     let (second_parent, message) = {
-        let c = local.find_commit(git2::Oid::from_str(merge.as_str()).map_err(step_err)?).map_err(step_err)?;
-        (c.parent_id(1).map(|p| p.to_string()).unwrap_or_default(), c.message().unwrap_or("").to_string())
+        let c = local
+            .find_commit(git2::Oid::from_str(merge.as_str()).map_err(step_err)?)
+            .map_err(step_err)?;
+        (
+            c.parent_id(1).map(|p| p.to_string()).unwrap_or_default(),
+            c.message().unwrap_or("").to_string(),
+        )
     };
-    let trailers = message.trim_end().rsplit("\n\n").next().unwrap_or("").to_string();
-    say(format!("4. alice (acme/netops) approves head {}: `success`, and prgate merges it as {} with that head pinned.", head.short(), merge.short()));
-    say(format!("   The merge's second parent is the approved head ({}); its message records the approval:", &second_parent[..7.min(second_parent.len())]));
+    let trailers = message
+        .trim_end()
+        .rsplit("\n\n")
+        .next()
+        .unwrap_or("")
+        .to_string();
+    say(format!(
+        "4. alice (acme/netops) approves head {}: `success`, and prgate merges it as {} with that head pinned.",
+        head.short(),
+        merge.short()
+    ));
+    say(format!(
+        "   The merge's second parent is the approved head ({}); its message records the approval:",
+        &second_parent[..7.min(second_parent.len())]
+    ));
     for line in trailers.lines() {
         say(format!("     {line}"));
     }
 
     // 5. The executor verifies on its own, runs once, records a note.
-    let execution = wait_status(&root, &repo, &merge, crate::EXECUTION_CONTEXT, |s, _| s != "pending").await?;
+    let execution = wait_status(&root, &repo, &merge, crate::EXECUTION_CONTEXT, |s, _| {
+        s != "pending"
+    })
+    .await?;
     let rules_now = std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
     let local = fetch_with_notes(&clone_url, &mirror)?;
-    let note = crate::executor::read_note(&local, git2::Oid::from_str(merge.as_str()).map_err(step_err)?)
-        .map_err(step_err)?
-        .and_then(|n| n.execution);
-    say(format!("5. On the push to main the executor re-verifies from GitHub and from git (not the status), claims {} once, runs `firewall`: {} — \"{}\"", merge.short(), execution.0, execution.1));
+    let note = crate::executor::read_note(
+        &local,
+        git2::Oid::from_str(merge.as_str()).map_err(step_err)?,
+    )
+    .map_err(step_err)?
+    .and_then(|n| n.execution);
+    say(format!(
+        "5. On the push to main the executor re-verifies from GitHub and from git (not the status), claims {} once, runs `firewall`: {} — \"{}\"",
+        merge.short(),
+        execution.0,
+        execution.1
+    ));
     if let Some(n) = &note {
-        say(format!("   Note under refs/notes/prgate: outcome {}, exit code {}, output sha256 {}…", n.outcome, n.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()), n.output_sha256.as_deref().unwrap_or("-").chars().take(12).collect::<String>()));
+        say(format!(
+            "   Note under refs/notes/prgate: outcome {}, exit code {}, output sha256 {}…",
+            n.outcome,
+            n.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            n.output_sha256
+                .as_deref()
+                .unwrap_or("-")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        ));
     }
-    say(format!("6. Production now holds the approved rules: {}", rules_now.trim()));
+    say(format!(
+        "6. Production now holds the approved rules: {}",
+        rules_now.trim()
+    ));
 
     // 7. The audit of the history is clean.
     let audit = |label: &str| -> Result<crate::audit::AuditReport, DemoError> {
         fetch_with_notes(&clone_url, &mirror)?;
-        crate::audit::audit(&crate::audit::AuditOptions { repo_path: mirror.clone(), branch: "main".into(), since: None, progress: false })
+        crate::audit::audit(&crate::audit::AuditOptions::new(mirror.clone()))
             .map_err(|e| step_err(format!("{label}: {e}")))
     };
     let before = audit("audit")?;
-    say(format!("7. `prgate audit` walks main's first-parent history: {} commits, {} touching governed paths, {}.", before.commits_walked, before.governed_commits, if before.clean { "no violation".to_string() } else { format!("{} violation(s)", before.violations.len()) }));
+    say(format!(
+        "7. `prgate audit` walks main's first-parent history: {} commits, {} touching governed paths, {}.",
+        before.commits_walked,
+        before.governed_commits,
+        if before.clean {
+            "no violation".to_string()
+        } else {
+            format!("{} violation(s)", before.violations.len())
+        }
+    ));
 
     // 8. The refused path: a direct push to firewall/ by an admin.
     let direct = direct_push(&dir.join("admin-work"), &clone_url)?;
     sim.settle().await;
-    let refused = wait_status(&root, &repo, &direct, crate::EXECUTION_CONTEXT, |s, _| s != "pending").await?;
-    let production_after = std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
-    say(format!("8. An admin pushes straight to main, opening every port in firewall/ ({}). The executor refuses it: {} — \"{}\"", direct.short(), refused.0, refused.1));
-    say(format!("   Production is untouched: {}", production_after.trim()));
+    let refused = wait_status(&root, &repo, &direct, crate::EXECUTION_CONTEXT, |s, _| {
+        s != "pending"
+    })
+    .await?;
+    let production_after =
+        std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
+    say(format!(
+        "8. An admin pushes straight to main, opening every port in firewall/ ({}). The executor refuses it: {} — \"{}\"",
+        direct.short(),
+        refused.0,
+        refused.1
+    ));
+    say(format!(
+        "   Production is untouched: {}",
+        production_after.trim()
+    ));
     let after = audit("audit after the direct push")?;
     for v in &after.violations {
-        say(format!("9. The audit flags it: {} by {}: {:?} — {}", &v.commit[..7.min(v.commit.len())], v.author, v.kind, v.detail));
+        say(format!(
+            "9. The audit flags it: {} by {}: {:?} — {}",
+            &v.commit[..7.min(v.commit.len())],
+            v.author,
+            v.kind,
+            v.detail
+        ));
     }
     say(String::new());
     say(format!("Done in {:.1}s.", started.elapsed().as_secs_f64()));
     if opts.keep.is_some() {
         say(format!("Kept in {}. Try:", dir.display()));
-        say(format!("  git -C {} log --notes=prgate --first-parent -3", mirror.display()));
+        say(format!(
+            "  git -C {} log --notes=prgate --first-parent -3",
+            mirror.display()
+        ));
         say(format!("  prgate audit --repo {}", mirror.display()));
-        say(format!("  prgate verify --repo {} --commit {}", mirror.display(), merge));
+        say(format!(
+            "  prgate verify --repo {} --commit {}",
+            mirror.display(),
+            merge
+        ));
     }
 
     gate.shutdown().await;
@@ -415,22 +566,50 @@ fn seed_repository(dir: &Path, url: &str) -> Result<(), DemoError> {
         std::fs::write(&p, text).map_err(setup_err)?;
         index.add_path(Path::new(path)).map_err(setup_err)?;
     }
-    let tree = repo.find_tree(index.write_tree().map_err(setup_err)?).map_err(setup_err)?;
+    let tree = repo
+        .find_tree(index.write_tree().map_err(setup_err)?)
+        .map_err(setup_err)?;
     let sig = signature("root")?;
-    let commit = repo.commit(None, &sig, &sig, "acme/infra: policy, firewall rules, executor script", &tree, &[]).map_err(setup_err)?;
+    let commit = repo
+        .commit(
+            None,
+            &sig,
+            &sig,
+            "acme/infra: policy, firewall rules, executor script",
+            &tree,
+            &[],
+        )
+        .map_err(setup_err)?;
     crate::git::push(&repo, url, commit, "main", None).map_err(setup_err)
 }
 
 /// An admin's commit straight onto main, opening every port.
 fn direct_push(dir: &Path, url: &str) -> Result<CommitSha, DemoError> {
     let repo = git2::Repository::clone(url, dir).map_err(setup_err)?;
-    std::fs::write(dir.join("firewall/rules.toml"), "allow = [\"0-65535\"]\n").map_err(setup_err)?;
+    std::fs::write(dir.join("firewall/rules.toml"), "allow = [\"0-65535\"]\n")
+        .map_err(setup_err)?;
     let mut index = repo.index().map_err(setup_err)?;
-    index.add_path(Path::new("firewall/rules.toml")).map_err(setup_err)?;
-    let tree = repo.find_tree(index.write_tree().map_err(setup_err)?).map_err(setup_err)?;
-    let parent = repo.head().and_then(|h| h.peel_to_commit()).map_err(setup_err)?;
+    index
+        .add_path(Path::new("firewall/rules.toml"))
+        .map_err(setup_err)?;
+    let tree = repo
+        .find_tree(index.write_tree().map_err(setup_err)?)
+        .map_err(setup_err)?;
+    let parent = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(setup_err)?;
     let sig = signature("root")?;
-    let oid = repo.commit(None, &sig, &sig, "hotfix: open the firewall", &tree, &[&parent]).map_err(setup_err)?;
+    let oid = repo
+        .commit(
+            None,
+            &sig,
+            &sig,
+            "hotfix: open the firewall",
+            &tree,
+            &[&parent],
+        )
+        .map_err(setup_err)?;
     crate::git::push(&repo, url, oid, "main", None).map_err(setup_err)?;
     oid.to_string().parse().map_err(setup_err)
 }
@@ -445,15 +624,31 @@ fn fetch_with_notes(url: &str, dir: &Path) -> Result<git2::Repository, DemoError
     {
         let mut remote = repo.remote_anonymous(url).map_err(setup_err)?;
         remote
-            .fetch(&["+refs/heads/main:refs/remotes/origin/main", "+refs/notes/prgate:refs/notes/prgate"], None, None)
+            .fetch(
+                &[
+                    "+refs/heads/main:refs/remotes/origin/main",
+                    "+refs/notes/prgate:refs/notes/prgate",
+                ],
+                None,
+                None,
+            )
             .map_err(setup_err)?;
-        let tip = repo.refname_to_id("refs/remotes/origin/main").map_err(setup_err)?;
-        repo.reference("refs/heads/main", tip, true, "demo: follow origin").map_err(setup_err)?;
-        if repo.head().ok().and_then(|h| h.name().map(str::to_string)).as_deref() == Some("refs/heads/main") {
+        let tip = repo
+            .refname_to_id("refs/remotes/origin/main")
+            .map_err(setup_err)?;
+        repo.reference("refs/heads/main", tip, true, "demo: follow origin")
+            .map_err(setup_err)?;
+        if repo
+            .head()
+            .ok()
+            .and_then(|h| h.name().map(str::to_string))
+            .as_deref()
+            == Some("refs/heads/main")
+        {
             let obj = repo.find_object(tip, None).map_err(setup_err)?;
-            repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().force())).map_err(setup_err)?;
+            repo.checkout_tree(&obj, Some(git2::build::CheckoutBuilder::new().force()))
+                .map_err(setup_err)?;
         }
     }
     Ok(repo)
 }
-

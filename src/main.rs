@@ -441,14 +441,23 @@ fn main() -> ExitCode {
                 Err(e) => report_error(json, &e.to_string(), EXIT_USAGE),
             }
         }
-        Command::Audit { repo, branch, since, format, output } => audit(repo, branch, since, format, output),
+        Command::Audit {
+            repo,
+            branch,
+            since,
+            format,
+            output,
+        } => audit(repo, branch, since, format, output),
         Command::Demo { keep } => {
             let rt = match runtime() {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
             let mut stdout = std::io::stdout();
-            match rt.block_on(prgate::demo::run_demo(prgate::demo::DemoOptions { keep }, &mut stdout)) {
+            match rt.block_on(prgate::demo::run_demo(
+                prgate::demo::DemoOptions { keep },
+                &mut stdout,
+            )) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("prgate demo: {e}");
@@ -590,10 +599,20 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
-        .ok_or_else(|| format!("--since {s:?}: write a date like 2026-01-31 or a time like 2026-01-31T12:00:00Z"))
+        .ok_or_else(|| {
+            format!(
+                "--since {s:?}: write a date like 2026-01-31 or a time like 2026-01-31T12:00:00Z"
+            )
+        })
 }
 
-fn audit(repo: PathBuf, branch: String, since: Option<String>, format: AuditFormat, output: Option<PathBuf>) -> ExitCode {
+fn audit(
+    repo: PathBuf,
+    branch: String,
+    since: Option<String>,
+    format: AuditFormat,
+    output: Option<PathBuf>,
+) -> ExitCode {
     use std::io::IsTerminal;
     let since = match since.map(|s| parse_since(&s)).transpose() {
         Ok(s) => s,
@@ -604,6 +623,8 @@ fn audit(repo: PathBuf, branch: String, since: Option<String>, format: AuditForm
         branch,
         since,
         progress: std::io::stderr().is_terminal(),
+        // A process of its own: skip libgit2's re-hashing of every object, as git does.
+        verify_object_hashes: false,
     };
     let report = match prgate::audit::audit(&opts) {
         Ok(r) => r,

@@ -392,7 +392,11 @@ impl GitHub {
         let path = format!("/repos/{repo}/pulls/{number}/reviews");
         let r = self
             .transport
-            .send(Method::POST, &path, Some(&json!({ "event": event, "body": body })))
+            .send(
+                Method::POST,
+                &path,
+                Some(&json!({ "event": event, "body": body })),
+            )
             .await?;
         Ok(r.json::<ApiReview>(&path)?.id)
     }
