@@ -1,0 +1,103 @@
+//! The demo's story, end to end, checked step by step on its outcomes (not its wording); and
+//! `prgate demo --keep` leaves a repository that `prgate audit` and `prgate verify` read.
+
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_story_turns_out_as_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("demo");
+    let mut out = Vec::new();
+    let report = prgate::demo::run_demo(
+        prgate::demo::DemoOptions {
+            keep: Some(keep.clone()),
+        },
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+
+    assert!(
+        report.pending_description.contains("alice")
+            && report.pending_description.contains("acme/netops"),
+        "{}",
+        report.pending_description
+    );
+    assert!(
+        report.non_designated_description.contains("bob"),
+        "{}",
+        report.non_designated_description
+    );
+    assert_eq!(
+        report.merge_second_parent, report.head,
+        "merged with the approved head"
+    );
+    let trailers = prgate::records::ApprovalTrailers::parse(&report.trailers).expect("trailers");
+    assert_eq!(trailers.head.as_str(), report.head);
+    assert_eq!(trailers.approvals[0].login, "alice");
+    assert_eq!(report.execution_state, "success");
+    assert_eq!(report.production_rules, "allow = [22, 443]\n");
+    assert!(report.audit_clean_before);
+    assert_eq!(report.direct_push_execution, "failure");
+    assert_eq!(
+        report.production_after_direct_push, "allow = [22, 443]\n",
+        "the direct push never ran"
+    );
+    assert_eq!(
+        report.audit_violations_after,
+        vec![report.direct_push.clone()]
+    );
+
+    // What --keep leaves, as a person would use it.
+    let bin = env!("CARGO_BIN_EXE_prgate");
+    let repo = report.repo_dir.to_str().unwrap();
+    let audit = Command::new(bin)
+        .args(["audit", "--repo", repo, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        audit.status.code(),
+        Some(40),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(
+        json["violations"][0]["kind"],
+        serde_json::json!("direct_push")
+    );
+    let since_direct = Command::new(bin)
+        .args(["audit", "--repo", repo, "--branch", &report.merge])
+        .output()
+        .unwrap();
+    assert_eq!(
+        since_direct.status.code(),
+        Some(0),
+        "history up to the approved merge is clean: {}",
+        String::from_utf8_lossy(&since_direct.stdout)
+    );
+    let verify = Command::new(bin)
+        .args(["verify", "--repo", repo, "--commit", &report.merge])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let verify = Command::new(bin)
+        .args(["verify", "--repo", repo, "--commit", &report.direct_push])
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(31));
+    let log = Command::new("git")
+        .args(["-C", repo, "log", "--notes=prgate", "-1", &report.merge])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout).to_string();
+    assert!(
+        log.contains("Notes (prgate)") && log.contains("\"outcome\": \"succeeded\""),
+        "{log}"
+    );
+}
