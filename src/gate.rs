@@ -177,6 +177,11 @@ impl Gate {
                     return Ok(());
                 }
                 if context == APPROVAL_CONTEXT {
+                    // Whatever happens next, our memory of what this SHA shows is stale now:
+                    // the next evaluation must post again rather than trust it.
+                    if let Ok(mut p) = self.posted.lock() {
+                        p.remove(&(repo.clone(), sha.clone()));
+                    }
                     let me = self.self_login().await?;
                     if sender.as_ref() != Some(&me) {
                         self.overwrite_forged_status(repo, sha, sender.as_ref())
@@ -337,8 +342,11 @@ impl Gate {
                     }));
                 }
                 self.publish(&pull_ref, &decision).await?;
-                self.comment_decision(&pull_ref, &g.policy, &decision)
-                    .await?;
+                // The comment tells people; the status is the decision. A failing comment must
+                // not hold up the merge, so it is logged and retried on the next evaluation.
+                if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
+                    tracing::warn!(error = %e, "cannot post the decision comment");
+                }
                 if decision.is_approved() && g.policy.merge == MergeMode::Auto {
                     merged = self.merge_approved(&pull_ref, &decision).await?;
                 }

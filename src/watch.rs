@@ -185,6 +185,8 @@ pub fn classify(
         );
     }
     match approval.map(|a| a.state.as_str()) {
+        // A `success` with no approving review on the head cannot be prgate's: not approved.
+        Some("success") if !approved_on_head(pull, reviews) => (ProposalState::Pending, None),
         Some("success") => (ProposalState::Approved, None),
         Some("failure") => {
             if expired {
@@ -199,6 +201,12 @@ pub fn classify(
         }
         _ => (ProposalState::Pending, None),
     }
+}
+
+fn approved_on_head(pull: &ApiPull, reviews: &[ApiReview]) -> bool {
+    reviews
+        .iter()
+        .any(|r| r.state == "APPROVED" && r.commit_id.as_deref() == Some(pull.head.sha.as_str()))
 }
 
 fn latest_change_request(reviews: &[ApiReview]) -> Option<String> {
@@ -346,5 +354,124 @@ pub async fn wait(
         }
         tokio::time::sleep(sleep).await;
         interval = (interval.mul_f64(1.5)).min(opts.max_interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "1111111111111111111111111111111111111111";
+
+    fn pull(state: &str, merged: bool) -> ApiPull {
+        serde_json::from_value(serde_json::json!({
+            "number": 1, "state": state, "merged": merged, "user": {"login": "agent", "id": 1, "type": "Bot"},
+            "head": {"ref": "b", "sha": HEAD}, "base": {"ref": "main", "sha": "2".repeat(40)},
+        }))
+        .unwrap()
+    }
+
+    fn review(state: &str, commit: &str, body: &str) -> ApiReview {
+        serde_json::from_value(serde_json::json!({
+            "id": 7, "user": {"login": "alice", "id": 2, "type": "User"}, "state": state,
+            "commit_id": commit, "body": body, "submitted_at": "2026-11-21T10:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    fn check(state: &str, description: &str) -> StatusCheck {
+        StatusCheck {
+            state: state.into(),
+            description: description.into(),
+            creator: Some("prgate".into()),
+        }
+    }
+
+    #[test]
+    fn states_follow_the_code_host() {
+        let open = pull("open", false);
+        assert_eq!(
+            classify(&open, &[], Some(&check("pending", "needs 1")), None).0,
+            ProposalState::Pending
+        );
+        assert_eq!(classify(&open, &[], None, None).0, ProposalState::Pending);
+        let approved = [review("APPROVED", HEAD, "")];
+        assert_eq!(
+            classify(&open, &approved, Some(&check("success", "ok")), None).0,
+            ProposalState::Approved
+        );
+        let denied = classify(
+            &open,
+            &[review("CHANGES_REQUESTED", HEAD, "no: port 0")],
+            Some(&check("failure", "changes requested")),
+            None,
+        );
+        assert_eq!(denied, (ProposalState::Denied, Some("no: port 0".into())));
+        let closed = pull("closed", false);
+        assert_eq!(
+            classify(
+                &closed,
+                &[],
+                Some(&check("failure", "expired without approval after 72h")),
+                None
+            )
+            .0,
+            ProposalState::Expired
+        );
+        assert_eq!(
+            classify(&closed, &[], Some(&check("pending", "needs 1")), None).0,
+            ProposalState::Denied
+        );
+        let merged = pull("closed", true);
+        assert_eq!(
+            classify(&merged, &approved, None, None).0,
+            ProposalState::Merged
+        );
+        assert_eq!(
+            classify(&merged, &approved, None, Some(&check("success", "ran"))).0,
+            ProposalState::Executed
+        );
+        assert_eq!(
+            classify(
+                &merged,
+                &approved,
+                None,
+                Some(&check("failure", "firewall failed with exit code 1"))
+            )
+            .0,
+            ProposalState::ExecutionFailed
+        );
+        assert_eq!(
+            classify(
+                &merged,
+                &approved,
+                None,
+                Some(&check("failure", "execution refused: not approved"))
+            )
+            .0,
+            ProposalState::ExecutionRefused
+        );
+    }
+
+    #[test]
+    fn a_success_without_an_approval_on_the_head_is_not_approved() {
+        let open = pull("open", false);
+        assert_eq!(
+            classify(&open, &[], Some(&check("success", "trust me")), None).0,
+            ProposalState::Pending
+        );
+        let stale = [review("APPROVED", &"9".repeat(40), "")];
+        assert_eq!(
+            classify(&open, &stale, Some(&check("success", "trust me")), None).0,
+            ProposalState::Pending
+        );
+    }
+
+    #[test]
+    fn until_is_reached_in_order() {
+        assert!(Until::Approved.reached_by(ProposalState::Merged));
+        assert!(!Until::Merged.reached_by(ProposalState::Approved));
+        assert!(!Until::Executed.reached_by(ProposalState::Merged));
+        assert!(!Until::Approved.reached_by(ProposalState::Denied));
     }
 }
