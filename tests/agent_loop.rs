@@ -338,3 +338,49 @@ async fn bad_input_gets_a_clear_message_and_a_distinct_code_and_leaves_the_tree_
     assert_eq!(tree_state(&dir), before, "the working tree is as it was");
     w.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_proposing_after_a_denial_updates_the_same_pr_until_the_reviewer_approves() {
+    let w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
+    let dir = w.agent_clone("agent");
+    write(&dir, "firewall/rules.toml", "allow = [0]\n");
+    let (code, first, err) = propose(&w, &dir, "Firewall", &["firewall/rules.toml"]);
+    assert_eq!(code, 0, "{err}");
+    let pull = first["pull"].as_u64().unwrap();
+    w.settle().await;
+    w.approve("alice-token", pull).await;
+    let (s, _) = w
+        .review("carol-token", pull, "REQUEST_CHANGES", None, "not port 0")
+        .await;
+    assert_eq!(s, 200);
+    w.settle().await;
+    let target = format!("{REPO}#{pull}");
+    assert_eq!(prgate_cli(&w, Some(AGENT), &["status", &target]).0, 20);
+
+    write(&dir, "firewall/rules.toml", "allow = [443]\n");
+    let (code, second, err) = propose(&w, &dir, "Firewall", &["firewall/rules.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(second["pull"], first["pull"]);
+    w.settle().await;
+    // alice's approval was for the old head; carol's request still stands.
+    let (state, _, _) = w.approval(second["head"].as_str().unwrap()).await.unwrap();
+    assert_eq!(state, "failure");
+    w.approve("carol-token", pull).await;
+    w.settle().await;
+    let (code, s, _) = prgate_cli(&w, Some(AGENT), &["status", &target, "--json"]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!(
+        s["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["on_head"] == json!(true))
+            .count(),
+        1
+    );
+    w.shutdown().await;
+}
