@@ -898,30 +898,15 @@ pub fn render_json(report: &AuditReport) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The report as one self-contained HTML page; every value from the repository is escaped.
 pub fn render_html(report: &AuditReport) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>prgate audit of {}</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}code{{font-size:90%}}.bad{{color:#b00020}}.ok{{color:#106010}}</style></head><body>\n<h1>prgate audit of {}</h1>\n<p>{}</p>\n",
-        esc(&report.branch),
-        esc(&report.branch),
-        esc(&scope(report))
+        crate::dashboard::escape_html(&report.branch),
+        crate::dashboard::escape_html(&report.branch),
+        crate::dashboard::escape_html(&scope(report))
     );
     if report.clean {
         s.push_str("<p class=\"ok\"><strong>Clean</strong>: every change to governed paths carries a valid approval record.</p>\n");
@@ -935,11 +920,11 @@ pub fn render_html(report: &AuditReport) -> String {
             let _ = writeln!(
                 s,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&v.commit),
-                esc(v.kind.as_str()),
-                esc(&v.author),
-                esc(&v.summary),
-                esc(&v.detail)
+                crate::dashboard::escape_html(&v.commit),
+                crate::dashboard::escape_html(v.kind.as_str()),
+                crate::dashboard::escape_html(&v.author),
+                crate::dashboard::escape_html(&v.summary),
+                crate::dashboard::escape_html(&v.detail)
             );
         }
         s.push_str("</table>\n");
@@ -950,14 +935,14 @@ pub fn render_html(report: &AuditReport) -> String {
             let _ = writeln!(
                 s,
                 "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(short(&r.commit)),
+                crate::dashboard::escape_html(short(&r.commit)),
                 if r.holds { "ok" } else { "bad" },
                 if r.holds { "holds" } else { "violation" },
-                esc(&r.committed_at),
-                esc(r.pull.as_deref().unwrap_or("")),
-                esc(&r.author),
-                esc(&r.approvers.join(", ")),
-                esc(&execution(r))
+                crate::dashboard::escape_html(&r.committed_at),
+                crate::dashboard::escape_html(r.pull.as_deref().unwrap_or("")),
+                crate::dashboard::escape_html(&r.author),
+                crate::dashboard::escape_html(&r.approvers.join(", ")),
+                crate::dashboard::escape_html(&execution(r))
             );
         }
         s.push_str("</table>\n");

@@ -124,34 +124,6 @@ pub fn fetch_branch(
     Ok(oid)
 }
 
-/// Tip of `branch` on `url`, or `None` when the remote does not have it.
-pub fn remote_branch_tip(
-    repo: &Repository,
-    url: &str,
-    branch: &str,
-    token: Option<&Secret>,
-) -> Result<Option<Oid>, GitError> {
-    let err = |message: String| GitError::Fetch {
-        url: url.to_string(),
-        branch: branch.to_string(),
-        message,
-    };
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| err(e.message().to_string()))?;
-    let conn = remote
-        .connect_auth(git2::Direction::Fetch, Some(callbacks(token)), None)
-        .map_err(|e| err(e.message().to_string()))?;
-    let want = format!("refs/heads/{branch}");
-    let tip = conn
-        .list()
-        .map_err(|e| err(e.message().to_string()))?
-        .iter()
-        .find(|h| h.name() == want)
-        .map(|h| h.oid());
-    Ok(tip)
-}
-
 /// Paths given on the command line, made relative to the working tree's root. A relative
 /// path is read from `base` (the `--repo` folder), as `git -C` does.
 pub fn repo_relative_paths(
@@ -361,22 +333,15 @@ pub fn commit_tree(
     Ok(repo.commit(None, author, author, message, &tree, &[&parent])?)
 }
 
-/// Pushes `commit` to `refs/heads/<branch>` on `url` (forced: a re-proposal replaces the
-/// branch). A rejection by the remote is reported as [`GitError::PushRejected`].
-pub fn push(
+/// Pushes one refspec to `url`. `Ok(Some(message))` when the remote refused the update (the
+/// transport worked, the ref did not move); `Err` when the push itself failed.
+pub fn push_refspec(
     repo: &Repository,
     url: &str,
-    commit: Oid,
-    branch: &str,
+    refspec: &str,
     token: Option<&Secret>,
-) -> Result<(), GitError> {
-    let refname = format!("refs/prgate/push/{branch}");
-    repo.reference(&refname, commit, true, "prgate propose")?;
-    let mut remote = repo.remote_anonymous(url).map_err(|e| GitError::Push {
-        url: url.into(),
-        branch: branch.into(),
-        message: e.message().to_string(),
-    })?;
+) -> Result<Option<String>, git2::Error> {
+    let mut remote = repo.remote_anonymous(url)?;
     let mut rejection: Option<String> = None;
     let result = {
         let mut cb = callbacks(token);
@@ -388,18 +353,34 @@ pub fn push(
         });
         let mut opts = PushOptions::new();
         opts.remote_callbacks(cb);
-        remote.push(
-            &[format!("+{refname}:refs/heads/{branch}")],
-            Some(&mut opts),
-        )
+        remote.push(&[refspec], Some(&mut opts))
     };
+    result.map(|()| rejection)
+}
+
+/// Pushes `commit` to `refs/heads/<branch>` on `url` (forced: a re-proposal replaces the
+/// branch). A rejection by the remote is reported as [`GitError::PushRejected`].
+pub fn push(
+    repo: &Repository,
+    url: &str,
+    commit: Oid,
+    branch: &str,
+    token: Option<&Secret>,
+) -> Result<(), GitError> {
+    let refname = format!("refs/prgate/push/{branch}");
+    repo.reference(&refname, commit, true, "prgate propose")?;
+    let result = push_refspec(repo, url, &format!("+{refname}:refs/heads/{branch}"), token);
     let _ = repo.find_reference(&refname).and_then(|mut r| r.delete());
-    if let Some(message) = rejection {
-        return Err(GitError::PushRejected {
-            branch: branch.into(),
-            message,
-        });
-    }
+    let result = match result {
+        Ok(None) => Ok(()),
+        Ok(Some(message)) => {
+            return Err(GitError::PushRejected {
+                branch: branch.into(),
+                message,
+            });
+        }
+        Err(e) => Err(e),
+    };
     result.map_err(|e| {
         let message = e.message().to_string();
         if matches!(e.code(), git2::ErrorCode::Auth)

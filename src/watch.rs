@@ -53,7 +53,10 @@ impl ProposalState {
     fn rank(self) -> u8 {
         match self {
             ProposalState::Approved => 1,
-            ProposalState::Merged => 2,
+            // Whatever became of the execution, the change was merged.
+            ProposalState::Merged
+            | ProposalState::ExecutionFailed
+            | ProposalState::ExecutionRefused => 2,
             ProposalState::Executed => 3,
             _ => 0,
         }
@@ -473,5 +476,8 @@ mod tests {
         assert!(!Until::Merged.reached_by(ProposalState::Approved));
         assert!(!Until::Executed.reached_by(ProposalState::Merged));
         assert!(!Until::Approved.reached_by(ProposalState::Denied));
+        // Merged is merged, whatever the executor did after.
+        assert!(Until::Merged.reached_by(ProposalState::ExecutionRefused));
+        assert!(!Until::Executed.reached_by(ProposalState::ExecutionFailed));
     }
 }

@@ -37,7 +37,7 @@ fn propose(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn propose_then_approval_then_wait_until_merged() {
-    let w = World::start().await;
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
     let dir = w.agent_clone("agent");
     write(&dir, "firewall/rules.toml", "allow = [22, 443]\n");
     let (code, p, err) = propose(&w, &dir, "Open port 443", &["firewall/rules.toml"]);
@@ -89,7 +89,11 @@ async fn propose_then_approval_then_wait_until_merged() {
         ],
     );
     assert_eq!(code, 0, "{s} {err}");
-    assert_eq!(s["state"], json!("merged"));
+    // Merged; the executor may already have run it too.
+    assert!(
+        s["state"] == json!("merged") || s["state"] == json!("executed"),
+        "{s}"
+    );
     let merge_sha = s["merge_sha"].as_str().unwrap();
     assert_eq!(
         w.git_out(&["rev-parse", &format!("{merge_sha}^2")]),
@@ -97,6 +101,25 @@ async fn propose_then_approval_then_wait_until_merged() {
     );
     assert_eq!(s["approvals"][0]["login"], json!("alice"));
     assert_eq!(s["approvals"][0]["sha"], p["head"]);
+    // And on to the execution.
+    let (code, s, err) = prgate_cli(
+        &w,
+        Some(AGENT),
+        &[
+            "wait",
+            &target,
+            "--until",
+            "executed",
+            "--timeout",
+            "20s",
+            "--poll",
+            "50ms",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{s} {err}");
+    assert_eq!(s["state"], json!("executed"));
+    assert_eq!(s["execution"]["state"], json!("success"));
     w.shutdown().await;
 }
 

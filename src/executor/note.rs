@@ -3,7 +3,7 @@
 //! checks against the commit's trailers.
 
 use chrono::{DateTime, Utc};
-use git2::{Oid, PushOptions, Repository, Signature};
+use git2::{Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
@@ -271,26 +271,10 @@ pub fn push_notes(repo: &Repository, url: &str, token: Option<&Secret>) -> Resul
 }
 
 fn push_once(repo: &Repository, url: &str, token: Option<&Secret>) -> Result<(), String> {
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| e.message().to_string())?;
-    let mut rejection: Option<String> = None;
-    let result = {
-        let mut cb = crate::git::callbacks(token);
-        cb.push_update_reference(|_r, status| {
-            if let Some(msg) = status {
-                rejection = Some(msg.to_string());
-            }
-            Ok(())
-        });
-        let mut opts = PushOptions::new();
-        opts.remote_callbacks(cb);
-        remote.push(&[format!("{NOTES_REF}:{NOTES_REF}")], Some(&mut opts))
-    };
-    result.map_err(|e| e.message().to_string())?;
-    match rejection {
-        Some(message) => Err(message),
-        None => Ok(()),
+    match crate::git::push_refspec(repo, url, &format!("{NOTES_REF}:{NOTES_REF}"), token) {
+        Ok(None) => Ok(()),
+        Ok(Some(rejection)) => Err(rejection),
+        Err(e) => Err(e.message().to_string()),
     }
 }
 
