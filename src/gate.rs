@@ -177,15 +177,20 @@ impl Gate {
                     return Ok(());
                 }
                 if context == APPROVAL_CONTEXT {
-                    // Whatever happens next, our memory of what this SHA shows is stale now:
-                    // the next evaluation must post again rather than trust it.
-                    if let Ok(mut p) = self.posted.lock() {
-                        p.remove(&(repo.clone(), sha.clone()));
-                    }
-                    let me = self.self_login().await?;
-                    if sender.as_ref() != Some(&me) {
-                        self.overwrite_forged_status(repo, sha, sender.as_ref())
-                            .await?;
+                    match self.self_login().await {
+                        Ok(me) if sender.as_ref() == Some(&me) => {}
+                        Ok(_) => {
+                            self.overwrite_forged_status(repo, sha, sender.as_ref())
+                                .await?
+                        }
+                        Err(e) => {
+                            // Who posted it is unknown: our memory of what this SHA shows can no
+                            // longer be trusted, so the next evaluation posts again.
+                            if let Ok(mut p) = self.posted.lock() {
+                                p.remove(&(repo.clone(), sha.clone()));
+                            }
+                            return Err(e.into());
+                        }
                     }
                 } else if state == "success" {
                     // Another required check turned green: a PR waiting to be merged may now be.
