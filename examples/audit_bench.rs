@@ -1,6 +1,7 @@
-//! Runs `audit` as `prgate audit --repo PATH --branch B --format json` will: the report as
-//! JSON on stdout, a one-line summary on stderr. For scripts/bench-audit.sh until the command
-//! line has the subcommand, and for profiling the walk on its own.
+//! Runs `audit` as the library's callers do (libgit2's defaults left alone, unlike
+//! `prgate audit --repo PATH --branch B --format json`): the report as JSON on stdout, a
+//! one-line summary on stderr. For profiling the walk on its own; scripts/bench-audit.sh
+//! times the command line.
 //!
 //! usage: audit_bench REPO [BRANCH]
 

@@ -18,13 +18,10 @@ if [ ! -d "$REPO" ]; then
     python3 "$ROOT/scripts/gen-audit-history.py" "$REPO" "$N" >&2
 fi
 
-(cd "$ROOT" && cargo build --release --quiet --bin prgate --example audit_bench)
-# The command line's subcommand when it is there; the example (same library call, same JSON
-# output) until then.
-if "$TARGET/release/prgate" audit --help >/dev/null 2>&1; then
-    AUDIT=("$TARGET/release/prgate" audit --repo "$REPO" --branch main --format json)
-else
-    AUDIT=("$TARGET/release/examples/audit_bench" "$REPO" main)
+(cd "$ROOT" && cargo build --release --quiet --bin prgate)
+AUDIT=("$TARGET/release/prgate" audit --repo "$REPO" --branch main --format json)
+if [ -e "$REPO/objects/info/commit-graph" ] || [ -e "$REPO/objects/info/commit-graphs" ]; then
+    echo "the repository has a commit-graph (git gc wrote it); both commands use it" >&2
 fi
 GITLOG=(git -C "$REPO" log --first-parent --notes=prgate --format=%H%n%B main)
 

@@ -17,7 +17,7 @@ use crate::config::POLICY_PATH;
 use crate::executor::equivalence::MergeKind;
 use crate::executor::note::{ExecutionNote, NOTES_REF, NoteError, Outcome};
 use crate::policy::{CompiledPolicy, parse_policy};
-use crate::verify::{CheckedRecord, ProblemKind, RecordSource, check_record};
+use crate::verify::{CheckedRecord, Known, ProblemKind, RecordSource, check_record_known};
 
 /// What to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,23 +201,38 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
         violations: Vec::new(),
         records: Vec::new(),
     };
-    let mut policies = PolicyCache::default();
     let mut progress = Progress::new(opts.progress);
     let mut findings: Vec<(u64, Findings)> = Vec::new();
+    let mut graph = CommitGraph::open(&repo);
 
     // Governed commits are checked as they are found. (Checking them on worker threads, each
     // with its own `Repository`, was measured slower: libgit2 serialises pack reads.)
-    walk_first_parent(
-        &repo,
-        tip,
-        since,
-        &notes,
-        &mut policies,
-        &mut report,
-        &mut progress,
-        &path,
-        &mut findings,
-    )?;
+    loop {
+        let mut policies = PolicyCache::default();
+        match walk_first_parent(
+            &repo,
+            graph.as_ref(),
+            tip,
+            since,
+            &notes,
+            &mut policies,
+            &mut report,
+            &mut progress,
+            &path,
+            &mut findings,
+        ) {
+            Ok(()) => break,
+            Err(WalkError::Audit(e)) => return Err(e),
+            Err(WalkError::GraphDisagrees) => {
+                // A commit-graph that does not describe the commits is not used at all.
+                graph = None;
+                report.commits_walked = 0;
+                report.governed_commits = 0;
+                report.commits_before_policy = 0;
+                findings.clear();
+            }
+        }
+    }
     findings.sort_by_key(|(index, _)| *index);
     for (_, f) in findings {
         report.violations.extend(f.violations);
@@ -228,12 +243,48 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     Ok(report)
 }
 
+/// Why a walk stopped short.
+enum WalkError {
+    Audit(AuditError),
+    /// The commit-graph disagrees with a commit read in full: start over without it.
+    GraphDisagrees,
+}
+
+impl From<AuditError> for WalkError {
+    fn from(e: AuditError) -> Self {
+        WalkError::Audit(e)
+    }
+}
+
+/// The facts of commit `id`: from the commit-graph when it covers the commit, else read.
+fn commit_facts(
+    repo: &Repository,
+    graph: Option<&CommitGraph>,
+    id: Oid,
+) -> Result<CommitFacts, git2::Error> {
+    if let Some(f) = graph.and_then(|g| g.facts(id)) {
+        return Ok(f);
+    }
+    let c = repo.find_commit(id)?;
+    Ok(CommitFacts {
+        tree: c.tree_id(),
+        first_parent: if c.parent_count() == 0 {
+            None
+        } else {
+            Some(c.parent_id(0)?)
+        },
+        time: c.time().seconds(),
+    })
+}
+
 /// The first-parent walk by hand: the same commits as a revwalk with `simplify_first_parent`,
-/// but each commit and root tree is read once and serves as "M" and then as the next one's
-/// "M^1". What it finds goes to `findings`, with the walk position.
+/// but each root tree is read once and serves as "M" and then as the next one's "M^1", and a
+/// commit itself is read only when it needs checking (its parent, tree and time come from the
+/// commit-graph when there is one). What it finds goes to `findings`, with the walk position.
 #[allow(clippy::too_many_arguments)]
 fn walk_first_parent(
     repo: &Repository,
+    graph: Option<&CommitGraph>,
     tip: Oid,
     since: Option<i64>,
     notes: &HashMap<Oid, Oid>,
@@ -242,63 +293,80 @@ fn walk_first_parent(
     progress: &mut Progress,
     path: &str,
     findings: &mut Vec<(u64, Findings)>,
-) -> Result<(), AuditError> {
+) -> Result<(), WalkError> {
     let git = |what: String| {
         let path = path.to_string();
         move |source| AuditError::Git { what, path, source }
     };
-    let mut current = repo
-        .find_commit(tip)
-        .map_err(git(format!("commit {tip}")))?;
-    let mut current_tree = current.tree().map_err(git(format!("the tree of {tip}")))?;
+    let mut current = tip;
+    let mut facts = commit_facts(repo, graph, tip).map_err(git(format!("commit {tip}")))?;
+    let mut current_tree = repo
+        .find_tree(facts.tree)
+        .map_err(git(format!("the tree of {tip}")))?;
     loop {
-        if since.is_some_and(|s| current.time().seconds() < s) {
+        if since.is_some_and(|s| facts.time < s) {
             return Ok(());
         }
         let index = report.commits_walked;
         report.commits_walked += 1;
         progress.tick(report);
-        let parent = match current.parent_count() {
-            0 => None,
-            _ => {
-                let p = current
-                    .parent(0)
-                    .map_err(git(format!("the first parent of {}", current.id())))?;
-                let t = p.tree().map_err(git(format!("the tree of {}", p.id())))?;
-                Some((p, t))
+        let parent = match facts.first_parent {
+            None => None,
+            Some(p) => {
+                let pf = commit_facts(repo, graph, p).map_err(git(format!("commit {p}")))?;
+                let t = repo
+                    .find_tree(pf.tree)
+                    .map_err(git(format!("the tree of {p}")))?;
+                Some((p, pf, t))
             }
         };
-        let governance = match &parent {
-            None => None,
-            Some((p, t)) => policies
+        let (governance, base_policy) = match &parent {
+            None => (None, None),
+            Some((p, _, t)) => policies
                 .governance_at(repo, t)
-                .map_err(git(format!("{POLICY_PATH} at {}", p.id())))?,
+                .map_err(git(format!("{POLICY_PATH} at {p}")))?,
         };
         let governed = match (governance, &parent) {
-            (Some(g), Some((_, parent_tree))) => g
+            (Some(g), Some((_, _, parent_tree))) => g
                 .changes_governed(repo, parent_tree, &current_tree)
-                .map_err(git(format!("the change of {}", current.id())))?,
+                .map_err(git(format!("the change of {current}")))?,
             _ => {
                 report.commits_before_policy += 1;
                 false
             }
         };
-        let note_blob = notes.get(&current.id()).copied();
-        if governed {
-            report.governed_commits += 1;
+        let note_blob = notes.get(&current).copied();
+        if governed || note_blob.is_some() {
+            let c = repo
+                .find_commit(current)
+                .map_err(git(format!("commit {current}")))?;
+            // The commit read in full must be what the graph said it is.
+            if graph.is_some()
+                && (c.tree_id() != facts.tree
+                    || c.parent_ids().next() != facts.first_parent
+                    || c.time().seconds() != facts.time)
+            {
+                return Err(WalkError::GraphDisagrees);
+            }
+            let known = Known {
+                graph,
+                base_policy: parent.as_ref().map(|_| base_policy),
+            };
             let mut f = Findings::default();
-            let note = note_blob.map(|b| read_note_blob(repo, current.id(), b));
-            audit_governed(repo, &current, note, &mut f);
-            findings.push((index, f));
-        } else if let Some(blob) = note_blob {
-            let mut f = Findings::default();
-            let note = read_note_blob(repo, current.id(), blob);
-            audit_ungoverned_note(repo, &current, note, &mut f);
+            if governed {
+                report.governed_commits += 1;
+                let note = note_blob.map(|b| read_note_blob(repo, current, b));
+                audit_governed(repo, &c, note, known, &mut f);
+            } else if let Some(blob) = note_blob {
+                let note = read_note_blob(repo, current, blob);
+                audit_ungoverned_note(repo, &c, note, known, &mut f);
+            }
             findings.push((index, f));
         }
         match parent {
-            Some((p, t)) => {
+            Some((p, pf, t)) => {
                 current = p;
+                facts = pf;
                 current_tree = t;
             }
             None => return Ok(()),
@@ -469,9 +537,10 @@ fn audit_governed(
     repo: &Repository,
     c: &Commit<'_>,
     note: Option<Result<Option<ExecutionNote>, NoteError>>,
+    known: Known<'_>,
     report: &mut Findings,
 ) {
-    let Some(checked) = check_record(repo, c, note.unwrap_or(Ok(None))) else {
+    let Some(checked) = check_record_known(repo, c, note.unwrap_or(Ok(None)), known) else {
         report.violations.push(unreadable_record(c));
         return;
     };
@@ -500,6 +569,7 @@ fn audit_ungoverned_note(
     repo: &Repository,
     c: &Commit<'_>,
     note: Result<Option<ExecutionNote>, NoteError>,
+    known: Known<'_>,
     report: &mut Findings,
 ) {
     match note {
@@ -507,7 +577,7 @@ fn audit_ungoverned_note(
             .violations
             .push(violation(c, ViolationKind::InvalidRecord, e.to_string())),
         Ok(Some(n)) if n.execution.as_ref().is_some_and(|e| ran(e.outcome)) => {
-            let Some(checked) = check_record(repo, c, Ok(Some(n))) else {
+            let Some(checked) = check_record_known(repo, c, Ok(Some(n)), known) else {
                 report.violations.push(unreadable_record(c));
                 return;
             };
@@ -711,15 +781,16 @@ struct PolicyCache {
 }
 
 impl PolicyCache {
-    /// The governance of the policy in the root tree `root`; `None` when it has no policy.
+    /// The governance of the policy in the root tree `root` and the policy's blob; `None`
+    /// for both when it has no policy.
     fn governance_at(
         &mut self,
         repo: &Repository,
         root: &Tree<'_>,
-    ) -> Result<Option<std::rc::Rc<Governance>>, git2::Error> {
+    ) -> Result<(Option<std::rc::Rc<Governance>>, Option<Oid>), git2::Error> {
         let (dir, file) = POLICY_PATH.split_once('/').unwrap_or(("", POLICY_PATH));
         let Some(dir_id) = root.get_name(dir).map(|e| e.id()) else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let blob = match self.last_dir {
             Some((d, blob)) if d == dir_id => blob,
@@ -733,10 +804,10 @@ impl PolicyCache {
             }
         };
         let Some(blob) = blob else {
-            return Ok(None);
+            return Ok((None, None));
         };
         if let Some(g) = self.by_blob.get(&blob) {
-            return Ok(Some(g.clone()));
+            return Ok((Some(g.clone()), Some(blob)));
         }
         let b = repo.find_blob(blob)?;
         let g = std::rc::Rc::new(match std::str::from_utf8(b.content()) {
@@ -744,7 +815,7 @@ impl PolicyCache {
             Err(_) => Governance::Everything,
         });
         self.by_blob.insert(blob, g.clone());
-        Ok(Some(g))
+        Ok((Some(g), Some(blob)))
     }
 }
 
@@ -957,4 +1028,437 @@ pub fn audit_branch(path: &Path, branch: &str) -> Result<AuditReport, AuditError
         branch: branch.to_string(),
         ..AuditOptions::new(path)
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The commit-graph
+
+/// git's commit-graph file (`objects/info/commit-graph`, or the layers listed in
+/// `objects/info/commit-graphs/commit-graph-chain`): for every commit it covers, its root tree,
+/// parents, commit time and topological level, without inflating the commit. libgit2 1.9
+/// refuses the graphs git writes today (it does not know the generation-data chunks), so the
+/// audit reads it itself. Commits the graph does not cover are read from the object database.
+///
+/// git trusts this file as a cache of immutable facts about immutable commits, and so does the
+/// audit; every commit the audit reads in full (each governed or noted one) is compared with
+/// its graph entry, and any disagreement makes the audit start over without the graph.
+/// `git commit-graph verify` checks the file.
+pub(crate) struct CommitGraph {
+    /// Base layer first; positions are global across layers, as in the file format.
+    layers: Vec<GraphLayer>,
+}
+
+struct GraphLayer {
+    data: Vec<u8>,
+    /// Global position of this layer's first commit.
+    offset: u32,
+    count: u32,
+    fanout: usize,
+    lookup: usize,
+    cdat: usize,
+    edges: Option<(usize, usize)>,
+}
+
+/// What the walk needs of a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CommitFacts {
+    pub tree: Oid,
+    pub first_parent: Option<Oid>,
+    pub time: i64,
+}
+
+const GRAPH_NO_PARENT: u32 = 0x7000_0000;
+const GRAPH_EXTRA_EDGES: u32 = 0x8000_0000;
+const GRAPH_LAST_EDGE: u32 = 0x8000_0000;
+const GRAPH_LEVEL_MAX: u32 = 0x3FFF_FFFF;
+
+fn be32(d: &[u8], at: usize) -> Option<u32> {
+    d.get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+impl GraphLayer {
+    fn parse(data: Vec<u8>, offset: u32) -> Option<GraphLayer> {
+        const HASH: usize = 20;
+        if data.len() < 8 + HASH || &data[..4] != b"CGPH" || data[4] != 1 || data[5] != 1 {
+            return None;
+        }
+        let chunks = data[6] as usize;
+        let end = data.len() - HASH;
+        let mut table = Vec::with_capacity(chunks + 1);
+        for i in 0..=chunks {
+            let at = 8 + 12 * i;
+            let id = be32(&data, at)?;
+            let off = (u64::from(be32(&data, at + 4)?) << 32) | u64::from(be32(&data, at + 8)?);
+            let off = usize::try_from(off).ok()?;
+            if off > end {
+                return None;
+            }
+            table.push((id, off));
+        }
+        let chunk = |want: &[u8; 4]| -> Option<(usize, usize)> {
+            let want = u32::from_be_bytes(*want);
+            let i = table[..chunks].iter().position(|(id, _)| *id == want)?;
+            let (start, stop) = (table[i].1, table[i + 1].1);
+            (start <= stop).then_some((start, stop - start))
+        };
+        let (fanout, fanout_len) = chunk(b"OIDF")?;
+        let (lookup, lookup_len) = chunk(b"OIDL")?;
+        let (cdat, cdat_len) = chunk(b"CDAT")?;
+        let edges = chunk(b"EDGE");
+        if fanout_len != 256 * 4 {
+            return None;
+        }
+        let count = be32(&data, fanout + 255 * 4)?;
+        if lookup_len != count as usize * HASH || cdat_len != count as usize * (HASH + 16) {
+            return None;
+        }
+        Some(GraphLayer {
+            data,
+            offset,
+            count,
+            fanout,
+            lookup,
+            cdat,
+            edges,
+        })
+    }
+
+    fn find(&self, id: Oid) -> Option<u32> {
+        let key = id.as_bytes();
+        let first = key.first().copied()? as usize;
+        let lo = if first == 0 {
+            0
+        } else {
+            be32(&self.data, self.fanout + (first - 1) * 4)?
+        };
+        let hi = be32(&self.data, self.fanout + first * 4)?;
+        let (mut lo, mut hi) = (lo as usize, (hi.min(self.count)) as usize);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let at = self.lookup + mid * 20;
+            match self.data.get(at..at + 20)?.cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+}
+
+impl CommitGraph {
+    /// The graph of the repository, or `None` when there is none, it cannot be read, or the
+    /// repository is one git would not use it for (shallow, grafted, replaced objects).
+    pub(crate) fn open(repo: &Repository) -> Option<CommitGraph> {
+        if repo.is_shallow() {
+            return None;
+        }
+        let objects = repo.path().join("objects");
+        if objects.join("info/grafts").exists()
+            || repo.path().join("info/grafts").exists()
+            || repo
+                .references_glob("refs/replace/*")
+                .is_ok_and(|mut r| r.next().is_some())
+            || objects.join("info/alternates").exists()
+        {
+            return None;
+        }
+        let single = objects.join("info/commit-graph");
+        let files: Vec<PathBuf> = if single.exists() {
+            vec![single]
+        } else {
+            let dir = objects.join("info/commit-graphs");
+            let chain = std::fs::read_to_string(dir.join("commit-graph-chain")).ok()?;
+            chain
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|h| dir.join(format!("graph-{}.graph", h.trim())))
+                .collect()
+        };
+        let mut layers = Vec::with_capacity(files.len());
+        let mut offset: u32 = 0;
+        for f in files {
+            let layer = GraphLayer::parse(std::fs::read(f).ok()?, offset)?;
+            // Each layer names how many base layers it has; they must be the ones before it.
+            if layer.data[7] as usize != layers.len() {
+                return None;
+            }
+            offset = offset.checked_add(layer.count)?;
+            layers.push(layer);
+        }
+        if layers.is_empty() {
+            return None;
+        }
+        Some(CommitGraph { layers })
+    }
+
+    fn position(&self, id: Oid) -> Option<u32> {
+        // Newest layer first: that is where recent commits are.
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| l.find(id).map(|i| l.offset + i))
+    }
+
+    fn entry(&self, pos: u32) -> Option<(&GraphLayer, usize)> {
+        let l = self
+            .layers
+            .iter()
+            .rev()
+            .find(|l| pos >= l.offset && pos - l.offset < l.count)?;
+        Some((l, (pos - l.offset) as usize))
+    }
+
+    fn id_at(&self, pos: u32) -> Option<Oid> {
+        let (l, i) = self.entry(pos)?;
+        let at = l.lookup + i * 20;
+        Oid::from_bytes(l.data.get(at..at + 20)?).ok()
+    }
+
+    /// (tree, first parent position, second parent word, level, time) of the commit at `pos`.
+    fn raw(&self, pos: u32) -> Option<(Oid, u32, u32, u32, i64)> {
+        let (l, i) = self.entry(pos)?;
+        let at = l.cdat + i * 36;
+        let d = l.data.get(at..at + 36)?;
+        let tree = Oid::from_bytes(&d[..20]).ok()?;
+        let p1 = be32(d, 20)?;
+        let p2 = be32(d, 24)?;
+        let hi = be32(d, 28)?;
+        let lo = be32(d, 32)?;
+        let time = (i64::from(hi & 3) << 32) | i64::from(lo);
+        Some((tree, p1, p2, hi >> 2, time))
+    }
+
+    /// The parents' positions of the commit at `pos`.
+    fn parents(&self, pos: u32, out: &mut Vec<u32>) -> Option<()> {
+        out.clear();
+        let (l, _) = self.entry(pos)?;
+        let (_, p1, p2, _, _) = self.raw(pos)?;
+        if p1 == GRAPH_NO_PARENT {
+            return Some(());
+        }
+        out.push(p1);
+        if p2 == GRAPH_NO_PARENT {
+            return Some(());
+        }
+        if p2 & GRAPH_EXTRA_EDGES == 0 {
+            out.push(p2);
+            return Some(());
+        }
+        let (start, len) = l.edges?;
+        let mut i = (p2 & !GRAPH_EXTRA_EDGES) as usize;
+        loop {
+            if (i + 1) * 4 > len {
+                return None;
+            }
+            let e = be32(&l.data, start + i * 4)?;
+            out.push(e & !GRAPH_LAST_EDGE);
+            if e & GRAPH_LAST_EDGE != 0 {
+                return Some(());
+            }
+            i += 1;
+        }
+    }
+
+    /// The walk's facts about commit `id`, when the graph covers it.
+    pub(crate) fn facts(&self, id: Oid) -> Option<CommitFacts> {
+        let pos = self.position(id)?;
+        let (tree, p1, _, _, time) = self.raw(pos)?;
+        let first_parent = if p1 == GRAPH_NO_PARENT {
+            None
+        } else {
+            Some(self.id_at(p1)?)
+        };
+        Some(CommitFacts {
+            tree,
+            first_parent,
+            time,
+        })
+    }
+
+    /// The root tree of `id`, when the graph covers it.
+    pub(crate) fn tree_of(&self, id: Oid) -> Option<Oid> {
+        self.raw(self.position(id)?).map(|r| r.0)
+    }
+
+    /// The merge base of `a` and `b` when it is unique, found as git's `paint_down_to_common`
+    /// does, in order of topological level. `None` ("not known this way") when a commit on
+    /// the way is not in the graph or has no level, when there are several merge bases, or
+    /// when there is none: the caller then asks libgit2.
+    pub(crate) fn merge_base(&self, a: Oid, b: Oid) -> Option<Oid> {
+        const ONE: u8 = 1;
+        const TWO: u8 = 2;
+        const STALE: u8 = 4;
+        const RESULT: u8 = 8;
+        let (pa, pb) = (self.position(a)?, self.position(b)?);
+        if pa == pb {
+            return Some(a);
+        }
+        let level = |p: u32| -> Option<u32> {
+            let l = self.raw(p)?.3;
+            (l != 0 && l < GRAPH_LEVEL_MAX).then_some(l)
+        };
+        let mut flags: HashMap<u32, u8> = HashMap::new();
+        let mut queue = std::collections::BinaryHeap::new();
+        let mut nonstale = 0usize;
+        flags.insert(pa, ONE);
+        flags.insert(pb, TWO);
+        queue.push((level(pa)?, pa, false));
+        queue.push((level(pb)?, pb, false));
+        nonstale += 2;
+        let mut results = Vec::new();
+        let mut parents = Vec::new();
+        while nonstale > 0 {
+            let (_, c, pushed_stale) = queue.pop()?;
+            if !pushed_stale {
+                nonstale -= 1;
+            }
+            let fc = flags.get(&c).copied().unwrap_or(0);
+            let mut f = fc & (ONE | TWO | STALE);
+            if f == ONE | TWO {
+                if fc & RESULT == 0 {
+                    flags.insert(c, fc | RESULT);
+                    results.push(c);
+                }
+                f |= STALE;
+            }
+            self.parents(c, &mut parents)?;
+            for &p in &parents {
+                let fp = flags.get(&p).copied().unwrap_or(0);
+                if fp & f == f {
+                    continue;
+                }
+                flags.insert(p, fp | f);
+                let stale = (fp | f) & STALE != 0;
+                queue.push((level(p)?, p, stale));
+                if !stale {
+                    nonstale += 1;
+                }
+            }
+        }
+        // As git: a result that turned out to be below another one is not a merge base.
+        results.retain(|r| flags.get(r).is_some_and(|f| f & STALE == 0));
+        match results.as_slice() {
+            [only] => self.id_at(*only),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use git2::Signature;
+
+    /// A history with merges, criss-cross merges and an octopus, and git's commit-graph of it.
+    /// `None` when git is not installed.
+    fn graph_repo() -> Option<(tempfile::TempDir, Repository, Vec<Oid>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let mut commits: Vec<Oid> = Vec::new();
+        let mut seed: u64 = 7;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for i in 0..120usize {
+            let sig =
+                Signature::new("t", "t@example.com", &git2::Time::new(1000 + i as i64, 0)).unwrap();
+            let parents: Vec<Oid> = if commits.is_empty() {
+                vec![]
+            } else {
+                let k = match next(10) {
+                    0..=5 => 1,
+                    6..=8 => 2,
+                    _ => 3,
+                };
+                let mut ps: Vec<Oid> = (0..k).map(|_| commits[next(commits.len())]).collect();
+                ps.dedup();
+                ps
+            };
+            let mut tb = repo.treebuilder(None).unwrap();
+            let blob = repo.blob(format!("{i}\n").as_bytes()).unwrap();
+            tb.insert(format!("f{}", i % 7), blob, 0o100644).unwrap();
+            let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+            let pcs: Vec<Commit<'_>> = parents
+                .iter()
+                .map(|p| repo.find_commit(*p).unwrap())
+                .collect();
+            let refs: Vec<&Commit<'_>> = pcs.iter().collect();
+            let id = repo
+                .commit(None, &sig, &sig, &format!("c{i}"), &tree, &refs)
+                .unwrap();
+            commits.push(id);
+        }
+        repo.reference("refs/heads/main", *commits.last().unwrap(), true, "t")
+            .unwrap();
+        for (i, c) in commits.iter().enumerate() {
+            repo.reference(&format!("refs/heads/b{i}"), *c, true, "t")
+                .unwrap();
+        }
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["commit-graph", "write", "--reachable"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return None;
+        }
+        Some((dir, repo, commits))
+    }
+
+    #[test]
+    fn the_commit_graph_agrees_with_the_commits_and_libgit2s_merge_bases() {
+        let Some((_dir, repo, commits)) = graph_repo() else {
+            eprintln!("git is not installed; skipped");
+            return;
+        };
+        let graph = CommitGraph::open(&repo).expect("git wrote a commit-graph");
+        for id in &commits {
+            let c = repo.find_commit(*id).unwrap();
+            let f = graph.facts(*id).expect("every commit is in the graph");
+            assert_eq!(f.tree, c.tree_id());
+            assert_eq!(f.first_parent, c.parent_ids().next());
+            assert_eq!(f.time, c.time().seconds());
+            let mut ps = Vec::new();
+            graph
+                .parents(graph.position(*id).unwrap(), &mut ps)
+                .unwrap();
+            let ps: Vec<Oid> = ps.iter().map(|p| graph.id_at(*p).unwrap()).collect();
+            assert_eq!(ps, c.parent_ids().collect::<Vec<_>>());
+        }
+        let (mut unique, mut several) = (0, 0);
+        for a in &commits {
+            for b in &commits {
+                let bases = repo
+                    .merge_bases(*a, *b)
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default();
+                let ours = graph.merge_base(*a, *b);
+                if bases.len() == 1 {
+                    unique += 1;
+                    assert_eq!(ours, Some(bases[0]), "merge base of {a} and {b}");
+                } else {
+                    several += 1;
+                    assert_eq!(ours, None, "merge bases of {a} and {b}: {bases:?}");
+                }
+            }
+        }
+        assert!(
+            unique > 0 && several > 0,
+            "{unique} unique, {several} several"
+        );
+    }
+
+    #[test]
+    fn no_commit_graph_no_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        assert!(CommitGraph::open(&repo).is_none());
+    }
 }

@@ -132,6 +132,18 @@ pub fn verify_commit(repo_path: &Path, commit: &str) -> Result<VerifyReport, Ver
         })
 }
 
+/// What the caller already knows about the history, so that the checks need not read it
+/// again. Every fact is optional; what is not known is read from the repository, and a fact
+/// only ever spares a read, never a check.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Known<'a> {
+    /// Root trees and unique merge bases, from git's commit-graph.
+    pub graph: Option<&'a crate::audit::CommitGraph>,
+    /// The blob of the policy file at M's first parent, as the caller read it there
+    /// (`Some(None)`: that commit has no policy file).
+    pub base_policy: Option<Option<Oid>>,
+}
+
 /// The checks of [`verify_commit`] on an open repository, with the note already read (the
 /// audit reads all notes in one pass rather than one lookup per commit). `None` only when the
 /// commit id is not a SHA-1, which prgate's types cannot hold.
@@ -139,6 +151,16 @@ pub(crate) fn check_record(
     repo: &Repository,
     m: &git2::Commit<'_>,
     note: Result<Option<ExecutionNote>, NoteError>,
+) -> Option<CheckedRecord> {
+    check_record_known(repo, m, note, Known::default())
+}
+
+/// [`check_record`] with facts the caller already has.
+pub(crate) fn check_record_known(
+    repo: &Repository,
+    m: &git2::Commit<'_>,
+    note: Result<Option<ExecutionNote>, NoteError>,
+    known: Known<'_>,
 ) -> Option<CheckedRecord> {
     let m_id = m.id();
     let mut problems = Problems::default();
@@ -190,8 +212,8 @@ pub(crate) fn check_record(
 
     let mut merge_kind = None;
     if let Some(c) = &claim {
-        merge_kind = check_head(repo, m, &c.head, &mut problems);
-        check_policy(repo, m, &c.policy_blob, &mut problems);
+        merge_kind = check_head(repo, m, &c.head, known, &mut problems);
+        check_policy(repo, m, &c.policy_blob, known, &mut problems);
         if c.approvals.is_empty() {
             problems.push(ProblemKind::NoApprover, format!("{m_id}: the record names no approver (no Approved-by); nothing shows a person approved it"));
         }
@@ -239,9 +261,12 @@ fn check_head(
     repo: &Repository,
     m: &git2::Commit<'_>,
     head: &CommitSha,
+    known: Known<'_>,
     problems: &mut Problems,
 ) -> Option<MergeKind> {
-    let Some(h) = oid(head).filter(|h| repo.find_commit(*h).is_ok()) else {
+    let Some((h, h_tree)) =
+        oid(head).and_then(|h| repo.find_commit(h).ok().map(|c| (h, c.tree_id())))
+    else {
         problems.push(ProblemKind::HeadMissing, format!(
             "the approved head {head} is not in this repository; fetch it (for a squash merge: `git fetch origin 'refs/pull/*/head:refs/pull/*/head'`) and verify again"
         ));
@@ -250,7 +275,7 @@ fn check_head(
     // Most merges are trivial at the tree level; recognising them costs a few tree reads,
     // where a full merge builds an index of every file. Anything else, and every refusal,
     // goes through `check_content`, which alone decides that content differs.
-    if let Some(kind) = trivially_equivalent(repo, m, h) {
+    if let Some(kind) = trivially_equivalent(repo, m, h, h_tree, known) {
         return Some(kind);
     }
     match check_content(repo, m.id(), h) {
@@ -281,16 +306,30 @@ fn check_head(
 /// When no path needs a content merge, rename detection cannot change what `merge_trees`
 /// produces (a rename that meets a change on the other side is a modify/delete on the old
 /// path, which is not trivial and so falls back), so accepting here agrees with it.
-fn trivially_equivalent(repo: &Repository, m: &git2::Commit<'_>, h: Oid) -> Option<MergeKind> {
+fn trivially_equivalent(
+    repo: &Repository,
+    m: &git2::Commit<'_>,
+    h: Oid,
+    h_tree: Oid,
+    known: Known<'_>,
+) -> Option<MergeKind> {
     let kind = match m.parent_count() {
         1 => MergeKind::Squash,
         2 if m.parent_id(1).ok()? == h => MergeKind::MergeCommit,
         _ => return None,
     };
     let first = m.parent_id(0).ok()?;
-    let base = repo.merge_base(first, h).ok()?;
-    let tree_of = |c: Oid| repo.find_commit(c).ok().map(|c| c.tree_id());
-    let (base_t, ours_t, theirs_t) = (tree_of(base)?, tree_of(first)?, tree_of(h)?);
+    let graph = known.graph;
+    let base = match graph.and_then(|g| g.merge_base(first, h)) {
+        Some(b) => b,
+        None => repo.merge_base(first, h).ok()?,
+    };
+    let tree_of = |c: Oid| {
+        graph
+            .and_then(|g| g.tree_of(c))
+            .or_else(|| repo.find_commit(c).ok().map(|c| c.tree_id()))
+    };
+    let (base_t, ours_t, theirs_t) = (tree_of(base)?, tree_of(first)?, h_tree);
     let result = Some((m.tree_id(), TREE_MODE));
     let same = trivial_merge_matches(
         repo,
@@ -377,8 +416,16 @@ fn check_policy(
     repo: &Repository,
     m: &git2::Commit<'_>,
     policy_blob: &CommitSha,
+    known: Known<'_>,
     problems: &mut Problems,
 ) {
+    // The caller read the policy blob at the base itself: when the record names that blob,
+    // it is in the repository and it is the base's policy.
+    if let (Some(Some(at_base)), Some(recorded)) = (known.base_policy, oid(policy_blob))
+        && at_base == recorded
+    {
+        return;
+    }
     if oid(policy_blob)
         .filter(|b| repo.find_blob(*b).is_ok())
         .is_none()
