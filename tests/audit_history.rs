@@ -696,3 +696,56 @@ fn an_unknown_branch_is_an_error() {
     assert!(matches!(err, AuditError::NoBranch { .. }), "{err}");
     assert!(err.to_string().contains("--branch"));
 }
+
+#[test]
+fn a_commit_graph_changes_nothing_in_the_report() {
+    let h = clean_history();
+    // Something to find on top of the clean history: a direct push with an execution note.
+    let approved = change(
+        &h.r,
+        h.tip,
+        &[("firewall/rules", Some("allow 8080\n"))],
+        "open 8080",
+        "ops-agent",
+        T0 + 100,
+    );
+    let push = change(
+        &h.r,
+        h.tip,
+        &[("firewall/rules", Some("allow all\n"))],
+        "open all",
+        "Mallory",
+        T0 + 101,
+    );
+    write_note(
+        &h.r.repo,
+        push,
+        &note(&h.r, push, approved, Outcome::Succeeded),
+    )
+    .unwrap();
+    let tip = change(
+        &h.r,
+        push,
+        &[("README", Some("bye\n"))],
+        "docs",
+        "Dev",
+        T0 + 102,
+    );
+    h.r.set_branch("main", tip);
+    let without = render_json(&run(&h.r));
+    // git writes a commit-graph on gc; the audit then reads the walk from it.
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(h.r.path())
+        .args(["commit-graph", "write", "--reachable"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        h.r.path().join(".git/objects/info/commit-graph").exists()
+            || h.r.path().join("objects/info/commit-graph").exists()
+    );
+    let with = render_json(&run(&h.r));
+    assert_eq!(with, without);
+    assert!(with.contains("execution_without_approval"));
+}
