@@ -317,8 +317,8 @@ impl Gate {
                 Err(_) => return Ok(None),
             };
             tracing::Span::current().record("head", head.as_str());
-            let (decision, gathered) = match gather_facts(&self.gh, repo, &pull).await {
-                Ok(g) => (policy::evaluate_approval(&g.policy, &g.facts), Some(g)),
+            let g = match gather_facts(&self.gh, repo, &pull).await {
+                Ok(g) => g,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not gather the facts; deciding error");
                     let d = policy::error_decision(head.clone(), &e.status_description());
@@ -334,27 +334,26 @@ impl Gate {
                     };
                 }
             };
+            let decision = policy::evaluate_approval(&g.policy, &g.facts);
+            if let Some(expired) = self
+                .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision)
+                .await?
+            {
+                return Ok(Some(Evaluation {
+                    pull: pull_ref,
+                    decision: expired,
+                    merged: None,
+                }));
+            }
+            self.publish(&pull_ref, &decision).await?;
+            // The comment tells people; the status is the decision. A failing comment must
+            // not hold up the merge, so it is logged and retried on the next evaluation.
+            if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
+                tracing::warn!(error = %e, "cannot post the decision comment");
+            }
             let mut merged = None;
-            if let Some(g) = gathered {
-                if let Some(expired) = self
-                    .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision)
-                    .await?
-                {
-                    return Ok(Some(Evaluation {
-                        pull: pull_ref,
-                        decision: expired,
-                        merged: None,
-                    }));
-                }
-                self.publish(&pull_ref, &decision).await?;
-                // The comment tells people; the status is the decision. A failing comment must
-                // not hold up the merge, so it is logged and retried on the next evaluation.
-                if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
-                    tracing::warn!(error = %e, "cannot post the decision comment");
-                }
-                if decision.is_approved() && g.policy.merge == MergeMode::Auto {
-                    merged = self.merge_approved(&pull_ref, &decision).await?;
-                }
+            if decision.is_approved() && g.policy.merge == MergeMode::Auto {
+                merged = self.merge_approved(&pull_ref, &decision).await?;
             }
             Ok(Some(Evaluation {
                 pull: pull_ref,
@@ -378,7 +377,9 @@ impl Gate {
         let (Some(expire_after), Some(created)) = (policy.expire_after, facts.created_at) else {
             return Ok(None);
         };
-        if decision.state != ApprovalState::Pending {
+        // Undecided requests expire: pending, and `error` from the facts themselves (a code
+        // host outage never gets here: gathering failed before).
+        if !matches!(decision.state, ApprovalState::Pending | ApprovalState::Error) {
             return Ok(None);
         }
         let Ok(ttl) = chrono::Duration::from_std(expire_after.0) else {
