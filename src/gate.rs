@@ -379,7 +379,10 @@ impl Gate {
         };
         // Undecided requests expire: pending, and `error` from the facts themselves (a code
         // host outage never gets here: gathering failed before).
-        if !matches!(decision.state, ApprovalState::Pending | ApprovalState::Error) {
+        if !matches!(
+            decision.state,
+            ApprovalState::Pending | ApprovalState::Error
+        ) {
             return Ok(None);
         }
         let Ok(ttl) = chrono::Duration::from_std(expire_after.0) else {

@@ -150,6 +150,27 @@ async fn an_admin_merge_past_protection_without_approval_is_refused() {
     let merge = admin_merge(&w, n).await;
     w.settle().await;
     assert_refused(&w, &merge, "not approved").await;
+    // Another replica, or this one after a restart, refuses again but says so only once.
+    let again = fresh_executor(&w, "replica")
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, prgate::executor::service::Considered::Refused { .. }),
+        "{again:?}"
+    );
+    assert_eq!(
+        w.comments_text(n)
+            .await
+            .matches("Execution refused")
+            .count(),
+        1
+    );
+    assert!(w.runs().is_empty());
     w.shutdown().await;
 }
 
@@ -258,35 +279,7 @@ async fn the_same_push_twice_and_two_racing_workers_run_it_once() {
         v["sha"].as_str().unwrap().parse().unwrap()
     };
     let repo: prgate::types::RepoName = REPO.parse().unwrap();
-    let mut workers = Vec::new();
-    for i in 0..2 {
-        let mut config = gate_config(
-            &w.sim.api_url,
-            &w.tmp.path().join(format!("worker{i}")),
-            &["main"],
-        );
-        config.executors.insert(
-            "firewall".into(),
-            firewall_executor(&w.exec_dir(), &ExecSettings::default()),
-        );
-        let token = config.github.token.as_ref().unwrap().resolve().unwrap();
-        let gh = Arc::new(
-            prgate::github::GitHub::new(
-                &w.sim.api_url,
-                Some(&token),
-                test_client_options(),
-                prgate::metrics::Metrics::new(),
-            )
-            .unwrap(),
-        );
-        workers.push(Arc::new(prgate::executor::service::Executor::new(
-            Arc::new(config),
-            gh,
-            Some(token),
-            prgate::metrics::Metrics::new(),
-            prgate::dashboard::Dashboard::new(),
-        )));
-    }
+    let workers = [fresh_executor(&w, "worker0"), fresh_executor(&w, "worker1")];
     // The same push handled twice by each of two workers, concurrently.
     let mut tasks = Vec::new();
     for _ in 0..2 {
@@ -506,4 +499,31 @@ fn write_secret(w: &World, name: &str, value: &str) -> std::path::PathBuf {
     let p = w.tmp.path().join(name);
     std::fs::write(&p, value).unwrap();
     p
+}
+
+/// An executor of its own (its own data dir, as another replica would have), pointed at the
+/// world's simulator.
+fn fresh_executor(w: &World, name: &str) -> Arc<prgate::executor::service::Executor> {
+    let mut config = gate_config(&w.sim.api_url, &w.tmp.path().join(name), &["main"]);
+    config.executors.insert(
+        "firewall".into(),
+        firewall_executor(&w.exec_dir(), &ExecSettings::default()),
+    );
+    let token = config.github.token.as_ref().unwrap().resolve().unwrap();
+    let gh = Arc::new(
+        prgate::github::GitHub::new(
+            &w.sim.api_url,
+            Some(&token),
+            test_client_options(),
+            prgate::metrics::Metrics::new(),
+        )
+        .unwrap(),
+    );
+    Arc::new(prgate::executor::service::Executor::new(
+        Arc::new(config),
+        gh,
+        Some(token),
+        prgate::metrics::Metrics::new(),
+        prgate::dashboard::Dashboard::new(),
+    ))
 }

@@ -271,9 +271,22 @@ impl Executor {
                     for oid in first_parent_range(&mirror, tip, None, RECONCILE_DEPTH)
                         .map_err(Self::git_err(repo))?
                     {
-                        let has_record =
-                            matches!(read_note(&mirror, oid), Ok(Some(n)) if n.execution.is_some());
-                        if !has_record {
+                        // Only commits that would run an executor and have no record yet; the
+                        // rest is decided from the mirror alone, without a code host call.
+                        let needs_look = match read_local(&mirror, oid, repo) {
+                            Ok(Some(local)) => {
+                                local.existing.is_none()
+                                    && policy::parse_policy(POLICY_PATH, &local.policy_text)
+                                        .map(|p| {
+                                            !policy::executors_for(&p, &local.changed).is_empty()
+                                        })
+                                        // An unreadable policy is refused (and reported) by consider.
+                                        .unwrap_or(true)
+                            }
+                            Ok(None) => false,
+                            Err(_) => true,
+                        };
+                        if needs_look {
                             todo.push(oid.to_string());
                         }
                     }
@@ -764,6 +777,14 @@ impl Executor {
         )
         .await?;
         if let Some(pull) = pull {
+            // Once per merge commit, also across restarts: look for our earlier comment.
+            let marker = format!("<!-- prgate:execution merge={merge} -->");
+            let already = self
+                .gh
+                .comments(repo, PullNumber(pull.number))
+                .await
+                .map(|cs| cs.iter().any(|c| c.body.starts_with(&marker)))
+                .unwrap_or(false);
             let body = format!(
                 "<!-- prgate:execution merge={merge} -->\n**Execution refused** for merge `{}`{}: {reason}.\n\nNothing was run. An operator may re-run it with `prgate execute --repo {repo} --commit {merge}` once the cause is fixed; it will be verified again.\n",
                 merge.short(),
@@ -771,7 +792,8 @@ impl Executor {
                     .map(|e| format!(" (executor {e})"))
                     .unwrap_or_default(),
             );
-            if let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await {
+            if !already && let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await
+            {
                 tracing::warn!(error = %e, "cannot comment the refusal");
             }
         }
