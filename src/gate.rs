@@ -20,8 +20,8 @@ use crate::executor::service::Executor;
 use crate::github::facts::{GatherError, gather_facts, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
 use crate::metrics::Metrics;
-use crate::policy::PullFacts;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
+use crate::policy::{ProposedPolicy, PullFacts};
 use crate::records::{ApprovalTrailers, TrailerApproval};
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
@@ -351,6 +351,12 @@ impl Gate {
             if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
                 tracing::warn!(error = %e, "cannot post the decision comment");
             }
+            if let Err(e) = self
+                .comment_proposed_policy(&pull_ref, &g.policy, &g.facts)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot post the proposed policy's check");
+            }
             let mut merged = None;
             if decision.is_approved() && g.policy.merge == MergeMode::Auto {
                 merged = self.merge_approved(&pull_ref, &decision).await?;
@@ -450,6 +456,41 @@ impl Gate {
         });
         self.comment_once(pull, &d.head_sha, kind, template, &context)
             .await
+    }
+
+    /// A PR that changes the policy file is told, once per head, whether its new policy is
+    /// valid (the status only says so when it is not).
+    async fn comment_proposed_policy(
+        &self,
+        pull: &PullRef,
+        policy: &RepoPolicy,
+        facts: &PullFacts,
+    ) -> Result<(), GateError> {
+        let (kind, error) = match &facts.proposed_policy {
+            ProposedPolicy::Unchanged => return Ok(()),
+            ProposedPolicy::Valid => ("policy_valid", String::new()),
+            ProposedPolicy::Deleted => ("policy_deleted", String::new()),
+            ProposedPolicy::Invalid(e) => ("policy_invalid", e.clone()),
+        };
+        let rule = policy::matched_rules(policy, &[crate::config::POLICY_PATH.to_string()])
+            .into_iter()
+            .next()
+            .map(|m| m.name);
+        let context = serde_json::json!({
+            "kind": kind,
+            "head": facts.head_sha.as_str(),
+            "head_short": facts.head_sha.short(),
+            "rule": rule,
+            "error": error,
+        });
+        self.comment_once(
+            pull,
+            &facts.head_sha,
+            kind,
+            "comment_policy.md.j2",
+            &context,
+        )
+        .await
     }
 
     async fn comment_once(

@@ -23,6 +23,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/comment_expired.md.j2"),
     ),
     (
+        "comment_policy.md.j2",
+        include_str!("../templates/comment_policy.md.j2"),
+    ),
+    (
         "comment_executed.md.j2",
         include_str!("../templates/comment_executed.md.j2"),
     ),

@@ -197,6 +197,29 @@ async fn a_policy_change_in_the_same_pr_needs_the_policy_rules_approvers() {
     w.approve("dave-token", n).await;
     w.settle().await;
     assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    // The PR is told that its new policy is valid, and that the current one judges it.
+    let (_, comments) = w
+        .api(
+            "root-token",
+            Method::GET,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            None,
+        )
+        .await;
+    let bodies: Vec<&str> = comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["body"].as_str())
+        .collect();
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| b.contains("is **valid**") && b.contains("rule `policy`"))
+            .count(),
+        1,
+        "{bodies:?}"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
@@ -331,6 +354,48 @@ async fn the_code_host_failing_mid_evaluation_gives_error() {
     w.settle().await;
     let (state, description, _) = w.approval(&head).await.unwrap();
     assert_eq!(state, "error", "{description}");
+    assert_not_merged(&w, n).await;
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_invalid_proposed_policy_cannot_be_approved_and_says_why() {
+    let w = World::start().await;
+    let broken = POLICY.replace("min_approvals = 2", "min_approvals = 0");
+    let head = w.commit_and_push(
+        "broken-policy",
+        &[(".github/prgate.toml", &broken)],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "loosen the policy",
+    );
+    let n = w.open_pr(AGENT, "broken-policy", "main", "policy").await;
+    w.approve("dave-token", n).await;
+    w.approve("erin-token", n).await;
+    w.settle().await;
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "failure", "{description}");
+    assert!(description.contains("invalid"), "{description}");
+    let (_, comments) = w
+        .api(
+            "root-token",
+            Method::GET,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            None,
+        )
+        .await;
+    let bodies: Vec<&str> = comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["body"].as_str())
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("is **invalid**") && b.contains("min_approvals")),
+        "{bodies:?}"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
