@@ -43,6 +43,40 @@ async fn one_designated_approval_merges_with_head_pinned_and_trailers() {
     assert_eq!(trailers.approvals.len(), 1);
     assert_eq!(trailers.approvals[0].login, "alice");
     assert_eq!(trailers.approvals[0].review_id, review_id);
+
+    // What an operator sees: metrics and the dashboard.
+    let metrics = w
+        .http
+        .get(format!("{}/metrics", w.gate().url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "prgate_decisions_total{state=\"success\"}",
+        "prgate_decisions_total{state=\"pending\"}",
+        "prgate_webhook_deliveries_total{event=\"pull_request_review\",outcome=\"accepted\"}",
+        "prgate_merges_total",
+        "prgate_github_api_calls_total",
+        "prgate_queue_depth",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
+    }
+    let dashboard = w
+        .http
+        .get(w.gate().url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dashboard.contains(&format!("{REPO}#{n}")), "{dashboard}");
     w.shutdown().await;
 }
 
