@@ -441,4 +441,20 @@ mod tests {
         let missing = SecretRef::File(dir.path().join("absent"));
         assert!(resolve_signing_key(&missing).is_err());
     }
+
+    #[test]
+    fn the_server_config_takes_an_optional_note_signing_key() {
+        let base = "webhook_secrets = [\"env:S\"]\n[github]\ntoken = \"env:T\"\n";
+        let cfg = crate::config::parse_server_config("prgate.toml", base).unwrap();
+        assert!(cfg.note_signing_key.is_none());
+        let text = format!("note_signing_key = \"file:/etc/prgate/note-signing.key\"\n{base}");
+        let cfg = crate::config::parse_server_config("prgate.toml", &text).unwrap();
+        assert_eq!(
+            cfg.note_signing_key,
+            Some(SecretRef::File("/etc/prgate/note-signing.key".into()))
+        );
+        // Like every secret, a literal value is refused.
+        let literal = format!("note_signing_key = \"{}\"\n{base}", "ab".repeat(32));
+        assert!(crate::config::parse_server_config("prgate.toml", &literal).is_err());
+    }
 }
