@@ -17,7 +17,10 @@ use crate::config::POLICY_PATH;
 use crate::executor::equivalence::MergeKind;
 use crate::executor::note::{ExecutionNote, NOTES_REF, NoteError, Outcome};
 use crate::policy::{CompiledPolicy, parse_policy};
-use crate::verify::{CheckedRecord, Known, ProblemKind, RecordSource, check_record_known};
+use crate::verify::{
+    CheckedRecord, Known, ProblemKind, RecordSource, SignatureStatus, check_record_known,
+};
+use ed25519_dalek::VerifyingKey;
 
 /// What to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +35,9 @@ pub struct AuditOptions {
     /// Re-hash every object read, as libgit2 does by default. Off by default, as in git:
     /// it triples the cost of the walk; run `git fsck` for object integrity instead.
     pub verify_object_hashes: bool,
+    /// The gate's public keys (`--public-key`). When any is given, every note must be signed
+    /// by one of them; when none is, signatures are reported and not judged.
+    pub trusted_keys: Vec<VerifyingKey>,
 }
 
 impl AuditOptions {
@@ -43,6 +49,7 @@ impl AuditOptions {
             since: None,
             progress: false,
             verify_object_hashes: true,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct CommitRecord {
     pub approvers: Vec<String>,
     pub executor: Option<String>,
     pub execution: Option<Outcome>,
+    /// The note's signature, as checked against `--public-key` (or only reported without).
+    pub signature: SignatureStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -220,6 +229,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
             &mut progress,
             &path,
             &mut findings,
+            &opts.trusted_keys,
         ) {
             Ok(()) => break,
             Err(WalkError::Audit(e)) => return Err(e),
@@ -293,6 +303,7 @@ fn walk_first_parent(
     progress: &mut Progress,
     path: &str,
     findings: &mut Vec<(u64, Findings)>,
+    trusted: &[VerifyingKey],
 ) -> Result<(), WalkError> {
     let git = |what: String| {
         let path = path.to_string();
@@ -356,10 +367,10 @@ fn walk_first_parent(
             if governed {
                 report.governed_commits += 1;
                 let note = note_blob.map(|b| read_note_blob(repo, current, b));
-                audit_governed(repo, &c, note, known, &mut f);
+                audit_governed(repo, &c, note, known, trusted, &mut f);
             } else if let Some(blob) = note_blob {
                 let note = read_note_blob(repo, current, blob);
-                audit_ungoverned_note(repo, &c, note, known, &mut f);
+                audit_ungoverned_note(repo, &c, note, known, trusted, &mut f);
             }
             findings.push((index, f));
         }
@@ -486,14 +497,18 @@ fn classify(c: &Commit<'_>, checked: &CheckedRecord) -> Vec<Violation> {
             | ProblemKind::HeadMissing
             | ProblemKind::PolicyMismatch
             | ProblemKind::NoApprover
-            | ProblemKind::NoteDisagrees => ViolationKind::InvalidRecord,
+            | ProblemKind::NoteDisagrees
+            | ProblemKind::Signature => ViolationKind::InvalidRecord,
         };
         match by_kind.iter_mut().find(|(k, _)| *k == v) {
             Some((_, messages)) => messages.push(message),
             None => by_kind.push((v, vec![message])),
         }
     }
-    if !report.holds
+    // A bad signature alone says the note is not the gate's, not that the approval is
+    // missing: that is the invalid record above, and the note's claim to a run is not evidence.
+    let approval_fails = checked.kinds.iter().any(|k| *k != ProblemKind::Signature);
+    if approval_fails
         && let Some(e) = &report.execution
         && ran(e.outcome)
     {
@@ -538,9 +553,11 @@ fn audit_governed(
     c: &Commit<'_>,
     note: Option<Result<Option<ExecutionNote>, NoteError>>,
     known: Known<'_>,
+    trusted: &[VerifyingKey],
     report: &mut Findings,
 ) {
-    let Some(checked) = check_record_known(repo, c, note.unwrap_or(Ok(None)), known) else {
+    let Some(checked) = check_record_known(repo, c, note.unwrap_or(Ok(None)), known, trusted)
+    else {
         report.violations.push(unreadable_record(c));
         return;
     };
@@ -559,6 +576,7 @@ fn audit_governed(
         approvers: r.approvals,
         executor: r.execution.as_ref().map(|e| e.executor.clone()),
         execution: r.execution.map(|e| e.outcome),
+        signature: r.signature,
     });
 }
 
@@ -570,18 +588,36 @@ fn audit_ungoverned_note(
     c: &Commit<'_>,
     note: Result<Option<ExecutionNote>, NoteError>,
     known: Known<'_>,
+    trusted: &[VerifyingKey],
     report: &mut Findings,
 ) {
     match note {
         Err(e) => report
             .violations
             .push(violation(c, ViolationKind::InvalidRecord, e.to_string())),
-        Ok(Some(n)) if n.execution.as_ref().is_some_and(|e| ran(e.outcome)) => {
-            let Some(checked) = check_record_known(repo, c, Ok(Some(n)), known) else {
+        Ok(Some(n)) => {
+            let ran_here = n.execution.as_ref().is_some_and(|e| ran(e.outcome));
+            let Some(checked) = check_record_known(repo, c, Ok(Some(n)), known, trusted) else {
                 report.violations.push(unreadable_record(c));
                 return;
             };
-            if !checked.report.holds {
+            // With trusted keys, every note under our ref must be the gate's, whatever it
+            // records: an unsigned or forged one is reported even where nothing ran.
+            let signature: Vec<&str> = checked
+                .kinds
+                .iter()
+                .zip(&checked.report.problems)
+                .filter(|(k, _)| **k == ProblemKind::Signature)
+                .map(|(_, m)| m.as_str())
+                .collect();
+            if !signature.is_empty() {
+                report.violations.push(violation(
+                    c,
+                    ViolationKind::InvalidRecord,
+                    signature.join("; "),
+                ));
+            }
+            if ran_here && !checked.report.holds {
                 report.violations.extend(
                     classify(c, &checked)
                         .into_iter()
@@ -589,7 +625,7 @@ fn audit_ungoverned_note(
                 );
             }
         }
-        Ok(_) => {}
+        Ok(None) => {}
     }
 }
 
@@ -904,10 +940,14 @@ fn approvers(r: &CommitRecord) -> String {
 }
 
 fn execution(r: &CommitRecord) -> String {
-    match (&r.executor, r.execution) {
+    let mut s = match (&r.executor, r.execution) {
         (Some(e), Some(o)) => format!("executor {e}: {o}"),
         _ => "no execution recorded".into(),
+    };
+    if r.signature != SignatureStatus::NoNote {
+        let _ = write!(s, "; {}", r.signature.describe());
     }
+    s
 }
 
 /// The report for people: the verdict, each violation with commit, author and what is wrong,

@@ -188,6 +188,11 @@ pub struct ServerConfig {
     /// A directory whose templates override the built-in ones (optional).
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,
+    /// The executor's ed25519 key for signing execution notes: a reference to the 32-byte
+    /// seed written as 64 hex characters (`prgate key generate`). Optional: without it notes
+    /// are written unsigned, as before. Resolved (and its format checked) at start-up.
+    #[serde(default)]
+    pub note_signing_key: Option<SecretRef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

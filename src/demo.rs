@@ -225,6 +225,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         .collect(),
         reconcile_interval: HumanDuration(Duration::from_secs(3600)),
         templates_dir: None,
+        note_signing_key: None,
     };
     let gate = crate::serve::start(
         config,

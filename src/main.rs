@@ -128,6 +128,10 @@ enum Command {
         repo: PathBuf,
         #[arg(long)]
         commit: String,
+        /// A trusted public key of the gate (hex, or file:PATH); repeat for several. When
+        /// given, the note must be signed by one of them.
+        #[arg(long = "public-key", value_name = "HEX|file:PATH")]
+        public_keys: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -146,6 +150,15 @@ enum Command {
         /// Write the report to this file instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// A trusted public key of the gate (hex, or file:PATH); repeat for several. When
+        /// given, every note must be signed by one of them.
+        #[arg(long = "public-key", value_name = "HEX|file:PATH")]
+        public_keys: Vec<String>,
+    },
+    /// Create or inspect the ed25519 key the executor signs its notes with.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
     },
     /// The whole loop in one command, against the built-in GitHub simulator on loopback.
     Demo {
@@ -179,6 +192,24 @@ struct HostArgs {
     /// The account prgate posts statuses as; statuses by anyone else are ignored.
     #[arg(long, env = "PRGATE_GATE_LOGIN")]
     gate_login: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Write a new key's seed (hex, mode 0600) to FILE and print its public key.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the public key of an existing seed file.
+    Public {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -419,19 +450,33 @@ fn main() -> ExitCode {
             };
             rt.block_on(execute(config, repo, commit, cancel, json))
         }
-        Command::Verify { repo, commit, json } => {
-            match prgate::verify::verify_commit(&repo, &commit) {
+        Command::Verify {
+            repo,
+            commit,
+            public_keys,
+            json,
+        } => {
+            let trusted = match parse_public_keys(&public_keys) {
+                Ok(k) => k,
+                Err(e) => return report_error(json, &e, EXIT_USAGE),
+            };
+            match prgate::verify::verify_commit_with_keys(&repo, &commit, &trusted) {
                 Ok(report) => {
                     if json {
                         println!("{}", serde_json::to_string(&report).unwrap_or_default());
                     } else if report.holds {
                         println!(
-                            "{}: the approval record holds ({})",
+                            "{}: the approval record holds ({}); {}",
                             report.commit,
-                            report.approvals.join(", ")
+                            report.approvals.join(", "),
+                            report.signature.describe()
                         );
                     } else {
-                        println!("{}: the approval record does not hold", report.commit);
+                        println!(
+                            "{}: the approval record does not hold; {}",
+                            report.commit,
+                            report.signature.describe()
+                        );
                         for p in &report.problems {
                             println!("  - {p}");
                         }
@@ -447,7 +492,15 @@ fn main() -> ExitCode {
             since,
             format,
             output,
-        } => audit(repo, branch, since, format, output),
+            public_keys,
+        } => {
+            let trusted = match parse_public_keys(&public_keys) {
+                Ok(k) => k,
+                Err(e) => return usage(e),
+            };
+            audit(repo, branch, since, format, output, trusted)
+        }
+        Command::Key { command } => key(command),
         Command::Demo { keep } => {
             let rt = match runtime() {
                 Ok(rt) => rt,
@@ -554,13 +607,27 @@ async fn execute(
         }
         return ExitCode::SUCCESS;
     }
-    let executor = std::sync::Arc::new(Executor::new(
+    // As in `serve`: a configured signing key that cannot be read stops here, before a run.
+    let signing_key = match config
+        .note_signing_key
+        .as_ref()
+        .map(prgate::executor::signing::resolve_signing_key)
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
+    };
+    let mut executor = Executor::new(
         std::sync::Arc::new(config.clone()),
         gh,
         token,
         metrics,
         prgate::dashboard::Dashboard::new(),
-    ));
+    );
+    if let Some(key) = signing_key {
+        executor = executor.with_signing_key(key);
+    }
+    let executor = std::sync::Arc::new(executor);
     match executor.consider(&repo, &commit, Mode::Operator).await {
         Ok(result) => {
             let code = match &result {
@@ -612,6 +679,7 @@ fn audit(
     since: Option<String>,
     format: AuditFormat,
     output: Option<PathBuf>,
+    trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
 ) -> ExitCode {
     use std::io::IsTerminal;
     let since = match since.map(|s| parse_since(&s)).transpose() {
@@ -625,6 +693,7 @@ fn audit(
         progress: std::io::stderr().is_terminal(),
         // A process of its own: skip libgit2's re-hashing of every object, as git does.
         verify_object_hashes: false,
+        trusted_keys,
     };
     let report = match prgate::audit::audit(&opts) {
         Ok(r) => r,
@@ -648,6 +717,41 @@ fn audit(
         None => print!("{text}"),
     }
     ExitCode::from(if report.clean { 0 } else { EXIT_VIOLATIONS })
+}
+
+/// The `--public-key` arguments, each hex or `file:PATH`.
+fn parse_public_keys(args: &[String]) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
+    args.iter()
+        .map(|a| prgate::executor::signing::parse_public_key_arg(a).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// `prgate key generate|public`.
+fn key(command: KeyCommand) -> ExitCode {
+    use prgate::executor::signing as sign;
+    let (key, json) = match command {
+        KeyCommand::Generate { out, json } => {
+            let key = match sign::generate_key() {
+                Ok(k) => k,
+                Err(e) => return report_error(json, &e.to_string(), EXIT_OTHER),
+            };
+            if let Err(e) = sign::write_seed_file(&out, &key) {
+                return report_error(json, &e.to_string(), EXIT_USAGE);
+            }
+            (key, json)
+        }
+        KeyCommand::Public { key, json } => match sign::read_seed_file(&key) {
+            Ok(k) => (k, json),
+            Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
+        },
+    };
+    let public = sign::public_key_hex(&key.verifying_key());
+    if json {
+        println!("{}", serde_json::json!({ "public_key": public }));
+    } else {
+        println!("{public}");
+    }
+    ExitCode::SUCCESS
 }
 
 fn usage(message: String) -> ExitCode {

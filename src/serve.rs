@@ -112,13 +112,24 @@ pub async fn start_with_clock(
         options,
         metrics.clone(),
     )?);
-    let executor = Arc::new(Executor::new(
+    // A configured note-signing key that cannot be read stops the start: running on and
+    // writing unsigned notes would look like a repository that never signed.
+    let signing_key = config
+        .note_signing_key
+        .as_ref()
+        .map(crate::executor::signing::resolve_signing_key)
+        .transpose()?;
+    let mut executor = Executor::new(
         Arc::new(config.clone()),
         gh.clone(),
         token.clone(),
         metrics.clone(),
         dashboard.clone(),
-    ));
+    );
+    if let Some(key) = signing_key {
+        executor = executor.with_signing_key(key);
+    }
+    let executor = Arc::new(executor);
     let gate = Arc::new(
         Gate::new(&config, gh.clone(), metrics.clone(), dashboard.clone())
             .with_clock(clock)

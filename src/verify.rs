@@ -1,16 +1,19 @@
 //! Offline verification of one merge commit's approval record, from git alone: what a pipeline
 //! runs as its first step (`prgate verify`) before it applies a change. It checks that the
 //! record is there and consistent with the repository's own objects; it does not ask the code
-//! host, so it proves consistency, not who pressed the button (the note's signature will).
+//! host, so it proves consistency; with `--public-key` it also proves that the note was
+//! written by the holder of the gate's key and not changed since.
 
 use std::path::Path;
 
+use ed25519_dalek::VerifyingKey;
 use git2::{Oid, Repository};
 use serde::Serialize;
 
 use crate::config::POLICY_PATH;
 use crate::executor::equivalence::{Equivalence, MergeKind, check_content};
 use crate::executor::note::{ExecutionNote, ExecutionRecord, NoteError, read_note};
+use crate::executor::signing::{SignatureCheck, check_signature, public_key_hex};
 use crate::records::ApprovalTrailers;
 use crate::types::{CommitSha, PullRef};
 
@@ -53,8 +56,85 @@ pub struct VerifyReport {
     pub approvals: Vec<String>,
     /// The execution recorded in the note, reported as it is (it does not decide `holds`).
     pub execution: Option<ExecutionRecord>,
+    /// The note's signature. It decides `holds` only when trusted keys were given.
+    pub signature: SignatureStatus,
     /// Every reason the record does not hold, each saying what to look at.
     pub problems: Vec<String>,
+}
+
+/// What is known about a note's signature. Serialized as `{"state": "...", ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    /// There is no (readable) note, so nothing signed.
+    NoNote,
+    /// The note carries no signature.
+    Unsigned,
+    /// The note is signed by `key`, and no trusted key was given to check it against.
+    NotChecked { key: String },
+    /// Signed by `key`, a trusted key, and the note is what it signed.
+    Valid { key: String },
+    /// Signed by `key`, which is not one of the trusted keys.
+    UntrustedKey { key: String },
+    /// The signature does not verify (or cannot be read).
+    Invalid { reason: String },
+}
+
+impl SignatureStatus {
+    /// The status of `note` against `trusted`; with no trusted key, a signature is reported
+    /// and not judged.
+    pub fn of(note: &ExecutionNote, trusted: &[VerifyingKey]) -> SignatureStatus {
+        if trusted.is_empty() {
+            return match &note.signature {
+                None => SignatureStatus::Unsigned,
+                Some(sig) => SignatureStatus::NotChecked {
+                    key: sig.public_key.clone(),
+                },
+            };
+        }
+        match check_signature(note, trusted) {
+            SignatureCheck::Valid { key } => SignatureStatus::Valid {
+                key: public_key_hex(&key),
+            },
+            SignatureCheck::Unsigned => SignatureStatus::Unsigned,
+            SignatureCheck::UntrustedKey { key } => SignatureStatus::UntrustedKey { key },
+            SignatureCheck::Invalid { reason } => SignatureStatus::Invalid { reason },
+        }
+    }
+
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            SignatureStatus::NoNote => "no note, nothing signed".into(),
+            SignatureStatus::Unsigned => "note unsigned".into(),
+            SignatureStatus::NotChecked { key } => {
+                format!("note signed by {key}, not checked: pass --public-key")
+            }
+            SignatureStatus::Valid { key } => format!("note signed by trusted key {key}"),
+            SignatureStatus::UntrustedKey { key } => {
+                format!("note signed by {key}, which is not a trusted key")
+            }
+            SignatureStatus::Invalid { reason } => format!("note signature invalid: {reason}"),
+        }
+    }
+
+    /// The problem this status is when trusted keys were given; `None` when it is not one.
+    fn problem(&self, commit: Oid) -> Option<String> {
+        match self {
+            SignatureStatus::NoNote
+            | SignatureStatus::NotChecked { .. }
+            | SignatureStatus::Valid { .. } => None,
+            SignatureStatus::Unsigned => Some(format!(
+                "the note on {commit} is not signed, and --public-key asks for notes signed by the gate's key; it was written by something other than a signing executor"
+            )),
+            SignatureStatus::UntrustedKey { key } => Some(format!(
+                "the note on {commit} is signed by {key}, which is none of the --public-key keys; it was not signed by the gate's key"
+            )),
+            SignatureStatus::Invalid { reason } => Some(format!(
+                "the note on {commit} has a signature that does not verify: {reason}"
+            )),
+        }
+    }
 }
 
 /// The facts a record claims, whichever place it was read from.
@@ -83,6 +163,8 @@ pub(crate) enum ProblemKind {
     NoApprover,
     /// The note and the trailers (or the commit) contradict each other.
     NoteDisagrees,
+    /// Trusted keys were given and the note's signature is missing, by another key, or bad.
+    Signature,
 }
 
 /// A report together with the kind of each of its problems.
@@ -110,6 +192,16 @@ impl Problems {
 /// at `repo_path`. Errors only when the repository or the commit cannot be found; everything
 /// wrong with the record itself is a problem in the report.
 pub fn verify_commit(repo_path: &Path, commit: &str) -> Result<VerifyReport, VerifyError> {
+    verify_commit_with_keys(repo_path, commit, &[])
+}
+
+/// [`verify_commit`] that also requires the note to be signed by one of `trusted` (when it is
+/// not empty; an empty list reports the signature without judging it).
+pub fn verify_commit_with_keys(
+    repo_path: &Path,
+    commit: &str,
+    trusted: &[VerifyingKey],
+) -> Result<VerifyReport, VerifyError> {
     let repo = Repository::open(repo_path).map_err(|e| VerifyError::Open {
         path: repo_path.display().to_string(),
         message: e.message().to_string(),
@@ -123,7 +215,7 @@ pub fn verify_commit(repo_path: &Path, commit: &str) -> Result<VerifyReport, Ver
             message: e.message().to_string(),
         })?;
     let note = read_note(&repo, m.id());
-    check_record(&repo, &m, note)
+    check_record_known(&repo, &m, note, Known::default(), trusted)
         .map(|c| c.report)
         .ok_or_else(|| VerifyError::NoSuchCommit {
             commit: commit.to_string(),
@@ -145,22 +237,15 @@ pub(crate) struct Known<'a> {
 }
 
 /// The checks of [`verify_commit`] on an open repository, with the note already read (the
-/// audit reads all notes in one pass rather than one lookup per commit). `None` only when the
-/// commit id is not a SHA-1, which prgate's types cannot hold.
-pub(crate) fn check_record(
-    repo: &Repository,
-    m: &git2::Commit<'_>,
-    note: Result<Option<ExecutionNote>, NoteError>,
-) -> Option<CheckedRecord> {
-    check_record_known(repo, m, note, Known::default())
-}
-
-/// [`check_record`] with facts the caller already has.
+/// audit reads all notes in one pass rather than one lookup per commit) and facts the caller
+/// already has; `trusted` as in [`verify_commit_with_keys`]. `None` only when the commit id is
+/// not a SHA-1, which prgate's types cannot hold.
 pub(crate) fn check_record_known(
     repo: &Repository,
     m: &git2::Commit<'_>,
     note: Result<Option<ExecutionNote>, NoteError>,
     known: Known<'_>,
+    trusted: &[VerifyingKey],
 ) -> Option<CheckedRecord> {
     let m_id = m.id();
     let mut problems = Problems::default();
@@ -179,6 +264,16 @@ pub(crate) fn check_record_known(
             None
         }
     };
+
+    // A record without a note has nothing to sign: it is judged on its trailers as before.
+    let signature = note
+        .as_ref()
+        .map_or(SignatureStatus::NoNote, |n| SignatureStatus::of(n, trusted));
+    if !trusted.is_empty()
+        && let Some(p) = signature.problem(m_id)
+    {
+        problems.push(ProblemKind::Signature, p);
+    }
 
     let (claim, record) = match (&trailers, &note) {
         (Some(t), _) => (
@@ -240,6 +335,7 @@ pub(crate) fn check_record_known(
             merge_kind,
             approvals: claim.map(|c| c.approvals).unwrap_or_default(),
             execution: note.and_then(|n| n.execution),
+            signature,
             problems: problems.messages,
         },
         kinds: problems.kinds,

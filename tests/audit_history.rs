@@ -240,6 +240,7 @@ fn note(r: &TestRepo, commit: Oid, head: Oid, outcome: Outcome) -> ExecutionNote
             outcome,
             refusal: None,
         }),
+        signature: None,
     }
 }
 
@@ -748,4 +749,137 @@ fn a_commit_graph_changes_nothing_in_the_report() {
     let with = render_json(&run(&h.r));
     assert_eq!(with, without);
     assert!(with.contains("execution_without_approval"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed notes
+
+fn signing_key(b: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[b; 32])
+}
+
+/// The clean history with a signed note on each prgate merge.
+fn signed_history(key: &ed25519_dalek::SigningKey) -> History {
+    let h = clean_history();
+    for m in [h.first_merge, h.tip] {
+        let head = h.r.repo.find_commit(m).unwrap().parent_id(1).unwrap();
+        let mut n = note(&h.r, m, head, Outcome::Succeeded);
+        n.approvals = if m == h.tip {
+            ["alice", "bob"]
+                .iter()
+                .map(|l| NoteApproval {
+                    login: Login::new(*l),
+                    user_id: UserId(7),
+                    review_id: 1000,
+                    submitted_at: None,
+                })
+                .collect()
+        } else {
+            n.approvals
+        };
+        prgate::executor::sign_note(&mut n, key).unwrap();
+        write_note(&h.r.repo, m, &n).unwrap();
+    }
+    h
+}
+
+fn audit_with(r: &TestRepo, keys: &[ed25519_dalek::SigningKey]) -> AuditReport {
+    audit(&AuditOptions {
+        trusted_keys: keys.iter().map(|k| k.verifying_key()).collect(),
+        ..AuditOptions::new(r.path())
+    })
+    .unwrap()
+}
+
+#[test]
+fn signed_notes_audit_clean_with_the_gates_key_and_without_any() {
+    let key = signing_key(7);
+    let h = signed_history(&key);
+    let report = audit_with(&h.r, std::slice::from_ref(&key));
+    assert!(report.clean, "{:#?}", report.violations);
+    assert!(
+        report
+            .records
+            .iter()
+            .all(|r| matches!(r.signature, prgate::verify::SignatureStatus::Valid { .. })),
+        "{:#?}",
+        report.records
+    );
+    let report = run(&h.r);
+    assert!(report.clean, "{:#?}", report.violations);
+    assert!(
+        render_text(&report).contains("not checked: pass --public-key"),
+        "{}",
+        render_text(&report)
+    );
+}
+
+#[test]
+fn a_tampered_signed_note_is_an_invalid_record_naming_its_commit() {
+    let key = signing_key(7);
+    let h = signed_history(&key);
+    let m = h.first_merge;
+    let text =
+        h.r.repo
+            .find_note(Some("refs/notes/prgate"), m)
+            .unwrap()
+            .message()
+            .unwrap()
+            .to_string();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["execution"]["output_sha256"] = "ff".repeat(32).into();
+    let sig = support::sig();
+    h.r.repo
+        .note(
+            &sig,
+            &sig,
+            Some("refs/notes/prgate"),
+            m,
+            &serde_json::to_string_pretty(&v).unwrap(),
+            true,
+        )
+        .unwrap();
+    let report = audit_with(&h.r, &[key]);
+    assert!(!report.clean);
+    assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
+    let violation = &report.violations[0];
+    assert_eq!(violation.kind, ViolationKind::InvalidRecord);
+    assert_eq!(violation.commit, m.to_string());
+    assert!(violation.detail.contains(&m.to_string()), "{violation:#?}");
+    // Without a key the verdict is unchanged.
+    assert!(run(&h.r).clean);
+}
+
+#[test]
+fn unsigned_or_foreign_notes_are_invalid_records_when_a_key_is_given() {
+    let h = signed_history(&signing_key(8));
+    let report = audit_with(&h.r, &[signing_key(7)]);
+    assert_eq!(report.violations.len(), 2, "{:#?}", report.violations);
+    assert!(
+        report
+            .violations
+            .iter()
+            .all(|v| v.kind == ViolationKind::InvalidRecord
+                && v.detail.contains("none of the --public-key"))
+    );
+    // Key rotation: the old key listed next to the new one.
+    assert!(audit_with(&h.r, &[signing_key(7), signing_key(8)]).clean);
+
+    // An unsigned note on a commit that changed no governed path, even one that ran nothing.
+    let push = change(
+        &h.r,
+        h.tip,
+        &[("README", Some("x\n"))],
+        "readme",
+        "Mallory",
+        T0 + 100,
+    );
+    write_note(&h.r.repo, push, &note(&h.r, push, h.tip, Outcome::Held)).unwrap();
+    h.r.set_branch("main", push);
+    assert!(run(&h.r).clean);
+    let report = audit_with(&h.r, &[signing_key(8)]);
+    assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
+    assert_eq!(report.violations[0].kind, ViolationKind::InvalidRecord);
+    assert_eq!(report.violations[0].commit, push.to_string());
+    assert!(report.violations[0].detail.contains("not signed"));
 }

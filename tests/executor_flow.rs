@@ -527,3 +527,143 @@ fn fresh_executor(w: &World, name: &str) -> Arc<prgate::executor::service::Execu
         prgate::dashboard::Dashboard::new(),
     ))
 }
+
+/// With `note_signing_key`, the executor signs the note it writes, and `prgate verify
+/// --public-key` accepts it; a key file that is not a seed stops `prgate execute` before
+/// anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_with_a_signing_key_writes_a_signed_note() {
+    let w = World::start_with_executor(
+        POLICY,
+        ExecSettings {
+            paused: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (n, _) = propose(&w, "signed", &[("firewall/rules.toml", "allow = [9]\n")]).await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    let merge = w.pull(n).await["merge_commit_sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..500 {
+        if w.note(&merge).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The gate's own executor has no key: its `held` note is unsigned.
+    assert!(w.note(&merge).unwrap().get("signature").is_none());
+
+    let execute = |config: &std::path::Path| {
+        prgate_cli(
+            &w,
+            None,
+            &[
+                "execute",
+                "--repo",
+                REPO,
+                "--commit",
+                &merge,
+                "--config",
+                config.to_str().unwrap(),
+                "--json",
+            ],
+        )
+    };
+    let with_key = |name: &str, key: &std::path::Path| {
+        let config = w.tmp.path().join(name);
+        std::fs::write(
+            &config,
+            format!(
+                "note_signing_key = \"file:{}\"\n{}",
+                key.display(),
+                operator_config(&w)
+            ),
+        )
+        .unwrap();
+        config
+    };
+
+    // A key file that is not a seed: a usage error naming the file, and nothing runs.
+    let bad_key = write_secret(&w, "bad.key", "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    let (code, out, err) = execute(&with_key("bad.toml", &bad_key));
+    assert_eq!(code, 2, "{out} {err}");
+    assert!(
+        err.contains(&bad_key.display().to_string()) && err.contains("64 hexadecimal"),
+        "{err}"
+    );
+    assert!(w.runs().is_empty());
+
+    let key = w.tmp.path().join("note-signing.key");
+    let (code, generated, err) = prgate_cli(
+        &w,
+        None,
+        &["key", "generate", "--json", "--out", key.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let public = generated["public_key"].as_str().unwrap().to_string();
+    let (code, out, err) = execute(&with_key("operator.toml", &key));
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    let note = w.note(&merge).unwrap();
+    assert_eq!(note["execution"]["outcome"], json!("succeeded"));
+    assert_eq!(note["signature"]["algorithm"], json!("ed25519"));
+    assert_eq!(note["signature"]["public_key"], json!(public));
+
+    let clone = w.agent_clone("auditor");
+    git(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/prgate:refs/notes/prgate",
+        ],
+    );
+    let verify = |key: &str| {
+        prgate_cli(
+            &w,
+            None,
+            &[
+                "verify",
+                "--repo",
+                clone.to_str().unwrap(),
+                "--commit",
+                &merge,
+                "--public-key",
+                key,
+                "--json",
+            ],
+        )
+    };
+    let (code, report, err) = verify(&public);
+    assert_eq!(code, 0, "{report} {err}");
+    assert_eq!(report["signature"]["state"], json!("valid"));
+    let other = ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key();
+    let (code, report, _) = verify(&hex::encode(other.as_bytes()));
+    assert_eq!(code, 31, "{report}");
+    w.shutdown().await;
+}
+
+/// `serve` resolves the signing key at start-up: a key file that is not a seed is a
+/// configuration error naming the file, before the gate listens or runs anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_to_start_with_a_bad_signing_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = gate_config("http://127.0.0.1:9", &tmp.path().join("data"), &["main"]);
+    let key = tmp.path().join("note-signing.key");
+    std::fs::write(&key, "0123").unwrap();
+    config.note_signing_key = Some(prgate::config::SecretRef::File(key.clone()));
+    match prgate::serve::start(config, test_client_options()).await {
+        Err(e @ prgate::serve::ServeError::Config(_)) => {
+            let e = e.to_string();
+            assert!(e.contains(&key.display().to_string()), "{e}");
+            assert!(e.contains("64 hexadecimal"), "{e}");
+        }
+        Err(e) => panic!("expected a configuration error, got {e}"),
+        Ok(_) => panic!("the gate started with a bad signing key"),
+    }
+}

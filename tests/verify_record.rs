@@ -94,6 +94,7 @@ fn note_for(r: &TestRepo, s: &Scenario, m: Oid) -> ExecutionNote {
             outcome: Outcome::Succeeded,
             refusal: None,
         }),
+        signature: None,
     }
 }
 
@@ -381,4 +382,210 @@ fn unknown_repositories_and_commits_are_errors() {
     scenario(&r);
     let e = verify_commit(r.path(), &"7".repeat(40)).unwrap_err();
     assert!(e.to_string().contains("does not name a commit"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed notes
+
+use ed25519_dalek::SigningKey;
+use prgate::executor::sign_note;
+use prgate::verify::{SignatureStatus, verify_commit_with_keys};
+
+fn signing_key(b: u8) -> SigningKey {
+    SigningKey::from_bytes(&[b; 32])
+}
+
+/// Replaces the stored note's text with `edit` applied to its JSON, as someone with push
+/// access to `refs/notes/prgate` could.
+fn edit_note_json(r: &TestRepo, m: Oid, edit: impl FnOnce(&mut serde_json::Value)) {
+    let text = r
+        .repo
+        .find_note(Some("refs/notes/prgate"), m)
+        .unwrap()
+        .message()
+        .unwrap()
+        .to_string();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    edit(&mut v);
+    let sig = support::sig();
+    r.repo
+        .note(
+            &sig,
+            &sig,
+            Some("refs/notes/prgate"),
+            m,
+            &serde_json::to_string_pretty(&v).unwrap(),
+            true,
+        )
+        .unwrap();
+}
+
+fn signed_merge(r: &TestRepo, s: &Scenario, key: &SigningKey) -> Oid {
+    let m = proper_merge(r, s);
+    let mut note = note_for(r, s, m);
+    sign_note(&mut note, key).unwrap();
+    write_note(&r.repo, m, &note).unwrap();
+    m
+}
+
+fn verify_with(r: &TestRepo, m: Oid, keys: &[SigningKey]) -> prgate::verify::VerifyReport {
+    let trusted: Vec<_> = keys.iter().map(|k| k.verifying_key()).collect();
+    verify_commit_with_keys(r.path(), &m.to_string(), &trusted).unwrap()
+}
+
+#[test]
+fn a_signed_note_holds_against_its_public_key() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let key = signing_key(7);
+    let m = signed_merge(&r, &s, &key);
+    let report = verify_with(&r, m, &[signing_key(1), signing_key(7)]);
+    assert!(report.holds, "{report:#?}");
+    let hex = hex::encode(key.verifying_key().as_bytes());
+    assert_eq!(
+        report.signature,
+        SignatureStatus::Valid { key: hex.clone() }
+    );
+    // Without keys the signature is reported, not judged.
+    let report = verify(&r, m);
+    assert!(report.holds);
+    assert_eq!(report.signature, SignatureStatus::NotChecked { key: hex });
+}
+
+#[test]
+fn a_tampered_signed_note_does_not_hold_with_a_key_and_is_unchanged_without() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let key = signing_key(7);
+    let m = signed_merge(&r, &s, &key);
+    // The recorded exit code changed: still consistent with the trailers, so only the
+    // signature can tell.
+    edit_note_json(&r, m, |v| v["execution"]["exit_code"] = 1.into());
+    let report = verify_with(&r, m, &[key]);
+    assert!(!report.holds, "{report:#?}");
+    assert!(matches!(report.signature, SignatureStatus::Invalid { .. }));
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains(&m.to_string()) && p.contains("does not verify")),
+        "{:#?}",
+        report.problems
+    );
+    assert!(
+        verify(&r, m).holds,
+        "no key given: the verdict is as before"
+    );
+}
+
+#[test]
+fn unsigned_and_foreign_notes_do_not_hold_when_a_key_is_required() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let m = proper_merge(&r, &s);
+    write_note(&r.repo, m, &note_for(&r, &s, m)).unwrap();
+    let report = verify_with(&r, m, &[signing_key(7)]);
+    assert!(!report.holds);
+    assert_eq!(report.signature, SignatureStatus::Unsigned);
+    assert!(report.problems.iter().any(|p| p.contains("not signed")));
+    let report = verify(&r, m);
+    assert!(report.holds, "{report:#?}");
+    assert_eq!(report.signature, SignatureStatus::Unsigned);
+
+    let m = signed_merge(&r, &s, &signing_key(8));
+    let report = verify_with(&r, m, &[signing_key(7)]);
+    assert!(!report.holds);
+    assert!(matches!(
+        report.signature,
+        SignatureStatus::UntrustedKey { .. }
+    ));
+
+    // Stripping the signature from a signed note is the same as never signing.
+    let m = signed_merge(&r, &s, &signing_key(7));
+    edit_note_json(&r, m, |v| {
+        v.as_object_mut().unwrap().remove("signature");
+    });
+    assert_eq!(
+        verify_with(&r, m, &[signing_key(7)]).signature,
+        SignatureStatus::Unsigned
+    );
+}
+
+#[test]
+fn a_record_without_a_note_is_judged_on_its_trailers_even_with_a_key() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let m = proper_merge(&r, &s);
+    let report = verify_with(&r, m, &[signing_key(7)]);
+    assert!(report.holds, "{report:#?}");
+    assert_eq!(report.signature, SignatureStatus::NoNote);
+}
+
+/// `prgate key generate` and `prgate verify --public-key`, through the binary.
+#[test]
+fn key_generate_then_verify_round_trips_through_the_cli() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_prgate");
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("note-signing.key");
+    let out = Command::new(bin)
+        .args(["key", "generate", "--json", "--out"])
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let public = printed["public_key"].as_str().unwrap().to_string();
+    assert_eq!(public.len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never overwritten.
+    let again = Command::new(bin)
+        .args(["key", "generate", "--out"])
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    let out = Command::new(bin)
+        .args(["key", "public", "--key"])
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), public);
+
+    // The executor's side: sign with the seed as the server would read it.
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let key = prgate::executor::signing::read_seed_file(&key_path).unwrap();
+    let m = signed_merge(&r, &s, &key);
+    let pub_file = dir.path().join("gate.pub");
+    std::fs::write(&pub_file, format!("{public}\n")).unwrap();
+    let verify_cli = |keys: &[String]| {
+        let mut c = Command::new(bin);
+        c.args(["verify", "--repo"])
+            .arg(r.path())
+            .args(["--commit", &m.to_string()]);
+        for k in keys {
+            c.args(["--public-key", k]);
+        }
+        c.output().unwrap()
+    };
+    let ok = verify_cli(std::slice::from_ref(&public));
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("signed by trusted key"));
+    let other = hex::encode(signing_key(3).verifying_key().as_bytes());
+    let ok = verify_cli(&[other.clone(), format!("file:{}", pub_file.display())]);
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    let wrong = verify_cli(&[other]);
+    assert_eq!(wrong.status.code(), Some(31), "{wrong:?}");
+    let unchecked = verify_cli(&[]);
+    assert_eq!(unchecked.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&unchecked.stdout).contains("not checked: pass --public-key"));
+    let bad = verify_cli(&["abc".into()]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
 }

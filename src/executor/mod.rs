@@ -8,6 +8,7 @@ pub mod history;
 pub mod note;
 pub mod run;
 pub mod service;
+pub mod signing;
 pub mod worktree;
 pub use run::{RunResult, RunSpec, run_executor};
 pub use worktree::{WorktreeError, checkout_fresh, sync_mirror};
@@ -15,6 +16,10 @@ pub use worktree::{WorktreeError, checkout_fresh, sync_mirror};
 pub use note::{
     ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, NoteError, Outcome, push_notes,
     read_note, write_note,
+};
+
+pub use signing::{
+    NoteSignature, SignatureCheck, check_signature, parse_public_key_arg, sign_note,
 };
 
 pub use equivalence::{Equivalence, MergeKind, check_content};

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use git2::{Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
 
+use super::signing::NoteSignature;
 use crate::config::Secret;
 use crate::types::{CommitSha, Login, PullNumber, RepoName, UserId};
 
@@ -57,6 +58,11 @@ pub struct ExecutionNote {
     /// Absent until the executor has claimed the commit and acted (or refused to).
     #[serde(default)]
     pub execution: Option<ExecutionRecord>,
+    /// The executor's ed25519 signature over the rest of the note (see
+    /// [`super::signing::signed_bytes`]); absent when no `note_signing_key` is configured, and
+    /// left out of the JSON then, so unsigned notes read exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<NoteSignature>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +188,7 @@ impl ExecutionNote {
     }
 
     /// Parses a note's text. Unknown fields are ignored, so that a later prgate may add some
-    /// (the signature, for one) without breaking older readers; another version is refused.
+    /// without breaking older readers; another version is refused.
     pub fn from_json(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
         #[derive(Deserialize)]
         struct VersionOnly {
@@ -344,7 +350,7 @@ fn merge_remote_notes(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> ExecutionNote {
@@ -373,6 +379,7 @@ mod tests {
                 outcome: Outcome::Succeeded,
                 refusal: None,
             }),
+            signature: None,
         }
     }
 
@@ -398,7 +405,7 @@ mod tests {
             n
         );
         let mut v: serde_json::Value = serde_json::to_value(&n).unwrap();
-        v["signature"] = "ed25519:...".into();
+        v["added_later"] = "by a newer prgate".into();
         assert_eq!(ExecutionNote::from_json("m", &v.to_string()).unwrap(), n);
     }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use ed25519_dalek::SigningKey;
 use git2::{Oid, Repository};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,7 @@ use super::note::{
     ExecutionNote, ExecutionRecord, NoteApproval, Outcome, push_notes, read_note, write_note,
 };
 use super::run::{RunSpec, run_executor};
+use super::signing::sign_note;
 use super::worktree::{checkout_fresh, sync_mirror};
 use crate::EXECUTION_CONTEXT;
 use crate::config::{ExecutorConfig, POLICY_PATH, Secret, ServerConfig};
@@ -150,6 +152,8 @@ pub struct Executor {
     seen: Mutex<HashSet<(RepoName, CommitSha)>>,
     mirror_lock: tokio::sync::Mutex<()>,
     label_poll: Duration,
+    /// Signs every note this executor writes; `None` writes them unsigned.
+    signing_key: Option<Arc<SigningKey>>,
 }
 
 impl Executor {
@@ -172,7 +176,15 @@ impl Executor {
             seen: Mutex::new(HashSet::new()),
             mirror_lock: tokio::sync::Mutex::new(()),
             label_poll: Duration::from_secs(2),
+            signing_key: None,
         }
+    }
+
+    /// Signs every note written from now on with `key` (the resolved `note_signing_key`;
+    /// resolving it is the caller's start-up step, so that a bad key stops the start).
+    pub fn with_signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(Arc::new(key));
+        self
     }
 
     /// How often a running execution checks the PR for the hold label (tests shorten it).
@@ -693,6 +705,7 @@ impl Executor {
             approvals: decision.approvals.iter().map(NoteApproval::from).collect(),
             decided_at: Utc::now(),
             execution: None,
+            signature: None,
         };
         Ok(Ok(Verified {
             pull,
@@ -738,6 +751,18 @@ impl Executor {
         m: Oid,
         note: &ExecutionNote,
     ) -> Result<(), ExecError> {
+        // Each write is signed anew: the note grows from the claim to the result, and a
+        // signature covers the whole note as written.
+        let signed;
+        let note = match &self.signing_key {
+            Some(key) => {
+                let mut n = note.clone();
+                sign_note(&mut n, key).map_err(|e| ExecError::Other(e.to_string()))?;
+                signed = n;
+                &signed
+            }
+            None => note,
+        };
         write_note(mirror, m, note).map_err(|e| ExecError::Other(e.to_string()))?;
         if let Err(e) = push_notes(mirror, url, self.token.as_ref()) {
             // The note stays in the mirror and goes out with the next push.
