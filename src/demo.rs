@@ -129,6 +129,8 @@ pub struct DemoReport {
     pub production_after_direct_push: String,
     pub audit_violations_after: Vec<String>,
     pub repo_dir: PathBuf,
+    /// The gate's note-signing public key (hex).
+    pub public_key: String,
 }
 
 pub struct DemoOptions {
@@ -191,6 +193,12 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         Ok(SecretRef::File(p))
     };
     let webhook_secret = uuid::Uuid::new_v4().to_string();
+    // The gate signs its notes; the auditor checks them with the public key.
+    let signing_key_file = secrets.join("note-signing.key");
+    let signing_key = crate::executor::signing::generate_key().map_err(setup_err)?;
+    crate::executor::signing::write_seed_file(&signing_key_file, &signing_key)
+        .map_err(setup_err)?;
+    let public_key = crate::executor::signing::public_key_hex(&signing_key.verifying_key());
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().map_err(setup_err)?,
         data_dir: dir.join("gate"),
@@ -225,7 +233,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         .collect(),
         reconcile_interval: HumanDuration(Duration::from_secs(3600)),
         templates_dir: None,
-        note_signing_key: None,
+        note_signing_key: Some(SecretRef::File(signing_key_file.clone())),
     };
     let gate = crate::serve::start(
         config,
@@ -416,6 +424,10 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         "6. Production now holds the approved rules: {}",
         rules_now.trim()
     ));
+    say(format!(
+        "   The note is signed by the gate's key {}…; `prgate verify --public-key` checks it offline.",
+        &public_key[..16.min(public_key.len())]
+    ));
 
     // 7. The audit of the history is clean.
     let audit = |label: &str| -> Result<crate::audit::AuditReport, DemoError> {
@@ -498,6 +510,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         production_after_direct_push: production_after,
         audit_violations_after: after.violations.iter().map(|v| v.commit.clone()).collect(),
         repo_dir: mirror,
+        public_key,
     })
 }
 
