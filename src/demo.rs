@@ -484,9 +484,12 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
             "  git -C {} log --notes=prgate --first-parent -3",
             mirror.display()
         ));
-        say(format!("  prgate audit --repo {}", mirror.display()));
         say(format!(
-            "  prgate verify --repo {} --commit {}",
+            "  prgate audit --repo {} --public-key {public_key}",
+            mirror.display()
+        ));
+        say(format!(
+            "  prgate verify --repo {} --commit {} --public-key {public_key}",
             mirror.display(),
             merge
         ));
