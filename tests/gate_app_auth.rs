@@ -198,3 +198,96 @@ async fn as_an_app_a_refused_token_is_replaced_once_and_the_call_retried() {
     );
     w.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_an_app_the_executor_fetches_runs_and_records_with_the_installation_token() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(3600)).await;
+    let mut config = app_config(&w, fixture("test-app.pem"));
+    config.executors.insert(
+        "firewall".into(),
+        firewall_executor(&w.exec_dir(), &ExecSettings::default()),
+    );
+    let w = w.with_gate(config, test_client_options()).await;
+    let (n, _) = propose(&w, "app-exec", "allow = [22, 8443]\n").await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    let merge = w.pull(n).await["merge_commit_sha"]
+        .as_str()
+        .expect("merged by prgate[bot]")
+        .to_string();
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    let note = w
+        .note(&merge)
+        .expect("a note pushed with the installation token");
+    assert_eq!(note["execution"]["outcome"], json!("succeeded"), "{note}");
+    w.shutdown().await;
+}
+
+/// The simulator's side on its own: JWTs only on the app endpoints, checked against the
+/// app's key and clock; installation tokens act as the bot and stop at `expires_at`.
+#[tokio::test]
+async fn the_simulator_checks_app_jwts_and_expires_installation_tokens() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(1)).await;
+    let key = std::fs::read(fixture("test-app.pem")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let sign = |iss: serde_json::Value, iat: i64, exp: i64| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &json!({"iss": iss, "iat": iat, "exp": exp}),
+            &key,
+        )
+        .unwrap()
+    };
+    let good = sign(json!(APP_ID.to_string()), now - 60, now + 540);
+    let (s, app) = w.api(&good, Method::GET, "/app", None).await;
+    assert_eq!((s, app["slug"].clone()), (200, json!("prgate")));
+    // Wrong issuer, expired, too long-lived, a user's token: all refused.
+    for bad in [
+        sign(json!("1"), now - 60, now + 540),
+        sign(json!(APP_ID), now - 700, now - 100),
+        sign(json!(APP_ID), now - 60, now + 3600),
+        "alice-token".to_string(),
+    ] {
+        assert_eq!(w.api(&bad, Method::GET, "/app", None).await.0, 401);
+    }
+    // A JWT is no installation token.
+    let (s, _) = w
+        .api(&good, Method::GET, &format!("/repos/{REPO}/pulls"), None)
+        .await;
+    assert_eq!(s, 401);
+    let (s, inst) = w
+        .api(
+            &good,
+            Method::GET,
+            &format!("/repos/{REPO}/installation"),
+            None,
+        )
+        .await;
+    assert_eq!((s, inst["id"].clone()), (200, json!(7)));
+    let (s, _) = w
+        .api(&good, Method::GET, "/repos/elsewhere/x/installation", None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, t) = w
+        .api(
+            &good,
+            Method::POST,
+            "/app/installations/7/access_tokens",
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ghs_"), "{token}");
+    let (s, me) = w.api(&token, Method::GET, "/user", None).await;
+    assert_eq!(
+        (s, me["login"].clone(), me["type"].clone()),
+        (200, json!("prgate[bot]"), json!("Bot"))
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(w.api(&token, Method::GET, "/user", None).await.0, 401);
+    w.shutdown().await;
+}

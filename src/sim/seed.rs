@@ -298,6 +298,18 @@ secret = "s"
     }
 
     #[test]
+    fn apps_need_a_readable_public_key_and_unique_installations() {
+        let e = SimState::from_toml("[[apps]]\nid = 1\nslug = \"p\"\npublic_key = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("public_key"), "{e}");
+        let e = SimState::from_toml("[[apps]]\nid = 1\nslug = \"p\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("public_key"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_and_unknown_users_are_errors() {
         let e = SimState::from_toml("[[users]]\nlogin = \"a\"\ntoken = \"t\"\nrole = \"x\"\n")
             .unwrap_err()
