@@ -138,7 +138,7 @@ impl AppAuth {
         bearer(&jwt, "/app")
     }
 
-    /// The cached installation id of `owner`, if known.
+    /// The token cache, held by one caller at a time while it looks up or fetches a token.
     pub(super) async fn lock(&self) -> TokensGuard<'_> {
         TokensGuard {
             guard: self.state.lock().await,
@@ -159,6 +159,12 @@ impl TokensGuard<'_> {
             .installation_of
             .get(&owner.to_ascii_lowercase())
             .copied()
+    }
+    /// Drops a cached installation id (the app was uninstalled, or reinstalled under a new id).
+    pub fn forget_installation(&mut self, owner: &str) {
+        self.guard
+            .installation_of
+            .remove(&owner.to_ascii_lowercase());
     }
     pub fn set_installation(&mut self, owner: &str, id: u64) {
         self.guard

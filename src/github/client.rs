@@ -400,10 +400,19 @@ impl Transport {
         }
         let create = format!("/app/installations/{installation}/access_tokens");
         let jwt = app.jwt()?;
-        let answer = self
+        let answer = match self
             .request_as(&Method::POST, &create, None, false, Some(&jwt))
-            .await?
-            .json::<ApiAccessToken>(&create)?;
+            .await
+        {
+            Ok(r) => r.json::<ApiAccessToken>(&create)?,
+            Err(e) => {
+                // Uninstalled (or reinstalled under a new id): look it up again next time.
+                if e.status() == Some(404) {
+                    tokens.forget_installation(&owner);
+                }
+                return Err(e);
+            }
+        };
         let token = InstallationToken {
             token: Secret::new(answer.token),
             expires_at: answer.expires_at,
