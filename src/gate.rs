@@ -130,8 +130,7 @@ impl Gate {
         if let Some(l) = self.self_login.lock().ok().and_then(|g| g.clone()) {
             return Ok(l);
         }
-        let me = self.gh.current_user().await?;
-        let login = Login::new(me.login);
+        let login = Login::new(self.gh.own_login().await?);
         if let Ok(mut g) = self.self_login.lock() {
             *g = Some(login.clone());
         }

@@ -548,26 +548,12 @@ async fn execute(
     json: bool,
 ) -> ExitCode {
     use prgate::executor::service::{Considered, Executor, HOLD_LABEL, Mode};
-    let token = match config
-        .github
-        .token
-        .as_ref()
-        .map(|t| t.resolve())
-        .transpose()
-    {
-        Ok(t) => t,
-        Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
-    };
     let metrics = prgate::metrics::Metrics::new();
-    let gh = match prgate::github::GitHub::new(
-        &config.github.api_url,
-        token.as_ref(),
-        Default::default(),
-        metrics.clone(),
-    ) {
-        Ok(g) => std::sync::Arc::new(g),
-        Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
-    };
+    let (gh, token) =
+        match prgate::serve::github_client(&config.github, Default::default(), metrics.clone()) {
+            Ok((g, t)) => (std::sync::Arc::new(g), t),
+            Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
+        };
     if cancel {
         // The running executor watches its PR for the hold label; a future one is held by it.
         let pulls = match gh.pulls_for_commit(&repo, &commit).await {

@@ -9,11 +9,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, ServerConfig};
+use crate::config::{ConfigError, GithubConfig, Secret, ServerConfig};
 use crate::dashboard::Dashboard;
 use crate::executor::service::Executor;
 use crate::gate::Gate;
-use crate::github::{ClientOptions, GitHub, GitHubError};
+use crate::github::{ClientOptions, Credentials, GitHub, GitHubError};
 use crate::metrics::Metrics;
 use crate::server::{AppState, router};
 use crate::webhook::{Queue, QueueError};
@@ -64,6 +64,41 @@ impl ServeHandle {
     }
 }
 
+/// The code host client from `[github]`: with a token, or as a GitHub App (JWT from the
+/// private key, installation tokens per owner). Also returns the plain token, when there is
+/// one, for git over https; with an app the executor asks the client for installation tokens.
+pub fn github_client(
+    github: &GithubConfig,
+    options: ClientOptions,
+    metrics: Metrics,
+) -> Result<(GitHub, Option<Secret>), ServeError> {
+    let token = github.token.as_ref().map(|t| t.resolve()).transpose()?;
+    let gh = match (&token, github.app_id, &github.private_key) {
+        (Some(t), _, _) => {
+            GitHub::with_credentials(&github.api_url, Credentials::Token(t), options, metrics)?
+        }
+        (None, Some(app_id), Some(key)) => {
+            let key = key.resolve()?;
+            GitHub::with_credentials(
+                &github.api_url,
+                Credentials::App {
+                    app_id,
+                    private_key: &key,
+                },
+                options,
+                metrics,
+            )?
+        }
+        _ => {
+            return Err(ServeError::Config(ConfigError::Other {
+                file: "prgate.toml".into(),
+                message: "github needs credentials: `token = \"env:GITHUB_TOKEN\"`, or `app_id` with `private_key`".into(),
+            }));
+        }
+    };
+    Ok((gh, token))
+}
+
 /// Starts the service with options for the code host client (tests shorten the timeouts).
 pub async fn start(
     config: ServerConfig,
@@ -83,35 +118,20 @@ pub async fn start_with_clock(
         .iter()
         .map(|s| s.resolve())
         .collect::<Result<Vec<_>, _>>()?;
-    if config.github.token.is_none() {
-        return Err(ServeError::Config(ConfigError::Other {
-            file: "prgate.toml".into(),
-            message: "GitHub App authentication (github.app_id/private_key) is not supported yet; set github.token = \"env:NAME\" to a token with contents, pull requests, statuses and issues write access".into(),
-        }));
-    }
-    let token = config
-        .github
-        .token
-        .as_ref()
-        .map(|t| t.resolve())
-        .transpose()?;
+    let metrics = Metrics::new();
+    // A bad token or app key is a start-up error, before anything is created on disk.
+    let (gh, token) = github_client(&config.github, options, metrics.clone())?;
+    let gh = Arc::new(gh);
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         dir: config.data_dir.display().to_string(),
         source,
     })?;
-    let metrics = Metrics::new();
     let dashboard = Dashboard::new();
     let queue_dir = config.data_dir.join("queue");
     let queue = Queue::open(&queue_dir, metrics.clone()).map_err(|source| ServeError::Queue {
         dir: queue_dir.display().to_string(),
         source,
     })?;
-    let gh = Arc::new(GitHub::new(
-        &config.github.api_url,
-        token.as_ref(),
-        options,
-        metrics.clone(),
-    )?);
     // A configured note-signing key that cannot be read stops the start: running on and
     // writing unsigned notes would look like a repository that never signed.
     let signing_key = config

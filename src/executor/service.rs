@@ -227,11 +227,28 @@ impl Executor {
         Ok(url)
     }
 
+    /// The token for git over https to `repo`: the configured one, or with a GitHub App the
+    /// installation token of the repository's owner.
+    async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, ExecError> {
+        if let Some(t) = &self.token {
+            return Ok(Some(t.clone()));
+        }
+        Ok(self.gh.git_token(repo).await?)
+    }
+
+    /// The token for pushing a note; without one the push fails and is retried later.
+    async fn note_token(&self, repo: &RepoName) -> Option<Secret> {
+        self.git_token(repo).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no token for pushing the note yet");
+            None
+        })
+    }
+
     /// Brings the mirror up to date and opens it.
     async fn mirror(&self, repo: &RepoName) -> Result<(Repository, String), ExecError> {
         let url = self.clone_url(repo).await?;
         let dir = self.mirror_dir(repo);
-        let token = self.token.clone();
+        let token = self.git_token(repo).await?;
         let _guard = self.mirror_lock.lock().await;
         let u = url.clone();
         let mirror = tokio::task::spawn_blocking(move || sync_mirror(&dir, &u, token.as_ref()))
@@ -493,7 +510,8 @@ impl Executor {
                     Utc::now(),
                     Some(reason.clone()),
                 ));
-                self.record(&mirror, &clone_url, m, &note)?;
+                let git_token = self.note_token(repo).await;
+                self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
                 self.status(
                     repo,
                     merge,
@@ -519,7 +537,8 @@ impl Executor {
             started,
             None,
         ));
-        self.record(&mirror, &clone_url, m, &note)?;
+        let git_token = self.note_token(repo).await;
+        self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
         self.status(repo, merge, "pending", &format!("running {name}"))
             .await?;
 
@@ -584,7 +603,8 @@ impl Executor {
 
         // --- record ---
         let (mirror, _) = self.mirror(repo).await?;
-        self.record(&mirror, &clone_url, m, &note)?;
+        let git_token = self.note_token(repo).await;
+        self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
         drop(mirror);
         let outcome = note
             .execution
@@ -750,6 +770,7 @@ impl Executor {
         url: &str,
         m: Oid,
         note: &ExecutionNote,
+        token: Option<&Secret>,
     ) -> Result<(), ExecError> {
         // Each write is signed anew: the note grows from the claim to the result, and a
         // signature covers the whole note as written.
@@ -764,7 +785,7 @@ impl Executor {
             None => note,
         };
         write_note(mirror, m, note).map_err(|e| ExecError::Other(e.to_string()))?;
-        if let Err(e) = push_notes(mirror, url, self.token.as_ref()) {
+        if let Err(e) = push_notes(mirror, url, token) {
             // The note stays in the mirror and goes out with the next push.
             tracing::warn!(error = %e, "cannot push the note yet");
         }

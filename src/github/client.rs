@@ -17,8 +17,12 @@ use http_body_util::BodyExt;
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 
+use super::app::{
+    ApiAccessToken, ApiInstallation, AppAuth, InstallationToken, bearer, is_app_path, scope_of,
+};
 use crate::config::Secret;
 use crate::metrics::Metrics;
+use crate::types::RepoName;
 
 /// A code host call that did not give a usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,8 @@ pub enum GitHubError {
     Decode { path: String, message: String },
     #[error("cannot set up the GitHub client for {api_url}: {message}")]
     Setup { api_url: String, message: String },
+    #[error("{path}: GitHub App authentication: {message}")]
+    App { path: String, message: String },
 }
 
 impl GitHubError {
@@ -71,6 +77,8 @@ pub struct ClientOptions {
     /// The longest we wait for a rate-limit reset before giving up with an error.
     pub max_rate_limit_wait: Duration,
     pub etag_cache_entries: usize,
+    /// With a GitHub App: replace an installation token this long before it expires.
+    pub app_token_refresh_margin: Duration,
 }
 
 impl Default for ClientOptions {
@@ -82,6 +90,7 @@ impl Default for ClientOptions {
             rate_limit_reserve: 50,
             max_rate_limit_wait: Duration::from_secs(900),
             etag_cache_entries: 4096,
+            app_token_refresh_margin: super::app::DEFAULT_REFRESH_MARGIN,
         }
     }
 }
@@ -146,9 +155,24 @@ struct RateState {
     reset_epoch: Option<u64>,
 }
 
+/// How the transport authenticates.
+pub enum Credentials<'a> {
+    /// Unauthenticated (only useful against public data).
+    None,
+    /// A personal or fine-grained token, the same for every request.
+    Token(&'a Secret),
+    /// A GitHub App: its JWT for `/app/...`, and for everything else the installation token
+    /// of the account (owner or org) the request is for.
+    App {
+        app_id: u64,
+        private_key: &'a Secret,
+    },
+}
+
 /// The HTTP transport to one code host with one credential.
 pub struct Transport {
     octo: Octocrab,
+    app: Option<AppAuth>,
     api_url: String,
     options: ClientOptions,
     metrics: Metrics,
@@ -165,6 +189,19 @@ impl Transport {
         options: ClientOptions,
         metrics: Metrics,
     ) -> Result<Self, GitHubError> {
+        let credentials = match token {
+            Some(t) => Credentials::Token(t),
+            None => Credentials::None,
+        };
+        Self::with_credentials(api_url, credentials, options, metrics)
+    }
+
+    pub fn with_credentials(
+        api_url: &str,
+        credentials: Credentials<'_>,
+        options: ClientOptions,
+        metrics: Metrics,
+    ) -> Result<Self, GitHubError> {
         let api_url = api_url.trim_end_matches('/').to_string();
         let setup_err = |message: String| GitHubError::Setup {
             api_url: api_url.clone(),
@@ -178,13 +215,31 @@ impl Transport {
             .set_connect_timeout(Some(options.timeout))
             .set_read_timeout(Some(options.timeout))
             .set_write_timeout(Some(options.timeout));
-        if let Some(token) = token {
-            builder = builder.personal_token(token.expose().to_string());
+        // With an app, octocrab carries no credential: the transport sets the header per
+        // request, since the token depends on which installation the request is for.
+        let mut app = None;
+        match credentials {
+            Credentials::None => {}
+            Credentials::Token(token) => {
+                builder = builder.personal_token(token.expose().to_string());
+            }
+            Credentials::App {
+                app_id,
+                private_key,
+            } => {
+                app = Some(AppAuth::new(
+                    &api_url,
+                    app_id,
+                    private_key,
+                    options.app_token_refresh_margin,
+                )?);
+            }
         }
         let octo = builder.build().map_err(|e| setup_err(e.to_string()))?;
         let capacity = options.etag_cache_entries.max(1);
         Ok(Transport {
             octo,
+            app,
             api_url,
             options,
             metrics,
@@ -241,6 +296,23 @@ impl Transport {
         self.request_with(method, path, body, false).await
     }
 
+    /// True when authenticating as a GitHub App.
+    pub fn is_app(&self) -> bool {
+        self.app.is_some()
+    }
+
+    /// The token for git over https to `owner`'s repositories: the configured token, or with
+    /// an app the installation token of `owner` (fetched or refreshed as needed).
+    pub async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError> {
+        if self.app.is_none() {
+            return Ok(None);
+        }
+        let path = format!("/repos/{repo}");
+        self.installation_token(&path, None)
+            .await
+            .map(|t| t.map(|t| t.token))
+    }
+
     async fn request_with(
         &self,
         method: Method,
@@ -248,10 +320,121 @@ impl Transport {
         body: Option<&serde_json::Value>,
         conditional: bool,
     ) -> Result<ApiResponse, GitHubError> {
+        let Some(app) = &self.app else {
+            return self
+                .request_as(&method, path, body, conditional, None)
+                .await;
+        };
+        if is_app_path(path) {
+            let jwt = app.jwt()?;
+            return self
+                .request_as(&method, path, body, conditional, Some(&jwt))
+                .await;
+        }
+        let token = self.installation_token(path, None).await?;
+        let header = token_header(token.as_ref(), path)?;
+        match self
+            .request_as(&method, path, body, conditional, header.as_ref())
+            .await
+        {
+            // The token may have been revoked or expired early: fetch a new one, once.
+            Err(GitHubError::Status { status: 401, .. }) => {
+                tracing::info!(path, "installation token refused; fetching a new one");
+                let refused = token.as_ref().map(|t| &t.token);
+                let token = self.installation_token(path, refused).await?;
+                let header = token_header(token.as_ref(), path)?;
+                self.request_as(&method, path, body, conditional, header.as_ref())
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// The installation token for the account `path` is for. A token that was `refused` (401)
+    /// is replaced, unless another caller has replaced it already.
+    async fn installation_token(
+        &self,
+        path: &str,
+        refused: Option<&Secret>,
+    ) -> Result<Option<InstallationToken>, GitHubError> {
+        let Some(app) = &self.app else {
+            return Ok(None);
+        };
+        let Some((owner, repo)) = scope_of(path) else {
+            return Err(GitHubError::App {
+                path: path.to_string(),
+                message: "a GitHub App acts through the installation on a repository's owner or an org; this request names neither".into(),
+            });
+        };
+        let mut tokens = app.lock().await;
+        let installation = match tokens.installation_of(&owner) {
+            Some(id) => id,
+            None => {
+                let lookup = match &repo {
+                    Some(repo) => format!("/repos/{owner}/{repo}/installation"),
+                    None => format!("/orgs/{owner}/installation"),
+                };
+                let jwt = app.jwt()?;
+                let found = self
+                    .request_as(&Method::GET, &lookup, None, false, Some(&jwt))
+                    .await
+                    .map_err(|e| match e.status() {
+                        Some(404) => GitHubError::App {
+                            path: path.to_string(),
+                            message: format!(
+                                "the GitHub App (id {}) is not installed on {owner}; install it there",
+                                app.app_id()
+                            ),
+                        },
+                        _ => e,
+                    })?;
+                let id = found.json::<ApiInstallation>(&lookup)?.id;
+                tokens.set_installation(&owner, id);
+                id
+            }
+        };
+        if let Some(t) = tokens.fresh_token(installation)
+            && refused != Some(&t.token)
+        {
+            return Ok(Some(t));
+        }
+        let create = format!("/app/installations/{installation}/access_tokens");
+        let jwt = app.jwt()?;
+        let answer = match self
+            .request_as(&Method::POST, &create, None, false, Some(&jwt))
+            .await
+        {
+            Ok(r) => r.json::<ApiAccessToken>(&create)?,
+            Err(e) => {
+                // Uninstalled (or reinstalled under a new id): look it up again next time.
+                if e.status() == Some(404) {
+                    tokens.forget_installation(&owner);
+                }
+                return Err(e);
+            }
+        };
+        let token = InstallationToken {
+            token: Secret::new(answer.token),
+            expires_at: answer.expires_at,
+        };
+        tracing::debug!(%owner, installation, expires_at = %token.expires_at, "new installation token");
+        tokens.set_token(installation, token.clone());
+        Ok(Some(token))
+    }
+
+    async fn request_as(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        conditional: bool,
+        auth: Option<&HeaderValue>,
+    ) -> Result<ApiResponse, GitHubError> {
+        let method = method.clone();
         let mut attempt = 0;
         loop {
             self.respect_rate_limit(&method, path).await?;
-            let result = self.attempt(&method, path, body, conditional).await;
+            let result = self.attempt(&method, path, body, conditional, auth).await;
             let retryable = match &result {
                 Ok(r) => r.status.is_server_error(),
                 Err(GitHubError::Transport { .. } | GitHubError::Timeout { .. }) => true,
@@ -277,8 +460,12 @@ impl Transport {
         path: &str,
         body: Option<&serde_json::Value>,
         conditional: bool,
+        auth: Option<&HeaderValue>,
     ) -> Result<ApiResponse, GitHubError> {
         let mut builder = http::Request::builder().method(method.clone()).uri(path);
+        if let Some(auth) = auth {
+            builder = builder.header(http::header::AUTHORIZATION, auth.clone());
+        }
         let cached = if conditional {
             self.etags.lock().ok().and_then(|c| c.get(path).cloned())
         } else {
@@ -426,6 +613,13 @@ impl Transport {
     }
 }
 
+fn token_header(
+    token: Option<&InstallationToken>,
+    path: &str,
+) -> Result<Option<HeaderValue>, GitHubError> {
+    token.map(|t| bearer(t.token.expose(), path)).transpose()
+}
+
 fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
     let message = serde_json::from_slice::<super::models::ApiErrorBody>(&r.body)
         .map(|b| b.message)
@@ -478,6 +672,10 @@ pub fn endpoint_template(path: &str) -> String {
                 | "user"
                 | "users"
                 | "dismissals"
+                | "app"
+                | "installation"
+                | "installations"
+                | "access_tokens"
         ) && !(prev == "repos" || prev == "orgs" || prev == "teams" || prev == "users");
         out.push(if keep { *seg } else { "{}" });
     }

@@ -2,6 +2,7 @@
 //! makes (statuses, merges, comments, refs). Built on [`client::Transport`], which owns
 //! timeouts, retries, rate limits and ETags.
 
+pub mod app;
 pub mod client;
 pub mod facts;
 pub mod models;
@@ -14,7 +15,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-pub use client::{ClientOptions, GitHubError, Transport};
+pub use client::{ClientOptions, Credentials, GitHubError, Transport};
 use models::*;
 
 use crate::config::{Secret, TeamRef};
@@ -63,11 +64,41 @@ impl GitHub {
         options: ClientOptions,
         metrics: Metrics,
     ) -> Result<Self, GitHubError> {
+        let credentials = match token {
+            Some(t) => Credentials::Token(t),
+            None => Credentials::None,
+        };
+        Self::with_credentials(api_url, credentials, options, metrics)
+    }
+
+    /// A client with a token or as a GitHub App (see [`Credentials`]).
+    pub fn with_credentials(
+        api_url: &str,
+        credentials: Credentials<'_>,
+        options: ClientOptions,
+        metrics: Metrics,
+    ) -> Result<Self, GitHubError> {
         Ok(GitHub {
-            transport: Transport::new(api_url, token, options, metrics)?,
+            transport: Transport::with_credentials(api_url, credentials, options, metrics)?,
             file_cache: Mutex::new(HashMap::new()),
             immutable: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The login this client acts as: the token's user, or for a GitHub App its bot account
+    /// `<slug>[bot]` (what GitHub shows as the creator of the statuses it posts).
+    pub async fn own_login(&self) -> Result<String, GitHubError> {
+        if self.transport.is_app() {
+            let app: app::ApiApp = self.get_json("/app").await?;
+            return Ok(format!("{}[bot]", app.slug));
+        }
+        Ok(self.current_user().await?.login)
+    }
+
+    /// With a GitHub App, the installation token for git over https to `repo`; `None` when the
+    /// client uses a plain token (the caller has it).
+    pub async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError> {
+        self.transport.git_token(repo).await
     }
 
     pub fn transport(&self) -> &Transport {

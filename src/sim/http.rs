@@ -23,6 +23,22 @@ const DOCS: &str = "https://docs.github.com/rest";
 #[derive(Debug, Clone, Copy)]
 pub struct Actor(pub UserId);
 
+/// A GitHub App authenticated with its JWT (on the few endpoints that take one).
+#[derive(Debug, Clone, Copy)]
+pub struct AppActor(pub u64);
+
+/// Endpoints that take an app's JWT, and only that.
+fn is_app_endpoint(path: &str) -> bool {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(
+        segs.as_slice(),
+        ["app"]
+            | ["app", "installations", _, "access_tokens"]
+            | ["repos", _, _, "installation"]
+            | ["orgs", _, "installation"]
+    )
+}
+
 /// An error answered as GitHub does: a status and `{"message", "documentation_url"}`, with
 /// `errors` for validation failures (422).
 #[derive(Debug)]
@@ -112,19 +128,41 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
     let Some(token) = token_of(req.headers()) else {
         return ApiError::new(StatusCode::UNAUTHORIZED, "Requires authentication").into_response();
     };
-    let Some(user) = sim.world().account_by_token(&token).map(|a| a.id) else {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
+    let (rate_key, who) = if is_app_endpoint(req.uri().path()) {
+        let app = sim.world().app_by_jwt(&token);
+        match app {
+            Ok(id) => {
+                req.extensions_mut().insert(AppActor(id));
+                (format!("app:{id}"), id)
+            }
+            Err(message) => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+            }
+        }
+    } else {
+        let found = {
+            let w = sim.world();
+            match w.account_by_token(&token) {
+                Some(a) => Ok(Some(a.id)),
+                None => w.installation_token(&token, chrono::Utc::now()),
+            }
+        };
+        let Ok(Some(user)) = found else {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
+        };
+        req.extensions_mut().insert(Actor(user));
+        (token.clone(), user.0)
     };
+    let token = rate_key;
     let used_before = rate_used(&sim, &token);
     if used_before >= RATE_LIMIT {
-        let mut r = ApiError::forbidden(format!("API rate limit exceeded for user ID {}.", user.0))
+        let mut r = ApiError::forbidden(format!("API rate limit exceeded for user ID {who}."))
             .into_response();
         rate_headers(&sim, r.headers_mut(), used_before);
         return r;
     }
     let is_get = req.method() == Method::GET;
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
-    req.extensions_mut().insert(Actor(user));
     let resp = next.run(req).await;
     let (mut parts, body) = resp.into_parts();
     if is_get && parts.status == StatusCode::OK {

@@ -10,6 +10,13 @@
 //!   every API call touching the repo) and announced with a `push` webhook, as GitHub would
 //!   after the fact.
 //! - Every authenticated account may read every repo; write permissions follow the seed.
+//! - GitHub Apps (`[[apps]]` in the seed: `id`, `slug`, `public_key` PEM, `installations =
+//!   [{ id, account }]`, optional `token_lifetime_secs`): a JWT signed with the app's key
+//!   (RS256, `iss` = id, `exp` not past and at most 10 minutes after `iat`) is accepted on
+//!   `GET /app`, `GET /repos/{o}/{r}/installation`, `GET /orgs/{o}/installation` and
+//!   `POST /app/installations/{id}/access_tokens`, and nowhere else. The installation tokens
+//!   (`ghs_...`) act as the account `<slug>[bot]` (type Bot), a writer on every repo of the
+//!   installation's account, until `expires_at`; after that they answer 401.
 //!
 //! Test-control endpoints (not GitHub's; they need no token and are not counted as API calls):
 //! - `POST /_sim/faults` `{"path_contains": "...", "status": 500, "count": N}`: the next N API
@@ -38,7 +45,9 @@ use serde_json::json;
 use tokio::sync::watch;
 
 pub use hooks::signature as webhook_signature;
-pub use seed::{AccountType, SeedHook, SeedRepo, SeedTeam, SeedUser, SimState};
+pub use seed::{
+    AccountType, SeedApp, SeedHook, SeedInstallation, SeedRepo, SeedTeam, SeedUser, SimState,
+};
 
 /// Why the simulator could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +156,11 @@ impl SimHandle {
     pub async fn settle(&self) {
         self.sim.refresh();
         self.sim.hooks.settle().await;
+    }
+    /// Revokes every installation token handed out so far (they answer 401 from now on), as
+    /// GitHub does when an app's token is revoked or its installation suspended and resumed.
+    pub fn revoke_installation_tokens(&self) {
+        self.sim.world().issued_tokens.clear();
     }
     /// Scans every repo's refs now and announces what moved.
     pub fn refresh(&self) {

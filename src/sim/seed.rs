@@ -20,6 +20,42 @@ pub struct SimState {
     pub repos: Vec<SeedRepo>,
     #[serde(default)]
     pub hooks: Vec<SeedHook>,
+    #[serde(default)]
+    pub apps: Vec<SeedApp>,
+}
+
+/// A GitHub App: its JWTs are checked against `public_key` (RS256, PEM); its installation
+/// tokens act as the account `<slug>[bot]` (type Bot), a writer on every repo of the
+/// installations' accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedApp {
+    pub id: u64,
+    pub slug: String,
+    pub public_key: String,
+    #[serde(default)]
+    pub installations: Vec<SeedInstallation>,
+    /// How long an installation token lives (GitHub: one hour); tests shorten it.
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_secs: u64,
+}
+
+fn default_token_lifetime() -> u64 {
+    3600
+}
+
+impl SeedApp {
+    pub fn bot_login(&self) -> Login {
+        Login::new(format!("{}[bot]", self.slug))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedInstallation {
+    pub id: u64,
+    /// The org or user the app is installed on.
+    pub account: String,
 }
 
 /// Whether an account is a person or a bot; GitHub's `type` field.
@@ -178,6 +214,37 @@ impl SimState {
                 known(l, &format!("repo {}", r.name))?;
             }
         }
+        let mut app_ids = std::collections::HashSet::new();
+        let mut installation_ids = std::collections::HashSet::new();
+        for a in &self.apps {
+            if !app_ids.insert(a.id) || a.slug.is_empty() {
+                return err(format!(
+                    "app {} needs a unique id and a non-empty slug",
+                    a.id
+                ));
+            }
+            if logins.contains(&a.bot_login()) {
+                return err(format!(
+                    "app {}: {} is also declared as a user",
+                    a.id,
+                    a.bot_login()
+                ));
+            }
+            if let Err(e) = jsonwebtoken::DecodingKey::from_rsa_pem(a.public_key.as_bytes()) {
+                return err(format!(
+                    "app {}: public_key is not an RSA public key in PEM form: {e}",
+                    a.id
+                ));
+            }
+            for i in &a.installations {
+                if !installation_ids.insert(i.id) || i.account.is_empty() {
+                    return err(format!(
+                        "app {}: installation {} needs a unique id and an account",
+                        a.id, i.id
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -228,6 +295,18 @@ secret = "s"
         assert_eq!(s.users[0].email(), "alice@users.noreply.github.com");
         assert_eq!(s.users[1].kind, AccountType::Bot);
         assert_eq!(s.repos[0].default_branch, "main");
+    }
+
+    #[test]
+    fn apps_need_a_readable_public_key_and_unique_installations() {
+        let e = SimState::from_toml("[[apps]]\nid = 1\nslug = \"p\"\npublic_key = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("public_key"), "{e}");
+        let e = SimState::from_toml("[[apps]]\nid = 1\nslug = \"p\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("public_key"), "{e}");
     }
 
     #[test]

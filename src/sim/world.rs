@@ -131,12 +131,34 @@ impl Repo {
     }
 }
 
+/// A GitHub App and the account its installation tokens act as.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub id: u64,
+    pub slug: String,
+    pub public_key: String,
+    pub bot: UserId,
+    /// (installation id, account login).
+    pub installations: Vec<(u64, String)>,
+    pub token_lifetime: chrono::Duration,
+}
+
+/// An installation access token the simulator handed out.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub bot: UserId,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Everything the simulator knows outside git.
 #[derive(Debug)]
 pub struct World {
     pub accounts: Vec<Account>,
     pub teams: Vec<Team>,
     pub repos: Vec<Repo>,
+    pub apps: Vec<App>,
+    pub issued_tokens: Vec<IssuedToken>,
     next_id: u64,
 }
 
@@ -158,6 +180,36 @@ impl World {
                 email: Some(u.email()),
             })
             .collect();
+        let mut apps = Vec::new();
+        for (i, a) in seed.apps.iter().enumerate() {
+            let bot = UserId(8000 + i as u64);
+            accounts.push(Account {
+                id: bot,
+                login: a.bot_login(),
+                kind: AccountType::Bot,
+                is_org: false,
+                token: None,
+                email: Some(format!(
+                    "{}+{}@users.noreply.github.com",
+                    bot.0,
+                    a.bot_login()
+                )),
+            });
+            apps.push(App {
+                id: a.id,
+                slug: a.slug.clone(),
+                public_key: a.public_key.clone(),
+                bot,
+                installations: a
+                    .installations
+                    .iter()
+                    .map(|i| (i.id, i.account.clone()))
+                    .collect(),
+                token_lifetime: chrono::Duration::seconds(
+                    i64::try_from(a.token_lifetime_secs).unwrap_or(i64::MAX / 1000),
+                ),
+            });
+        }
         let mut org_id = 9000;
         let orgs = seed
             .teams
@@ -195,7 +247,7 @@ impl World {
                     .collect(),
             })
             .collect();
-        let repos = seed
+        let repos: Vec<Repo> = seed
             .repos
             .iter()
             .enumerate()
@@ -213,6 +265,15 @@ impl World {
                     .writers
                     .iter()
                     .filter_map(|l| id_of(&accounts, l))
+                    .chain(
+                        apps.iter()
+                            .filter(|a| {
+                                a.installations
+                                    .iter()
+                                    .any(|(_, acc)| acc.eq_ignore_ascii_case(r.name.owner()))
+                            })
+                            .map(|a| a.bot),
+                    )
                     .collect(),
                 required_contexts: r.required_contexts.clone(),
                 enforce_admins: r.enforce_admins,
@@ -231,6 +292,8 @@ impl World {
             accounts,
             teams,
             repos,
+            apps,
+            issued_tokens: Vec::new(),
             next_id: 1_000_000,
         }
     }
@@ -253,6 +316,67 @@ impl World {
             .iter()
             .find(|a| a.token.as_deref() == Some(token))
     }
+    /// The bot account an installation token acts as: `Ok(None)` when it is no such token,
+    /// `Err` when it was one and has expired.
+    pub fn installation_token(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, ()> {
+        match self.issued_tokens.iter().find(|t| t.token == token) {
+            None => Ok(None),
+            Some(t) if t.expires_at > now => Ok(Some(t.bot)),
+            Some(_) => Err(()),
+        }
+    }
+
+    /// The app whose key signed `jwt`, when the JWT is valid now (RS256, `iss` = the app id,
+    /// `exp` not past and at most 10 minutes after `iat`), or GitHub's message why not.
+    pub fn app_by_jwt(&self, jwt: &str) -> Result<u64, &'static str> {
+        #[derive(serde::Deserialize)]
+        struct Claims {
+            iss: serde_json::Value,
+            iat: i64,
+            exp: i64,
+        }
+        const UNDECODABLE: &str = "A JSON web token could not be decoded";
+        let header = jsonwebtoken::decode_header(jwt).map_err(|_| UNDECODABLE)?;
+        if header.alg != jsonwebtoken::Algorithm::RS256 {
+            return Err(UNDECODABLE);
+        }
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+        for app in &self.apps {
+            let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(app.public_key.as_bytes()) else {
+                continue;
+            };
+            let data = match jsonwebtoken::decode::<Claims>(jwt, &key, &validation) {
+                Ok(d) => d,
+                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                    return Err(
+                        "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires",
+                    );
+                }
+                Err(_) => continue,
+            };
+            let c = data.claims;
+            let iss_matches = match &c.iss {
+                serde_json::Value::String(s) => s == &app.id.to_string(),
+                serde_json::Value::Number(n) => n.as_u64() == Some(app.id),
+                _ => false,
+            };
+            if !iss_matches {
+                return Err("'Issuer' claim ('iss') must be an Integer");
+            }
+            if c.exp - c.iat > 600 {
+                return Err("'Expiration time' claim ('exp') is too far in the future");
+            }
+            return Ok(app.id);
+        }
+        Err(UNDECODABLE)
+    }
+
     /// The account a commit's email belongs to, as GitHub maps commits to users.
     pub fn account_by_email(&self, email: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| {

@@ -282,8 +282,13 @@ impl World {
 
     /// The simulator and the repository, with no gate running.
     pub async fn start_without_gate(policy: &str) -> World {
+        Self::start_without_gate_seeded(policy, SEED).await
+    }
+
+    /// As [`World::start_without_gate`], with another simulator seed.
+    pub async fn start_without_gate_seeded(policy: &str, seed: &str) -> World {
         let tmp = tempfile::tempdir().unwrap();
-        let seed = prgate::sim::SimState::from_toml(SEED).unwrap();
+        let seed = prgate::sim::SimState::from_toml(seed).unwrap();
         let sim = prgate::sim::start("127.0.0.1:0".parse().unwrap(), seed, tmp.path().join("sim"))
             .await
             .unwrap();
@@ -316,6 +321,16 @@ impl World {
         );
         w.sim.settle().await;
         w
+    }
+
+    /// Starts the gate on a world made with [`World::start_without_gate_seeded`].
+    pub async fn with_gate(mut self, config: ServerConfig, options: ClientOptions) -> World {
+        let gate = prgate::serve::start(config, options).await.unwrap();
+        self.sim
+            .add_hook(&format!("{}/webhook", gate.url()), SECRET);
+        self.gate = Some(gate);
+        self.wait_ready().await;
+        self
     }
 
     pub async fn start() -> World {

@@ -1,5 +1,6 @@
 //! The simulator's HTTP routes, split by GitHub's REST sections, plus `/_sim` test control.
 
+mod apps;
 mod control;
 mod issues;
 pub mod pulls;
@@ -22,6 +23,16 @@ use crate::types::UserId;
 pub fn router(sim: Arc<Sim>) -> Router {
     let repo = "/repos/{owner}/{repo}";
     Router::new()
+        .route("/app", get(apps::me))
+        .route(
+            "/app/installations/{id}/access_tokens",
+            post(apps::access_token),
+        )
+        .route(
+            &format!("{repo}/installation"),
+            get(apps::repo_installation),
+        )
+        .route("/orgs/{org}/installation", get(apps::org_installation))
         .route("/user", get(users::me))
         .route("/users/{login}", get(users::by_login))
         .route("/orgs/{org}/teams/{slug}/members", get(users::team_members))

@@ -1,0 +1,293 @@
+//! The gate authenticated as a GitHub App (JWT from its private key, installation tokens per
+//! owner) against the simulator's app support: the approval story end to end with the app's
+//! bot account, forged-status detection with the `[bot]` login, token expiry, and a bad key.
+
+mod common;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::harness::*;
+use prgate::config::SecretRef;
+use prgate::github::ClientOptions;
+use reqwest::Method;
+use serde_json::json;
+
+const AGENT: &str = "agent-token";
+const APP_ID: u64 = 4242;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The harness seed plus the app `prgate`, installed on `acme`, whose tokens live
+/// `lifetime_secs`.
+fn seed_with_app(lifetime_secs: u64) -> String {
+    let public_key = std::fs::read_to_string(fixture("test-app.pub.pem")).unwrap();
+    format!(
+        "{SEED}\n[[apps]]\nid = {APP_ID}\nslug = \"prgate\"\ntoken_lifetime_secs = {lifetime_secs}\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 7, account = \"acme\" }}]\n"
+    )
+}
+
+fn app_config(w: &World, private_key: PathBuf) -> prgate::config::ServerConfig {
+    let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+    config.github.token = None;
+    config.github.app_id = Some(APP_ID);
+    config.github.private_key = Some(SecretRef::File(private_key));
+    config
+}
+
+async fn start_app_world(lifetime_secs: u64, options: ClientOptions) -> World {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(lifetime_secs)).await;
+    let config = app_config(&w, fixture("test-app.pem"));
+    w.with_gate(config, options).await
+}
+
+async fn propose(w: &World, branch: &str, rules: &str) -> (u64, String) {
+    let head = w.commit_and_push(
+        branch,
+        &[("firewall/rules.toml", rules)],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "change the firewall",
+    );
+    let n = w.open_pr(AGENT, branch, "main", "Firewall change").await;
+    w.settle().await;
+    (n, head)
+}
+
+#[tokio::test]
+async fn as_an_app_the_gate_posts_as_its_bot_and_merges_on_approval() {
+    let w = start_app_world(3600, test_client_options()).await;
+    let (n, head) = propose(&w, "prgate/ops-agent/app-open-443", "allow = [22, 443]\n").await;
+    let (state, _, creator) = w.approval(&head).await.unwrap();
+    assert_eq!(
+        (state.as_str(), creator.as_str()),
+        ("pending", "prgate[bot]")
+    );
+
+    let review_id = w.approve("alice-token", n).await;
+    w.settle().await;
+    let (state, _, creator) = w.approval(&head).await.unwrap();
+    assert_eq!(
+        (state.as_str(), creator.as_str()),
+        ("success", "prgate[bot]")
+    );
+    let pull = w.pull(n).await;
+    assert_eq!(pull["merged"], json!(true), "{pull}");
+    assert_eq!(pull["merged_by"]["login"], json!("prgate[bot]"), "{pull}");
+    let merge = pull["merge_commit_sha"].as_str().unwrap().to_string();
+    let message = w.git_out(&["log", "-1", "--format=%B", &merge]);
+    let trailers =
+        prgate::records::ApprovalTrailers::parse(&message).expect("trailers in the merge message");
+    assert_eq!(trailers.head.as_str(), head);
+    assert_eq!(trailers.approvals[0].login, "alice");
+    assert_eq!(trailers.approvals[0].review_id, review_id);
+
+    // No personal token anywhere: every call was made with the app's credentials.
+    let calls = w.gate().gate.github().transport().calls_by_endpoint();
+    assert!(calls.contains_key("GET /app"), "{calls:?}");
+    assert_eq!(
+        calls.get("POST /app/installations/{}/access_tokens"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert!(!calls.contains_key("GET /user"), "{calls:?}");
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn as_an_app_a_forged_status_by_a_writer_is_overwritten() {
+    let w = start_app_world(3600, test_client_options()).await;
+    let (n, head) = propose(&w, "app-forged", "allow = [1]\n").await;
+    let (s, _) = w
+        .api(
+            "bob-token",
+            Method::POST,
+            &format!("/repos/{REPO}/statuses/{head}"),
+            Some(json!({"state": "success", "context": "prgate/approval", "description": "trust me"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    w.settle().await;
+    let (state, description, creator) = w.approval(&head).await.unwrap();
+    assert_eq!(
+        (state.as_str(), creator.as_str()),
+        ("failure", "prgate[bot]")
+    );
+    assert_eq!(description, prgate::gate::FORGED_STATUS_DESCRIPTION);
+    assert_eq!(w.pull(n).await["merged"], json!(false));
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn as_an_app_the_gate_keeps_working_after_its_token_expires() {
+    // Tokens live 2 s and the gate uses them to the end, so that the simulator's 401 on an
+    // expired token is what makes it fetch a new one (the refresh-once-on-401 path).
+    let options = ClientOptions {
+        app_token_refresh_margin: Duration::ZERO,
+        ..test_client_options()
+    };
+    let w = start_app_world(2, options).await;
+    let (n, head) = propose(&w, "app-expiry", "allow = [2]\n").await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    let (state, _, creator) = w.approval(&head).await.unwrap();
+    assert_eq!(
+        (state.as_str(), creator.as_str()),
+        ("success", "prgate[bot]")
+    );
+    assert_eq!(w.pull(n).await["merged"], json!(true));
+    let calls = w.gate().gate.github().transport().calls_by_endpoint();
+    let minted = calls
+        .get("POST /app/installations/{}/access_tokens")
+        .copied()
+        .unwrap_or(0);
+    assert!(minted >= 2, "a new token after expiry: {calls:?}");
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_private_key_is_a_clear_start_up_error() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(3600)).await;
+    let bad = w.tmp.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let err = match prgate::serve::start(app_config(&w, bad), test_client_options()).await {
+        Ok(_) => panic!("the gate started with a bad key"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("github.private_key"), "{err}");
+    assert!(err.contains("RSA private key"), "{err}");
+    assert!(
+        !err.contains("not a key"),
+        "the key's content is never shown: {err}"
+    );
+
+    let missing = w.tmp.path().join("missing.pem");
+    let err = match prgate::serve::start(app_config(&w, missing), test_client_options()).await {
+        Ok(_) => panic!("the gate started without its key"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("missing.pem"), "{err}");
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn as_an_app_a_refused_token_is_replaced_once_and_the_call_retried() {
+    let w = start_app_world(3600, test_client_options()).await;
+    let (n, head) = propose(&w, "app-revoked", "allow = [3]\n").await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    // The gate's cached token still looks valid to it; the code host now refuses it.
+    w.sim.revoke_installation_tokens();
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+    assert_eq!(w.pull(n).await["merged"], json!(true));
+    let calls = w.gate().gate.github().transport().calls_by_endpoint();
+    assert_eq!(
+        calls.get("POST /app/installations/{}/access_tokens"),
+        Some(&2),
+        "one new token after the 401: {calls:?}"
+    );
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_an_app_the_executor_fetches_runs_and_records_with_the_installation_token() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(3600)).await;
+    let mut config = app_config(&w, fixture("test-app.pem"));
+    config.executors.insert(
+        "firewall".into(),
+        firewall_executor(&w.exec_dir(), &ExecSettings::default()),
+    );
+    let w = w.with_gate(config, test_client_options()).await;
+    let (n, _) = propose(&w, "app-exec", "allow = [22, 8443]\n").await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    let merge = w.pull(n).await["merge_commit_sha"]
+        .as_str()
+        .expect("merged by prgate[bot]")
+        .to_string();
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    let note = w
+        .note(&merge)
+        .expect("a note pushed with the installation token");
+    assert_eq!(note["execution"]["outcome"], json!("succeeded"), "{note}");
+    w.shutdown().await;
+}
+
+/// The simulator's side on its own: JWTs only on the app endpoints, checked against the
+/// app's key and clock; installation tokens act as the bot and stop at `expires_at`.
+#[tokio::test]
+async fn the_simulator_checks_app_jwts_and_expires_installation_tokens() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(1)).await;
+    let key = std::fs::read(fixture("test-app.pem")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let sign = |iss: serde_json::Value, iat: i64, exp: i64| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &json!({"iss": iss, "iat": iat, "exp": exp}),
+            &key,
+        )
+        .unwrap()
+    };
+    let good = sign(json!(APP_ID.to_string()), now - 60, now + 540);
+    let (s, app) = w.api(&good, Method::GET, "/app", None).await;
+    assert_eq!((s, app["slug"].clone()), (200, json!("prgate")));
+    // Wrong issuer, expired, too long-lived, a user's token: all refused.
+    for bad in [
+        sign(json!("1"), now - 60, now + 540),
+        sign(json!(APP_ID), now - 700, now - 100),
+        sign(json!(APP_ID), now - 60, now + 3600),
+        "alice-token".to_string(),
+    ] {
+        assert_eq!(w.api(&bad, Method::GET, "/app", None).await.0, 401);
+    }
+    // A JWT is no installation token.
+    let (s, _) = w
+        .api(&good, Method::GET, &format!("/repos/{REPO}/pulls"), None)
+        .await;
+    assert_eq!(s, 401);
+    let (s, inst) = w
+        .api(
+            &good,
+            Method::GET,
+            &format!("/repos/{REPO}/installation"),
+            None,
+        )
+        .await;
+    assert_eq!((s, inst["id"].clone()), (200, json!(7)));
+    let (s, _) = w
+        .api(&good, Method::GET, "/repos/elsewhere/x/installation", None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, t) = w
+        .api(
+            &good,
+            Method::POST,
+            "/app/installations/7/access_tokens",
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ghs_"), "{token}");
+    let (s, me) = w.api(&token, Method::GET, "/user", None).await;
+    assert_eq!(
+        (s, me["login"].clone(), me["type"].clone()),
+        (200, json!("prgate[bot]"), json!("Bot"))
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(w.api(&token, Method::GET, "/user", None).await.0, 401);
+    w.shutdown().await;
+}
