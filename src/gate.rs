@@ -191,8 +191,10 @@ impl Gate {
                             return Err(e.into());
                         }
                     }
-                } else if state == "success" {
-                    // Another required check turned green: a PR waiting to be merged may now be.
+                } else if state == "success" && self.posted_success(repo, sha) {
+                    // Another required check turned green on a head we approved: a PR waiting
+                    // to be merged may now be. Other checks' statuses cost no API call (after a
+                    // restart, the reconciler picks such a PR up).
                     for pull in self.gh.pulls_for_commit(repo, sha).await? {
                         if pull.state == "open" && pull.head.sha == sha.as_str() {
                             self.evaluate_pull(repo, PullNumber(pull.number)).await?;
@@ -249,6 +251,15 @@ impl Gate {
         self.post(repo, sha, ApprovalState::Failure, FORGED_STATUS_DESCRIPTION)
             .await?;
         Ok(())
+    }
+
+    /// Whether this process's latest `prgate/approval` on the SHA is `success`.
+    fn posted_success(&self, repo: &RepoName, sha: &CommitSha) -> bool {
+        self.posted
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&(repo.clone(), sha.clone())).map(|(s, _)| *s))
+            == Some(ApprovalState::Success)
     }
 
     /// Posts a status unless this process already posted exactly it on that SHA.

@@ -44,6 +44,22 @@ async fn calls_per_decision_for_a_typical_pr() {
     w.settle().await;
     let commented = delta(&before, &calls());
 
+    // Another CI system's status on a head prgate has not approved costs nothing.
+    let head = w.head_of(n).await;
+    let before = calls();
+    let (s, _) = w
+        .api(
+            "bob-token",
+            reqwest::Method::POST,
+            &format!("/repos/{REPO}/statuses/{head}"),
+            Some(serde_json::json!({"state": "success", "context": "ci/build"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    w.settle().await;
+    let other_status = delta(&before, &calls());
+    assert!(other_status.is_empty(), "{other_status:?}");
+
     let before = calls();
     w.approve("alice-token", n).await;
     w.settle().await;
