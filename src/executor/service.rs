@@ -261,6 +261,13 @@ impl Executor {
         Ok((mirror, url))
     }
 
+    /// The mirror as it is on disk, without fetching: for work right after a sync, where a
+    /// second fetch would only cost a round trip.
+    async fn local_mirror(&self, repo: &RepoName) -> Result<Repository, ExecError> {
+        let _guard = self.mirror_lock.lock().await;
+        Repository::open_bare(self.mirror_dir(repo)).map_err(Self::git_err(repo))
+    }
+
     /// A push moved `branch` from `before` to `after`: consider each new first-parent commit.
     pub async fn on_push(
         self: &Arc<Self>,
@@ -348,7 +355,8 @@ impl Executor {
     /// `interrupted`, and never re-run automatically.
     async fn report_interrupted(&self, repo: &RepoName) -> Result<(), ExecError> {
         let claims = self.gh.matching_refs(repo, "prgate/claims/").await?;
-        let (mirror, _) = self.mirror(repo).await?;
+        // The reconciler synced the mirror just before.
+        let mirror = self.local_mirror(repo).await?;
         for (_, sha) in claims {
             let Ok(m) = sha.parse::<CommitSha>() else {
                 continue;
@@ -601,8 +609,8 @@ impl Executor {
         };
         let _ = std::fs::remove_dir_all(&workdir);
 
-        // --- record ---
-        let (mirror, _) = self.mirror(repo).await?;
+        // --- record --- (the mirror was synced before the run; notes merge on push)
+        let mirror = self.local_mirror(repo).await?;
         let git_token = self.note_token(repo).await;
         self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
         drop(mirror);
