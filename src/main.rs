@@ -628,6 +628,7 @@ async fn execute(
                 }
                 Considered::Refused { .. } | Considered::NotGoverned => EXIT_REFUSED,
                 Considered::Held { .. } => 10,
+                Considered::Recorded => 0,
                 Considered::ClaimedElsewhere => EXIT_OTHER,
             };
             if json {

@@ -121,9 +121,12 @@ impl SignatureStatus {
     /// The problem this status is when trusted keys were given; `None` when it is not one.
     fn problem(&self, commit: Oid) -> Option<String> {
         match self {
-            SignatureStatus::NoNote
-            | SignatureStatus::NotChecked { .. }
-            | SignatureStatus::Valid { .. } => None,
+            SignatureStatus::NotChecked { .. } | SignatureStatus::Valid { .. } => None,
+            // Trailers can be written by anyone who can push; with keys given, only the gate's
+            // signed note vouches for a record.
+            SignatureStatus::NoNote => Some(format!(
+                "{commit} has no note signed by the gate, and --public-key asks for one; trailers alone can be written by anyone who can push"
+            )),
             SignatureStatus::Unsigned => Some(format!(
                 "the note on {commit} is not signed, and --public-key asks for notes signed by the gate's key; it was written by something other than a signing executor"
             )),
@@ -265,7 +268,7 @@ pub(crate) fn check_record_known(
         }
     };
 
-    // A record without a note has nothing to sign: it is judged on its trailers as before.
+    // With trusted keys, a record must be the gate's signed note; without, trailers suffice.
     let signature = note
         .as_ref()
         .map_or(SignatureStatus::NoNote, |n| SignatureStatus::of(n, trusted));

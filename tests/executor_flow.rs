@@ -667,3 +667,29 @@ async fn serve_refuses_to_start_with_a_bad_signing_key() {
         Ok(_) => panic!("the gate started with a bad signing key"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_governed_merge_without_an_executor_gets_its_approval_note() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let (n, head) = propose(&w, "dns", &[("dns/zone.txt", "a 10.0.0.1\n")]).await;
+    w.approve("dave-token", n).await;
+    w.settle().await;
+    let merge = w.pull(n).await["merge_commit_sha"]
+        .as_str()
+        .expect("merged")
+        .to_string();
+    let mut note = None;
+    for _ in 0..500 {
+        note = w.note(&merge);
+        if note.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let note = note.expect("an approval note on the merge");
+    assert_eq!(note["head"], json!(head));
+    assert_eq!(note["approvals"][0]["login"], json!("dave"));
+    assert!(note.get("execution").is_none_or(|e| e.is_null()), "{note}");
+    assert!(w.runs().is_empty(), "nothing runs");
+    w.shutdown().await;
+}

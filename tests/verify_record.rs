@@ -512,13 +512,23 @@ fn unsigned_and_foreign_notes_do_not_hold_when_a_key_is_required() {
 }
 
 #[test]
-fn a_record_without_a_note_is_judged_on_its_trailers_even_with_a_key() {
+fn trailers_without_a_signed_note_do_not_hold_when_a_key_is_asked_for() {
+    // Anyone who can push can write trailers; only the gate's signed note vouches for them.
     let r = TestRepo::new();
     let s = scenario(&r);
     let m = proper_merge(&r, &s);
     let report = verify_with(&r, m, &[signing_key(7)]);
-    assert!(report.holds, "{report:#?}");
+    assert!(!report.holds, "{report:#?}");
     assert_eq!(report.signature, SignatureStatus::NoNote);
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("no note signed by the gate")),
+        "{report:#?}"
+    );
+    // Without a key, trailers are judged as before.
+    assert!(verify_with(&r, m, &[]).holds);
 }
 
 /// `prgate key generate` and `prgate verify --public-key`, through the binary.

@@ -72,6 +72,8 @@ pub enum Considered {
     },
     /// Another worker holds the claim.
     ClaimedElsewhere,
+    /// A governed merge with no executor: its approval record was written.
+    Recorded,
     Refused {
         reason: String,
     },
@@ -92,6 +94,8 @@ struct LocalFacts {
     changed: Vec<String>,
     trailer_pull: Option<PullNumber>,
     existing: Option<ExecutionRecord>,
+    /// Whether any prgate note is on the commit (an approval record without execution too).
+    has_note: bool,
 }
 
 /// `None` when the commit is not governed: a root commit, or no policy at its first parent.
@@ -113,10 +117,9 @@ fn read_local(
         .and_then(ApprovalTrailers::parse)
         .filter(|t| &t.pull.repo == repo)
         .map(|t| t.pull.number);
-    let existing = read_note(mirror, m)
-        .ok()
-        .flatten()
-        .and_then(|n| n.execution);
+    let note = read_note(mirror, m).ok().flatten();
+    let has_note = note.is_some();
+    let existing = note.and_then(|n| n.execution);
     let (Ok(parent), Ok(policy_blob)) = (parent.to_string().parse(), blob.to_string().parse())
     else {
         return Err(git2::Error::from_str("object id is not a SHA-1"));
@@ -128,6 +131,7 @@ fn read_local(
         changed,
         trailer_pull,
         existing,
+        has_note,
     }))
 }
 
@@ -314,7 +318,12 @@ impl Executor {
                                 local.existing.is_none()
                                     && policy::parse_policy(POLICY_PATH, &local.policy_text)
                                         .map(|p| {
+                                            // An executor to run, or a governed merge still
+                                            // without its approval record.
                                             !policy::executors_for(&p, &local.changed).is_empty()
+                                                || (!local.has_note
+                                                    && !policy::matched_rules(&p, &local.changed)
+                                                        .is_empty())
                                         })
                                         // An unreadable policy is refused (and reported) by consider.
                                         .unwrap_or(true)
@@ -449,7 +458,15 @@ impl Executor {
         };
         let executors = policy::executors_for(&policy, &local.changed);
         if executors.is_empty() {
-            return Ok(Considered::NotGoverned);
+            // Nothing runs, but a governed merge still gets its approval record as a (signed)
+            // note, so that `verify --public-key` can demand one for every governed commit.
+            let governed = !policy::matched_rules(&policy, &local.changed).is_empty();
+            if !governed || local.has_note {
+                return Ok(Considered::NotGoverned);
+            }
+            return self
+                .record_approval(repo, merge, policy, &local, &clone_url, m)
+                .await;
         }
         // A record already there means this commit was dealt with.
         if let Some(rec) = &local.existing {
@@ -659,6 +676,39 @@ impl Executor {
     fn executor_config(&self, name: &str, repo: &RepoName) -> Option<ExecutorConfig> {
         let e = self.config.executors.get(name)?;
         (e.repos.is_empty() || e.repos.contains(repo)).then(|| e.clone())
+    }
+
+    /// Writes the approval record of a governed merge that runs no executor. A merge that does
+    /// not verify gets no record (and no status: nothing was going to run); the audit reports it.
+    async fn record_approval(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        policy: crate::config::RepoPolicy,
+        local: &LocalFacts,
+        clone_url: &str,
+        m: Oid,
+    ) -> Result<Considered, ExecError> {
+        let verified = match self.verify(repo, merge, policy, local).await? {
+            Ok(v) => v,
+            Err((_, reason)) => {
+                tracing::info!(%repo, %merge, %reason, "governed commit without a valid approval; no record written");
+                return Ok(Considered::NotGoverned);
+            }
+        };
+        let token = self.note_token(repo).await;
+        // No git2 borrow across an await: the mirror is opened only for the local work below.
+        let mirror = self.local_mirror(repo).await?;
+        let h = Oid::from_str(verified.note.head.as_str()).map_err(Self::git_err(repo))?;
+        if !matches!(
+            check_content(&mirror, m, h),
+            Ok(Equivalence::Equivalent { .. })
+        ) {
+            tracing::info!(%repo, %merge, "merged content differs from the approved head; no record written");
+            return Ok(Considered::NotGoverned);
+        }
+        self.record(&mirror, clone_url, m, &verified.note, token.as_ref())?;
+        Ok(Considered::Recorded)
     }
 
     /// Finds the PR merged as `merge` and re-evaluates its approval from live facts, judged
