@@ -498,6 +498,7 @@ fn classify(c: &Commit<'_>, checked: &CheckedRecord) -> Vec<Violation> {
             | ProblemKind::PolicyMismatch
             | ProblemKind::NoApprover
             | ProblemKind::NoteDisagrees
+            | ProblemKind::Refused
             | ProblemKind::Signature => ViolationKind::InvalidRecord,
         };
         match by_kind.iter_mut().find(|(k, _)| *k == v) {

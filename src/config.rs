@@ -228,6 +228,67 @@ pub struct ExecutorConfig {
     pub repos: Vec<RepoName>,
     #[serde(default)]
     pub paused: bool,
+    /// Repository paths of the executor's own program (path patterns, as in a rule's
+    /// `paths`). They are governed by every rule that runs this executor, so that changing
+    /// the script needs that rule's approvers. Default: `command[0]` when it is a path inside
+    /// the repository.
+    #[serde(default)]
+    pub program_paths: Option<Vec<String>>,
+}
+
+impl ExecutorConfig {
+    /// The repository paths of this executor's program: `program_paths`, or by default
+    /// `command[0]` when it names a file inside the repository.
+    pub fn program_patterns(&self) -> Vec<String> {
+        match &self.program_paths {
+            Some(p) => p.clone(),
+            None => self
+                .command
+                .first()
+                .and_then(|c| repo_relative_program(c))
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+impl ExecutorConfig {
+    /// Every element of `command` that names a file inside the repository (`sh
+    /// scripts/apply.sh` runs `scripts/apply.sh`): what `prgate policy check --config`
+    /// expects the rules running this executor to cover.
+    pub fn run_files(&self) -> Vec<String> {
+        self.command
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .filter_map(|a| repo_relative_program(a))
+            .collect()
+    }
+}
+
+/// `command[0]` as a path inside the repository, or `None` when it is not one: a bare name
+/// (`sh`) is looked up on `PATH` by exec, and an absolute path is outside the checkout.
+pub fn repo_relative_program(program: &str) -> Option<String> {
+    if !program.contains('/') || program.starts_with('/') {
+        return None;
+    }
+    let trimmed = program.strip_prefix("./").unwrap_or(program);
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        return None;
+    }
+    Some(trimmed.to_string())
+}
+
+impl ServerConfig {
+    /// Each executor's program paths, by executor name, for governing them with the rules
+    /// that run them.
+    pub fn program_paths(&self) -> BTreeMap<String, Vec<String>> {
+        self.executors
+            .iter()
+            .map(|(name, e)| (name.clone(), e.program_patterns()))
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -735,6 +796,14 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
                 ));
             }
         }
+        for (j, pattern) in ex.program_paths.iter().flatten().enumerate() {
+            if let Err(why) = valid_path_pattern(pattern) {
+                errors.push(Problem::new(
+                    toml_path!["executors", name, "program_paths", j],
+                    format!("executor {name}: program path {pattern:?} {why}"),
+                ));
+            }
+        }
         if ex.repos.is_empty() {
             warnings.push(Problem::new(
                 toml_path!["executors", name],
@@ -751,6 +820,26 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         }
     }
     (errors, warnings)
+}
+
+/// Whether a path pattern can mean a repository path (the policy engine compiles it the
+/// same way; this only refuses what could never match).
+fn valid_path_pattern(pattern: &str) -> Result<(), String> {
+    let trimmed = pattern.trim_start_matches('/');
+    let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
+    let base = trimmed.trim_end_matches('/');
+    if base.is_empty() {
+        return Err("is empty".into());
+    }
+    if base
+        .split('/')
+        .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err("must not contain empty, \".\" or \"..\" path components".into());
+    }
+    globset::Glob::new(base)
+        .map(|_| ())
+        .map_err(|e| format!("is not a valid glob: {}", e.kind()))
 }
 
 #[cfg(test)]

@@ -227,6 +227,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
                 .collect(),
                 repos: vec![REPO.parse().map_err(setup_err)?],
                 paused: false,
+                program_paths: Some(vec!["scripts/apply-firewall.sh".into()]),
             },
         )]
         .into_iter()

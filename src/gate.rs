@@ -21,11 +21,11 @@ use crate::github::facts::{GatherError, gather_facts, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
-use crate::policy::{ProposedPolicy, PullFacts};
+use crate::policy::{Account, AccountKind, ProgramPaths, ProposedPolicy, PullFacts};
 use crate::records::{ApprovalTrailers, TrailerApproval};
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
-use crate::webhook::{Delivery, Event, Queue};
+use crate::webhook::{Delivery, Event, EventAccount, Queue};
 
 /// The description prgate gives a `prgate/approval` status someone else posted.
 pub const FORGED_STATUS_DESCRIPTION: &str = "status set by someone other than prgate";
@@ -68,6 +68,13 @@ pub struct Gate {
     executor: Option<Arc<Executor>>,
     /// Decision comments this process posted or found: (repo, pull, head, kind).
     commented: Mutex<HashSet<(RepoName, PullNumber, CommitSha, &'static str)>>,
+    /// Each executor's program paths, governed by the rules that run it.
+    programs: ProgramPaths,
+    /// Senders of push deliveries per (repo, branch): pushers the activity API may not list
+    /// yet. They only ever make someone ineligible, so forgetting them is safe.
+    push_senders: Mutex<HashMap<(RepoName, String), Vec<Account>>>,
+    /// Heads whose reviewers were asked for: (repo, pull, head).
+    requested: Mutex<HashSet<(RepoName, PullNumber, CommitSha)>>,
 }
 
 impl Gate {
@@ -94,6 +101,9 @@ impl Gate {
             renderer: Renderer::new(config.templates_dir.clone()),
             commented: Mutex::new(HashSet::new()),
             executor: None,
+            programs: config.program_paths(),
+            push_senders: Mutex::new(HashMap::new()),
+            requested: Mutex::new(HashSet::new()),
         }
     }
 
@@ -207,8 +217,13 @@ impl Gate {
                 git_ref,
                 before,
                 after,
+                sender,
                 ..
             } => {
+                if let (Some(branch), Some(sender)) = (git_ref.strip_prefix("refs/heads/"), sender)
+                {
+                    self.remember_pusher(repo, branch, sender);
+                }
                 if let Some(branch) = git_ref.strip_prefix("refs/heads/")
                     && self.is_governed(repo, branch)
                 {
@@ -235,6 +250,41 @@ impl Gate {
             Event::Ping | Event::Ignored { .. } => {}
         }
         Ok(())
+    }
+
+    fn remember_pusher(&self, repo: &RepoName, branch: &str, sender: &EventAccount) {
+        let account = Account {
+            login: sender.login.clone(),
+            id: crate::types::UserId(sender.id),
+            kind: AccountKind::from_github(&sender.kind),
+        };
+        if let Ok(mut m) = self.push_senders.lock() {
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            let list = m.entry((repo.clone(), branch.to_string())).or_default();
+            if !list.iter().any(|a| a.id == account.id) {
+                list.push(account);
+            }
+        }
+    }
+
+    /// Adds the pushers this process saw in push deliveries to those the activity API listed.
+    fn add_remembered_pushers(&self, facts: &mut PullFacts, head_branch: &str) {
+        let Some(pushers) = facts.head_pushers.as_mut() else {
+            return;
+        };
+        let remembered = self
+            .push_senders
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(facts.repo.clone(), head_branch.to_string())).cloned())
+            .unwrap_or_default();
+        for a in remembered {
+            if !pushers.iter().any(|p| p.id == a.id) {
+                pushers.push(a);
+            }
+        }
     }
 
     async fn overwrite_forged_status(
@@ -327,8 +377,11 @@ impl Gate {
                 Err(_) => return Ok(None),
             };
             tracing::Span::current().record("head", head.as_str());
-            let g = match gather_facts(&self.gh, repo, &pull).await {
-                Ok(g) => g,
+            let g = match gather_facts(&self.gh, repo, &pull, &self.programs).await {
+                Ok(mut g) => {
+                    self.add_remembered_pushers(&mut g.facts, &pull.head.git_ref);
+                    g
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not gather the facts; deciding error");
                     let d = policy::error_decision(head.clone(), &e.status_description());
@@ -367,6 +420,12 @@ impl Gate {
             {
                 tracing::warn!(error = %e, "cannot post the proposed policy's check");
             }
+            if decision.state == ApprovalState::Pending
+                && !g.facts.draft
+                && let Err(e) = self.request_reviews(&pull_ref, &g.policy, &g.facts, &decision).await
+            {
+                tracing::warn!(error = %e, "cannot request the reviews");
+            }
             let mut merged = None;
             if decision.is_approved() && g.policy.merge == MergeMode::Auto {
                 merged = self.merge_approved(&pull_ref, &decision).await?;
@@ -379,6 +438,60 @@ impl Gate {
         }
         .instrument(span)
         .await
+    }
+
+    /// Asks the designated approvers of the rules not yet satisfied to review (GitHub then
+    /// notifies them), once per head: users by login and teams of the repository owner's
+    /// organisation by slug, never an account that could not approve (the author, agents,
+    /// bots, pushers, commit authors and committers), nor anyone already asked or who
+    /// reviewed this head.
+    async fn request_reviews(
+        &self,
+        pull: &PullRef,
+        policy: &RepoPolicy,
+        facts: &PullFacts,
+        decision: &ApprovalDecision,
+    ) -> Result<(), GateError> {
+        let key = (pull.repo.clone(), pull.number, facts.head_sha.clone());
+        if self
+            .requested
+            .lock()
+            .map(|r| r.contains(&key))
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        let wanted = crate::policy::reviewers_to_request(policy, facts, decision);
+        if !wanted.is_empty() {
+            let already = self.gh.requested_reviewers(&pull.repo, pull.number).await?;
+            let users: Vec<String> = wanted
+                .users
+                .iter()
+                .filter(|u| !already.users.iter().any(|a| Login::new(a.login.clone()) == **u))
+                .map(|u| u.to_string())
+                .collect();
+            let owner = pull.repo.owner();
+            let teams: Vec<String> = wanted
+                .teams
+                .iter()
+                .filter(|t| t.org.eq_ignore_ascii_case(owner))
+                .filter(|t| !already.teams.iter().any(|a| a.slug.eq_ignore_ascii_case(&t.slug)))
+                .map(|t| t.slug.clone())
+                .collect();
+            if !users.is_empty() || !teams.is_empty() {
+                tracing::info!(?users, ?teams, "requesting reviews");
+                self.gh
+                    .request_reviewers(&pull.repo, pull.number, &users, &teams)
+                    .await?;
+            }
+        }
+        if let Ok(mut r) = self.requested.lock() {
+            if r.len() > 100_000 {
+                r.clear();
+            }
+            r.insert(key);
+        }
+        Ok(())
     }
 
     /// A request still pending after the policy's `expire_after` is closed as denied: status
@@ -574,7 +687,8 @@ impl Gate {
             self.metrics.merge("head_moved");
             return Ok(None);
         }
-        let recheck = gather_facts(&self.gh, &pull.repo, &live).await?;
+        let mut recheck = gather_facts(&self.gh, &pull.repo, &live, &self.programs).await?;
+        self.add_remembered_pushers(&mut recheck.facts, &live.head.git_ref);
         let again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
         if !again.is_approved() || again.head_sha != decision.head_sha {
             tracing::info!(

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 /// Exit code for a usage or configuration error.
 const EXIT_USAGE: u8 = 2;
 /// Exit code for any other error.
@@ -218,6 +220,13 @@ enum PolicyCommand {
     Check {
         #[arg(default_value = ".github/prgate.toml")]
         file: PathBuf,
+        /// The server config: also check that every executor program is governed by the
+        /// rules that run it, and that every executor a rule names is defined.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print one JSON object: {file, ok, errors, warnings}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -282,8 +291,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Policy {
-            command: PolicyCommand::Check { file },
-        } => policy_check(&file),
+            command: PolicyCommand::Check { file, config, json },
+        } => cli::policy_check::run(&file, config.as_deref(), json),
         Command::Propose {
             repo,
             title,
@@ -809,26 +818,3 @@ where
     })
 }
 
-fn policy_check(file: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("prgate: cannot read {}: {e}", file.display());
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let name = file.display().to_string();
-    let check = prgate::policy::policy_check(&name, &text);
-    for e in &check.errors {
-        eprintln!("{e}");
-    }
-    for w in &check.warnings {
-        eprintln!("{w}");
-    }
-    if check.is_ok() {
-        println!("{name}: ok");
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_USAGE)
-    }
-}

@@ -168,6 +168,8 @@ pub(crate) enum ProblemKind {
     NoteDisagrees,
     /// Trusted keys were given and the note's signature is missing, by another key, or bad.
     Signature,
+    /// The executor refused the merge (its note records the refusal).
+    Refused,
 }
 
 /// A report together with the kind of each of its problems.
@@ -267,6 +269,21 @@ pub(crate) fn check_record_known(
             None
         }
     };
+
+    // A refusal is a record that the merge does not hold, whatever else the commit says.
+    if let Some(refusal) = note
+        .as_ref()
+        .and_then(|n| n.execution.as_ref())
+        .filter(|e| e.outcome == crate::executor::Outcome::Refused)
+    {
+        problems.push(
+            ProblemKind::Refused,
+            format!(
+                "{m_id}: the executor refused this merge ({}); nothing was run and it does not count as approved",
+                refusal.refusal.as_deref().unwrap_or("no reason recorded")
+            ),
+        );
+    }
 
     // With trusted keys, a record must be the gate's signed note; without, trailers suffice.
     let signature = note

@@ -239,6 +239,7 @@ fn note(r: &TestRepo, commit: Oid, head: Oid, outcome: Outcome) -> ExecutionNote
             output_sha256: Some("00".repeat(32)),
             outcome,
             refusal: None,
+            operator: None,
         }),
         signature: None,
     }

@@ -52,6 +52,7 @@ fn notes_round_trip_and_are_replaced() {
         output_sha256: None,
         outcome: Outcome::Refused,
         refusal: Some("merged content differs from what was approved: x".into()),
+        operator: None,
     });
     write_note(&r.repo, s.main, &note).unwrap();
     let back = read_note(&r.repo, s.main).unwrap().unwrap();

@@ -93,6 +93,7 @@ fn note_for(r: &TestRepo, s: &Scenario, m: Oid) -> ExecutionNote {
             output_sha256: Some("00".repeat(32)),
             outcome: Outcome::Succeeded,
             refusal: None,
+            operator: None,
         }),
         signature: None,
     }

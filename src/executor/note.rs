@@ -98,6 +98,10 @@ pub struct ExecutionRecord {
     /// Why verification refused to run anything, when `outcome` is `refused`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// The operator's decision behind this run, when it was not the service's own: an
+    /// explicit `prgate execute` (by the account named) after an earlier record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
 impl ExecutionRecord {
@@ -111,6 +115,7 @@ impl ExecutionRecord {
             output_sha256: Some(run.output_sha256.clone()),
             outcome: run.outcome,
             refusal: None,
+            operator: None,
         }
     }
 
@@ -134,6 +139,7 @@ impl ExecutionRecord {
             } else {
                 None
             },
+            operator: None,
         }
     }
 }
@@ -378,6 +384,7 @@ pub(crate) mod tests {
                 output_sha256: Some("ab".repeat(32)),
                 outcome: Outcome::Succeeded,
                 refusal: None,
+                operator: None,
             }),
             signature: None,
         }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::carried::{Carried, check_carried};
 use super::equivalence::{Equivalence, check_content};
 use super::history::{changed_paths, first_parent_range, policy_blob_at};
 use super::note::{
@@ -40,6 +41,8 @@ pub const HOLD_LABEL: &str = "prgate:hold";
 /// Output kept in the record; the rest is hashed only.
 const OUTPUT_CAP: usize = 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The executor name a refusal records for a governed merge that runs no executor.
+const NO_EXECUTOR: &str = "(none)";
 /// How many recent first-parent commits the reconciler looks at per branch.
 const RECONCILE_DEPTH: usize = 50;
 
@@ -303,6 +306,7 @@ impl Executor {
             let repo = &governed.name;
             let result: Result<(), ExecError> = async {
                 let (mirror, _) = self.mirror(repo).await?;
+                let programs = self.config.program_paths();
                 let mut todo = Vec::new();
                 for branch in &governed.branches {
                     let Ok(tip) = mirror.refname_to_id(&format!("refs/heads/{branch}")) else {
@@ -317,6 +321,7 @@ impl Executor {
                             Ok(Some(local)) => {
                                 local.existing.is_none()
                                     && policy::parse_policy(POLICY_PATH, &local.policy_text)
+                                        .map(|p| policy::govern_programs(&p, &programs))
                                         .map(|p| {
                                             // An executor to run, or a governed merge still
                                             // without its approval record.
@@ -450,7 +455,7 @@ impl Executor {
             return Ok(Considered::NotGoverned);
         };
         let policy = match policy::parse_policy(POLICY_PATH, &local.policy_text) {
-            Ok(p) => p,
+            Ok(p) => policy::govern_programs(&p, &self.config.program_paths()),
             Err(e) => {
                 let reason = format!("the policy at the merge's first parent is invalid: {e}");
                 return self.refuse(repo, merge, None, None, &reason).await;
@@ -494,7 +499,7 @@ impl Executor {
         };
 
         // --- verification: from the code host and from git, never from statuses ---
-        let verified = match self.verify(repo, merge, policy, &local).await? {
+        let verified = match self.verify(repo, merge, policy.clone(), &local).await? {
             Ok(v) => v,
             Err((pull, reason)) => {
                 return self
@@ -516,6 +521,40 @@ impl Executor {
                 .refuse(repo, merge, Some(&verified.pull), Some(&name), &reason)
                 .await;
         }
+        // 4. No unapproved content rides along: what M runs with must itself be approved.
+        let carried = self
+            .carried(&mirror, repo, m, &policy, &verified.note.rules)
+            .map_err(&gerr)?;
+        drop(mirror);
+        match carried {
+            Carried::Approved => {}
+            Carried::Pending { commit } => {
+                return Err(ExecError::Other(format!(
+                    "the earlier merge {commit} changed the same governed content and has no record yet; it is verified first"
+                )));
+            }
+            Carried::TooDeep => {
+                let reason = format!(
+                    "the last approved state of the governed content lies more than {} commits back; prgate cannot tell what was approved",
+                    super::carried::MAX_WALK
+                );
+                return self
+                    .refuse(repo, merge, Some(&verified.pull), Some(&name), &reason)
+                    .await;
+            }
+            Carried::Unapproved { since, paths } => {
+                let how = self.how_it_arrived(repo, &governed_base(&verified.pull), since).await;
+                let short = &since.to_string()[..7];
+                let reason = format!(
+                    "the branch carries unapproved changes to {} since {short} ({how}): revert them in an approved PR",
+                    summarize_paths(&paths)
+                );
+                return self
+                    .refuse(repo, merge, Some(&verified.pull), Some(&name), &reason)
+                    .await;
+            }
+        }
+        let mirror = self.local_mirror(repo).await?;
         let pull_number = PullNumber(verified.pull.number);
 
         // --- hold: the kill switch, before anything starts ---
@@ -553,15 +592,27 @@ impl Executor {
         if !self.claim(repo, merge, mode).await? {
             return Ok(Considered::ClaimedElsewhere);
         }
+        // An operator's re-run is their decision, and the record says so.
+        let operator = match (mode, &local.existing) {
+            (Mode::Operator, Some(rec)) => {
+                let who = self
+                    .gh
+                    .own_login()
+                    .await
+                    .unwrap_or_else(|_| "an operator".to_string());
+                Some(format!(
+                    "re-run by {who} with prgate execute after the record said {}",
+                    rec.outcome
+                ))
+            }
+            _ => None,
+        };
         // A provisional record: if this process dies now, the note already says `interrupted`.
         let mut note = verified.note.clone();
         let started = Utc::now();
-        note.execution = Some(ExecutionRecord::not_run(
-            &name,
-            Outcome::Interrupted,
-            started,
-            None,
-        ));
+        let mut provisional = ExecutionRecord::not_run(&name, Outcome::Interrupted, started, None);
+        provisional.operator = operator.clone();
+        note.execution = Some(provisional);
         let git_token = self.note_token(repo).await;
         self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
         self.status(repo, merge, "pending", &format!("running {name}"))
@@ -625,6 +676,9 @@ impl Executor {
             }
         };
         let _ = std::fs::remove_dir_all(&workdir);
+        if let Some(rec) = note.execution.as_mut() {
+            rec.operator = operator;
+        }
 
         // --- record --- (the mirror was synced before the run; notes merge on push)
         let mirror = self.local_mirror(repo).await?;
@@ -673,6 +727,77 @@ impl Executor {
         Ok(Considered::Ran { outcome, exit_code })
     }
 
+    /// Step 4: is the governed content of M's first parent the approved one? Governed content
+    /// is what the rules M matched cover (their paths, and their executors' programs).
+    fn carried(
+        &self,
+        mirror: &Repository,
+        repo: &RepoName,
+        m: Oid,
+        policy: &crate::config::RepoPolicy,
+        rules: &[String],
+    ) -> Result<Carried, git2::Error> {
+        let parent = mirror.find_commit(m)?.parent_id(0)?;
+        let governs = |path: &str| {
+            policy::matched_rules(policy, &[path.to_string()])
+                .iter()
+                .any(|r| r.name != policy::DEFAULTS_RULE && rules.contains(&r.name))
+        };
+        let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
+        let has_valid_record = |c: Oid| match read_note(mirror, c) {
+            Ok(Some(n)) => {
+                let approved = n.merge.as_str() == c.to_string()
+                    && n.repo == *repo
+                    && !n.approvals.is_empty()
+                    && n.execution.as_ref().is_none_or(|e| e.outcome != Outcome::Refused);
+                // With a signing key, only the gate's own signed notes say what was approved:
+                // anyone who can push can write a note.
+                let signed = match &own_key {
+                    Some(k) => matches!(
+                        super::signing::check_signature(&n, std::slice::from_ref(k)),
+                        super::signing::SignatureCheck::Valid { .. }
+                    ),
+                    None => true,
+                };
+                approved && signed
+            }
+            _ => false,
+        };
+        let awaiting_record = |c: Oid| {
+            let trailers = mirror
+                .find_commit(c)
+                .ok()
+                .and_then(|cm| cm.message().and_then(ApprovalTrailers::parse))
+                .is_some();
+            trailers && matches!(read_note(mirror, c), Ok(None))
+        };
+        check_carried(mirror, parent, &governs, &has_valid_record, &awaiting_record)
+    }
+
+    /// "direct push by root", "force push by root", "merged by alice": who brought `commit`
+    /// onto `branch`, from the code host's activity log.
+    async fn how_it_arrived(&self, repo: &RepoName, branch: &str, commit: Oid) -> String {
+        let sha = commit.to_string();
+        match self.gh.branch_activity(repo, branch).await {
+            Ok(list) => match list.iter().find(|a| a.after == sha) {
+                Some(a) => {
+                    let who = a
+                        .actor
+                        .as_ref()
+                        .map_or("an unknown account".to_string(), |u| u.login.clone());
+                    match a.activity_type.as_str() {
+                        "push" => format!("direct push by {who}"),
+                        "force_push" => format!("force push by {who}"),
+                        "pr_merge" | "merge_queue_merge" => format!("merged by {who}"),
+                        other => format!("{other} by {who}"),
+                    }
+                }
+                None => "not merged through prgate".to_string(),
+            },
+            Err(_) => "not merged through prgate".to_string(),
+        }
+    }
+
     fn executor_config(&self, name: &str, repo: &RepoName) -> Option<ExecutorConfig> {
         let e = self.config.executors.get(name)?;
         (e.repos.is_empty() || e.repos.contains(repo)).then(|| e.clone())
@@ -691,8 +816,12 @@ impl Executor {
     ) -> Result<Considered, ExecError> {
         let verified = match self.verify(repo, merge, policy, local).await? {
             Ok(v) => v,
-            Err((_, reason)) => {
-                tracing::info!(%repo, %merge, %reason, "governed commit without a valid approval; no record written");
+            Err((pull, reason)) => {
+                tracing::info!(%repo, %merge, %reason, "governed commit without a valid approval; its refusal is recorded");
+                // Durable, so that a review given after the merge never launders it later.
+                if let Some(pull) = &pull {
+                    self.record_refusal(repo, merge, pull, None, &reason).await?;
+                }
                 return Ok(Considered::NotGoverned);
             }
         };
@@ -750,6 +879,7 @@ impl Executor {
             &self.gh,
             repo,
             &pull,
+            &local.parent,
             policy.clone(),
             local.policy_blob.clone(),
         )
@@ -864,6 +994,60 @@ impl Executor {
         Ok(())
     }
 
+    /// Records a refusal durably, as a (signed) note with outcome `refused`, so that no
+    /// restart, replica or later review reconsiders it; only an operator's `prgate execute`
+    /// can. Without a PR there is no approval to record a refusal of (a direct push): the
+    /// status says it.
+    async fn record_refusal(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        pull: &ApiPull,
+        executor: Option<&str>,
+        reason: &str,
+    ) -> Result<(), ExecError> {
+        let clone_url = self.clone_url(repo).await?;
+        let token = self.note_token(repo).await;
+        let mirror = self.local_mirror(repo).await?;
+        let m = Oid::from_str(merge.as_str()).map_err(Self::git_err(repo))?;
+        let Some(local) = read_local(&mirror, m, repo).map_err(Self::git_err(repo))? else {
+            return Ok(());
+        };
+        if local
+            .existing
+            .as_ref()
+            .is_some_and(|e| e.outcome == Outcome::Refused && e.refusal.as_deref() == Some(reason))
+        {
+            return Ok(());
+        }
+        let head = pull
+            .head
+            .sha
+            .parse()
+            .map_err(|e: crate::types::InvalidId| ExecError::Other(e.to_string()))?;
+        let now = Utc::now();
+        let note = ExecutionNote {
+            version: super::note::NOTE_VERSION,
+            repo: repo.clone(),
+            pull: PullNumber(pull.number),
+            base: local.parent.clone(),
+            head,
+            merge: merge.clone(),
+            policy_blob: local.policy_blob.clone(),
+            rules: vec![],
+            approvals: vec![],
+            decided_at: now,
+            execution: Some(ExecutionRecord::not_run(
+                executor.unwrap_or(NO_EXECUTOR),
+                Outcome::Refused,
+                now,
+                Some(reason.to_string()),
+            )),
+            signature: None,
+        };
+        self.record(&mirror, &clone_url, m, &note, token.as_ref())
+    }
+
     async fn refuse(
         &self,
         repo: &RepoName,
@@ -873,6 +1057,10 @@ impl Executor {
         reason: &str,
     ) -> Result<Considered, ExecError> {
         tracing::warn!(%repo, %merge, %reason, "execution refused");
+        if let Some(pull) = pull {
+            self.record_refusal(repo, merge, pull, executor, reason)
+                .await?;
+        }
         self.status(
             repo,
             merge,
@@ -965,5 +1153,20 @@ impl Executor {
                 }
             }
         })
+    }
+}
+
+/// The branch a merged PR was merged into.
+fn governed_base(pull: &ApiPull) -> String {
+    pull.base.git_ref.clone()
+}
+
+/// "firewall/rules.toml", "firewall/a, firewall/b and 3 more".
+fn summarize_paths(paths: &[String]) -> String {
+    match paths {
+        [] => "governed paths".to_string(),
+        [one] => one.clone(),
+        [a, b] => format!("{a} and {b}"),
+        [a, b, rest @ ..] => format!("{a}, {b} and {} more", rest.len()),
     }
 }

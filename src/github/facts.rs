@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use super::models::{ApiCommit, ApiPull};
+use super::models::{ApiActivity, ApiCommit, ApiPull};
 use super::{FileAtCommit, GitHub, GitHubError};
 use crate::config::{ConfigError, POLICY_PATH, RepoPolicy};
-use crate::policy::{self, CommitFacts, ProposedPolicy, PullFacts, PullState, Review, ReviewState};
+use crate::policy::{
+    self, Account, CommitFacts, ProgramPaths, ProposedPolicy, PullFacts, PullState, Review,
+    ReviewState,
+};
 use crate::types::{CommitSha, InvalidId, PullNumber, RepoName};
 
 /// GitHub's compare API lists at most this many files; a PR at the cap may have more.
@@ -81,37 +84,44 @@ pub async fn policy_at(
     Ok((policy, file))
 }
 
-/// Gathers everything the policy engine needs about `pull`, judged by the policy at the PR's
-/// base commit.
+/// Gathers everything the policy engine needs about `pull`, judged by the policy at the
+/// current tip of its base branch. The tip is read through the refs API: GitHub does not
+/// refresh `pull.base.sha` when the base branch moves (https://github.com/github/docs/issues/431,
+/// https://github.com/rust-lang/bors/pull/40), so a policy tightened on `main` would not reach
+/// PRs opened before it.
 pub async fn gather_facts(
     gh: &GitHub,
     repo: &RepoName,
     pull: &ApiPull,
+    programs: &ProgramPaths,
 ) -> Result<Gathered, GatherError> {
-    let here = format!("/repos/{repo}/pulls/{}", pull.number);
-    let base_sha = sha(&here, &pull.base.sha)?;
-    let (policy, policy_file) = policy_at(gh, repo, &base_sha).await?;
-    gather_facts_with_policy(gh, repo, pull, policy, policy_file.blob_sha).await
+    let tip = gh.branch_tip(repo, &pull.base.git_ref).await?;
+    let (policy, policy_file) = policy_at(gh, repo, &tip).await?;
+    let policy = policy::govern_programs(&policy, programs);
+    gather_facts_with_policy(gh, repo, pull, &tip, policy, policy_file.blob_sha).await
 }
 
-/// As [`gather_facts`], judged by a policy the caller read (the executor reads it at the merge
-/// commit's first parent).
+/// As [`gather_facts`], judged by a policy the caller read at `base` (the executor reads it at
+/// the merge commit's first parent) and gave its executors' program paths. The changed files are those between the merge base of
+/// `base` and the head, and the head.
 pub async fn gather_facts_with_policy(
     gh: &GitHub,
     repo: &RepoName,
     pull: &ApiPull,
+    base: &CommitSha,
     policy: RepoPolicy,
     policy_blob: CommitSha,
 ) -> Result<Gathered, GatherError> {
     let here = format!("/repos/{repo}/pulls/{}", pull.number);
     let head_sha = sha(&here, &pull.head.sha)?;
-    let base_sha = sha(&here, &pull.base.sha)?;
+    let base_sha = base.clone();
     let author = pull
         .user
         .as_ref()
         .map(|u| u.account())
         .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
 
+    // GitHub's compare of `base...head` is against their merge base.
     let compare = gh.compare(repo, &base_sha, &head_sha).await?;
     if compare.total_commits as usize != compare.commits.len() {
         return Err(GatherError::Incomplete(format!(
@@ -138,7 +148,7 @@ pub async fn gather_facts_with_policy(
     changed_files.sort();
     changed_files.dedup();
 
-    let commits = compare
+    let mut commits = compare
         .commits
         .iter()
         .map(|c| commit_facts(&here, c))
@@ -162,8 +172,11 @@ pub async fn gather_facts_with_policy(
         })
         .collect::<Vec<_>>();
 
-    // Team membership is only needed when someone took a stance.
+    // Team membership, pushers and the base's history are only needed when someone took a
+    // stance; a PR nobody reviewed costs no such call.
     let mut team_members = BTreeMap::new();
+    let mut head_pushers = None;
+    let mut base_changed_at = None;
     let stance_taken = reviews.iter().any(|r| {
         matches!(
             r.state,
@@ -174,6 +187,16 @@ pub async fn gather_facts_with_policy(
         for team in policy::teams_needed(&policy, &changed_files) {
             let members = gh.team_members(&team).await?;
             team_members.insert(team, members);
+        }
+        head_pushers = Some(read_pushers(gh, repo, pull, &mut commits).await?);
+        if reviews.iter().any(|r| r.state == ReviewState::Approved) {
+            base_changed_at = gh
+                .issue_events(repo, PullNumber(pull.number))
+                .await?
+                .iter()
+                .filter(|e| e.event == "base_ref_changed")
+                .filter_map(|e| e.created_at)
+                .max();
         }
     }
 
@@ -196,6 +219,14 @@ pub async fn gather_facts_with_policy(
     } else {
         PullState::Closed
     };
+    let merged_at = if pull.merged {
+        // A merged PR without its merge time cannot tell late reviews from timely ones.
+        Some(pull.merged_at.ok_or_else(|| {
+            GatherError::Incomplete("GitHub did not say when the PR was merged".into())
+        })?)
+    } else {
+        None
+    };
 
     Ok(Gathered {
         facts: PullFacts {
@@ -214,10 +245,70 @@ pub async fn gather_facts_with_policy(
             proposed_policy,
             labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
             created_at: pull.created_at,
+            head_pushers,
+            base_changed_at,
+            merged_at,
         },
         policy,
         policy_blob,
     })
+}
+
+/// Everyone who pushed to the PR's head branch, from the repository activity API, and for
+/// each commit who pushed it. A head branch in another repository (a fork) or a push whose
+/// actor the code host cannot name makes the PR fail closed: prgate cannot tell who wrote it.
+async fn read_pushers(
+    gh: &GitHub,
+    repo: &RepoName,
+    pull: &ApiPull,
+    commits: &mut [CommitFacts],
+) -> Result<Vec<Account>, GatherError> {
+    let head_repo = pull.head.repo.as_ref().map(|r| r.full_name.as_str());
+    let same_repo = head_repo
+        .and_then(|n| n.parse::<RepoName>().ok())
+        .is_some_and(|n| &n == repo);
+    if !same_repo {
+        return Err(GatherError::Incomplete(format!(
+            "the head branch lives in {}, not {repo}; prgate cannot read who pushed to it",
+            head_repo.unwrap_or("a deleted repository")
+        )));
+    }
+    let branch = pull.head.git_ref.as_str();
+    let activity = gh.branch_activity(repo, branch).await?;
+    let mut pushers: Vec<Account> = Vec::new();
+    for a in &activity {
+        let Some(actor) = &a.actor else {
+            return Err(GatherError::Incomplete(format!(
+                "GitHub does not say who moved the head branch {branch} to {}; prgate cannot tell who wrote the PR",
+                a.after.get(..7).unwrap_or(&a.after)
+            )));
+        };
+        let account = actor.account();
+        if !pushers.iter().any(|p| p.id == account.id) {
+            pushers.push(account);
+        }
+    }
+    attribute_pushes(commits, &activity);
+    Ok(pushers)
+}
+
+/// Names the pusher of each commit: a push whose new tip is the commit at position i of the
+/// PR's (oldest-first) commit list brought the commits after the previous push's tip up to i.
+fn attribute_pushes(commits: &mut [CommitFacts], activity: &[ApiActivity]) {
+    let mut covered = 0usize;
+    for a in activity {
+        let Some(actor) = &a.actor else { continue };
+        let Some(pos) = commits.iter().position(|c| c.sha.as_str() == a.after) else {
+            continue;
+        };
+        if pos < covered {
+            continue;
+        }
+        for c in &mut commits[covered..=pos] {
+            c.pushed_by = Some(actor.account());
+        }
+        covered = pos + 1;
+    }
 }
 
 fn commit_facts(here: &str, c: &ApiCommit) -> Result<CommitFacts, GitHubError> {
@@ -237,6 +328,7 @@ fn commit_facts(here: &str, c: &ApiCommit) -> Result<CommitFacts, GitHubError> {
             .as_ref()
             .map(|a| a.email.clone())
             .unwrap_or_default(),
+        pushed_by: None,
     })
 }
 

@@ -432,6 +432,79 @@ impl GitHub {
         Ok(r.json::<ApiReview>(&path)?.id)
     }
 
+    /// The commit a branch points to now, through the refs API (never `pull.base.sha`,
+    /// which GitHub does not refresh when the base branch moves).
+    pub async fn branch_tip(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<CommitSha, GitHubError> {
+        let path = format!("/repos/{repo}/git/ref/heads/{}", url_escape_path(branch));
+        let r: ApiRef = self.get_json(&path).await?;
+        r.object
+            .sha
+            .parse()
+            .map_err(|e: crate::types::InvalidId| GitHubError::Decode {
+                path,
+                message: e.to_string(),
+            })
+    }
+
+    /// Everything done to `refs/heads/<branch>` (pushes, force pushes, creation, deletion,
+    /// merges), oldest first, from the repository activity API: who really moved the ref.
+    pub async fn branch_activity(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<Vec<ApiActivity>, GitHubError> {
+        let mut list: Vec<ApiActivity> = self
+            .get_all(&format!(
+                "/repos/{repo}/activity?ref={}&direction=asc",
+                url_escape(&format!("refs/heads/{branch}"))
+            ))
+            .await?;
+        // The order of the answer is not trusted; the engine needs chronological order.
+        list.sort_by(|a, b| (a.timestamp, a.id).cmp(&(b.timestamp, b.id)));
+        Ok(list)
+    }
+
+    /// The issue events of a PR (`base_ref_changed` among them).
+    pub async fn issue_events(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+    ) -> Result<Vec<ApiIssueEvent>, GitHubError> {
+        self.get_all(&format!("/repos/{repo}/issues/{number}/events"))
+            .await
+    }
+
+    /// The users and teams whose review is requested on a PR now.
+    pub async fn requested_reviewers(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+    ) -> Result<ApiRequestedReviewers, GitHubError> {
+        self.get_json(&format!("/repos/{repo}/pulls/{number}/requested_reviewers"))
+            .await
+    }
+
+    /// Asks users (logins) and teams (slugs of the repository owner's organisation) to review
+    /// a PR; GitHub notifies them.
+    pub async fn request_reviewers(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+        users: &[String],
+        team_slugs: &[String],
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repo}/pulls/{number}/requested_reviewers");
+        let body = json!({ "reviewers": users, "team_reviewers": team_slugs });
+        self.transport
+            .send(Method::POST, &path, Some(&body))
+            .await?;
+        Ok(())
+    }
+
     pub async fn comments(
         &self,
         repo: &RepoName,

@@ -33,6 +33,15 @@ pub struct ApiBranchRef {
     #[serde(rename = "ref")]
     pub git_ref: String,
     pub sha: String,
+    /// The repository the branch lives in (another one for a PR from a fork); `null` when
+    /// that repository was deleted.
+    #[serde(default)]
+    pub repo: Option<ApiRepoRef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiRepoRef {
+    pub full_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,4 +194,43 @@ pub struct ApiRef {
     #[serde(rename = "ref")]
     pub git_ref: String,
     pub object: ApiRefObject,
+}
+
+/// One entry of the repository activity API: who moved which ref, from what to what.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiActivity {
+    pub id: u64,
+    #[serde(default)]
+    pub before: String,
+    #[serde(default)]
+    pub after: String,
+    #[serde(rename = "ref", default)]
+    pub git_ref: String,
+    pub timestamp: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub activity_type: String,
+    /// `null` when the code host cannot say who did it.
+    pub actor: Option<ApiUser>,
+}
+
+/// One issue event (only the fields prgate reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiIssueEvent {
+    #[serde(default)]
+    pub event: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiTeam {
+    pub slug: String,
+}
+
+/// `GET .../requested_reviewers`.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ApiRequestedReviewers {
+    #[serde(default)]
+    pub users: Vec<ApiUser>,
+    #[serde(default)]
+    pub teams: Vec<ApiTeam>,
 }

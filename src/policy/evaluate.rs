@@ -185,12 +185,53 @@ fn ineligibility(policy: &RepoPolicy, facts: &PullFacts, who: &Account) -> Optio
     if who.id == facts.author.id {
         return Some(format!("{login} opened the pull request"));
     }
+    // Pushes are authenticated; commit emails are not. Whoever pushed to the head branch
+    // helped write the change, whatever names its commits carry.
+    if facts
+        .head_pushers
+        .as_ref()
+        .is_some_and(|ps| ps.iter().any(|p| p.id == who.id))
+    {
+        return Some(format!("{login} pushed to the head branch"));
+    }
     for c in &facts.commits {
+        // An email still disqualifies its account (fail closed), but the description names
+        // who really pushed the commit, so that a forged identity is visible as such.
+        let pushed = match &c.pushed_by {
+            Some(p) if p.id != who.id => format!(", pushed by {}", p.login),
+            Some(_) => String::new(),
+            None => ", pushed by an unknown account".to_string(),
+        };
         if c.author.as_ref().is_some_and(|a| a.id == who.id) {
-            return Some(format!("{login} authored commit {}", c.sha.short()));
+            return Some(format!("{login} authored commit {}{pushed}", c.sha.short()));
         }
         if c.committer.as_ref().is_some_and(|a| a.id == who.id) {
-            return Some(format!("{login} committed {}", c.sha.short()));
+            return Some(format!("{login} committed {}{pushed}", c.sha.short()));
+        }
+    }
+    None
+}
+
+/// Why a review cannot count by when it was submitted: after the merge (GitHub accepts
+/// reviews on merged PRs), or before the PR's base branch last changed.
+fn untimely(facts: &PullFacts, review: &Review) -> Option<String> {
+    if let Some(merged) = facts.merged_at {
+        match review.submitted_at {
+            Some(t) if t <= merged => {}
+            Some(_) => return Some("it was submitted after the merge".to_string()),
+            None => return Some("its submission time is unknown".to_string()),
+        }
+    }
+    if let Some(changed) = facts.base_changed_at {
+        match review.submitted_at {
+            Some(t) if t > changed => {}
+            Some(_) => {
+                return Some(format!(
+                    "it was given before the base branch changed to {}",
+                    facts.base_ref
+                ));
+            }
+            None => return Some("its submission time is unknown".to_string()),
         }
     }
     None
@@ -303,12 +344,52 @@ impl CompiledPolicy {
         }
         notes.extend(errors.iter().cloned());
 
+        // Reviews after the merge never existed as far as the decision goes: they cannot
+        // approve a merge that already happened, nor take back an approval it rested on.
+        let reviews: Vec<Review> = facts
+            .reviews
+            .iter()
+            .filter(|r| match (facts.merged_at, r.submitted_at) {
+                (Some(merged), Some(t)) => t <= merged,
+                (Some(_), None) => r.state != ReviewState::Approved,
+                (None, _) => true,
+            })
+            .cloned()
+            .collect();
+        let late: Vec<&Review> = facts
+            .reviews
+            .iter()
+            .filter(|r| r.state == ReviewState::Approved && !reviews.contains(r))
+            .collect();
+        for r in late {
+            let why = untimely(facts, r).unwrap_or_else(|| "it came after the merge".into());
+            notes.push(format!(
+                "approval by {} (review {}) does not count: {why}",
+                r.reviewer.login, r.id
+            ));
+        }
+        // Eligibility rests on who pushed to the head branch; judging a stance without
+        // knowing that could count a co-author's approval.
+        let stance_taken = reviews.iter().any(|r| {
+            matches!(
+                r.state,
+                ReviewState::Approved | ReviewState::ChangesRequested
+            )
+        });
+        if stance_taken && facts.head_pushers.is_none() {
+            errors.push(
+                "prgate could not read who pushed to the head branch; it cannot tell who may approve"
+                    .to_string(),
+            );
+            notes.push(errors[errors.len() - 1].clone());
+        }
+
         // Per rule: approvals that count. Per reviewer: the reason a stance did not count.
         let mut counted: Vec<Vec<Approval>> = vec![Vec::new(); reqs.len()];
         let mut denials: Vec<Denial> = Vec::new();
         let mut stale_hints: Vec<String> = Vec::new();
         let mut other_hints: Vec<String> = Vec::new();
-        for review in latest_stances(&facts.reviews).values() {
+        for review in latest_stances(&reviews).values() {
             let who = &review.reviewer;
             let login = &who.login;
             let general = ineligibility(policy, facts, who);
@@ -341,6 +422,14 @@ impl CompiledPolicy {
                             review.id
                         ));
                         other_hints.push(format!("{login}'s approval does not count: {why}"));
+                        continue;
+                    }
+                    if let Some(why) = untimely(facts, review) {
+                        notes.push(format!(
+                            "approval by {login} (review {}) does not count: {why}",
+                            review.id
+                        ));
+                        stale_hints.push(format!("{login}'s approval does not count: {why}"));
                         continue;
                     }
                     if review.commit_id.as_ref() != Some(head) {

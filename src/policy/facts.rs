@@ -81,6 +81,11 @@ pub struct CommitFacts {
     /// The raw name/email, for a useful message when the account is unknown.
     pub author_email: String,
     pub committer_email: String,
+    /// Who really pushed this commit to the head branch (an authenticated account, from the
+    /// code host's activity log), when known: commit emails prove nothing, so a description
+    /// that names an email's account also names the pusher.
+    #[serde(default)]
+    pub pushed_by: Option<Account>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,4 +126,18 @@ pub struct PullFacts {
     pub proposed_policy: ProposedPolicy,
     pub labels: Vec<String>,
     pub created_at: Option<DateTime<Utc>>,
+    /// Every account that pushed to the PR's head branch (authenticated pushers, from the
+    /// code host's activity log and push webhooks). `None` when they were not read; the
+    /// gatherer reads them whenever a review takes a stance, and a stance judged without
+    /// them is an `error` (fail closed).
+    #[serde(default)]
+    pub head_pushers: Option<Vec<Account>>,
+    /// When the PR's base branch last changed (a retarget); approvals submitted before it
+    /// were given for a merge into another branch and do not count.
+    #[serde(default)]
+    pub base_changed_at: Option<DateTime<Utc>>,
+    /// When the PR was merged; reviews submitted after it never count (GitHub accepts reviews
+    /// on merged PRs).
+    #[serde(default)]
+    pub merged_at: Option<DateTime<Utc>>,
 }

@@ -116,6 +116,7 @@ pub fn commit_by(sha: CommitSha, who: &Account) -> CommitFacts {
         committer: Some(who.clone()),
         author_email: format!("{}@users.noreply.github.com", who.login),
         committer_email: format!("{}@users.noreply.github.com", who.login),
+        pushed_by: Some(who.clone()),
     }
 }
 
@@ -142,6 +143,9 @@ pub fn pull(author: &Account, head: CommitSha, files: &[&str]) -> PullFacts {
         proposed_policy: ProposedPolicy::Unchanged,
         labels: vec![],
         created_at: Some(at(0)),
+        head_pushers: Some(vec![author.clone()]),
+        base_changed_at: None,
+        merged_at: None,
     }
 }
 

@@ -7,6 +7,8 @@ mod evaluate;
 pub mod facts;
 #[doc(hidden)]
 pub mod fixtures;
+mod programs;
+mod requests;
 mod validate;
 
 pub use compiled::{CompiledPolicy, DEFAULTS_RULE, GlobError, compile_pattern};
@@ -17,4 +19,6 @@ pub use evaluate::{
     teams_needed,
 };
 pub use facts::*;
+pub use requests::{ReviewRequest, reviewers_to_request};
+pub use programs::{ProgramPaths, UncoveredProgram, govern_programs, uncovered_programs};
 pub use validate::{MAX_POLICY_BYTES, POLICY_VERSION, policy_check, validate_policy};

@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 
 use super::gitstore::{CommitInfo, FileChange, format_chrono};
-use super::world::{Account, Comment, Label, Pull, Repo, Review, Status, World};
+use super::world::{
+    Account, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team, World,
+};
 use crate::types::UserId;
 
 /// Where the simulator is reachable; html links use the same root, as GHES does.
@@ -238,8 +240,8 @@ pub fn pull(
         "merge_commit_sha": p.merge_commit_sha,
         "assignee": null,
         "assignees": [],
-        "requested_reviewers": [],
-        "requested_teams": [],
+        "requested_reviewers": p.requested_users.iter().map(|id| user_id(u, w, *id)).collect::<Vec<_>>(),
+        "requested_teams": p.requested_teams.iter().filter_map(|id| w.teams.iter().find(|t| t.id == *id)).map(|t| team(u, t)).collect::<Vec<_>>(),
     });
     merge(
         &mut v,
@@ -453,4 +455,48 @@ pub fn issue(u: &Urls, w: &World, r: &Repo, p: &Pull) -> Value {
         "updated_at": format_chrono(p.updated_at),
         "author_association": association(r, p.user),
     })
+}
+
+/// A team as GitHub's `team` schema shows it (in requested reviewers).
+pub fn team(u: &Urls, t: &Team) -> Value {
+    let url = format!("{}/orgs/{}/teams/{}", u.api, t.org, t.slug);
+    json!({
+        "id": t.id,
+        "node_id": node_id("Team", t.id),
+        "url": url,
+        "html_url": format!("https://github.com/orgs/{}/teams/{}", t.org, t.slug),
+        "name": t.slug,
+        "slug": t.slug,
+        "description": null,
+        "privacy": "closed",
+        "notification_setting": "notifications_enabled",
+        "permission": "pull",
+        "members_url": format!("{url}/members{{/member}}"),
+        "repositories_url": format!("{url}/repos"),
+        "parent": null,
+    })
+}
+
+/// One issue event (`GET /repos/{o}/{r}/issues/{n}/events`).
+pub fn issue_event(u: &Urls, w: &World, r: &Repo, e: &IssueEvent) -> Value {
+    let mut v = json!({
+        "id": e.id,
+        "node_id": node_id("IssueEvent", e.id),
+        "url": format!("{}/issues/events/{}", u.repo(r), e.id),
+        "actor": user_id(u, w, e.actor),
+        "event": e.event,
+        "commit_id": null,
+        "commit_url": null,
+        "created_at": format_chrono(e.created_at),
+        "performed_via_github_app": null,
+    });
+    if let Some(id) = e.requested_user {
+        v["requested_reviewer"] = user_id(u, w, id);
+        v["review_requester"] = user_id(u, w, e.actor);
+    }
+    if let Some(t) = e.requested_team.and_then(|id| w.teams.iter().find(|t| t.id == id)) {
+        v["requested_team"] = team(u, t);
+        v["review_requester"] = user_id(u, w, e.actor);
+    }
+    v
 }

@@ -218,6 +218,10 @@ fn synchronize_pulls(
             let Some(p) = w.repos[idx].pull_mut(n) else {
                 continue;
             };
+            // A push to the head is when GitHub refreshes `base.sha` (and a retarget).
+            if let Some(tip) = gitstore::branch_tip(repo, &p.base_ref) {
+                p.base_sha = tip.to_string();
+            }
             let before = std::mem::replace(&mut p.head_sha, after.to_string());
             p.updated_at = Utc::now();
             before

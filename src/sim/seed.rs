@@ -124,8 +124,21 @@ pub struct SeedRepo {
     pub writers: Vec<Login>,
     #[serde(default)]
     pub required_contexts: Vec<String>,
+    /// Required contexts with their expected source: `[{ context = "prgate/approval",
+    /// app_id = 1 }]`; a status from anyone but that app's installation does not satisfy it.
+    #[serde(default)]
+    pub required_checks: Vec<SeedCheck>,
     #[serde(default)]
     pub enforce_admins: bool,
+}
+
+/// A required status context, optionally pinned to the app that must provide it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedCheck {
+    pub context: String,
+    #[serde(default)]
+    pub app_id: Option<u64>,
 }
 
 fn default_branch() -> String {
@@ -140,6 +153,7 @@ impl SeedRepo {
             admins: vec![],
             writers: vec![],
             required_contexts: vec![],
+            required_checks: vec![],
             enforce_admins: false,
         })
     }

@@ -61,7 +61,12 @@ pub struct Pull {
     pub head_ref: String,
     pub head_sha: String,
     pub base_ref: String,
-    /// Base tip when the PR was closed; open PRs show the live tip.
+    /// What the API shows as `base.sha`: the base tip when the PR was opened, refreshed only
+    /// by a push to the head or a retarget. GitHub does not refresh it when the base branch
+    /// moves (https://github.com/github/docs/issues/431), and prgate must not rely on it.
+    pub base_sha: String,
+    /// Base tip when the PR was closed; the PR's commits and files are computed from it
+    /// afterwards (from the live tip while open).
     pub closed_base_sha: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -72,6 +77,23 @@ pub struct Pull {
     pub labels: Vec<String>,
     pub reviews: Vec<Review>,
     pub comments: Vec<Comment>,
+    /// Users and teams (ids) whose review is requested and who have not reviewed since.
+    pub requested_users: Vec<UserId>,
+    pub requested_teams: Vec<u64>,
+    /// Issue events (`GET /issues/{n}/events`): `base_ref_changed`, `review_requested`, ...
+    pub events: Vec<IssueEvent>,
+}
+
+/// One entry of a PR's issue events.
+#[derive(Debug, Clone)]
+pub struct IssueEvent {
+    pub id: u64,
+    pub event: String,
+    pub actor: UserId,
+    pub created_at: DateTime<Utc>,
+    /// For `review_requested`: the requested user or team.
+    pub requested_user: Option<UserId>,
+    pub requested_team: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +124,9 @@ pub struct Repo {
     pub admins: Vec<UserId>,
     pub writers: Vec<UserId>,
     pub required_contexts: Vec<String>,
+    /// Required contexts pinned to an app (the "expected source"): context -> app id. A
+    /// status from any other account does not satisfy them.
+    pub required_apps: BTreeMap<String, u64>,
     pub enforce_admins: bool,
     pub git_dir: PathBuf,
     pub created_at: DateTime<Utc>,
@@ -275,7 +300,22 @@ impl World {
                             .map(|a| a.bot),
                     )
                     .collect(),
-                required_contexts: r.required_contexts.clone(),
+                required_contexts: r
+                    .required_contexts
+                    .iter()
+                    .cloned()
+                    .chain(r.required_checks.iter().map(|c| c.context.clone()))
+                    .fold(Vec::new(), |mut acc, c| {
+                        if !acc.contains(&c) {
+                            acc.push(c);
+                        }
+                        acc
+                    }),
+                required_apps: r
+                    .required_checks
+                    .iter()
+                    .filter_map(|c| c.app_id.map(|a| (c.context.clone(), a)))
+                    .collect(),
                 enforce_admins: r.enforce_admins,
                 git_dir: data_dir
                     .join(r.name.owner())
@@ -388,6 +428,19 @@ impl World {
     pub fn repo_index(&self, owner: &str, name: &str) -> Option<usize> {
         let wanted = RepoName::new(owner, name).ok()?;
         self.repos.iter().position(|r| r.name == wanted)
+    }
+    /// Whether a status posted by `creator` may satisfy the required context `ctx` of repo
+    /// `idx`: any poster, unless the context is pinned to an app, when only that app's
+    /// installation may (the `app_id` of protection's `required_status_checks.checks`, "the
+    /// ID of the GitHub App that must provide this check", GitHub's OpenAPI description).
+    pub fn may_satisfy(&self, idx: usize, ctx: &str, creator: UserId) -> bool {
+        match self.repos[idx].required_apps.get(ctx) {
+            None => true,
+            Some(app_id) => self
+                .apps
+                .iter()
+                .any(|a| a.id == *app_id && a.bot == creator),
+        }
     }
     pub fn team(&self, org: &str, slug: &str) -> Option<&Team> {
         self.teams

@@ -30,6 +30,10 @@ pub enum Event {
         before: Option<CommitSha>,
         after: Option<CommitSha>,
         forced: bool,
+        /// Who pushed (the delivery's `sender`, an authenticated account); a hint that makes
+        /// them ineligible to approve a PR from that branch, never a reason to approve.
+        #[serde(default)]
+        sender: Option<EventAccount>,
     },
     Status {
         repo: RepoName,
@@ -43,6 +47,15 @@ pub enum Event {
     Ignored {
         event: String,
     },
+}
+
+/// An account named in a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAccount {
+    pub login: Login,
+    pub id: u64,
+    /// GitHub's `type` (`User`, `Bot`, ...).
+    pub kind: String,
 }
 
 /// One accepted webhook delivery.
@@ -89,6 +102,10 @@ mod wire {
     #[derive(Deserialize)]
     pub struct Account {
         pub login: Option<String>,
+        #[serde(default)]
+        pub id: Option<u64>,
+        #[serde(rename = "type", default)]
+        pub kind: Option<String>,
     }
     #[derive(Deserialize)]
     pub struct Head {
@@ -127,6 +144,8 @@ mod wire {
         #[serde(default)]
         pub forced: Option<bool>,
         pub repository: Option<Repository>,
+        #[serde(default)]
+        pub sender: Option<Account>,
     }
     #[derive(Deserialize)]
     pub struct Status {
@@ -234,6 +253,13 @@ pub fn decode_event(event_name: &str, body: &[u8]) -> Result<Event, DecodeError>
                 before: sha_of("before", p.before)?,
                 after: sha_of("after", p.after)?,
                 forced: p.forced.unwrap_or(false),
+                sender: p.sender.and_then(|s| {
+                    Some(EventAccount {
+                        login: Login::new(s.login?),
+                        id: s.id?,
+                        kind: s.kind.unwrap_or_default(),
+                    })
+                }),
             })
         }
         "status" => {
@@ -320,7 +346,8 @@ mod tests {
                 git_ref: "refs/heads/main".into(),
                 before: None,
                 after: Some(SHA_B.parse().unwrap()),
-                forced: false
+                forced: false,
+                sender: None
             }
         );
         assert_eq!(
@@ -330,7 +357,8 @@ mod tests {
                 git_ref: "refs/heads/x".into(),
                 before: Some(SHA_A.parse().unwrap()),
                 after: None,
-                forced: true
+                forced: true,
+                sender: None
             }
         );
     }

@@ -7,6 +7,6 @@ pub mod handler;
 pub mod queue;
 pub mod signature;
 
-pub use event::{DecodeError, Delivery, Event, decode_event};
+pub use event::{DecodeError, Delivery, Event, EventAccount, decode_event};
 pub use queue::{Enqueued, Queue, QueueError, QueueOptions};
 pub use signature::{SignatureError, sign, verify_signature};

@@ -184,6 +184,9 @@ pub fn firewall_executor(dir: &Path, settings: &ExecSettings) -> prgate::config:
         .collect(),
         repos: vec![REPO.parse().unwrap()],
         paused: settings.paused,
+        // The script runs through `sh`, so it is named here: it is governed by the firewall
+        // rule, not by the defaults.
+        program_paths: Some(vec!["scripts/apply-firewall.sh".into()]),
     }
 }
 

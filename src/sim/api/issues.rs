@@ -55,6 +55,33 @@ pub async fn update(
     ok(render::issue(&sim.urls, &w, rp, p))
 }
 
+/// `GET /repos/{o}/{r}/issues/{n}/events`: the PR's issue events, oldest first.
+pub async fn list_events(
+    State(sim): State<Arc<Sim>>,
+    Path((o, r, n)): IssuePath,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let n = number(&n)?;
+    let mut w = sim.world();
+    let idx = find_repo(&sim, &mut w, &o, &r)?;
+    let rp = &w.repos[idx];
+    let p = rp.pull(n).ok_or_else(ApiError::not_found)?;
+    let items = p
+        .events
+        .iter()
+        .map(|e| render::issue_event(&sim.urls, &w, rp, e))
+        .collect();
+    paginate(
+        items,
+        &q,
+        &format!(
+            "{}/repos/{}/issues/{n}/events",
+            sim.urls.api,
+            rp.full_name()
+        ),
+    )
+}
+
 pub async fn list_comments(
     State(sim): State<Arc<Sim>>,
     Path((o, r, n)): IssuePath,

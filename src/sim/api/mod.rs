@@ -6,6 +6,7 @@ mod issues;
 pub mod pulls;
 mod refs;
 mod repos;
+mod review_requests;
 mod reviews;
 mod statuses;
 mod users;
@@ -78,6 +79,16 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route(
             &format!("{repo}/pulls/{{number}}/reviews/{{id}}/dismissals"),
             put(reviews::dismiss),
+        )
+        .route(
+            &format!("{repo}/pulls/{{number}}/requested_reviewers"),
+            get(review_requests::list)
+                .post(review_requests::request)
+                .delete(review_requests::remove),
+        )
+        .route(
+            &format!("{repo}/issues/{{number}}/events"),
+            get(issues::list_events),
         )
         .route(&format!("{repo}/statuses/{{sha}}"), post(statuses::create))
         .route(&format!("{repo}/git/ref/{{*name}}"), get(refs::get_ref))

@@ -56,8 +56,7 @@ pub(crate) fn render_pull(sim: &Sim, w: &World, idx: usize, n: u64) -> Option<Va
         (true, Some(b), Some(h)) => gitstore::mergeable(&repo, b, h).ok(),
         _ => None,
     };
-    let base_sha = base.map(|b| b.to_string()).unwrap_or_default();
-    let mut v = render::pull(&sim.urls, w, r, p, &base_sha, mergeable);
+    let mut v = render::pull(&sim.urls, w, r, p, &p.base_sha, mergeable);
     if let Ok((commits, files)) = pull_changes(&repo, p) {
         v["commits"] = json!(commits.len());
         v["changed_files"] = json!(files.len());
@@ -176,6 +175,7 @@ pub async fn create(
         head_ref,
         head_sha: head.to_string(),
         base_ref: new.base,
+        base_sha: base.to_string(),
         closed_base_sha: None,
         created_at: now,
         updated_at: now,
@@ -186,6 +186,9 @@ pub async fn create(
         labels: vec![],
         reviews: vec![],
         comments: vec![],
+        requested_users: vec![],
+        requested_teams: vec![],
+        events: vec![],
     });
     let payload = scan::pull_event(&sim, &w, idx, number, "opened", Some(actor.0));
     sim.hooks.emit("pull_request", &payload);
@@ -277,6 +280,7 @@ pub(crate) fn apply_pull_edit(
         .map(|o| o.to_string());
     let mut changes = serde_json::Map::new();
     let mut state_action = None;
+    let mut base_changed = false;
     {
         let p = w.repos[idx].pull_mut(n).ok_or_else(ApiError::not_found)?;
         if let Some(t) = title.filter(|t| *t != p.title) {
@@ -296,11 +300,15 @@ pub(crate) fn apply_pull_edit(
                     "Cannot change the base branch of a closed pull request.",
                 ));
             }
+            let new_tip = gitstore::branch_tip(&repo, &b).map(|o| o.to_string());
             let from = std::mem::replace(&mut p.base_ref, b);
+            let sha_from = std::mem::replace(&mut p.base_sha, new_tip.unwrap_or_default());
             changes.insert(
                 "base".into(),
-                json!({ "ref": { "from": from }, "sha": { "from": old_base_sha } }),
+                json!({ "ref": { "from": from }, "sha": { "from": sha_from } }),
             );
+            // A retarget is an issue event (https://docs.github.com/en/rest/using-the-rest-api/issue-event-types#base_ref_changed).
+            base_changed = true;
         }
         match state.as_deref() {
             Some("closed") if p.open => {
@@ -326,6 +334,19 @@ pub(crate) fn apply_pull_edit(
         }
         if !changes.is_empty() || state_action.is_some() {
             p.updated_at = Utc::now();
+        }
+    }
+    if base_changed {
+        let id = w.next_id();
+        if let Some(p) = w.repos[idx].pull_mut(n) {
+            p.events.push(crate::sim::world::IssueEvent {
+                id,
+                event: "base_ref_changed".into(),
+                actor,
+                created_at: Utc::now(),
+                requested_user: None,
+                requested_team: None,
+            });
         }
     }
     if !changes.is_empty() {
@@ -427,10 +448,12 @@ fn protection_blocks(w: &World, idx: usize, p: &Pull, actor: UserId) -> Option<S
         return None;
     }
     for ctx in &r.required_contexts {
+        // A context pinned to an app counts only that app's statuses.
         let latest = r
             .statuses
             .iter()
             .filter(|s| s.sha == p.head_sha && &s.context == ctx)
+            .filter(|s| w.may_satisfy(idx, ctx, s.creator))
             .max_by_key(|s| s.id);
         match latest {
             None => return Some(format!("Required status check \"{ctx}\" is expected.")),

@@ -106,11 +106,9 @@ pub async fn create(
             new.event.unwrap_or_default()
         )));
     }
-    if !p.open && state != "COMMENTED" {
-        return Err(ApiError::invalid(
-            "Unprocessable Entity: Can not review a closed pull request",
-        ));
-    }
+    // No check on the PR's state: GitHub accepts reviews, approvals included, on closed and
+    // merged pull requests ("it's explicitly allowed by the API",
+    // https://github.com/cli/cli/issues/5038). prgate must not count them after a merge.
     let commit_id = match new.commit_id {
         Some(c) => gitstore::resolve_commit(&repo, &c)
             .filter(|o| o.to_string().eq_ignore_ascii_case(&c))
@@ -131,6 +129,8 @@ pub async fn create(
     };
     if let Some(p) = w.repos[idx].pull_mut(n) {
         p.reviews.push(review);
+        // Reviewing answers a review request: GitHub takes the reviewer off the list.
+        p.requested_users.retain(|u| *u != actor.0);
     }
     emit_review(&sim, &w, idx, n, id, "submitted", actor.0);
     ok(review_json(&sim, &w, idx, n, id).ok_or_else(ApiError::not_found)?)

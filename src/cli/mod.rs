@@ -1,0 +1,4 @@
+//! One file per command, for the commands that have moved out of `main.rs`; `main.rs` parses
+//! and dispatches.
+
+pub mod policy_check;
