@@ -967,3 +967,190 @@ fn switching_policies_on_one_thread_uses_the_right_one() {
         ApprovalState::Success
     );
 }
+
+// --- who pushed, when reviews were given, what the executor runs (issue: five bypasses) ---
+
+#[test]
+fn attack_a_designated_approver_who_pushed_under_the_agents_name_cannot_approve() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    // bob (netops) pushed a commit whose author and committer emails are the agent's.
+    f.commits[0].pushed_by = Some(c.bob.clone());
+    f.head_pushers = Some(vec![c.agent.clone(), c.bob.clone()]);
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending, "{}", d.description);
+    assert!(
+        d.description
+            .contains("bob's approval does not count: bob pushed to the head branch"),
+        "{}",
+        d.description
+    );
+}
+
+#[test]
+fn attack_an_agent_forging_a_reviewers_email_blocks_them_and_is_named() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    // The agent pushed a commit claiming bob as its author: bob is blocked (fail closed),
+    // and the description says who really pushed it.
+    f.commits[0].author = Some(c.bob.clone());
+    f.commits[0].pushed_by = Some(c.agent.clone());
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        d.description
+            .contains("bob authored commit 1a2b3c4, pushed by ops-agent[bot]"),
+        "{}",
+        d.description
+    );
+}
+
+#[test]
+fn a_stance_judged_without_knowing_the_pushers_is_an_error() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.head_pushers = None;
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Error);
+    assert!(d.description.contains("who pushed"), "{}", d.description);
+}
+
+#[test]
+fn attack_an_approval_given_after_the_merge_never_counts() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.state = PullState::Merged;
+    f.merged_at = Some(at(10));
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 20));
+    let d = evaluate_final_head(&example_policy(), &f);
+    assert_ne!(d.state, ApprovalState::Success);
+    assert!(
+        notes_mention(&d, "approval by bob (review 10) does not count: it was submitted after the merge"),
+        "{:?}",
+        d.notes
+    );
+    // The same approval before the merge holds.
+    f.reviews[0].submitted_at = Some(at(5));
+    assert_eq!(
+        evaluate_final_head(&example_policy(), &f).state,
+        ApprovalState::Success
+    );
+}
+
+#[test]
+fn a_change_request_after_the_merge_takes_nothing_back() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.state = PullState::Merged;
+    f.merged_at = Some(at(10));
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 5));
+    let mut late = review(11, &c.bob, ReviewState::ChangesRequested, &head(), 30);
+    late.body = "too late".into();
+    f.reviews.push(late);
+    assert_eq!(
+        evaluate_final_head(&example_policy(), &f).state,
+        ApprovalState::Success
+    );
+}
+
+#[test]
+fn attack_an_approval_given_before_a_retarget_does_not_count() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.base_changed_at = Some(at(10));
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 5));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Pending);
+    assert!(
+        d.description
+            .contains("bob's approval does not count: it was given before the base branch changed to main"),
+        "{}",
+        d.description
+    );
+    f.reviews
+        .push(review(11, &c.bob, ReviewState::Approved, &head(), 15));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+}
+
+fn programs() -> prgate::policy::ProgramPaths {
+    [(
+        "firewall".to_string(),
+        vec!["scripts/apply-firewall.sh".to_string()],
+    )]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn attack_a_change_to_the_executors_script_needs_the_rules_approvers() {
+    let c = cast();
+    let policy = prgate::policy::govern_programs(&example_policy(), &programs());
+    let mut f = firewall_pr(&c, &["scripts/apply-firewall.sh"]);
+    // A maintainer (the defaults' approver) is not enough.
+    f.reviews
+        .push(review(10, &c.mia, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Pending, "{}", d.description);
+    assert!(
+        d.description.contains("(firewall)"),
+        "{}",
+        d.description
+    );
+    assert_eq!(
+        executors_for(&policy, &["scripts/apply-firewall.sh".into()]),
+        vec!["firewall".to_string()]
+    );
+    f.reviews
+        .push(review(11, &c.bob, ReviewState::Approved, &head(), 2));
+    assert_eq!(evaluate_approval(&policy, &f).state, ApprovalState::Success);
+    // Without the program paths, the script falls to the defaults.
+    assert_eq!(
+        matched_rules(&example_policy(), &["scripts/apply-firewall.sh".into()])[0].name,
+        "defaults"
+    );
+}
+
+#[test]
+fn policy_check_reports_an_executor_program_no_rule_running_it_covers() {
+    let run: std::collections::BTreeMap<String, Vec<String>> = [(
+        "firewall".to_string(),
+        vec!["scripts/apply-firewall.sh".to_string()],
+    )]
+    .into_iter()
+    .collect();
+    let found =
+        prgate::policy::uncovered_programs(&example_policy(), &Default::default(), &run);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].rule, "firewall");
+    assert_eq!(found[0].path, "scripts/apply-firewall.sh");
+    assert!(prgate::policy::uncovered_programs(&example_policy(), &programs(), &run).is_empty());
+}
+
+#[test]
+fn reviews_are_requested_from_those_who_could_approve() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    let d = decide(&f);
+    let asked = prgate::policy::reviewers_to_request(&example_policy(), &f, &d);
+    assert_eq!(asked.users, vec![c.alice.login.clone()]);
+    assert_eq!(asked.teams, vec![team("acme/netops")]);
+    // alice pushed to the branch: asking her would only invite an approval that cannot count.
+    f.head_pushers = Some(vec![c.agent.clone(), c.alice.clone()]);
+    let asked = prgate::policy::reviewers_to_request(&example_policy(), &f, &d);
+    assert!(asked.users.is_empty(), "{asked:?}");
+    // Nothing is asked once the rule is satisfied.
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Success);
+    assert!(prgate::policy::reviewers_to_request(&example_policy(), &f, &d).is_empty());
+}

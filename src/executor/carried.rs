@@ -143,3 +143,140 @@ fn paths_between(
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::POLICY_PATH;
+
+    /// A repository whose commits each write some files on top of the previous one.
+    struct Repo {
+        _dir: tempfile::TempDir,
+        git: Repository,
+        tip: Option<Oid>,
+    }
+
+    impl Repo {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let git = Repository::init_bare(dir.path()).expect("init");
+            Repo {
+                _dir: dir,
+                git,
+                tip: None,
+            }
+        }
+
+        fn commit(&mut self, files: &[(&str, &str)]) -> Oid {
+            let mut index = git2::Index::new().expect("index");
+            if let Some(tip) = self.tip {
+                let tree = self.git.find_commit(tip).unwrap().tree().unwrap();
+                index.read_tree(&tree).unwrap();
+            }
+            for (path, text) in files {
+                let blob = self.git.blob(text.as_bytes()).unwrap();
+                let entry = git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: 0o100644,
+                    uid: 0,
+                    gid: 0,
+                    file_size: text.len() as u32,
+                    id: blob,
+                    flags: 0,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                };
+                index.add(&entry).unwrap();
+            }
+            let tree_id = index.write_tree_to(&self.git).unwrap();
+            let tree = self.git.find_tree(tree_id).unwrap();
+            let sig = git2::Signature::now("t", "t@example.com").unwrap();
+            let parents: Vec<git2::Commit<'_>> = self
+                .tip
+                .map(|t| self.git.find_commit(t).unwrap())
+                .into_iter()
+                .collect();
+            let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+            let id = self
+                .git
+                .commit(None, &sig, &sig, "c", &tree, &refs)
+                .unwrap();
+            self.tip = Some(id);
+            id
+        }
+
+        fn check(&self, valid: &[Oid], awaiting: &[Oid]) -> Carried {
+            let governs = |p: &str| p.starts_with("firewall/");
+            let has_valid = |c: Oid| valid.contains(&c);
+            let waits = |c: Oid| awaiting.contains(&c);
+            check_carried(&self.git, self.tip.unwrap(), &governs, &has_valid, &waits).unwrap()
+        }
+    }
+
+    fn start() -> Repo {
+        let mut r = Repo::new();
+        r.commit(&[(POLICY_PATH, "version = 1"), ("firewall/a", "allow 22")]);
+        r
+    }
+
+    #[test]
+    fn content_as_the_policy_first_governed_it_is_approved() {
+        let mut r = start();
+        r.commit(&[("README.md", "unrelated")]);
+        assert_eq!(r.check(&[], &[]), Carried::Approved);
+    }
+
+    #[test]
+    fn a_direct_push_to_governed_content_is_named() {
+        let mut r = start();
+        let push = r.commit(&[("firewall/a", "allow 0.0.0.0/0")]);
+        r.commit(&[("README.md", "later")]);
+        assert_eq!(
+            r.check(&[], &[]),
+            Carried::Unapproved {
+                since: push,
+                paths: vec!["firewall/a".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_revert_restores_equality() {
+        let mut r = start();
+        r.commit(&[("firewall/a", "allow 0.0.0.0/0")]);
+        r.commit(&[("firewall/a", "allow 22")]);
+        assert_eq!(r.check(&[], &[]), Carried::Approved);
+    }
+
+    #[test]
+    fn an_approved_change_after_the_push_makes_the_content_approved_again() {
+        let mut r = start();
+        r.commit(&[("firewall/a", "allow 0.0.0.0/0")]);
+        let approved = r.commit(&[("firewall/a", "allow 443")]);
+        assert_eq!(r.check(&[approved], &[]), Carried::Approved);
+    }
+
+    #[test]
+    fn an_approved_change_before_the_push_does_not_cover_it() {
+        let mut r = start();
+        let approved = r.commit(&[("firewall/a", "allow 443")]);
+        let push = r.commit(&[("firewall/b", "allow 8080")]);
+        assert_eq!(
+            r.check(&[approved], &[]),
+            Carried::Unapproved {
+                since: push,
+                paths: vec!["firewall/b".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn an_earlier_merge_without_its_record_yet_is_waited_for() {
+        let mut r = start();
+        let merge = r.commit(&[("firewall/a", "allow 443")]);
+        assert_eq!(r.check(&[], &[merge]), Carried::Pending { commit: merge });
+    }
+}
