@@ -429,7 +429,7 @@ impl CompiledPolicy {
                             "approval by {login} (review {}) does not count: {why}",
                             review.id
                         ));
-                        stale_hints.push(format!("{login}'s approval does not count: {why}"));
+                        other_hints.push(format!("{login}'s approval does not count: {why}"));
                         continue;
                     }
                     if review.commit_id.as_ref() != Some(head) {
@@ -526,9 +526,11 @@ impl CompiledPolicy {
                 )
             })
             .collect();
-        let mut pending_text = missing.clone();
+        // Why a review that was given does not count comes first: it is what the reviewer
+        // looking at the status needs to read, and the approver list can be long.
+        let mut pending_text = other_hints;
+        pending_text.extend(missing.iter().cloned());
         pending_text.extend(stale_hints);
-        pending_text.extend(other_hints);
 
         let is_open = facts.state == PullState::Open
             || (merged_counts_as_open && facts.state == PullState::Merged);
