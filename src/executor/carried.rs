@@ -1,9 +1,11 @@
-//! Step 4 of post-merge verification: no unapproved content rides along. The governed content
-//! a merge runs with must itself have been approved: in the merge's first parent it equals
-//! that content as of the last commit on the branch that carries a valid record for it (or as
-//! it stood when the policy first governed the branch). A direct push, an admin merge or any
-//! refused commit that changed it since then makes the merge refuse, until a revert (in an
-//! approved PR) restores equality.
+//! Step 4 of post-merge verification: no unapproved content rides along. Each governed path
+//! a merge runs with must hold approved content in the merge's first parent: the content the
+//! last approved merge that changed it left there, or what it held when the policy first
+//! governed the branch. A direct push, an admin merge or any unapproved commit that changed it
+//! since makes the merge refuse, until a revert restores that content (what counts is the
+//! content, not the history).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use git2::{Oid, Repository, Tree};
 
@@ -16,10 +18,10 @@ pub const MAX_WALK: usize = 20_000;
 /// What the walk found on the branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Carried {
-    /// The governed content in the first parent is the approved one.
+    /// Every governed path in the first parent holds approved content.
     Approved,
-    /// `since` is the first commit after the last approved state that changed governed
-    /// content without a valid record; `paths` are the governed paths that still differ.
+    /// `since` is the earliest unapproved commit that changed a path which still differs from
+    /// its approved content; `paths` are those paths.
     Unapproved { since: Oid, paths: Vec<String> },
     /// `commit` changed governed content and carries prgate's trailers but has no record yet:
     /// its own verification has not run, so this one must wait for it.
@@ -28,21 +30,29 @@ pub enum Carried {
     TooDeep,
 }
 
-/// Walks first parents from `parent` (the merge's first parent) back to the last commit that
-/// changed governed content with a valid record (`has_valid_record`), or to the commit that
-/// brought the policy, and compares the governed content there with `parent`'s.
-/// `governs(path)` says whether a path is governed content; `awaiting_record(commit)` whether
-/// a commit claims to be a prgate merge (trailers) and has no record at all yet.
+/// An entry of a tree at a path: object id and mode, `None` when absent.
+type Entry = Option<(Oid, i32)>;
+
+/// Walks first parents back from `parent` (the merge's first parent). `governs(path)` says
+/// whether a path is governed content; `approved(commit)` whether a commit carries a valid
+/// approval record (its PR's approval of exactly what it merged); `awaiting_record(commit)`
+/// whether a commit claims to be a prgate merge (trailers) and has no record at all yet.
 pub fn check_carried(
     repo: &Repository,
     parent: Oid,
     governs: &dyn Fn(&str) -> bool,
-    has_valid_record: &dyn Fn(Oid) -> bool,
+    approved: &dyn Fn(Oid) -> bool,
     awaiting_record: &dyn Fn(Oid) -> bool,
 ) -> Result<Carried, git2::Error> {
-    let mut offenders: Vec<Oid> = Vec::new();
+    let now_tree = repo.find_commit(parent)?.tree()?;
+    let present = governed_files(&now_tree, governs);
+    // Paths whose latest change we have judged; paths changed by unapproved commits since
+    // their last approved state, with the earliest such commit seen so far.
+    let mut settled: BTreeSet<String> = BTreeSet::new();
+    let mut open: BTreeMap<String, Oid> = BTreeMap::new();
+    let mut bad: BTreeMap<String, Oid> = BTreeMap::new();
+    let mut waiting: Option<Oid> = None;
     let mut cursor = Some(parent);
-    let mut baseline = None;
     let mut walked = 0usize;
     while let Some(c) = cursor {
         walked += 1;
@@ -51,81 +61,125 @@ pub fn check_carried(
         }
         let commit = repo.find_commit(c)?;
         let first_parent = commit.parent_id(0).ok();
+        let tree = commit.tree()?;
         // The commit that brought the policy: what it holds is where governance starts.
         let governed_before = match first_parent {
             Some(p) => policy_blob_at(repo, p)?.is_some(),
             None => false,
         };
         if !governed_before {
-            baseline = Some(c);
+            judge_open(&mut open, &mut bad, &tree, &now_tree)?;
             break;
         }
-        let touched = governed_changes(repo, first_parent, c, governs)?;
-        if !touched.is_empty() {
-            if has_valid_record(c) {
-                baseline = Some(c);
-                break;
+        let old = match first_parent {
+            Some(p) => Some(repo.find_commit(p)?.tree()?),
+            None => None,
+        };
+        let changed: Vec<String> = changed_paths(repo, old.as_ref(), &tree)?
+            .into_iter()
+            .filter(|p| governs(p) && !settled.contains(p))
+            .collect();
+        if !changed.is_empty() {
+            if approved(c) {
+                for p in changed {
+                    if let Some(since) = open.remove(&p)
+                        && entry(&tree, &p)? != entry(&now_tree, &p)?
+                    {
+                        bad.insert(p.clone(), since);
+                    }
+                    settled.insert(p);
+                }
+            } else {
+                if awaiting_record(c) {
+                    waiting = Some(c);
+                }
+                for p in changed {
+                    open.insert(p, c);
+                }
             }
-            offenders.push(c);
+        }
+        // Once every governed path the merge runs with has met its latest change and nothing
+        // is open, older history cannot change the verdict.
+        if open.is_empty() && present.iter().all(|p| settled.contains(p)) {
+            break;
         }
         cursor = first_parent;
+        if cursor.is_none() {
+            judge_open(&mut open, &mut bad, &tree, &now_tree)?;
+        }
     }
-    let Some(baseline) = baseline else {
-        return Ok(Carried::Approved);
-    };
-    if offenders.is_empty() {
-        return Ok(Carried::Approved);
-    }
-    // A revert restores equality: what counts is the content, not the history.
-    let differing = governed_diff(
-        repo,
-        &repo.find_commit(baseline)?.tree()?,
-        &repo.find_commit(parent)?.tree()?,
-        governs,
-    )?;
-    if differing.is_empty() {
+    if bad.is_empty() {
         return Ok(Carried::Approved);
     }
-    // offenders are newest first; the first one after the approved state is the last.
-    let earliest = offenders[offenders.len() - 1];
-    if let Some(p) = offenders.iter().rev().find(|&&o| awaiting_record(o)) {
-        return Ok(Carried::Pending { commit: *p });
+    if let Some(commit) = waiting {
+        return Ok(Carried::Pending { commit });
     }
-    Ok(Carried::Unapproved {
-        since: earliest,
-        paths: differing,
-    })
+    // The earliest offender is the one furthest back: the walk met it last.
+    let paths: Vec<String> = bad.keys().cloned().collect();
+    let since = earliest(repo, parent, bad.values().copied().collect())?;
+    Ok(Carried::Unapproved { since, paths })
 }
 
-/// Governed paths that `commit` changed against `first_parent`.
-fn governed_changes(
-    repo: &Repository,
-    first_parent: Option<Oid>,
-    commit: Oid,
-    governs: &dyn Fn(&str) -> bool,
-) -> Result<Vec<String>, git2::Error> {
-    let new = repo.find_commit(commit)?.tree()?;
-    let old = match first_parent {
-        Some(p) => Some(repo.find_commit(p)?.tree()?),
-        None => None,
-    };
-    paths_between(repo, old.as_ref(), &new, governs)
+/// Paths still open at the start of governance are judged against what they held then.
+fn judge_open(
+    open: &mut BTreeMap<String, Oid>,
+    bad: &mut BTreeMap<String, Oid>,
+    start: &Tree<'_>,
+    now: &Tree<'_>,
+) -> Result<(), git2::Error> {
+    for (p, since) in std::mem::take(open) {
+        if entry(start, &p)? != entry(now, &p)? {
+            bad.insert(p, since);
+        }
+    }
+    Ok(())
 }
 
-fn governed_diff(
-    repo: &Repository,
-    old: &Tree<'_>,
-    new: &Tree<'_>,
-    governs: &dyn Fn(&str) -> bool,
-) -> Result<Vec<String>, git2::Error> {
-    paths_between(repo, Some(old), new, governs)
+/// Of `candidates` (commits on `tip`'s first-parent line), the one furthest back.
+fn earliest(repo: &Repository, tip: Oid, candidates: BTreeSet<Oid>) -> Result<Oid, git2::Error> {
+    let mut last = None;
+    let mut cursor = Some(tip);
+    let mut steps = 0usize;
+    while let Some(c) = cursor {
+        if candidates.contains(&c) {
+            last = Some(c);
+        }
+        steps += 1;
+        if steps > MAX_WALK {
+            break;
+        }
+        cursor = repo.find_commit(c)?.parent_id(0).ok();
+    }
+    Ok(last.unwrap_or(tip))
 }
 
-fn paths_between(
+/// The governed files of a tree.
+fn governed_files(tree: &Tree<'_>, governs: &dyn Fn(&str) -> bool) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, e| {
+        if e.kind() == Some(git2::ObjectType::Blob) {
+            let path = format!("{dir}{}", e.name().unwrap_or(""));
+            if governs(&path) {
+                out.insert(path);
+            }
+        }
+        git2::TreeWalkResult::Ok
+    });
+    out
+}
+
+fn entry(tree: &Tree<'_>, path: &str) -> Result<Entry, git2::Error> {
+    match tree.get_path(std::path::Path::new(path)) {
+        Ok(e) => Ok(Some((e.id(), e.filemode()))),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn changed_paths(
     repo: &Repository,
     old: Option<&Tree<'_>>,
     new: &Tree<'_>,
-    governs: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<String>, git2::Error> {
     let diff = repo.diff_tree_to_tree(old, Some(new), None)?;
     let mut out: Vec<String> = Vec::new();
@@ -135,7 +189,7 @@ fn paths_between(
             .flatten()
         {
             let s = f.to_string_lossy().to_string();
-            if governs(&s) && !out.contains(&s) {
+            if !out.contains(&s) {
                 out.push(s);
             }
         }
@@ -278,5 +332,35 @@ mod tests {
         let mut r = start();
         let merge = r.commit(&[("firewall/a", "allow 443")]);
         assert_eq!(r.check(&[], &[merge]), Carried::Pending { commit: merge });
+    }
+
+    #[test]
+    fn a_merge_refused_for_carried_content_still_approved_its_own_change() {
+        let mut r = start();
+        r.commit(&[("firewall/b", "allow 8080")]);
+        // An approved merge changing firewall/a (refused to run because of b, but approved).
+        let m2 = r.commit(&[("firewall/a", "allow 443")]);
+        assert!(matches!(r.check(&[m2], &[]), Carried::Unapproved { .. }));
+        // An approved PR takes b back out: the branch holds approved content again.
+        let mut index_less = r.tip;
+        let revert = {
+            let tip = index_less.take().unwrap();
+            let tree = r.git.find_commit(tip).unwrap().tree().unwrap();
+            let mut b = r.git.treebuilder(Some(&tree)).unwrap();
+            let fw = tree.get_path(std::path::Path::new("firewall")).unwrap();
+            let sub = r.git.find_tree(fw.id()).unwrap();
+            let mut sb = r.git.treebuilder(Some(&sub)).unwrap();
+            sb.remove("b").unwrap();
+            let sub_id = sb.write().unwrap();
+            b.insert("firewall", sub_id, 0o040000).unwrap();
+            let new_tree = r.git.find_tree(b.write().unwrap()).unwrap();
+            let sig = git2::Signature::now("t", "t@example.com").unwrap();
+            let parent = r.git.find_commit(tip).unwrap();
+            r.git
+                .commit(None, &sig, &sig, "revert", &new_tree, &[&parent])
+                .unwrap()
+        };
+        r.tip = Some(revert);
+        assert_eq!(r.check(&[m2, revert], &[]), Carried::Approved);
     }
 }

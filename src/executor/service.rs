@@ -539,7 +539,7 @@ impl Executor {
                     super::carried::MAX_WALK
                 );
                 return self
-                    .refuse(repo, merge, Some(&verified.pull), Some(&name), &reason)
+                    .refuse_approved(repo, merge, &verified, &name, &reason)
                     .await;
             }
             Carried::Unapproved { since, paths } => {
@@ -550,7 +550,7 @@ impl Executor {
                     summarize_paths(&paths)
                 );
                 return self
-                    .refuse(repo, merge, Some(&verified.pull), Some(&name), &reason)
+                    .refuse_approved(repo, merge, &verified, &name, &reason)
                     .await;
             }
         }
@@ -744,12 +744,13 @@ impl Executor {
                 .any(|r| r.name != policy::DEFAULTS_RULE && rules.contains(&r.name))
         };
         let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
+        // A record names approvals only when the PR's approval and the merged content verified
+        // (a merge refused only because of content it carried still approved its own change).
         let has_valid_record = |c: Oid| match read_note(mirror, c) {
             Ok(Some(n)) => {
                 let approved = n.merge.as_str() == c.to_string()
                     && n.repo == *repo
-                    && !n.approvals.is_empty()
-                    && n.execution.as_ref().is_none_or(|e| e.outcome != Outcome::Refused);
+                    && !n.approvals.is_empty();
                 // With a signing key, only the gate's own signed notes say what was approved:
                 // anyone who can push can write a note.
                 let signed = match &own_key {
@@ -994,10 +995,10 @@ impl Executor {
         Ok(())
     }
 
-    /// Records a refusal durably, as a (signed) note with outcome `refused`, so that no
-    /// restart, replica or later review reconsiders it; only an operator's `prgate execute`
-    /// can. Without a PR there is no approval to record a refusal of (a direct push): the
-    /// status says it.
+    /// Records a refusal durably, as a (signed) note with outcome `refused` and no approvals,
+    /// so that no restart, replica or later review reconsiders it; only an operator's
+    /// `prgate execute` can. Without a PR there is no approval to record a refusal of (a
+    /// direct push): the status says it.
     async fn record_refusal(
         &self,
         repo: &RepoName,
@@ -1006,20 +1007,13 @@ impl Executor {
         executor: Option<&str>,
         reason: &str,
     ) -> Result<(), ExecError> {
-        let clone_url = self.clone_url(repo).await?;
-        let token = self.note_token(repo).await;
         let mirror = self.local_mirror(repo).await?;
         let m = Oid::from_str(merge.as_str()).map_err(Self::git_err(repo))?;
-        let Some(local) = read_local(&mirror, m, repo).map_err(Self::git_err(repo))? else {
+        let local = read_local(&mirror, m, repo).map_err(Self::git_err(repo))?;
+        drop(mirror);
+        let Some(local) = local else {
             return Ok(());
         };
-        if local
-            .existing
-            .as_ref()
-            .is_some_and(|e| e.outcome == Outcome::Refused && e.refusal.as_deref() == Some(reason))
-        {
-            return Ok(());
-        }
         let head = pull
             .head
             .sha
@@ -1030,10 +1024,10 @@ impl Executor {
             version: super::note::NOTE_VERSION,
             repo: repo.clone(),
             pull: PullNumber(pull.number),
-            base: local.parent.clone(),
+            base: local.parent,
             head,
             merge: merge.clone(),
-            policy_blob: local.policy_blob.clone(),
+            policy_blob: local.policy_blob,
             rules: vec![],
             approvals: vec![],
             decided_at: now,
@@ -1045,6 +1039,54 @@ impl Executor {
             )),
             signature: None,
         };
+        self.write_refusal(repo, merge, note).await
+    }
+
+    /// A refusal of a merge whose approval and content verified (step 4 refused it): the note
+    /// keeps the approvals, because the merge did approve its own change.
+    async fn refuse_approved(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        verified: &Verified,
+        executor: &str,
+        reason: &str,
+    ) -> Result<Considered, ExecError> {
+        let mut note = verified.note.clone();
+        note.execution = Some(ExecutionRecord::not_run(
+            executor,
+            Outcome::Refused,
+            Utc::now(),
+            Some(reason.to_string()),
+        ));
+        self.write_refusal(repo, merge, note).await?;
+        self.refuse(repo, merge, None, Some(executor), reason)
+            .await?;
+        self.comment_refusal(repo, merge, &verified.pull, Some(executor), reason)
+            .await;
+        Ok(Considered::Refused {
+            reason: reason.to_string(),
+        })
+    }
+
+    async fn write_refusal(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        note: ExecutionNote,
+    ) -> Result<(), ExecError> {
+        let clone_url = self.clone_url(repo).await?;
+        let token = self.note_token(repo).await;
+        let mirror = self.local_mirror(repo).await?;
+        let m = Oid::from_str(merge.as_str()).map_err(Self::git_err(repo))?;
+        let existing = read_note(&mirror, m).ok().flatten().and_then(|n| n.execution);
+        let same = existing.as_ref().is_some_and(|e| {
+            e.outcome == Outcome::Refused
+                && e.refusal == note.execution.as_ref().and_then(|x| x.refusal.clone())
+        });
+        if same {
+            return Ok(());
+        }
         self.record(&mirror, &clone_url, m, &note, token.as_ref())
     }
 
@@ -1069,30 +1111,42 @@ impl Executor {
         )
         .await?;
         if let Some(pull) = pull {
-            // Once per merge commit, also across restarts: look for our earlier comment.
-            let marker = format!("<!-- prgate:execution merge={merge} -->");
-            let already = self
-                .gh
-                .comments(repo, PullNumber(pull.number))
-                .await
-                .map(|cs| cs.iter().any(|c| c.body.starts_with(&marker)))
-                .unwrap_or(false);
-            let body = format!(
-                "<!-- prgate:execution merge={merge} -->\n**Execution refused** for merge `{}`{}: {reason}.\n\nNothing was run. An operator may re-run it with `prgate execute --repo {repo} --commit {merge}` once the cause is fixed; it will be verified again.\n",
-                merge.short(),
-                executor
-                    .map(|e| format!(" (executor {e})"))
-                    .unwrap_or_default(),
-            );
-            if !already && let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await
-            {
-                tracing::warn!(error = %e, "cannot comment the refusal");
-            }
+            self.comment_refusal(repo, merge, pull, executor, reason)
+                .await;
         }
         self.metrics.decision("execution_refused");
         Ok(Considered::Refused {
             reason: reason.to_string(),
         })
+    }
+
+    /// One refusal comment per merge commit, also across restarts (found by its marker on a
+    /// comment of prgate's own).
+    async fn comment_refusal(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        pull: &ApiPull,
+        executor: Option<&str>,
+        reason: &str,
+    ) {
+        let marker = format!("<!-- prgate:execution merge={merge} -->");
+        let already = self
+            .gh
+            .comments(repo, PullNumber(pull.number))
+            .await
+            .map(|cs| cs.iter().any(|c| c.body.starts_with(&marker)))
+            .unwrap_or(false);
+        let body = format!(
+            "{marker}\n**Execution refused** for merge `{}`{}: {reason}.\n\nNothing was run. An operator may re-run it with `prgate execute --repo {repo} --commit {merge}` once the cause is fixed; it will be verified again.\n",
+            merge.short(),
+            executor
+                .map(|e| format!(" (executor {e})"))
+                .unwrap_or_default(),
+        );
+        if !already && let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await {
+            tracing::warn!(error = %e, "cannot comment the refusal");
+        }
     }
 
     async fn comment(
