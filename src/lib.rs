@@ -12,6 +12,7 @@ pub mod demo;
 pub mod executor;
 pub mod gate;
 pub mod git;
+pub mod listener;
 pub mod github;
 pub mod metrics;
 pub mod policy;
