@@ -125,6 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener_limits = ListenerLimits {
         max_connections: limits.max_connections,
         header_timeout: limits.header_timeout.0,
+        close_grace: limits.body_timeout.0,
     };
     serve(listener, router(state), listener_limits, shutdown).await;
     Ok(())

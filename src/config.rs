@@ -862,4 +862,27 @@ mod tests {
         let both = format!("{base}token = \"env:T\"\napp_id = 1\nprivate_key = \"file:/k.pem\"\n");
         assert!(parse_server_config("s", &both).is_err());
     }
+
+    #[test]
+    fn http_limits_have_defaults_and_are_checked() {
+        let base = "webhook_secrets = [\"env:S\"]\n[github]\ntoken = \"env:T\"\n";
+        let cfg = parse_server_config("s", base).unwrap();
+        assert_eq!(cfg.http, HttpLimits::default());
+        let some = format!("{base}[http]\nmax_connections = 64\nbody_timeout = \"20s\"\n");
+        let cfg = parse_server_config("s", &some).unwrap();
+        assert_eq!(cfg.http.max_connections, 64);
+        assert_eq!(cfg.http.body_timeout.0, Duration::from_secs(20));
+        assert_eq!(cfg.http.body_budget_mib, 64);
+        let unknown = format!("{base}[http]\nmax_conections = 64\n");
+        let e = parse_server_config("s", &unknown).expect_err("a misspelt key");
+        assert!(e.to_string().contains("s:5:"), "{e}");
+        for bad in [
+            "max_connections = 0",
+            "header_timeout = \"0s\"",
+            "body_budget_mib = 24",
+        ] {
+            let e = parse_server_config("s", &format!("{base}[http]\n{bad}\n")).expect_err(bad);
+            assert!(e.to_string().contains("http."), "{bad}: {e}");
+        }
+    }
 }

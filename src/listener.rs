@@ -27,6 +27,9 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 pub struct ListenerLimits {
     pub max_connections: usize,
     pub header_timeout: Duration,
+    /// How long a connection asked to close may still finish its request in progress; past
+    /// it, a client that stalls the request (or never reads its answer) is cut off.
+    pub close_grace: Duration,
 }
 
 /// The open connections, oldest first, each with the token that asks it to close.
@@ -48,8 +51,8 @@ impl OpenConnections {
     }
 
     /// Asks the oldest connection not yet asked to close. hyper closes it at once when it is
-    /// idle or has sent nothing; a request in progress is answered first; half-sent headers
-    /// last until the header deadline.
+    /// idle or has sent nothing; a request in progress is answered first (within the grace);
+    /// half-sent headers last until the header deadline.
     fn evict_oldest(&self) {
         if let Some((_, token)) = self.lock().pop_first() {
             token.cancel();
@@ -125,13 +128,15 @@ pub async fn serve(
         let open = open.clone();
         let builder = builder.clone();
         let service = TowerToHyperService::new(app.clone());
+        let grace = limits.close_grace;
         tokio::spawn(async move {
             let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
             let served = tokio::select! {
                 served = conn.as_mut() => served,
                 _ = token.cancelled() => {
                     conn.as_mut().graceful_shutdown();
-                    conn.await
+                    // Dropping the connection after the grace closes its socket.
+                    tokio::time::timeout(grace, conn).await.unwrap_or(Ok(()))
                 }
             };
             if let Err(e) = served {
@@ -211,6 +216,68 @@ mod tests {
         assert_eq!(connections_within(2048, Some(1024)), 896);
         assert_eq!(connections_within(512, Some(10)), 1);
         assert_eq!(connections_within(512, None), 512);
+    }
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A listener with one slot, a route that answers and one that never does.
+    async fn one_slot() -> (std::net::SocketAddr, CancellationToken) {
+        let app = Router::new()
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/stall",
+                axum::routing::get(|| std::future::pending::<&'static str>()),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let limits = ListenerLimits {
+            max_connections: 1,
+            header_timeout: Duration::from_secs(5),
+            close_grace: Duration::from_millis(300),
+        };
+        tokio::spawn(serve(listener, app, limits, shutdown.clone()));
+        (addr, shutdown)
+    }
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer).await;
+        answer
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_makes_room_for_a_new_one_at_once() {
+        let (addr, shutdown) = one_slot().await;
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = tokio::time::timeout(Duration::from_secs(1), get(addr, "/ok"))
+            .await
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // The idle connection was closed to make room.
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(1), idle.read_to_end(&mut rest)).await;
+        assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "{n:?}");
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_stalled_request_is_cut_off_after_the_grace_when_its_slot_is_needed() {
+        let (addr, shutdown) = one_slot().await;
+        let stalled = tokio::spawn(get(addr, "/stall"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(2), get(addr, "/ok"))
+            .await
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert_eq!(stalled.await.unwrap(), "");
+        shutdown.cancel();
     }
 
     #[test]

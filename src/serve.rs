@@ -189,6 +189,8 @@ pub async fn start_with_clock(
     let limits = ListenerLimits {
         max_connections,
         header_timeout: config.http.header_timeout.0,
+        // A request in progress needs no longer than its body may take, plus a moment.
+        close_grace: config.http.body_timeout.0 + Duration::from_secs(2),
     };
     let shutdown = CancellationToken::new();
     let mut tasks = vec![tokio::spawn(crate::listener::serve(
