@@ -226,7 +226,7 @@ mod tests {
             .route("/ok", axum::routing::get(|| async { "ok" }))
             .route(
                 "/stall",
-                axum::routing::get(|| std::future::pending::<&'static str>()),
+                axum::routing::get(std::future::pending::<&'static str>),
             );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

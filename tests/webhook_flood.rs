@@ -202,8 +202,7 @@ struct IdleFlood {
 async fn idle_flood(server: &Server, n: usize) -> IdleFlood {
     let mut idle = Vec::with_capacity(n);
     for _ in 0..n {
-        match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(server.addr)).await
-        {
+        match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(server.addr)).await {
             Ok(Ok(conn)) => idle.push(conn),
             _ => break,
         }
@@ -377,7 +376,10 @@ async fn headers_and_bodies_that_never_finish_are_cut_off() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(2), conn.read_to_end(&mut rest)).await;
     let took = started.elapsed();
-    assert!(closed.is_ok(), "the connection is still open after {took:?}");
+    assert!(
+        closed.is_ok(),
+        "the connection is still open after {took:?}"
+    );
     assert!(
         took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
         "cut off after {took:?}"

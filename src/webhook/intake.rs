@@ -81,7 +81,9 @@ impl BodyIntake {
         // A declared length is reserved whole before the first byte is read; with
         // `Expect: 100-continue` the client does not even send the body before that.
         if let Some(declared) = hint.exact() {
-            reservation.grow_to(self, declared as usize, deadline).await?;
+            reservation
+                .grow_to(self, declared as usize, deadline)
+                .await?;
         }
         let mut bytes = Vec::with_capacity(reservation.bytes);
         loop {
@@ -138,11 +140,9 @@ impl Reservation {
         };
         let more = u32::try_from(more).map_err(|_| IntakeError::TooLarge)?;
         let wait_until = deadline.min(Instant::now() + intake.budget_wait);
-        let acquired = tokio::time::timeout_at(
-            wait_until,
-            intake.budget.clone().acquire_many_owned(more),
-        )
-        .await;
+        let acquired =
+            tokio::time::timeout_at(wait_until, intake.budget.clone().acquire_many_owned(more))
+                .await;
         // The budget is never closed; were it, refusing is the safe answer.
         let Ok(Ok(permit)) = acquired else {
             return Err(IntakeError::Busy);

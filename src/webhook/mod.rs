@@ -9,6 +9,6 @@ pub mod queue;
 pub mod signature;
 
 pub use event::{DecodeError, Delivery, Event, decode_event};
-pub use queue::{Enqueued, Queue, QueueError, QueueOptions};
 pub use intake::{BodyIntake, IntakeError, VerifiedBody};
+pub use queue::{Enqueued, Queue, QueueError, QueueOptions};
 pub use signature::{SignatureCheck, SignatureError, sign, verify_signature};
