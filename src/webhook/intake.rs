@@ -17,7 +17,9 @@ use crate::webhook::signature::{SignatureCheck, SignatureError};
 /// that a big body does not queue on the budget thousands of times.
 const CHUNKED_STEP: usize = 256 * 1024;
 
-/// The shared budget and deadlines; cloning shares the budget.
+/// The shared budget and deadlines; cloning shares the budget. (tower-http's
+/// `RequestBodyLimitLayer` and axum's `DefaultBodyLimit` cap one body at a time; nothing there
+/// bounds the bytes of all bodies together, hence this, on tokio's fair semaphore.)
 #[derive(Clone)]
 pub struct BodyIntake {
     budget: Arc<Semaphore>,
