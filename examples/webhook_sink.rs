@@ -13,11 +13,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use prgate::config::Secret;
+use prgate::config::{HttpLimits, Secret};
 use prgate::dashboard::Dashboard;
+use prgate::listener::{ListenerLimits, serve};
 use prgate::metrics::Metrics;
 use prgate::server::{AppState, router};
-use prgate::webhook::{Queue, sign};
+use prgate::webhook::{BodyIntake, Queue, sign};
+use tokio_util::sync::CancellationToken;
 
 /// A realistic `pull_request_review` delivery padded with a long review body to ~25 KB.
 fn sample_body() -> Vec<u8> {
@@ -98,12 +100,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
+    let limits = HttpLimits::default();
     let state = AppState {
         secrets: Arc::new(vec![Secret::new(secret)]),
         queue,
         metrics,
         dashboard: Dashboard::new(),
         ready: Arc::new(AtomicBool::new(true)),
+        intake: BodyIntake::new(&limits),
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!(
@@ -111,10 +115,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?,
         dir.display()
     );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // The same listener as `prgate serve`, so that load figures include its limits.
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let listener_limits = ListenerLimits {
+        max_connections: limits.max_connections,
+        header_timeout: limits.header_timeout.0,
+        close_grace: limits.body_timeout.0,
+    };
+    serve(listener, router(state), listener_limits, shutdown).await;
     Ok(())
 }

@@ -193,7 +193,45 @@ pub struct ServerConfig {
     /// are written unsigned, as before. Resolved (and its format checked) at start-up.
     #[serde(default)]
     pub note_signing_key: Option<SecretRef>,
+    /// Limits of the public listener against unauthenticated floods (`[http]`, optional).
+    #[serde(default)]
+    pub http: HttpLimits,
 }
+
+/// `[http]`: what the public listener grants a client it cannot yet authenticate. Every key
+/// has a default; see docs/choices.md for why each is what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// Connections served at once; further ones wait in the kernel's backlog, and the oldest
+    /// idle connection is closed to make room for them.
+    pub max_connections: usize,
+    /// Request headers must arrive within this; also how long a keep-alive connection may
+    /// sit idle between requests.
+    pub header_timeout: HumanDuration,
+    /// A webhook body must have arrived this long after its headers (GitHub itself gives up
+    /// on a delivery after 10 s).
+    pub body_timeout: HumanDuration,
+    /// MiB of webhook bodies buffered at once, over all requests together.
+    pub body_budget_mib: usize,
+    /// How long a body waits for room in the budget before it is refused with 503.
+    pub budget_wait: HumanDuration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 512,
+            header_timeout: HumanDuration(Duration::from_secs(5)),
+            body_timeout: HumanDuration(Duration::from_secs(10)),
+            body_budget_mib: 64,
+            budget_wait: HumanDuration(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// The largest webhook body prgate reads: GitHub's own cap on a delivery.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -699,6 +737,8 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         ));
     }
 
+    validate_http_limits(&cfg.http, &mut errors);
+
     if let Err(m) = is_http_url(&cfg.github.api_url) {
         errors.push(Problem::new(
             toml_path!["github", "api_url"],
@@ -842,6 +882,36 @@ fn valid_path_pattern(pattern: &str) -> Result<(), String> {
         .map_err(|e| format!("is not a valid glob: {}", e.kind()))
 }
 
+fn validate_http_limits(http: &HttpLimits, errors: &mut Vec<Problem>) {
+    if http.max_connections == 0 {
+        errors.push(Problem::new(
+            toml_path!["http", "max_connections"],
+            "http.max_connections must be at least 1",
+        ));
+    }
+    for (key, value) in [
+        ("header_timeout", http.header_timeout),
+        ("body_timeout", http.body_timeout),
+    ] {
+        if value.0.is_zero() {
+            errors.push(Problem::new(
+                toml_path!["http", key],
+                format!("http.{key} must be longer than zero"),
+            ));
+        }
+    }
+    // A budget smaller than one delivery at GitHub's cap would refuse such a delivery forever.
+    let min_mib = MAX_WEBHOOK_BODY_BYTES / (1024 * 1024);
+    if http.body_budget_mib < min_mib || http.body_budget_mib > 1024 * 1024 {
+        errors.push(Problem::new(
+            toml_path!["http", "body_budget_mib"],
+            format!(
+                "http.body_budget_mib must be between {min_mib} (one delivery at GitHub's 25 MiB cap) and 1048576"
+            ),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -880,5 +950,28 @@ mod tests {
         assert!(e.to_string().contains("private_key"), "{e}");
         let both = format!("{base}token = \"env:T\"\napp_id = 1\nprivate_key = \"file:/k.pem\"\n");
         assert!(parse_server_config("s", &both).is_err());
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_are_checked() {
+        let base = "webhook_secrets = [\"env:S\"]\n[github]\ntoken = \"env:T\"\n";
+        let cfg = parse_server_config("s", base).unwrap();
+        assert_eq!(cfg.http, HttpLimits::default());
+        let some = format!("{base}[http]\nmax_connections = 64\nbody_timeout = \"20s\"\n");
+        let cfg = parse_server_config("s", &some).unwrap();
+        assert_eq!(cfg.http.max_connections, 64);
+        assert_eq!(cfg.http.body_timeout.0, Duration::from_secs(20));
+        assert_eq!(cfg.http.body_budget_mib, 64);
+        let unknown = format!("{base}[http]\nmax_conections = 64\n");
+        let e = parse_server_config("s", &unknown).expect_err("a misspelt key");
+        assert!(e.to_string().contains("s:5:"), "{e}");
+        for bad in [
+            "max_connections = 0",
+            "header_timeout = \"0s\"",
+            "body_budget_mib = 24",
+        ] {
+            let e = parse_server_config("s", &format!("{base}[http]\n{bad}\n")).expect_err(bad);
+            assert!(e.to_string().contains("http."), "{bad}: {e}");
+        }
     }
 }

@@ -235,6 +235,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         reconcile_interval: HumanDuration(Duration::from_secs(3600)),
         templates_dir: None,
         note_signing_key: Some(SecretRef::File(signing_key_file.clone())),
+        http: Default::default(),
     };
     let gate = crate::serve::start(
         config,

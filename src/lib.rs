@@ -13,6 +13,7 @@ pub mod executor;
 pub mod gate;
 pub mod git;
 pub mod github;
+pub mod listener;
 pub mod metrics;
 pub mod policy;
 pub mod propose;

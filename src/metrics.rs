@@ -250,8 +250,9 @@ impl Metrics {
         }
     }
 
-    /// `outcome`: accepted, duplicate, ignored, unauthorized, too_large, bad_request or
-    /// unavailable (the queue could not store it).
+    /// `outcome`: accepted, duplicate, ignored, unauthorized, too_large, bad_request,
+    /// unavailable (the queue could not store it), busy (the body budget stayed full) or
+    /// timeout (the body did not arrive in time).
     pub fn delivery(&self, event: &str, outcome: &str) {
         let labels = DeliveryLabels {
             event: bounded(event, KNOWN_EVENTS, "other").to_string(),
@@ -265,6 +266,8 @@ impl Metrics {
                     "too_large",
                     "bad_request",
                     "unavailable",
+                    "busy",
+                    "timeout",
                 ],
                 "other",
             )

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, GithubConfig, Secret, ServerConfig};
@@ -14,9 +15,10 @@ use crate::dashboard::Dashboard;
 use crate::executor::service::Executor;
 use crate::gate::Gate;
 use crate::github::{ClientOptions, Credentials, GitHub, GitHubError};
+use crate::listener::{ListenerLimits, connections_within};
 use crate::metrics::Metrics;
 use crate::server::{AppState, router};
-use crate::webhook::{Queue, QueueError};
+use crate::webhook::{BodyIntake, Queue, QueueError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -43,7 +45,7 @@ pub struct ServeHandle {
     pub metrics: Metrics,
     /// Ask for one reconciler pass now (it also runs on its interval).
     pub reconcile: mpsc::Sender<()>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -54,9 +56,7 @@ impl ServeHandle {
 
     /// Stops accepting, and stops the worker (accepted deliveries stay in the durable queue).
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.shutdown.cancel();
         for t in self.tasks.drain(..) {
             t.abort();
             let _ = t.await;
@@ -173,19 +173,32 @@ pub async fn start_with_clock(
         metrics: metrics.clone(),
         dashboard,
         ready: ready.clone(),
+        intake: BodyIntake::new(&config.http),
     });
-    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    }));
+    let max_connections = connections_within(
+        config.http.max_connections,
+        crate::listener::open_files_limit(),
+    );
+    if max_connections < config.http.max_connections {
+        tracing::warn!(
+            configured = config.http.max_connections,
+            max_connections,
+            "http.max_connections exceeds what the open-files limit allows; serving fewer"
+        );
+    }
+    let limits = ListenerLimits {
+        max_connections,
+        header_timeout: config.http.header_timeout.0,
+        // A request in progress needs no longer than its body may take, plus a moment.
+        close_grace: config.http.body_timeout.0 + Duration::from_secs(2),
+    };
+    let shutdown = CancellationToken::new();
+    let mut tasks = vec![tokio::spawn(crate::listener::serve(
+        listener,
+        app,
+        limits,
+        shutdown.clone(),
+    ))];
 
     let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
     tasks.push(tokio::spawn(
@@ -231,13 +244,15 @@ pub async fn start_with_clock(
         queue,
         metrics,
         reconcile: tick_tx,
-        shutdown: Some(shutdown_tx),
+        shutdown,
         tasks,
     })
 }
 
 /// Runs `prgate serve` until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> Result<(), ServeError> {
+    // The connection cap, not the descriptor limit, should be what a flood of clients meets.
+    crate::listener::raise_open_files_limit();
     let handle = start(config, ClientOptions::default()).await?;
     tracing::info!(addr = %handle.addr, "prgate serve listening");
     wait_for_signal().await;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use crate::config::Secret;
 use crate::dashboard::Dashboard;
 use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
-use crate::webhook::handler::{MAX_BODY_BYTES, receive_webhook};
+use crate::webhook::handler::receive_webhook;
+use crate::webhook::intake::BodyIntake;
 use crate::webhook::queue::Queue;
 
 /// What every handler shares.
@@ -26,14 +27,14 @@ pub struct AppState {
     pub dashboard: Dashboard,
     /// Set once the service can do its work (e.g. the worker runs); `/readyz` reports it.
     pub ready: Arc<AtomicBool>,
+    /// The budget and deadline webhook bodies are read under (`[http]` in the config).
+    pub intake: BodyIntake,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(
-            "/webhook",
-            post(receive_webhook).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
+        // The handler reads the body itself, under the size cap and the shared budget.
+        .route("/webhook", post(receive_webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

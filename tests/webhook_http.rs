@@ -15,7 +15,7 @@ use prgate::config::Secret;
 use prgate::dashboard::Dashboard;
 use prgate::metrics::Metrics;
 use prgate::server::{AppState, router};
-use prgate::webhook::{Event, Queue, sign};
+use prgate::webhook::{BodyIntake, Event, Queue, sign};
 use tower::ServiceExt;
 
 const SECRET: &str = "s3cret-for-tests";
@@ -37,6 +37,7 @@ fn app() -> App {
         metrics,
         dashboard: Dashboard::new(),
         ready: Arc::new(AtomicBool::new(false)),
+        intake: BodyIntake::new(&Default::default()),
     };
     let router = router(state.clone());
     App {

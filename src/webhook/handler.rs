@@ -1,13 +1,12 @@
 //! The axum handler for `POST /webhook`: cap the body, verify the signature, decode, persist,
 //! answer. It never does the work itself (the gate's worker does), and never answers 5xx for
-//! anything the sender controls; the one non-2xx for a valid delivery is 503 when the queue
-//! cannot store it, so that GitHub redelivers.
+//! anything the sender controls; a valid delivery gets 503 only when the queue cannot store it
+//! or too many bodies are arriving at once (see `intake`), so that GitHub redelivers.
 
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,11 +14,12 @@ use tracing::Instrument;
 
 use crate::server::AppState;
 use crate::webhook::event::{Delivery, Event, decode_event};
+use crate::webhook::intake::IntakeError;
 use crate::webhook::queue::{Enqueued, QueueError};
-use crate::webhook::signature::{SIGNATURE_HEADER, verify_signature};
+use crate::webhook::signature::{SIGNATURE_HEADER, SignatureCheck};
 
 /// GitHub's own cap on a delivery's size; nothing larger is read.
-pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = crate::config::MAX_WEBHOOK_BODY_BYTES;
 
 const EVENT_HEADER: &str = "x-github-event";
 const DELIVERY_HEADER: &str = "x-github-delivery";
@@ -43,6 +43,16 @@ fn valid_event_name(name: &str) -> bool {
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// An error answered before the body was read whole: the connection cannot carry another
+/// request, so the client is told it closes.
+fn error_and_close(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    let mut response = error(status, message);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// `POST /webhook`.
@@ -95,35 +105,50 @@ async fn handle(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return ("too_large", too_large());
     }
-    let signature = header_str(request.headers(), SIGNATURE_HEADER).map(str::to_string);
     let form_encoded =
         header_str(request.headers(), header::CONTENT_TYPE.as_str()).is_some_and(|ct| {
             ct.trim()
                 .to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
         });
-
-    // The route's DefaultBodyLimit also stops a body without Content-Length at the cap.
-    let body = match Bytes::from_request(request, &state).await {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return ("too_large", too_large());
-        }
-        Err(rejection) => {
-            return (
-                "bad_request",
-                error(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the request body: {}", rejection.body_text()),
-                ),
-            );
+    // A missing or malformed signature header is refused before any of the body is read.
+    let check = match SignatureCheck::new(
+        &state.secrets,
+        header_str(request.headers(), SIGNATURE_HEADER),
+    ) {
+        Ok(check) => check,
+        Err(e) => {
+            tracing::warn!(error = %e, "refused a webhook delivery with a missing or bad signature");
+            return ("unauthorized", error_and_close(StatusCode::UNAUTHORIZED, e));
         }
     };
 
-    if let Err(e) = verify_signature(&state.secrets, &body, signature.as_deref()) {
-        tracing::warn!(error = %e, "refused a webhook delivery with a missing or bad signature");
-        return ("unauthorized", error(StatusCode::UNAUTHORIZED, e));
-    }
+    // The body counts against the budget of bytes in flight until this function returns.
+    let verified = match state.intake.read_verified(request.into_body(), check).await {
+        Ok(verified) => verified,
+        Err(IntakeError::TooLarge) => return ("too_large", too_large()),
+        Err(e @ IntakeError::Busy) => {
+            tracing::warn!("refused a webhook delivery: the body budget stayed full");
+            let mut response = error_and_close(StatusCode::SERVICE_UNAVAILABLE, e);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return ("busy", response);
+        }
+        Err(e @ IntakeError::TimedOut(_)) => {
+            tracing::warn!(error = %e, "refused a webhook delivery whose body came too slowly");
+            return ("timeout", error_and_close(StatusCode::REQUEST_TIMEOUT, e));
+        }
+        Err(e @ IntakeError::Read(_)) => {
+            return ("bad_request", error_and_close(StatusCode::BAD_REQUEST, e));
+        }
+        Err(IntakeError::Signature(e)) => {
+            tracing::warn!(error = %e, "refused a webhook delivery with a missing or bad signature");
+            return ("unauthorized", error(StatusCode::UNAUTHORIZED, e));
+        }
+    };
+    let body = verified.bytes.as_slice();
+
     if event_name.is_empty() {
         return (
             "bad_request",
@@ -156,7 +181,7 @@ async fn handle(
     // JSON as the `payload` field; the signature covers the form-encoded body.
     let form_payload;
     let json_body: &[u8] = if form_encoded {
-        match form_field(&body, b"payload") {
+        match form_field(body, b"payload") {
             Some(p) => {
                 form_payload = p;
                 &form_payload
@@ -172,7 +197,7 @@ async fn handle(
             }
         }
     } else {
-        &body
+        body
     };
 
     let event = match decode_event(event_name, json_body) {
@@ -269,7 +294,7 @@ async fn handle(
 }
 
 fn too_large() -> Response {
-    error(
+    error_and_close(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("the body exceeds {MAX_BODY_BYTES} bytes"),
     )

@@ -4,9 +4,11 @@
 
 pub mod event;
 pub mod handler;
+pub mod intake;
 pub mod queue;
 pub mod signature;
 
 pub use event::{DecodeError, Delivery, Event, EventAccount, decode_event};
+pub use intake::{BodyIntake, IntakeError, VerifiedBody};
 pub use queue::{Enqueued, Queue, QueueError, QueueOptions};
-pub use signature::{SignatureError, sign, verify_signature};
+pub use signature::{SignatureCheck, SignatureError, sign, verify_signature};

@@ -29,39 +29,68 @@ pub enum SignatureError {
 }
 
 /// Checks `header` (`sha256=<64 hex>`) against the HMAC-SHA256 of `body` under each secret.
-///
-/// Every secret is tried, whatever the earlier ones gave, and the results are combined without
-/// branching, so the time taken does not reveal which secret (if any) matched.
 pub fn verify_signature(
     secrets: &[Secret],
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let digits = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed)?;
-    if digits.len() != 64 {
-        return Err(SignatureError::Malformed);
+    let mut check = SignatureCheck::new(secrets, header)?;
+    check.update(body);
+    check.finish()
+}
+
+/// The signature check of one delivery, fed the body as it arrives, so that the HMAC costs no
+/// second pass over a large body. The header is checked for shape before any byte is read.
+///
+/// Every secret is tried, whatever the earlier ones gave, and the results are combined without
+/// branching, so the time taken does not reveal which secret (if any) matched.
+pub struct SignatureCheck {
+    claimed: [u8; 32],
+    macs: Vec<HmacSha256>,
+}
+
+impl SignatureCheck {
+    pub fn new(secrets: &[Secret], header: Option<&str>) -> Result<Self, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        let digits = header
+            .trim()
+            .strip_prefix("sha256=")
+            .ok_or(SignatureError::Malformed)?;
+        if digits.len() != 64 {
+            return Err(SignatureError::Malformed);
+        }
+        let mut claimed = [0u8; 32];
+        hex::decode_to_slice(digits, &mut claimed).map_err(|_| SignatureError::Malformed)?;
+        if secrets.is_empty() {
+            return Err(SignatureError::NoSecret);
+        }
+        // HMAC accepts keys of any length, so this cannot fail; a key it refused would simply
+        // never match.
+        let macs = secrets
+            .iter()
+            .filter_map(|secret| HmacSha256::new_from_slice(secret.expose().as_bytes()).ok())
+            .collect();
+        Ok(SignatureCheck { claimed, macs })
     }
-    let mut claimed = [0u8; 32];
-    hex::decode_to_slice(digits, &mut claimed).map_err(|_| SignatureError::Malformed)?;
-    if secrets.is_empty() {
-        return Err(SignatureError::NoSecret);
-    }
-    let mut matched = Choice::from(0u8);
-    for secret in secrets {
-        // HMAC accepts keys of any length, so this cannot fail; a failure counts as no match.
-        if let Ok(mut mac) = HmacSha256::new_from_slice(secret.expose().as_bytes()) {
-            mac.update(body);
-            matched |= Choice::from(u8::from(mac.verify_slice(&claimed).is_ok()));
+
+    /// Feeds the next bytes of the body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        for mac in &mut self.macs {
+            mac.update(chunk);
         }
     }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
+
+    /// Whether the body fed so far matches the header under any secret.
+    pub fn finish(self) -> Result<(), SignatureError> {
+        let mut matched = Choice::from(0u8);
+        for mac in self.macs {
+            matched |= Choice::from(u8::from(mac.verify_slice(&self.claimed).is_ok()));
+        }
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
     }
 }
 
@@ -115,6 +144,19 @@ mod tests {
             verify_signature(&secrets, b"Hello, World!", Some(&upper)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_body_fed_in_pieces_verifies_as_a_whole() {
+        let secrets = [Secret::new("old"), Secret::new(GITHUB_SECRET)];
+        let mut check = SignatureCheck::new(&secrets, Some(GITHUB_SIGNATURE)).unwrap();
+        for piece in [&b"Hello"[..], b"", b", World", b"!"] {
+            check.update(piece);
+        }
+        assert_eq!(check.finish(), Ok(()));
+        let mut check = SignatureCheck::new(&secrets, Some(GITHUB_SIGNATURE)).unwrap();
+        check.update(b"Hello, World");
+        assert_eq!(check.finish(), Err(SignatureError::Mismatch));
     }
 
     #[test]

@@ -216,6 +216,7 @@ pub fn gate_config(api_url: &str, data_dir: &Path, branches: &[&str]) -> ServerC
         reconcile_interval: HumanDuration(Duration::from_secs(3600)),
         templates_dir: None,
         note_signing_key: None,
+        http: Default::default(),
     }
 }
 
