@@ -1,7 +1,7 @@
 //! Step 4 of post-merge verification: no unapproved content rides along. Each governed path
-//! a merge runs with must hold approved content in the merge's first parent: the content the
-//! last approved merge that changed it left there, or what it held when the policy first
-//! governed the branch. A direct push, an admin merge or any unapproved commit that changed it
+//! a merge runs with must hold approved content: what the merge itself changed (its verified
+//! approval covers that), or else the content the last approved merge that changed it left
+//! there, or what it held when the policy first governed the branch. A direct push, an admin merge or any unapproved commit that changed it
 //! since makes the merge refuse, until a revert restores that content (what counts is the
 //! content, not the history).
 
@@ -33,7 +33,8 @@ pub enum Carried {
 /// An entry of a tree at a path: object id and mode, `None` when absent.
 type Entry = Option<(Oid, i32)>;
 
-/// Walks first parents back from `parent` (the merge's first parent). `governs(path)` says
+/// Walks first parents back from `parent` (the merge itself, which `approved` must accept, or
+/// any commit whose content is judged). `governs(path)` says
 /// whether a path is governed content; `approved(commit)` whether a commit carries a valid
 /// approval record (its PR's approval of exactly what it merged); `awaiting_record(commit)`
 /// whether a commit claims to be a prgate merge (trailers) and has no record at all yet.

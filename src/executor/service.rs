@@ -737,7 +737,6 @@ impl Executor {
         policy: &crate::config::RepoPolicy,
         rules: &[String],
     ) -> Result<Carried, git2::Error> {
-        let parent = mirror.find_commit(m)?.parent_id(0)?;
         let governs = |path: &str| {
             policy::matched_rules(policy, &[path.to_string()])
                 .iter()
@@ -746,7 +745,7 @@ impl Executor {
         let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
         // A record names approvals only when the PR's approval and the merged content verified
         // (a merge refused only because of content it carried still approved its own change).
-        let has_valid_record = |c: Oid| match read_note(mirror, c) {
+        let has_valid_record = |c: Oid| c == m || match read_note(mirror, c) {
             Ok(Some(n)) => {
                 let approved = n.merge.as_str() == c.to_string()
                     && n.repo == *repo
@@ -772,7 +771,8 @@ impl Executor {
                 .is_some();
             trailers && matches!(read_note(mirror, c), Ok(None))
         };
-        check_carried(mirror, parent, &governs, &has_valid_record, &awaiting_record)
+        // The walk starts at M itself: what M changed is what its (verified) approval covers.
+        check_carried(mirror, m, &governs, &has_valid_record, &awaiting_record)
     }
 
     /// "direct push by root", "force push by root", "merged by alice": who brought `commit`
