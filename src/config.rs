@@ -311,7 +311,10 @@ pub fn repo_relative_program(program: &str) -> Option<String> {
     }
     let trimmed = program.strip_prefix("./").unwrap_or(program);
     let parts: Vec<&str> = trimmed.split('/').collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return None;
     }
     Some(trimmed.to_string())

@@ -278,7 +278,10 @@ impl Gate {
             .push_senders
             .lock()
             .ok()
-            .and_then(|m| m.get(&(facts.repo.clone(), head_branch.to_string())).cloned())
+            .and_then(|m| {
+                m.get(&(facts.repo.clone(), head_branch.to_string()))
+                    .cloned()
+            })
             .unwrap_or_default();
         for a in remembered {
             if !pushers.iter().any(|p| p.id == a.id) {
@@ -422,7 +425,9 @@ impl Gate {
             }
             if decision.state == ApprovalState::Pending
                 && !g.facts.draft
-                && let Err(e) = self.request_reviews(&pull_ref, &g.policy, &g.facts, &decision).await
+                && let Err(e) = self
+                    .request_reviews(&pull_ref, &g.policy, &g.facts, &decision)
+                    .await
             {
                 tracing::warn!(error = %e, "cannot request the reviews");
             }
@@ -467,7 +472,12 @@ impl Gate {
             let users: Vec<String> = wanted
                 .users
                 .iter()
-                .filter(|u| !already.users.iter().any(|a| Login::new(a.login.clone()) == **u))
+                .filter(|u| {
+                    !already
+                        .users
+                        .iter()
+                        .any(|a| Login::new(a.login.clone()) == **u)
+                })
                 .map(|u| u.to_string())
                 .collect();
             let owner = pull.repo.owner();
@@ -475,7 +485,12 @@ impl Gate {
                 .teams
                 .iter()
                 .filter(|t| t.org.eq_ignore_ascii_case(owner))
-                .filter(|t| !already.teams.iter().any(|a| a.slug.eq_ignore_ascii_case(&t.slug)))
+                .filter(|t| {
+                    !already
+                        .teams
+                        .iter()
+                        .any(|a| a.slug.eq_ignore_ascii_case(&t.slug))
+                })
                 .map(|t| t.slug.clone())
                 .collect();
             if !users.is_empty() || !teams.is_empty() {

@@ -3,7 +3,6 @@
 //! never runs; claims make it at most once; hold, cancel and timeout are recorded.
 
 mod common;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::harness::*;
@@ -150,7 +149,8 @@ async fn an_admin_merge_past_protection_without_approval_is_refused() {
     let merge = admin_merge(&w, n).await;
     w.settle().await;
     assert_refused(&w, &merge, "not approved").await;
-    // Another replica, or this one after a restart, refuses again but says so only once.
+    // Another replica, or this one after a restart, finds the refusal recorded as a note and
+    // reconsiders nothing; the refusal was said once.
     let again = fresh_executor(&w, "replica")
         .consider(
             &REPO.parse().unwrap(),
@@ -160,7 +160,12 @@ async fn an_admin_merge_past_protection_without_approval_is_refused() {
         .await
         .unwrap();
     assert!(
-        matches!(again, prgate::executor::service::Considered::Refused { .. }),
+        matches!(
+            again,
+            prgate::executor::service::Considered::AlreadyRecorded {
+                outcome: prgate::executor::Outcome::Refused
+            }
+        ),
         "{again:?}"
     );
     assert_eq!(
@@ -499,33 +504,6 @@ fn write_secret(w: &World, name: &str, value: &str) -> std::path::PathBuf {
     let p = w.tmp.path().join(name);
     std::fs::write(&p, value).unwrap();
     p
-}
-
-/// An executor of its own (its own data dir, as another replica would have), pointed at the
-/// world's simulator.
-fn fresh_executor(w: &World, name: &str) -> Arc<prgate::executor::service::Executor> {
-    let mut config = gate_config(&w.sim.api_url, &w.tmp.path().join(name), &["main"]);
-    config.executors.insert(
-        "firewall".into(),
-        firewall_executor(&w.exec_dir(), &ExecSettings::default()),
-    );
-    let token = config.github.token.as_ref().unwrap().resolve().unwrap();
-    let gh = Arc::new(
-        prgate::github::GitHub::new(
-            &w.sim.api_url,
-            Some(&token),
-            test_client_options(),
-            prgate::metrics::Metrics::new(),
-        )
-        .unwrap(),
-    );
-    Arc::new(prgate::executor::service::Executor::new(
-        Arc::new(config),
-        gh,
-        Some(token),
-        prgate::metrics::Metrics::new(),
-        prgate::dashboard::Dashboard::new(),
-    ))
 }
 
 /// With `note_signing_key`, the executor signs the note it writes, and `prgate verify

@@ -1032,7 +1032,10 @@ fn attack_an_approval_given_after_the_merge_never_counts() {
     let d = evaluate_final_head(&example_policy(), &f);
     assert_ne!(d.state, ApprovalState::Success);
     assert!(
-        notes_mention(&d, "approval by bob (review 10) does not count: it was submitted after the merge"),
+        notes_mention(
+            &d,
+            "approval by bob (review 10) does not count: it was submitted after the merge"
+        ),
         "{:?}",
         d.notes
     );
@@ -1071,8 +1074,9 @@ fn attack_an_approval_given_before_a_retarget_does_not_count() {
     let d = decide(&f);
     assert_eq!(d.state, ApprovalState::Pending);
     assert!(
-        d.description
-            .contains("bob's approval does not count: it was given before the base branch changed to main"),
+        d.description.contains(
+            "bob's approval does not count: it was given before the base branch changed to main"
+        ),
         "{}",
         d.description
     );
@@ -1100,11 +1104,7 @@ fn attack_a_change_to_the_executors_script_needs_the_rules_approvers() {
         .push(review(10, &c.mia, ReviewState::Approved, &head(), 1));
     let d = evaluate_approval(&policy, &f);
     assert_eq!(d.state, ApprovalState::Pending, "{}", d.description);
-    assert!(
-        d.description.contains("(firewall)"),
-        "{}",
-        d.description
-    );
+    assert!(d.description.contains("(firewall)"), "{}", d.description);
     assert_eq!(
         executors_for(&policy, &["scripts/apply-firewall.sh".into()]),
         vec!["firewall".to_string()]
@@ -1127,8 +1127,7 @@ fn policy_check_reports_an_executor_program_no_rule_running_it_covers() {
     )]
     .into_iter()
     .collect();
-    let found =
-        prgate::policy::uncovered_programs(&example_policy(), &Default::default(), &run);
+    let found = prgate::policy::uncovered_programs(&example_policy(), &Default::default(), &run);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].rule, "firewall");
     assert_eq!(found[0].path, "scripts/apply-firewall.sh");

@@ -543,7 +543,9 @@ impl Executor {
                     .await;
             }
             Carried::Unapproved { since, paths } => {
-                let how = self.how_it_arrived(repo, &governed_base(&verified.pull), since).await;
+                let how = self
+                    .how_it_arrived(repo, &governed_base(&verified.pull), since)
+                    .await;
                 let short = &since.to_string()[..7];
                 let reason = format!(
                     "the branch carries unapproved changes to {} since {short} ({how}): revert them in an approved PR",
@@ -745,23 +747,26 @@ impl Executor {
         let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
         // A record names approvals only when the PR's approval and the merged content verified
         // (a merge refused only because of content it carried still approved its own change).
-        let has_valid_record = |c: Oid| c == m || match read_note(mirror, c) {
-            Ok(Some(n)) => {
-                let approved = n.merge.as_str() == c.to_string()
-                    && n.repo == *repo
-                    && !n.approvals.is_empty();
-                // With a signing key, only the gate's own signed notes say what was approved:
-                // anyone who can push can write a note.
-                let signed = match &own_key {
-                    Some(k) => matches!(
-                        super::signing::check_signature(&n, std::slice::from_ref(k)),
-                        super::signing::SignatureCheck::Valid { .. }
-                    ),
-                    None => true,
-                };
-                approved && signed
-            }
-            _ => false,
+        let has_valid_record = |c: Oid| {
+            c == m
+                || match read_note(mirror, c) {
+                    Ok(Some(n)) => {
+                        let approved = n.merge.as_str() == c.to_string()
+                            && n.repo == *repo
+                            && !n.approvals.is_empty();
+                        // With a signing key, only the gate's own signed notes say what was approved:
+                        // anyone who can push can write a note.
+                        let signed = match &own_key {
+                            Some(k) => matches!(
+                                super::signing::check_signature(&n, std::slice::from_ref(k)),
+                                super::signing::SignatureCheck::Valid { .. }
+                            ),
+                            None => true,
+                        };
+                        approved && signed
+                    }
+                    _ => false,
+                }
         };
         let awaiting_record = |c: Oid| {
             let trailers = mirror
@@ -821,7 +826,8 @@ impl Executor {
                 tracing::info!(%repo, %merge, %reason, "governed commit without a valid approval; its refusal is recorded");
                 // Durable, so that a review given after the merge never launders it later.
                 if let Some(pull) = &pull {
-                    self.record_refusal(repo, merge, pull, None, &reason).await?;
+                    self.record_refusal(repo, merge, pull, None, &reason)
+                        .await?;
                 }
                 return Ok(Considered::NotGoverned);
             }
@@ -1079,7 +1085,10 @@ impl Executor {
         let token = self.note_token(repo).await;
         let mirror = self.local_mirror(repo).await?;
         let m = Oid::from_str(merge.as_str()).map_err(Self::git_err(repo))?;
-        let existing = read_note(&mirror, m).ok().flatten().and_then(|n| n.execution);
+        let existing = read_note(&mirror, m)
+            .ok()
+            .flatten()
+            .and_then(|n| n.execution);
         let same = existing.as_ref().is_some_and(|e| {
             e.outcome == Outcome::Refused
                 && e.refusal == note.execution.as_ref().and_then(|x| x.refusal.clone())

@@ -19,6 +19,6 @@ pub use evaluate::{
     teams_needed,
 };
 pub use facts::*;
-pub use requests::{ReviewRequest, reviewers_to_request};
 pub use programs::{ProgramPaths, UncoveredProgram, govern_programs, uncovered_programs};
+pub use requests::{ReviewRequest, reviewers_to_request};
 pub use validate::{MAX_POLICY_BYTES, POLICY_VERSION, policy_check, validate_policy};

@@ -5,9 +5,7 @@
 use serde_json::{Value, json};
 
 use super::gitstore::{CommitInfo, FileChange, format_chrono};
-use super::world::{
-    Account, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team, World,
-};
+use super::world::{Account, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team, World};
 use crate::types::UserId;
 
 /// Where the simulator is reachable; html links use the same root, as GHES does.
@@ -494,7 +492,10 @@ pub fn issue_event(u: &Urls, w: &World, r: &Repo, e: &IssueEvent) -> Value {
         v["requested_reviewer"] = user_id(u, w, id);
         v["review_requester"] = user_id(u, w, e.actor);
     }
-    if let Some(t) = e.requested_team.and_then(|id| w.teams.iter().find(|t| t.id == id)) {
+    if let Some(t) = e
+        .requested_team
+        .and_then(|id| w.teams.iter().find(|t| t.id == id))
+    {
         v["requested_team"] = team(u, t);
         v["review_requester"] = user_id(u, w, e.actor);
     }

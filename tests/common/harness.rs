@@ -763,3 +763,33 @@ impl World {
         dir
     }
 }
+
+/// An executor of its own (its own data dir, as another replica would have), pointed at the
+/// world's simulator.
+pub fn fresh_executor(
+    w: &World,
+    name: &str,
+) -> std::sync::Arc<prgate::executor::service::Executor> {
+    let mut config = gate_config(&w.sim.api_url, &w.tmp.path().join(name), &["main"]);
+    config.executors.insert(
+        "firewall".into(),
+        firewall_executor(&w.exec_dir(), &ExecSettings::default()),
+    );
+    let token = config.github.token.as_ref().unwrap().resolve().unwrap();
+    let gh = std::sync::Arc::new(
+        prgate::github::GitHub::new(
+            &w.sim.api_url,
+            Some(&token),
+            test_client_options(),
+            prgate::metrics::Metrics::new(),
+        )
+        .unwrap(),
+    );
+    std::sync::Arc::new(prgate::executor::service::Executor::new(
+        std::sync::Arc::new(config),
+        gh,
+        Some(token),
+        prgate::metrics::Metrics::new(),
+        prgate::dashboard::Dashboard::new(),
+    ))
+}
