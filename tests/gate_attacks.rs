@@ -113,6 +113,14 @@ async fn a_commit_author_of_the_pr_cannot_approve() {
     w.settle().await;
     let (state, description, _) = w.approval(&head).await.unwrap();
     assert_eq!(state, "pending", "{description}");
+    // The gate saw the review, and says why it does not count and who pushed the commit.
+    assert!(
+        description.contains(&format!(
+            "alice's approval does not count: alice authored commit {}, pushed by ops-agent[bot]",
+            &head[..7]
+        )),
+        "{description}"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
@@ -130,7 +138,13 @@ async fn a_committer_of_the_pr_cannot_approve() {
     let n = w.open_pr(AGENT, "committed", "main", "committed").await;
     w.approve("carol-token", n).await;
     w.settle().await;
-    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    // carol committed it and pushed it: either makes her ineligible, and the gate says so.
+    assert!(
+        description.contains("carol's approval does not count: carol pushed to the head branch"),
+        "{description}"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
@@ -141,7 +155,12 @@ async fn a_bot_account_cannot_approve_even_when_listed() {
     let (n, head) = agent_proposes(&w, "bot-approval").await;
     w.approve("helper-token", n).await;
     w.settle().await;
-    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        description.contains("helper[bot]'s approval does not count: helper[bot] is a bot account"),
+        "{description}"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
@@ -152,7 +171,12 @@ async fn an_account_listed_in_agents_cannot_approve() {
     let (n, head) = agent_proposes(&w, "agent-approval").await;
     w.approve("release-bot-token", n).await;
     w.settle().await;
-    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        description.contains("release-bot's approval does not count: release-bot is an agent"),
+        "{description}"
+    );
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
