@@ -133,9 +133,9 @@ async fn responses_match_githubs_openapi_description() {
 
     let e = env().await;
     let agent = "agent-token";
-    let work = e.clone_repo("acme/infra", "ops-agent", "agent@bots.example.com");
+    let work = e.clone_repo("acme/infra", agent, "ops-agent", "agent@bots.example.com");
     let base = work.commit_file("README.md", "hello\n", "first");
-    work.push("main");
+    work.push_as("root-token", "main");
     work.git(&["checkout", "-q", "-b", "topic"]);
     work.commit_file("README.md", "hello\nworld\n", "edit readme");
     let head = work.commit_file("dir/new.txt", "new\n", "add file");

@@ -1,7 +1,8 @@
 //! The simulator's in-memory state: accounts, teams, repos and everything GitHub keeps
 //! outside git (pull requests, reviews, statuses, comments, labels). Git objects and refs
-//! live in the bare repositories on disk; this only remembers the last ref values seen, so
-//! that a move made by a plain `git push` can be noticed and announced.
+//! live in the bare repositories on disk; this remembers the last ref values announced (so
+//! that a move made past the simulator's git server can still be noticed) and who moved
+//! which branch when (the repository activity API).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,6 +87,20 @@ pub struct Status {
     pub created_at: DateTime<Utc>,
 }
 
+/// One entry of the repository activity API: a branch moved, by whom (`None`: the simulator
+/// found the move on disk and knows no authenticated actor).
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub id: u64,
+    pub refname: String,
+    pub before: String,
+    pub after: String,
+    pub timestamp: DateTime<Utc>,
+    /// `push`, `force_push`, `branch_creation`, `branch_deletion` or `pr_merge`.
+    pub kind: &'static str,
+    pub actor: Option<UserId>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Label {
     pub id: u64,
@@ -111,6 +126,8 @@ pub struct Repo {
     pub labels: Vec<Label>,
     /// Ref name -> sha as last announced; compared against disk by the scanner.
     pub known_refs: BTreeMap<String, String>,
+    /// Branch moves, oldest first.
+    pub activity: Vec<Activity>,
 }
 
 impl Repo {
@@ -286,6 +303,7 @@ impl World {
                 statuses: vec![],
                 labels: vec![],
                 known_refs: BTreeMap::new(),
+                activity: vec![],
             })
             .collect();
         World {
@@ -315,6 +333,14 @@ impl World {
         self.accounts
             .iter()
             .find(|a| a.token.as_deref() == Some(token))
+    }
+    /// The account a token acts as: a user's token, or an installation token not yet
+    /// expired. `None` for anything else, as GitHub's "Bad credentials".
+    pub fn account_id_by_any_token(&self, token: &str, now: DateTime<Utc>) -> Option<UserId> {
+        match self.account_by_token(token) {
+            Some(a) => Some(a.id),
+            None => self.installation_token(token, now).ok().flatten(),
+        }
     }
     /// The bot account an installation token acts as: `Ok(None)` when it is no such token,
     /// `Err` when it was one and has expired.

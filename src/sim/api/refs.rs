@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{find_repo, git, need_write};
 use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
 use crate::sim::world::World;
-use crate::sim::{Sim, render, scan};
+use crate::sim::{Sim, protection, render, scan};
 use crate::types::UserId;
 
 fn kind(repo: &git2::Repository, sha: &str) -> &'static str {
@@ -96,10 +96,7 @@ pub struct NewRef {
 /// actor is an admin and admins are not held to the rules.
 fn protected(w: &World, idx: usize, full: &str, actor: UserId) -> Result<(), ApiError> {
     let r = &w.repos[idx];
-    let protected =
-        full == format!("refs/heads/{}", r.default_branch) && !r.required_contexts.is_empty();
-    let bypass = r.is_admin(actor) && !r.enforce_admins;
-    if protected && !bypass {
+    if protection::is_protected(r, full) && !protection::bypasses(r, actor) {
         return Err(ApiError::invalid(
             "Protected branch update failed for refs/heads/".to_string() + &r.default_branch,
         ));
@@ -137,7 +134,7 @@ pub async fn create(
             e.into()
         });
     }
-    scan::scan_repo(&sim, &mut w, idx, Some(actor.0));
+    scan::scan_repo(&sim, &mut w, idx, scan::Cause::Push(actor.0));
     let sha = oid.to_string();
     created(render::git_ref(
         &sim.urls,
@@ -182,7 +179,7 @@ pub async fn update(
     }
     repo.reference_matching(&full, oid, true, current, "update ref (API)")
         .map_err(|_| ApiError::invalid("Reference cannot be updated"))?;
-    scan::scan_repo(&sim, &mut w, idx, Some(actor.0));
+    scan::scan_repo(&sim, &mut w, idx, scan::Cause::Push(actor.0));
     let sha = oid.to_string();
     ok(render::git_ref(
         &sim.urls,
@@ -208,6 +205,6 @@ pub async fn delete(
         .find_reference(&full)
         .map_err(|_| ApiError::invalid("Reference does not exist"))?;
     reference.delete()?;
-    scan::scan_repo(&sim, &mut w, idx, Some(actor.0));
+    scan::scan_repo(&sim, &mut w, idx, scan::Cause::Push(actor.0));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
