@@ -337,8 +337,7 @@ async fn bad_input_gets_a_clear_message_and_a_distinct_code_and_leaves_the_tree_
     assert_eq!(code, 6, "{err}");
 
     // A push the remote rejects: the branch ref is locked on the remote.
-    let bare = w.clone_url.trim_start_matches("file://").to_string();
-    let lock = std::path::Path::new(&bare).join("refs/heads/prgate/ops-agent/locked.lock");
+    let lock = w.bare_dir().join("refs/heads/prgate/ops-agent/locked.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "").unwrap();
     let (code, _, err) = prgate_cli(
