@@ -318,6 +318,16 @@ async fn responses_match_githubs_openapi_description() {
     );
     let (st, b) = e.get(agent, "/repos/acme/infra/pulls/1").await;
     c.check("/repos/{owner}/{repo}/pulls/{pull_number}", "get", st, &b);
+    // Activity: pushes, a merge, and a move written past the git server (actor null).
+    let bare = e.sim.git_dir("acme/infra").expect("bare dir");
+    sim_support::git(&bare, &["update-ref", "refs/heads/sideways", &base]);
+    e.sim.refresh();
+    let (st, b) = e.get(agent, "/repos/acme/infra/activity").await;
+    assert!(
+        b.as_array().is_some_and(|a| a.len() == 4 && a[0]["actor"].is_null()),
+        "{b}"
+    );
+    c.check("/repos/{owner}/{repo}/activity", "get", st, &b);
     e.sim.shutdown().await;
 
     assert!(
@@ -328,5 +338,5 @@ async fn responses_match_githubs_openapi_description() {
         file.display(),
         c.problems.join("\n")
     );
-    assert!(c.checked >= 28, "only {} responses were checked", c.checked);
+    assert!(c.checked >= 29, "only {} responses were checked", c.checked);
 }
