@@ -636,11 +636,7 @@ fn direct_push(dir: &Path, url: &str, root_token: &Secret) -> Result<CommitSha, 
 }
 
 /// A local clone with main and the prgate notes, as an auditor would have.
-fn fetch_with_notes(
-    url: &str,
-    dir: &Path,
-    token: &Secret,
-) -> Result<git2::Repository, DemoError> {
+fn fetch_with_notes(url: &str, dir: &Path, token: &Secret) -> Result<git2::Repository, DemoError> {
     let repo = if dir.exists() {
         git2::Repository::open(dir).map_err(setup_err)?
     } else {

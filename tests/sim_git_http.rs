@@ -78,11 +78,16 @@ async fn git_needs_a_token_and_is_no_api_call() {
         .expect("get");
     assert_eq!(r.status(), 200);
     assert_eq!(
-        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/x-git-upload-pack-advertisement")
     );
     let body = r.text().await.expect("body");
-    assert!(body.starts_with("001e# service=git-upload-pack\n0000"), "{body}");
+    assert!(
+        body.starts_with("001e# service=git-upload-pack\n0000"),
+        "{body}"
+    );
     assert!(body.contains(&format!("{base} refs/heads/main")), "{body}");
     let good = url.replace("http://", "http://x-access-token:carol-token@");
     let (ok, err) = try_git(dir, &["clone", "-q", &good, "good"]);
@@ -211,14 +216,22 @@ async fn a_writer_cannot_push_to_protected_main_and_nothing_is_announced() {
     let topic = work.commit_file("b.txt", "b\n", "topic work");
     let (ok, err) = work.try_git_as(
         "alice-token",
-        &["push", "origin", "HEAD:refs/heads/main", "HEAD:refs/heads/topic"],
+        &[
+            "push",
+            "origin",
+            "HEAD:refs/heads/main",
+            "HEAD:refs/heads/topic",
+        ],
     );
     assert!(!ok, "{err}");
     assert!(
         err.contains("[new branch]") && err.contains("HEAD -> topic"),
         "{err}"
     );
-    assert!(err.contains("HEAD -> main (protected branch hook declined)"), "{err}");
+    assert!(
+        err.contains("HEAD -> main (protected branch hook declined)"),
+        "{err}"
+    );
     assert_eq!(remote_main(&e), base);
 
     e.sim.settle().await;
@@ -299,7 +312,9 @@ async fn a_writer_may_push_a_commit_whose_required_checks_pass() {
     assert_eq!(pr["merged"], true, "GitHub marks the PR merged by the push");
     assert_eq!(pr["merged_by"]["login"], "alice");
     let push = hook
-        .find("push", |b| b["ref"] == "refs/heads/main" && b["after"] == head.as_str())
+        .find("push", |b| {
+            b["ref"] == "refs/heads/main" && b["after"] == head.as_str()
+        })
         .expect("push of main");
     assert_eq!(push.body["before"], base.as_str());
     assert_eq!(push.body["sender"]["login"], "alice");
@@ -341,7 +356,10 @@ async fn the_pusher_is_the_authenticated_account_not_the_commit_email() {
         push.body["pusher"]["email"],
         "alice@users.noreply.github.com"
     );
-    assert_eq!(push.body["commits"][0]["author"]["username"], "ops-agent[bot]");
+    assert_eq!(
+        push.body["commits"][0]["author"]["username"],
+        "ops-agent[bot]"
+    );
     let force = hook
         .find("push", |b| b["after"] == forced.as_str())
         .expect("forced push");
@@ -403,7 +421,11 @@ async fn activity_filters_pages_and_records_api_moves() {
     )
     .await;
     let (st, merged) = e
-        .put("root-token", "/repos/acme/infra/pulls/1/merge", json!({"sha": head}))
+        .put(
+            "root-token",
+            "/repos/acme/infra/pulls/1/merge",
+            json!({"sha": head}),
+        )
         .await;
     assert_eq!(st, 200, "{merged}");
 
@@ -419,16 +441,17 @@ async fn activity_filters_pages_and_records_api_moves() {
     assert_eq!(asc[0]["actor"]["login"], "root");
     assert_eq!(activity(&e, "?actor=alice").await.len(), 4);
     assert_eq!(activity(&e, "?actor=ALICE&ref=b1").await.len(), 1);
-    assert_eq!(activity(&e, "?activity_type=branch_creation").await.len(), 6);
+    assert_eq!(
+        activity(&e, "?activity_type=branch_creation").await.len(),
+        6
+    );
     assert_eq!(activity(&e, "?time_period=day").await.len(), 7);
     assert!(activity(&e, "?actor=nobody").await.is_empty());
     let (st, _) = e
         .get(AGENT, "/repos/acme/infra/activity?activity_type=merge")
         .await;
     assert_eq!(st, 422);
-    let (st, _) = e
-        .get(AGENT, "/repos/acme/infra/activity?after=bogus")
-        .await;
+    let (st, _) = e.get(AGENT, "/repos/acme/infra/activity?after=bogus").await;
     assert_eq!(st, 422);
 
     // Cursor pagination: follow `next` to the end, then `prev` back.
@@ -436,7 +459,13 @@ async fn activity_filters_pages_and_records_api_moves() {
     let mut url = e.url("/repos/acme/infra/activity?per_page=3");
     let mut prev = None;
     loop {
-        let r = e.http.get(&url).bearer_auth(AGENT).send().await.expect("get");
+        let r = e
+            .http
+            .get(&url)
+            .bearer_auth(AGENT)
+            .send()
+            .await
+            .expect("get");
         let link = r
             .headers()
             .get("link")
@@ -454,7 +483,10 @@ async fn activity_filters_pages_and_records_api_moves() {
         prev = rel("prev").or(prev);
         match rel("next") {
             Some(next) => {
-                assert!(next.contains("per_page=3") && next.contains("after="), "{next}");
+                assert!(
+                    next.contains("per_page=3") && next.contains("after="),
+                    "{next}"
+                );
                 url = next;
             }
             None => break,
@@ -463,7 +495,13 @@ async fn activity_filters_pages_and_records_api_moves() {
     let ids: Vec<Value> = all.iter().map(|a| a["id"].clone()).collect();
     assert_eq!(seen, ids, "the pages hold every entry once, in order");
     let prev = prev.expect("a prev link");
-    let r = e.http.get(&prev).bearer_auth(AGENT).send().await.expect("get");
+    let r = e
+        .http
+        .get(&prev)
+        .bearer_auth(AGENT)
+        .send()
+        .await
+        .expect("get");
     let page: Vec<Value> = r.json().await.expect("json");
     assert_eq!(
         page.iter().map(|a| a["id"].clone()).collect::<Vec<_>>(),
@@ -490,5 +528,36 @@ async fn a_move_written_past_the_server_has_no_actor() {
         .expect("push announced");
     assert_eq!(push.body["sender"]["login"], "acme");
     assert_eq!(push.body["sender"]["type"], "Organization");
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_refs_api_refuses_what_a_push_would() {
+    let e = env().await;
+    let (work, base) = seeded(&e, "alice-token", "alice", "alice@users.noreply.github.com");
+    let next = work.commit_file("f.txt", "f\n", "next");
+    work.push("topic");
+    let main = "/repos/acme/infra/git/refs/heads/main";
+    let (st, err) = e.patch("alice-token", main, json!({"sha": next})).await;
+    assert_eq!(st, 422, "no passing status yet: {err}");
+    e.post(
+        AGENT,
+        &format!("/repos/acme/infra/statuses/{next}"),
+        json!({"state": "success", "context": "prgate/approval"}),
+    )
+    .await;
+    let (st, r) = e.patch("alice-token", main, json!({"sha": next})).await;
+    assert_eq!(st, 200, "a passing fast-forward: {r}");
+    let (st, _) = e
+        .patch("alice-token", main, json!({"sha": base, "force": true}))
+        .await;
+    assert_eq!(st, 422, "a forced move back");
+    let (st, _) = e
+        .call(reqwest::Method::DELETE, "alice-token", main, None)
+        .await;
+    assert_eq!(st, 422, "a deletion");
+    let a = activity(&e, "?ref=main").await;
+    assert_eq!(a[0]["activity_type"], "push");
+    assert_eq!(a[0]["actor"]["login"], "alice");
     e.sim.shutdown().await;
 }

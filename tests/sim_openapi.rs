@@ -324,7 +324,8 @@ async fn responses_match_githubs_openapi_description() {
     e.sim.refresh();
     let (st, b) = e.get(agent, "/repos/acme/infra/activity").await;
     assert!(
-        b.as_array().is_some_and(|a| a.len() == 4 && a[0]["actor"].is_null()),
+        b.as_array()
+            .is_some_and(|a| a.len() == 4 && a[0]["actor"].is_null()),
         "{b}"
     );
     c.check("/repos/{owner}/{repo}/activity", "get", st, &b);

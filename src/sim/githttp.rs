@@ -6,7 +6,8 @@
 //!
 //! GitHub's rules followed here:
 //! - Basic auth with a token as the password and any user name, `x-access-token` included
-//!   (https://docs.github.com/en/get-started/git-basics/about-remote-repositories#cloning-with-https-urls);
+//!   (https://docs.github.com/en/get-started/git-basics/about-remote-repositories#cloning-with-https-urls,
+//!   https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation);
 //!   no or bad credentials: 401 with `WWW-Authenticate: Basic realm="GitHub"`, which makes git
 //!   ask for credentials and retry.
 //! - Reading needs any authenticated account (as the simulator's API); pushing needs write
@@ -400,9 +401,15 @@ mod tests {
 
     #[test]
     fn the_token_is_the_password_or_the_user_name() {
-        assert_eq!(basic_token(&basic("x-access-token:t1")).as_deref(), Some("t1"));
+        assert_eq!(
+            basic_token(&basic("x-access-token:t1")).as_deref(),
+            Some("t1")
+        );
         assert_eq!(basic_token(&basic("anyone:t2")).as_deref(), Some("t2"));
-        assert_eq!(basic_token(&basic("t3:x-oauth-basic")).as_deref(), Some("t3"));
+        assert_eq!(
+            basic_token(&basic("t3:x-oauth-basic")).as_deref(),
+            Some("t3")
+        );
         assert_eq!(basic_token(&basic("t4:")).as_deref(), Some("t4"));
         assert_eq!(basic_token(&basic(":")), None);
         assert_eq!(basic_token(&HeaderMap::new()), None);

@@ -135,7 +135,12 @@ impl PushRequest {
 
 /// Why protection refuses `u` by `pusher`, as the `remote:` lines git prints; `None` when
 /// it does not.
-fn refusal(r: &Repo, repo: &git2::Repository, pusher: UserId, u: &RefUpdate) -> Option<Vec<String>> {
+fn refusal(
+    r: &Repo,
+    repo: &git2::Repository,
+    pusher: UserId,
+    u: &RefUpdate,
+) -> Option<Vec<String>> {
     if !protection::is_protected(r, &u.refname) || protection::bypasses(r, pusher) {
         return None;
     }
@@ -338,7 +343,10 @@ mod tests {
         assert_eq!(d.messages, vec![(2, b"error: GH006: no\n".to_vec())]);
         let mut want = Vec::new();
         pktline::write(&mut want, b"unpack ok\n");
-        pktline::write(&mut want, b"ng refs/heads/main protected branch hook declined\n");
+        pktline::write(
+            &mut want,
+            b"ng refs/heads/main protected branch hook declined\n",
+        );
         want.extend_from_slice(pktline::FLUSH);
         assert_eq!(d.data, want);
     }

@@ -239,7 +239,6 @@ fn push_commit(
     })
 }
 
-
 fn synchronize_pulls(
     sim: &Sim,
     w: &mut World,

@@ -407,7 +407,14 @@ impl World {
         committer: &str,
         message: &str,
     ) -> String {
-        self.commit_and_push_by(&token_of(committer), branch, files, author, committer, message)
+        self.commit_and_push_by(
+            &token_of(committer),
+            branch,
+            files,
+            author,
+            committer,
+            message,
+        )
     }
 
     /// As [`World::commit_and_push`], pushed by the account of `pusher_token`, whoever the
@@ -697,8 +704,7 @@ pub fn token_of(login: &str) -> String {
 /// `x-access-token`, as GitHub takes it.
 pub fn auth_config(token: &str) -> String {
     use base64::Engine;
-    let basic =
-        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
     format!("http.extraHeader=Authorization: Basic {basic}")
 }
 

@@ -152,8 +152,7 @@ fn rand_suffix() -> String {
 /// `x-access-token`, as GitHub takes it.
 pub fn auth_config(token: &str) -> String {
     use base64::Engine;
-    let basic =
-        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
     format!("http.extraHeader=Authorization: Basic {basic}")
 }
 

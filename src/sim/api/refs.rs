@@ -92,16 +92,33 @@ pub struct NewRef {
     sha: String,
 }
 
-/// Protected default branch: moving or deleting it through the API is refused unless the
-/// actor is an admin and admins are not held to the rules.
-fn protected(w: &World, idx: usize, full: &str, actor: UserId) -> Result<(), ApiError> {
+/// Protected default branch: through the API as over git, a deletion, a forced move, or a
+/// move to a commit whose required contexts have not all passed is refused unless the actor
+/// may bypass protection. `new` is `None` for a deletion.
+fn protected(
+    w: &World,
+    idx: usize,
+    full: &str,
+    actor: UserId,
+    new: Option<&str>,
+    forced: bool,
+) -> Result<(), ApiError> {
     let r = &w.repos[idx];
-    if protection::is_protected(r, full) && !protection::bypasses(r, actor) {
-        return Err(ApiError::invalid(
-            "Protected branch update failed for refs/heads/".to_string() + &r.default_branch,
-        ));
+    if !protection::is_protected(r, full) || protection::bypasses(r, actor) {
+        return Ok(());
     }
-    Ok(())
+    let allowed = match new {
+        None => false,
+        Some(_) if forced => false,
+        Some(sha) => protection::unmet_checks(r, sha).is_empty(),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "Protected branch update failed for refs/heads/".to_string() + &r.default_branch,
+        ))
+    }
 }
 
 pub async fn create(
@@ -127,6 +144,7 @@ pub async fn create(
         .ok()
         .filter(|o| repo.find_object(*o, None).is_ok())
         .ok_or_else(|| ApiError::invalid("Object does not exist"))?;
+    protected(&w, idx, &new.name, actor.0, Some(&oid.to_string()), false)?;
     if let Err(e) = repo.reference(&new.name, oid, false, "create ref (API)") {
         return Err(if e.code() == git2::ErrorCode::Exists {
             ApiError::invalid("Reference already exists")
@@ -163,7 +181,6 @@ pub async fn update(
     let idx = find_repo(&sim, &mut w, &o, &r)?;
     need_write(&w, idx, actor.0)?;
     let full = full_name(&name);
-    protected(&w, idx, &full, actor.0)?;
     let repo = git(&w, idx)?;
     let current = repo
         .find_reference(&full)
@@ -174,7 +191,16 @@ pub async fn update(
         .ok()
         .filter(|o| repo.find_object(*o, None).is_ok())
         .ok_or_else(|| ApiError::invalid("Object does not exist"))?;
-    if !upd.force && oid != current && !repo.graph_descendant_of(oid, current).unwrap_or(false) {
+    let fast_forward = oid == current || repo.graph_descendant_of(oid, current).unwrap_or(false);
+    protected(
+        &w,
+        idx,
+        &full,
+        actor.0,
+        Some(&oid.to_string()),
+        !fast_forward,
+    )?;
+    if !upd.force && !fast_forward {
         return Err(ApiError::invalid("Update is not a fast forward"));
     }
     repo.reference_matching(&full, oid, true, current, "update ref (API)")
@@ -199,7 +225,7 @@ pub async fn delete(
     let idx = find_repo(&sim, &mut w, &o, &r)?;
     need_write(&w, idx, actor.0)?;
     let full = full_name(&name);
-    protected(&w, idx, &full, actor.0)?;
+    protected(&w, idx, &full, actor.0, None, false)?;
     let repo = git(&w, idx)?;
     let mut reference = repo
         .find_reference(&full)
