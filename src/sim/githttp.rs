@@ -74,6 +74,35 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// A git request answered with an error status and a text body, which git prints after
+/// `remote:`; a 401 carries the Basic challenge.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut r = text(self.status, self.message);
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"GitHub\""),
+            );
+        }
+        r
+    }
+}
+
 /// The token of an `Authorization: Basic` header: the password, or (as GitHub also accepts)
 /// the user name when the password is empty or `x-oauth-basic`.
 fn basic_token(headers: &HeaderMap) -> Option<String> {
@@ -95,20 +124,15 @@ fn basic_token(headers: &HeaderMap) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-fn unauthorized(had_credentials: bool) -> Response {
-    let mut r = text(
+fn unauthorized(had_credentials: bool) -> Refusal {
+    Refusal::new(
         StatusCode::UNAUTHORIZED,
         if had_credentials {
             "Invalid username or token. Password authentication is not supported for Git operations.\n"
         } else {
             ""
         },
-    );
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"GitHub\""),
-    );
-    r
+    )
 }
 
 fn authorize(
@@ -117,7 +141,7 @@ fn authorize(
     owner: &str,
     repo: &str,
     service: Service,
-) -> Result<Access, Response> {
+) -> Result<Access, Refusal> {
     let name = repo.strip_suffix(".git").unwrap_or(repo);
     let token = basic_token(headers);
     let w = sim.world();
@@ -127,11 +151,11 @@ fn authorize(
         .ok_or_else(|| unauthorized(token.is_some()))?;
     let idx = w
         .repo_index(owner, name)
-        .ok_or_else(|| text(StatusCode::NOT_FOUND, "Repository not found.\n"))?;
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "Repository not found.\n"))?;
     let r = &w.repos[idx];
     if service == Service::ReceivePack && !r.can_write(user) {
         let login = w.account(user).map(|a| a.login.to_string());
-        return Err(text(
+        return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             format!(
                 "Permission to {}.git denied to {}.\n",
@@ -187,7 +211,7 @@ async fn info_refs(
     };
     let access = match authorize(&sim, &headers, &owner, &repo, service) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let protocol = git_protocol(&headers);
     let v2 = protocol.as_deref().is_some_and(|p| p.contains("version=2"));
@@ -225,10 +249,10 @@ async fn info_refs(
 }
 
 /// The request body, inflated when git sent it gzipped (it does for large negotiations).
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
     let bytes = to_bytes(body, MAX_BODY)
         .await
-        .map_err(|e| text(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")))?;
+        .map_err(|e| Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}\n")))?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -242,13 +266,18 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response>
             flate2::read::GzDecoder::new(&bytes[..])
                 .take(MAX_BODY as u64 + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}\n")))?;
+                .map_err(|e| {
+                    Refusal::new(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}\n"))
+                })?;
             if out.len() > MAX_BODY {
-                return Err(text(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n"));
+                return Err(Refusal::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body too large\n",
+                ));
             }
             Ok(out)
         }
-        other => Err(text(
+        other => Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("unsupported Content-Encoding {other}\n"),
         )),
@@ -263,11 +292,11 @@ async fn upload_pack(
 ) -> Response {
     let access = match authorize(&sim, &headers, &owner, &repo, Service::UploadPack) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let input = match read_body(&headers, body).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let protocol = git_protocol(&headers);
     let dir = access.git_dir;
@@ -296,11 +325,11 @@ async fn receive_pack(
 ) -> Response {
     let access = match authorize(&sim, &headers, &owner, &repo, Service::ReceivePack) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let input = match read_body(&headers, body).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let push = match receive::PushRequest::parse(&input) {
         Ok(p) => p,

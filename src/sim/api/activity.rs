@@ -34,11 +34,11 @@ pub async fn list(
     let mut w = sim.world();
     let idx = find_repo(&sim, &mut w, &o, &r)?;
     let filter = Filter::from_query(&q)?;
-    let actor_id = match &filter.actor {
-        // An unknown login matches nothing, as a filter on a name nobody has.
-        Some(login) => Some(w.account_by_login(login).map(|a| a.id)),
-        None => None,
-    };
+    // An unknown login matches nothing, as a filter on a name nobody has.
+    let actor_id = filter
+        .actor
+        .as_ref()
+        .map(|login| w.account_by_login(login).map(|a| a.id));
     let now = Utc::now();
     let mut items: Vec<&Activity> = w.repos[idx]
         .activity
