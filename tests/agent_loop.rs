@@ -58,6 +58,10 @@ async fn propose_then_approval_then_wait_until_merged() {
         msg.starts_with("ops-agent[bot]") && msg.contains("Proposed-by: ops-agent[bot]"),
         "{msg}"
     );
+    // propose pushed over HTTP with the agent's token: the code host knows who pushed.
+    let pushes = w.activity("?ref=prgate/ops-agent/open-port-443").await;
+    assert_eq!(pushes[0]["actor"]["login"], "ops-agent[bot]", "{pushes:?}");
+    assert_eq!(pushes[0]["after"], p["head"]);
     w.settle().await;
 
     let target = format!("{REPO}#{pull}");
