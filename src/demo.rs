@@ -182,7 +182,10 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let production = dir.join("production");
     std::fs::create_dir_all(&production).map_err(setup_err)?;
     std::fs::write(production.join("firewall.toml"), "allow = [22]\n").map_err(setup_err)?;
-    seed_repository(&dir.join("seed"), &clone_url)?;
+    // The simulator serves git over HTTP with token authentication, as GitHub does: every
+    // clone, fetch and push below says whose token it uses.
+    let root_token = Secret::new("demo-root-token");
+    seed_repository(&dir.join("seed"), &clone_url, &root_token)?;
     sim.settle().await;
 
     let secrets = dir.join("secrets");
@@ -281,7 +284,8 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
 
     // 1. The agent proposes.
     let work = dir.join("agent-work");
-    git2::Repository::clone(&clone_url, &work).map_err(setup_err)?;
+    crate::git::clone(&clone_url, &work, Some(&Secret::new("demo-agent-token")))
+        .map_err(setup_err)?;
     std::fs::write(work.join("firewall/rules.toml"), "allow = [22, 443]\n").map_err(setup_err)?;
     let agent = client("demo-agent-token")?;
     let proposal = crate::propose::propose(
@@ -359,7 +363,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     .ok_or_else(|| step_err("prgate did not merge the approved PR"))?;
     let merge: CommitSha = merged.parse().map_err(step_err)?;
     let mirror = dir.join("infra");
-    let local = fetch_with_notes(&clone_url, &mirror)?;
+    let local = fetch_with_notes(&clone_url, &mirror, &root_token)?;
     let (second_parent, message) = {
         let c = local
             .find_commit(git2::Oid::from_str(merge.as_str()).map_err(step_err)?)
@@ -394,7 +398,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     })
     .await?;
     let rules_now = std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
-    let local = fetch_with_notes(&clone_url, &mirror)?;
+    let local = fetch_with_notes(&clone_url, &mirror, &root_token)?;
     let note = crate::executor::read_note(
         &local,
         git2::Oid::from_str(merge.as_str()).map_err(step_err)?,
@@ -433,7 +437,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
 
     // 7. The audit of the history is clean.
     let audit = |label: &str| -> Result<crate::audit::AuditReport, DemoError> {
-        fetch_with_notes(&clone_url, &mirror)?;
+        fetch_with_notes(&clone_url, &mirror, &root_token)?;
         crate::audit::audit(&crate::audit::AuditOptions::new(mirror.clone()))
             .map_err(|e| step_err(format!("{label}: {e}")))
     };
@@ -450,7 +454,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     ));
 
     // 8. The refused path: a direct push to firewall/ by an admin.
-    let direct = direct_push(&dir.join("admin-work"), &clone_url)?;
+    let direct = direct_push(&dir.join("admin-work"), &clone_url, &root_token)?;
     sim.settle().await;
     let refused = wait_status(&root, &repo, &direct, crate::EXECUTION_CONTEXT, |s, _| {
         s != "pending"
@@ -568,7 +572,7 @@ fn signature(login: &str) -> Result<git2::Signature<'static>, DemoError> {
 }
 
 /// The repository's first commit, pushed by the admin: policy, rules, executor script.
-fn seed_repository(dir: &Path, url: &str) -> Result<(), DemoError> {
+fn seed_repository(dir: &Path, url: &str, root_token: &Secret) -> Result<(), DemoError> {
     let repo = git2::Repository::init(dir).map_err(setup_err)?;
     let files = [
         (".github/prgate.toml", POLICY),
@@ -599,12 +603,12 @@ fn seed_repository(dir: &Path, url: &str) -> Result<(), DemoError> {
             &[],
         )
         .map_err(setup_err)?;
-    crate::git::push(&repo, url, commit, "main", None).map_err(setup_err)
+    crate::git::push(&repo, url, commit, "main", Some(root_token)).map_err(setup_err)
 }
 
 /// An admin's commit straight onto main, opening every port.
-fn direct_push(dir: &Path, url: &str) -> Result<CommitSha, DemoError> {
-    let repo = git2::Repository::clone(url, dir).map_err(setup_err)?;
+fn direct_push(dir: &Path, url: &str, root_token: &Secret) -> Result<CommitSha, DemoError> {
+    let repo = crate::git::clone(url, dir, Some(root_token)).map_err(setup_err)?;
     std::fs::write(dir.join("firewall/rules.toml"), "allow = [\"0-65535\"]\n")
         .map_err(setup_err)?;
     let mut index = repo.index().map_err(setup_err)?;
@@ -629,26 +633,28 @@ fn direct_push(dir: &Path, url: &str) -> Result<CommitSha, DemoError> {
             &[&parent],
         )
         .map_err(setup_err)?;
-    crate::git::push(&repo, url, oid, "main", None).map_err(setup_err)?;
+    crate::git::push(&repo, url, oid, "main", Some(root_token)).map_err(setup_err)?;
     oid.to_string().parse().map_err(setup_err)
 }
 
 /// A local clone with main and the prgate notes, as an auditor would have.
-fn fetch_with_notes(url: &str, dir: &Path) -> Result<git2::Repository, DemoError> {
+fn fetch_with_notes(url: &str, dir: &Path, token: &Secret) -> Result<git2::Repository, DemoError> {
     let repo = if dir.exists() {
         git2::Repository::open(dir).map_err(setup_err)?
     } else {
-        git2::Repository::clone(url, dir).map_err(setup_err)?
+        crate::git::clone(url, dir, Some(token)).map_err(setup_err)?
     };
     {
         let mut remote = repo.remote_anonymous(url).map_err(setup_err)?;
+        let mut opts = git2::FetchOptions::new();
+        opts.remote_callbacks(crate::git::callbacks(Some(token)));
         remote
             .fetch(
                 &[
                     "+refs/heads/main:refs/remotes/origin/main",
                     "+refs/notes/prgate:refs/notes/prgate",
                 ],
-                None,
+                Some(&mut opts),
                 None,
             )
             .map_err(setup_err)?;

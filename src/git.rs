@@ -62,7 +62,7 @@ pub fn origin_url(repo: &Repository) -> Result<String, GitError> {
 }
 
 /// `OWNER/REPO` from a clone URL: the last two path segments, as GitHub's URLs and the
-/// simulator's `file://…/<owner>/<repo>.git` both end.
+/// simulator's `http://127.0.0.1:PORT/<owner>/<repo>.git` both end.
 pub fn repo_name_from_url(url: &str) -> Result<RepoName, GitError> {
     let unknown = || GitError::UnknownOrigin {
         url: url.to_string(),
@@ -90,6 +90,15 @@ pub fn callbacks(token: Option<&Secret>) -> RemoteCallbacks<'_> {
         None => Err(git2::Error::from_str("no token available for this remote")),
     });
     cb
+}
+
+/// Clones `url` into `dir`, authenticating with `token` as [`callbacks`] does.
+pub fn clone(url: &str, dir: &Path, token: Option<&Secret>) -> Result<Repository, git2::Error> {
+    let mut opts = FetchOptions::new();
+    opts.remote_callbacks(callbacks(token));
+    git2::build::RepoBuilder::new()
+        .fetch_options(opts)
+        .clone(url, dir)
 }
 
 /// Fetches `branch` from `url` into `refs/prgate/fetch/<branch>` and returns its tip.
@@ -412,6 +421,7 @@ mod tests {
             ("https://github.com/acme/infra", "acme/infra"),
             ("git@github.com:acme/infra.git", "acme/infra"),
             ("file:///tmp/sim/acme/infra.git", "acme/infra"),
+            ("http://127.0.0.1:9000/acme/infra.git", "acme/infra"),
             ("https://ghe.example.com/acme/infra.git/", "acme/infra"),
         ] {
             assert_eq!(repo_name_from_url(url).unwrap().to_string(), want, "{url}");

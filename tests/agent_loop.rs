@@ -58,6 +58,10 @@ async fn propose_then_approval_then_wait_until_merged() {
         msg.starts_with("ops-agent[bot]") && msg.contains("Proposed-by: ops-agent[bot]"),
         "{msg}"
     );
+    // propose pushed over HTTP with the agent's token: the code host knows who pushed.
+    let pushes = w.activity("?ref=prgate/ops-agent/open-port-443").await;
+    assert_eq!(pushes[0]["actor"]["login"], "ops-agent[bot]", "{pushes:?}");
+    assert_eq!(pushes[0]["after"], p["head"]);
     w.settle().await;
 
     let target = format!("{REPO}#{pull}");
@@ -337,8 +341,7 @@ async fn bad_input_gets_a_clear_message_and_a_distinct_code_and_leaves_the_tree_
     assert_eq!(code, 6, "{err}");
 
     // A push the remote rejects: the branch ref is locked on the remote.
-    let bare = w.clone_url.trim_start_matches("file://").to_string();
-    let lock = std::path::Path::new(&bare).join("refs/heads/prgate/ops-agent/locked.lock");
+    let lock = w.bare_dir().join("refs/heads/prgate/ops-agent/locked.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "").unwrap();
     let (code, _, err) = prgate_cli(

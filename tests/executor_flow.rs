@@ -229,7 +229,7 @@ async fn a_merge_whose_content_differs_from_the_approved_head_is_refused() {
     );
     std::fs::write(clone.join("firewall/rules.toml"), "allow = [3, 0]\n").unwrap();
     git(&clone, &["commit", "-q", "-a", "--amend", "--no-edit"]);
-    git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    git_as(&clone, "root-token", &["push", "-q", "origin", "HEAD:main"]);
     let merge = git_out(&clone, &["rev-parse", "HEAD"]);
     w.settle().await;
     assert_eq!(

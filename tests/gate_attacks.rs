@@ -332,6 +332,7 @@ async fn changes_requested_after_an_approval_deny() {
 async fn a_commit_with_no_mappable_account_is_an_error() {
     let w = World::start().await;
     let head = w.commit_and_push_as(
+        AGENT,
         "ghost",
         &[("firewall/rules.toml", "allow = [6]\n")],
         ("Nobody", "nobody@example.invalid"),

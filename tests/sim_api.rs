@@ -11,9 +11,10 @@ const AGENT: &str = "agent-token";
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claim_ref_is_created_exactly_once_under_concurrency() {
     let e = env().await;
-    let work = e.clone_repo("acme/infra", "ops-agent", "agent@bots.example.com");
+    let work = e.clone_repo("acme/infra", AGENT, "ops-agent", "agent@bots.example.com");
     let sha = work.commit_file("a", "a\n", "first");
-    work.push("main");
+    // main is protected: its first commit is pushed by the admin.
+    work.push_as("root-token", "main");
     let body = json!({"ref": format!("refs/prgate/claims/{sha}"), "sha": sha});
     // Separate tasks on a multi-threaded runtime, so the requests really race.
     let mut set = tokio::task::JoinSet::new();
@@ -71,7 +72,12 @@ async fn claim_ref_is_created_exactly_once_under_concurrency() {
 #[tokio::test]
 async fn commits_by_unknown_emails_have_no_account() {
     let e = env().await;
-    let work = e.clone_repo("acme/infra", "Mallory", "mallory@elsewhere.example");
+    let work = e.clone_repo(
+        "acme/infra",
+        "root-token",
+        "Mallory",
+        "mallory@elsewhere.example",
+    );
     let sha = work.commit_file("a", "a\n", "first");
     work.push("main");
     let (st, c) = e
@@ -219,10 +225,9 @@ async fn ready_line_and_clone_urls() {
     let line: serde_json::Value = serde_json::from_str(&e.sim.ready_line()).expect("json");
     assert_eq!(line["api_url"], e.sim.api_url.as_str());
     let url = line["repos"]["acme/infra"].as_str().expect("clone url");
-    assert!(
-        url.starts_with("file:///") && url.ends_with("/acme/infra.git"),
-        "{url}"
-    );
+    assert_eq!(url, format!("{}/acme/infra.git", e.sim.api_url));
+    let bare = e.sim.git_dir("Acme/Infra").expect("bare dir");
+    assert!(bare.ends_with("acme/infra.git") && bare.join("HEAD").is_file());
     assert_eq!(e.sim.clone_url("Acme/Infra").as_deref(), Some(url));
     let (_, repo) = e.get(AGENT, "/repos/acme/infra").await;
     assert_eq!(repo["clone_url"], url);

@@ -1,5 +1,6 @@
-//! The simulator end to end: real git pushes to the clone URL, a PR, reviews, statuses, and
-//! merges with sha pinning and branch protection, with the webhooks a receiver gets.
+//! The simulator end to end: real git pushes to the clone URL over HTTP, a PR, reviews,
+//! statuses, and merges with sha pinning and branch protection, with the webhooks a receiver
+//! gets.
 
 mod sim_support;
 
@@ -15,9 +16,10 @@ async fn propose_review_protect_and_merge() {
     let hook = receiver("hook-secret").await;
     e.sim.add_hook(&hook.url, "hook-secret");
 
-    let work = e.clone_repo("acme/infra", "ops-agent", AGENT_EMAIL);
+    let work = e.clone_repo("acme/infra", AGENT, "ops-agent", AGENT_EMAIL);
     let base = work.commit_file("README.md", "infra\n", "first commit");
-    work.push("main");
+    // main is protected: the admin pushes its first commit.
+    work.push_as("root-token", "main");
     work.git(&["checkout", "-q", "-b", "prgate/ops-agent/fw"]);
     let head = work.commit_file("firewall/rules.txt", "allow 443\n", "open 443");
     work.push("prgate/ops-agent/fw");
@@ -228,8 +230,21 @@ async fn propose_review_protect_and_merge() {
     );
 
     // ...unless enforce_admins.
-    let strict = e.clone_repo("acme/strict", "ops-agent", AGENT_EMAIL);
-    strict.commit_file("a.txt", "a\n", "first");
+    let strict = e.clone_repo("acme/strict", AGENT, "ops-agent", AGENT_EMAIL);
+    let first = strict.commit_file("a.txt", "a\n", "first");
+    // Even the admin cannot create the protected main without its required status: the
+    // first commit goes to another branch, gets its status, then becomes main.
+    let (ok, err) = strict.try_push_as("root-token", "main", false);
+    assert!(!ok && err.contains("GH006"), "{err}");
+    strict.push("seed");
+    let (st, _) = e
+        .post(
+            AGENT,
+            &format!("/repos/acme/strict/statuses/{first}"),
+            json!({"state": "success", "context": "prgate/approval"}),
+        )
+        .await;
+    assert_eq!(st, 201);
     strict.push("main");
     strict.git(&["checkout", "-q", "-b", "change"]);
     strict.commit_file("a.txt", "b\n", "change");
@@ -288,9 +303,14 @@ async fn plain_git_push_is_announced_and_synchronizes_the_pull() {
     let e = env().await;
     let hook = receiver("s3cret").await;
     e.sim.add_hook(&hook.url, "s3cret");
-    let work = e.clone_repo("acme/infra", "alice", "alice@users.noreply.github.com");
+    let work = e.clone_repo(
+        "acme/infra",
+        "alice-token",
+        "alice",
+        "alice@users.noreply.github.com",
+    );
     work.commit_file("README.md", "x\n", "first");
-    work.push("main");
+    work.push_as("root-token", "main");
     work.git(&["checkout", "-q", "-b", "topic"]);
     let first = work.commit_file("a.txt", "1\n", "one");
     work.push("topic");
@@ -312,7 +332,7 @@ async fn plain_git_push_is_announced_and_synchronizes_the_pull() {
     assert_eq!(st, 200);
     let second = work.commit_file("a.txt", "2\n", "two");
     work.push("topic");
-    // No API call here: the background scan must notice the push by itself.
+    // No API call here: the git server announces the push by itself.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if hook
@@ -360,9 +380,14 @@ async fn dismissal_and_base_change_are_announced() {
     let e = env().await;
     let hook = receiver("k").await;
     e.sim.add_hook(&hook.url, "k");
-    let work = e.clone_repo("acme/infra", "alice", "alice@users.noreply.github.com");
+    let work = e.clone_repo(
+        "acme/infra",
+        "alice-token",
+        "alice",
+        "alice@users.noreply.github.com",
+    );
     work.commit_file("a", "a\n", "first");
-    work.push("main");
+    work.push_as("root-token", "main");
     work.push("release");
     work.git(&["checkout", "-q", "-b", "topic"]);
     work.commit_file("b", "b\n", "second");

@@ -133,9 +133,9 @@ async fn responses_match_githubs_openapi_description() {
 
     let e = env().await;
     let agent = "agent-token";
-    let work = e.clone_repo("acme/infra", "ops-agent", "agent@bots.example.com");
+    let work = e.clone_repo("acme/infra", agent, "ops-agent", "agent@bots.example.com");
     let base = work.commit_file("README.md", "hello\n", "first");
-    work.push("main");
+    work.push_as("root-token", "main");
     work.git(&["checkout", "-q", "-b", "topic"]);
     work.commit_file("README.md", "hello\nworld\n", "edit readme");
     let head = work.commit_file("dir/new.txt", "new\n", "add file");
@@ -318,6 +318,17 @@ async fn responses_match_githubs_openapi_description() {
     );
     let (st, b) = e.get(agent, "/repos/acme/infra/pulls/1").await;
     c.check("/repos/{owner}/{repo}/pulls/{pull_number}", "get", st, &b);
+    // Activity: pushes, a merge, and a move written past the git server (actor null).
+    let bare = e.sim.git_dir("acme/infra").expect("bare dir");
+    sim_support::git(&bare, &["update-ref", "refs/heads/sideways", &base]);
+    e.sim.refresh();
+    let (st, b) = e.get(agent, "/repos/acme/infra/activity").await;
+    assert!(
+        b.as_array()
+            .is_some_and(|a| a.len() == 4 && a[0]["actor"].is_null()),
+        "{b}"
+    );
+    c.check("/repos/{owner}/{repo}/activity", "get", st, &b);
     e.sim.shutdown().await;
 
     assert!(
@@ -328,5 +339,5 @@ async fn responses_match_githubs_openapi_description() {
         file.display(),
         c.problems.join("\n")
     );
-    assert!(c.checked >= 28, "only {} responses were checked", c.checked);
+    assert!(c.checked >= 29, "only {} responses were checked", c.checked);
 }

@@ -301,8 +301,9 @@ impl Transport {
         self.app.is_some()
     }
 
-    /// The token for git over https to `owner`'s repositories: the configured token, or with
-    /// an app the installation token of `owner` (fetched or refreshed as needed).
+    /// With a GitHub App, the installation token of `repo`'s owner for git over https
+    /// (fetched or refreshed as needed); `None` with a configured token, which the caller
+    /// already holds and uses for git itself.
     pub async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError> {
         if self.app.is_none() {
             return Ok(None);

@@ -140,14 +140,10 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
             }
         }
     } else {
-        let found = {
-            let w = sim.world();
-            match w.account_by_token(&token) {
-                Some(a) => Ok(Some(a.id)),
-                None => w.installation_token(&token, chrono::Utc::now()),
-            }
-        };
-        let Ok(Some(user)) = found else {
+        let found = sim
+            .world()
+            .account_id_by_any_token(&token, chrono::Utc::now());
+        let Some(user) = found else {
             return ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
         };
         req.extensions_mut().insert(Actor(user));

@@ -1,14 +1,21 @@
-//! A GitHub REST simulator, honest about being one: real HTTP (axum on a loopback port), real
-//! git (bare repositories on disk, served to git as `file://` clone URLs), JSON shaped like
+//! A GitHub simulator, honest about being one: real HTTP (axum on a loopback port), real git
+//! (bare repositories on disk, served over smart HTTP with token authentication at
+//! `http://127.0.0.1:PORT/<owner>/<repo>.git`, as GitHub's `clone_url`), JSON shaped like
 //! GitHub's, and signed webhook deliveries for every change. It backs `prgate sim`,
-//! `prgate demo` and the integration tests.
+//! `prgate demo` and the integration tests. `docs/simulator.md` lists which of GitHub's
+//! behaviours it models, with the documentation each follows, and which it does not.
 //!
-//! What it does not do, on purpose or for now:
-//! - Branch protection is enforced on the API merge only. A plain `git push` to the clone URL
-//!   goes through libgit2's or git's file transport, which runs no server-side hooks, so a
-//!   direct push by anyone cannot be refused; it is noticed (a ref scan every ~100 ms and on
-//!   every API call touching the repo) and announced with a `push` webhook, as GitHub would
-//!   after the fact.
+//! It runs on a runtime of its own (two worker threads), so that a caller may run git
+//! against it synchronously, even from a single-threaded runtime.
+//!
+//! - Every push authenticates (HTTP Basic, a token as the password), so every push has a
+//!   pusher: the `push` webhook's `sender` and `pusher`, `pull_request` `synchronize` and the
+//!   repository activity API (`GET /repos/{o}/{r}/activity`) name that account, never one
+//!   guessed from commit emails. Branch protection refuses a push to the protected default
+//!   branch as GitHub does (GH006); see `receive`.
+//! - A ref move written straight into a bare repository (past the git server and the API) is
+//!   still noticed (a ref scan every ~100 ms and on every API call touching the repo) and
+//!   announced, with no authenticated actor: see `scan`.
 //! - Every authenticated account may read every repo; write permissions follow the seed.
 //! - GitHub Apps (`[[apps]]` in the seed: `id`, `slug`, `public_key` PEM, `installations =
 //!   [{ id, account }]`, optional `token_lifetime_secs`): a JWT signed with the app's key
@@ -16,7 +23,7 @@
 //!   `GET /app`, `GET /repos/{o}/{r}/installation`, `GET /orgs/{o}/installation` and
 //!   `POST /app/installations/{id}/access_tokens`, and nowhere else. The installation tokens
 //!   (`ghs_...`) act as the account `<slug>[bot]` (type Bot), a writer on every repo of the
-//!   installation's account, until `expires_at`; after that they answer 401.
+//!   installation's account, until `expires_at`; after that they answer 401, over git too.
 //!
 //! Test-control endpoints (not GitHub's; they need no token and are not counted as API calls):
 //! - `POST /_sim/faults` `{"path_contains": "...", "status": 500, "count": N}`: the next N API
@@ -26,9 +33,13 @@
 //! - `POST /_sim/refresh`: scans every repo's refs now and announces what moved.
 
 mod api;
+mod githttp;
 mod gitstore;
 mod hooks;
 mod http;
+mod pktline;
+mod protection;
+mod receive;
 mod render;
 mod scan;
 mod seed;
@@ -113,7 +124,7 @@ impl Sim {
     fn refresh(&self) {
         let mut w = self.world();
         for i in 0..w.repos.len() {
-            scan::scan_repo(self, &mut w, i, None);
+            scan::scan_repo(self, &mut w, i, scan::Cause::Unseen);
         }
     }
 }
@@ -122,12 +133,11 @@ impl Sim {
 pub struct SimHandle {
     /// `http://127.0.0.1:PORT`, no trailing slash; the `api_url` for clients.
     pub api_url: String,
-    /// `owner/repo` -> `file://` clone URL.
+    /// `owner/repo` -> clone URL over HTTP (`http://127.0.0.1:PORT/owner/repo.git`).
     pub repos: BTreeMap<String, String>,
     sim: Arc<Sim>,
     stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<()>,
-    scanner: tokio::task::JoinHandle<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SimHandle {
@@ -139,7 +149,7 @@ impl SimHandle {
     pub fn add_hook(&self, url: &str, secret: &str) {
         self.sim.add_hook(url, secret);
     }
-    /// API requests served so far, `/_sim` excluded.
+    /// API requests served so far, `/_sim` and git excluded.
     pub fn api_calls(&self) -> u64 {
         self.sim.api_calls.load(Ordering::SeqCst)
     }
@@ -151,8 +161,8 @@ impl SimHandle {
             count,
         });
     }
-    /// Scans refs now (announcing pushes made since the last scan), then waits until every
-    /// webhook delivery queued so far has been answered or given up on.
+    /// Scans refs now (announcing moves written past the git server since the last scan),
+    /// then waits until every webhook delivery queued so far has been answered or given up on.
     pub async fn settle(&self) {
         self.sim.refresh();
         self.sim.hooks.settle().await;
@@ -170,6 +180,7 @@ impl SimHandle {
     pub fn stats(&self) -> serde_json::Value {
         self.sim.stats()
     }
+    /// The clone URL of `owner/repo` (case-insensitive), as GitHub's `clone_url`.
     pub fn clone_url(&self, repo: &str) -> Option<String> {
         let wanted: crate::types::RepoName = repo.parse().ok()?;
         self.repos
@@ -177,16 +188,27 @@ impl SimHandle {
             .find(|(k, _)| k.parse::<crate::types::RepoName>().ok().as_ref() == Some(&wanted))
             .map(|(_, v)| v.clone())
     }
+    /// The bare repository of `owner/repo` on disk (`<data>/<owner>/<repo>.git`), for tests
+    /// that read it directly. Writing to it bypasses authentication and protection: such a
+    /// move is announced without an actor.
+    pub fn git_dir(&self, repo: &str) -> Option<PathBuf> {
+        let wanted: crate::types::RepoName = repo.parse().ok()?;
+        let w = self.sim.world();
+        w.repo_index(wanted.owner(), wanted.name())
+            .map(|i| w.repos[i].git_dir.clone())
+    }
     /// Stops serving and scanning. Deliveries still queued are dropped.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
-        let _ = self.scanner.await;
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
     }
 }
 
 /// Creates the bare repositories (kept if they already exist), binds `listen` (port 0 picks
-/// a free port) and starts serving, scanning refs and delivering webhooks.
+/// a free port) and starts serving, scanning refs and delivering webhooks, on a runtime of
+/// its own. Dropping the handle stops it too.
 pub async fn start(
     listen: SocketAddr,
     seed: SimState,
@@ -210,34 +232,75 @@ pub async fn start(
             .map_err(|e| SimError::Git(format!("{}: {e}", r.git_dir.display())))?;
         r.known_refs = gitstore::list_refs(&repo).map_err(|e| SimError::Git(e.to_string()))?;
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = std::net::TcpListener::bind(listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| SimError::Io(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| SimError::Io(e.to_string()))?;
     let api_url = format!("http://{addr}");
+    let urls = render::Urls {
+        api: api_url.clone(),
+    };
     let repos = world
         .repos
         .iter()
-        .map(|r| (r.full_name(), render::clone_url(r)))
+        .map(|r| (r.full_name(), render::clone_url(&urls, r)))
         .collect();
-    let sim = Arc::new(Sim {
-        world: Mutex::new(world),
-        hooks: hooks::Hooks::new(tokio::runtime::Handle::current()),
-        urls: render::Urls {
-            api: api_url.clone(),
-        },
-        api_calls: AtomicU64::new(0),
-        faults: Mutex::new(Vec::new()),
-        rate: Mutex::new(Default::default()),
-        rate_reset: chrono::Utc::now().timestamp() + 3600,
-    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("prgate-sim")
+        .enable_all()
+        .build()
+        .map_err(|e| SimError::Io(format!("cannot start the simulator's runtime: {e}")))?;
+    let sim = {
+        let _inside = runtime.enter();
+        Arc::new(Sim {
+            world: Mutex::new(world),
+            hooks: hooks::Hooks::new(runtime.handle().clone()),
+            urls,
+            api_calls: AtomicU64::new(0),
+            faults: Mutex::new(Vec::new()),
+            rate: Mutex::new(Default::default()),
+            rate_reset: chrono::Utc::now().timestamp() + 3600,
+        })
+    };
     for h in &seed.hooks {
         sim.add_hook(&h.url, &h.secret);
     }
     let (stop, stopped) = watch::channel(false);
-    let app = api::router(sim.clone());
+    let app = githttp::router(sim.clone()).merge(api::router(sim.clone()));
+    let scan_sim = sim.clone();
+    let thread = std::thread::Builder::new()
+        .name("prgate-sim".into())
+        .spawn(move || {
+            runtime.block_on(serve(listener, app, scan_sim, stopped));
+            // The runtime is dropped here, on a thread of its own, never inside async code.
+        })
+        .map_err(|e| SimError::Io(format!("cannot start the simulator's thread: {e}")))?;
+    Ok(SimHandle {
+        api_url,
+        repos,
+        sim,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// Serves HTTP and scans refs every ~100 ms until told to stop (or the handle is dropped).
+async fn serve(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    sim: Arc<Sim>,
+    stopped: watch::Receiver<bool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "simulator cannot listen");
+            return;
+        }
+    };
     let mut stop_server = stopped.clone();
     let server = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -247,28 +310,21 @@ pub async fn start(
             tracing::error!(error = %e, "simulator HTTP server stopped");
         }
     });
-    let scan_sim = sim.clone();
     let mut stop_scan = stopped;
     let scanner = tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop_scan.changed() => break,
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                    let s = scan_sim.clone();
+                    let s = sim.clone();
                     // git2 work is blocking; keep it off the async workers.
                     let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
                 }
             }
         }
     });
-    Ok(SimHandle {
-        api_url,
-        repos,
-        sim,
-        stop,
-        server,
-        scanner,
-    })
+    let _ = server.await;
+    let _ = scanner.await;
 }
 
 /// `prgate sim`: loads the seed, starts, prints the ready line on stdout and runs until

@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 
 use super::gitstore::{CommitInfo, FileChange, format_chrono};
-use super::world::{Account, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team, World};
+use super::world::{
+    Account, Activity, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team, World,
+};
 use crate::types::UserId;
 
 /// Where the simulator is reachable; html links use the same root, as GHES does.
@@ -88,9 +90,10 @@ fn merge(into: &mut Value, extra: Value) {
     }
 }
 
-pub fn clone_url(r: &Repo) -> String {
-    let abs = std::path::absolute(&r.git_dir).unwrap_or_else(|_| r.git_dir.clone());
-    format!("file://{}", abs.display())
+/// The repository's git URL over smart HTTP, as GitHub's `clone_url`:
+/// `http://127.0.0.1:PORT/<owner>/<repo>.git`.
+pub fn clone_url(u: &Urls, r: &Repo) -> String {
+    format!("{}/{}.git", u.api, r.full_name())
 }
 
 pub fn repo(u: &Urls, w: &World, r: &Repo) -> Value {
@@ -109,9 +112,9 @@ pub fn repo(u: &Urls, w: &World, r: &Repo) -> Value {
         "description": null,
         "fork": false,
         "url": api,
-        "clone_url": clone_url(r),
-        "git_url": clone_url(r),
-        "ssh_url": clone_url(r),
+        "clone_url": clone_url(u, r),
+        "git_url": clone_url(u, r),
+        "ssh_url": clone_url(u, r),
         "svn_url": u.html_repo(r),
         "mirror_url": null,
     });
@@ -500,4 +503,18 @@ pub fn issue_event(u: &Urls, w: &World, r: &Repo, e: &IssueEvent) -> Value {
         v["review_requester"] = user_id(u, w, e.actor);
     }
     v
+}
+
+/// One entry of `GET /repos/{owner}/{repo}/activity` (GitHub's `activity` schema).
+pub fn activity(u: &Urls, w: &World, a: &Activity) -> Value {
+    json!({
+        "id": a.id,
+        "node_id": node_id("Activity", a.id),
+        "before": a.before,
+        "after": a.after,
+        "ref": a.refname,
+        "timestamp": format_chrono(a.timestamp),
+        "activity_type": a.kind,
+        "actor": a.actor.map(|id| user_id(u, w, id)).unwrap_or(Value::Null),
+    })
 }

@@ -1,7 +1,11 @@
-//! Noticing ref moves. Pushes arrive through the `file://` transport, which runs no hooks,
-//! so the simulator compares each repo's refs on disk with what it last announced and emits
-//! `push` (and `pull_request` `synchronize` for a PR whose head branch moved) for the rest.
-//! API-made moves (merges, ref updates) go through here too, with the acting user.
+//! Announcing ref moves: `push` (and `pull_request` `synchronize` for a PR whose head branch
+//! moved, `closed` for a PR that a push merged) and an activity record per branch move.
+//! Pushes over HTTP and API-made moves call this with their authenticated actor, under the
+//! world lock, so nothing else can announce their moves first. The periodic scan only finds
+//! what bypassed the simulator (a write straight into the bare repository): such a move has
+//! no authenticated actor, so its activity record says `actor: null`, and its `push` webhook,
+//! which GitHub never sends without a sender, names the repository's owner (an organization,
+//! never an approver) as sender and pusher, rather than guessing from commit emails.
 
 use chrono::Utc;
 use git2::Oid;
@@ -10,16 +14,41 @@ use serde_json::{Value, json};
 use super::Sim;
 use super::gitstore;
 use super::render;
-use super::world::World;
+use super::world::{Activity, World};
 use crate::types::UserId;
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 const MAX_PUSH_COMMITS: usize = 20;
 
-/// Scans one repo and announces every ref that moved since the last scan. `actor` is the
-/// user who moved it through the API; a plain push is attributed to the committer of the
-/// new tip when that is a known account, else to the repo's first admin.
-pub fn scan_repo(sim: &Sim, w: &mut World, idx: usize, actor: Option<UserId>) {
+/// Who moved the refs a scan finds, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Found on disk: written past the simulator's git server and API, by nobody it knows.
+    Unseen,
+    /// Pushed over HTTP, or moved through the refs API, by this account.
+    Push(UserId),
+    /// The API's merge endpoint, by this account (activity type `pr_merge`).
+    Merge(UserId),
+}
+
+impl Cause {
+    pub fn actor(self) -> Option<UserId> {
+        match self {
+            Cause::Unseen => None,
+            Cause::Push(u) | Cause::Merge(u) => Some(u),
+        }
+    }
+}
+
+/// One ref that moved: its name, and its old and new object (`None`: absent).
+struct Move {
+    name: String,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// Scans one repo and announces every ref that moved since the last scan, as `cause`.
+pub fn scan_repo(sim: &Sim, w: &mut World, idx: usize, cause: Cause) {
     let Some(r) = w.repos.get(idx) else { return };
     let repo = match gitstore::open(&r.git_dir) {
         Ok(g) => g,
@@ -34,104 +63,115 @@ pub fn scan_repo(sim: &Sim, w: &mut World, idx: usize, actor: Option<UserId>) {
     if now_refs == r.known_refs {
         return;
     }
-    let old = r.known_refs.clone();
-    let mut changed: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    let old = std::mem::take(&mut w.repos[idx].known_refs);
+    let mut moves = Vec::new();
     for (name, sha) in &now_refs {
         if old.get(name) != Some(sha) {
-            changed.push((name.clone(), old.get(name).cloned(), Some(sha.clone())));
+            moves.push(Move {
+                name: name.clone(),
+                before: old.get(name).cloned(),
+                after: Some(sha.clone()),
+            });
         }
     }
     for (name, sha) in &old {
         if !now_refs.contains_key(name) {
-            changed.push((name.clone(), Some(sha.clone()), None));
+            moves.push(Move {
+                name: name.clone(),
+                before: Some(sha.clone()),
+                after: None,
+            });
         }
     }
     w.repos[idx].known_refs = now_refs;
-    for (name, before, after) in changed {
+    for m in moves {
         // GitHub announces branches and tags only; claim and notes refs stay silent.
-        if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
+        if !(m.name.starts_with("refs/heads/") || m.name.starts_with("refs/tags/")) {
             continue;
         }
-        w.repos[idx].pushed_at = Utc::now();
-        let payload = push_payload(
-            sim,
-            w,
-            idx,
-            &repo,
-            &name,
-            before.as_deref(),
-            after.as_deref(),
-            actor,
-        );
-        sim.hooks.emit("push", &payload);
-        if let (Some(branch), Some(after)) = (name.strip_prefix("refs/heads/"), after) {
-            synchronize_pulls(sim, w, idx, &repo, branch, &after, actor);
-            merge_pulls_reached_by_push(
-                sim,
-                w,
-                idx,
-                &repo,
-                branch,
-                before.as_deref(),
-                &after,
-                actor,
-            );
-        }
+        announce(sim, w, idx, &repo, &m, cause);
     }
 }
 
-fn pusher(
-    w: &World,
-    idx: usize,
-    repo: &git2::Repository,
-    after: Option<&str>,
-    actor: Option<UserId>,
-) -> Option<UserId> {
-    actor
-        .or_else(|| {
-            let oid = Oid::from_str(after?).ok()?;
-            let c = gitstore::commit_info(repo, oid).ok()?;
-            w.account_by_email(&c.committer.email)
-                .filter(|a| !a.is_org)
-                .map(|a| a.id)
-        })
-        .or_else(|| w.repos[idx].admins.first().copied())
-        .or_else(|| w.repos[idx].writers.first().copied())
+fn announce(sim: &Sim, w: &mut World, idx: usize, repo: &git2::Repository, m: &Move, cause: Cause) {
+    let (before, after) = (m.before.as_deref(), m.after.as_deref());
+    let forced = is_forced(repo, before, after);
+    let actor = cause.actor();
+    w.repos[idx].pushed_at = Utc::now();
+    if m.name.starts_with("refs/heads/") {
+        record_activity(w, idx, m, forced, cause);
+    }
+    let payload = push_payload(sim, w, idx, repo, m, forced, actor);
+    sim.hooks.emit("push", &payload);
+    if let (Some(branch), Some(after)) = (m.name.strip_prefix("refs/heads/"), after) {
+        synchronize_pulls(sim, w, idx, branch, after, actor);
+        merge_pulls_reached_by_push(sim, w, idx, repo, branch, before, after, actor);
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A move is forced when the new tip does not contain the old one.
+fn is_forced(repo: &git2::Repository, before: Option<&str>, after: Option<&str>) -> bool {
+    let parse = |s: Option<&str>| s.and_then(|s| Oid::from_str(s).ok());
+    match (parse(before), parse(after)) {
+        (Some(b), Some(a)) => !(a == b || repo.graph_descendant_of(a, b).unwrap_or(false)),
+        _ => false,
+    }
+}
+
+/// One activity record, typed as GitHub's `activity_type`.
+fn record_activity(w: &mut World, idx: usize, m: &Move, forced: bool, cause: Cause) {
+    let kind = match (&m.before, &m.after, cause) {
+        (None, _, _) => "branch_creation",
+        (_, None, _) => "branch_deletion",
+        (_, _, Cause::Merge(_)) => "pr_merge",
+        _ if forced => "force_push",
+        _ => "push",
+    };
+    let id = w.next_id();
+    w.repos[idx].activity.push(Activity {
+        id,
+        refname: m.name.clone(),
+        before: m.before.clone().unwrap_or_else(|| ZERO.to_string()),
+        after: m.after.clone().unwrap_or_else(|| ZERO.to_string()),
+        timestamp: Utc::now(),
+        kind,
+        actor: cause.actor(),
+    });
+}
+
+/// The account a push's events name as sender: the authenticated pusher, or for a move
+/// nobody authenticated, the repository's owner.
+fn sender_of(w: &World, idx: usize, actor: Option<UserId>) -> UserId {
+    actor.unwrap_or(w.repos[idx].owner)
+}
+
 fn push_payload(
     sim: &Sim,
     w: &World,
     idx: usize,
     repo: &git2::Repository,
-    name: &str,
-    before: Option<&str>,
-    after: Option<&str>,
+    m: &Move,
+    forced: bool,
     actor: Option<UserId>,
 ) -> Value {
     let u = &sim.urls;
     let r = &w.repos[idx];
-    let who = pusher(w, idx, repo, after, actor);
-    let sender = who
-        .map(|id| render::user_id(u, w, id))
-        .unwrap_or(Value::Null);
-    let (pusher_name, pusher_email) = who
-        .and_then(|id| w.account(id))
+    let (before, after) = (m.before.as_deref(), m.after.as_deref());
+    let who = sender_of(w, idx, actor);
+    // GitHub's `pusher` is the authenticated account's login and email, never a commit's.
+    let (pusher_name, pusher_email) = w
+        .account(who)
         .map(|a| (a.login.to_string(), a.email.clone()))
         .unwrap_or_else(|| ("unknown".into(), None));
     let before_oid = before.and_then(|s| Oid::from_str(s).ok());
     let after_oid = after.and_then(|s| Oid::from_str(s).ok());
     let mut commits = Vec::new();
-    let mut forced = false;
     if let Some(a) = after_oid {
-        if let Some(b) = before_oid {
-            forced = !(repo.graph_descendant_of(a, b).unwrap_or(false) || a == b);
-        }
-        let mut walk_base = before_oid.filter(|_| !forced);
-        if forced {
-            walk_base = before_oid.and_then(|b| gitstore::merge_base(repo, a, b));
-        }
+        let walk_base = if forced {
+            before_oid.and_then(|b| gitstore::merge_base(repo, a, b))
+        } else {
+            before_oid
+        };
         if let Ok(oids) = gitstore::range(repo, walk_base, a) {
             let skip = oids.len().saturating_sub(MAX_PUSH_COMMITS);
             for oid in oids.into_iter().skip(skip) {
@@ -145,20 +185,21 @@ fn push_payload(
         .and_then(|a| gitstore::commit_info(repo, a).ok())
         .map(|c| push_commit(sim, w, idx, repo, &c))
         .unwrap_or(Value::Null);
+    let (b, a) = (before.unwrap_or(ZERO), after.unwrap_or(ZERO));
     json!({
-        "ref": name,
-        "before": before.unwrap_or(ZERO),
-        "after": after.unwrap_or(ZERO),
+        "ref": m.name,
+        "before": b,
+        "after": a,
         "created": before.is_none(),
         "deleted": after.is_none(),
         "forced": forced,
         "base_ref": null,
-        "compare": format!("{}/{}/compare/{}...{}", u.api, r.full_name(), &before.unwrap_or(ZERO)[..12], &after.unwrap_or(ZERO)[..12]),
+        "compare": format!("{}/{}/compare/{}...{}", u.api, r.full_name(), &b[..12], &a[..12]),
         "commits": commits,
         "head_commit": head_commit,
         "repository": render::repo(u, w, r),
         "pusher": { "name": pusher_name, "email": pusher_email },
-        "sender": sender,
+        "sender": render::user_id(u, w, who),
     })
 }
 
@@ -202,7 +243,6 @@ fn synchronize_pulls(
     sim: &Sim,
     w: &mut World,
     idx: usize,
-    repo: &git2::Repository,
     branch: &str,
     after: &str,
     actor: Option<UserId>,
@@ -213,29 +253,33 @@ fn synchronize_pulls(
         .filter(|p| p.open && p.head_ref == branch && p.head_sha != after)
         .map(|p| p.number)
         .collect();
+    let who = sender_of(w, idx, actor);
+    let repo = gitstore::open(&w.repos[idx].git_dir).ok();
     for n in numbers {
         let before = {
             let Some(p) = w.repos[idx].pull_mut(n) else {
                 continue;
             };
             // A push to the head is when GitHub refreshes `base.sha` (and a retarget).
-            if let Some(tip) = gitstore::branch_tip(repo, &p.base_ref) {
+            if let Some(tip) = repo
+                .as_ref()
+                .and_then(|g| gitstore::branch_tip(g, &p.base_ref))
+            {
                 p.base_sha = tip.to_string();
             }
             let before = std::mem::replace(&mut p.head_sha, after.to_string());
             p.updated_at = Utc::now();
             before
         };
-        let who = pusher(w, idx, repo, Some(after), actor);
-        let mut payload = pull_event(sim, w, idx, n, "synchronize", who);
+        let mut payload = pull_event(sim, w, idx, n, "synchronize", Some(who));
         payload["before"] = Value::String(before);
         payload["after"] = Value::String(after.to_string());
         sim.hooks.emit("pull_request", &payload);
     }
 }
 
-/// As GitHub does, an open PR whose head a plain push brought into its base branch (a merge
-/// made locally and pushed) is marked merged, with the new tip as its merge commit.
+/// As GitHub does, an open PR whose head a push brought into its base branch (a merge made
+/// locally and pushed) is marked merged, with the new tip as its merge commit.
 #[allow(clippy::too_many_arguments)]
 fn merge_pulls_reached_by_push(
     sim: &Sim,
@@ -260,19 +304,19 @@ fn merge_pulls_reached_by_push(
         })
         .map(|p| p.number)
         .collect();
-    let who = pusher(w, idx, repo, Some(after), actor);
+    let who = sender_of(w, idx, actor);
     for n in numbers {
         let now = Utc::now();
         if let Some(p) = w.repos[idx].pull_mut(n) {
             p.open = false;
             p.closed_at = Some(now);
             p.merged_at = Some(now);
-            p.merged_by = who;
+            p.merged_by = actor;
             p.merge_commit_sha = Some(after.to_string());
             p.closed_base_sha = before.map(str::to_string);
             p.updated_at = now;
         }
-        let payload = pull_event(sim, w, idx, n, "closed", who);
+        let payload = pull_event(sim, w, idx, n, "closed", Some(who));
         sim.hooks.emit("pull_request", &payload);
     }
 }

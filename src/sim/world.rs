@@ -1,7 +1,8 @@
 //! The simulator's in-memory state: accounts, teams, repos and everything GitHub keeps
 //! outside git (pull requests, reviews, statuses, comments, labels). Git objects and refs
-//! live in the bare repositories on disk; this only remembers the last ref values seen, so
-//! that a move made by a plain `git push` can be noticed and announced.
+//! live in the bare repositories on disk; this remembers the last ref values announced (so
+//! that a move made past the simulator's git server can still be noticed) and who moved
+//! which branch when (the repository activity API).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,20 @@ pub struct Status {
     pub created_at: DateTime<Utc>,
 }
 
+/// One entry of the repository activity API: a branch moved, by whom (`None`: the simulator
+/// found the move on disk and knows no authenticated actor).
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub id: u64,
+    pub refname: String,
+    pub before: String,
+    pub after: String,
+    pub timestamp: DateTime<Utc>,
+    /// `push`, `force_push`, `branch_creation`, `branch_deletion` or `pr_merge`.
+    pub kind: &'static str,
+    pub actor: Option<UserId>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Label {
     pub id: u64,
@@ -124,9 +139,11 @@ pub struct Repo {
     pub admins: Vec<UserId>,
     pub writers: Vec<UserId>,
     pub required_contexts: Vec<String>,
-    /// Required contexts pinned to an app (the "expected source"): context -> app id. A
-    /// status from any other account does not satisfy them.
-    pub required_apps: BTreeMap<String, u64>,
+    /// Required contexts pinned to an app (the "expected source"): context -> the account
+    /// the app's installation acts as. A status from any other account does not satisfy them
+    /// (the `app_id` of protection's `required_status_checks.checks`, "the ID of the GitHub
+    /// App that must provide this check", GitHub's OpenAPI description).
+    pub required_sources: BTreeMap<String, UserId>,
     pub enforce_admins: bool,
     pub git_dir: PathBuf,
     pub created_at: DateTime<Utc>,
@@ -136,6 +153,8 @@ pub struct Repo {
     pub labels: Vec<Label>,
     /// Ref name -> sha as last announced; compared against disk by the scanner.
     pub known_refs: BTreeMap<String, String>,
+    /// Branch moves, oldest first.
+    pub activity: Vec<Activity>,
 }
 
 impl Repo {
@@ -311,10 +330,19 @@ impl World {
                         }
                         acc
                     }),
-                required_apps: r
+                // An app the seed does not define is an account nobody acts as: nothing
+                // satisfies a context pinned to it.
+                required_sources: r
                     .required_checks
                     .iter()
-                    .filter_map(|c| c.app_id.map(|a| (c.context.clone(), a)))
+                    .filter_map(|c| {
+                        let app = c.app_id?;
+                        let bot = apps
+                            .iter()
+                            .find(|a| a.id == app)
+                            .map_or(UserId(0), |a| a.bot);
+                        Some((c.context.clone(), bot))
+                    })
                     .collect(),
                 enforce_admins: r.enforce_admins,
                 git_dir: data_dir
@@ -326,6 +354,7 @@ impl World {
                 statuses: vec![],
                 labels: vec![],
                 known_refs: BTreeMap::new(),
+                activity: vec![],
             })
             .collect();
         World {
@@ -355,6 +384,14 @@ impl World {
         self.accounts
             .iter()
             .find(|a| a.token.as_deref() == Some(token))
+    }
+    /// The account a token acts as: a user's token, or an installation token not yet
+    /// expired. `None` for anything else, as GitHub's "Bad credentials".
+    pub fn account_id_by_any_token(&self, token: &str, now: DateTime<Utc>) -> Option<UserId> {
+        match self.account_by_token(token) {
+            Some(a) => Some(a.id),
+            None => self.installation_token(token, now).ok().flatten(),
+        }
     }
     /// The bot account an installation token acts as: `Ok(None)` when it is no such token,
     /// `Err` when it was one and has expired.
@@ -428,19 +465,6 @@ impl World {
     pub fn repo_index(&self, owner: &str, name: &str) -> Option<usize> {
         let wanted = RepoName::new(owner, name).ok()?;
         self.repos.iter().position(|r| r.name == wanted)
-    }
-    /// Whether a status posted by `creator` may satisfy the required context `ctx` of repo
-    /// `idx`: any poster, unless the context is pinned to an app, when only that app's
-    /// installation may (the `app_id` of protection's `required_status_checks.checks`, "the
-    /// ID of the GitHub App that must provide this check", GitHub's OpenAPI description).
-    pub fn may_satisfy(&self, idx: usize, ctx: &str, creator: UserId) -> bool {
-        match self.repos[idx].required_apps.get(ctx) {
-            None => true,
-            Some(app_id) => self
-                .apps
-                .iter()
-                .any(|a| a.id == *app_id && a.bot == creator),
-        }
     }
     pub fn team(&self, org: &str, slug: &str) -> Option<&Team> {
         self.teams

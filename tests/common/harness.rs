@@ -1,6 +1,12 @@
 //! A story-like harness: the simulator with real git repositories, the real gate service
 //! (axum router, durable queue, octocrab client) pointed at it, and helpers that act as the
 //! people involved: an agent pushing and opening PRs, reviewers approving, an admin pushing.
+//!
+//! Git runs over the simulator's smart HTTP, authenticated as GitHub takes it (a token as the
+//! Basic password), passed per command as `git -c http.extraHeader=...` so that no clone's
+//! config or origin URL holds a token: `prgate propose` in an agent's clone pushes with its
+//! own token, never with one the harness left behind. Every push has the pusher the story
+//! says: `commit_and_push` pushes as the committer's account, `commit_and_push_by` as anyone.
 
 #![allow(dead_code)]
 
@@ -395,9 +401,31 @@ impl World {
     }
 
     /// Writes files in the working clone, commits them on `branch` with the accounts' noreply
-    /// emails as author and committer, and pushes. Returns the new commit's SHA.
+    /// emails as author and committer, and pushes as the committer's account (its token, see
+    /// [`token_of`]). Returns the new commit's SHA.
     pub fn commit_and_push(
         &self,
+        branch: &str,
+        files: &[(&str, &str)],
+        author: &str,
+        committer: &str,
+        message: &str,
+    ) -> String {
+        self.commit_and_push_by(
+            &token_of(committer),
+            branch,
+            files,
+            author,
+            committer,
+            message,
+        )
+    }
+
+    /// As [`World::commit_and_push`], pushed by the account of `pusher_token`, whoever the
+    /// commit names: "alice pushes a commit whose author and committer are the agent".
+    pub fn commit_and_push_by(
+        &self,
+        pusher_token: &str,
         branch: &str,
         files: &[(&str, &str)],
         author: &str,
@@ -407,6 +435,7 @@ impl World {
         let author_email = format!("{author}@users.noreply.github.com");
         let committer_email = format!("{committer}@users.noreply.github.com");
         self.commit_and_push_as(
+            pusher_token,
             branch,
             files,
             (author, &author_email),
@@ -415,7 +444,27 @@ impl World {
         )
     }
 
+    /// Commits with any (name, email) as author and committer and pushes (forced) as the
+    /// account of `pusher_token`; panics when the push is refused.
     pub fn commit_and_push_as(
+        &self,
+        pusher_token: &str,
+        branch: &str,
+        files: &[(&str, &str)],
+        author: (&str, &str),
+        committer: (&str, &str),
+        message: &str,
+    ) -> String {
+        let sha = self.commit(branch, files, author, committer, message);
+        if let Err(e) = self.push_head(pusher_token, branch) {
+            panic!("push of {branch} by {pusher_token} refused: {e}");
+        }
+        sha
+    }
+
+    /// Commits on `branch` (from the remote's branch, or from `origin/main` for a new one)
+    /// in the working clone, without pushing. Returns the new commit's SHA.
+    pub fn commit(
         &self,
         branch: &str,
         files: &[(&str, &str)],
@@ -433,20 +482,20 @@ impl World {
             .status
             .success();
         if has_head {
+            git(w, &["fetch", "-q", "--prune", "origin"]);
             let exists_remote = Command::new("git")
                 .arg("-C")
                 .arg(w)
                 .args([
-                    "ls-remote",
-                    "--exit-code",
-                    "origin",
-                    &format!("refs/heads/{branch}"),
+                    "rev-parse",
+                    "--verify",
+                    "-q",
+                    &format!("refs/remotes/origin/{branch}"),
                 ])
                 .output()
                 .unwrap()
                 .status
                 .success();
-            git(w, &["fetch", "-q", "origin"]);
             if exists_remote {
                 git(
                     w,
@@ -475,8 +524,16 @@ impl World {
             .status()
             .unwrap();
         assert!(status.success(), "git commit failed");
-        git(
-            w,
+        git_out(w, &["rev-parse", "HEAD"])
+    }
+
+    /// Pushes the working clone's HEAD to `branch` (forced) as the account of `token`;
+    /// `Err` with git's stderr when the simulator refuses it (e.g. GH006 on a protected
+    /// branch).
+    pub fn push_head(&self, token: &str, branch: &str) -> Result<(), String> {
+        let out = git_command_as(
+            &self.work,
+            token,
             &[
                 "push",
                 "-q",
@@ -485,7 +542,31 @@ impl World {
                 &format!("HEAD:refs/heads/{branch}"),
             ],
         );
-        git_out(w, &["rev-parse", "HEAD"])
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// The repository activity API (`GET /repos/acme/infra/activity` + `query`, e.g.
+    /// `?ref=main&activity_type=push`), read as root: who pushed what, newest first.
+    pub async fn activity(&self, query: &str) -> Vec<Value> {
+        let (status, v) = self
+            .api(
+                "root-token",
+                reqwest::Method::GET,
+                &format!("/repos/{REPO}/activity{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "activity{query}: {v}");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The simulator's bare repository of acme/infra on disk.
+    pub fn bare_dir(&self) -> PathBuf {
+        self.sim.git_dir(REPO).unwrap()
     }
 
     pub async fn api(
@@ -613,17 +694,51 @@ impl World {
     }
 }
 
-pub fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
+/// The seed's token of an account: `<login>-token`, but `agent-token` for `ops-agent[bot]`
+/// and `helper-token` for `helper[bot]`.
+pub fn token_of(login: &str) -> String {
+    match login {
+        "ops-agent[bot]" => "agent-token".into(),
+        "helper[bot]" => "helper-token".into(),
+        other => format!("{other}-token"),
+    }
+}
+
+/// `http.extraHeader=Authorization: Basic ...` for `git -c`: the token as the password of
+/// `x-access-token`, as GitHub takes it.
+pub fn auth_config(token: &str) -> String {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    format!("http.extraHeader=Authorization: Basic {basic}")
+}
+
+/// Runs git in `dir` authenticated as the account of `token` (author and committer root,
+/// unless the caller's environment says otherwise).
+pub fn git_command_as(dir: &Path, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
+        .arg("-c")
+        .arg(auth_config(token))
         .args(args)
         .env("GIT_AUTHOR_NAME", "root")
         .env("GIT_AUTHOR_EMAIL", "root@users.noreply.github.com")
         .env("GIT_COMMITTER_NAME", "root")
         .env("GIT_COMMITTER_EMAIL", "root@users.noreply.github.com")
+        .env("GIT_TERMINAL_PROMPT", "0")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs git in `dir` as the admin `root`: its commits are root's, and its fetches and pushes
+/// authenticate with root's token (an admin's direct push to main, in a story).
+pub fn git(dir: &Path, args: &[&str]) {
+    git_as(dir, "root-token", args);
+}
+
+/// Runs git in `dir`, fetching and pushing as the account of `token`; panics on failure.
+pub fn git_as(dir: &Path, token: &str, args: &[&str]) {
+    let out = git_command_as(dir, token, args);
     assert!(
         out.status.success(),
         "git {args:?}: {}",
@@ -723,9 +838,11 @@ impl World {
 
     /// The prgate note on a commit, read from the code host's repository.
     pub fn note(&self, sha: &str) -> Option<serde_json::Value> {
-        let bare = self.clone_url.trim_start_matches("file://");
+        let bare = self.bare_dir();
         let out = Command::new("git")
-            .args(["--git-dir", bare, "notes", "--ref=prgate", "show", sha])
+            .arg("--git-dir")
+            .arg(&bare)
+            .args(["notes", "--ref=prgate", "show", sha])
             .output()
             .unwrap();
         out.status
@@ -753,7 +870,8 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// A fresh clone of the repository, as an agent's working tree.
+    /// A fresh clone of the repository, as an agent's working tree. Its origin is the plain
+    /// clone URL; the clone itself authenticated as root, and no token stays behind.
     pub fn agent_clone(&self, name: &str) -> PathBuf {
         let dir = self.tmp.path().join(name);
         git(

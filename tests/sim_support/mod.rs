@@ -1,5 +1,6 @@
 //! Shared harness for the simulator tests: a seeded simulator in a temp dir, a git working
-//! copy driven by the `git` CLI, an authenticated HTTP client and a webhook receiver.
+//! copy driven by the `git` CLI (authenticated over HTTP with a token in an
+//! `http.extraHeader`), an authenticated HTTP client and a webhook receiver.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -112,21 +113,31 @@ impl Env {
             .await
     }
 
-    /// A clone of `repo` in the temp dir, with the given identity for commits.
-    pub fn clone_repo(&self, repo: &str, name: &str, email: &str) -> Work {
+    /// A clone of `repo` in the temp dir, with the given identity for commits; its git
+    /// commands authenticate with `token` (reads need any account; pushes need a writer).
+    pub fn clone_repo(&self, repo: &str, token: &str, name: &str, email: &str) -> Work {
         let url = self.sim.clone_url(repo).expect("repo is seeded");
         let path =
             self.dir
                 .path()
                 .join(format!("work-{}-{}", repo.replace('/', "-"), rand_suffix()));
+        let auth = auth_config(token);
         git(
             self.dir.path(),
-            &["clone", "-q", &url, path.to_str().expect("utf-8 path")],
+            &[
+                "-c",
+                &auth,
+                "clone",
+                "-q",
+                &url,
+                path.to_str().expect("utf-8 path"),
+            ],
         );
         let w = Work {
             path,
             name: name.into(),
             email: email.into(),
+            token: token.into(),
         };
         w.git(&["checkout", "-q", "-B", "main"]);
         w
@@ -137,14 +148,27 @@ fn rand_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
+/// `http.extraHeader=Authorization: Basic ...` for `git -c`: the token as the password of
+/// `x-access-token`, as GitHub takes it.
+pub fn auth_config(token: &str) -> String {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    format!("http.extraHeader=Authorization: Basic {basic}")
+}
+
+fn git_command(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
         .output()
-        .expect("git runs");
+        .expect("git runs")
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_command(dir, args);
     assert!(
         out.status.success(),
         "git {args:?} failed: {}",
@@ -153,20 +177,49 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Runs git and returns (success, stderr), for commands a test expects to fail.
+pub fn try_git(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = git_command(dir, args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub struct Work {
     pub path: PathBuf,
     pub name: String,
     pub email: String,
+    /// The token its git commands authenticate with.
+    pub token: String,
 }
 
 impl Work {
+    fn args_as<'a>(&'a self, token: &str, args: &[&'a str]) -> Vec<String> {
+        let mut full: Vec<String> = [
+            "-c".to_string(),
+            format!("user.name={}", self.name),
+            "-c".into(),
+            format!("user.email={}", self.email),
+            "-c".into(),
+            "commit.gpgsign=false".into(),
+            "-c".into(),
+            auth_config(token),
+        ]
+        .into();
+        full.extend(args.iter().map(|a| a.to_string()));
+        full
+    }
     pub fn git(&self, args: &[&str]) -> String {
-        let mut full: Vec<&str> = Vec::new();
-        let name = format!("user.name={}", self.name);
-        let email = format!("user.email={}", self.email);
-        full.extend(["-c", &name, "-c", &email, "-c", "commit.gpgsign=false"]);
-        full.extend(args);
-        git(&self.path, &full)
+        let full = self.args_as(&self.token, args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        git(&self.path, &refs)
+    }
+    /// Runs git authenticated as `token`: (success, stderr).
+    pub fn try_git_as(&self, token: &str, args: &[&str]) -> (bool, String) {
+        let full = self.args_as(token, args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        try_git(&self.path, &refs)
     }
     /// Writes a file, commits it and returns the new head sha.
     pub fn commit_file(&self, file: &str, content: &str, message: &str) -> String {
@@ -179,8 +232,19 @@ impl Work {
         self.git(&["commit", "-q", "-m", message]);
         self.git(&["rev-parse", "HEAD"])
     }
+    /// Pushes HEAD to `branch`, authenticated as the clone's own token.
     pub fn push(&self, branch: &str) {
         self.git(&["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")]);
+    }
+    /// Pushes HEAD to `branch` authenticated as `token` (e.g. an admin's).
+    pub fn push_as(&self, token: &str, branch: &str) {
+        let (ok, err) = self.try_push_as(token, branch, false);
+        assert!(ok, "push to {branch} failed: {err}");
+    }
+    /// Pushes HEAD to `branch` (forced when `force`) as `token`: (success, stderr).
+    pub fn try_push_as(&self, token: &str, branch: &str, force: bool) -> (bool, String) {
+        let refspec = format!("{}HEAD:refs/heads/{branch}", if force { "+" } else { "" });
+        self.try_git_as(token, &["push", "origin", &refspec])
     }
 }
 

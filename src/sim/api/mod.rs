@@ -1,5 +1,6 @@
 //! The simulator's HTTP routes, split by GitHub's REST sections, plus `/_sim` test control.
 
+mod activity;
 mod apps;
 mod control;
 mod issues;
@@ -42,6 +43,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(users::team_membership),
         )
         .route(repo, get(repos::get_repo))
+        .route(&format!("{repo}/activity"), get(activity::list))
         .route(&format!("{repo}/contents/{{*path}}"), get(repos::contents))
         .route(
             &format!("{repo}/commits/{{*rest}}"),
@@ -135,7 +137,7 @@ pub(crate) fn find_repo(
     name: &str,
 ) -> Result<usize, ApiError> {
     let idx = w.repo_index(owner, name).ok_or_else(ApiError::not_found)?;
-    super::scan::scan_repo(sim, w, idx, None);
+    super::scan::scan_repo(sim, w, idx, super::scan::Cause::Unseen);
     Ok(idx)
 }
 

@@ -17,7 +17,7 @@ use super::{find_repo, git, need_write, number, signature_of};
 use crate::sim::gitstore::{self, MergeError, MergeMethod};
 use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
 use crate::sim::world::{Pull, World};
-use crate::sim::{Sim, render, scan};
+use crate::sim::{Sim, protection, render, scan};
 use crate::types::UserId;
 
 type RepoPath = Path<(String, String)>;
@@ -444,26 +444,17 @@ fn not_allowed(message: impl Into<String>) -> ApiError {
 /// head must be `success`. Admins bypass unless `enforce_admins`.
 fn protection_blocks(w: &World, idx: usize, p: &Pull, actor: UserId) -> Option<String> {
     let r = &w.repos[idx];
-    if p.base_ref != r.default_branch || (r.is_admin(actor) && !r.enforce_admins) {
+    if !protection::is_protected(r, &format!("refs/heads/{}", p.base_ref))
+        || protection::bypasses(r, actor)
+    {
         return None;
     }
-    for ctx in &r.required_contexts {
-        // A context pinned to an app counts only that app's statuses.
-        let latest = r
-            .statuses
-            .iter()
-            .filter(|s| s.sha == p.head_sha && &s.context == ctx)
-            .filter(|s| w.may_satisfy(idx, ctx, s.creator))
-            .max_by_key(|s| s.id);
-        match latest {
-            None => return Some(format!("Required status check \"{ctx}\" is expected.")),
-            Some(s) if s.state != "success" => {
-                return Some(format!("Required status check \"{ctx}\" is {}.", s.state));
-            }
-            Some(_) => {}
-        }
-    }
-    None
+    protection::unmet_checks(r, &p.head_sha)
+        .first()
+        .map(|(ctx, state)| match state {
+            None => format!("Required status check \"{ctx}\" is expected."),
+            Some(state) => format!("Required status check \"{ctx}\" is {state}."),
+        })
 }
 
 pub async fn merge(
@@ -561,7 +552,7 @@ pub async fn merge(
     }
     let payload = scan::pull_event(&sim, &w, idx, n, "closed", Some(actor.0));
     sim.hooks.emit("pull_request", &payload);
-    scan::scan_repo(&sim, &mut w, idx, Some(actor.0));
+    scan::scan_repo(&sim, &mut w, idx, scan::Cause::Merge(actor.0));
     ok(
         json!({ "sha": new_tip.to_string(), "merged": true, "message": "Pull Request successfully merged" }),
     )

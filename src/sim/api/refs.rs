@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{find_repo, git, need_write};
 use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
 use crate::sim::world::World;
-use crate::sim::{Sim, render, scan};
+use crate::sim::{Sim, protection, render, scan};
 use crate::types::UserId;
 
 fn kind(repo: &git2::Repository, sha: &str) -> &'static str {
@@ -92,19 +92,33 @@ pub struct NewRef {
     sha: String,
 }
 
-/// Protected default branch: moving or deleting it through the API is refused unless the
-/// actor is an admin and admins are not held to the rules.
-fn protected(w: &World, idx: usize, full: &str, actor: UserId) -> Result<(), ApiError> {
+/// Protected default branch: through the API as over git, a deletion, a forced move, or a
+/// move to a commit whose required contexts have not all passed is refused unless the actor
+/// may bypass protection. `new` is `None` for a deletion.
+fn protected(
+    w: &World,
+    idx: usize,
+    full: &str,
+    actor: UserId,
+    new: Option<&str>,
+    forced: bool,
+) -> Result<(), ApiError> {
     let r = &w.repos[idx];
-    let protected =
-        full == format!("refs/heads/{}", r.default_branch) && !r.required_contexts.is_empty();
-    let bypass = r.is_admin(actor) && !r.enforce_admins;
-    if protected && !bypass {
-        return Err(ApiError::invalid(
-            "Protected branch update failed for refs/heads/".to_string() + &r.default_branch,
-        ));
+    if !protection::is_protected(r, full) || protection::bypasses(r, actor) {
+        return Ok(());
     }
-    Ok(())
+    let allowed = match new {
+        None => false,
+        Some(_) if forced => false,
+        Some(sha) => protection::unmet_checks(r, sha).is_empty(),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "Protected branch update failed for refs/heads/".to_string() + &r.default_branch,
+        ))
+    }
 }
 
 pub async fn create(
@@ -130,6 +144,7 @@ pub async fn create(
         .ok()
         .filter(|o| repo.find_object(*o, None).is_ok())
         .ok_or_else(|| ApiError::invalid("Object does not exist"))?;
+    protected(&w, idx, &new.name, actor.0, Some(&oid.to_string()), false)?;
     if let Err(e) = repo.reference(&new.name, oid, false, "create ref (API)") {
         return Err(if e.code() == git2::ErrorCode::Exists {
             ApiError::invalid("Reference already exists")
@@ -137,7 +152,7 @@ pub async fn create(
             e.into()
         });
     }
-    scan::scan_repo(&sim, &mut w, idx, Some(actor.0));
+    scan::scan_repo(&sim, &mut w, idx, scan::Cause::Push(actor.0));
     let sha = oid.to_string();
     created(render::git_ref(
         &sim.urls,
@@ -166,7 +181,6 @@ pub async fn update(
     let idx = find_repo(&sim, &mut w, &o, &r)?;
     need_write(&w, idx, actor.0)?;
     let full = full_name(&name);
-    protected(&w, idx, &full, actor.0)?;
     let repo = git(&w, idx)?;
     let current = repo
         .find_reference(&full)
@@ -177,12 +191,21 @@ pub async fn update(
         .ok()
         .filter(|o| repo.find_object(*o, None).is_ok())
         .ok_or_else(|| ApiError::invalid("Object does not exist"))?;
-    if !upd.force && oid != current && !repo.graph_descendant_of(oid, current).unwrap_or(false) {
+    let fast_forward = oid == current || repo.graph_descendant_of(oid, current).unwrap_or(false);
+    protected(
+        &w,
+        idx,
+        &full,
+        actor.0,
+        Some(&oid.to_string()),
+        !fast_forward,
+    )?;
+    if !upd.force && !fast_forward {
         return Err(ApiError::invalid("Update is not a fast forward"));
     }
     repo.reference_matching(&full, oid, true, current, "update ref (API)")
         .map_err(|_| ApiError::invalid("Reference cannot be updated"))?;
-    scan::scan_repo(&sim, &mut w, idx, Some(actor.0));
+    scan::scan_repo(&sim, &mut w, idx, scan::Cause::Push(actor.0));
     let sha = oid.to_string();
     ok(render::git_ref(
         &sim.urls,
@@ -202,12 +225,12 @@ pub async fn delete(
     let idx = find_repo(&sim, &mut w, &o, &r)?;
     need_write(&w, idx, actor.0)?;
     let full = full_name(&name);
-    protected(&w, idx, &full, actor.0)?;
+    protected(&w, idx, &full, actor.0, None, false)?;
     let repo = git(&w, idx)?;
     let mut reference = repo
         .find_reference(&full)
         .map_err(|_| ApiError::invalid("Reference does not exist"))?;
     reference.delete()?;
-    scan::scan_repo(&sim, &mut w, idx, Some(actor.0));
+    scan::scan_repo(&sim, &mut w, idx, scan::Cause::Push(actor.0));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
