@@ -426,7 +426,7 @@ impl Gate {
             if decision.state == ApprovalState::Pending
                 && !g.facts.draft
                 && let Err(e) = self
-                    .request_reviews(&pull_ref, &g.policy, &g.facts, &decision)
+                    .request_reviews(&pull_ref, &pull, &g.policy, &g.facts, &decision)
                     .await
             {
                 tracing::warn!(error = %e, "cannot request the reviews");
@@ -453,6 +453,7 @@ impl Gate {
     async fn request_reviews(
         &self,
         pull: &PullRef,
+        live: &crate::github::models::ApiPull,
         policy: &RepoPolicy,
         facts: &PullFacts,
         decision: &ApprovalDecision,
@@ -468,13 +469,13 @@ impl Gate {
         }
         let wanted = crate::policy::reviewers_to_request(policy, facts, decision);
         if !wanted.is_empty() {
-            let already = self.gh.requested_reviewers(&pull.repo, pull.number).await?;
+            // The PR as just read lists who is requested already: no call to find out.
             let users: Vec<String> = wanted
                 .users
                 .iter()
                 .filter(|u| {
-                    !already
-                        .users
+                    !live
+                        .requested_reviewers
                         .iter()
                         .any(|a| Login::new(a.login.clone()) == **u)
                 })
@@ -486,8 +487,8 @@ impl Gate {
                 .iter()
                 .filter(|t| t.org.eq_ignore_ascii_case(owner))
                 .filter(|t| {
-                    !already
-                        .teams
+                    !live
+                        .requested_teams
                         .iter()
                         .any(|a| a.slug.eq_ignore_ascii_case(&t.slug))
                 })

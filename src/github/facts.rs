@@ -248,6 +248,7 @@ pub async fn gather_facts_with_policy(
             head_pushers,
             base_changed_at,
             merged_at,
+            reviews_before_merge: Default::default(),
         },
         policy,
         policy_blob,

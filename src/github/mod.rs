@@ -478,16 +478,6 @@ impl GitHub {
             .await
     }
 
-    /// The users and teams whose review is requested on a PR now.
-    pub async fn requested_reviewers(
-        &self,
-        repo: &RepoName,
-        number: PullNumber,
-    ) -> Result<ApiRequestedReviewers, GitHubError> {
-        self.get_json(&format!("/repos/{repo}/pulls/{number}/requested_reviewers"))
-            .await
-    }
-
     /// Asks users (logins) and teams (slugs of the repository owner's organisation) to review
     /// a PR; GitHub notifies them.
     pub async fn request_reviewers(

@@ -74,6 +74,14 @@ pub struct ApiPull {
     pub body: Option<String>,
     #[serde(default)]
     pub html_url: String,
+    /// Who merged it; `null` while open (and for a deleted account).
+    #[serde(default)]
+    pub merged_by: Option<ApiUser>,
+    /// Users and teams whose review is requested now (they drop off once they review).
+    #[serde(default)]
+    pub requested_reviewers: Vec<ApiUser>,
+    #[serde(default)]
+    pub requested_teams: Vec<ApiTeam>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,13 +232,4 @@ pub struct ApiIssueEvent {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiTeam {
     pub slug: String,
-}
-
-/// `GET .../requested_reviewers`.
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct ApiRequestedReviewers {
-    #[serde(default)]
-    pub users: Vec<ApiUser>,
-    #[serde(default)]
-    pub teams: Vec<ApiTeam>,
 }

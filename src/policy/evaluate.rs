@@ -212,12 +212,23 @@ fn ineligibility(policy: &RepoPolicy, facts: &PullFacts, who: &Account) -> Optio
     None
 }
 
+/// Whether a review submitted at `t` came before a merge at `merged`. Times have whole
+/// seconds, so a review of the merge's own second counts only when it is known to precede it.
+fn before_merge(
+    facts: &PullFacts,
+    review: &Review,
+    t: chrono::DateTime<chrono::Utc>,
+    merged: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    t < merged || (t == merged && facts.reviews_before_merge.contains(&review.id))
+}
+
 /// Why a review cannot count by when it was submitted: after the merge (GitHub accepts
 /// reviews on merged PRs), or before the PR's base branch last changed.
 fn untimely(facts: &PullFacts, review: &Review) -> Option<String> {
     if let Some(merged) = facts.merged_at {
         match review.submitted_at {
-            Some(t) if t <= merged => {}
+            Some(t) if before_merge(facts, review, t, merged) => {}
             Some(_) => return Some("it was submitted after the merge".to_string()),
             None => return Some("its submission time is unknown".to_string()),
         }
@@ -350,7 +361,7 @@ impl CompiledPolicy {
             .reviews
             .iter()
             .filter(|r| match (facts.merged_at, r.submitted_at) {
-                (Some(merged), Some(t)) => t <= merged,
+                (Some(merged), Some(t)) => before_merge(facts, r, t, merged),
                 (Some(_), None) => r.state != ReviewState::Approved,
                 (None, _) => true,
             })
@@ -361,11 +372,16 @@ impl CompiledPolicy {
             .iter()
             .filter(|r| r.state == ReviewState::Approved && !reviews.contains(r))
             .collect();
+        let mut late_hints: Vec<String> = Vec::new();
         for r in late {
             let why = untimely(facts, r).unwrap_or_else(|| "it came after the merge".into());
             notes.push(format!(
                 "approval by {} (review {}) does not count: {why}",
                 r.reviewer.login, r.id
+            ));
+            late_hints.push(format!(
+                "{}'s approval does not count: {why}",
+                r.reviewer.login
             ));
         }
         // Eligibility rests on who pushed to the head branch; judging a stance without
@@ -388,7 +404,7 @@ impl CompiledPolicy {
         let mut counted: Vec<Vec<Approval>> = vec![Vec::new(); reqs.len()];
         let mut denials: Vec<Denial> = Vec::new();
         let mut stale_hints: Vec<String> = Vec::new();
-        let mut other_hints: Vec<String> = Vec::new();
+        let mut other_hints: Vec<String> = late_hints;
         for review in latest_stances(&reviews).values() {
             let who = &review.reviewer;
             let login = &who.login;
