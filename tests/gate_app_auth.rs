@@ -291,3 +291,90 @@ async fn the_simulator_checks_app_jwts_and_expires_installation_tokens() {
     assert_eq!(w.api(&token, Method::GET, "/user", None).await.0, 401);
     w.shutdown().await;
 }
+
+/// A required context pinned to the app (the "expected source", as the README tells operators
+/// to set it): a writer's forged `success` does not satisfy protection, even for the moment
+/// before prgate overwrites it; the app's own `success` does.
+#[tokio::test]
+async fn a_pinned_context_is_satisfied_only_by_its_app() {
+    let pinned = seed_with_app(3600).replace(
+        "required_contexts = [\"prgate/approval\"]",
+        &format!("required_checks = [{{ context = \"prgate/approval\", app_id = {APP_ID} }}]"),
+    );
+    assert_ne!(pinned, seed_with_app(3600));
+    let w = World::start_without_gate_seeded(POLICY, &pinned).await;
+    let head = w.commit_and_push(
+        "pinned",
+        &[("firewall/rules.toml", "allow = [9]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
+    let n = w.open_pr(AGENT, "pinned", "main", "pinned").await;
+    let status = |token: String| {
+        let w = &w;
+        let head = head.clone();
+        async move {
+            w.api(
+                &token,
+                Method::POST,
+                &format!("/repos/{REPO}/statuses/{head}"),
+                Some(json!({"state": "success", "context": "prgate/approval"})),
+            )
+            .await
+            .0
+        }
+    };
+    let merge = |token: &'static str| {
+        let w = &w;
+        async move {
+            w.api(
+                token,
+                Method::PUT,
+                &format!("/repos/{REPO}/pulls/{n}/merge"),
+                Some(json!({"sha": head_of_pull(w, n).await})),
+            )
+            .await
+        }
+    };
+    assert_eq!(status("bob-token".into()).await, 201);
+    let (s, v) = merge("bob-token").await;
+    assert_eq!(
+        s, 405,
+        "a forged status must not satisfy a pinned context: {v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Required status check \"prgate/approval\" is expected"),
+        "{v}"
+    );
+    // The app's installation posts success: now protection is satisfied.
+    let key = std::fs::read(fixture("test-app.pem")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &json!({"iss": APP_ID.to_string(), "iat": now - 60, "exp": now + 540}),
+        &key,
+    )
+    .unwrap();
+    let (s, t) = w
+        .api(
+            &jwt,
+            Method::POST,
+            "/app/installations/7/access_tokens",
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(status(t["token"].as_str().unwrap().to_string()).await, 201);
+    let (s, v) = merge("bob-token").await;
+    assert_eq!(s, 200, "{v}");
+    w.shutdown().await;
+}
+
+async fn head_of_pull(w: &World, n: u64) -> String {
+    w.head_of(n).await
+}

@@ -185,7 +185,9 @@ async fn bypass_a_refused_admin_merge_is_never_laundered_by_a_late_approval() {
     let (state, description) = w.execution_result(&merge).await;
     assert_eq!(state, "failure", "{description}");
     assert!(description.contains("not approved"), "{description}");
-    // GitHub accepts an approval on a merged PR.
+    // GitHub accepts an approval on a merged PR. Its times have whole seconds: one given in
+    // the merge's own second is not "after" it, so the late one comes a second later.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (s, v) = w.review("alice-token", n, "APPROVE", None, "lgtm").await;
     assert_eq!(s, 200, "GitHub accepts reviews on merged PRs: {v}");
     // Another replica (or this one after a restart) reconsiders nothing: the refusal is a note.

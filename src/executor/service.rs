@@ -34,7 +34,7 @@ use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalState};
 use crate::records::ApprovalTrailers;
 use crate::render::Renderer;
-use crate::types::{CommitSha, Login, PullNumber, RepoName};
+use crate::types::{CommitSha, PullNumber, RepoName};
 
 /// The label that holds (or, while running, cancels) an execution.
 pub const HOLD_LABEL: &str = "prgate:hold";
@@ -96,8 +96,6 @@ struct LocalFacts {
     policy_text: String,
     changed: Vec<String>,
     trailer_pull: Option<PullNumber>,
-    /// Review ids the merge commit's trailers name as its approvals.
-    trailer_reviews: Vec<u64>,
     existing: Option<ExecutionRecord>,
     /// Whether any prgate note is on the commit (an approval record without execution too).
     has_note: bool,
@@ -117,14 +115,11 @@ fn read_local(
         return Ok(None);
     };
     let changed = changed_paths(mirror, m)?;
-    let trailers = commit
+    let trailer_pull = commit
         .message()
         .and_then(ApprovalTrailers::parse)
-        .filter(|t| &t.pull.repo == repo);
-    let trailer_pull = trailers.as_ref().map(|t| t.pull.number);
-    let trailer_reviews = trailers
-        .map(|t| t.approvals.iter().map(|a| a.review_id).collect())
-        .unwrap_or_default();
+        .filter(|t| &t.pull.repo == repo)
+        .map(|t| t.pull.number);
     let note = read_note(mirror, m).ok().flatten();
     let has_note = note.is_some();
     let existing = note.and_then(|n| n.execution);
@@ -138,7 +133,6 @@ fn read_local(
         policy_text,
         changed,
         trailer_pull,
-        trailer_reviews,
         existing,
         has_note,
     }))
@@ -907,26 +901,6 @@ impl Executor {
                 )));
             }
         };
-        let mut gathered = gathered;
-        // A merge prgate made itself names in its trailers the approvals it read before
-        // merging: those precede the merge even within the merge's own second. Anyone else's
-        // merge gets no such benefit (its message is whatever the merger wrote).
-        let tie = gathered
-            .facts
-            .reviews
-            .iter()
-            .any(|r| r.submitted_at.is_some() && r.submitted_at == gathered.facts.merged_at);
-        let merged_by_gate = match (&pull.merged_by, tie) {
-            (Some(by), true) => self
-                .gh
-                .own_login()
-                .await
-                .is_ok_and(|me| Login::new(by.login.clone()) == Login::new(me)),
-            _ => false,
-        };
-        if merged_by_gate {
-            gathered.facts.reviews_before_merge = local.trailer_reviews.iter().copied().collect();
-        }
         let decision = policy::evaluate_final_head(&policy, &gathered.facts);
         if decision.state != ApprovalState::Success {
             return Ok(Err((

@@ -248,7 +248,6 @@ pub async fn gather_facts_with_policy(
             head_pushers,
             base_changed_at,
             merged_at,
-            reviews_before_merge: Default::default(),
         },
         policy,
         policy_blob,

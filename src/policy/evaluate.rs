@@ -212,15 +212,10 @@ fn ineligibility(policy: &RepoPolicy, facts: &PullFacts, who: &Account) -> Optio
     None
 }
 
-/// Whether a review submitted at `t` came before a merge at `merged`. Times have whole
-/// seconds, so a review of the merge's own second counts only when it is known to precede it.
-fn before_merge(
-    facts: &PullFacts,
-    review: &Review,
-    t: chrono::DateTime<chrono::Utc>,
-    merged: chrono::DateTime<chrono::Utc>,
-) -> bool {
-    t < merged || (t == merged && facts.reviews_before_merge.contains(&review.id))
+/// Whether a review submitted at `t` came before a merge at `merged`. GitHub's times have
+/// whole seconds, so a review of the merge's own second is not "after" it: it counts.
+fn before_merge(t: chrono::DateTime<chrono::Utc>, merged: chrono::DateTime<chrono::Utc>) -> bool {
+    t <= merged
 }
 
 /// Why a review cannot count by when it was submitted: after the merge (GitHub accepts
@@ -228,7 +223,7 @@ fn before_merge(
 fn untimely(facts: &PullFacts, review: &Review) -> Option<String> {
     if let Some(merged) = facts.merged_at {
         match review.submitted_at {
-            Some(t) if before_merge(facts, review, t, merged) => {}
+            Some(t) if before_merge(t, merged) => {}
             Some(_) => return Some("it was submitted after the merge".to_string()),
             None => return Some("its submission time is unknown".to_string()),
         }
@@ -361,7 +356,7 @@ impl CompiledPolicy {
             .reviews
             .iter()
             .filter(|r| match (facts.merged_at, r.submitted_at) {
-                (Some(merged), Some(t)) => before_merge(facts, r, t, merged),
+                (Some(merged), Some(t)) => before_merge(t, merged),
                 (Some(_), None) => r.state != ReviewState::Approved,
                 (None, _) => true,
             })

@@ -140,10 +140,4 @@ pub struct PullFacts {
     /// on merged PRs).
     #[serde(default)]
     pub merged_at: Option<DateTime<Utc>>,
-    /// Reviews known to precede the merge although submitted in the same second as
-    /// `merged_at` (GitHub's times have whole seconds): those named in the trailers of a merge
-    /// prgate itself made, which it read before merging. Any other review of that second does
-    /// not count (fail closed).
-    #[serde(default)]
-    pub reviews_before_merge: BTreeSet<u64>,
 }

@@ -146,7 +146,6 @@ pub fn pull(author: &Account, head: CommitSha, files: &[&str]) -> PullFacts {
         head_pushers: Some(vec![author.clone()]),
         base_changed_at: None,
         merged_at: None,
-        reviews_before_merge: BTreeSet::new(),
     }
 }
 
