@@ -464,7 +464,7 @@ impl GitHub {
             ))
             .await?;
         // The order of the answer is not trusted; the engine needs chronological order.
-        list.sort_by(|a, b| (a.timestamp, a.id).cmp(&(b.timestamp, b.id)));
+        list.sort_by_key(|a| (a.timestamp, a.id));
         Ok(list)
     }
 
