@@ -421,3 +421,59 @@ fn load_server_config_reads_a_file() {
     let c = prgate::config::load_server_config(&path).expect("loads");
     assert_eq!(c.repos.len(), 1);
 }
+
+/// `prgate policy check FILE --config prgate.toml`: an executor whose script no rule running it
+/// covers is an error naming the rule, the script and the fix; listed in `program_paths`, the
+/// same policy passes.
+#[test]
+fn policy_check_with_the_config_reports_an_ungoverned_executor_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("prgate.toml.policy");
+    std::fs::write(&policy, prgate::policy::fixtures::EXAMPLE_POLICY).unwrap();
+    let config = |program_paths: &str| {
+        let p = dir.path().join("prgate.toml");
+        std::fs::write(
+            &p,
+            format!(
+                r#"webhook_secrets = ["env:X"]
+[github]
+token = "env:Y"
+[[repos]]
+name = "acme/infra"
+[executors.firewall]
+command = ["sh", "scripts/apply-firewall.sh"]
+repos = ["acme/infra"]
+{program_paths}
+"#
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let run = |config: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
+            .args(["policy", "check"])
+            .arg(&policy)
+            .arg("--config")
+            .arg(config)
+            .arg("--json")
+            .output()
+            .unwrap()
+    };
+    let out = run(&config(""));
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = v["errors"].to_string();
+    assert!(
+        errors.contains("rule \\\"firewall\\\" runs executor \\\"firewall\\\", whose program scripts/apply-firewall.sh no rule running it covers"),
+        "{v}"
+    );
+    assert!(errors.contains("program_paths"), "{v}");
+    let out = run(&config(r#"program_paths = ["scripts/apply-firewall.sh"]"#));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
