@@ -296,6 +296,22 @@ impl Gate {
         sha: &CommitSha,
         sender: Option<&Login>,
     ) -> Result<(), GateError> {
+        // The delivery is a hint, and a validly signed one can be replayed long after: only
+        // what the code host shows now decides. If the latest `prgate/approval` on the SHA is
+        // prgate's own, the forged status is already overwritten (or was never the latest).
+        let me = self.self_login().await?;
+        let latest_is_ours = self
+            .gh
+            .statuses(repo, sha)
+            .await?
+            .iter()
+            .find(|s| s.context == APPROVAL_CONTEXT)
+            .and_then(|s| s.creator.as_ref())
+            .is_some_and(|c| Login::new(c.login.clone()) == me);
+        if latest_is_ours {
+            tracing::info!(%repo, %sha, "a status delivery from someone else, but prgate's own status is the latest; nothing to overwrite");
+            return Ok(());
+        }
         tracing::warn!(%repo, %sha, sender = ?sender.map(|s| s.to_string()), "overwriting a prgate/approval status posted by someone else");
         // Forget what we posted: the forged status replaced it on the code host.
         if let Ok(mut p) = self.posted.lock() {

@@ -638,7 +638,7 @@ async fn execute(
                 Considered::Refused { .. } | Considered::NotGoverned => EXIT_REFUSED,
                 Considered::Held { .. } => 10,
                 Considered::Recorded => 0,
-                Considered::ClaimedElsewhere => EXIT_OTHER,
+                Considered::ClaimedElsewhere | Considered::Blocked { .. } => EXIT_OTHER,
             };
             if json {
                 println!("{}", serde_json::to_string(&result).unwrap_or_default());

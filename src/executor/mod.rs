@@ -8,6 +8,7 @@ pub mod equivalence;
 pub mod history;
 pub mod note;
 pub mod run;
+pub mod run_status;
 pub mod service;
 pub mod signing;
 pub mod worktree;

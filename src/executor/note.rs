@@ -355,6 +355,82 @@ fn merge_remote_notes(
     Ok(())
 }
 
+/// Where the mirror fetches the remote's notes: beside, never over, the executor's own
+/// `refs/notes/prgate`, so that a writer who rewrites or empties the remote's notes cannot
+/// erase what prgate wrote.
+pub const FETCHED_NOTES_REF: &str = "refs/prgate/remote-notes/prgate";
+
+/// When a record was last brought up to date: the end of its execution, or its decision.
+fn recorded_at(n: &ExecutionNote) -> DateTime<Utc> {
+    n.execution
+        .as_ref()
+        .map_or(n.decided_at, |e| e.finished_at.max(n.decided_at))
+}
+
+/// Takes the remote's notes (just fetched to [`FETCHED_NOTES_REF`]) into the local notes: a
+/// note for a commit the local notes lack, or a newer record that `trusted` accepts (another
+/// replica's or an operator's later write), is adopted; any other difference keeps the local
+/// record. Returns the commits whose local record the remote lacks or has otherwise, which
+/// the caller pushes again: a rewritten or rolled-back notes ref is restored.
+pub fn adopt_fetched_notes(
+    repo: &Repository,
+    trusted: &dyn Fn(&ExecutionNote) -> bool,
+) -> Result<Vec<Oid>, NoteError> {
+    let git = |source| NoteError::Git {
+        commit: NOTES_REF.to_string(),
+        source,
+    };
+    let list = |r: &str| -> Result<Vec<(Oid, Oid)>, NoteError> {
+        match repo.notes(Some(r)) {
+            Ok(iter) => iter.collect::<Result<Vec<_>, _>>().map_err(git),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(Vec::new()),
+            Err(e) => Err(git(e)),
+        }
+    };
+    let text_of = |blob: Oid| -> Result<String, NoteError> {
+        Ok(String::from_utf8_lossy(repo.find_blob(blob).map_err(git)?.content()).into_owned())
+    };
+    let theirs = list(FETCHED_NOTES_REF)?;
+    let ours = list(NOTES_REF)?;
+    let sig = signature().map_err(git)?;
+    let mut restore = Vec::new();
+    for (their_blob, commit) in &theirs {
+        let their_text = text_of(*their_blob)?;
+        let Some((our_blob, _)) = ours.iter().find(|(_, c)| c == commit) else {
+            repo.note(&sig, &sig, Some(NOTES_REF), *commit, &their_text, true)
+                .map_err(git)?;
+            continue;
+        };
+        let our_text = text_of(*our_blob)?;
+        if our_text == their_text {
+            continue;
+        }
+        let id = commit.to_string();
+        let newer = match (
+            ExecutionNote::from_json(&id, &their_text),
+            ExecutionNote::from_json(&id, &our_text),
+        ) {
+            (Ok(t), Ok(o)) => {
+                t.merge.as_str() == id && trusted(&t) && recorded_at(&t) > recorded_at(&o)
+            }
+            (Ok(t), Err(_)) => t.merge.as_str() == id && trusted(&t),
+            _ => false,
+        };
+        if newer {
+            repo.note(&sig, &sig, Some(NOTES_REF), *commit, &their_text, true)
+                .map_err(git)?;
+        } else {
+            restore.push(*commit);
+        }
+    }
+    for (_, commit) in &ours {
+        if !theirs.iter().any(|(_, c)| c == commit) {
+            restore.push(*commit);
+        }
+    }
+    Ok(restore)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -19,9 +19,11 @@ use super::carried::{Carried, check_carried};
 use super::equivalence::{Equivalence, check_content};
 use super::history::{changed_paths, first_parent_range, policy_blob_at};
 use super::note::{
-    ExecutionNote, ExecutionRecord, NoteApproval, Outcome, push_notes, read_note, write_note,
+    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, Outcome, push_notes, read_note,
+    write_note,
 };
 use super::run::{RunSpec, run_executor};
+use super::run_status::{self, RunStatus};
 use super::signing::sign_note;
 use super::worktree::{checkout_fresh, sync_mirror};
 use crate::EXECUTION_CONTEXT;
@@ -34,7 +36,7 @@ use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalState};
 use crate::records::ApprovalTrailers;
 use crate::render::Renderer;
-use crate::types::{CommitSha, PullNumber, RepoName};
+use crate::types::{CommitSha, Login, PullNumber, RepoName};
 
 /// The label that holds (or, while running, cancels) an execution.
 pub const HOLD_LABEL: &str = "prgate:hold";
@@ -83,10 +85,23 @@ pub enum Considered {
     Held {
         reason: String,
     },
+    /// A ref prgate did not create keeps it from claiming or recording; nothing ran.
+    Blocked {
+        reason: String,
+    },
     Ran {
         outcome: Outcome,
         exit_code: Option<i32>,
     },
+}
+
+/// How a claim went.
+enum Claim {
+    Ours,
+    /// Another replica (or an earlier pass) holds it, as its `running` status shows.
+    Elsewhere,
+    /// A ref prgate did not create is in the way; the reason names it and the fix.
+    Blocked(String),
 }
 
 /// What the mirror says about a commit, read before any await.
@@ -161,6 +176,8 @@ pub struct Executor {
     label_poll: Duration,
     /// Signs every note this executor writes; `None` writes them unsigned.
     signing_key: Option<Arc<SigningKey>>,
+    /// The account prgate acts as (its statuses are the runs' record).
+    own_login: Mutex<Option<Login>>,
 }
 
 impl Executor {
@@ -184,6 +201,7 @@ impl Executor {
             mirror_lock: tokio::sync::Mutex::new(()),
             label_poll: Duration::from_secs(2),
             signing_key: None,
+            own_login: Mutex::new(None),
         }
     }
 
@@ -256,6 +274,7 @@ impl Executor {
         let url = self.clone_url(repo).await?;
         let dir = self.mirror_dir(repo);
         let token = self.git_token(repo).await?;
+        let push_token = token.clone();
         let _guard = self.mirror_lock.lock().await;
         let u = url.clone();
         let mirror = tokio::task::spawn_blocking(move || sync_mirror(&dir, &u, token.as_ref()))
@@ -265,7 +284,42 @@ impl Executor {
                 repo: repo.clone(),
                 message: e.to_string(),
             })?;
+        self.keep_own_notes(&mirror, repo, &url, push_token.as_ref());
         Ok((mirror, url))
+    }
+
+    /// Adopts the notes just fetched and pushes again every record of prgate's the remote
+    /// lacks or has otherwise: a writer who deletes or rolls back `refs/notes/prgate` cannot
+    /// erase what prgate wrote. A failure is logged; the next sync tries again.
+    fn keep_own_notes(
+        &self,
+        mirror: &Repository,
+        repo: &RepoName,
+        url: &str,
+        token: Option<&Secret>,
+    ) {
+        let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
+        let trusted = |n: &ExecutionNote| match &own_key {
+            Some(k) => matches!(
+                super::signing::check_signature(n, std::slice::from_ref(k)),
+                super::signing::SignatureCheck::Valid { .. }
+            ),
+            None => true,
+        };
+        let restore = match super::note::adopt_fetched_notes(mirror, &trusted) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%repo, error = %e, "cannot merge the fetched notes");
+                return;
+            }
+        };
+        if restore.is_empty() {
+            return;
+        }
+        tracing::warn!(%repo, records = restore.len(), "the remote's prgate notes lack records prgate wrote (deleted or rolled back?); pushing them again");
+        if let Err(e) = push_notes(mirror, url, token) {
+            tracing::warn!(%repo, error = %e, "cannot push the records again yet");
+        }
     }
 
     /// The mirror as it is on disk, without fetching: for work right after a sync, where a
@@ -294,8 +348,14 @@ impl Executor {
                 Ok(s) => s,
                 Err(_) => continue,
             };
-            let result = self.consider(repo, &sha, Mode::Automatic).await?;
-            out.push((sha, result));
+            // One commit that cannot be dealt with now must not keep the later ones from
+            // being considered; the reconciler comes back to it.
+            match self.consider(repo, &sha, Mode::Automatic).await {
+                Ok(result) => out.push((sha, result)),
+                Err(e) => {
+                    tracing::warn!(%repo, merge = %sha, error = %e, "cannot consider the commit now; the reconciler retries")
+                }
+            }
         }
         Ok(out)
     }
@@ -354,7 +414,9 @@ impl Executor {
                     {
                         continue;
                     }
-                    self.consider(repo, &sha, Mode::Automatic).await?;
+                    if let Err(e) = self.consider(repo, &sha, Mode::Automatic).await {
+                        tracing::warn!(%repo, merge = %sha, error = %e, "reconcile: cannot consider the commit now; next pass retries");
+                    }
                 }
                 self.report_interrupted(repo).await
             }
@@ -386,20 +448,38 @@ impl Executor {
             let Ok(oid) = Oid::from_str(m.as_str()) else {
                 continue;
             };
-            let interrupted = match read_note(&mirror, oid) {
+            // The local note is a cheap first look; prgate's own statuses decide, since a
+            // writer can delete a note or roll back a finished one to its provisional
+            // `interrupted` version.
+            let maybe = match read_note(&mirror, oid) {
                 Ok(Some(n)) => n
                     .execution
                     .as_ref()
                     .is_some_and(|e| e.outcome == Outcome::Interrupted),
-                // A claim with no note at all: the process died between claim and record.
                 Ok(None) => true,
                 Err(_) => false,
             };
+            if !maybe {
+                continue;
+            }
+            // Interrupted: claimed (`running`) and nothing after. A claim with no status of
+            // prgate's at all is not prgate's: considering the merge reports it as blocked.
+            let interrupted = matches!(
+                self.own_statuses(repo, &m).await?.first(),
+                Some(RunStatus::Running)
+            );
             let key = (repo.clone(), m.clone());
             if interrupted && self.seen.lock().map(|mut s| s.insert(key)).unwrap_or(false) {
                 tracing::warn!(%repo, merge = %m, "execution was interrupted; not re-running it");
                 self.gh
-                    .post_status(repo, &m, "failure", EXECUTION_CONTEXT, "interrupted: not re-run automatically; an operator may re-run it with prgate execute", None)
+                    .post_status(
+                        repo,
+                        &m,
+                        "failure",
+                        EXECUTION_CONTEXT,
+                        run_status::INTERRUPTED,
+                        None,
+                    )
                     .await?;
             }
         }
@@ -431,7 +511,9 @@ impl Executor {
             .await;
         if let Ok(outcome) = &result {
             tracing::info!(%repo, merge = %merge, ?outcome, "executor decision");
-            if let Ok(mut s) = self.seen.lock() {
+            // A blocked merge is looked at again on every pass, until the ref is gone.
+            let settled = !matches!(outcome, Considered::Blocked { .. });
+            if settled && let Ok(mut s) = self.seen.lock() {
                 if s.len() > 100_000 {
                     s.clear();
                 }
@@ -484,6 +566,32 @@ impl Executor {
                     outcome: rec.outcome,
                 });
             }
+        }
+        // Notes and claim refs can be deleted or rolled back by any writer; prgate's own
+        // statuses cannot. A merge they show as claimed never runs again automatically, and a
+        // run they show as finished never runs again at all.
+        let running_here = self
+            .running
+            .lock()
+            .map(|r| r.contains_key(merge))
+            .unwrap_or(false);
+        if running_here {
+            return Ok(Considered::ClaimedElsewhere);
+        }
+        let history = self.own_statuses(repo, merge).await?;
+        if let Some(outcome) = history.iter().find_map(RunStatus::finished) {
+            return Ok(Considered::AlreadyRecorded { outcome });
+        }
+        if mode == Mode::Automatic && history.iter().any(RunStatus::claimed) {
+            let outcome = history
+                .iter()
+                .find_map(|s| match s {
+                    RunStatus::Ended(o) => Some(*o),
+                    _ => None,
+                })
+                .unwrap_or(Outcome::Interrupted);
+            tracing::warn!(%repo, %merge, %outcome, "prgate's statuses show this merge claimed before; its note is missing or rolled back, so it is not run again");
+            return Ok(Considered::AlreadyRecorded { outcome });
         }
         if executors.len() > 1 {
             let reason = format!(
@@ -578,22 +686,30 @@ impl Executor {
                 ));
                 let git_token = self.note_token(repo).await;
                 self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
-                self.status(
-                    repo,
-                    merge,
-                    "pending",
-                    &format!("held: {reason}; release with prgate execute"),
-                )
-                .await?;
+                let (state, description) = run_status::held(&reason);
+                self.status(repo, merge, state, &description).await?;
                 self.comment(repo, pull_number, &note, None).await;
                 return Ok(Considered::Held { reason });
             }
         }
 
-        // --- claim: at most once, atomically on the code host ---
-        if !self.claim(repo, merge, mode).await? {
-            return Ok(Considered::ClaimedElsewhere);
+        // --- claim: at most once, atomically on the code host, and confirmed as prgate's ---
+        if let Some(blocker) = self.notes_blocker(repo).await? {
+            return self
+                .block(repo, merge, Some(&verified.pull), &blocker)
+                .await;
         }
+        match self.claim(repo, merge, mode).await? {
+            Claim::Ours => {}
+            Claim::Elsewhere => return Ok(Considered::ClaimedElsewhere),
+            Claim::Blocked(reason) => {
+                return self.block(repo, merge, Some(&verified.pull), &reason).await;
+            }
+        }
+        // The claim shows on the merge commit at once, in a status only prgate can post and
+        // nobody can delete: from now on no pass, replica or restart runs M again.
+        let (state, description) = run_status::running(&name);
+        self.status(repo, merge, state, &description).await?;
         // An operator's re-run is their decision, and the record says so.
         let operator = match (mode, &local.existing) {
             (Mode::Operator, Some(rec)) => {
@@ -617,8 +733,6 @@ impl Executor {
         note.execution = Some(provisional);
         let git_token = self.note_token(repo).await;
         self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
-        self.status(repo, merge, "pending", &format!("running {name}"))
-            .await?;
 
         // --- run ---
         let workdir = self.config.data_dir.join("worktrees").join(merge.as_str());
@@ -693,27 +807,17 @@ impl Executor {
             .map(|e| e.outcome)
             .unwrap_or(Outcome::Failed);
         let exit_code = note.execution.as_ref().and_then(|e| e.exit_code);
-        let (state, description) = match outcome {
-            Outcome::Succeeded => ("success", format!("{name} ran once and succeeded")),
-            Outcome::Timeout => (
-                "failure",
-                format!("{name} timed out; its process group was killed"),
-            ),
-            Outcome::Cancelled => ("failure", format!("{name} was cancelled while running")),
-            _ => (
-                "failure",
-                match exit_code {
-                    Some(c) => format!("{name} failed with exit code {c}"),
-                    None => format!(
-                        "{name} failed: {}",
-                        note.execution
-                            .as_ref()
-                            .and_then(|e| e.refusal.clone())
-                            .unwrap_or_else(|| "it did not run".into())
-                    ),
-                },
+        let detail = match exit_code {
+            Some(c) => format!(" with exit code {c}"),
+            None => format!(
+                ": {}",
+                note.execution
+                    .as_ref()
+                    .and_then(|e| e.refusal.clone())
+                    .unwrap_or_else(|| "it did not run".into())
             ),
         };
+        let (state, description) = run_status::ended(&name, outcome, &detail);
         self.status(repo, merge, state, &description).await?;
         self.comment(
             repo,
@@ -929,34 +1033,155 @@ impl Executor {
         }))
     }
 
+    /// Claims M: creates `refs/prgate/claims/<M>` (an operator's re-run, a name of its own
+    /// nobody can predict) and confirms it. A 422 is read back, because GitHub answers 422 both
+    /// when the ref exists and when another ref's name blocks it ("Reference update failed"):
+    /// a claim that exists, points at M and shows in prgate's own statuses is another
+    /// replica's; anything else is not prgate's, and executions must not stop silently on it.
     async fn claim(
         &self,
         repo: &RepoName,
         merge: &CommitSha,
         mode: Mode,
-    ) -> Result<bool, ExecError> {
-        let first = format!("refs/prgate/claims/{merge}");
-        if self.gh.create_ref(repo, &first, merge).await? {
-            return Ok(true);
+    ) -> Result<Claim, ExecError> {
+        let name = match mode {
+            Mode::Automatic => format!("refs/prgate/claims/{merge}"),
+            Mode::Operator => format!(
+                "refs/prgate/claims/{merge}-operator-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
+        };
+        if self.gh.create_ref(repo, &name, merge).await? {
+            return Ok(Claim::Ours);
         }
-        if mode == Mode::Automatic {
-            return Ok(false);
-        }
-        // An operator's explicit re-run takes a claim of its own, so the record shows it.
-        for n in 1..100 {
-            if self
-                .gh
-                .create_ref(
-                    repo,
-                    &format!("refs/prgate/claims/{merge}-rerun-{n}"),
-                    merge,
-                )
-                .await?
-            {
-                return Ok(true);
+        match self.gh.ref_target(repo, &name).await? {
+            Some(target) if target == merge.as_str() => {
+                // Another replica claimed it moments ago, or a writer made it: the claimer
+                // posts its `running` status right after the claim.
+                for wait in [0u64, 1, 2] {
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    if self
+                        .own_statuses(repo, merge)
+                        .await?
+                        .iter()
+                        .any(|s| s.claimed())
+                    {
+                        return Ok(Claim::Elsewhere);
+                    }
+                }
+                Ok(Claim::Blocked(format!(
+                    "{name} exists but no prgate run claimed it; if nothing runs, delete it and run prgate execute"
+                )))
+            }
+            Some(target) => Ok(Claim::Blocked(format!(
+                "{name} points to {}, not the merge; it is not prgate's, delete it",
+                target.get(..7).unwrap_or(&target)
+            ))),
+            None => {
+                let blocker = self
+                    .gh
+                    .matching_refs(repo, "prgate/claims")
+                    .await?
+                    .into_iter()
+                    .map(|(r, _)| r)
+                    .find(|r| name.starts_with(&format!("{r}/")));
+                Ok(Claim::Blocked(match blocker {
+                    Some(r) => format!("ref {r} blocks the claim refs under it; delete it"),
+                    None => format!("cannot create {name}; check the refs under refs/prgate"),
+                }))
             }
         }
-        Ok(false)
+    }
+
+    /// A ref whose name keeps `refs/notes/prgate` from being pushed (`refs/notes/prgate/x`, or
+    /// `refs/notes` itself): the record could not be stored, so nothing may run.
+    async fn notes_blocker(&self, repo: &RepoName) -> Result<Option<String>, ExecError> {
+        let refs = self.gh.matching_refs(repo, "notes").await?;
+        Ok(refs
+            .into_iter()
+            .map(|(r, _)| r)
+            .find(|r| r == "refs/notes" || r.starts_with(&format!("{NOTES_REF}/")))
+            .map(|r| format!("ref {r} blocks {NOTES_REF}; delete it")))
+    }
+
+    /// Nothing runs: an `error` status on M says which ref and what to do, and the PR hears it
+    /// once. No claim or record is left, so the next pass retries once the ref is gone.
+    async fn block(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        pull: Option<&ApiPull>,
+        reason: &str,
+    ) -> Result<Considered, ExecError> {
+        tracing::error!(%repo, %merge, %reason, "execution blocked by a ref prgate did not create");
+        let (state, description) = run_status::blocked(reason);
+        let latest = self.own_statuses_raw(repo, merge).await?;
+        if latest.first().map(|(s, d)| (s.as_str(), d.as_str()))
+            != Some((state, policy::clip_description(&description).as_str()))
+        {
+            self.status(repo, merge, state, &description).await?;
+        }
+        if let Some(pull) = pull {
+            let body = format!(
+                "<!-- prgate:blocked merge={merge} -->\n**Execution blocked** for merge `{}`: {reason}.\n\nNothing was run. Delete the ref (`git push origin :REF`, or `DELETE /repos/{repo}/git/refs/...`); the next pass (or `prgate execute --repo {repo} --commit {merge}`) runs it after the same verification.\n",
+                merge.short()
+            );
+            if let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await {
+                tracing::warn!(error = %e, "cannot comment the blocked execution");
+            }
+        }
+        self.metrics.decision("execution_blocked");
+        Ok(Considered::Blocked {
+            reason: reason.to_string(),
+        })
+    }
+
+    /// The account prgate acts as, learnt once.
+    async fn own_login(&self) -> Result<Login, ExecError> {
+        if let Some(l) = self.own_login.lock().ok().and_then(|g| g.clone()) {
+            return Ok(l);
+        }
+        let login = Login::new(self.gh.own_login().await?);
+        if let Ok(mut g) = self.own_login.lock() {
+            *g = Some(login.clone());
+        }
+        Ok(login)
+    }
+
+    /// prgate's own `prgate/execution` statuses on M, newest first, as (state, description).
+    async fn own_statuses_raw(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+    ) -> Result<Vec<(String, String)>, ExecError> {
+        let me = self.own_login().await?;
+        Ok(self
+            .gh
+            .statuses(repo, merge)
+            .await?
+            .into_iter()
+            .filter(|s| s.context == EXECUTION_CONTEXT)
+            .filter(|s| {
+                s.creator
+                    .as_ref()
+                    .is_some_and(|c| Login::new(c.login.clone()) == me)
+            })
+            .map(|s| (s.state, s.description.unwrap_or_default()))
+            .collect())
+    }
+
+    /// What prgate's own statuses say about M's runs, newest first.
+    async fn own_statuses(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+    ) -> Result<Vec<RunStatus>, ExecError> {
+        Ok(self
+            .own_statuses_raw(repo, merge)
+            .await?
+            .iter()
+            .filter_map(|(state, d)| run_status::classify(state, d))
+            .collect())
     }
 
     fn record(
@@ -1112,13 +1337,8 @@ impl Executor {
             self.record_refusal(repo, merge, pull, executor, reason)
                 .await?;
         }
-        self.status(
-            repo,
-            merge,
-            "failure",
-            &format!("execution refused: {reason}"),
-        )
-        .await?;
+        let (state, description) = run_status::refused(reason);
+        self.status(repo, merge, state, &description).await?;
         if let Some(pull) = pull {
             self.comment_refusal(repo, merge, pull, executor, reason)
                 .await;

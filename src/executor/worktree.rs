@@ -35,11 +35,12 @@ pub enum WorktreeError {
     },
 }
 
-/// What the mirror keeps: every branch, prgate's notes, and the PR heads, which a squash merge
-/// leaves reachable from no branch once the PR's branch is deleted.
+/// What the mirror keeps: every branch, the remote's notes (beside prgate's own, see
+/// `note::adopt_fetched_notes`), and the PR heads, which a squash merge leaves reachable from
+/// no branch once the PR's branch is deleted.
 pub const MIRROR_REFSPECS: [&str; 3] = [
     "+refs/heads/*:refs/heads/*",
-    "+refs/notes/*:refs/notes/*",
+    "+refs/notes/prgate:refs/prgate/remote-notes/prgate",
     "+refs/pull/*/head:refs/pull/*/head",
 ];
 

@@ -397,6 +397,25 @@ impl GitHub {
         }
     }
 
+    /// The object a ref (`refs/...`) points to; `None` when there is no such ref.
+    pub async fn ref_target(
+        &self,
+        repo: &RepoName,
+        full_ref: &str,
+    ) -> Result<Option<String>, GitHubError> {
+        let short = full_ref.strip_prefix("refs/").unwrap_or(full_ref);
+        let path = format!("/repos/{repo}/git/ref/{}", url_escape_path(short));
+        match self.transport.get_optional(&path).await? {
+            None => Ok(None),
+            Some(r) => {
+                let r: ApiRef = r.json(&path)?;
+                // GitHub answers a prefix of several refs with a list; only an exact name is
+                // the ref asked for.
+                Ok((r.git_ref == full_ref).then_some(r.object.sha))
+            }
+        }
+    }
+
     /// Refs under `prefix` (e.g. `prgate/claims/`), as (full ref name, object SHA).
     pub async fn matching_refs(
         &self,

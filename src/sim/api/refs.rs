@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{find_repo, git, need_write};
 use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
 use crate::sim::world::World;
-use crate::sim::{Sim, protection, render, scan};
+use crate::sim::{Sim, gitstore, protection, render, scan};
 use crate::types::UserId;
 
 fn kind(repo: &git2::Repository, sha: &str) -> &'static str {
@@ -145,6 +145,19 @@ pub async fn create(
         .filter(|o| repo.find_object(*o, None).is_ok())
         .ok_or_else(|| ApiError::invalid("Object does not exist"))?;
     protected(&w, idx, &new.name, actor.0, Some(&oid.to_string()), false)?;
+    // GitHub answers 422 both for a ref that exists ("Reference already exists") and for one
+    // whose name conflicts with another ref's, such as `refs/a/b` beside `refs/a` or
+    // `refs/a/b/c` ("Reference update failed", with no more detail:
+    // https://github.com/microsoft/vscode-remote-repositories-github/issues/122,
+    // https://github.com/github/rest-api-description/issues/4887).
+    let conflicts = gitstore::list_refs(&repo)?.keys().any(|existing| {
+        existing != &new.name
+            && (new.name.starts_with(&format!("{existing}/"))
+                || existing.starts_with(&format!("{}/", new.name)))
+    });
+    if conflicts {
+        return Err(ApiError::invalid("Reference update failed"));
+    }
     if let Err(e) = repo.reference(&new.name, oid, false, "create ref (API)") {
         return Err(if e.code() == git2::ErrorCode::Exists {
             ApiError::invalid("Reference already exists")
