@@ -196,6 +196,29 @@ pub struct ServerConfig {
     /// Limits of the public listener against unauthenticated floods (`[http]`, optional).
     #[serde(default)]
     pub http: HttpLimits,
+    /// How much work runs at once (`[runtime]`, optional).
+    #[serde(default)]
+    pub runtime: RuntimeLimits,
+}
+
+/// `[runtime]`: evaluations of different PRs run concurrently, up to `workers`; executions run
+/// on a pool of their own, up to `executions`, so that a long run never delays a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeLimits {
+    pub workers: usize,
+    pub executions: usize,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        // Evaluations wait on the code host, not the CPU; executions hold secrets and run
+        // operators' commands, so fewer of them at once.
+        RuntimeLimits {
+            workers: 16,
+            executions: 2,
+        }
+    }
 }
 
 /// `[http]`: what the public listener grants a client it cannot yet authenticate. Every key
@@ -741,6 +764,17 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
     }
 
     validate_http_limits(&cfg.http, &mut errors);
+    for (key, value) in [
+        ("workers", cfg.runtime.workers),
+        ("executions", cfg.runtime.executions),
+    ] {
+        if !(1..=1024).contains(&value) {
+            errors.push(Problem::new(
+                toml_path!["runtime", key],
+                format!("runtime.{key} must be between 1 and 1024"),
+            ));
+        }
+    }
 
     if let Err(m) = is_http_url(&cfg.github.api_url) {
         errors.push(Problem::new(

@@ -239,6 +239,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         templates_dir: None,
         note_signing_key: Some(SecretRef::File(signing_key_file.clone())),
         http: Default::default(),
+        runtime: Default::default(),
     };
     let gate = crate::serve::start(
         config,

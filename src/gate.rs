@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -26,6 +26,22 @@ use crate::records::{ApprovalTrailers, TrailerApproval};
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
 use crate::webhook::{Delivery, Event, EventAccount, Queue};
+
+mod pool;
+pub use pool::{Job, JobKey, Pool};
+
+/// `pull_request` actions that change nothing prgate decides on.
+pub(crate) const IGNORED_PULL_ACTIONS: &[&str] = &[
+    "closed",
+    "assigned",
+    "unassigned",
+    "review_requested",
+    "review_request_removed",
+    "locked",
+    "unlocked",
+    "milestoned",
+    "demilestoned",
+];
 
 /// The description prgate gives a `prgate/approval` status someone else posted.
 pub const FORGED_STATUS_DESCRIPTION: &str = "status set by someone other than prgate";
@@ -75,6 +91,14 @@ pub struct Gate {
     push_senders: Mutex<HashMap<(RepoName, String), Vec<Account>>>,
     /// Heads whose reviewers were asked for: (repo, pull, head).
     requested: Mutex<HashSet<(RepoName, PullNumber, CommitSha)>>,
+    /// Evaluations and deliveries run here, per key in order, bounded.
+    pool: Pool,
+    /// The queue the worker takes deliveries from (set when it starts).
+    queue: Mutex<Option<Queue>>,
+    /// Executions run apart, so a long run never holds up a decision.
+    executions: Arc<tokio::sync::Semaphore>,
+    /// Held while an executor reconciler pass runs, so passes never run twice at once.
+    executor_pass: tokio::sync::Mutex<()>,
 }
 
 impl Gate {
@@ -104,6 +128,12 @@ impl Gate {
             programs: config.program_paths(),
             push_senders: Mutex::new(HashMap::new()),
             requested: Mutex::new(HashSet::new()),
+            pool: Pool::new(config.runtime.workers),
+            queue: Mutex::new(None),
+            executions: Arc::new(tokio::sync::Semaphore::new(
+                config.runtime.executions.max(1),
+            )),
+            executor_pass: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -148,7 +178,7 @@ impl Gate {
     }
 
     /// Acts on one delivery. Errors are transient code host failures: the caller retries.
-    pub async fn handle(&self, delivery: &Delivery) -> Result<(), GateError> {
+    pub async fn handle(self: &Arc<Self>, delivery: &Delivery) -> Result<(), GateError> {
         match &delivery.event {
             Event::PullRequest {
                 action,
@@ -156,18 +186,7 @@ impl Gate {
                 number,
                 ..
             } => {
-                if matches!(
-                    action.as_str(),
-                    "closed"
-                        | "assigned"
-                        | "unassigned"
-                        | "review_requested"
-                        | "review_request_removed"
-                        | "locked"
-                        | "unlocked"
-                        | "milestoned"
-                        | "demilestoned"
-                ) {
+                if IGNORED_PULL_ACTIONS.contains(&action.as_str()) {
                     return Ok(());
                 }
                 self.evaluate_pull(repo, *number).await?;
@@ -218,6 +237,7 @@ impl Gate {
                 before,
                 after,
                 sender,
+                policy_touched,
                 ..
             } => {
                 if let (Some(branch), Some(sender)) = (git_ref.strip_prefix("refs/heads/"), sender)
@@ -237,14 +257,24 @@ impl Gate {
                             before.clone(),
                             after.clone(),
                         );
+                        let permits = self.executions.clone();
                         tokio::spawn(async move {
+                            let Ok(_permit) = permits.acquire_owned().await else {
+                                return;
+                            };
                             if let Err(e) = executor.on_push(&repo, before.as_ref(), &after).await {
                                 tracing::warn!(%repo, error = %e, "executor failed on the push; the reconciler retries");
                             }
                         });
                     }
-                    // A push to a governed base branch may change the policy of its open PRs.
-                    self.reconcile_repo(repo, Some(branch)).await?;
+                    // Open PRs are judged by the base's policy: only a push that changed it
+                    // can change their decisions. Anything else costs no call.
+                    if self
+                        .policy_changed(repo, before.as_ref(), after.as_ref(), *policy_touched)
+                        .await?
+                    {
+                        self.reconcile_repo(repo, Some(branch)).await?;
+                    }
                 }
             }
             Event::Ping | Event::Ignored { .. } => {}
@@ -302,7 +332,7 @@ impl Gate {
         let me = self.self_login().await?;
         let latest_is_ours = self
             .gh
-            .statuses(repo, sha)
+            .recent_statuses(repo, sha)
             .await?
             .iter()
             .find(|s| s.context == APPROVAL_CONTEXT)
@@ -331,7 +361,32 @@ impl Gate {
             == Some(ApprovalState::Success)
     }
 
-    /// Posts a status unless this process already posted exactly it on that SHA.
+    /// Whether the latest `prgate/approval` on the SHA is prgate's own with this state and
+    /// description.
+    async fn code_host_shows(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        state: ApprovalState,
+        description: &str,
+    ) -> Result<bool, GitHubError> {
+        let me = self.self_login().await?;
+        Ok(self
+            .gh
+            .recent_statuses(repo, sha)
+            .await?
+            .iter()
+            .find(|s| s.context == APPROVAL_CONTEXT)
+            .is_some_and(|s| {
+                s.state == state.as_str()
+                    && s.description.as_deref() == Some(description)
+                    && s.creator
+                        .as_ref()
+                        .is_some_and(|c| Login::new(c.login.clone()) == me)
+            }))
+    }
+
+    /// Posts a status unless the code host already shows exactly it as prgate's latest.
     async fn post(
         &self,
         repo: &RepoName,
@@ -341,14 +396,17 @@ impl Gate {
     ) -> Result<(), GitHubError> {
         let key = (repo.clone(), sha.clone());
         let value = (state, description.to_string());
-        if self
+        let remembered = self
             .posted
             .lock()
             .ok()
             .and_then(|p| p.get(&key).cloned())
             .as_ref()
-            == Some(&value)
-        {
+            == Some(&value);
+        // Memory only saves a post the code host already shows: another replica (or anyone)
+        // may have posted since. The read is conditional, so an unchanged list costs no
+        // rate limit.
+        if remembered && self.code_host_shows(repo, sha, state, description).await? {
             return Ok(());
         }
         let target = self
@@ -763,12 +821,54 @@ impl Gate {
         }
     }
 
-    /// Re-evaluates every open PR of `repo` against its governed branches (or one branch).
-    pub async fn reconcile_repo(
+    /// Whether a push from `before` to `after` changed the policy file: from the delivery's
+    /// own list of changed files when it is complete, else from one compare call.
+    async fn policy_changed(
         &self,
+        repo: &RepoName,
+        before: Option<&CommitSha>,
+        after: Option<&CommitSha>,
+        hint: Option<bool>,
+    ) -> Result<bool, GateError> {
+        if let Some(known) = hint {
+            return Ok(known);
+        }
+        let (Some(before), Some(after)) = (before, after) else {
+            return Ok(true);
+        };
+        let compare = self.gh.compare(repo, before, after).await?;
+        Ok(match compare.files {
+            Some(files) => files.iter().any(|f| {
+                f.filename == crate::config::POLICY_PATH
+                    || f.previous_filename.as_deref() == Some(crate::config::POLICY_PATH)
+            }),
+            None => true,
+        })
+    }
+
+    /// Re-evaluates every open PR of `repo` against its governed branches (or one branch):
+    /// through the worker pool when it runs (each PR in its own lane), else one by one.
+    pub async fn reconcile_repo(
+        self: &Arc<Self>,
         repo: &RepoName,
         branch: Option<&str>,
     ) -> Result<(), GateError> {
+        let queue = self.queue.lock().ok().and_then(|q| q.clone());
+        if let Some(queue) = queue {
+            for pull in self.gh.open_pulls(repo, branch).await? {
+                if self.is_governed(repo, &pull.base.git_ref) {
+                    let n = PullNumber(pull.number);
+                    self.pool.submit(
+                        self,
+                        &queue,
+                        JobKey::Pull(repo.clone(), n),
+                        Job::Evaluate(repo.clone(), n),
+                        None,
+                    );
+                }
+            }
+            return Ok(());
+        }
         for pull in self.gh.open_pulls(repo, branch).await? {
             if self.is_governed(repo, &pull.base.git_ref)
                 && let Err(e) = self.evaluate_pull(repo, PullNumber(pull.number)).await
@@ -779,16 +879,38 @@ impl Gate {
         Ok(())
     }
 
-    /// One reconciler pass over every governed repository: open PRs, then recent merges.
-    pub async fn reconcile_once(&self) {
+    /// One reconciler pass over every governed repository, and back once it is done: open PRs
+    /// (through the pool, each in its PR's lane), then recent merges.
+    pub async fn reconcile_once(self: &Arc<Self>) {
         self.reconcile_pulls().await;
-        if let Some(executor) = &self.executor {
+        while self.pool.busy() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.reconcile_executions(true).await;
+    }
+
+    /// The executor's pass over recent merges, on the execution pool, never two at once.
+    /// `wait`: run after a pass in progress ends (a caller that needs a fresh pass); else a
+    /// pass in progress makes this one unnecessary.
+    async fn reconcile_executions(&self, wait: bool) {
+        let Some(executor) = &self.executor else {
+            return;
+        };
+        let _pass = if wait {
+            self.executor_pass.lock().await
+        } else {
+            match self.executor_pass.try_lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            }
+        };
+        if let Ok(_permit) = self.executions.acquire().await {
             executor.reconcile().await;
         }
     }
 
     /// Re-evaluates the open PRs of every governed repository.
-    pub async fn reconcile_pulls(&self) {
+    pub async fn reconcile_pulls(self: &Arc<Self>) {
         let repos: Vec<RepoName> = self.governed.keys().cloned().collect();
         for repo in repos {
             if let Err(e) = self.reconcile_repo(&repo, None).await {
@@ -799,7 +921,7 @@ impl Gate {
 
     /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
     /// reconciler (its PR stays without `success` meanwhile, which is the safe side).
-    pub async fn handle_with_retries(&self, delivery: &Delivery) {
+    pub async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
         let span = tracing::info_span!("delivery", id = %delivery.id, event = %delivery.event_name);
         async {
             for attempt in 0..3u32 {
@@ -819,9 +941,31 @@ impl Gate {
         .await
     }
 
-    /// The worker: takes deliveries from the durable queue in order and reconciler ticks from
-    /// `ticks`, one at a time; a delivery is completed only after it was handled.
+    /// Evaluates one PR with bounded retries; one that keeps failing is left to the reconciler.
+    async fn evaluate_with_retries(&self, repo: &RepoName, number: PullNumber) {
+        for attempt in 0..3u32 {
+            match self.evaluate_pull(repo, number).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(%repo, pull = %number, attempt, error = %e, "evaluation failed");
+                    if attempt < 2 {
+                        tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
+                    }
+                }
+            }
+        }
+        tracing::error!(%repo, pull = %number, "giving up on the evaluation; the reconciler will re-evaluate");
+    }
+
+    /// The dispatcher: takes deliveries from the durable queue in acceptance order and hands
+    /// each to the pool under its key (a PR, a commit, a branch), where different keys run
+    /// concurrently and one key in order; reconciler ticks start a pass beside it, the first
+    /// at start-up. A delivery is completed once the run covering it has finished.
     pub async fn run_worker(self: Arc<Self>, queue: Queue, mut ticks: mpsc::Receiver<()>) {
+        if let Ok(mut q) = self.queue.lock() {
+            *q = Some(queue.clone());
+        }
+        self.start_reconcile();
         loop {
             let work = tokio::select! {
                 d = queue.next() => Ok(d),
@@ -829,21 +973,49 @@ impl Gate {
             };
             match work {
                 Ok(delivery) => {
-                    let started = Instant::now();
-                    self.handle_with_retries(&delivery).await;
-                    if let Err(e) = queue.complete(&delivery.id).await {
-                        tracing::error!(error = %e, id = %delivery.id, "cannot mark the delivery done; it will be processed again after a restart");
-                    }
                     let age = (Utc::now() - delivery.received_at)
                         .num_milliseconds()
                         .max(0) as f64
                         / 1000.0;
-                    self.metrics
-                        .processing_latency(age.max(started.elapsed().as_secs_f64()));
+                    self.metrics.processing_latency(age);
+                    match pool::job_of(&delivery) {
+                        Some((key, job)) => {
+                            self.pool
+                                .submit(&self, &queue, key, job, Some(delivery.id.clone()))
+                        }
+                        None => {
+                            if let Err(e) = queue.complete(&delivery.id).await {
+                                tracing::error!(error = %e, id = %delivery.id, "cannot mark the delivery done");
+                            }
+                        }
+                    }
                     self.metrics.queue_depth(queue.depth());
                 }
-                Err(Work::Reconcile) => self.reconcile_once().await,
+                Err(Work::Reconcile) => self.start_reconcile(),
             }
+        }
+    }
+
+    /// A reconciler pass beside the dispatcher: its evaluations go through the pool.
+    fn start_reconcile(self: &Arc<Self>) {
+        let gate = self.clone();
+        tokio::spawn(async move {
+            gate.reconcile_pulls().await;
+            gate.reconcile_executions(false).await;
+        });
+    }
+
+    /// The worker pool (for tests and metrics).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+impl pool::Runner for Gate {
+    async fn run(self: Arc<Self>, job: Job) {
+        match job {
+            Job::Evaluate(repo, number) => self.evaluate_with_retries(&repo, number).await,
+            Job::Handle(d) => self.handle_with_retries(&d).await,
         }
     }
 }

@@ -176,6 +176,9 @@ enum Command {
         state: PathBuf,
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Delay every API answer by this much (e.g. `100ms`), as a real code host would.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+        latency: std::time::Duration,
     },
 }
 
@@ -531,13 +534,14 @@ fn main() -> ExitCode {
             listen,
             state,
             data,
+            latency,
         } => {
             init_tracing();
             let rt = match runtime() {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
-            match rt.block_on(prgate::sim::run_cli(listen, &state, data)) {
+            match rt.block_on(prgate::sim::run_cli(listen, &state, data, latency)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("prgate sim: {e}");

@@ -82,7 +82,13 @@ fn mirror_is_created_then_fetched_with_notes_and_pull_heads() {
         .unwrap();
     let mirror = sync_mirror(&mirror_dir, &url, None).unwrap();
     assert_eq!(mirror.refname_to_id("refs/heads/main").unwrap(), next);
-    assert!(mirror.find_note(Some("refs/notes/prgate"), s.main).is_ok());
+    // The remote's notes land beside the executor's own, never over them.
+    assert!(
+        mirror
+            .find_note(Some(prgate::executor::note::FETCHED_NOTES_REF), s.main)
+            .is_ok()
+    );
+    assert!(mirror.find_note(Some("refs/notes/prgate"), s.main).is_err());
 
     let dir = data.path().join("work");
     checkout_fresh(&mirror, next, &dir).unwrap();

@@ -25,6 +25,8 @@ async fn calls_per_decision_for_a_typical_pr() {
     )
     .await;
     let calls = || w.gate().gate.github().transport().calls_by_endpoint();
+    // The reconciler's first pass runs at start-up; let it finish before counting.
+    w.gate().gate.reconcile_once().await;
 
     let before = calls();
     w.commit_and_push(
@@ -88,7 +90,10 @@ async fn calls_per_decision_for_a_typical_pr() {
     // refresh `base.sha`) and the reviews, and posts nothing when the decision did not change.
     // The first sight also asks the designated approvers for a review, once per head.
     assert!(total(&opened) <= 7, "{opened:?}");
-    assert!(total(&commented) <= 3, "{commented:?}");
+    // A re-evaluation that decides the same also reads the head's statuses before it skips
+    // the post (another replica may have posted since); unchanged, that read is a 304, which
+    // costs no rate limit.
+    assert!(total(&commented) <= 4, "{commented:?}");
     // The decision on an approval: PR, tip, reviews, team, who pushed to the head branch
     // (activity), whether the base changed (issue events), status. The one-off decision
     // comment (look for an earlier one, then post) comes on top.

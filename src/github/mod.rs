@@ -251,6 +251,19 @@ impl GitHub {
             .await
     }
 
+    /// The 100 newest statuses of a commit, newest first: enough to see the latest of a
+    /// context, in one (conditional) read.
+    pub async fn recent_statuses(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+    ) -> Result<Vec<ApiStatus>, GitHubError> {
+        self.get_json(&format!(
+            "/repos/{repo}/commits/{sha}/statuses?per_page=100"
+        ))
+        .await
+    }
+
     pub async fn statuses(
         &self,
         repo: &RepoName,

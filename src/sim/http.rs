@@ -117,6 +117,10 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
         return next.run(req).await;
     }
     sim.api_calls.fetch_add(1, Ordering::SeqCst);
+    let latency = sim.latency_ms.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
     let target = req
         .uri()
         .path_and_query()

@@ -95,6 +95,8 @@ pub(crate) struct Sim {
     faults: Mutex<Vec<Fault>>,
     rate: Mutex<std::collections::HashMap<String, u64>>,
     rate_reset: i64,
+    /// Added to every API answer (milliseconds), to give benchmarks a real round trip.
+    latency_ms: AtomicU64,
 }
 
 impl Sim {
@@ -148,6 +150,14 @@ impl SimHandle {
     /// Adds a webhook; it receives a `ping` and then every later event.
     pub fn add_hook(&self, url: &str, secret: &str) {
         self.sim.add_hook(url, secret);
+    }
+    /// Delays every API answer by `latency` from now on (git and `/_sim` excluded), as a real
+    /// code host's round trip would.
+    pub fn set_latency(&self, latency: Duration) {
+        self.sim.latency_ms.store(
+            u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
     }
     /// API requests served so far, `/_sim` and git excluded.
     pub fn api_calls(&self) -> u64 {
@@ -263,6 +273,7 @@ pub async fn start(
             faults: Mutex::new(Vec::new()),
             rate: Mutex::new(Default::default()),
             rate_reset: chrono::Utc::now().timestamp() + 3600,
+            latency_ms: AtomicU64::new(0),
         })
     };
     for h in &seed.hooks {
@@ -333,6 +344,7 @@ pub async fn run_cli(
     listen: SocketAddr,
     state_file: &Path,
     data_dir: Option<PathBuf>,
+    latency: Duration,
 ) -> Result<(), SimError> {
     let text = std::fs::read_to_string(state_file)
         .map_err(|e| SimError::Seed(format!("cannot read {}: {e}", state_file.display())))?;
@@ -346,6 +358,7 @@ pub async fn run_cli(
         PathBuf::from(p)
     });
     let handle = start(listen, seed, data_dir).await?;
+    handle.set_latency(latency);
     println!("{}", handle.ready_line());
     let _ = tokio::signal::ctrl_c().await;
     handle.shutdown().await;

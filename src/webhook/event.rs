@@ -34,6 +34,11 @@ pub enum Event {
         /// them ineligible to approve a PR from that branch, never a reason to approve.
         #[serde(default)]
         sender: Option<EventAccount>,
+        /// Whether the push changed the policy file, from the delivery's own list of changed
+        /// files; `None` when that list may be incomplete (GitHub lists at most 20 commits)
+        /// or the push was forced.
+        #[serde(default)]
+        policy_touched: Option<bool>,
     },
     Status {
         repo: RepoName,
@@ -146,6 +151,17 @@ mod wire {
         pub repository: Option<Repository>,
         #[serde(default)]
         pub sender: Option<Account>,
+        #[serde(default)]
+        pub commits: Option<Vec<PushCommit>>,
+    }
+    #[derive(Deserialize)]
+    pub struct PushCommit {
+        #[serde(default)]
+        pub added: Vec<String>,
+        #[serde(default)]
+        pub removed: Vec<String>,
+        #[serde(default)]
+        pub modified: Vec<String>,
     }
     #[derive(Deserialize)]
     pub struct Status {
@@ -158,6 +174,26 @@ mod wire {
     /// Any other event: the body must still be JSON, but nothing in it is kept.
     #[derive(Deserialize)]
     pub struct Anything {}
+}
+
+/// GitHub lists at most this many commits in a push delivery.
+const PUSH_COMMITS_LISTED: usize = 20;
+
+/// Whether a push changed the policy file, when its delivery tells for sure: every commit is
+/// listed (fewer than GitHub's cap) and it was not forced (a force push can drop commits that
+/// changed it). `None` asks the caller to look at the code host.
+fn policy_touched(p: &wire::Push) -> Option<bool> {
+    let commits = p.commits.as_ref()?;
+    if p.forced.unwrap_or(false) || commits.len() >= PUSH_COMMITS_LISTED || commits.is_empty() {
+        return None;
+    }
+    Some(commits.iter().any(|c| {
+        c.added
+            .iter()
+            .chain(&c.removed)
+            .chain(&c.modified)
+            .any(|f| f == crate::config::POLICY_PATH)
+    }))
 }
 
 /// Decodes a delivery body into our own [`Event`], reading only the fields prgate uses.
@@ -244,6 +280,7 @@ pub fn decode_event(event_name: &str, body: &[u8]) -> Result<Event, DecodeError>
         }
         "push" => {
             let p: wire::Push = serde_json::from_slice(body).map_err(json_err)?;
+            let touched = policy_touched(&p);
             let (Some(git_ref), Some(repo)) = (p.git_ref, repo_of(p.repository)?) else {
                 return Ok(ignored());
             };
@@ -253,6 +290,7 @@ pub fn decode_event(event_name: &str, body: &[u8]) -> Result<Event, DecodeError>
                 before: sha_of("before", p.before)?,
                 after: sha_of("after", p.after)?,
                 forced: p.forced.unwrap_or(false),
+                policy_touched: touched,
                 sender: p.sender.and_then(|s| {
                     Some(EventAccount {
                         login: Login::new(s.login?),
@@ -347,7 +385,8 @@ mod tests {
                 before: None,
                 after: Some(SHA_B.parse().unwrap()),
                 forced: false,
-                sender: None
+                sender: None,
+                policy_touched: None
             }
         );
         assert_eq!(
@@ -358,7 +397,8 @@ mod tests {
                 before: Some(SHA_A.parse().unwrap()),
                 after: None,
                 forced: true,
-                sender: None
+                sender: None,
+                policy_touched: None
             }
         );
     }

@@ -223,6 +223,7 @@ pub fn gate_config(api_url: &str, data_dir: &Path, branches: &[&str]) -> ServerC
         templates_dir: None,
         note_signing_key: None,
         http: Default::default(),
+        runtime: Default::default(),
     }
 }
 

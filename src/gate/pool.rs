@@ -1,0 +1,216 @@
+//! The gate's runtime: each delivery from the durable queue becomes a job keyed by what it is
+//! about (a PR, a commit's status, a branch's push). Jobs of different keys run concurrently,
+//! up to `[runtime] workers`; jobs of one key run in order; and deliveries for a PR that is
+//! being evaluated are coalesced into one more evaluation, since every evaluation re-reads all
+//! the facts. A delivery is completed only once the run that covers it has finished.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use crate::types::{CommitSha, PullNumber, RepoName};
+use crate::webhook::{Delivery, Event, Queue};
+
+/// What a job is about; jobs with the same key never run at the same time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobKey {
+    Pull(RepoName, PullNumber),
+    Status(RepoName, CommitSha),
+    Push(RepoName, String),
+}
+
+/// One unit of work.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Re-evaluate a PR from fresh facts.
+    Evaluate(RepoName, PullNumber),
+    /// Handle a delivery as it is (statuses and pushes, in order).
+    Handle(Box<Delivery>),
+}
+
+/// The key and job a delivery turns into; `None` for one with nothing to do.
+pub fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
+    match &d.event {
+        Event::PullRequest {
+            action,
+            repo,
+            number,
+            ..
+        } => {
+            if super::IGNORED_PULL_ACTIONS.contains(&action.as_str()) {
+                return None;
+            }
+            Some((
+                JobKey::Pull(repo.clone(), *number),
+                Job::Evaluate(repo.clone(), *number),
+            ))
+        }
+        Event::PullRequestReview { repo, number, .. } => Some((
+            JobKey::Pull(repo.clone(), *number),
+            Job::Evaluate(repo.clone(), *number),
+        )),
+        Event::Status { repo, sha, .. } => Some((
+            JobKey::Status(repo.clone(), sha.clone()),
+            Job::Handle(Box::new(d.clone())),
+        )),
+        Event::Push { repo, git_ref, .. } => Some((
+            JobKey::Push(repo.clone(), git_ref.clone()),
+            Job::Handle(Box::new(d.clone())),
+        )),
+        Event::Ping | Event::Ignored { .. } => None,
+    }
+}
+
+/// Work waiting for its key, with the deliveries it covers.
+struct Waiting {
+    job: Job,
+    deliveries: Vec<String>,
+}
+
+#[derive(Default)]
+struct Lane {
+    waiting: VecDeque<Waiting>,
+}
+
+/// Runs jobs through per-key lanes on a bounded pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    /// Keys with a job running; their lane holds what waits behind it.
+    lanes: Mutex<HashMap<JobKey, Lane>>,
+    permits: Semaphore,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    evaluations: AtomicUsize,
+}
+
+/// What runs a job; the gate in service, a stand-in in tests.
+pub trait Runner: Send + Sync + 'static {
+    fn run(self: Arc<Self>, job: Job) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Pool {
+    pub fn new(workers: usize) -> Pool {
+        Pool {
+            inner: Arc::new(PoolInner {
+                lanes: Mutex::new(HashMap::new()),
+                permits: Semaphore::new(workers.max(1)),
+                running: AtomicUsize::new(0),
+                max_running: AtomicUsize::new(0),
+                evaluations: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The most jobs that ran at the same time so far.
+    pub fn max_concurrent(&self) -> usize {
+        self.inner.max_running.load(Ordering::SeqCst)
+    }
+
+    /// PR evaluations started so far (coalesced deliveries count once).
+    pub fn evaluations(&self) -> usize {
+        self.inner.evaluations.load(Ordering::SeqCst)
+    }
+
+    /// Jobs running or waiting.
+    pub fn busy(&self) -> bool {
+        self.inner
+            .lanes
+            .lock()
+            .map(|l| !l.is_empty())
+            .unwrap_or(true)
+    }
+
+    /// Runs `job` after whatever runs or waits under `key`; `delivery` (if any) is completed
+    /// in `queue` once a run that covers it has finished.
+    pub fn submit<R: Runner>(
+        &self,
+        runner: &Arc<R>,
+        queue: &Queue,
+        key: JobKey,
+        job: Job,
+        delivery: Option<String>,
+    ) {
+        let deliveries: Vec<String> = delivery.into_iter().collect();
+        {
+            let Ok(mut lanes) = self.inner.lanes.lock() else {
+                return;
+            };
+            if let Some(lane) = lanes.get_mut(&key) {
+                // An evaluation waiting for this PR already covers this delivery too.
+                if let (Job::Evaluate(..), Some(last)) = (&job, lane.waiting.back_mut())
+                    && matches!(last.job, Job::Evaluate(..))
+                {
+                    last.deliveries.extend(deliveries);
+                    return;
+                }
+                lane.waiting.push_back(Waiting { job, deliveries });
+                return;
+            }
+            lanes.insert(key.clone(), Lane::default());
+        }
+        self.spawn(
+            runner.clone(),
+            queue.clone(),
+            key,
+            Waiting { job, deliveries },
+        );
+    }
+
+    fn spawn<R: Runner>(&self, runner: Arc<R>, queue: Queue, key: JobKey, work: Waiting) {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let mut work = work;
+            loop {
+                pool.run_one(&runner, &queue, work).await;
+                // Take what waits behind, or retire the lane.
+                let next = match pool.inner.lanes.lock() {
+                    Ok(mut lanes) => {
+                        match lanes.get_mut(&key).and_then(|l| l.waiting.pop_front()) {
+                            Some(w) => Some(w),
+                            None => {
+                                lanes.remove(&key);
+                                None
+                            }
+                        }
+                    }
+                    Err(_) => None,
+                };
+                match next {
+                    Some(w) => work = w,
+                    None => return,
+                }
+            }
+        });
+    }
+
+    async fn run_one<R: Runner>(&self, runner: &Arc<R>, queue: &Queue, work: Waiting) {
+        let Ok(_permit) = self.inner.permits.acquire().await else {
+            return;
+        };
+        let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner.max_running.fetch_max(now, Ordering::SeqCst);
+        if matches!(work.job, Job::Evaluate(..)) {
+            self.inner.evaluations.fetch_add(1, Ordering::SeqCst);
+        }
+        // A job that panics must not take its lane or the pool with it: it runs in a task of
+        // its own, and the panic is logged; the delivery is completed so it is not retried
+        // forever (the reconciler re-evaluates its PR).
+        let r = runner.clone();
+        let job = work.job.clone();
+        if let Err(e) = tokio::spawn(async move { r.run(job).await }).await {
+            tracing::error!(job = ?work.job, error = %e, "a job panicked; its deliveries are set aside, the reconciler covers its PR");
+        }
+        self.inner.running.fetch_sub(1, Ordering::SeqCst);
+        for id in &work.deliveries {
+            if let Err(e) = queue.complete(id).await {
+                tracing::error!(error = %e, %id, "cannot mark the delivery done; it will be processed again after a restart");
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The gate's runtime against a code host with a real round trip: evaluations of different PRs
+//! run concurrently, deliveries for one PR are coalesced, a long execution never delays a
+//! decision, and a push that does not touch the policy costs no call.
+
+mod common;
+use std::time::Duration;
+
+use common::harness::*;
+
+const AGENT: &str = "agent-token";
+
+async fn open(w: &World, branch: &str, file: &str) -> u64 {
+    w.commit_and_push(
+        branch,
+        &[(file, &format!("# {branch}\n"))],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        branch,
+    );
+    w.open_pr(AGENT, branch, "main", branch).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_of_different_prs_run_concurrently() {
+    let w = World::start().await;
+    w.sim.set_latency(Duration::from_millis(150));
+    let a = open(&w, "slow-a", "firewall/a.toml").await;
+    let b = open(&w, "slow-b", "firewall/b.toml").await;
+    w.settle().await;
+    assert_eq!(w.approval_state(a).await, "pending");
+    assert_eq!(w.approval_state(b).await, "pending");
+    let pool = w.gate().gate.pool();
+    assert!(
+        pool.max_concurrent() >= 2,
+        "two PRs whose facts are slow to read are evaluated side by side (max {})",
+        pool.max_concurrent()
+    );
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_queued_for_one_pr_are_coalesced() {
+    let w = World::start().await;
+    let n = open(&w, "busy", "firewall/rules.toml").await;
+    w.settle().await;
+    w.sim.set_latency(Duration::from_millis(100));
+    let pool = w.gate().gate.pool();
+    let before = pool.evaluations();
+    // Ten comments while the PR is being evaluated: each is a delivery for the same PR.
+    for i in 0..10 {
+        let (s, _) = w
+            .review("bob-token", n, "COMMENT", None, &format!("question {i}"))
+            .await;
+        assert_eq!(s, 200);
+    }
+    w.settle().await;
+    let evaluations = pool.evaluations() - before;
+    assert!(
+        (1..=4).contains(&evaluations),
+        "ten deliveries for one PR cost {evaluations} evaluations"
+    );
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_execution_never_delays_a_decision() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    // The first change makes the executor run for a while.
+    w.commit_and_push(
+        "slow-run",
+        &[
+            ("firewall/rules.toml", "allow = [1]\n"),
+            ("firewall/sleep", "4\n"),
+        ],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "slow",
+    );
+    let first = w.open_pr(AGENT, "slow-run", "main", "slow").await;
+    w.settle().await;
+    w.approve("alice-token", first).await;
+    w.settle().await;
+    let merge = w.pull(first).await["merge_commit_sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // While it runs, another approval is decided.
+    let second = open(&w, "next", "firewall/other.toml").await;
+    w.settle().await;
+    w.approve("alice-token", second).await;
+    let mut decided = false;
+    for _ in 0..100 {
+        if w.approval_state(second).await == "success" {
+            decided = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(decided, "the approval is decided");
+    let (state, description) = w.status_in(&merge, "prgate/execution").await.unwrap();
+    assert_eq!(
+        (state.as_str(), description.as_str()),
+        ("pending", "running firewall"),
+        "the first execution is still running when the second decision is posted"
+    );
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_does_not_touch_the_policy_costs_no_call() {
+    // No [defaults]: README is governed by nothing, so the executor has nothing to do either.
+    let policy = POLICY.replace(
+        "[defaults]\napprovers = { teams = [\"acme/maintainers\"] }\nmin_approvals = 1\n",
+        "",
+    );
+    assert_ne!(policy, POLICY);
+    let w = World::start_with(&policy, &["main"]).await;
+    for i in 0..3 {
+        open(&w, &format!("open-{i}"), "firewall/rules.toml").await;
+    }
+    w.settle().await;
+    w.gate().gate.reconcile_once().await;
+    let calls = || w.gate().gate.github().calls();
+    let before = calls();
+    w.commit_and_push(
+        "main",
+        &[("README.md", "unrelated\n")],
+        "root",
+        "root",
+        "docs",
+    );
+    w.settle().await;
+    assert_eq!(calls() - before, 0, "an unrelated push costs no call");
+    // A push that changes the policy re-evaluates every open PR.
+    let tighter = policy.replace("min_approvals = 1\nexecutor", "min_approvals = 2\nexecutor");
+    assert_ne!(tighter, policy);
+    let before = calls();
+    w.commit_and_push(
+        "main",
+        &[(".github/prgate.toml", &tighter)],
+        "root",
+        "root",
+        "tighten",
+    );
+    w.settle().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    w.settle().await;
+    assert!(
+        calls() - before >= 3,
+        "a policy change re-evaluates the open PRs ({} calls)",
+        calls() - before
+    );
+    w.shutdown().await;
+}
