@@ -152,3 +152,34 @@ async fn a_push_that_does_not_touch_the_policy_costs_no_call() {
     );
     w.shutdown().await;
 }
+
+/// Only idempotent calls are retried blindly: a POST that failed may have been acted on. A
+/// secondary rate limit (403 with Retry-After) was not acted on: waited out and sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_are_honest() {
+    let w = World::start_without_gate(POLICY).await;
+    let gh = prgate::github::GitHub::new(
+        &w.sim.api_url,
+        Some(&prgate::config::Secret::new("prgate-token".to_string())),
+        test_client_options(),
+        prgate::metrics::Metrics::new(),
+    )
+    .unwrap();
+    let n = open(&w, "retries", "firewall/rules.toml").await;
+    let repo: prgate::types::RepoName = REPO.parse().unwrap();
+    let pull = prgate::types::PullNumber(n);
+    // A 502 on a comment: not sent again (it might have been posted).
+    w.sim.inject_fault(&format!("/issues/{n}/comments"), 502, 1);
+    assert!(gh.comment(&repo, pull, "first").await.is_err());
+    // A secondary rate limit on a comment: waited out, then posted once.
+    w.sim
+        .inject_rate_limit(&format!("/issues/{n}/comments"), 403, 1);
+    gh.comment(&repo, pull, "second").await.unwrap();
+    let text = w.comments_text(n).await;
+    assert_eq!(text.matches("second").count(), 1, "{text}");
+    assert!(!text.contains("first"), "{text}");
+    // A 502 on a read: read again.
+    w.sim.inject_fault(&format!("/pulls/{n}"), 502, 1);
+    assert_eq!(gh.pull(&repo, pull).await.unwrap().number, n);
+    w.shutdown().await;
+}

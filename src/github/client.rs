@@ -436,11 +436,28 @@ impl Transport {
         loop {
             self.respect_rate_limit(&method, path).await?;
             let result = self.attempt(&method, path, body, conditional, auth).await;
-            let retryable = match &result {
-                Ok(r) => r.status.is_server_error(),
-                Err(GitHubError::Transport { .. } | GitHubError::Timeout { .. }) => true,
-                Err(_) => false,
-            };
+            // A secondary rate limit (429, or 403 with Retry-After) means the request was not
+            // acted on: waiting as told and sending it again is safe for any method.
+            if let Ok(r) = &result
+                && let Some(wait) = secondary_limit_wait(r)
+                && attempt < self.options.retries
+                && wait <= self.options.max_rate_limit_wait
+            {
+                attempt += 1;
+                tracing::warn!(%method, path, wait_seconds = wait.as_secs(), "secondary rate limit; waiting as GitHub asks");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            // Otherwise only idempotent calls are retried blindly: a POST that timed out may
+            // have been acted on (a comment posted, a ref created), and sending it again
+            // would do it twice.
+            let idempotent = !matches!(method, Method::POST);
+            let retryable = idempotent
+                && match &result {
+                    Ok(r) => r.status.is_server_error(),
+                    Err(GitHubError::Transport { .. } | GitHubError::Timeout { .. }) => true,
+                    Err(_) => false,
+                };
             if !retryable || attempt >= self.options.retries {
                 return match result {
                     Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_MODIFIED => Ok(r),
@@ -612,6 +629,24 @@ impl Transport {
         }
         Ok(())
     }
+}
+
+/// How long a secondary rate limit asks to wait: a 429, or a 403 that carries `Retry-After`
+/// (GitHub's secondary limits; "Rate limits for the REST API", docs.github.com).
+fn secondary_limit_wait(r: &ApiResponse) -> Option<Duration> {
+    let limited = r.status == StatusCode::TOO_MANY_REQUESTS
+        || (r.status == StatusCode::FORBIDDEN && r.headers.contains_key("retry-after"));
+    if !limited {
+        return None;
+    }
+    let secs = r
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        // Without Retry-After, GitHub asks to wait at least a minute.
+        .unwrap_or(60);
+    Some(Duration::from_secs(secs))
 }
 
 fn token_header(

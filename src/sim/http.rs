@@ -126,8 +126,15 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    if let Some(status) = take_fault(&sim, &target) {
-        return ApiError::new(status, "injected fault (simulator)").into_response();
+    if let Some((status, retry_after)) = take_fault(&sim, &target) {
+        let mut r = ApiError::new(status, "injected fault (simulator)").into_response();
+        // GitHub's secondary rate limits answer 429 or 403 with Retry-After (seconds).
+        if let Some(secs) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
     }
     let Some(token) = token_of(req.headers()) else {
         return ApiError::new(StatusCode::UNAUTHORIZED, "Requires authentication").into_response();
@@ -199,7 +206,7 @@ fn same_etag(given: &str, ours: &str) -> bool {
     given == "*" || given.trim_start_matches("W/") == ours.trim_start_matches("W/")
 }
 
-fn take_fault(sim: &Sim, target: &str) -> Option<StatusCode> {
+fn take_fault(sim: &Sim, target: &str) -> Option<(StatusCode, Option<u64>)> {
     let mut faults = sim.faults.lock().unwrap_or_else(|e| e.into_inner());
     let i = faults
         .iter()
@@ -207,10 +214,11 @@ fn take_fault(sim: &Sim, target: &str) -> Option<StatusCode> {
     faults[i].count -= 1;
     let status =
         StatusCode::from_u16(faults[i].status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let retry_after = faults[i].retry_after;
     if faults[i].count == 0 {
         faults.remove(i);
     }
-    Some(status)
+    Some((status, retry_after))
 }
 
 fn rate_used(sim: &Sim, token: &str) -> u64 {

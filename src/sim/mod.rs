@@ -80,6 +80,9 @@ pub struct Fault {
     pub status: u16,
     #[serde(default = "one")]
     pub count: u64,
+    /// Sent as `Retry-After` (seconds), as GitHub's secondary rate limits do.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
 }
 
 fn one() -> u64 {
@@ -151,6 +154,16 @@ impl SimHandle {
     pub fn add_hook(&self, url: &str, secret: &str) {
         self.sim.add_hook(url, secret);
     }
+    /// As [`SimHandle::inject_fault`], answered with `Retry-After: retry_after` (a secondary
+    /// rate limit when the status is 429 or 403).
+    pub fn inject_rate_limit(&self, path_contains: &str, status: u16, retry_after: u64) {
+        self.sim.inject_fault(Fault {
+            path_contains: path_contains.to_string(),
+            status,
+            count: 1,
+            retry_after: Some(retry_after),
+        });
+    }
     /// Delays every API answer by `latency` from now on (git and `/_sim` excluded), as a real
     /// code host's round trip would.
     pub fn set_latency(&self, latency: Duration) {
@@ -169,6 +182,7 @@ impl SimHandle {
             path_contains: path_contains.to_string(),
             status,
             count,
+            retry_after: None,
         });
     }
     /// Scans refs now (announcing moves written past the git server since the last scan),
