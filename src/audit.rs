@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::config::POLICY_PATH;
 use crate::executor::equivalence::MergeKind;
 use crate::executor::note::{ExecutionNote, NOTES_REF, NoteError, Outcome};
-use crate::policy::{CompiledPolicy, parse_policy};
+use crate::policy::{CompiledPolicy, literal_prefix, parse_policy};
 use crate::verify::{
     CheckedRecord, Known, ProblemKind, RecordSource, SignatureStatus, check_record_known,
 };
@@ -640,28 +640,13 @@ enum Governance {
     Everything,
     Paths {
         policy: Box<CompiledPolicy>,
-        /// Per pattern (and the policy file itself), its leading literal path components,
-        /// lower-cased; `None` when the first component is already a glob.
+        /// Per pattern (and the policy file itself), the literal folders it is confined to;
+        /// `None` when it may match below any folder (see [`literal_prefix`]).
         prefixes: Vec<Option<Vec<String>>>,
     },
 }
 
 const TREE_MODE: i32 = 0o040000;
-
-fn is_glob_meta(c: char) -> bool {
-    matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\')
-}
-
-fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
-    let p = pattern.trim_start_matches('/');
-    let p = p.strip_prefix("./").unwrap_or(p);
-    let lit: Vec<String> = p
-        .split('/')
-        .take_while(|part| !part.is_empty() && !part.contains(is_glob_meta))
-        .map(|part| part.to_lowercase())
-        .collect();
-    if lit.is_empty() { None } else { Some(lit) }
-}
 
 impl Governance {
     fn from_policy_text(text: &str) -> Governance {
@@ -679,7 +664,7 @@ impl Governance {
             .iter()
             .flat_map(|r| r.paths.iter())
             .map(|p| literal_prefix(p))
-            .chain(std::iter::once(literal_prefix(POLICY_PATH)))
+            .chain(std::iter::once(literal_prefix(&format!("/{POLICY_PATH}"))))
             .collect();
         Governance::Paths {
             policy: Box::new(compiled),
@@ -789,7 +774,7 @@ impl Governance {
         match self {
             Governance::Everything => true,
             Governance::Paths { policy, .. } => {
-                path.eq_ignore_ascii_case(POLICY_PATH)
+                path == POLICY_PATH
                     || !policy.matched_rules(&[path.to_string()]).is_empty()
             }
         }
@@ -801,7 +786,7 @@ impl Governance {
         let Governance::Paths { prefixes, .. } = self else {
             return true;
         };
-        let parts: Vec<String> = dir.split('/').map(|p| p.to_lowercase()).collect();
+        let parts: Vec<&str> = dir.split('/').collect();
         prefixes.iter().any(|prefix| match prefix {
             None => true,
             Some(lit) => lit.iter().zip(&parts).all(|(a, b)| a == b),

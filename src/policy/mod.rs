@@ -7,11 +7,13 @@ mod evaluate;
 pub mod facts;
 #[doc(hidden)]
 pub mod fixtures;
+mod pattern;
 mod programs;
 mod requests;
 mod validate;
 
-pub use compiled::{CompiledPolicy, DEFAULTS_RULE, GlobError, compile_pattern};
+pub use compiled::{CompiledPolicy, DEFAULTS_RULE};
+pub use pattern::{GlobError, compile_pattern, literal_prefix, meaning_changes};
 pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
 pub use evaluate::{
     MAX_DESCRIPTION_CHARS, MatchedRule, clip_description, describe_approvers, error_decision,
