@@ -520,6 +520,34 @@ fn malformed_trailers_are_an_invalid_record() {
     assert!(report.violations[0].detail.contains("do not parse"));
 }
 
+/// Two `Prgate-Head` trailers: git reads both, so the record says two things; the audit calls
+/// it malformed and names the key (it used to read the last one and call the merge clean).
+#[test]
+fn a_record_with_a_key_twice_is_an_invalid_record_naming_the_key() {
+    let h = clean_history();
+    let head = change(
+        &h.r,
+        h.tip,
+        &[("firewall/rules", Some("allow 8080\n"))],
+        "open 8080",
+        "ops-agent",
+        T0 + 100,
+    );
+    let tree = h.r.clean_merge(h.tip, head);
+    let block = trailers(&h.r, h.tip, head, &["alice"]);
+    let doubled = block.replacen(
+        "Prgate-Head: ",
+        &format!("Prgate-Head: {}\nPrgate-Head: ", h.first_merge),
+        1,
+    );
+    let msg = format!("Merge pull request #44\n\n{doubled}");
+    let merge = commit_as(&h.r, &[h.tip, head], tree, &msg, "Eve", T0 + 101);
+    let report = assert_single(&h, merge, ViolationKind::InvalidRecord, "Eve");
+    let detail = &report.violations[0].detail;
+    assert!(detail.contains("malformed"), "{detail}");
+    assert!(detail.contains("Prgate-Head appears more than once"), "{detail}");
+}
+
 #[test]
 fn a_record_under_another_policy_is_an_invalid_record() {
     let h = clean_history();
