@@ -1154,3 +1154,48 @@ fn unsigned_or_foreign_notes_are_invalid_records_when_a_key_is_given() {
     assert_eq!(report.violations[0].commit, push.to_string());
     assert!(report.violations[0].detail.contains("not signed"));
 }
+
+/// The audit reads patterns as the gate does: `*.tf` governs `modules/vpc/main.tf` (a
+/// slash-less pattern matches in every folder), so a direct push there is found; exact case,
+/// so `MAIN.TF` is not governed by it.
+#[test]
+fn a_slashless_pattern_governs_files_deep_in_the_tree() {
+    let r = TestRepo::new();
+    let policy = "version = 1\n[[rules]]\nname = \"terraform\"\npaths = [\"*.tf\"]\napprovers = { users = [\"alice\"] }\n";
+    let root = commit_as(
+        &r,
+        &[],
+        r.tree(
+            None,
+            &[
+                (POLICY_PATH, Some(policy)),
+                ("modules/vpc/main.tf", Some("a\n")),
+            ],
+        ),
+        "initial",
+        "Alice",
+        T0,
+    );
+    let deep = change(
+        &r,
+        root,
+        &[("modules/vpc/main.tf", Some("b\n"))],
+        "vpc",
+        "Mallory",
+        T0 + 1,
+    );
+    let upper = change(
+        &r,
+        deep,
+        &[("modules/vpc/MAIN.TF", Some("c\n"))],
+        "upper",
+        "Dev",
+        T0 + 2,
+    );
+    r.set_branch("main", upper);
+    let report = run(&r);
+    assert_eq!(report.governed_commits, 1, "{report:#?}");
+    assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
+    assert_eq!(report.violations[0].commit, deep.to_string());
+    assert_eq!(report.violations[0].kind, ViolationKind::DirectPush);
+}
