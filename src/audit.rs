@@ -23,8 +23,8 @@ use crate::verify::{
 use ed25519_dalek::VerifyingKey;
 
 mod limit;
-use limit::WalkLimit;
 pub use limit::StoppedAt;
+use limit::WalkLimit;
 
 /// What to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -827,8 +827,7 @@ impl Governance {
         match self {
             Governance::Everything => true,
             Governance::Paths { policy, .. } => {
-                path == POLICY_PATH
-                    || !policy.matched_rules(&[path.to_string()]).is_empty()
+                path == POLICY_PATH || !policy.matched_rules(&[path.to_string()]).is_empty()
             }
         }
     }

@@ -513,14 +513,7 @@ fn main() -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return usage(e),
             };
-            audit(
-                repo,
-                branch,
-                (since, since_commit),
-                format,
-                output,
-                trusted,
-            )
+            audit(repo, branch, (since, since_commit), format, output, trusted)
         }
         Command::Key { command } => key(command),
         Command::Demo { keep } => {

@@ -169,9 +169,7 @@ pub enum TrailerError {
         "two Approved-by trailers name review {review_id}; the record would count one approval twice"
     )]
     DuplicateReview { review_id: u64 },
-    #[error(
-        "two Approved-by trailers name {login}; prgate records one approval per approver"
-    )]
+    #[error("two Approved-by trailers name {login}; prgate records one approval per approver")]
     DuplicateApprover { login: String },
     #[error("the trailer {key} is folded onto the next line, which git reads as part of it")]
     Folded { key: &'static str },
@@ -297,7 +295,8 @@ mod tests {
             assert_eq!(ApprovalTrailers::parse(&msg), None);
         }
         // The same review twice, or the same approver under two reviews.
-        let msg = format!("M\n\n{block}Approved-by: mallory <review 123456 at 2026-11-21T10:00:00Z>\n");
+        let msg =
+            format!("M\n\n{block}Approved-by: mallory <review 123456 at 2026-11-21T10:00:00Z>\n");
         assert_eq!(
             ApprovalTrailers::read(&msg),
             Err(TrailerError::DuplicateReview { review_id: 123456 })
@@ -314,18 +313,17 @@ mod tests {
     #[test]
     fn folded_or_mixed_trailers_are_malformed_and_no_trailers_are_no_record() {
         let block = sample().to_trailer_block();
-        let folded = format!("M\n\n{block}").replacen(
-            "Prgate-Policy: ",
-            "Prgate-Policy:\n ",
-            1,
-        );
+        let folded = format!("M\n\n{block}").replacen("Prgate-Policy: ", "Prgate-Policy:\n ", 1);
         assert_eq!(
             ApprovalTrailers::read(&folded),
             Err(TrailerError::Folded {
                 key: "Prgate-Policy"
             })
         );
-        let missing = format!("M\n\nPrgate-Pull: acme/infra#42\nPrgate-Head: {}\n", "a".repeat(40));
+        let missing = format!(
+            "M\n\nPrgate-Pull: acme/infra#42\nPrgate-Head: {}\n",
+            "a".repeat(40)
+        );
         assert_eq!(
             ApprovalTrailers::read(&missing),
             Err(TrailerError::Missing {

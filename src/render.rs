@@ -110,11 +110,7 @@ pub fn normalize_newlines(text: &str) -> String {
 /// the text stays code, never a banner, mention or image of prgate's.
 pub fn fence(text: &str) -> String {
     let text = normalize_newlines(text);
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let bar = "`".repeat((longest + 1).max(3));
     format!("{bar}\n{}\n{bar}", text.trim_end_matches('\n'))
 }
@@ -124,7 +120,13 @@ pub fn quote(text: &str) -> String {
     let text = normalize_newlines(text);
     text.trim()
         .lines()
-        .map(|l| if l.is_empty() { ">".to_string() } else { format!("> {l}") })
+        .map(|l| {
+            if l.is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {l}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -545,7 +545,10 @@ fn a_record_with_a_key_twice_is_an_invalid_record_naming_the_key() {
     let report = assert_single(&h, merge, ViolationKind::InvalidRecord, "Eve");
     let detail = &report.violations[0].detail;
     assert!(detail.contains("malformed"), "{detail}");
-    assert!(detail.contains("Prgate-Head appears more than once"), "{detail}");
+    assert!(
+        detail.contains("Prgate-Head appears more than once"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -638,7 +641,12 @@ struct SinceStory {
 /// author and committer dates say 2019, and a README change on top.
 fn since_story() -> SinceStory {
     let h = clean_history();
-    let first_head = h.r.repo.find_commit(h.first_merge).unwrap().parent_id(1).unwrap();
+    let first_head =
+        h.r.repo
+            .find_commit(h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
     let mut old = note(&h.r, h.first_merge, first_head, Outcome::Succeeded);
     old.decided_at = Utc.timestamp_opt(T0 + 6, 0).single().unwrap();
     write_note(&h.r.repo, h.first_merge, &old).unwrap();
@@ -653,7 +661,10 @@ fn since_story() -> SinceStory {
     );
     let recent_merge = prgate_merge(&h.r, h.tip, head, &["alice"], JAN_1_2026 + 9 * DAY);
     let mut recent = note(&h.r, recent_merge, head, Outcome::Succeeded);
-    recent.decided_at = Utc.timestamp_opt(JAN_1_2026 + 9 * DAY + 5, 0).single().unwrap();
+    recent.decided_at = Utc
+        .timestamp_opt(JAN_1_2026 + 9 * DAY + 5, 0)
+        .single()
+        .unwrap();
     write_note(&h.r.repo, recent_merge, &recent).unwrap();
 
     let pushed = change(
@@ -726,14 +737,17 @@ fn a_backdated_push_does_not_end_a_since_audit() {
     // tip, backdated, pushed, the 2026 merge, the 2023 policy merge; the 2023 firewall merge
     // is where it stopped.
     assert_eq!(report.commits_walked, 5);
-    let stop = report.stopped_at.clone().expect("stopped at the 2023 record");
+    let stop = report
+        .stopped_at
+        .clone()
+        .expect("stopped at the 2023 record");
     assert_eq!(stop.commit, s.h.first_merge.to_string());
-    assert_eq!(
-        stop.decided_at,
-        Utc.timestamp_opt(T0 + 6, 0).single(),
-    );
+    assert_eq!(stop.decided_at, Utc.timestamp_opt(T0 + 6, 0).single(),);
     let text = render_text(&report);
-    assert!(text.contains(&format!("back to {}", s.h.first_merge)), "{text}");
+    assert!(
+        text.contains(&format!("back to {}", s.h.first_merge)),
+        "{text}"
+    );
     let v: serde_json::Value = serde_json::from_str(&render_json(&report)).unwrap();
     assert_eq!(v["stopped_at"]["commit"], s.h.first_merge.to_string());
 
@@ -756,7 +770,13 @@ fn a_backdated_push_does_not_end_a_since_audit() {
 #[test]
 fn a_record_copied_onto_another_commit_does_not_end_a_since_audit() {
     let s = since_story();
-    let first_head = s.h.r.repo.find_commit(s.h.first_merge).unwrap().parent_id(1).unwrap();
+    let first_head =
+        s.h.r
+            .repo
+            .find_commit(s.h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
     let mut copied = note(&s.h.r, s.h.first_merge, first_head, Outcome::Succeeded);
     copied.decided_at = Utc.timestamp_opt(T0 + 6, 0).single().unwrap();
     write_note(&s.h.r.repo, s.backdated, &copied).unwrap();
@@ -770,7 +790,10 @@ fn a_record_copied_onto_another_commit_does_not_end_a_since_audit() {
         report.violations
     );
     assert!(
-        report.violations.iter().any(|v| v.commit == s.pushed.to_string()),
+        report
+            .violations
+            .iter()
+            .any(|v| v.commit == s.pushed.to_string()),
         "{:#?}",
         report.violations
     );
@@ -786,7 +809,13 @@ fn a_record_copied_onto_another_commit_does_not_end_a_since_audit() {
 fn with_keys_only_a_signed_record_ends_a_since_audit() {
     let s = since_story();
     let key = signing_key(7);
-    let first_head = s.h.r.repo.find_commit(s.h.first_merge).unwrap().parent_id(1).unwrap();
+    let first_head =
+        s.h.r
+            .repo
+            .find_commit(s.h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
     let since = Utc.timestamp_opt(JAN_1_2026, 0).single();
     let with_keys = |keys: &[ed25519_dalek::SigningKey]| {
         audit(&AuditOptions {
@@ -833,7 +862,10 @@ fn since_commit_stops_exactly_there() {
     );
     assert_eq!(report.since_commit, Some(s.recent_merge.to_string()));
     let text = render_text(&report);
-    assert!(text.contains(&format!("after {}", s.recent_merge)), "{text}");
+    assert!(
+        text.contains(&format!("after {}", s.recent_merge)),
+        "{text}"
+    );
     // Just below the tip: nothing to report.
     let report = audit(&AuditOptions {
         since_commit: Some(s.backdated.to_string()),
@@ -844,13 +876,22 @@ fn since_commit_stops_exactly_there() {
     assert_eq!(report.commits_walked, 1);
     assert_eq!(s.tip.to_string(), report.head);
     // The agent's head of the first merge is reachable, but not on the first-parent line.
-    let off = s.h.r.repo.find_commit(s.h.first_merge).unwrap().parent_id(1).unwrap();
+    let off =
+        s.h.r
+            .repo
+            .find_commit(s.h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
     let err = audit(&AuditOptions {
         since_commit: Some(off.to_string()),
         ..AuditOptions::new(s.h.r.path())
     })
     .unwrap_err();
-    assert!(matches!(err, AuditError::SinceCommitNotOnBranch { .. }), "{err}");
+    assert!(
+        matches!(err, AuditError::SinceCommitNotOnBranch { .. }),
+        "{err}"
+    );
     let err = audit(&AuditOptions {
         since_commit: Some("0".repeat(40)),
         ..AuditOptions::new(s.h.r.path())

@@ -192,7 +192,9 @@ async fn a_copied_refusal_marker_does_not_silence_the_refusal_comment() {
         "ops-agent[bot]",
         "firewall change",
     );
-    let n = w.open_pr(AGENT, "copied-marker", "main", "firewall change").await;
+    let n = w
+        .open_pr(AGENT, "copied-marker", "main", "firewall change")
+        .await;
     let merge = admin_merge(&w, n).await;
     let marker = format!("<!-- prgate:execution merge={merge} -->");
     let (s, v) = w
@@ -234,7 +236,10 @@ async fn a_copied_refusal_marker_does_not_silence_the_refusal_comment() {
         .filter(|c| {
             c["user"]["login"] == "prgate"
                 && c["body"].as_str().unwrap_or("").starts_with(&marker)
-                && c["body"].as_str().unwrap_or("").contains("**Execution refused**")
+                && c["body"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("**Execution refused**")
         })
         .count();
     assert_eq!(refusals, 1, "{v:#}");

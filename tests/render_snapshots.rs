@@ -117,7 +117,9 @@ fn first_fenced_block(body: &str) -> (usize, String, String, String) {
     let lines: Vec<&str> = body.split('\n').collect();
     let is_fence = |l: &str, min: usize| {
         let t = l.trim_start_matches(' ');
-        l.len() - t.len() <= 3 && t.trim_end().len() >= min && t.trim_end().chars().all(|c| c == '`')
+        l.len() - t.len() <= 3
+            && t.trim_end().len() >= min
+            && t.trim_end().chars().all(|c| c == '`')
     };
     let open = lines
         .iter()
@@ -162,9 +164,18 @@ fn executor_output_stays_inside_its_fence() {
         "fence {len} vs run {}",
         longest_backtick_run(hostile)
     );
-    for needle in ["**Approved**", "@acme/netops", "![ok]", "still code", "final words"] {
+    for needle in [
+        "**Approved**",
+        "@acme/netops",
+        "![ok]",
+        "still code",
+        "final words",
+    ] {
         assert!(inside.contains(needle), "{needle} inside: {body}");
-        assert!(!before.contains(needle) && !after.contains(needle), "{needle} outside: {body}");
+        assert!(
+            !before.contains(needle) && !after.contains(needle),
+            "{needle} outside: {body}"
+        );
     }
     assert!(!body.contains('\r'), "line endings normalised: {body:?}");
     insta::assert_snapshot!(body);
@@ -190,7 +201,10 @@ fn a_denial_reason_with_bare_carriage_returns_stays_in_its_quote() {
             .lines()
             .find(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("{needle} in {body}"));
-        assert!(line.starts_with("> "), "{line:?} is outside the quote: {body}");
+        assert!(
+            line.starts_with("> "),
+            "{line:?} is outside the quote: {body}"
+        );
     }
     insta::assert_snapshot!(body);
 }

@@ -225,11 +225,7 @@ fn a_record_with_a_key_twice_is_malformed_naming_the_key() {
         .spawn()
         .and_then(|mut child| {
             use std::io::Write as _;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(&git.stdout)?;
+            child.stdin.take().expect("stdin").write_all(&git.stdout)?;
             child.wait_with_output()
         })
         .unwrap();
@@ -242,7 +238,11 @@ fn a_record_with_a_key_twice_is_malformed_naming_the_key() {
 
     let report = verify(&r, m);
     assert!(!report.holds, "{report:#?}");
-    assert_fails(&r, m, "malformed record: the trailer Prgate-Head appears more than once");
+    assert_fails(
+        &r,
+        m,
+        "malformed record: the trailer Prgate-Head appears more than once",
+    );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
         .args(["verify", "--repo"])
@@ -265,8 +265,14 @@ fn records_with_other_keys_twice_are_malformed() {
     let tree = r.clean_merge(s.main, s.head);
     let block = trailers(s.head, policy, &["alice"]);
     for (extra, needle) in [
-        ("Prgate-Pull: acme/infra#7".to_string(), "Prgate-Pull appears more than once"),
-        (format!("Prgate-Policy: {}", "0".repeat(40)), "Prgate-Policy appears more than once"),
+        (
+            "Prgate-Pull: acme/infra#7".to_string(),
+            "Prgate-Pull appears more than once",
+        ),
+        (
+            format!("Prgate-Policy: {}", "0".repeat(40)),
+            "Prgate-Policy appears more than once",
+        ),
         (
             "Approved-by: mallory <review 1000 at 2026-11-21T10:00:00Z>".to_string(),
             "review 1000",

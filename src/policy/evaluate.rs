@@ -10,11 +10,11 @@ use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 use crate::types::{CommitSha, UserId};
 
 use super::compiled::{CompiledPolicy, DEFAULTS_RULE, Requirement};
-use super::pattern::GlobError;
 use super::decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
 use super::facts::{
     Account, AccountKind, ProposedPolicy, PullFacts, PullState, Review, ReviewState,
 };
+use super::pattern::GlobError;
 
 pub use super::validate::parse_policy;
 

@@ -13,7 +13,6 @@ mod requests;
 mod validate;
 
 pub use compiled::{CompiledPolicy, DEFAULTS_RULE};
-pub use pattern::{GlobError, compile_pattern, literal_prefix, meaning_changes};
 pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
 pub use evaluate::{
     MAX_DESCRIPTION_CHARS, MatchedRule, clip_description, describe_approvers, error_decision,
@@ -21,6 +20,7 @@ pub use evaluate::{
     teams_needed,
 };
 pub use facts::*;
+pub use pattern::{GlobError, compile_pattern, literal_prefix, meaning_changes};
 pub use programs::{ProgramPaths, UncoveredProgram, govern_programs, uncovered_programs};
 pub use requests::{ReviewRequest, reviewers_to_request};
 pub use validate::{MAX_POLICY_BYTES, POLICY_VERSION, policy_check, validate_policy};

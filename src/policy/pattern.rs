@@ -150,14 +150,18 @@ pub fn meaning_changes(pattern: &str) -> Vec<String> {
 /// the old case-blind matching hid it.
 fn has_uppercase_literal(base: &str) -> bool {
     let mut in_class = false;
-    let mut chars = base.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if chars.next().is_some_and(|e| e.is_ascii_uppercase()) {
-                    return true;
-                }
+    let mut escaped = false;
+    for c in base.chars() {
+        if escaped {
+            // `\X` is the letter X itself.
+            escaped = false;
+            if c.is_ascii_uppercase() {
+                return true;
             }
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
             '[' if !in_class => in_class = true,
             ']' if in_class => in_class = false,
             c if !in_class && c.is_ascii_uppercase() => return true,
