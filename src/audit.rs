@@ -16,11 +16,15 @@ use serde::Serialize;
 use crate::config::POLICY_PATH;
 use crate::executor::equivalence::MergeKind;
 use crate::executor::note::{ExecutionNote, NOTES_REF, NoteError, Outcome};
-use crate::policy::{CompiledPolicy, parse_policy};
+use crate::policy::{CompiledPolicy, literal_prefix, parse_policy};
 use crate::verify::{
     CheckedRecord, Known, ProblemKind, RecordSource, SignatureStatus, check_record_known,
 };
 use ed25519_dalek::VerifyingKey;
+
+mod limit;
+pub use limit::StoppedAt;
+use limit::WalkLimit;
 
 /// What to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +32,12 @@ pub struct AuditOptions {
     pub repo_path: PathBuf,
     /// The governed branch; a local branch name, or anything `git rev-parse` takes.
     pub branch: String,
-    /// Stop at the first commit (on the first-parent line) committed before this time.
+    /// Stop at the first commit (on the first-parent line) whose record says the gate decided
+    /// about it before this time; commit dates never stop the walk (see `limit::WalkLimit`).
     pub since: Option<DateTime<Utc>>,
+    /// Stop at this commit (anything `git rev-parse` takes), as `git log SHA..BRANCH` does:
+    /// it and what is behind it are not audited. It must be on the first-parent history.
+    pub since_commit: Option<String>,
     /// Show a progress line on stderr; the caller passes whether stderr is a terminal.
     pub progress: bool,
     /// Re-hash every object read, as libgit2 does by default. Off by default, as in git:
@@ -47,6 +55,7 @@ impl AuditOptions {
             repo_path: repo_path.into(),
             branch: "main".into(),
             since: None,
+            since_commit: None,
             progress: false,
             verify_object_hashes: true,
             trusted_keys: Vec::new(),
@@ -68,6 +77,18 @@ pub enum AuditError {
         path: String,
         message: String,
     },
+    #[error(
+        "--since-commit {commit:?} is not a commit in {path}: {message}; fetch it or pass a commit of the branch"
+    )]
+    NoSinceCommit {
+        commit: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "--since-commit {commit} is not on the first-parent history of {branch}; the audit walked the whole history without meeting it: pass a commit of that history (`git log --first-parent {branch}`)"
+    )]
+    SinceCommitNotOnBranch { commit: String, branch: String },
     #[error(
         "reading {what} in {path}: {source}; the repository may be incomplete (shallow or partial clone) or corrupt"
     )]
@@ -153,6 +174,10 @@ pub struct AuditReport {
     /// The branch's tip when the audit ran.
     pub head: String,
     pub since: Option<DateTime<Utc>>,
+    /// The `--since-commit`, as a full commit id.
+    pub since_commit: Option<String>,
+    /// Where `--since` or `--since-commit` stopped the walk; `None` when it reached the root.
+    pub stopped_at: Option<StoppedAt>,
     /// Commits on the first-parent line that were looked at.
     pub commits_walked: u64,
     /// Of those, the ones that changed a governed path.
@@ -197,12 +222,31 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
         message: e.message().to_string(),
     })?;
     let notes = load_notes(&repo).map_err(git(format!("the notes under {NOTES_REF}")))?;
-    let since = opts.since.map(|t| t.timestamp());
+    let since_commit = match &opts.since_commit {
+        None => None,
+        Some(c) => Some(
+            repo.revparse_single(c)
+                .and_then(|o| o.peel_to_commit())
+                .map(|c| c.id())
+                .map_err(|e| AuditError::NoSinceCommit {
+                    commit: c.clone(),
+                    path: path.clone(),
+                    message: e.message().to_string(),
+                })?,
+        ),
+    };
+    let limit = WalkLimit {
+        since: opts.since,
+        since_commit,
+        trusted: &opts.trusted_keys,
+    };
 
     let mut report = AuditReport {
         branch: opts.branch.clone(),
         head: tip.to_string(),
         since: opts.since,
+        since_commit: since_commit.map(|c| c.to_string()),
+        stopped_at: None,
         commits_walked: 0,
         governed_commits: 0,
         commits_before_policy: 0,
@@ -222,7 +266,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
             &repo,
             graph.as_ref(),
             tip,
-            since,
+            &limit,
             &notes,
             &mut policies,
             &mut report,
@@ -239,9 +283,18 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
                 report.commits_walked = 0;
                 report.governed_commits = 0;
                 report.commits_before_policy = 0;
+                report.stopped_at = None;
                 findings.clear();
             }
         }
+    }
+    if let Some(c) = since_commit
+        && report.stopped_at.is_none()
+    {
+        return Err(AuditError::SinceCommitNotOnBranch {
+            commit: c.to_string(),
+            branch: opts.branch.clone(),
+        });
     }
     findings.sort_by_key(|(index, _)| *index);
     for (_, f) in findings {
@@ -296,7 +349,7 @@ fn walk_first_parent(
     repo: &Repository,
     graph: Option<&CommitGraph>,
     tip: Oid,
-    since: Option<i64>,
+    limit: &WalkLimit<'_>,
     notes: &HashMap<Oid, Oid>,
     policies: &mut PolicyCache,
     report: &mut AuditReport,
@@ -315,7 +368,10 @@ fn walk_first_parent(
         .find_tree(facts.tree)
         .map_err(git(format!("the tree of {tip}")))?;
     loop {
-        if since.is_some_and(|s| facts.time < s) {
+        let note_blob = notes.get(&current).copied();
+        let mut note = note_blob.map(|b| read_note_blob(repo, current, b));
+        if let Some(stop) = limit.stop_at(current, note.as_ref()) {
+            report.stopped_at = Some(stop);
             return Ok(());
         }
         let index = report.commits_walked;
@@ -346,8 +402,7 @@ fn walk_first_parent(
                 false
             }
         };
-        let note_blob = notes.get(&current).copied();
-        if governed || note_blob.is_some() {
+        if governed || note.is_some() {
             let c = repo
                 .find_commit(current)
                 .map_err(git(format!("commit {current}")))?;
@@ -366,10 +421,8 @@ fn walk_first_parent(
             let mut f = Findings::default();
             if governed {
                 report.governed_commits += 1;
-                let note = note_blob.map(|b| read_note_blob(repo, current, b));
-                audit_governed(repo, &c, note, known, trusted, &mut f);
-            } else if let Some(blob) = note_blob {
-                let note = read_note_blob(repo, current, blob);
+                audit_governed(repo, &c, note.take(), known, trusted, &mut f);
+            } else if let Some(note) = note.take() {
                 audit_ungoverned_note(repo, &c, note, known, trusted, &mut f);
             }
             findings.push((index, f));
@@ -640,28 +693,13 @@ enum Governance {
     Everything,
     Paths {
         policy: Box<CompiledPolicy>,
-        /// Per pattern (and the policy file itself), its leading literal path components,
-        /// lower-cased; `None` when the first component is already a glob.
+        /// Per pattern (and the policy file itself), the literal folders it is confined to;
+        /// `None` when it may match below any folder (see [`literal_prefix`]).
         prefixes: Vec<Option<Vec<String>>>,
     },
 }
 
 const TREE_MODE: i32 = 0o040000;
-
-fn is_glob_meta(c: char) -> bool {
-    matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\')
-}
-
-fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
-    let p = pattern.trim_start_matches('/');
-    let p = p.strip_prefix("./").unwrap_or(p);
-    let lit: Vec<String> = p
-        .split('/')
-        .take_while(|part| !part.is_empty() && !part.contains(is_glob_meta))
-        .map(|part| part.to_lowercase())
-        .collect();
-    if lit.is_empty() { None } else { Some(lit) }
-}
 
 impl Governance {
     fn from_policy_text(text: &str) -> Governance {
@@ -679,7 +717,7 @@ impl Governance {
             .iter()
             .flat_map(|r| r.paths.iter())
             .map(|p| literal_prefix(p))
-            .chain(std::iter::once(literal_prefix(POLICY_PATH)))
+            .chain(std::iter::once(literal_prefix(&format!("/{POLICY_PATH}"))))
             .collect();
         Governance::Paths {
             policy: Box::new(compiled),
@@ -789,8 +827,7 @@ impl Governance {
         match self {
             Governance::Everything => true,
             Governance::Paths { policy, .. } => {
-                path.eq_ignore_ascii_case(POLICY_PATH)
-                    || !policy.matched_rules(&[path.to_string()]).is_empty()
+                path == POLICY_PATH || !policy.matched_rules(&[path.to_string()]).is_empty()
             }
         }
     }
@@ -801,7 +838,7 @@ impl Governance {
         let Governance::Paths { prefixes, .. } = self else {
             return true;
         };
-        let parts: Vec<String> = dir.split('/').map(|p| p.to_lowercase()).collect();
+        let parts: Vec<&str> = dir.split('/').collect();
         prefixes.iter().any(|prefix| match prefix {
             None => true,
             Some(lit) => lit.iter().zip(&parts).all(|(a, b)| a == b),
@@ -918,11 +955,28 @@ fn scope(report: &AuditReport) -> String {
         report.commits_walked, report.branch, report.head
     );
     if let Some(since) = report.since {
-        let _ = write!(
-            s,
-            " since {}",
-            since.to_rfc3339_opts(SecondsFormat::Secs, true)
-        );
+        let since = since.to_rfc3339_opts(SecondsFormat::Secs, true);
+        match &report.stopped_at {
+            Some(StoppedAt {
+                commit,
+                decided_at: Some(at),
+            }) => {
+                let _ = write!(
+                    s,
+                    " since {since}, back to {commit} (its record says it was decided {}; it and its history were not audited)",
+                    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                );
+            }
+            _ => {
+                let _ = write!(
+                    s,
+                    " since {since}: no record decided before then, so the whole history (commit dates are the pusher's word and never end the walk)"
+                );
+            }
+        }
+    }
+    if let Some(c) = &report.since_commit {
+        let _ = write!(s, " after {c}");
     }
     let _ = write!(
         s,

@@ -723,19 +723,29 @@ impl Gate {
         {
             return Ok(());
         }
-        // Another replica, or this one before a restart, may have commented already.
+        // Another replica, or this one before a restart, may have commented already. Only a
+        // comment of prgate's own account that starts with the marker says so: anyone can
+        // write the marker, and prgate's own comments quote others' text (a review body).
         let marker = format!("<!-- prgate:decision state={kind} head={head} -->");
         let me = self.self_login().await?;
         let existing = self.gh.comments(&pull.repo, pull.number).await?;
         let already = existing.iter().any(|c| {
-            c.body.contains(&marker)
+            c.body.trim_start().starts_with(&marker)
                 && c.user
                     .as_ref()
                     .is_some_and(|u| Login::new(u.login.clone()) == me)
         });
         if !already {
             match self.renderer.render(template, context) {
-                Ok(body) => self.gh.comment(&pull.repo, pull.number, &body).await?,
+                Ok(body) => {
+                    // An operator's template may have left the marker out or moved it.
+                    let body = if body.trim_start().starts_with(&marker) {
+                        body
+                    } else {
+                        format!("{marker}\n{body}")
+                    };
+                    self.gh.comment(&pull.repo, pull.number, &body).await?
+                }
                 // A broken operator template must not block the decision itself.
                 Err(e) => tracing::error!(error = %e, "cannot render the decision comment"),
             }

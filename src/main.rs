@@ -144,9 +144,14 @@ enum Command {
         repo: PathBuf,
         #[arg(long, default_value = "main")]
         branch: String,
-        /// Only commits since this date (2026-01-31 or an RFC 3339 time).
+        /// Only what reached the branch since this date (2026-01-31 or an RFC 3339 time): the
+        /// walk stops at the first commit whose note says the gate decided about it before
+        /// then (signed by a --public-key when given); commit dates never stop it.
         #[arg(long)]
         since: Option<String>,
+        /// Only commits after this one on the first-parent history (as `git log SHA..BRANCH`).
+        #[arg(long, value_name = "SHA", conflicts_with = "since")]
+        since_commit: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: AuditFormat,
         /// Write the report to this file instead of standard output.
@@ -502,6 +507,7 @@ fn main() -> ExitCode {
             repo,
             branch,
             since,
+            since_commit,
             format,
             output,
             public_keys,
@@ -510,7 +516,7 @@ fn main() -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return usage(e),
             };
-            audit(repo, branch, since, format, output, trusted)
+            audit(repo, branch, (since, since_commit), format, output, trusted)
         }
         Command::Key { command } => key(command),
         Command::Demo { keep } => {
@@ -676,7 +682,7 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 fn audit(
     repo: PathBuf,
     branch: String,
-    since: Option<String>,
+    (since, since_commit): (Option<String>, Option<String>),
     format: AuditFormat,
     output: Option<PathBuf>,
     trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
@@ -690,6 +696,7 @@ fn audit(
         repo_path: repo,
         branch,
         since,
+        since_commit,
         progress: std::io::stderr().is_terminal(),
         // A process of its own: skip libgit2's re-hashing of every object, as git does.
         verify_object_hashes: false,

@@ -1,6 +1,8 @@
 //! Text that people read (PR bodies, decision comments), rendered with minijinja from the
 //! templates in `templates/`. The templates are built into the binary; an operator can
 //! override any of them by putting a file of the same name in a directory of their own.
+//! Text from outside prgate goes through the filters `fence`, `quote` and `oneline`, which
+//! keep it inert: it cannot close prgate's code block or quote, nor start a block of its own.
 
 use std::path::PathBuf;
 
@@ -30,6 +32,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "comment_executed.md.j2",
         include_str!("../templates/comment_executed.md.j2"),
     ),
+    (
+        "comment_refused.md.j2",
+        include_str!("../templates/comment_refused.md.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +56,9 @@ impl Renderer {
         // A misspelt variable must fail loudly, not render as an empty string.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        env.add_filter("fence", |text: &str| fence(text));
+        env.add_filter("quote", |text: &str| quote(text));
+        env.add_filter("oneline", |text: &str| oneline(text));
         env.set_loader(move |name| {
             if let Some(dir) = &override_dir {
                 // Only plain file names: a template name never walks out of the directory.
@@ -90,6 +99,49 @@ impl Default for Renderer {
     }
 }
 
+/// Line endings as Markdown should see them: `\r\n` and a bare `\r` (which GitHub renders as
+/// a line break, so that it could end a quote or a fence) become `\n`.
+pub fn normalize_newlines(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// `text` as a fenced code block whose fence is longer than any run of backticks in it (and
+/// at least three), so that nothing in it can close the block early: what follows a fence in
+/// the text stays code, never a banner, mention or image of prgate's.
+pub fn fence(text: &str) -> String {
+    let text = normalize_newlines(text);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let bar = "`".repeat((longest + 1).max(3));
+    format!("{bar}\n{}\n{bar}", text.trim_end_matches('\n'))
+}
+
+/// `text` as a Markdown blockquote, every line of it quoted, whatever its line endings.
+pub fn quote(text: &str) -> String {
+    let text = normalize_newlines(text);
+    text.trim()
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `text` on one line (line breaks become spaces), for a value inside a sentence: it cannot
+/// start a heading, list, fence or quote of its own.
+pub fn oneline(text: &str) -> String {
+    normalize_newlines(text)
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A duration as people write it in the policy: "72h", "90m", "30s", "2h30m".
 pub fn short_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
@@ -114,6 +166,20 @@ pub fn short_duration(d: std::time::Duration) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_fence_is_longer_than_any_backtick_run_inside() {
+        assert_eq!(fence("plain"), "```\nplain\n```");
+        assert_eq!(fence("a ``` b\n"), "````\na ``` b\n````");
+        assert_eq!(fence("`````"), "``````\n`````\n``````");
+        assert_eq!(fence("x\r\ny\rz"), "```\nx\ny\nz\n```");
+    }
+
+    #[test]
+    fn a_quote_quotes_every_line_whatever_its_ending() {
+        assert_eq!(quote("a\rb\r\nc\n\nd"), "> a\n> b\n> c\n>\n> d");
+        assert_eq!(oneline(" a\r# b\n\n> c "), "a # b > c");
+    }
 
     #[test]
     fn durations_read_as_written() {

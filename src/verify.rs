@@ -256,12 +256,15 @@ pub(crate) fn check_record_known(
     let mut problems = Problems::default();
 
     let message = String::from_utf8_lossy(m.message_bytes());
-    let trailers = ApprovalTrailers::parse(&message);
-    if trailers.is_none() && has_prgate_trailer_keys(&message) {
-        problems.push(ProblemKind::Malformed, format!(
-            "{m_id}: the commit message has Prgate- trailers that do not parse (each of Prgate-Pull, Prgate-Head, Prgate-Policy once, well-formed); the record was altered or written by hand"
-        ));
-    }
+    let trailers = match ApprovalTrailers::read(&message) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(ProblemKind::Malformed, format!(
+                "{m_id}: malformed record: {e} (a record has each of Prgate-Pull, Prgate-Head, Prgate-Policy once, well-formed, and one Approved-by per approver); the record was altered or written by hand"
+            ));
+            None
+        }
+    };
     let note = match note {
         Ok(n) => n,
         Err(e) => {
@@ -360,12 +363,6 @@ pub(crate) fn check_record_known(
         },
         kinds: problems.kinds,
     })
-}
-
-fn has_prgate_trailer_keys(message: &str) -> bool {
-    let last = message.trim_end().rsplit("\n\n").next().unwrap_or_default();
-    last.lines()
-        .any(|l| l.starts_with("Prgate-") || l.starts_with("Approved-by:"))
 }
 
 fn oid(sha: &CommitSha) -> Option<Oid> {

@@ -520,6 +520,37 @@ fn malformed_trailers_are_an_invalid_record() {
     assert!(report.violations[0].detail.contains("do not parse"));
 }
 
+/// Two `Prgate-Head` trailers: git reads both, so the record says two things; the audit calls
+/// it malformed and names the key (it used to read the last one and call the merge clean).
+#[test]
+fn a_record_with_a_key_twice_is_an_invalid_record_naming_the_key() {
+    let h = clean_history();
+    let head = change(
+        &h.r,
+        h.tip,
+        &[("firewall/rules", Some("allow 8080\n"))],
+        "open 8080",
+        "ops-agent",
+        T0 + 100,
+    );
+    let tree = h.r.clean_merge(h.tip, head);
+    let block = trailers(&h.r, h.tip, head, &["alice"]);
+    let doubled = block.replacen(
+        "Prgate-Head: ",
+        &format!("Prgate-Head: {}\nPrgate-Head: ", h.first_merge),
+        1,
+    );
+    let msg = format!("Merge pull request #44\n\n{doubled}");
+    let merge = commit_as(&h.r, &[h.tip, head], tree, &msg, "Eve", T0 + 101);
+    let report = assert_single(&h, merge, ViolationKind::InvalidRecord, "Eve");
+    let detail = &report.violations[0].detail;
+    assert!(detail.contains("malformed"), "{detail}");
+    assert!(
+        detail.contains("Prgate-Head appears more than once"),
+        "{detail}"
+    );
+}
+
 #[test]
 fn a_record_under_another_policy_is_an_invalid_record() {
     let h = clean_history();
@@ -552,8 +583,11 @@ fn a_record_under_another_policy_is_an_invalid_record() {
     );
 }
 
+/// A commit's dates are what its pusher wrote, so `--since` never stops at one: with no record
+/// the gate wrote before the date, the whole history is audited (it used to stop at the first
+/// commit dated before `--since`, and report this history clean).
 #[test]
-fn since_limits_the_walk() {
+fn since_without_an_older_record_audits_the_whole_history() {
     let h = clean_history();
     let bad = change(
         &h.r,
@@ -579,16 +613,291 @@ fn since_limits_the_walk() {
         ..AuditOptions::new(h.r.path())
     })
     .unwrap();
-    assert_eq!(report.commits_walked, 1);
-    assert!(report.clean);
+    assert_eq!(report.commits_walked, all.commits_walked);
+    assert_eq!(report.violations, all.violations);
+    assert_eq!(report.stopped_at, None);
     assert!(report.since.is_some());
+    assert!(
+        render_text(&report).contains("no record decided before then, so the whole history"),
+        "{}",
+        render_text(&report)
+    );
+}
+
+/// 2026-01-01T00:00:00Z, the `--since` of the stories below.
+const JAN_1_2026: i64 = 1_767_225_600;
+const DAY: i64 = 86_400;
+
+struct SinceStory {
+    h: History,
+    recent_merge: Oid,
+    pushed: Oid,
+    backdated: Oid,
+    tip: Oid,
+}
+
+/// The clean history (2023) with the gate's note on its first merge, then in 2026 a firewall
+/// change merged by prgate (noted), a direct push to the firewall, a second direct push whose
+/// author and committer dates say 2019, and a README change on top.
+fn since_story() -> SinceStory {
+    let h = clean_history();
+    let first_head =
+        h.r.repo
+            .find_commit(h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
+    let mut old = note(&h.r, h.first_merge, first_head, Outcome::Succeeded);
+    old.decided_at = Utc.timestamp_opt(T0 + 6, 0).single().unwrap();
+    write_note(&h.r.repo, h.first_merge, &old).unwrap();
+
+    let head = change(
+        &h.r,
+        h.tip,
+        &[("firewall/rules", Some("allow 22\nallow 443\nallow 8443\n"))],
+        "open 8443",
+        "ops-agent",
+        JAN_1_2026 + 8 * DAY,
+    );
+    let recent_merge = prgate_merge(&h.r, h.tip, head, &["alice"], JAN_1_2026 + 9 * DAY);
+    let mut recent = note(&h.r, recent_merge, head, Outcome::Succeeded);
+    recent.decided_at = Utc
+        .timestamp_opt(JAN_1_2026 + 9 * DAY + 5, 0)
+        .single()
+        .unwrap();
+    write_note(&h.r.repo, recent_merge, &recent).unwrap();
+
+    let pushed = change(
+        &h.r,
+        recent_merge,
+        &[("firewall/rules", Some("allow all\n"))],
+        "quick fix",
+        "Mallory",
+        JAN_1_2026 + 10 * DAY,
+    );
+    // 2019-01-01: git takes whatever date the pusher writes.
+    let backdated = change(
+        &h.r,
+        pushed,
+        &[("firewall/rules", Some("allow all\nallow 0\n"))],
+        "old tidy-up",
+        "Mallory",
+        1_546_300_800,
+    );
+    let tip = change(
+        &h.r,
+        backdated,
+        &[("README", Some("2026\n"))],
+        "README",
+        "Dev",
+        JAN_1_2026 + 11 * DAY,
+    );
+    h.r.set_branch("main", tip);
+    SinceStory {
+        h,
+        recent_merge,
+        pushed,
+        backdated,
+        tip,
+    }
+}
+
+fn since_2026(s: &SinceStory) -> AuditReport {
+    audit(&AuditOptions {
+        since: Utc.timestamp_opt(JAN_1_2026, 0).single(),
+        ..AuditOptions::new(s.h.r.path())
+    })
+    .unwrap()
+}
+
+/// The evasion: a direct push backdated to 2019 sits on top of 2026's history. An audit
+/// `--since 2026-01-01` that stops at the first commit dated before then stops right there and
+/// reports nothing, hiding the backdated push and the push behind it. Anchored on the gate's
+/// records instead, the walk goes through both, past the 2026 merge (decided in 2026), back to
+/// the 2023 merge whose note says it was decided before 2026, and reports both pushes.
+#[test]
+fn a_backdated_push_does_not_end_a_since_audit() {
+    let s = since_story();
+    let report = since_2026(&s);
+    let found: Vec<(&str, ViolationKind)> = report
+        .violations
+        .iter()
+        .map(|v| (v.commit.as_str(), v.kind))
+        .collect();
+    let (backdated, pushed) = (s.backdated.to_string(), s.pushed.to_string());
+    assert_eq!(
+        found,
+        [
+            (backdated.as_str(), ViolationKind::DirectPush),
+            (pushed.as_str(), ViolationKind::DirectPush)
+        ],
+        "{:#?}",
+        report.violations
+    );
+    // tip, backdated, pushed, the 2026 merge, the 2023 policy merge; the 2023 firewall merge
+    // is where it stopped.
+    assert_eq!(report.commits_walked, 5);
+    let stop = report
+        .stopped_at
+        .clone()
+        .expect("stopped at the 2023 record");
+    assert_eq!(stop.commit, s.h.first_merge.to_string());
+    assert_eq!(stop.decided_at, Utc.timestamp_opt(T0 + 6, 0).single(),);
+    let text = render_text(&report);
+    assert!(
+        text.contains(&format!("back to {}", s.h.first_merge)),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&render_json(&report)).unwrap();
+    assert_eq!(v["stopped_at"]["commit"], s.h.first_merge.to_string());
+
+    // The command line says the same, and exits 40.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
+        .args(["audit", "--repo"])
+        .arg(s.h.r.path())
+        .args(["--since", "2026-01-01", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(40), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["violations"][0]["commit"], backdated);
+    assert_eq!(v["violations"][1]["commit"], pushed);
+    assert_eq!(v["commits_walked"], 5);
+}
+
+/// A note only dates the commit it was written about: the 2023 note copied onto the
+/// backdated push (a writer can push notes) does not end the walk there.
+#[test]
+fn a_record_copied_onto_another_commit_does_not_end_a_since_audit() {
+    let s = since_story();
+    let first_head =
+        s.h.r
+            .repo
+            .find_commit(s.h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
+    let mut copied = note(&s.h.r, s.h.first_merge, first_head, Outcome::Succeeded);
+    copied.decided_at = Utc.timestamp_opt(T0 + 6, 0).single().unwrap();
+    write_note(&s.h.r.repo, s.backdated, &copied).unwrap();
+    let report = since_2026(&s);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.commit == s.backdated.to_string()),
+        "{:#?}",
+        report.violations
+    );
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.commit == s.pushed.to_string()),
+        "{:#?}",
+        report.violations
+    );
+    assert_eq!(
+        report.stopped_at.map(|st| st.commit),
+        Some(s.h.first_merge.to_string())
+    );
+}
+
+/// With `--public-key`, only a note signed by a trusted key dates a commit: an unsigned old
+/// note (anyone who can push notes could have written it) ends nothing.
+#[test]
+fn with_keys_only_a_signed_record_ends_a_since_audit() {
+    let s = since_story();
+    let key = signing_key(7);
+    let first_head =
+        s.h.r
+            .repo
+            .find_commit(s.h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
+    let since = Utc.timestamp_opt(JAN_1_2026, 0).single();
+    let with_keys = |keys: &[ed25519_dalek::SigningKey]| {
+        audit(&AuditOptions {
+            since,
+            trusted_keys: keys.iter().map(|k| k.verifying_key()).collect(),
+            ..AuditOptions::new(s.h.r.path())
+        })
+        .unwrap()
+    };
+    // Unsigned: walked through to the root.
+    let report = with_keys(std::slice::from_ref(&key));
+    assert_eq!(report.stopped_at, None);
+    assert_eq!(report.commits_walked, run(&s.h.r).commits_walked);
+    // Signed by the gate's key: the walk ends there; by another key, it does not.
+    let mut old = note(&s.h.r, s.h.first_merge, first_head, Outcome::Succeeded);
+    old.decided_at = Utc.timestamp_opt(T0 + 6, 0).single().unwrap();
+    prgate::executor::sign_note(&mut old, &key).unwrap();
+    write_note(&s.h.r.repo, s.h.first_merge, &old).unwrap();
+    let report = with_keys(std::slice::from_ref(&key));
+    assert_eq!(
+        report.stopped_at.map(|st| st.commit),
+        Some(s.h.first_merge.to_string())
+    );
+    let report = with_keys(&[signing_key(8)]);
+    assert_eq!(report.stopped_at, None);
+}
+
+/// `--since-commit` stops exactly at the commit named, whatever dates say, as
+/// `git log SHA..main`; a commit off the first-parent history is an error, not a silent
+/// whole-history audit.
+#[test]
+fn since_commit_stops_exactly_there() {
+    let s = since_story();
     let report = audit(&AuditOptions {
-        since: Utc.timestamp_opt(T0 + 100, 0).single(),
-        ..AuditOptions::new(h.r.path())
+        since_commit: Some(s.recent_merge.to_string()),
+        ..AuditOptions::new(s.h.r.path())
     })
     .unwrap();
-    assert_eq!(report.commits_walked, 2);
-    assert_eq!(report.violations.len(), 1);
+    assert_eq!(report.commits_walked, 3, "tip, backdated, pushed");
+    assert_eq!(report.violations.len(), 2, "{:#?}", report.violations);
+    assert_eq!(
+        report.stopped_at.as_ref().map(|st| st.commit.clone()),
+        Some(s.recent_merge.to_string())
+    );
+    assert_eq!(report.since_commit, Some(s.recent_merge.to_string()));
+    let text = render_text(&report);
+    assert!(
+        text.contains(&format!("after {}", s.recent_merge)),
+        "{text}"
+    );
+    // Just below the tip: nothing to report.
+    let report = audit(&AuditOptions {
+        since_commit: Some(s.backdated.to_string()),
+        ..AuditOptions::new(s.h.r.path())
+    })
+    .unwrap();
+    assert!(report.clean);
+    assert_eq!(report.commits_walked, 1);
+    assert_eq!(s.tip.to_string(), report.head);
+    // The agent's head of the first merge is reachable, but not on the first-parent line.
+    let off =
+        s.h.r
+            .repo
+            .find_commit(s.h.first_merge)
+            .unwrap()
+            .parent_id(1)
+            .unwrap();
+    let err = audit(&AuditOptions {
+        since_commit: Some(off.to_string()),
+        ..AuditOptions::new(s.h.r.path())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, AuditError::SinceCommitNotOnBranch { .. }),
+        "{err}"
+    );
+    let err = audit(&AuditOptions {
+        since_commit: Some("0".repeat(40)),
+        ..AuditOptions::new(s.h.r.path())
+    })
+    .unwrap_err();
+    assert!(matches!(err, AuditError::NoSinceCommit { .. }), "{err}");
 }
 
 #[test]
@@ -611,6 +920,8 @@ fn the_json_report_has_the_documented_shape() {
     assert_eq!(v["commits_before_policy"], 2);
     assert_eq!(v["clean"], false);
     assert!(v["since"].is_null());
+    assert!(v["since_commit"].is_null());
+    assert!(v["stopped_at"].is_null());
     let viol = &v["violations"][0];
     assert_eq!(viol["commit"], push.to_string());
     assert_eq!(viol["author"], "Mallory <mallory@example.com>");
@@ -883,4 +1194,49 @@ fn unsigned_or_foreign_notes_are_invalid_records_when_a_key_is_given() {
     assert_eq!(report.violations[0].kind, ViolationKind::InvalidRecord);
     assert_eq!(report.violations[0].commit, push.to_string());
     assert!(report.violations[0].detail.contains("not signed"));
+}
+
+/// The audit reads patterns as the gate does: `*.tf` governs `modules/vpc/main.tf` (a
+/// slash-less pattern matches in every folder), so a direct push there is found; exact case,
+/// so `MAIN.TF` is not governed by it.
+#[test]
+fn a_slashless_pattern_governs_files_deep_in_the_tree() {
+    let r = TestRepo::new();
+    let policy = "version = 1\n[[rules]]\nname = \"terraform\"\npaths = [\"*.tf\"]\napprovers = { users = [\"alice\"] }\n";
+    let root = commit_as(
+        &r,
+        &[],
+        r.tree(
+            None,
+            &[
+                (POLICY_PATH, Some(policy)),
+                ("modules/vpc/main.tf", Some("a\n")),
+            ],
+        ),
+        "initial",
+        "Alice",
+        T0,
+    );
+    let deep = change(
+        &r,
+        root,
+        &[("modules/vpc/main.tf", Some("b\n"))],
+        "vpc",
+        "Mallory",
+        T0 + 1,
+    );
+    let upper = change(
+        &r,
+        deep,
+        &[("modules/vpc/MAIN.TF", Some("c\n"))],
+        "upper",
+        "Dev",
+        T0 + 2,
+    );
+    r.set_branch("main", upper);
+    let report = run(&r);
+    assert_eq!(report.governed_commits, 1, "{report:#?}");
+    assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
+    assert_eq!(report.violations[0].commit, deep.to_string());
+    assert_eq!(report.violations[0].kind, ViolationKind::DirectPush);
 }

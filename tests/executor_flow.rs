@@ -179,6 +179,73 @@ async fn an_admin_merge_past_protection_without_approval_is_refused() {
     w.shutdown().await;
 }
 
+/// The refusal comment is found again by its marker, which anyone can write: a writer who
+/// posts it on the PR as soon as the admin merge lands must not silence prgate's refusal. Only
+/// a comment by prgate's own account that starts with the marker counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_refusal_marker_does_not_silence_the_refusal_comment() {
+    let w = World::start_without_gate(&manual(POLICY)).await;
+    w.commit_and_push(
+        "copied-marker",
+        &[("firewall/rules.toml", "allow = [3]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "firewall change",
+    );
+    let n = w
+        .open_pr(AGENT, "copied-marker", "main", "firewall change")
+        .await;
+    let merge = admin_merge(&w, n).await;
+    let marker = format!("<!-- prgate:execution merge={merge} -->");
+    let (s, v) = w
+        .api(
+            "bob-token",
+            Method::POST,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            Some(json!({"body": format!("{marker}\nall fine, nothing to see")})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let considered = fresh_executor(&w, "replica")
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            considered,
+            prgate::executor::service::Considered::Refused { .. }
+        ),
+        "{considered:?}"
+    );
+    let (_, v) = w
+        .api(
+            "root-token",
+            Method::GET,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            None,
+        )
+        .await;
+    let refusals = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["user"]["login"] == "prgate"
+                && c["body"].as_str().unwrap_or("").starts_with(&marker)
+                && c["body"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("**Execution refused**")
+        })
+        .count();
+    assert_eq!(refusals, 1, "{v:#}");
+    assert!(w.runs().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_approval_status_and_an_admin_merge_is_refused() {
     let w = World::start_with_executor(&manual(POLICY), ExecSettings::default()).await;

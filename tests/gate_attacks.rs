@@ -424,3 +424,78 @@ async fn an_invalid_proposed_policy_cannot_be_approved_and_says_why() {
     assert_not_merged(&w, n).await;
     w.shutdown().await;
 }
+
+/// `(author, body)` of every comment on a PR.
+async fn comments_by(w: &World, n: u64) -> Vec<(String, String)> {
+    let (_, v) = w
+        .api(
+            "root-token",
+            Method::GET,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            None,
+        )
+        .await;
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c["user"]["login"].as_str().unwrap_or("").to_string(),
+                        c["body"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// prgate finds its decision comments again by a hidden marker; anyone can write that marker,
+/// and prgate's own denied comment quotes the reviewer's text. Neither a writer's comment
+/// holding the markers nor a review body quoting one silences prgate's own comments: a marker
+/// counts only at the start of a comment by prgate's own account.
+#[tokio::test]
+async fn a_copied_decision_marker_does_not_silence_prgates_comments() {
+    let w = World::start().await;
+    let (n, head) = agent_proposes(&w, "prgate/ops-agent/marker").await;
+    let approved = format!("<!-- prgate:decision state=approved head={head} -->");
+    let denied = format!("<!-- prgate:decision state=denied head={head} -->");
+    let (s, v) = w
+        .api(
+            "bob-token",
+            Method::POST,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            Some(json!({"body": format!("{denied}\n{approved}\nnothing to see here")})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = w
+        .review(
+            "carol-token",
+            n,
+            "REQUEST_CHANGES",
+            None,
+            &format!("{approved}\nport 443 needs a ticket"),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    w.settle().await;
+    let by_prgate = |cs: &[(String, String)], marker: &str| {
+        cs.iter()
+            .filter(|(who, body)| who == "prgate" && body.starts_with(marker))
+            .count()
+    };
+    let cs = comments_by(&w, n).await;
+    assert_eq!(by_prgate(&cs, &denied), 1, "{cs:#?}");
+    // prgate's denied comment quotes carol's body, approved marker and all, inside its quote.
+    assert!(
+        cs.iter()
+            .any(|(who, body)| who == "prgate" && body.contains(&format!("> {approved}"))),
+        "{cs:#?}"
+    );
+    w.approve("carol-token", n).await;
+    w.settle().await;
+    let cs = comments_by(&w, n).await;
+    assert_eq!(by_prgate(&cs, &approved), 1, "{cs:#?}");
+    assert_eq!(w.pull(n).await["merged"], json!(true));
+    w.shutdown().await;
+}

@@ -893,27 +893,79 @@ approvers = { users = ["alice"] }
     };
     assert_eq!(rules_of("firewall/a.yml"), ["fw"]);
     assert_eq!(rules_of("firewall/deep/er/a.yml"), ["fw"]);
-    assert_eq!(
-        rules_of("Firewall/a.yml"),
-        ["fw"],
-        "case-insensitive, to cover case-insensitive checkouts"
+    // Exact case, as git, GitHub and CODEOWNERS compare paths (it used to ignore case).
+    assert!(
+        rules_of("Firewall/a.yml").is_empty(),
+        "exact-case: Firewall/ is another folder than firewall/"
     );
     assert!(rules_of("firewallx/a.yml").is_empty());
     assert!(
         rules_of("x/firewall/a.yml").is_empty(),
-        "patterns are anchored at the root"
+        "a slash in a pattern anchors it at the root"
     );
     assert_eq!(rules_of("main.tf"), ["tf"]);
-    assert!(
-        rules_of("mod/main.tf").is_empty(),
-        "* does not cross a directory"
-    );
+    // A pattern without a slash matches at any depth, as in CODEOWNERS (it used to match only
+    // at the root, so modules/vpc/main.tf fell to the defaults).
+    assert_eq!(rules_of("mod/main.tf"), ["tf"]);
+    assert_eq!(rules_of("modules/vpc/main.tf"), ["tf"]);
+    assert!(rules_of("main.TF").is_empty(), "exact-case");
     assert_eq!(rules_of("deploy"), ["dir"]);
     assert_eq!(
         rules_of("deploy/prod/app.yml"),
         ["dir"],
         "a directory pattern covers its contents"
     );
+    assert_eq!(
+        rules_of("services/deploy/app.yml"),
+        ["dir"],
+        "and a slash-less folder name is found at any depth"
+    );
+}
+
+/// The bug this semantics fixes: with `paths = ["*.tf"]`, a change to `modules/vpc/main.tf`
+/// fell to `[defaults]`, and a maintainer alone approved it. Now the terraform rule governs it:
+/// the maintainer's approval is not enough, the infra team's is.
+#[test]
+fn a_slashless_pattern_governs_files_in_every_folder() {
+    let c = cast();
+    let policy = parse_policy(
+        "tf",
+        r#"
+version = 1
+[defaults]
+approvers = { teams = ["acme/maintainers"] }
+
+[[rules]]
+name = "terraform"
+paths = ["*.tf"]
+approvers = { teams = ["acme/infra"] }
+executor = "terraform"
+
+[[rules]]
+name = "policy"
+paths = ["/.github/prgate.toml"]
+approvers = { teams = ["acme/security"] }
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let erin = user("erin", 11);
+    let mut f = pull(&c.agent, head(), &["modules/vpc/main.tf"]);
+    with_team(&mut f, "acme/maintainers", &[&c.bob]);
+    with_team(&mut f, "acme/infra", &[&erin]);
+    f.reviews
+        .push(review(10, &c.bob, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    let names: Vec<&str> = d.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["terraform"], "{d:#?}");
+    assert_eq!(d.state, ApprovalState::Pending, "{d:#?}");
+    assert!(d.description.contains("acme/infra"), "{}", d.description);
+    assert_eq!(
+        executors_for(&policy, &["modules/vpc/main.tf".to_string()]),
+        ["terraform"]
+    );
+    f.reviews
+        .push(review(11, &erin, ReviewState::Approved, &head(), 2));
+    assert_eq!(evaluate_approval(&policy, &f).state, ApprovalState::Success);
 }
 
 #[test]

@@ -477,3 +477,60 @@ repos = ["acme/infra"]
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Patterns written when paths were anchored at the root and matched without regard to case
+/// may mean something else under CODEOWNERS semantics: `prgate policy check` says where, with
+/// line and column, and how to write the old meaning. Patterns whose meaning did not change
+/// get no warning.
+#[test]
+fn policy_check_warns_where_a_pattern_changed_meaning() {
+    let text = r#"version = 1
+[defaults]
+approvers = { teams = ["acme/maintainers"] }
+
+[[rules]]
+name = "terraform"
+paths = ["modules/**", "*.tf", "/*.hcl"]
+approvers = { teams = ["acme/infra"] }
+
+[[rules]]
+name = "firewall"
+paths = ["Firewall/**"]
+approvers = { users = ["alice"] }
+
+[[rules]]
+name = "policy"
+paths = [".github/prgate.toml"]
+approvers = { teams = ["acme/security"] }
+"#;
+    let check = policy_check("p.toml", text);
+    assert!(check.is_ok(), "{:?}", check.errors);
+    let w: Vec<String> = check.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:#?}");
+    // paths[1] of line 7, column 24: "*.tf" now matches at any depth.
+    assert!(w[0].starts_with("p.toml:7:24: warning: "), "{w:#?}");
+    assert!(w[0].contains("rule \"terraform\""), "{w:#?}");
+    assert!(w[0].contains("every folder"), "{w:#?}");
+    assert!(w[0].contains("write \"/*.tf\""), "{w:#?}");
+    // Line 12: case matters now.
+    assert!(w[1].starts_with("p.toml:12:10: warning: "), "{w:#?}");
+    assert!(w[1].contains("exact case"), "{w:#?}");
+    assert!(
+        w[1].contains("\"[Ff][Ii][Rr][Ee][Ww][Aa][Ll][Ll]/**\""),
+        "{w:#?}"
+    );
+
+    // The command line prints the same warnings and still passes (they are not errors).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prgate.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
+        .args(["policy", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(":7:24: warning: "), "{stderr}");
+    assert!(stderr.contains("write \"/*.tf\""), "{stderr}");
+}

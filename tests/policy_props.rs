@@ -1,6 +1,7 @@
 //! Properties of the approval engine over generated pull requests: no ineligible review can
 //! change a decision, a new head always drops approvals, the order reviews arrive in does not
-//! matter, and the status description always fits GitHub's limit.
+//! matter, and the status description always fits GitHub's limit. And of path patterns:
+//! CODEOWNERS semantics (any depth without a slash, anchored with one) and exact case.
 
 use proptest::prelude::*;
 
@@ -211,5 +212,92 @@ proptest! {
         let d = decide(&f);
         prop_assert!(d.description.chars().count() < 140, "{} chars: {}", d.description.chars().count(), d.description);
         prop_assert!(!d.description.contains('\n'));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Path patterns: CODEOWNERS semantics
+
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let mut b = globset::GlobSetBuilder::new();
+    for g in prgate::policy::compile_pattern(pattern).expect("a valid pattern") {
+        b.add(g);
+    }
+    b.build().expect("a glob set").is_match(path)
+}
+
+/// Folder and file names: lower-case, never a glob character.
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_-]{0,7}"
+}
+
+fn folders() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(name(), 0..4)
+}
+
+fn joined(parts: &[String], last: &str) -> String {
+    let mut p = parts.to_vec();
+    p.push(last.to_string());
+    p.join("/")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A name without a slash governs that name, and everything below it, in every folder;
+    /// with a leading `/`, only at the root.
+    #[test]
+    fn a_slashless_name_matches_at_any_depth_and_a_leading_slash_anchors_it(
+        above in folders(),
+        target in name(),
+        below in folders(),
+    ) {
+        let file = joined(&above, &target);
+        let inside = if below.is_empty() { file.clone() } else { format!("{file}/{}", below.join("/")) };
+        let folder = format!("{target}/");
+        let rooted = format!("/{target}");
+        let rooted_folder = format!("/{target}/");
+        prop_assert!(pattern_matches(&target, &file));
+        prop_assert!(pattern_matches(&target, &inside));
+        prop_assert!(pattern_matches(&folder, &inside));
+        prop_assert_eq!(pattern_matches(&rooted, &inside), above.is_empty());
+        prop_assert_eq!(pattern_matches(&rooted_folder, &inside), above.is_empty());
+    }
+
+    /// `*.ext` covers every file with that extension in every folder, `/*.ext` only the root's,
+    /// and `**/x` is the same as `x`.
+    #[test]
+    fn extensions_and_double_stars(above in folders(), stem in name(), ext in "[a-z]{1,4}") {
+        let file = joined(&above, &format!("{stem}.{ext}"));
+        let any_depth = format!("*.{ext}");
+        let at_root = format!("/*.{ext}");
+        let double_star = format!("**/{stem}.{ext}");
+        let other = format!("*.{ext}x");
+        prop_assert!(pattern_matches(&any_depth, &file));
+        prop_assert_eq!(pattern_matches(&at_root, &file), above.is_empty());
+        prop_assert!(pattern_matches(&double_star, &file));
+        prop_assert!(!pattern_matches(&other, &file));
+    }
+
+    /// A slash in the middle anchors a pattern: `a/b` matches `a/b/...` and never `x/a/b`.
+    #[test]
+    fn a_slash_in_the_middle_anchors(a in name(), b in name(), above in proptest::collection::vec(name(), 1..3)) {
+        let pattern = format!("{a}/{b}");
+        let under = format!("{a}/{b}/f");
+        let deeper = format!("{}/{a}/{b}/f", above.join("/"));
+        prop_assert!(pattern_matches(&pattern, &under));
+        prop_assert!(!pattern_matches(&pattern, &deeper));
+    }
+
+    /// Exact case: a path that differs from the pattern only in case is another path.
+    #[test]
+    fn matching_is_exact_case(above in folders(), target in name()) {
+        prop_assume!(target.chars().any(|c| c.is_ascii_lowercase()));
+        let upper = target.to_ascii_uppercase();
+        let upper_file = joined(&above, &upper);
+        let folder = format!("{target}/**");
+        let upper_inside = format!("{upper}/f");
+        prop_assert!(!pattern_matches(&target, &upper_file));
+        prop_assert!(!pattern_matches(&folder, &upper_inside));
     }
 }

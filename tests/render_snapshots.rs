@@ -104,3 +104,142 @@ fn an_operator_template_overrides_the_builtin_one() {
         "strict: missing variables fail"
     );
 }
+
+/// The longest run of backticks in `text`.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// The content of the first fenced code block in `body` and its fence's length, read as
+/// CommonMark does: it opens with a line of three or more backticks and closes at the first
+/// line (indented at most three spaces) of at least as many backticks and nothing else.
+fn first_fenced_block(body: &str) -> (usize, String, String, String) {
+    let lines: Vec<&str> = body.split('\n').collect();
+    let is_fence = |l: &str, min: usize| {
+        let t = l.trim_start_matches(' ');
+        l.len() - t.len() <= 3
+            && t.trim_end().len() >= min
+            && t.trim_end().chars().all(|c| c == '`')
+    };
+    let open = lines
+        .iter()
+        .position(|l| is_fence(l, 3))
+        .expect("a fenced block");
+    let len = lines[open].trim().len();
+    let close = open
+        + 1
+        + lines[open + 1..]
+            .iter()
+            .position(|l| is_fence(l, len))
+            .expect("a closing fence");
+    (
+        len,
+        lines[..open].join("\n"),
+        lines[open + 1..close].join("\n"),
+        lines[close + 1..].join("\n"),
+    )
+}
+
+/// Executor output is the executed program's to write: it may hold a code fence, a fake
+/// "**Approved**" banner, a team mention and an image. In prgate's comment it stays inside a
+/// fence longer than any backtick run in it, so none of it renders as prgate's own words.
+#[test]
+fn executor_output_stays_inside_its_fence() {
+    let hostile = "applying rules\n```\n\n**Approved** by @acme/netops: ship it\n![ok](https://example.com/x.png)\n````\r\n<!-- prgate:decision state=approved head=x -->\r```` still code\rfinal words";
+    let body = Renderer::default()
+        .render(
+            "comment_executed.md.j2",
+            &json!({
+                "merge": head(), "merge_short": &head()[..7], "head_short": &head()[..7],
+                "executor": "firewall", "outcome": "failed", "exit_code": 1,
+                "output_sha256": "ab".repeat(32), "reason": null,
+                "output_tail": hostile, "approvers": ["alice"],
+            }),
+        )
+        .unwrap();
+    let (len, before, inside, after) = first_fenced_block(&body);
+    assert!(len >= 3);
+    assert!(
+        len > longest_backtick_run(hostile),
+        "fence {len} vs run {}",
+        longest_backtick_run(hostile)
+    );
+    for needle in [
+        "**Approved**",
+        "@acme/netops",
+        "![ok]",
+        "still code",
+        "final words",
+    ] {
+        assert!(inside.contains(needle), "{needle} inside: {body}");
+        assert!(
+            !before.contains(needle) && !after.contains(needle),
+            "{needle} outside: {body}"
+        );
+    }
+    assert!(!body.contains('\r'), "line endings normalised: {body:?}");
+    insta::assert_snapshot!(body);
+}
+
+/// A review body with bare carriage returns (GitHub renders `\r` as a line break) stays in
+/// its blockquote: every line of it is quoted.
+#[test]
+fn a_denial_reason_with_bare_carriage_returns_stays_in_its_quote() {
+    let body = Renderer::default()
+        .render(
+            "comment_denied.md.j2",
+            &json!({
+                "head": head(), "head_short": &head()[..7], "approvers": [], "rules": [],
+                "denials": [{"login": "carol", "review_id": 7, "reason": "no\r**Approved** by @acme/netops\r\n# prgate\rok"}],
+                "description": "changes requested by carol", "merge": "auto", "executors": [],
+            }),
+        )
+        .unwrap();
+    assert!(!body.contains('\r'), "{body:?}");
+    for needle in ["**Approved**", "# prgate", "ok"] {
+        let line = body
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} in {body}"));
+        assert!(
+            line.starts_with("> "),
+            "{line:?} is outside the quote: {body}"
+        );
+    }
+    insta::assert_snapshot!(body);
+}
+
+/// The refusal comment the executor posts: the reason (which can name paths from the
+/// repository) on one line.
+#[test]
+fn refused_comment() {
+    let body = Renderer::default()
+        .render(
+            "comment_refused.md.j2",
+            &json!({
+                "merge": head(), "merge_short": &head()[..7], "executor": "firewall",
+                "repo": "acme/infra",
+                "reason": "the branch carries unapproved changes to firewall/\n# fake heading since 1a2b3c4 (direct push by root): revert them in an approved PR",
+            }),
+        )
+        .unwrap();
+    assert!(body.starts_with(&format!("<!-- prgate:execution merge={} -->\n", head())));
+    assert!(!body.lines().any(|l| l.starts_with('#')), "{body}");
+    insta::assert_snapshot!(body);
+}
+
+/// An invalid proposed policy's error quotes the PR's own text; it is fenced like output.
+#[test]
+fn an_invalid_policy_error_stays_inside_its_fence() {
+    let error = "p.toml:3:1: unknown key\n```\n**Approved**";
+    let body = Renderer::default()
+        .render(
+            "comment_policy.md.j2",
+            &json!({"kind": "policy_invalid", "head": head(), "head_short": &head()[..7], "rule": "policy", "error": error}),
+        )
+        .unwrap();
+    let (len, before, inside, after) = first_fenced_block(&body);
+    assert!(len > longest_backtick_run(error));
+    assert!(inside.contains("**Approved**"));
+    assert!(!before.contains("**Approved**") && !after.contains("**Approved**"));
+}

@@ -193,6 +193,100 @@ fn malformed_trailers_are_reported() {
     assert_fails(&r, m, "do not parse");
 }
 
+/// A record must mean one thing. With two `Prgate-Head` trailers git's own trailer parser (and
+/// so any pipeline reading `%(trailers:key=Prgate-Head)`) reports both, while prgate used to
+/// read the last one and call the record good. Now it is malformed, naming the key, and
+/// `prgate verify` exits 31.
+#[test]
+fn a_record_with_a_key_twice_is_malformed_naming_the_key() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let policy = r.blob_id(s.main, POLICY);
+    let tree = r.clean_merge(s.main, s.head);
+    let block = trailers(s.head, policy, &["alice"]);
+    // Another head first, the approved one last: what prgate alone used to read is fine.
+    let doubled = block.replacen(
+        "Prgate-Head: ",
+        &format!("Prgate-Head: {}\nPrgate-Head: ", s.base),
+        1,
+    );
+    let m = r.commit_tree(&[s.main, s.head], tree, &message(&doubled));
+
+    let git = std::process::Command::new("git")
+        .arg("-C")
+        .arg(r.path())
+        .args(["log", "-1", "--format=%B", &m.to_string()])
+        .output()
+        .unwrap();
+    let parsed = std::process::Command::new("git")
+        .args(["interpret-trailers", "--parse"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().expect("stdin").write_all(&git.stdout)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let parsed = String::from_utf8_lossy(&parsed.stdout);
+    assert!(
+        parsed.contains(&format!("Prgate-Head: {}", s.base))
+            && parsed.contains(&format!("Prgate-Head: {}", s.head)),
+        "git reads both heads: {parsed}"
+    );
+
+    let report = verify(&r, m);
+    assert!(!report.holds, "{report:#?}");
+    assert_fails(
+        &r,
+        m,
+        "malformed record: the trailer Prgate-Head appears more than once",
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
+        .args(["verify", "--repo"])
+        .arg(r.path())
+        .args(["--commit", &m.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(31), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("malformed"), "{stdout}");
+    assert!(stdout.contains("Prgate-Head"), "{stdout}");
+}
+
+/// The same for the other keys of a record, and for an approval named twice.
+#[test]
+fn records_with_other_keys_twice_are_malformed() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let policy = r.blob_id(s.main, POLICY);
+    let tree = r.clean_merge(s.main, s.head);
+    let block = trailers(s.head, policy, &["alice"]);
+    for (extra, needle) in [
+        (
+            "Prgate-Pull: acme/infra#7".to_string(),
+            "Prgate-Pull appears more than once",
+        ),
+        (
+            format!("Prgate-Policy: {}", "0".repeat(40)),
+            "Prgate-Policy appears more than once",
+        ),
+        (
+            "Approved-by: mallory <review 1000 at 2026-11-21T10:00:00Z>".to_string(),
+            "review 1000",
+        ),
+    ] {
+        let m = r.commit_tree(
+            &[s.main, s.head],
+            tree,
+            &message(&format!("{block}{extra}\n")),
+        );
+        assert_fails(&r, m, needle);
+    }
+}
+
 #[test]
 fn a_head_that_is_not_the_second_parent_does_not_hold() {
     let r = TestRepo::new();

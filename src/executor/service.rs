@@ -1349,8 +1349,10 @@ impl Executor {
         })
     }
 
-    /// One refusal comment per merge commit, also across restarts (found by its marker on a
-    /// comment of prgate's own).
+    /// One refusal comment per merge commit, also across restarts: found again by its marker
+    /// at the start of a comment by prgate's own account (anyone may write the marker, so a
+    /// writer's comment must not silence the refusal). The reason goes through the template's
+    /// `oneline` filter: it can name paths from the repository.
     async fn comment_refusal(
         &self,
         repo: &RepoName,
@@ -1360,20 +1362,37 @@ impl Executor {
         reason: &str,
     ) {
         let marker = format!("<!-- prgate:execution merge={merge} -->");
-        let already = self
-            .gh
-            .comments(repo, PullNumber(pull.number))
-            .await
-            .map(|cs| cs.iter().any(|c| c.body.starts_with(&marker)))
-            .unwrap_or(false);
-        let body = format!(
-            "{marker}\n**Execution refused** for merge `{}`{}: {reason}.\n\nNothing was run. An operator may re-run it with `prgate execute --repo {repo} --commit {merge}` once the cause is fixed; it will be verified again.\n",
-            merge.short(),
-            executor
-                .map(|e| format!(" (executor {e})"))
-                .unwrap_or_default(),
-        );
-        if !already && let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await {
+        // Without our own login no comment can be told to be ours: comment (a repeat is better
+        // than a refusal silenced).
+        let me = self.gh.own_login().await.ok().map(crate::types::Login::new);
+        let already = match (&me, self.gh.comments(repo, PullNumber(pull.number)).await) {
+            (Some(me), Ok(cs)) => cs.iter().any(|c| {
+                c.body.trim_start().starts_with(&marker)
+                    && c.user
+                        .as_ref()
+                        .is_some_and(|u| &crate::types::Login::new(u.login.clone()) == me)
+            }),
+            _ => false,
+        };
+        if already {
+            return;
+        }
+        let context = serde_json::json!({
+            "merge": merge.as_str(),
+            "merge_short": merge.short(),
+            "executor": executor,
+            "repo": repo.to_string(),
+            "reason": reason,
+        });
+        let body = match self.renderer.render("comment_refused.md.j2", &context) {
+            Ok(body) if body.trim_start().starts_with(&marker) => body,
+            Ok(body) => format!("{marker}\n{body}"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render the refusal comment");
+                return;
+            }
+        };
+        if let Err(e) = self.gh.comment(repo, PullNumber(pull.number), &body).await {
             tracing::warn!(error = %e, "cannot comment the refusal");
         }
     }
@@ -1386,8 +1405,10 @@ impl Executor {
         output: Option<&str>,
     ) {
         let Some(exec) = &note.execution else { return };
+        // Lines as Markdown will show them: a bare `\r` (a progress bar) ends a line too.
         let tail: String = output
             .map(|o| {
+                let o = crate::render::normalize_newlines(o);
                 let lines: Vec<&str> = o.lines().collect();
                 let start = lines.len().saturating_sub(20);
                 lines[start..].join("\n")

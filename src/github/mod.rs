@@ -52,6 +52,8 @@ pub struct GitHub {
     file_cache: Mutex<HashMap<(RepoName, String, CommitSha), Option<FileAtCommit>>>,
     /// Answers addressed by commit SHAs only (a compare of two SHAs) never change either.
     immutable: Mutex<HashMap<String, bytes::Bytes>>,
+    /// The account this client acts as, once learnt: its credentials never change.
+    own_login: Mutex<Option<String>>,
 }
 
 /// Entries kept in each of the for-good caches before they are emptied.
@@ -82,17 +84,27 @@ impl GitHub {
             transport: Transport::with_credentials(api_url, credentials, options, metrics)?,
             file_cache: Mutex::new(HashMap::new()),
             immutable: Mutex::new(HashMap::new()),
+            own_login: Mutex::new(None),
         })
     }
 
     /// The login this client acts as: the token's user, or for a GitHub App its bot account
     /// `<slug>[bot]` (what GitHub shows as the creator of the statuses it posts).
+    /// Learnt once per client.
     pub async fn own_login(&self) -> Result<String, GitHubError> {
-        if self.transport.is_app() {
-            let app: app::ApiApp = self.get_json("/app").await?;
-            return Ok(format!("{}[bot]", app.slug));
+        if let Some(l) = self.own_login.lock().ok().and_then(|g| g.clone()) {
+            return Ok(l);
         }
-        Ok(self.current_user().await?.login)
+        let login = if self.transport.is_app() {
+            let app: app::ApiApp = self.get_json("/app").await?;
+            format!("{}[bot]", app.slug)
+        } else {
+            self.current_user().await?.login
+        };
+        if let Ok(mut g) = self.own_login.lock() {
+            *g = Some(login.clone());
+        }
+        Ok(login)
     }
 
     /// With a GitHub App, the installation token for git over https to `repo`; `None` when the

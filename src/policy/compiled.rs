@@ -3,62 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 
+use super::pattern::{GlobError, compile_pattern};
 use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 
 /// The name of the outcome for files that no rule matches.
 pub const DEFAULTS_RULE: &str = "defaults";
-
-/// Why a path pattern cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("path pattern {pattern:?} is not a valid glob: {reason}")]
-pub struct GlobError {
-    pub pattern: String,
-    pub reason: String,
-}
-
-/// Compiles one path pattern of a rule into the globs that implement it.
-///
-/// Patterns are matched against the whole path from the repository root (a leading `/` is
-/// allowed and ignored): `*` and `?` never cross a `/`, `**` crosses any number of
-/// directories. A pattern that names a directory covers everything below it, so `firewall`,
-/// `firewall/` and `firewall/**` all govern `firewall/rules/a.yml`: a rule that covers more
-/// than its author typed asks for more approval, never less. Matching ignores case, because a
-/// checkout on a case-insensitive file system would treat `Firewall/` as `firewall/`.
-pub fn compile_pattern(pattern: &str) -> Result<Vec<globset::Glob>, GlobError> {
-    let err = |reason: &str| GlobError {
-        pattern: pattern.to_string(),
-        reason: reason.to_string(),
-    };
-    let trimmed = pattern.trim_start_matches('/');
-    let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
-    let base = trimmed.trim_end_matches('/');
-    if base.is_empty() {
-        return Err(err("it is empty; use \"**\" for every file"));
-    }
-    if base
-        .split('/')
-        .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        return Err(err(
-            "it must not contain empty, \".\" or \"..\" path components",
-        ));
-    }
-    let build = |p: &str| {
-        GlobBuilder::new(p)
-            .literal_separator(true)
-            .case_insensitive(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| err(&e.kind().to_string()))
-    };
-    let mut globs = vec![build(base)?];
-    if !base.ends_with("**") {
-        globs.push(build(&format!("{base}/**"))?);
-    }
-    Ok(globs)
-}
 
 /// A [`RepoPolicy`] ready to match paths: one glob set for all rules' patterns.
 #[derive(Debug, Clone)]
@@ -242,19 +193,4 @@ pub(crate) struct Requirement<'p> {
     pub approvers: &'p Approvers,
     pub min_approvals: u32,
     pub executor: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_that_cannot_mean_a_path_are_refused() {
-        for bad in ["", "/", "a//b", "../x", "a/./b", "x/[", "{a,b"] {
-            assert!(compile_pattern(bad).is_err(), "{bad:?} should be refused");
-        }
-        for good in ["a", "/a/", "./a/**", "**", "**/*.sql", "a/{b,c}/*.yml"] {
-            assert!(compile_pattern(good).is_ok(), "{good:?} should be accepted");
-        }
-    }
 }

@@ -9,11 +9,12 @@ use std::rc::Rc;
 use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 use crate::types::{CommitSha, UserId};
 
-use super::compiled::{CompiledPolicy, DEFAULTS_RULE, GlobError, Requirement};
+use super::compiled::{CompiledPolicy, DEFAULTS_RULE, Requirement};
 use super::decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
 use super::facts::{
     Account, AccountKind, ProposedPolicy, PullFacts, PullState, Review, ReviewState,
 };
+use super::pattern::GlobError;
 
 pub use super::validate::parse_policy;
 

@@ -7,11 +7,12 @@ mod evaluate;
 pub mod facts;
 #[doc(hidden)]
 pub mod fixtures;
+mod pattern;
 mod programs;
 mod requests;
 mod validate;
 
-pub use compiled::{CompiledPolicy, DEFAULTS_RULE, GlobError, compile_pattern};
+pub use compiled::{CompiledPolicy, DEFAULTS_RULE};
 pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
 pub use evaluate::{
     MAX_DESCRIPTION_CHARS, MatchedRule, clip_description, describe_approvers, error_decision,
@@ -19,6 +20,7 @@ pub use evaluate::{
     teams_needed,
 };
 pub use facts::*;
+pub use pattern::{GlobError, compile_pattern, literal_prefix, meaning_changes};
 pub use programs::{ProgramPaths, UncoveredProgram, govern_programs, uncovered_programs};
 pub use requests::{ReviewRequest, reviewers_to_request};
 pub use validate::{MAX_POLICY_BYTES, POLICY_VERSION, policy_check, validate_policy};

@@ -8,7 +8,8 @@ use crate::config::{
 };
 use crate::types::Login;
 
-use super::compiled::{CompiledPolicy, DEFAULTS_RULE, compile_pattern};
+use super::compiled::{CompiledPolicy, DEFAULTS_RULE};
+use super::pattern::{compile_pattern, meaning_changes};
 
 /// Larger than any sensible policy; refusing early keeps a hostile base branch from making
 /// every evaluation slow.
@@ -214,6 +215,13 @@ fn policy_problems(policy: &RepoPolicy) -> (Vec<Problem>, Vec<Problem>) {
                 errors.push(Problem::new(
                     with(&base, toml_path!["paths", j]),
                     format!("{label}: {e}"),
+                ));
+            }
+            // Policies written before CODEOWNERS semantics may now mean something else.
+            for change in meaning_changes(pattern) {
+                warnings.push(Problem::new(
+                    with(&base, toml_path!["paths", j]),
+                    format!("{label}: {change}"),
                 ));
             }
         }
