@@ -293,6 +293,8 @@ proptest! {
     #[test]
     fn matching_is_exact_case(above in folders(), target in name()) {
         prop_assume!(target.chars().any(|c| c.is_ascii_lowercase()));
+        // A folder above with the pattern's own name would cover the path anyway.
+        prop_assume!(!above.contains(&target));
         let upper = target.to_ascii_uppercase();
         let upper_file = joined(&above, &upper);
         let folder = format!("{target}/**");
