@@ -252,6 +252,8 @@ proptest! {
         target in name(),
         below in folders(),
     ) {
+        // A folder above with the pattern's own name would cover the path anyway.
+        prop_assume!(!above.contains(&target));
         let file = joined(&above, &target);
         let inside = if below.is_empty() { file.clone() } else { format!("{file}/{}", below.join("/")) };
         let folder = format!("{target}/");
@@ -285,6 +287,8 @@ proptest! {
         let pattern = format!("{a}/{b}");
         let under = format!("{a}/{b}/f");
         let deeper = format!("{}/{a}/{b}/f", above.join("/"));
+        // Unless the folders above happen to spell the pattern themselves.
+        prop_assume!(!deeper.starts_with(&format!("{pattern}/")));
         prop_assert!(pattern_matches(&pattern, &under));
         prop_assert!(!pattern_matches(&pattern, &deeper));
     }
