@@ -13,6 +13,7 @@ fn spec(dir: &Path, script: &str) -> RunSpec {
     RunSpec {
         argv: vec!["sh".into(), "-c".into(), script.into()],
         workdir: dir.to_path_buf(),
+        git_dir: None,
         env: vec![],
         context: vec![
             ("PRGATE_REPO".into(), "acme/infra".into()),

@@ -14,6 +14,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe::Receiver as OutputPipe;
 use tokio_util::sync::CancellationToken;
 
+use super::git_env::git_environment;
 use super::note::Outcome;
 use crate::config::Secret;
 
@@ -37,6 +38,10 @@ pub struct RunSpec {
     pub argv: Vec<String>,
     /// The fresh checkout of the merge commit; the command's working directory.
     pub workdir: PathBuf,
+    /// The checkout's git directory (outside it), given to the command as `GIT_DIR`; `None`
+    /// for a folder that has none. Either way git in the run reads no config, hook or
+    /// repository the checkout's files could bring (see `git_env`).
+    pub git_dir: Option<PathBuf>,
     /// The executor's secrets, resolved just before the run. Their values are redacted from
     /// the output.
     pub env: Vec<(String, Secret)>,
@@ -200,6 +205,21 @@ fn build_command(spec: &RunSpec) -> Result<(tokio::process::Command, OutputPipe)
     }
     for (name, secret) in &spec.env {
         cmd.env(name, secret.expose());
+    }
+    // After the secrets, so that none can undo the pins; the command's own code still can.
+    let git_dir = spec
+        .git_dir
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|e| {
+            format!(
+                "prgate: cannot resolve the git directory of {}: {e}\n",
+                workdir.display()
+            )
+        })?;
+    for (name, value) in git_environment(&workdir, git_dir.as_deref()) {
+        cmd.env(name, value);
     }
     for (name, value) in &spec.context {
         cmd.env(name, value);
@@ -374,6 +394,7 @@ mod tests {
         let spec = RunSpec {
             argv: vec![],
             workdir: PathBuf::new(),
+            git_dir: None,
             env: v
                 .iter()
                 .enumerate()
