@@ -148,3 +148,110 @@ async fn pr_files_posing_as_a_git_repository_never_reach_the_executors_git() {
     );
     w.shutdown().await;
 }
+
+/// The firewall script, changed to print its token the ways programs print tokens without
+/// meaning harm: encoded, wrapped, escaped. At most 20 lines, all of which the PR comment shows.
+const ENCODING_SCRIPT: &str = r#"#!/bin/sh
+mkdir -p "$PROD_DIR"
+echo "$PRGATE_MERGE_SHA" >> "$PROD_DIR/runs.log"
+t="$FIREWALL_TOKEN"
+hex=$(printf %s "$t" | od -An -tx1 | tr -d ' \n')
+echo "b64: $(printf %s "$t" | base64)"
+echo "b64url: $(printf %s "$t" | base64 | tr '+/' '-_' | tr -d '=')"
+echo "b64 offset 1: $(printf 'x%s' "$t" | base64)"
+echo "b64 offset 2: $(printf 'xy%s' "$t" | base64)"
+echo "b64 in json: $(printf '{"user":"ops","token":"%s","n":1}' "$t" | base64 -w 0)"
+echo "hex: $hex"
+echo "HEX: $(echo "$hex" | tr a-f A-F)"
+echo "url: $(echo "$hex" | sed 's/../%&/g')"
+echo "url some: $(printf %s "$t" | sed 's/-/%2D/g')"
+printf 'folded: '; printf %s "$t" | fold -w 8; echo
+printf 'crlf: '; printf %s "$t" | fold -w 5 | sed 's/$/\r/'; echo
+printf 'wrapped: '; printf 'a longer document that holds %s inside' "$t" | base64 -w 24
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_printed_encoded_or_split_across_lines_reaches_no_record() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let (n, merge) = approved_and_run(
+        &w,
+        "print-encoded",
+        &[
+            ("scripts/apply-firewall.sh", ENCODING_SCRIPT),
+            ("firewall/rules.toml", "allow = [22, 8080]\n"),
+        ],
+    )
+    .await;
+    let status = w.execution_result(&merge).await;
+    assert_eq!(status.0, "success", "{status:?}");
+    let comments = w.comments_text(n).await;
+    // The output reached the comment, each secret replaced.
+    for label in [
+        "b64: [REDACTED]",
+        "b64url: [REDACTED]",
+        "hex: [REDACTED]",
+        "HEX: [REDACTED]",
+        "url: [REDACTED]",
+        "url some: [REDACTED]",
+        "folded: [REDACTED]",
+        "crlf: [REDACTED]",
+    ] {
+        assert!(
+            comments.contains(label),
+            "{label:?} missing from {comments}"
+        );
+    }
+    // Partly redacted lines: the characters that mix the token's bits with its neighbours'.
+    for (label, lines) in [
+        ("b64 offset 1: ", 1),
+        ("b64 offset 2: ", 1),
+        ("b64 in json: ", 1),
+        ("wrapped: ", 3),
+    ] {
+        let at = comments
+            .find(label)
+            .unwrap_or_else(|| panic!("{label:?} missing from {comments}"));
+        let shown: Vec<&str> = comments[at..].lines().take(lines).collect();
+        assert!(shown.concat().contains("[REDACTED]"), "{shown:?}");
+    }
+
+    // No record holds any 8 bytes of the token, decoded however: the comments, the note, the
+    // status, and every file the gate keeps (its queue, its mirror, its logs).
+    let secret = FIREWALL_TOKEN.as_bytes();
+    let note = w.note(&merge).expect("a note").to_string();
+    for (place, text) in [
+        ("comments", comments.clone()),
+        ("note", note),
+        ("status", format!("{status:?}")),
+    ] {
+        assert!(
+            !common::leaks::recoverable(&text, secret),
+            "the token can be read back from the {place}: {text}"
+        );
+    }
+    for file in files_under(&w.data_dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(
+            !common::leaks::recoverable(&text, secret),
+            "the token can be read back from {}",
+            file.display()
+        );
+    }
+    w.shutdown().await;
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}

@@ -8,6 +8,7 @@ pub mod equivalence;
 pub mod git_env;
 pub mod history;
 pub mod note;
+pub mod redact;
 pub mod run;
 pub mod service;
 pub mod signing;
