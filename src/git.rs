@@ -1,13 +1,10 @@
-//! git2 plumbing: reading a repository's origin, fetching a base branch, building a commit
-//! from chosen working-tree paths without touching the working tree or the index, and
-//! pushing it. (Merge trees, notes and revwalk for the executor and the audit live here too.)
+//! git2 plumbing: reading a repository's origin, fetching a base branch, writing a commit and
+//! pushing it (the tree comes from `proposed_tree`). (Merge trees, notes and revwalk for the
+//! executor and the audit live here too.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use git2::{
-    Cred, FetchOptions, IndexEntry, IndexTime, Oid, PushOptions, RemoteCallbacks, Repository,
-    Signature,
-};
+use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
 
 use crate::config::Secret;
 use crate::types::RepoName;
@@ -26,6 +23,22 @@ pub enum GitError {
     NoSuchPath { path: String },
     #[error("{path} is outside the repository's working tree")]
     OutsideRepository { path: String },
+    #[error(
+        "{path} goes through the symbolic link {link}; prgate never reads through links: name the path the link leads to instead (nothing was committed or pushed)"
+    )]
+    ThroughLink { path: String, link: String },
+    #[error(
+        "{path} is a symbolic link to {target}, which {why}; prgate never commits what lies outside the repository: replace the link with a copy of what it should hold, or leave {path} out (nothing was committed or pushed)"
+    )]
+    LinkOutside {
+        path: String,
+        target: String,
+        why: String,
+    },
+    #[error(
+        "{path} is neither a file, a folder nor a symbolic link (a {kind}); git cannot hold it: leave it out (nothing was committed or pushed)"
+    )]
+    NotAFile { path: String, kind: &'static str },
     #[error("cannot fetch {branch} from {url}: {message}")]
     Fetch {
         url: String,
@@ -131,202 +144,6 @@ pub fn fetch_branch(
         .refname_to_id(&local)
         .map_err(|_| err(format!("the remote has no branch {branch}")))?;
     Ok(oid)
-}
-
-/// Paths given on the command line, made relative to the working tree's root. A relative
-/// path is read from `base` (the `--repo` folder), as `git -C` does.
-pub fn repo_relative_paths(
-    repo: &Repository,
-    base: &Path,
-    paths: &[PathBuf],
-) -> Result<Vec<String>, GitError> {
-    let root = repo.workdir().ok_or_else(|| GitError::NotARepository {
-        path: repo.path().display().to_string(),
-        message: "a bare repository has no working tree to propose from".into(),
-    })?;
-    let root = root.canonicalize().map_err(|source| GitError::Io {
-        path: root.display().to_string(),
-        source,
-    })?;
-    let cwd = std::env::current_dir().map_err(|source| GitError::Io {
-        path: ".".into(),
-        source,
-    })?;
-    let base = if base.is_absolute() {
-        base.to_path_buf()
-    } else {
-        cwd.join(base)
-    };
-    let mut out = Vec::new();
-    for p in paths {
-        let abs = if p.is_absolute() {
-            p.clone()
-        } else {
-            base.join(p)
-        };
-        // The file may be deleted, so canonicalize its parent rather than itself.
-        let parent = abs
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| abs.clone());
-        let parent = parent.canonicalize().map_err(|_| GitError::NoSuchPath {
-            path: p.display().to_string(),
-        })?;
-        let full = match abs.file_name() {
-            Some(name) => parent.join(name),
-            None => parent,
-        };
-        let rel = full
-            .strip_prefix(&root)
-            .map_err(|_| GitError::OutsideRepository {
-                path: p.display().to_string(),
-            })?;
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        if rel.is_empty() || rel == ".git" || rel.starts_with(".git/") {
-            return Err(GitError::OutsideRepository {
-                path: p.display().to_string(),
-            });
-        }
-        out.push(rel);
-    }
-    Ok(out)
-}
-
-/// Builds a tree: `base`'s tree with each of `paths` (files or folders, relative to the
-/// working tree's root) taken from the working tree, or removed where the working tree no
-/// longer has them. Returns the tree and the paths that differ from `base`.
-pub fn tree_with_paths(
-    repo: &Repository,
-    base: Oid,
-    paths: &[String],
-) -> Result<(Oid, Vec<String>), GitError> {
-    let root = repo
-        .workdir()
-        .ok_or_else(|| GitError::NotARepository {
-            path: repo.path().display().to_string(),
-            message: "a bare repository has no working tree".into(),
-        })?
-        .to_path_buf();
-    let base_tree = repo.find_commit(base)?.tree()?;
-    let mut index = git2::Index::new()?;
-    index.read_tree(&base_tree)?;
-    for rel in paths {
-        let full = root.join(rel);
-        let in_base = base_tree.get_path(Path::new(rel)).is_ok();
-        if full.is_dir() {
-            // Replace the folder as a whole: files gone from the working tree are removed.
-            index.remove_dir(Path::new(rel), 0)?;
-            for file in walk_files(&full)? {
-                let file_rel =
-                    file.strip_prefix(&root)
-                        .map_err(|_| GitError::OutsideRepository {
-                            path: file.display().to_string(),
-                        })?;
-                add_file(
-                    repo,
-                    &mut index,
-                    &file,
-                    &file_rel.to_string_lossy().replace('\\', "/"),
-                )?;
-            }
-        } else if full.is_file() {
-            add_file(repo, &mut index, &full, rel)?;
-        } else if in_base {
-            let _ = index.remove_path(Path::new(rel));
-            let _ = index.remove_dir(Path::new(rel), 0);
-        } else {
-            return Err(GitError::NoSuchPath { path: rel.clone() });
-        }
-    }
-    let tree = index.write_tree_to(repo)?;
-    let new_tree = repo.find_tree(tree)?;
-    let diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&new_tree), None)?;
-    let mut changed = Vec::new();
-    for d in diff.deltas() {
-        for f in [d.old_file().path(), d.new_file().path()]
-            .into_iter()
-            .flatten()
-        {
-            let s = f.to_string_lossy().to_string();
-            if !changed.contains(&s) {
-                changed.push(s);
-            }
-        }
-    }
-    Ok((tree, changed))
-}
-
-fn walk_files(dir: &Path) -> Result<Vec<PathBuf>, GitError> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| GitError::Io {
-            path: d.display().to_string(),
-            source,
-        })?;
-        for e in entries {
-            let e = e.map_err(|source| GitError::Io {
-                path: d.display().to_string(),
-                source,
-            })?;
-            let p = e.path();
-            if p.file_name().is_some_and(|n| n == ".git") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.is_file() {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn add_file(
-    repo: &Repository,
-    index: &mut git2::Index,
-    full: &Path,
-    rel: &str,
-) -> Result<(), GitError> {
-    let data = std::fs::read(full).map_err(|source| GitError::Io {
-        path: full.display().to_string(),
-        source,
-    })?;
-    #[cfg(unix)]
-    let mode = {
-        use std::os::unix::fs::PermissionsExt;
-        let m = std::fs::metadata(full).map_err(|source| GitError::Io {
-            path: full.display().to_string(),
-            source,
-        })?;
-        if m.permissions().mode() & 0o111 != 0 {
-            0o100755
-        } else {
-            0o100644
-        }
-    };
-    #[cfg(not(unix))]
-    let mode = 0o100644;
-    let entry = IndexEntry {
-        ctime: IndexTime::new(0, 0),
-        mtime: IndexTime::new(0, 0),
-        dev: 0,
-        ino: 0,
-        mode,
-        uid: 0,
-        gid: 0,
-        file_size: data.len() as u32,
-        // An in-memory index has no repository behind it: write the blob first, then add
-        // the entry by id.
-        id: repo.blob(&data)?,
-        flags: (rel.len().min(0xfff)) as u16,
-        flags_extended: 0,
-        path: rel.as_bytes().to_vec(),
-    };
-    index.add(&entry)?;
-    Ok(())
 }
 
 /// Writes a commit object (no ref is moved).

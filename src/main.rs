@@ -381,6 +381,9 @@ fn main() -> ExitCode {
                             E::Git(
                                 prgate::git::GitError::NoSuchPath { .. }
                                 | prgate::git::GitError::OutsideRepository { .. }
+                                | prgate::git::GitError::ThroughLink { .. }
+                                | prgate::git::GitError::LinkOutside { .. }
+                                | prgate::git::GitError::NotAFile { .. }
                                 | prgate::git::GitError::NotARepository { .. }
                                 | prgate::git::GitError::NoOrigin
                                 | prgate::git::GitError::UnknownOrigin { .. },

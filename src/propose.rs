@@ -13,6 +13,7 @@ use crate::config::{POLICY_PATH, RepoPolicy, Secret};
 use crate::git::{self, GitError};
 use crate::github::{GitHub, GitHubError};
 use crate::policy::{self, describe_approvers};
+use crate::proposed_tree;
 use crate::render::{RenderError, Renderer};
 use crate::types::{PullNumber, RepoName};
 
@@ -156,7 +157,7 @@ pub async fn propose(
         Some(r) => r.clone(),
         None => git::repo_name_from_url(&origin)?,
     };
-    let rel_paths = git::repo_relative_paths(&repo, &req.repo_path, &req.paths)?;
+    let rel_paths = proposed_tree::repo_relative_paths(&repo, &req.repo_path, &req.paths)?;
 
     let me = gh.current_user().await?;
     let info = match gh.repo(&remote_repo).await {
@@ -173,7 +174,7 @@ pub async fn propose(
         .unwrap_or_else(|| format!("prgate/{}/{}", agent_slug(&me.login), slugify(&req.title)));
 
     let base_tip = git::fetch_branch(&repo, &origin, &base_branch, Some(token))?;
-    let (tree, changed) = git::tree_with_paths(&repo, base_tip, &rel_paths)?;
+    let (tree, changed) = proposed_tree::tree_with_paths(&repo, base_tip, &rel_paths)?;
     if changed.is_empty() {
         return Err(ProposeError::NothingToCommit {
             paths: rel_paths.join(", "),

@@ -18,6 +18,7 @@ async fn the_gates_environment_is_not_inherited() {
     let spec = RunSpec {
         argv: vec!["sh".into(), "-c".into(), "env".into()],
         workdir: dir.path().to_path_buf(),
+        git_dir: None,
         env: vec![],
         context: vec![("PRGATE_MERGE_SHA".into(), "a".repeat(40))],
         timeout: Duration::from_secs(30),
@@ -51,10 +52,17 @@ async fn the_gates_environment_is_not_inherited() {
         "SHLVL",
         "_",
         "OLDPWD",
+        // git pinned to the run's repository and prgate's settings (executor_hardening.rs).
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_CONFIG_NOSYSTEM",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_CONFIG_COUNT",
     ];
     for n in names {
         assert!(
-            allowed.contains(&n),
+            allowed.contains(&n)
+                || n.starts_with("GIT_CONFIG_KEY_")
+                || n.starts_with("GIT_CONFIG_VALUE_"),
             "unexpected variable {n} reached the executor"
         );
     }

@@ -102,3 +102,73 @@ fn checkout_refuses_to_clear_the_mirror() {
     assert!(checkout_fresh(&r.repo, s.main, r.path()).is_err());
     assert!(r.path().join(".git").exists());
 }
+
+/// git run as the executor runs it (GIT_DIR, prgate's pinned settings) in `dir`.
+fn executor_git(
+    checkout: &prgate::executor::Checkout,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> String {
+    let mut cmd = std::process::Command::new("git");
+    cmd.args(args).current_dir(dir).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in
+        prgate::executor::git_env::git_environment(&checkout.work_tree, Some(&checkout.git_dir))
+    {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_checkouts_git_dir_is_outside_it_and_describes_the_commit() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let m = r.commit(
+        Some(s.head),
+        &[("HEAD", Some("ref: refs/heads/x\n"))],
+        "a HEAD file",
+    );
+    r.repo
+        .tag_lightweight("v1.2.3", &r.repo.find_object(m, None).unwrap(), false)
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("run");
+    let checkout = checkout_fresh(&r.repo, m, &dir).unwrap();
+    assert_eq!(checkout.work_tree, dir);
+    assert_eq!(checkout.git_dir, work.path().join("run.git"));
+    assert!(!dir.join(".git").exists());
+    assert_eq!(
+        executor_git(&checkout, &dir, &["rev-parse", "HEAD"]),
+        m.to_string()
+    );
+    assert_eq!(
+        executor_git(&checkout, &dir.join("firewall"), &["rev-parse", "HEAD"]),
+        m.to_string()
+    );
+    assert_eq!(
+        executor_git(&checkout, &dir, &["status", "--porcelain"]),
+        ""
+    );
+    assert_eq!(
+        executor_git(&checkout, &dir, &["describe", "--tags"]),
+        "v1.2.3"
+    );
+    // Checking out again starts from nothing; removing takes both away.
+    let again = checkout_fresh(&r.repo, s.main, &dir).unwrap();
+    assert_eq!(
+        executor_git(&again, &dir, &["rev-parse", "HEAD"]),
+        s.main.to_string()
+    );
+    assert_eq!(executor_git(&again, &dir, &["status", "--porcelain"]), "");
+    again.remove();
+    assert!(!dir.exists() && !checkout.git_dir.exists());
+}

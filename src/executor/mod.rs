@@ -5,15 +5,17 @@
 
 pub mod carried;
 pub mod equivalence;
+pub mod git_env;
 pub mod history;
 pub mod note;
+pub mod redact;
 pub mod run;
 pub mod run_status;
 pub mod service;
 pub mod signing;
 pub mod worktree;
 pub use run::{RunResult, RunSpec, run_executor};
-pub use worktree::{WorktreeError, checkout_fresh, sync_mirror};
+pub use worktree::{Checkout, WorktreeError, checkout_fresh, sync_mirror};
 
 pub use note::{
     ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, NoteError, Outcome, push_notes,

@@ -14,7 +14,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe::Receiver as OutputPipe;
 use tokio_util::sync::CancellationToken;
 
+use super::git_env::git_environment;
 use super::note::Outcome;
+use super::redact::{Redactor, SecretForms};
 use crate::config::Secret;
 
 /// The only variables taken from the gate's own environment. Everything else (the gate's
@@ -22,8 +24,7 @@ use crate::config::Secret;
 pub const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
 /// `PATH` for the command when the gate itself runs without one.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-/// What a secret value is replaced with in captured output.
-pub const REDACTED: &str = "[REDACTED]";
+pub use super::redact::REDACTED;
 /// How long to wait for the output pipes to close once the process group is dead. Only a
 /// process that escaped the group (setsid) and kept the pipe open makes this wait matter.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -37,6 +38,10 @@ pub struct RunSpec {
     pub argv: Vec<String>,
     /// The fresh checkout of the merge commit; the command's working directory.
     pub workdir: PathBuf,
+    /// The checkout's git directory (outside it), given to the command as `GIT_DIR`; `None`
+    /// for a folder that has none. Either way git in the run reads no config, hook or
+    /// repository the checkout's files could bring (see `git_env`).
+    pub git_dir: Option<PathBuf>,
     /// The executor's secrets, resolved just before the run. Their values are redacted from
     /// the output.
     pub env: Vec<(String, Secret)>,
@@ -69,13 +74,13 @@ pub struct RunResult {
 /// fails: a command that cannot be started is a `failed` result whose output says why.
 pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResult {
     let started_at = Utc::now();
-    let secrets = Arc::new(secret_values(spec));
+    let secrets = Arc::new(SecretForms::new(&secret_values(spec)));
     let mut sink = Sink::new(spec.output_cap);
 
     let (mut command, output) = match build_command(spec) {
         Ok(c) => c,
         Err(message) => {
-            Redactor::new(secrets).push_all(message.as_bytes(), &mut sink);
+            redact_all(secrets, message.as_bytes(), &mut sink);
             return sink.finish(Outcome::Failed, None, started_at);
         }
     };
@@ -91,7 +96,7 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
                 spec.argv.first().map(String::as_str).unwrap_or_default(),
                 spec.workdir.display()
             );
-            Redactor::new(secrets).push_all(message.as_bytes(), &mut sink);
+            redact_all(secrets, message.as_bytes(), &mut sink);
             return sink.finish(Outcome::Failed, None, started_at);
         }
     };
@@ -153,16 +158,18 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
 }
 
 fn secret_values(spec: &RunSpec) -> Vec<Vec<u8>> {
-    let mut values: Vec<Vec<u8>> = spec
-        .env
+    spec.env
         .iter()
         .map(|(_, s)| s.expose().as_bytes().to_vec())
         .filter(|v| !v.is_empty())
-        .collect();
-    // Longest first, so that a secret containing another is replaced whole.
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    values.dedup();
-    values
+        .collect()
+}
+
+/// Redacts a whole message (prgate's own, which may quote the command line) into the sink.
+fn redact_all(secrets: Arc<SecretForms>, bytes: &[u8], sink: &mut Sink) {
+    let mut redactor = Redactor::new(secrets);
+    sink.write(&redactor.push(bytes));
+    sink.write(&redactor.finish());
 }
 
 /// The program to execute: relative to the workdir when it names a path, else a `PATH` name.
@@ -201,6 +208,21 @@ fn build_command(spec: &RunSpec) -> Result<(tokio::process::Command, OutputPipe)
     for (name, secret) in &spec.env {
         cmd.env(name, secret.expose());
     }
+    // After the secrets, so that none can undo the pins; the command's own code still can.
+    let git_dir = spec
+        .git_dir
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|e| {
+            format!(
+                "prgate: cannot resolve the git directory of {}: {e}\n",
+                workdir.display()
+            )
+        })?;
+    for (name, value) in git_environment(&workdir, git_dir.as_deref()) {
+        cmd.env(name, value);
+    }
     for (name, value) in &spec.context {
         cmd.env(name, value);
     }
@@ -238,7 +260,7 @@ fn kill_group(pid: u32) {
 async fn capture_output(
     mut output: OutputPipe,
     mut sink: Sink,
-    secrets: Arc<Vec<Vec<u8>>>,
+    secrets: Arc<SecretForms>,
     stop: CancellationToken,
 ) -> Sink {
     let mut redactor = Redactor::new(secrets);
@@ -246,78 +268,15 @@ async fn capture_output(
     loop {
         tokio::select! {
             r = output.read(&mut buf) => match r {
-                Ok(n) if n > 0 => redactor.push(&buf[..n], &mut sink),
+                Ok(n) if n > 0 => sink.write(&redactor.push(&buf[..n])),
                 // End of output, or a read error, after which nothing more can be read.
                 _ => break,
             },
             _ = stop.cancelled() => break,
         }
     }
-    redactor.finish(&mut sink);
+    sink.write(&redactor.finish());
     sink
-}
-
-/// Replaces secret values in a stream. It holds back the last `longest secret - 1` bytes, so a
-/// secret split across reads is still whole when it is searched for.
-struct Redactor {
-    secrets: Arc<Vec<Vec<u8>>>,
-    hold: usize,
-    pending: Vec<u8>,
-}
-
-impl Redactor {
-    fn new(secrets: Arc<Vec<Vec<u8>>>) -> Self {
-        let hold = secrets
-            .iter()
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0)
-            .saturating_sub(1);
-        Redactor {
-            secrets,
-            hold,
-            pending: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, chunk: &[u8], sink: &mut Sink) {
-        self.pending.extend_from_slice(chunk);
-        self.pending = redact(&self.pending, &self.secrets);
-        let emit = self.pending.len().saturating_sub(self.hold);
-        sink.write(&self.pending[..emit]);
-        self.pending.drain(..emit);
-    }
-
-    fn finish(&mut self, sink: &mut Sink) {
-        sink.write(&self.pending);
-        self.pending.clear();
-    }
-
-    fn push_all(mut self, bytes: &[u8], sink: &mut Sink) {
-        self.push(bytes, sink);
-        self.finish(sink);
-    }
-}
-
-fn redact(data: &[u8], secrets: &[Vec<u8>]) -> Vec<u8> {
-    let mut current = data.to_vec();
-    for secret in secrets {
-        let finder = memchr::memmem::Finder::new(secret);
-        if finder.find(&current).is_none() {
-            continue;
-        }
-        let mut out = Vec::with_capacity(current.len());
-        let mut last = 0;
-        for at in finder.find_iter(&current) {
-            // find_iter yields non-overlapping matches left to right.
-            out.extend_from_slice(&current[last..at]);
-            out.extend_from_slice(REDACTED.as_bytes());
-            last = at + secret.len();
-        }
-        out.extend_from_slice(&current[last..]);
-        current = out;
-    }
-    current
 }
 
 /// Keeps the first `cap` bytes of the (already redacted) output and hashes all of it.
@@ -370,10 +329,11 @@ impl Sink {
 mod tests {
     use super::*;
 
-    fn secrets(v: &[&str]) -> Arc<Vec<Vec<u8>>> {
+    fn secrets(v: &[&str]) -> Arc<SecretForms> {
         let spec = RunSpec {
             argv: vec![],
             workdir: PathBuf::new(),
+            git_dir: None,
             env: v
                 .iter()
                 .enumerate()
@@ -383,16 +343,16 @@ mod tests {
             timeout: Duration::ZERO,
             output_cap: 0,
         };
-        Arc::new(secret_values(&spec))
+        Arc::new(SecretForms::new(&secret_values(&spec)))
     }
 
     fn run_chunks(chunks: &[&str], secret_list: &[&str], cap: usize) -> (String, bool) {
         let mut sink = Sink::new(cap);
         let mut r = Redactor::new(secrets(secret_list));
         for c in chunks {
-            r.push(c.as_bytes(), &mut sink);
+            sink.write(&r.push(c.as_bytes()));
         }
-        r.finish(&mut sink);
+        sink.write(&r.finish());
         let res = sink.finish(Outcome::Succeeded, Some(0), Utc::now());
         (res.output, res.truncated)
     }

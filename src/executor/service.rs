@@ -736,7 +736,8 @@ impl Executor {
 
         // --- run ---
         let workdir = self.config.data_dir.join("worktrees").join(merge.as_str());
-        checkout_fresh(&mirror, m, &workdir).map_err(|e| ExecError::Other(e.to_string()))?;
+        let checkout =
+            checkout_fresh(&mirror, m, &workdir).map_err(|e| ExecError::Other(e.to_string()))?;
         drop(mirror);
         let secrets: Result<Vec<(String, Secret)>, String> = exec
             .env
@@ -764,7 +765,8 @@ impl Executor {
                     .collect();
                 let spec = RunSpec {
                     argv: exec.command.clone(),
-                    workdir: workdir.clone(),
+                    workdir: checkout.work_tree.clone(),
+                    git_dir: Some(checkout.git_dir.clone()),
                     env,
                     context: vec![
                         ("PRGATE_REPO".into(), repo.to_string()),
@@ -791,7 +793,7 @@ impl Executor {
                 Some(result)
             }
         };
-        let _ = std::fs::remove_dir_all(&workdir);
+        checkout.remove();
         if let Some(rec) = note.execution.as_mut() {
             rec.operator = operator;
         }

@@ -1,6 +1,7 @@
 //! The executor's view of a governed repository: a bare mirror kept in the data directory and,
 //! for each run, a fresh directory holding exactly the merge commit's tree (no `.git`, no
-//! leftovers from an earlier run), so that what runs is what was approved and nothing else.
+//! leftovers from an earlier run) beside a git directory of prgate's own that describes it,
+//! so that what runs is what was approved, and git in it reads no repository the PR made up.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,11 @@ pub enum WorktreeError {
         path: PathBuf,
         source: git2::Error,
     },
+    #[error("cannot prepare the git directory {path} for the checkout: {source}")]
+    GitDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "cannot open or create the mirror at {path}: {source}; remove the directory to start it again"
     )]
@@ -44,56 +50,141 @@ pub const MIRROR_REFSPECS: [&str; 3] = [
     "+refs/pull/*/head:refs/pull/*/head",
 ];
 
-/// Fills `dir` with exactly `commit`'s tree, removing whatever was there first.
+/// One run's checkout: the work tree, and the git directory made for it outside the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    /// Holds exactly the commit's tree.
+    pub work_tree: PathBuf,
+    /// A repository of prgate's own: HEAD detached at the commit, an index matching the work
+    /// tree, the mirror's objects (by `objects/info/alternates`) and tags, and a config that
+    /// prgate wrote. Executors get it as `GIT_DIR`.
+    pub git_dir: PathBuf,
+}
+
+impl Checkout {
+    /// Removes the work tree and the git directory (best effort: a leftover is cleared by the
+    /// next checkout of the same commit, and holds no secret).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.work_tree);
+        let _ = std::fs::remove_dir_all(&self.git_dir);
+    }
+}
+
+/// Where the git directory of a checkout at `dir` lives: beside it, `<dir>.git`. Outside the
+/// tree, so that no file of the commit can be or shadow any part of it.
+pub fn git_dir_for(dir: &Path) -> Option<PathBuf> {
+    let name = dir.file_name()?;
+    let mut git_name = name.to_os_string();
+    git_name.push(".git");
+    Some(dir.with_file_name(git_name))
+}
+
+/// Fills `dir` with exactly `commit`'s tree, removing whatever was there first, and makes the
+/// git directory that describes it (see [`Checkout::git_dir`]).
 /// File modes (the executable bit) and symlinks are kept; submodules are not checked out.
-pub fn checkout_fresh(mirror: &Repository, commit: Oid, dir: &Path) -> Result<(), WorktreeError> {
+pub fn checkout_fresh(
+    mirror: &Repository,
+    commit: Oid,
+    dir: &Path,
+) -> Result<Checkout, WorktreeError> {
+    let unsafe_dir = |why| WorktreeError::UnsafeDir {
+        path: dir.to_path_buf(),
+        why,
+    };
     if dir.parent().is_none() {
-        return Err(WorktreeError::UnsafeDir {
-            path: dir.to_path_buf(),
-            why: "it is a filesystem root",
-        });
+        return Err(unsafe_dir("it is a filesystem root"));
     }
+    let git_dir = git_dir_for(dir).ok_or(unsafe_dir("it has no final name"))?;
     // Never delete the mirror itself, which a misconfigured data_dir could point at.
-    if let (Ok(a), Ok(b)) = (dir.canonicalize(), mirror.path().canonicalize())
-        && (b.starts_with(&a) || a.starts_with(&b))
-    {
-        return Err(WorktreeError::UnsafeDir {
-            path: dir.to_path_buf(),
-            why: "it overlaps the git mirror",
-        });
+    for target in [dir, git_dir.as_path()] {
+        if let (Ok(a), Ok(b)) = (target.canonicalize(), mirror.path().canonicalize())
+            && (b.starts_with(&a) || a.starts_with(&b))
+        {
+            return Err(unsafe_dir("it overlaps the git mirror"));
+        }
     }
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(WorktreeError::Clear {
-                path: dir.to_path_buf(),
-                source,
-            });
+    for target in [dir, git_dir.as_path()] {
+        match std::fs::remove_dir_all(target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(WorktreeError::Clear {
+                    path: target.to_path_buf(),
+                    source,
+                });
+            }
         }
     }
     std::fs::create_dir_all(dir).map_err(|source| WorktreeError::Clear {
         path: dir.to_path_buf(),
         source,
     })?;
-    let checkout = |source| WorktreeError::Checkout {
+    let checkout_err = |source| WorktreeError::Checkout {
         commit,
         path: dir.to_path_buf(),
         source,
     };
-    let tree = mirror
+    let repo = run_repository(mirror, dir, &git_dir)?;
+    // Read through the run's repository (the mirror's objects, by alternates).
+    let tree = repo
         .find_commit(commit)
         .and_then(|c| c.tree())
-        .map_err(checkout)?;
+        .map_err(checkout_err)?;
     let mut opts = CheckoutBuilder::new();
-    // A target directory lets a bare mirror check out; the mirror's own index is left alone.
-    opts.target_dir(dir)
-        .force()
-        .recreate_missing(true)
-        .update_index(false);
-    mirror
-        .checkout_tree(tree.as_object(), Some(&mut opts))
-        .map_err(checkout)
+    // HEAD is still unborn, so everything in the tree is an addition; the index is written
+    // with the files' stat data, so `git status` in the run finds the tree clean.
+    opts.force().recreate_missing(true);
+    repo.checkout_tree(tree.as_object(), Some(&mut opts))
+        .map_err(checkout_err)?;
+    repo.set_head_detached(commit).map_err(checkout_err)?;
+    Ok(Checkout {
+        work_tree: dir.to_path_buf(),
+        git_dir,
+    })
+}
+
+/// Creates the run's git directory at `git_dir` for the work tree `dir`: it borrows the
+/// mirror's objects and tags, and its config is prgate's (`core.worktree` names `dir`).
+fn run_repository(
+    mirror: &Repository,
+    dir: &Path,
+    git_dir: &Path,
+) -> Result<Repository, WorktreeError> {
+    let io_err = |source| WorktreeError::GitDir {
+        path: git_dir.to_path_buf(),
+        source,
+    };
+    let git_err = |e: git2::Error| io_err(std::io::Error::other(e.message().to_string()));
+    let work_tree = dir.canonicalize().map_err(io_err)?;
+    let objects = mirror
+        .path()
+        .join("objects")
+        .canonicalize()
+        .map_err(io_err)?;
+    {
+        let repo = Repository::init_bare(git_dir).map_err(git_err)?;
+        let mut config = repo.config().map_err(git_err)?;
+        config.set_bool("core.bare", false).map_err(git_err)?;
+        let work_tree_text = work_tree
+            .to_str()
+            .ok_or_else(|| io_err(std::io::Error::other("the work tree's path is not UTF-8")))?;
+        config
+            .set_str("core.worktree", work_tree_text)
+            .map_err(git_err)?;
+    }
+    let mut alternates = objects.into_os_string().into_encoded_bytes();
+    alternates.push(b'\n');
+    std::fs::write(git_dir.join("objects/info/alternates"), alternates).map_err(io_err)?;
+    let repo = Repository::open(git_dir).map_err(git_err)?;
+    // Tags, so that `git describe` names the release a merge belongs to.
+    let tags = mirror.references_glob("refs/tags/*").map_err(git_err)?;
+    for tag in tags.flatten() {
+        if let (Some(name), Some(target)) = (tag.name(), tag.target()) {
+            repo.reference(name, target, true, "prgate: tag from the mirror")
+                .map_err(git_err)?;
+        }
+    }
+    Ok(repo)
 }
 
 /// Opens the bare mirror at `dir` (creating it on first use) and fetches `clone_url` into it.

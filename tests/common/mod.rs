@@ -1,3 +1,5 @@
 pub mod harness;
 #[allow(dead_code)]
+pub mod leaks;
+#[allow(dead_code)]
 pub mod npm;
