@@ -47,9 +47,15 @@ pub fn run(file: &Path, config: Option<&Path>, as_json: bool) -> ExitCode {
             message: w.to_string(),
         }))
         .collect();
+    if let Some(policy) = check.value.as_ref() {
+        findings.extend(unapprovable_rules(&name, policy, &|_| false));
+    }
     if let (Some(config_path), Some(policy)) = (config, check.value.as_ref()) {
         match load_server_config(config_path) {
-            Ok(cfg) => findings.extend(executor_findings(&name, config_path, policy, &cfg)),
+            Ok(cfg) => {
+                findings.extend(executor_findings(&name, config_path, policy, &cfg));
+                findings.extend(code_host_findings(&name, policy, &cfg));
+            }
             Err(e) => findings.push(Finding {
                 error: true,
                 message: e.to_string(),
@@ -57,6 +63,152 @@ pub fn run(file: &Path, config: Option<&Path>, as_json: bool) -> ExitCode {
         }
     }
     finish(&name, as_json, findings)
+}
+
+/// Rules whose every approver can never approve: listed agents, `[bot]` accounts, and any
+/// login `never(login)` says is no person; such a rule could only ever be pending.
+fn unapprovable_rules(
+    name: &str,
+    policy: &prgate::config::RepoPolicy,
+    never: &dyn Fn(&str) -> bool,
+) -> Vec<Finding> {
+    let cannot = |l: &prgate::types::Login| {
+        policy.identities.agents.contains(l) || l.as_str().ends_with("[bot]") || never(l.as_str())
+    };
+    policy
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), &r.approvers))
+        .chain(policy.defaults.as_ref().map(|d| ("defaults", &d.approvers)))
+        .filter(|(_, a)| a.teams.is_empty() && a.users.iter().all(|u| cannot(u)))
+        .map(|(rule, a)| Finding {
+            error: true,
+            message: format!(
+                "{name}: rule {rule:?} can never be approved: its only approvers ({}) are agents or bots, which never count; name a person or a team",
+                a.users
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect()
+}
+
+/// With the server config, asks the code host: every team the policy names exists (and its
+/// members are visible to prgate), and every listed user is a person. A listed account that
+/// is a bot or does not exist can never approve.
+fn code_host_findings(
+    name: &str,
+    policy: &prgate::config::RepoPolicy,
+    cfg: &prgate::config::ServerConfig,
+) -> Vec<Finding> {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return vec![Finding {
+                error: true,
+                message: format!("cannot start the async runtime: {e}"),
+            }];
+        }
+    };
+    rt.block_on(async {
+        let gh = match prgate::serve::github_client(
+            &cfg.github,
+            prgate::github::ClientOptions::default(),
+            prgate::metrics::Metrics::new(),
+        ) {
+            Ok((gh, _)) => gh,
+            Err(e) => {
+                return vec![Finding {
+                    error: true,
+                    message: format!("{e}; fix [github] in the config to let policy check reach the code host"),
+                }];
+            }
+        };
+        let mut out = Vec::new();
+        let teams: std::collections::BTreeSet<_> = policy
+            .rules
+            .iter()
+            .map(|r| &r.approvers)
+            .chain(policy.defaults.as_ref().map(|d| &d.approvers))
+            .flat_map(|a| a.teams.iter().cloned())
+            .collect();
+        for team in teams {
+            match gh.team_members(&team).await {
+                Ok(_) => {}
+                Err(e) if e.status() == Some(404) => out.push(Finding {
+                    error: true,
+                    message: format!(
+                        "{name}: team {team} does not exist on {}, or prgate's account cannot see its members; fix the name or give prgate read access to the org's members",
+                        cfg.github.api_url
+                    ),
+                }),
+                Err(e) => out.push(Finding {
+                    error: true,
+                    message: format!("{name}: cannot read team {team}: {e}"),
+                }),
+            }
+        }
+        // A GitHub App may read only repository and organisation paths; users are checked
+        // with a token.
+        let mut not_people: Vec<String> = Vec::new();
+        if cfg.github.token.is_some() {
+            let users: std::collections::BTreeSet<_> = policy
+                .rules
+                .iter()
+                .map(|r| &r.approvers)
+                .chain(policy.defaults.as_ref().map(|d| &d.approvers))
+                .flat_map(|a| a.users.iter().cloned())
+                .collect();
+            for login in users {
+                match gh.user(login.as_str()).await {
+                    Ok(Some(u)) if u.kind == "User" => {}
+                    Ok(Some(u)) => {
+                        not_people.push(login.to_string());
+                        out.push(Finding {
+                            error: false,
+                            message: format!(
+                                "{name}: {login} is an account of type {}, which can never approve",
+                                u.kind
+                            ),
+                        });
+                    }
+                    Ok(None) => {
+                        not_people.push(login.to_string());
+                        out.push(Finding {
+                            error: true,
+                            message: format!(
+                                "{name}: user {login} does not exist on {}; fix the login (whoever registers it later would become an approver)",
+                                cfg.github.api_url
+                            ),
+                        });
+                    }
+                    Err(e) => out.push(Finding {
+                        error: true,
+                        message: format!("{name}: cannot read user {login}: {e}"),
+                    }),
+                }
+            }
+        }
+        if !not_people.is_empty() {
+            let never = |l: &str| not_people.iter().any(|n| n.eq_ignore_ascii_case(l));
+            // Rules already reported without the code host are not reported twice.
+            let offline: Vec<String> = unapprovable_rules(name, policy, &|_| false)
+                .into_iter()
+                .map(|f| f.message)
+                .collect();
+            out.extend(
+                unapprovable_rules(name, policy, &never)
+                    .into_iter()
+                    .filter(|f| !offline.contains(&f.message)),
+            );
+        }
+        out
+    })
 }
 
 /// Rules that name an executor the config does not define, and executor programs that no

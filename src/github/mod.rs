@@ -150,6 +150,16 @@ impl GitHub {
         Ok(out)
     }
 
+    /// A user's public profile (`type` tells a person from a bot); `None` when there is no
+    /// such account.
+    pub async fn user(&self, login: &str) -> Result<Option<ApiUser>, GitHubError> {
+        let path = format!("/users/{}", url_escape(login));
+        match self.transport.get_optional(&path).await? {
+            None => Ok(None),
+            Some(r) => r.json(&path).map(Some),
+        }
+    }
+
     pub async fn current_user(&self) -> Result<ApiUser, GitHubError> {
         self.get_json("/user").await
     }
