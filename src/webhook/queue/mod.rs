@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, mpsc, oneshot};
+use std::sync::mpsc;
+
+use tokio::sync::{Notify, oneshot};
 
 use crate::metrics::Metrics;
 use crate::webhook::event::Delivery;
@@ -131,7 +133,8 @@ pub struct Queue {
 
 struct Inner {
     shared: Arc<Shared>,
-    writer_tx: Option<mpsc::UnboundedSender<Op>>,
+    // A std channel: sending never blocks, and the writer thread can wait with a timeout.
+    writer_tx: Option<mpsc::Sender<Op>>,
     writer: Option<JoinHandle<()>>,
     // Held (locked) for as long as the queue is open; released after the writer has stopped.
     _lock: File,
@@ -274,7 +277,7 @@ impl Queue {
             metrics,
             commits: AtomicU64::new(0),
         });
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
         let writer_db = loaded.db;
         let next_seq = loaded.next_seq;

@@ -11,7 +11,10 @@ use chrono::{DateTime, Utc};
 use redb::{
     Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 use super::{QueueError, SetAside, Shared, legacy, lock};
 use crate::webhook::event::Delivery;
@@ -36,6 +39,9 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// The most bytes of deliveries one group commit holds, and the most requests.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const MAX_BATCH_OPS: usize = 8192;
+/// How long completions alone wait for a commit with an fsync to join before they are
+/// committed without one. Completions lost to a crash are processed again, which is idempotent.
+pub(super) const COMPLETION_DELAY: Duration = Duration::from_millis(100);
 
 type Reply<T> = oneshot::Sender<Result<T, Arc<redb::Error>>>;
 
@@ -331,24 +337,63 @@ fn commit(
 pub(super) fn write_loop(
     shared: Arc<Shared>,
     db: Database,
-    mut rx: mpsc::UnboundedReceiver<Op>,
+    rx: mpsc::Receiver<Op>,
     mut next_seq: u64,
 ) {
     let dedupe_window = lock(&shared).dedupe_window;
     let mut db = Some(db);
-    let mut batch = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        let mut bytes = first.bytes();
-        batch.push(first);
+    let mut batch: Vec<Op> = Vec::new();
+    // Set while `batch` holds completions alone, waiting for a commit to ride along with.
+    let mut hold_until: Option<Instant> = None;
+    let mut closed = false;
+    // For the debug line at close: where the writer's time went.
+    let (mut ops, mut fsynced, mut busy) = (0u64, 0u64, Duration::ZERO);
+    while !closed {
+        let first = match hold_until {
+            None => rx.recv().ok(),
+            Some(until) => match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(op) => Some(op),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    None
+                }
+            },
+        };
+        let arrived = first.is_some();
+        match first {
+            Some(op) => batch.push(op),
+            None if batch.is_empty() => break,
+            // Held completions whose time is up, or the last ones at close.
+            None => {}
+        }
+        let mut bytes: usize = batch.iter().map(Op::bytes).sum();
         while bytes < MAX_BATCH_BYTES && batch.len() < MAX_BATCH_OPS {
             match rx.try_recv() {
                 Ok(op) => {
                     bytes += op.bytes();
                     batch.push(op);
                 }
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
             }
         }
+        // A batch of completions alone waits a little for an fsynced commit to join, so that a
+        // worker completing deliveries one by one does not cost a commit each.
+        let waiting = hold_until.is_some_and(|until| Instant::now() < until);
+        if !closed
+            && arrived
+            && !batch.iter().any(Op::needs_fsync)
+            && batch.len() < MAX_BATCH_OPS
+            && (hold_until.is_none() || waiting)
+        {
+            hold_until.get_or_insert_with(|| Instant::now() + COMPLETION_DELAY);
+            continue;
+        }
+        hold_until = None;
 
         if db.is_none() {
             // After a failed commit redb refuses further writes; a fresh open recovers the
@@ -358,6 +403,9 @@ pub(super) fn write_loop(
                 Err(e) => tracing::error!(error = %e, "cannot reopen the delivery queue"),
             }
         }
+        let started = Instant::now();
+        ops += batch.len() as u64;
+        fsynced += u64::from(batch.iter().any(Op::needs_fsync));
         let result = match &db {
             Some(db) => commit(db, &batch, next_seq, dedupe_window),
             None => Err(redb::Error::Io(io::Error::other(
@@ -372,6 +420,7 @@ pub(super) fn write_loop(
         // Never reused, even after a failure: a commit that failed may still have reached the
         // disk.
         next_seq += enqueued;
+        busy += started.elapsed();
         match result {
             Ok(outcomes) => {
                 shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -406,6 +455,13 @@ pub(super) fn write_loop(
             }
         }
     }
+    tracing::debug!(
+        commits = shared.commits.load(Ordering::Relaxed),
+        fsynced,
+        ops,
+        busy_ms = busy.as_millis() as u64,
+        "delivery queue writer stopped"
+    );
     if let Some(db) = db
         && let Err(e) = db.close()
     {

@@ -117,3 +117,25 @@ async fn the_old_segment_log_is_imported_once() {
     }
     assert!(!dir.path().join(format!("{:020}.seg", 0)).exists());
 }
+
+#[tokio::test]
+async fn completions_alone_share_one_commit_soon_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = Queue::open(dir.path(), Metrics::new()).unwrap();
+    for i in 0..20 {
+        q.enqueue(delivery(&format!("d{i}"))).await.unwrap();
+    }
+    let before = q.commits();
+    for _ in 0..20 {
+        let d = next(&q).await;
+        q.complete(&d.id).await.unwrap();
+    }
+    // Held for a commit to join, then committed on their own.
+    tokio::time::sleep(store::COMPLETION_DELAY * 4).await;
+    let commits = q.commits() - before;
+    assert!(
+        (1..=2).contains(&commits),
+        "{commits} commits for 20 completions"
+    );
+    assert_eq!(q.depth(), 0);
+}
