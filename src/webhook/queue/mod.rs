@@ -281,9 +281,10 @@ impl Queue {
         let writer_shared = shared.clone();
         let writer_db = loaded.db;
         let next_seq = loaded.next_seq;
+        let attempted = loaded.attempted;
         let writer = std::thread::Builder::new()
             .name("prgate-queue-writer".into())
-            .spawn(move || store::write_loop(writer_shared, writer_db, rx, next_seq))
+            .spawn(move || store::write_loop(writer_shared, writer_db, rx, next_seq, attempted))
             .map_err(io_err(dir))?;
         Ok(Queue {
             inner: Arc::new(Inner {

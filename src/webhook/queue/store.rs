@@ -2,6 +2,7 @@
 //! and the writer thread that commits every waiting request in one transaction (group commit),
 //! so that concurrent deliveries share one fsync.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -41,6 +42,8 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const MAX_BATCH_OPS: usize = 8192;
 /// How long completions alone wait for a commit with an fsync to join before they are
 /// committed without one. Completions lost to a crash are processed again, which is idempotent.
+/// How many ids past the window may stay on disk before the oldest are deleted in one go.
+const TRIM_SLACK: u64 = 1024;
 pub(super) const COMPLETION_DELAY: Duration = Duration::from_millis(100);
 
 type Reply<T> = oneshot::Sender<Result<T, Arc<redb::Error>>>;
@@ -146,6 +149,8 @@ pub(super) struct Loaded {
     pub recent_ids: Vec<String>,
     pub set_aside: Vec<SetAside>,
     pub next_seq: u64,
+    /// Live deliveries with a processing attempt on record.
+    pub attempted: HashSet<u64>,
 }
 
 fn open_database(dir: &Path) -> Result<Database, QueueError> {
@@ -171,17 +176,24 @@ pub(super) fn open(dir: &Path, dedupe_window: usize) -> Result<Loaded, QueueErro
     let txn = db.begin_write().map_err(store_err(dir))?;
     let loaded = load(&txn, dedupe_window).map_err(store_err(dir))?;
     txn.commit().map_err(store_err(dir))?;
-    let (live, recent_ids, set_aside, next_seq) = loaded;
+    let (live, recent_ids, set_aside, next_seq, attempted) = loaded;
     Ok(Loaded {
         db,
         live,
         recent_ids,
         set_aside,
         next_seq,
+        attempted,
     })
 }
 
-type LoadedParts = (Vec<(u64, Delivery)>, Vec<String>, Vec<SetAside>, u64);
+type LoadedParts = (
+    Vec<(u64, Delivery)>,
+    Vec<String>,
+    Vec<SetAside>,
+    u64,
+    HashSet<u64>,
+);
 
 fn load(txn: &WriteTransaction, dedupe_window: usize) -> Result<LoadedParts, redb::Error> {
     let mut deliveries = txn.open_table(DELIVERIES)?;
@@ -234,6 +246,10 @@ fn load(txn: &WriteTransaction, dedupe_window: usize) -> Result<LoadedParts, red
     for seq in stale {
         attempts.remove(seq)?;
     }
+    let mut attempted = HashSet::new();
+    for entry in attempts.iter()? {
+        attempted.insert(entry?.0.value());
+    }
 
     // A smaller window than the last run's: forget the oldest ids.
     while recent.len()? > dedupe_window as u64 {
@@ -255,7 +271,7 @@ fn load(txn: &WriteTransaction, dedupe_window: usize) -> Result<LoadedParts, red
             }
         }
     }
-    Ok((live, recent_ids, entries, next_seq))
+    Ok((live, recent_ids, entries, next_seq, attempted))
 }
 
 /// What one request came to in a committed batch.
@@ -265,38 +281,64 @@ enum Outcome {
     SetAside(Option<SetAside>),
 }
 
+/// What the writer knows beyond the database handle.
+struct Tables {
+    dedupe_window: u64,
+    /// Seqs with a row in [`ATTEMPTS`], so that a completion touches that table only when it
+    /// must (every table a transaction changes costs page writes at its commit).
+    attempted: HashSet<u64>,
+}
+
 /// Writes `batch` in one transaction; enqueued deliveries get seqs from `first_seq` on.
 fn commit(
     db: &Database,
+    tables: &mut Tables,
     batch: &[Op],
     first_seq: u64,
-    dedupe_window: usize,
 ) -> Result<Vec<Outcome>, redb::Error> {
     let mut txn = db.begin_write()?;
     if !batch.iter().any(Op::needs_fsync) {
         txn.set_durability(Durability::None)?;
     }
+    let touches_attempts = batch.iter().any(|op| match op {
+        Op::Attempt { .. } | Op::SetAside { .. } => true,
+        Op::Complete { seq } => tables.attempted.contains(seq),
+        Op::Enqueue { .. } => false,
+    });
+    let sets_aside = batch.iter().any(|op| matches!(op, Op::SetAside { .. }));
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut attempted = Vec::new();
     {
         let mut deliveries = txn.open_table(DELIVERIES)?;
         let mut recent = txn.open_table(RECENT_IDS)?;
-        let mut attempts = txn.open_table(ATTEMPTS)?;
-        let mut set_aside = txn.open_table(SET_ASIDE)?;
+        let mut attempts = match touches_attempts {
+            true => Some(txn.open_table(ATTEMPTS)?),
+            false => None,
+        };
+        let mut set_aside = match sets_aside {
+            true => Some(txn.open_table(SET_ASIDE)?),
+            false => None,
+        };
         let mut next = first_seq;
         for op in batch {
-            let outcome = match op {
-                Op::Enqueue { delivery, json, .. } => {
+            let outcome = match (op, attempts.as_mut()) {
+                (Op::Enqueue { delivery, json, .. }, _) => {
                     deliveries.insert(next, json.as_slice())?;
                     recent.insert(next, delivery.id.as_str())?;
                     next += 1;
                     Outcome::Done
                 }
-                Op::Complete { seq } => {
+                (Op::Complete { seq }, attempts) => {
                     deliveries.remove(*seq)?;
-                    attempts.remove(*seq)?;
+                    if let Some(attempts) = attempts
+                        && tables.attempted.contains(seq)
+                    {
+                        attempts.remove(*seq)?;
+                        attempted.push((*seq, false));
+                    }
                     Outcome::Done
                 }
-                Op::Attempt { seq, .. } => {
+                (Op::Attempt { seq, .. }, Some(attempts)) => {
                     if deliveries.get(*seq)?.is_none() {
                         Outcome::Attempt(None)
                     } else {
@@ -306,28 +348,51 @@ fn commit(
                             .unwrap_or(0)
                             .saturating_add(1);
                         attempts.insert(*seq, count)?;
+                        attempted.push((*seq, true));
                         Outcome::Attempt(Some(count))
                     }
                 }
-                Op::SetAside {
-                    seq, reason, at, ..
-                } => match deliveries.remove(*seq)?.map(|g| g.value().to_vec()) {
+                (
+                    Op::SetAside {
+                        seq, reason, at, ..
+                    },
+                    Some(attempts),
+                ) => match deliveries.remove(*seq)?.map(|g| g.value().to_vec()) {
                     None => Outcome::SetAside(None),
                     Some(json) => {
                         let count = attempts.remove(*seq)?.map(|g| g.value()).unwrap_or(0);
+                        attempted.push((*seq, false));
                         let record = SetAsideRecord::new(&json, reason.clone(), *at, count);
-                        set_aside.insert(*seq, record.encode()?.as_slice())?;
+                        if let Some(set_aside) = set_aside.as_mut() {
+                            set_aside.insert(*seq, record.encode()?.as_slice())?;
+                        }
                         Outcome::SetAside(Some(record.entry()))
                     }
                 },
+                // Not reached: `touches_attempts` opened the table for these.
+                (Op::Attempt { .. } | Op::SetAside { .. }, None) => {
+                    return Err(redb::Error::Io(io::Error::other(
+                        "the attempts table was not opened",
+                    )));
+                }
             };
             outcomes.push(outcome);
         }
-        while recent.len()? > dedupe_window as u64 {
-            recent.pop_first()?;
+        // The oldest ids leave the window in bulk: trimming on every commit would rewrite the
+        // tree's leftmost pages each time. Memory keeps the exact window; `load` trims to it.
+        if recent.len()? > tables.dedupe_window + TRIM_SLACK {
+            while recent.len()? > tables.dedupe_window {
+                recent.pop_first()?;
+            }
         }
     }
     txn.commit()?;
+    for (seq, present) in attempted {
+        match present {
+            true => tables.attempted.insert(seq),
+            false => tables.attempted.remove(&seq),
+        };
+    }
     Ok(outcomes)
 }
 
@@ -339,8 +404,12 @@ pub(super) fn write_loop(
     db: Database,
     rx: mpsc::Receiver<Op>,
     mut next_seq: u64,
+    attempted: HashSet<u64>,
 ) {
-    let dedupe_window = lock(&shared).dedupe_window;
+    let mut tables = Tables {
+        dedupe_window: lock(&shared).dedupe_window as u64,
+        attempted,
+    };
     let mut db = Some(db);
     let mut batch: Vec<Op> = Vec::new();
     // Set while `batch` holds completions alone, waiting for a commit to ride along with.
@@ -407,7 +476,7 @@ pub(super) fn write_loop(
         ops += batch.len() as u64;
         fsynced += u64::from(batch.iter().any(Op::needs_fsync));
         let result = match &db {
-            Some(db) => commit(db, &batch, next_seq, dedupe_window),
+            Some(db) => commit(db, &mut tables, &batch, next_seq),
             None => Err(redb::Error::Io(io::Error::other(
                 "the delivery queue database is not open",
             ))),
