@@ -1,5 +1,5 @@
 //! The durable delivery queue: replay after a restart or `kill -9`, completion, duplicates,
-//! torn tails, and bounded disk use.
+//! a damaged store, bounded disk use, attempts and deliveries set aside.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use prgate::metrics::Metrics;
 use prgate::types::PullNumber;
-use prgate::webhook::{Delivery, Enqueued, Event, Queue, QueueOptions};
+use prgate::webhook::queue::SetAside;
+use prgate::webhook::{Delivery, Enqueued, Event, Queue, QueueError, QueueOptions};
 
 fn delivery(id: &str) -> Delivery {
     Delivery {
@@ -43,14 +44,8 @@ fn open(dir: &Path) -> Queue {
     Queue::open(dir, Metrics::new()).unwrap()
 }
 
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
+fn store_file(dir: &Path) -> PathBuf {
+    dir.join("queue.redb")
 }
 
 #[tokio::test]
@@ -149,96 +144,86 @@ async fn futures_join(q: &Queue, id: &str, n: usize) -> Vec<Enqueued> {
 }
 
 #[tokio::test]
-async fn a_torn_or_corrupt_tail_is_ignored() {
-    let dir = tempfile::tempdir().unwrap();
-    let q = open(dir.path());
-    for i in 0..3 {
-        q.enqueue(delivery(&format!("d{i}"))).await.unwrap();
+async fn a_damaged_store_is_refused_with_what_to_do() {
+    // Not started empty: that would drop accepted deliveries without a word.
+    for damage in ["overwritten past the header", "not a database at all"] {
+        let dir = tempfile::tempdir().unwrap();
+        let q = open(dir.path());
+        for i in 0..3 {
+            q.enqueue(delivery(&format!("d{i}"))).await.unwrap();
+        }
+        drop(q);
+        let file = store_file(dir.path());
+        let mut bytes = std::fs::read(&file).unwrap();
+        if damage == "not a database at all" {
+            bytes = b"{\"queue\": []}".repeat(1000);
+        } else {
+            for b in &mut bytes[4096..] {
+                *b ^= 0x5a;
+            }
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        match Queue::open(dir.path(), Metrics::new()) {
+            Err(e @ QueueError::Store { .. }) => {
+                let message = e.to_string();
+                assert!(message.contains("queue.redb aside"), "{damage}: {message}");
+            }
+            Err(e) => panic!("{damage}: unexpected error {e}"),
+            Ok(_) => panic!("{damage}: opened a damaged store"),
+        }
     }
-    drop(q);
-    let seg = segments(dir.path())
-        .into_iter()
-        .find(|p| std::fs::metadata(p).unwrap().len() > 0)
-        .unwrap();
-    let intact = std::fs::read(&seg).unwrap();
-
-    // A crash in the middle of a write: half a record.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    let record = &intact[..intact.len() / 3];
-    f.write_all(&record[..record.len() / 2]).unwrap();
-    drop(f);
-    let q = open(dir.path());
-    assert_eq!(q.depth(), 3);
-    for i in 0..3 {
-        assert_eq!(next(&q).await.id, format!("d{i}"));
-    }
-    nothing_pending(&q).await;
-    q.enqueue(delivery("after-torn")).await.unwrap();
-    drop(q);
-
-    // A flipped bit in the last record of the original segment: that record is dropped.
-    let mut bytes = std::fs::read(&seg).unwrap();
-    let last = intact.len() - 5;
-    bytes[last] ^= 0x40;
-    std::fs::write(&seg, &bytes).unwrap();
-    // And garbage appended to done.log must not hide completions written after it.
-    let mut done = std::fs::OpenOptions::new()
-        .append(true)
-        .open(dir.path().join("done.log"))
-        .unwrap();
-    done.write_all(&[1, 2, 3]).unwrap();
-    drop(done);
-    let q = open(dir.path());
-    let ids: Vec<String> = vec![next(&q).await.id, next(&q).await.id, next(&q).await.id];
-    assert_eq!(ids, ["d0", "d1", "after-torn"]);
-    q.complete("after-torn").await.unwrap();
-    drop(q);
-    let q = open(dir.path());
-    assert_eq!(q.depth(), 2);
 }
 
 #[tokio::test]
-async fn completed_segments_are_deleted_so_disk_use_stays_bounded() {
+async fn completed_deliveries_leave_the_disk_so_its_use_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let options = QueueOptions {
         dedupe_window: 50,
-        segment_bytes: 2048,
+        ..QueueOptions::default()
     };
     let q = Queue::open_with(dir.path(), Metrics::new(), options).unwrap();
-    for i in 0..2000 {
+    let size = || std::fs::metadata(store_file(dir.path())).unwrap().len();
+    let mut settled = 0;
+    for i in 0..2500 {
         q.enqueue(delivery(&format!("d{i}"))).await.unwrap();
         let d = next(&q).await;
         q.complete(&d.id).await.unwrap();
+        if i == 999 {
+            settled = size();
+        }
     }
-    let segs = segments(dir.path());
-    let bytes: u64 = segs
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
-    // The duplicate window (50 deliveries of ~250 bytes) plus a segment or two.
-    assert!(bytes < 30_000, "{} segments, {bytes} bytes", segs.len());
-    let done = std::fs::metadata(dir.path().join("done.log"))
-        .unwrap()
-        .len();
-    assert!(done < 12 * 200, "done.log holds {done} bytes");
+    // Pages of completed deliveries and forgotten ids are reused: 1,500 more deliveries
+    // (~400 KB of records) do not grow the file.
+    let grown = size();
+    assert!(
+        grown <= settled + 64 * 1024,
+        "{settled} bytes after 1,000 deliveries, {grown} after 2,500"
+    );
     // The newest ids are still recognised.
     assert_eq!(
-        q.enqueue(delivery("d1999")).await.unwrap(),
+        q.enqueue(delivery("d2499")).await.unwrap(),
         Enqueued::Duplicate
     );
     drop(q);
     let q = Queue::open_with(dir.path(), Metrics::new(), options).unwrap();
     assert_eq!(q.depth(), 0);
     assert_eq!(
-        q.enqueue(delivery("d1999")).await.unwrap(),
+        q.enqueue(delivery("d2499")).await.unwrap(),
         Enqueued::Duplicate
     );
     assert_eq!(
-        q.enqueue(delivery("d1960")).await.unwrap(),
+        q.enqueue(delivery("d2460")).await.unwrap(),
         Enqueued::Duplicate
     );
+    // Older ids have left the window.
+    assert_eq!(
+        q.enqueue(delivery("d100")).await.unwrap(),
+        Enqueued::Accepted
+    );
+    let d = next(&q).await;
+    q.complete(&d.id).await.unwrap();
 
-    // A delivery left pending keeps its segment, and everything after it, until completed.
+    // A delivery left pending stays, however many are completed after it.
     q.enqueue(delivery("stuck")).await.unwrap();
     let stuck = next(&q).await;
     for i in 0..500 {
@@ -389,4 +374,103 @@ async fn kill_9_loses_no_acknowledged_delivery() {
             acked.remove(id);
         }
     }
+}
+
+fn not_queued(r: Result<impl std::fmt::Debug, QueueError>) -> bool {
+    matches!(r, Err(QueueError::NotQueued { .. }))
+}
+
+#[tokio::test]
+async fn attempts_are_counted_durably_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = open(dir.path());
+    q.enqueue(delivery("a")).await.unwrap();
+    q.enqueue(delivery("b")).await.unwrap();
+    assert_eq!(next(&q).await.id, "a");
+    assert_eq!(q.record_attempt("a").await.unwrap(), 1);
+    assert_eq!(q.record_attempt("a").await.unwrap(), 2);
+    // Counted before it was handed out, too.
+    assert_eq!(q.record_attempt("b").await.unwrap(), 1);
+    assert!(not_queued(q.record_attempt("unknown").await));
+    drop(q);
+
+    let q = open(dir.path());
+    assert_eq!(next(&q).await.id, "a");
+    assert_eq!(q.record_attempt("a").await.unwrap(), 3);
+    assert_eq!(q.record_attempt("b").await.unwrap(), 2);
+    q.complete("a").await.unwrap();
+    assert!(not_queued(q.record_attempt("a").await));
+    drop(q);
+
+    let q = open(dir.path());
+    assert_eq!(q.depth(), 1);
+    assert_eq!(q.record_attempt("b").await.unwrap(), 3);
+    assert!(not_queued(q.record_attempt("a").await));
+}
+
+#[tokio::test]
+async fn a_delivery_set_aside_is_kept_listed_and_never_handed_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = QueueOptions {
+        dedupe_window: 2,
+        ..QueueOptions::default()
+    };
+    let q = Queue::open_with(dir.path(), Metrics::new(), options).unwrap();
+    for id in ["a", "b", "c"] {
+        q.enqueue(delivery(id)).await.unwrap();
+    }
+    assert_eq!(next(&q).await.id, "a");
+    for _ in 0..3 {
+        q.record_attempt("a").await.unwrap();
+    }
+    let reason = "the worker panicked 3 times: index out of bounds";
+    q.set_aside("a", reason).await.unwrap();
+    // Set aside before it was handed out: skipped.
+    q.set_aside("c", "operator").await.unwrap();
+    assert_eq!(q.depth(), 1);
+    assert_eq!(next(&q).await.id, "b");
+    nothing_pending(&q).await;
+
+    let listed = |list: Vec<SetAside>| {
+        list.into_iter()
+            .map(|s| (s.id, s.event, s.reason, s.attempts))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![
+        (
+            "a".to_string(),
+            "pull_request_review".to_string(),
+            reason.to_string(),
+            3,
+        ),
+        (
+            "c".to_string(),
+            "pull_request_review".to_string(),
+            "operator".to_string(),
+            0,
+        ),
+    ];
+    assert_eq!(listed(q.set_aside_list()), expected);
+    assert!(not_queued(q.set_aside("a", "again").await));
+    assert!(not_queued(q.record_attempt("a").await));
+    assert!(not_queued(q.set_aside("unknown", "x").await));
+    q.complete("a").await.unwrap();
+    assert_eq!(q.depth(), 1);
+    drop(q);
+
+    let q = Queue::open_with(dir.path(), Metrics::new(), options).unwrap();
+    assert_eq!(q.depth(), 1);
+    assert_eq!(next(&q).await.id, "b");
+    nothing_pending(&q).await;
+    let after = q.set_aside_list();
+    assert_eq!(listed(after.clone()), expected);
+    assert!(after[0].set_aside_at <= chrono::Utc::now());
+    q.complete("b").await.unwrap();
+    // Its id stays a duplicate after it has left the (tiny) window; a completed one does not.
+    for id in ["x", "y", "z"] {
+        q.enqueue(delivery(id)).await.unwrap();
+    }
+    assert_eq!(q.enqueue(delivery("b")).await.unwrap(), Enqueued::Accepted);
+    assert_eq!(q.enqueue(delivery("a")).await.unwrap(), Enqueued::Duplicate);
+    assert_eq!(q.enqueue(delivery("c")).await.unwrap(), Enqueued::Duplicate);
 }
