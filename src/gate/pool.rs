@@ -13,6 +13,9 @@ use tokio::sync::Semaphore;
 use crate::types::{CommitSha, PullNumber, RepoName};
 use crate::webhook::{Delivery, Event, Queue};
 
+/// How many times a delivery's processing may start before it is set aside.
+const MAX_ATTEMPTS: u32 = 3;
+
 /// What a job is about; jobs with the same key never run at the same time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum JobKey {
@@ -87,6 +90,7 @@ struct PoolInner {
     running: AtomicUsize,
     max_running: AtomicUsize,
     evaluations: AtomicUsize,
+    panics: AtomicUsize,
 }
 
 /// What runs a job; the gate in service, a stand-in in tests.
@@ -103,6 +107,7 @@ impl Pool {
                 running: AtomicUsize::new(0),
                 max_running: AtomicUsize::new(0),
                 evaluations: AtomicUsize::new(0),
+                panics: AtomicUsize::new(0),
             }),
         }
     }
@@ -193,24 +198,136 @@ impl Pool {
         let Ok(_permit) = self.inner.permits.acquire().await else {
             return;
         };
-        let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.inner.max_running.fetch_max(now, Ordering::SeqCst);
-        if matches!(work.job, Job::Evaluate(..)) {
-            self.inner.evaluations.fetch_add(1, Ordering::SeqCst);
+        loop {
+            // Counted (on disk) before each start, so that a delivery that brings the whole
+            // process down is set aside after a few restarts too.
+            let mut attempts = 0;
+            for id in &work.deliveries {
+                match queue.record_attempt(id).await {
+                    Ok(n) => attempts = attempts.max(n),
+                    Err(e) => tracing::warn!(error = %e, %id, "cannot count the attempt"),
+                }
+            }
+            if attempts > MAX_ATTEMPTS {
+                self.set_aside(
+                    queue,
+                    &work,
+                    "processing failed (panicked) on every attempt",
+                )
+                .await;
+                return;
+            }
+            let now = self.inner.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.inner.max_running.fetch_max(now, Ordering::SeqCst);
+            if matches!(work.job, Job::Evaluate(..)) {
+                self.inner.evaluations.fetch_add(1, Ordering::SeqCst);
+            }
+            // A job that panics must not take its lane or the pool with it: it runs in a task
+            // of its own; it is tried again, and set aside after a few attempts.
+            let r = runner.clone();
+            let job = work.job.clone();
+            let outcome = tokio::spawn(async move { r.run(job).await }).await;
+            self.inner.running.fetch_sub(1, Ordering::SeqCst);
+            match outcome {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(job = ?work.job, error = %e, attempts, "a job panicked");
+                    self.inner.panics.fetch_add(1, Ordering::SeqCst);
+                    if work.deliveries.is_empty() || attempts >= MAX_ATTEMPTS {
+                        self.set_aside(
+                            queue,
+                            &work,
+                            &format!("processing panicked {attempts} times: {e}"),
+                        )
+                        .await;
+                        return;
+                    }
+                }
+            }
         }
-        // A job that panics must not take its lane or the pool with it: it runs in a task of
-        // its own, and the panic is logged; the delivery is completed so it is not retried
-        // forever (the reconciler re-evaluates its PR).
-        let r = runner.clone();
-        let job = work.job.clone();
-        if let Err(e) = tokio::spawn(async move { r.run(job).await }).await {
-            tracing::error!(job = ?work.job, error = %e, "a job panicked; its deliveries are set aside, the reconciler covers its PR");
-        }
-        self.inner.running.fetch_sub(1, Ordering::SeqCst);
         for id in &work.deliveries {
             if let Err(e) = queue.complete(id).await {
                 tracing::error!(error = %e, %id, "cannot mark the delivery done; it will be processed again after a restart");
             }
         }
+    }
+
+    /// Keeps the deliveries of a job that keeps failing on disk, out of the live queue, with
+    /// the reason: reported, never retried forever. The reconciler still covers their PR.
+    async fn set_aside(&self, queue: &Queue, work: &Waiting, reason: &str) {
+        for id in &work.deliveries {
+            tracing::error!(%id, job = ?work.job, %reason, "delivery set aside");
+            if let Err(e) = queue.set_aside(id, reason).await {
+                tracing::error!(error = %e, %id, "cannot set the delivery aside");
+            }
+        }
+    }
+
+    /// Jobs that panicked so far.
+    pub fn panics(&self) -> usize {
+        self.inner.panics.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use std::time::Duration;
+
+    /// Panics on PR #1, counts the rest.
+    struct Flaky {
+        done: AtomicUsize,
+    }
+
+    impl Runner for Flaky {
+        async fn run(self: Arc<Self>, job: Job) {
+            if let Job::Evaluate(_, PullNumber(1)) = job {
+                panic!("a delivery that breaks the worker");
+            }
+            self.done.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn delivery(id: &str, number: u64) -> Delivery {
+        Delivery {
+            id: id.to_string(),
+            event_name: "pull_request_review".into(),
+            received_at: chrono::Utc::now(),
+            event: Event::PullRequestReview {
+                action: "submitted".into(),
+                repo: "acme/infra".parse().unwrap(),
+                number: PullNumber(number),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delivery_that_panics_is_set_aside_after_three_attempts_and_others_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::open(dir.path(), Metrics::new()).unwrap();
+        let runner = Arc::new(Flaky {
+            done: AtomicUsize::new(0),
+        });
+        let pool = Pool::new(4);
+        for (id, n) in [("poison", 1), ("fine", 2)] {
+            queue.enqueue(delivery(id, n)).await.unwrap();
+            let d = queue.next().await;
+            let (key, job) = job_of(&d).unwrap();
+            pool.submit(&runner, &queue, key, job, Some(d.id.clone()));
+        }
+        for _ in 0..200 {
+            if !pool.busy() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(runner.done.load(Ordering::SeqCst), 1, "the other delivery went on");
+        assert_eq!(pool.panics(), 3, "three attempts, then no more");
+        let aside = queue.set_aside_list();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        assert_eq!(aside[0].id, "poison");
+        assert!(aside[0].reason.contains("panicked 3 times"), "{aside:?}");
+        assert_eq!(queue.depth(), 0);
     }
 }
