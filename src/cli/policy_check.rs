@@ -80,7 +80,7 @@ fn unapprovable_rules(
         .iter()
         .map(|r| (r.name.as_str(), &r.approvers))
         .chain(policy.defaults.as_ref().map(|d| ("defaults", &d.approvers)))
-        .filter(|(_, a)| a.teams.is_empty() && a.users.iter().all(|u| cannot(u)))
+        .filter(|(_, a)| a.teams.is_empty() && a.users.iter().all(&cannot))
         .map(|(rule, a)| Finding {
             error: true,
             message: format!(

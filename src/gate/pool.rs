@@ -322,7 +322,11 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(runner.done.load(Ordering::SeqCst), 1, "the other delivery went on");
+        assert_eq!(
+            runner.done.load(Ordering::SeqCst),
+            1,
+            "the other delivery went on"
+        );
         assert_eq!(pool.panics(), 3, "three attempts, then no more");
         let aside = queue.set_aside_list();
         assert_eq!(aside.len(), 1, "{aside:?}");

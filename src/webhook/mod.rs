@@ -10,5 +10,5 @@ pub mod signature;
 
 pub use event::{DecodeError, Delivery, Event, EventAccount, decode_event};
 pub use intake::{BodyIntake, IntakeError, VerifiedBody};
-pub use queue::{Enqueued, Queue, QueueError, QueueOptions};
+pub use queue::{Enqueued, Queue, QueueError, QueueOptions, SetAside};
 pub use signature::{SignatureCheck, SignatureError, sign, verify_signature};

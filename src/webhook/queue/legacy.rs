@@ -27,8 +27,15 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> QueueError + '_ {
     }
 }
 
-/// The old queue's files in `dir`: segments in seq order, then `done.log` and its temporary.
-fn old_files(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<PathBuf>), QueueError> {
+/// The old queue's files in a directory.
+struct OldFiles {
+    /// `(first seq, path)` in seq order.
+    segments: Vec<(u64, PathBuf)>,
+    /// `done.log` and its temporary, where present.
+    others: Vec<PathBuf>,
+}
+
+fn old_files(dir: &Path) -> Result<OldFiles, QueueError> {
     let mut segments = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
@@ -47,7 +54,7 @@ fn old_files(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<PathBuf>), QueueErr
         .map(|n| dir.join(n))
         .filter(|p| p.exists())
         .collect();
-    Ok((segments, others))
+    Ok(OldFiles { segments, others })
 }
 
 /// Imports the segment log in `dir`, if there is one, into `db`: deliveries not completed
@@ -55,7 +62,7 @@ fn old_files(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<PathBuf>), QueueErr
 /// duplicate window. A crash after the commit but before the old files are gone does not
 /// import them twice.
 pub(super) fn import(dir: &Path, db: &Database, dedupe_window: usize) -> Result<(), QueueError> {
-    let (segments, others) = old_files(dir)?;
+    let OldFiles { segments, others } = old_files(dir)?;
     if segments.is_empty() && others.is_empty() {
         return Ok(());
     }
@@ -112,7 +119,7 @@ fn write(
     let mut recent = txn.open_table(RECENT_IDS)?;
     // After anything already in the database (there is nothing unless an operator copied old
     // segments into a directory already in use).
-    let mut next = [
+    let first = [
         deliveries.last()?.map(|(k, _)| k.value()),
         recent.last()?.map(|(k, _)| k.value()),
     ]
@@ -125,7 +132,7 @@ fn write(
     struct IdOnly {
         id: String,
     }
-    for (seq, json) in records {
+    for (next, (seq, json)) in (first..).zip(records) {
         if !completed.contains(seq) {
             // Stored as is; one this version cannot decode is set aside when the queue loads.
             deliveries.insert(next, json.as_slice())?;
@@ -133,7 +140,6 @@ fn write(
         if let Ok(d) = serde_json::from_slice::<IdOnly>(json) {
             recent.insert(next, d.id.as_str())?;
         }
-        next += 1;
     }
     while recent.len()? > dedupe_window as u64 {
         recent.pop_first()?;

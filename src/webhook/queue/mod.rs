@@ -16,12 +16,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
-use std::sync::mpsc;
-
 use tokio::sync::{Notify, oneshot};
 
 use crate::metrics::Metrics;

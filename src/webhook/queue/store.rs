@@ -5,16 +5,14 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use redb::{
     Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
 use tokio::sync::oneshot;
 
 use super::{QueueError, SetAside, Shared, legacy, lock};
@@ -23,7 +21,8 @@ use crate::webhook::event::Delivery;
 /// Live deliveries (accepted, neither completed nor set aside): seq -> `Delivery` as JSON.
 /// The seq is the acceptance order.
 pub(super) const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
-/// The duplicate window: seq -> delivery id of the latest `dedupe_window` deliveries accepted.
+/// The duplicate window: seq -> delivery id of the latest `dedupe_window` deliveries accepted
+/// (and up to [`TRIM_SLACK`] older ones, not loaded).
 pub(super) const RECENT_IDS: TableDefinition<u64, &str> = TableDefinition::new("recent_ids");
 /// Processing attempts of live deliveries: seq -> count.
 const ATTEMPTS: TableDefinition<u64, u32> = TableDefinition::new("attempts");
@@ -42,13 +41,15 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const MAX_BATCH_OPS: usize = 8192;
 /// How long completions alone wait for a commit with an fsync to join before they are
 /// committed without one. Completions lost to a crash are processed again, which is idempotent.
+pub(super) const COMPLETION_DELAY: Duration = Duration::from_millis(100);
 /// How many ids past the window may stay on disk before the oldest are deleted in one go.
 const TRIM_SLACK: u64 = 1024;
-pub(super) const COMPLETION_DELAY: Duration = Duration::from_millis(100);
 
 type Reply<T> = oneshot::Sender<Result<T, Arc<redb::Error>>>;
 
 /// A request to the writer thread.
+// Most requests are enqueues; boxing the delivery would add an allocation to each.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Op {
     Enqueue {
         delivery: Delivery,
