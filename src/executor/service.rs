@@ -468,8 +468,9 @@ impl Executor {
                 self.own_statuses(repo, &m).await?.first(),
                 Some(RunStatus::Running)
             );
-            let key = (repo.clone(), m.clone());
-            if interrupted && self.seen.lock().map(|mut s| s.insert(key)).unwrap_or(false) {
+            // Once said, prgate's newest status is `interrupted` itself, so it is said once,
+            // across restarts and replicas, whatever else considered the merge meanwhile.
+            if interrupted {
                 tracing::warn!(%repo, merge = %m, "execution was interrupted; not re-running it");
                 self.gh
                     .post_status(
