@@ -214,7 +214,16 @@ async fn a_ref_blocking_every_claim_is_an_error_that_names_it_and_recovers() {
         "{description}"
     );
     assert!(w.runs().is_empty());
-    assert!(w.comments_text(n).await.contains("Execution blocked"));
+    // The PR hears it too (the comment follows the status).
+    let mut told = false;
+    for _ in 0..200 {
+        if w.comments_text(n).await.contains("Execution blocked") {
+            told = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(told, "{}", w.comments_text(n).await);
     // The documented recovery: delete the ref; the next pass runs it, once.
     assert_eq!(
         delete_ref(&w, "root-token", "refs/prgate/claims").await,
