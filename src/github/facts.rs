@@ -121,8 +121,12 @@ pub async fn gather_facts_with_policy(
         .map(|u| u.account())
         .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
 
-    // GitHub's compare of `base...head` is against their merge base.
-    let compare = gh.compare(repo, &base_sha, &head_sha).await?;
+    // GitHub's compare of `base...head` is against their merge base. The reviews do not
+    // depend on it: both are read at once.
+    let (compare, api_reviews) = tokio::try_join!(
+        gh.compare(repo, &base_sha, &head_sha),
+        gh.reviews(repo, PullNumber(pull.number))
+    )?;
     if compare.total_commits as usize != compare.commits.len() {
         return Err(GatherError::Incomplete(format!(
             "the PR has {} commits, more than GitHub lists at once; split it",
@@ -154,9 +158,7 @@ pub async fn gather_facts_with_policy(
         .map(|c| commit_facts(&here, c))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let reviews = gh
-        .reviews(repo, PullNumber(pull.number))
-        .await?
+    let reviews = api_reviews
         .into_iter()
         .filter_map(|r| {
             // A review by a deleted account carries no stance anyone can be held to.
@@ -174,7 +176,7 @@ pub async fn gather_facts_with_policy(
 
     // Team membership, pushers and the base's history are only needed when someone took a
     // stance; a PR nobody reviewed costs no such call.
-    let mut team_members = BTreeMap::new();
+    let mut team_members: BTreeMap<_, _> = BTreeMap::new();
     let mut head_pushers = None;
     let mut base_changed_at = None;
     let stance_taken = reviews.iter().any(|r| {
@@ -184,20 +186,43 @@ pub async fn gather_facts_with_policy(
         )
     });
     if stance_taken {
-        for team in policy::teams_needed(&policy, &changed_files) {
-            let members = gh.team_members(&team).await?;
-            team_members.insert(team, members);
-        }
-        head_pushers = Some(read_pushers(gh, repo, pull, &mut commits).await?);
-        if reviews.iter().any(|r| r.state == ReviewState::Approved) {
-            base_changed_at = gh
-                .issue_events(repo, PullNumber(pull.number))
-                .await?
+        // Teams, pushers and the base's history do not depend on each other: read at once.
+        let teams: Vec<_> = policy::teams_needed(&policy, &changed_files)
+            .into_iter()
+            .collect();
+        let approved = reviews.iter().any(|r| r.state == ReviewState::Approved);
+        let (members, pushed, events) = tokio::try_join!(
+            async {
+                // Usually one or two teams; read in turn beside the other reads.
+                let mut out = Vec::with_capacity(teams.len());
+                for t in &teams {
+                    out.push(gh.team_members(t).await?);
+                }
+                Ok::<_, GatherError>(out)
+            },
+            read_pushers(gh, repo, pull),
+            async {
+                if approved {
+                    gh.issue_events(repo, PullNumber(pull.number))
+                        .await
+                        .map(Some)
+                        .map_err(GatherError::from)
+                } else {
+                    Ok(None)
+                }
+            }
+        )?;
+        team_members = teams.into_iter().zip(members).collect();
+        let (pushers, activity) = pushed;
+        attribute_pushes(&mut commits, &activity);
+        head_pushers = Some(pushers);
+        base_changed_at = events.and_then(|events| {
+            events
                 .iter()
                 .filter(|e| e.event == "base_ref_changed")
                 .filter_map(|e| e.created_at)
-                .max();
-        }
+                .max()
+        });
     }
 
     let proposed_policy = if changed_files.iter().any(|f| f == POLICY_PATH) {
@@ -261,8 +286,7 @@ async fn read_pushers(
     gh: &GitHub,
     repo: &RepoName,
     pull: &ApiPull,
-    commits: &mut [CommitFacts],
-) -> Result<Vec<Account>, GatherError> {
+) -> Result<(Vec<Account>, Vec<ApiActivity>), GatherError> {
     let head_repo = pull.head.repo.as_ref().map(|r| r.full_name.as_str());
     let same_repo = head_repo
         .and_then(|n| n.parse::<RepoName>().ok())
@@ -288,8 +312,7 @@ async fn read_pushers(
             pushers.push(account);
         }
     }
-    attribute_pushes(commits, &activity);
-    Ok(pushers)
+    Ok((pushers, activity))
 }
 
 /// Names the pusher of each commit: a push whose new tip is the commit at position i of the
