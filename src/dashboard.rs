@@ -38,6 +38,8 @@ struct Board {
     recent: VecDeque<DecisionRow>,
     latest: HashMap<PullRef, DecisionRow>,
     executions: VecDeque<ExecutionRow>,
+    /// Deliveries whose processing kept failing: (delivery id, event, reason).
+    set_aside: VecDeque<(String, String, String)>,
 }
 
 /// Shared, bounded dashboard state. Cheap to clone.
@@ -130,6 +132,17 @@ impl Dashboard {
         b.executions.truncate(RECENT_EXECUTIONS);
     }
 
+    /// Records a delivery set aside after its processing kept failing.
+    pub fn record_set_aside(&self, id: &str, event: &str, reason: &str) {
+        let mut b = self.board();
+        if b.set_aside.iter().any(|(i, _, _)| i == id) {
+            return;
+        }
+        b.set_aside
+            .push_front((id.to_string(), event.to_string(), reason.to_string()));
+        b.set_aside.truncate(RECENT_EXECUTIONS);
+    }
+
     /// A small self-contained HTML page (no scripts).
     pub fn render_html(&self) -> String {
         let (mut pending, recent, executions) = {
@@ -177,6 +190,24 @@ impl Dashboard {
             h.push_str("<table><tr><th>Pull request</th><th>Head</th><th>At</th><th>State</th><th>Status</th></tr>\n");
             for r in &recent {
                 decision_row(&mut h, r, true);
+            }
+            h.push_str("</table>\n");
+        }
+
+        let set_aside: Vec<(String, String, String)> =
+            self.board().set_aside.iter().cloned().collect();
+        if !set_aside.is_empty() {
+            let _ = writeln!(h, "<h2>Deliveries set aside ({})</h2>", set_aside.len());
+            h.push_str("<p>Their processing kept failing; they are kept on disk and not retried. The reconciler still covers their pull requests.</p>\n");
+            h.push_str("<table><tr><th>Delivery</th><th>Event</th><th>Why</th></tr>\n");
+            for (id, event, reason) in &set_aside {
+                let _ = writeln!(
+                    h,
+                    "<tr><td><code>{}</code></td><td>{}</td><td class=\"error\">{}</td></tr>",
+                    escape_html(id),
+                    escape_html(event),
+                    escape_html(reason),
+                );
             }
             h.push_str("</table>\n");
         }

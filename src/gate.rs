@@ -108,6 +108,7 @@ impl Gate {
         metrics: Metrics,
         dashboard: Dashboard,
     ) -> Self {
+        let pool = Pool::reporting(config.runtime.workers, metrics.clone(), dashboard.clone());
         Gate {
             gh,
             governed: config
@@ -128,7 +129,7 @@ impl Gate {
             programs: config.program_paths(),
             push_senders: Mutex::new(HashMap::new()),
             requested: Mutex::new(HashSet::new()),
-            pool: Pool::new(config.runtime.workers),
+            pool,
             queue: Mutex::new(None),
             executions: Arc::new(tokio::sync::Semaphore::new(
                 config.runtime.executions.max(1),
@@ -974,6 +975,10 @@ impl Gate {
     pub async fn run_worker(self: Arc<Self>, queue: Queue, mut ticks: mpsc::Receiver<()>) {
         if let Ok(mut q) = self.queue.lock() {
             *q = Some(queue.clone());
+        }
+        // Deliveries set aside before a restart stay on the dashboard.
+        for d in queue.set_aside_list() {
+            self.dashboard.record_set_aside(&d.id, &d.event, &d.reason);
         }
         self.start_reconcile();
         loop {

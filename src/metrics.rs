@@ -251,8 +251,8 @@ impl Metrics {
     }
 
     /// `outcome`: accepted, duplicate, ignored, unauthorized, too_large, bad_request,
-    /// unavailable (the queue could not store it), busy (the body budget stayed full) or
-    /// timeout (the body did not arrive in time).
+    /// unavailable (the queue could not store it), busy (the body budget stayed full),
+    /// timeout (the body did not arrive in time) or set_aside (its processing kept failing).
     pub fn delivery(&self, event: &str, outcome: &str) {
         let labels = DeliveryLabels {
             event: bounded(event, KNOWN_EVENTS, "other").to_string(),
@@ -268,6 +268,7 @@ impl Metrics {
                     "unavailable",
                     "busy",
                     "timeout",
+                    "set_aside",
                 ],
                 "other",
             )

@@ -91,6 +91,8 @@ struct PoolInner {
     max_running: AtomicUsize,
     evaluations: AtomicUsize,
     panics: AtomicUsize,
+    /// Where a set-aside delivery is reported besides the log.
+    report: Option<(crate::metrics::Metrics, crate::dashboard::Dashboard)>,
 }
 
 /// What runs a job; the gate in service, a stand-in in tests.
@@ -100,8 +102,25 @@ pub trait Runner: Send + Sync + 'static {
 
 impl Pool {
     pub fn new(workers: usize) -> Pool {
+        Pool::build(workers, None)
+    }
+
+    /// A pool that reports set-aside deliveries in the metrics and on the dashboard.
+    pub fn reporting(
+        workers: usize,
+        metrics: crate::metrics::Metrics,
+        dashboard: crate::dashboard::Dashboard,
+    ) -> Pool {
+        Pool::build(workers, Some((metrics, dashboard)))
+    }
+
+    fn build(
+        workers: usize,
+        report: Option<(crate::metrics::Metrics, crate::dashboard::Dashboard)>,
+    ) -> Pool {
         Pool {
             inner: Arc::new(PoolInner {
+                report,
                 lanes: Mutex::new(HashMap::new()),
                 permits: Semaphore::new(workers.max(1)),
                 running: AtomicUsize::new(0),
@@ -255,10 +274,18 @@ impl Pool {
     /// Keeps the deliveries of a job that keeps failing on disk, out of the live queue, with
     /// the reason: reported, never retried forever. The reconciler still covers their PR.
     async fn set_aside(&self, queue: &Queue, work: &Waiting, reason: &str) {
+        let event = match &work.job {
+            Job::Evaluate(..) => "pull_request".to_string(),
+            Job::Handle(d) => d.event_name.clone(),
+        };
         for id in &work.deliveries {
             tracing::error!(%id, job = ?work.job, %reason, "delivery set aside");
             if let Err(e) = queue.set_aside(id, reason).await {
                 tracing::error!(error = %e, %id, "cannot set the delivery aside");
+            }
+            if let Some((metrics, dashboard)) = &self.inner.report {
+                metrics.delivery(&event, "set_aside");
+                dashboard.record_set_aside(id, &event, reason);
             }
         }
     }
@@ -309,7 +336,9 @@ mod tests {
         let runner = Arc::new(Flaky {
             done: AtomicUsize::new(0),
         });
-        let pool = Pool::new(4);
+        let metrics = Metrics::new();
+        let dashboard = crate::dashboard::Dashboard::new();
+        let pool = Pool::reporting(4, metrics.clone(), dashboard.clone());
         for (id, n) in [("poison", 1), ("fine", 2)] {
             queue.enqueue(delivery(id, n)).await.unwrap();
             let d = queue.next().await;
@@ -333,5 +362,12 @@ mod tests {
         assert_eq!(aside[0].id, "poison");
         assert!(aside[0].reason.contains("panicked 3 times"), "{aside:?}");
         assert_eq!(queue.depth(), 0);
+        // Reported, not only logged.
+        assert!(dashboard.render_html().contains("<code>poison</code>"));
+        assert!(
+            metrics.render().contains("set_aside"),
+            "{}",
+            metrics.render()
+        );
     }
 }
