@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use git2::{Oid, Repository, Tree};
 
-use super::history::policy_blob_at;
+use super::history::{paths_between, policy_blob_at};
 
 /// How far back along the first-parent line the walk looks for the last approved state; a
 /// branch whose governed content was last approved further back is refused, never guessed.
@@ -76,7 +76,7 @@ pub fn check_carried(
             Some(p) => Some(repo.find_commit(p)?.tree()?),
             None => None,
         };
-        let changed: Vec<String> = changed_paths(repo, old.as_ref(), &tree)?
+        let changed: Vec<String> = paths_between(repo, old.as_ref(), &tree)?
             .into_iter()
             .filter(|p| governs(p) && !settled.contains(p))
             .collect();
@@ -175,28 +175,6 @@ fn entry(tree: &Tree<'_>, path: &str) -> Result<Entry, git2::Error> {
         Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-fn changed_paths(
-    repo: &Repository,
-    old: Option<&Tree<'_>>,
-    new: &Tree<'_>,
-) -> Result<Vec<String>, git2::Error> {
-    let diff = repo.diff_tree_to_tree(old, Some(new), None)?;
-    let mut out: Vec<String> = Vec::new();
-    for d in diff.deltas() {
-        for f in [d.old_file().path(), d.new_file().path()]
-            .into_iter()
-            .flatten()
-        {
-            let s = f.to_string_lossy().to_string();
-            if !out.contains(&s) {
-                out.push(s);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 #[cfg(test)]

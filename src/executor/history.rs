@@ -28,7 +28,16 @@ pub fn changed_paths(repo: &Repository, commit: Oid) -> Result<Vec<String>, git2
         Ok(p) => Some(p.tree()?),
         Err(_) => None,
     };
-    let diff = repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?;
+    paths_between(repo, old_tree.as_ref(), &new_tree)
+}
+
+/// Paths that differ between two trees (both sides of a rename), each once, in diff order.
+pub fn paths_between(
+    repo: &Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: &git2::Tree<'_>,
+) -> Result<Vec<String>, git2::Error> {
+    let diff = repo.diff_tree_to_tree(old, Some(new), None)?;
     let mut out = Vec::new();
     for d in diff.deltas() {
         for f in [d.old_file().path(), d.new_file().path()]
