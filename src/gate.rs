@@ -972,7 +972,11 @@ impl Gate {
     /// each to the pool under its key (a PR, a commit, a branch), where different keys run
     /// concurrently and one key in order; reconciler ticks start a pass beside it, the first
     /// at start-up. A delivery is completed once the run covering it has finished.
-    pub async fn run_worker(self: Arc<Self>, queue: Queue, mut ticks: mpsc::Receiver<()>) {
+    pub async fn run_worker(
+        self: Arc<Self>,
+        queue: Queue,
+        ticks: Arc<tokio::sync::Mutex<mpsc::Receiver<()>>>,
+    ) {
         if let Ok(mut q) = self.queue.lock() {
             *q = Some(queue.clone());
         }
@@ -984,7 +988,7 @@ impl Gate {
         loop {
             let work = tokio::select! {
                 d = queue.next() => Ok(d),
-                Some(()) = ticks.recv() => Err(Work::Reconcile),
+                Some(()) = async { ticks.lock().await.recv().await } => Err(Work::Reconcile),
             };
             match work {
                 Ok(delivery) => {

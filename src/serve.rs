@@ -201,9 +201,31 @@ pub async fn start_with_clock(
     ))];
 
     let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
-    tasks.push(tokio::spawn(
-        gate.clone().run_worker(queue.clone(), tick_rx),
-    ));
+    // The dispatcher is supervised: if it panics, `/readyz` says not ready until it runs again
+    // (jobs themselves run apart, and one that panics is retried and set aside).
+    let ticks = Arc::new(tokio::sync::Mutex::new(tick_rx));
+    let (sup_gate, sup_queue, sup_ready) = (gate.clone(), queue.clone(), ready.clone());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            // Aborted with its supervisor (a shutdown), so the queue's lock goes with them.
+            let worker = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+                sup_gate
+                    .clone()
+                    .run_worker(sup_queue.clone(), ticks.clone()),
+            ));
+            match worker.await {
+                Err(e) if e.is_panic() => {
+                    let was_ready = sup_ready.swap(false, Ordering::SeqCst);
+                    tracing::error!(error = %e, "the delivery dispatcher panicked; restarting it");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if was_ready {
+                        sup_ready.store(true, Ordering::SeqCst);
+                    }
+                }
+                _ => return,
+            }
+        }
+    }));
 
     // Ready once we know who we are on the code host (needed to spot forged statuses).
     let ready_gate = gate.clone();
