@@ -299,6 +299,14 @@ async fn read_pushers(
     }
     let branch = pull.head.git_ref.as_str();
     let activity = gh.branch_activity(repo, branch).await?;
+    // The list must reach the push that brought the current head; one that does not (kept
+    // for a limited time, or cut short) may be missing a pusher, so it decides nothing.
+    if !activity.iter().any(|a| a.after == pull.head.sha) {
+        return Err(GatherError::Incomplete(format!(
+            "GitHub lists no push of the head {} to {branch}; prgate cannot tell who pushed to the PR",
+            pull.head.sha.get(..7).unwrap_or(&pull.head.sha)
+        )));
+    }
     let mut pushers: Vec<Account> = Vec::new();
     for a in &activity {
         let Some(actor) = &a.actor else {
