@@ -378,3 +378,85 @@ async fn a_pinned_context_is_satisfied_only_by_its_app() {
 async fn head_of_pull(w: &World, n: u64) -> String {
     w.head_of(n).await
 }
+
+/// GitHub counts an app's rate limit per installation: one installation running dry holds up
+/// the repositories of its account, never another account's. And a fresh token brings no
+/// fresh budget, in the simulator as on GitHub.
+#[tokio::test]
+async fn as_an_app_a_spent_installation_limits_only_its_own_account() {
+    let public_key = std::fs::read_to_string(fixture("test-app.pub.pem")).unwrap();
+    let seed = format!(
+        "{SEED}\n[[apps]]\nid = {APP_ID}\nslug = \"prgate\"\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 7, account = \"acme\" }}, {{ id = 8, account = \"bob\" }}]\n[[repos]]\nname = \"bob/tools\"\ndefault_branch = \"main\"\nwriters = [\"bob\"]\n"
+    );
+    let w = World::start_without_gate_seeded(POLICY, &seed).await;
+    let key =
+        prgate::config::Secret::new(std::fs::read_to_string(fixture("test-app.pem")).unwrap());
+    let options = ClientOptions {
+        max_rate_limit_wait: Duration::from_secs(1),
+        ..test_client_options()
+    };
+    let gh = prgate::github::GitHub::with_credentials(
+        &w.sim.api_url,
+        prgate::github::Credentials::App {
+            app_id: APP_ID,
+            private_key: &key,
+        },
+        options,
+        prgate::metrics::Metrics::new(),
+    )
+    .unwrap();
+    let repo: prgate::types::RepoName = REPO.parse().unwrap();
+    let elsewhere: prgate::types::RepoName = "bob/tools".parse().unwrap();
+    gh.branch_tip(&repo, "main").await.unwrap();
+    // Other work on acme's installation leaves 10 requests, below prgate's reserve of 50.
+    w.sim.spend_installation_rate_limit(7, 10);
+    gh.branch_tip(&repo, "main").await.unwrap();
+    let refused = gh.branch_tip(&repo, "main").await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("rate limit of installation:acme/core"),
+        "{refused}"
+    );
+    // bob's installation has its own budget: its request is sent and answered, not held back
+    // by acme's (the answer, 404, is bob's repository having no commit yet).
+    let before = w.sim.api_calls();
+    let answered = gh.branch_tip(&elsewhere, "main").await;
+    assert!(
+        !format!("{answered:?}").contains("rate limit"),
+        "{answered:?}"
+    );
+    assert!(w.sim.api_calls() > before);
+    // A new token for acme does not reset its budget: spent, it stays spent.
+    w.sim.spend_installation_rate_limit(7, 0);
+    let token = installation_token(&w, 7).await;
+    let (s, body) = w
+        .api(&token, Method::GET, &format!("/repos/{REPO}"), None)
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert!(body.to_string().contains("rate limit exceeded"), "{body}");
+    w.shutdown().await;
+}
+
+/// A fresh installation token for `installation`, as prgate would fetch it.
+async fn installation_token(w: &World, installation: u64) -> String {
+    let key = std::fs::read(fixture("test-app.pem")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &json!({"iss": APP_ID.to_string(), "iat": now - 60, "exp": now + 540}),
+        &key,
+    )
+    .unwrap();
+    let (s, t) = w
+        .api(
+            &jwt,
+            Method::POST,
+            &format!("/app/installations/{installation}/access_tokens"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    t["token"].as_str().unwrap().to_string()
+}

@@ -177,7 +177,10 @@ pub struct Transport {
     options: ClientOptions,
     metrics: Metrics,
     etags: Mutex<EtagCache>,
-    rate: Mutex<RateState>,
+    /// GitHub counts the rate limit per installation (or per token) and per resource
+    /// (`core`, `graphql`, ...), so one installation running dry must not hold up another's
+    /// repositories: one state per budget, see [`budget_of`].
+    rate: Mutex<HashMap<String, RateState>>,
     calls: AtomicU64,
     by_endpoint: Mutex<std::collections::BTreeMap<String, u64>>,
 }
@@ -248,7 +251,7 @@ impl Transport {
                 order: VecDeque::new(),
                 capacity,
             }),
-            rate: Mutex::new(RateState::default()),
+            rate: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
             by_endpoint: Mutex::new(Default::default()),
         })
@@ -322,20 +325,24 @@ impl Transport {
         conditional: bool,
     ) -> Result<ApiResponse, GitHubError> {
         let Some(app) = &self.app else {
+            let budget = budget_of("token", path);
             return self
-                .request_as(&method, path, body, conditional, None)
+                .request_as(&method, path, body, conditional, None, &budget)
                 .await;
         };
         if is_app_path(path) {
             let jwt = app.jwt()?;
+            let budget = budget_of("app", path);
             return self
-                .request_as(&method, path, body, conditional, Some(&jwt))
+                .request_as(&method, path, body, conditional, Some(&jwt), &budget)
                 .await;
         }
         let token = self.installation_token(path, None).await?;
         let header = token_header(token.as_ref(), path)?;
+        let owner = scope_of(path).map(|(o, _)| o).unwrap_or_default();
+        let budget = budget_of(&format!("installation:{owner}"), path);
         match self
-            .request_as(&method, path, body, conditional, header.as_ref())
+            .request_as(&method, path, body, conditional, header.as_ref(), &budget)
             .await
         {
             // The token may have been revoked or expired early: fetch a new one, once.
@@ -344,7 +351,7 @@ impl Transport {
                 let refused = token.as_ref().map(|t| &t.token);
                 let token = self.installation_token(path, refused).await?;
                 let header = token_header(token.as_ref(), path)?;
-                self.request_as(&method, path, body, conditional, header.as_ref())
+                self.request_as(&method, path, body, conditional, header.as_ref(), &budget)
                     .await
             }
             other => other,
@@ -377,7 +384,7 @@ impl Transport {
                 };
                 let jwt = app.jwt()?;
                 let found = self
-                    .request_as(&Method::GET, &lookup, None, false, Some(&jwt))
+                    .request_as(&Method::GET, &lookup, None, false, Some(&jwt), "app/core")
                     .await
                     .map_err(|e| match e.status() {
                         Some(404) => GitHubError::App {
@@ -402,7 +409,7 @@ impl Transport {
         let create = format!("/app/installations/{installation}/access_tokens");
         let jwt = app.jwt()?;
         let answer = match self
-            .request_as(&Method::POST, &create, None, false, Some(&jwt))
+            .request_as(&Method::POST, &create, None, false, Some(&jwt), "app/core")
             .await
         {
             Ok(r) => r.json::<ApiAccessToken>(&create)?,
@@ -430,12 +437,15 @@ impl Transport {
         body: Option<&serde_json::Value>,
         conditional: bool,
         auth: Option<&HeaderValue>,
+        budget: &str,
     ) -> Result<ApiResponse, GitHubError> {
         let method = method.clone();
         let mut attempt = 0;
         loop {
-            self.respect_rate_limit(&method, path).await?;
-            let result = self.attempt(&method, path, body, conditional, auth).await;
+            self.respect_rate_limit(&method, path, budget).await?;
+            let result = self
+                .attempt(&method, path, body, conditional, auth, budget)
+                .await;
             // A secondary rate limit (429, or 403 with Retry-After) means the request was not
             // acted on: waiting as told and sending it again is safe for any method.
             if let Ok(r) = &result
@@ -479,6 +489,7 @@ impl Transport {
         body: Option<&serde_json::Value>,
         conditional: bool,
         auth: Option<&HeaderValue>,
+        budget: &str,
     ) -> Result<ApiResponse, GitHubError> {
         let mut builder = http::Request::builder().method(method.clone()).uri(path);
         if let Some(auth) = auth {
@@ -550,7 +561,7 @@ impl Transport {
         };
         self.metrics
             .api_call(method.as_str(), &endpoint, parts.status.as_u16(), seconds);
-        self.note_rate_limit(&parts.headers);
+        self.note_rate_limit(budget, &parts.headers);
         if parts.status == StatusCode::NOT_MODIFIED
             && let Some((_, cached_body)) = cached
         {
@@ -576,7 +587,7 @@ impl Transport {
         })
     }
 
-    fn note_rate_limit(&self, headers: &HeaderMap) {
+    fn note_rate_limit(&self, budget: &str, headers: &HeaderMap) {
         let num = |name: &str| {
             headers
                 .get(name)
@@ -586,16 +597,27 @@ impl Transport {
         if let Ok(mut rate) = self.rate.lock()
             && let Some(remaining) = num("x-ratelimit-remaining")
         {
-            rate.remaining = Some(remaining);
-            rate.reset_epoch = num("x-ratelimit-reset");
+            let state = rate.entry(budget.to_string()).or_default();
+            state.remaining = Some(remaining);
+            state.reset_epoch = num("x-ratelimit-reset");
         }
     }
 
     /// Waits for the rate-limit window to reset when we are down to the reserve, so that the
     /// budget never runs out mid-decision. A wait longer than allowed is an error (the decision
     /// becomes `error`, never a pass).
-    async fn respect_rate_limit(&self, method: &Method, path: &str) -> Result<(), GitHubError> {
-        let state = self.rate.lock().map(|r| *r).unwrap_or_default();
+    async fn respect_rate_limit(
+        &self,
+        method: &Method,
+        path: &str,
+        budget: &str,
+    ) -> Result<(), GitHubError> {
+        let state = self
+            .rate
+            .lock()
+            .ok()
+            .and_then(|r| r.get(budget).copied())
+            .unwrap_or_default();
         let (Some(remaining), Some(reset)) = (state.remaining, state.reset_epoch) else {
             return Ok(());
         };
@@ -613,22 +635,40 @@ impl Transport {
                 path: path.to_string(),
                 status: 429,
                 message: format!(
-                    "rate limit nearly exhausted ({remaining} left) and the reset is {}s away",
+                    "rate limit of {budget} nearly exhausted ({remaining} left) and the reset is {}s away",
                     wait.as_secs()
                 ),
             });
         }
         tracing::warn!(
+            budget,
             remaining,
             wait_seconds = wait.as_secs(),
             "rate limit low; waiting for reset"
         );
         tokio::time::sleep(wait).await;
-        if let Ok(mut rate) = self.rate.lock() {
-            rate.remaining = None;
+        if let Ok(mut rate) = self.rate.lock()
+            && let Some(state) = rate.get_mut(budget)
+        {
+            state.remaining = None;
         }
         Ok(())
     }
+}
+
+/// The rate-limit budget a request spends: GitHub counts per credential (each app
+/// installation has its own, the app's JWT another) and per resource, GraphQL apart from REST
+/// ("Rate limits for the REST API" and "Rate limits and node limits for the GraphQL API",
+/// docs.github.com).
+fn budget_of(credential: &str, path: &str) -> String {
+    let resource = if path == "/graphql" || path.starts_with("/graphql?") {
+        "graphql"
+    } else if path.starts_with("/search/") {
+        "search"
+    } else {
+        "core"
+    };
+    format!("{credential}/{resource}")
 }
 
 /// How long a secondary rate limit asks to wait: a 429, or a 403 that carries `Retry-After`

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::Sim;
 use crate::types::UserId;
 
-const RATE_LIMIT: u64 = 5000;
+pub(crate) const RATE_LIMIT: u64 = 5000;
 const DOCS: &str = "https://docs.github.com/rest";
 
 /// The authenticated account making the request.
@@ -158,7 +158,13 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
             return ApiError::new(StatusCode::UNAUTHORIZED, "Bad credentials").into_response();
         };
         req.extensions_mut().insert(Actor(user));
-        (token.clone(), user.0)
+        // An installation's requests share one budget whatever token they carry ("Rate limits
+        // for the REST API": GitHub App installations have a limit per installation).
+        let key = match sim.world().installation_of_token(&token) {
+            Some(installation) => format!("installation:{installation}"),
+            None => token.clone(),
+        };
+        (key, user.0)
     };
     let token = rate_key;
     let used_before = rate_used(&sim, &token);

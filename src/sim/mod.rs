@@ -191,6 +191,15 @@ impl SimHandle {
         self.sim.refresh();
         self.sim.hooks.settle().await;
     }
+    /// Spends an installation's rate limit down to `remaining` requests (all its tokens share
+    /// it), as other work on that installation would.
+    pub fn spend_installation_rate_limit(&self, installation: u64, remaining: u64) {
+        let mut rate = self.sim.rate.lock().unwrap_or_else(|e| e.into_inner());
+        rate.insert(
+            format!("installation:{installation}"),
+            http::RATE_LIMIT.saturating_sub(remaining),
+        );
+    }
     /// Revokes every installation token handed out so far (they answer 401 from now on), as
     /// GitHub does when an app's token is revoked or its installation suspended and resumed.
     pub fn revoke_installation_tokens(&self) {

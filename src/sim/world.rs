@@ -192,6 +192,9 @@ pub struct App {
 pub struct IssuedToken {
     pub token: String,
     pub bot: UserId,
+    /// GitHub counts an installation's rate limit per installation, not per token: a fresh
+    /// token does not bring a fresh budget.
+    pub installation: u64,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -392,6 +395,13 @@ impl World {
             Some(a) => Some(a.id),
             None => self.installation_token(token, now).ok().flatten(),
         }
+    }
+    /// The installation a token was issued for, if it is an installation token.
+    pub fn installation_of_token(&self, token: &str) -> Option<u64> {
+        self.issued_tokens
+            .iter()
+            .find(|t| t.token == token)
+            .map(|t| t.installation)
     }
     /// The bot account an installation token acts as: `Ok(None)` when it is no such token,
     /// `Err` when it was one and has expired.

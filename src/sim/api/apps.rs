@@ -107,6 +107,7 @@ pub async fn access_token(
     w.issued_tokens.push(IssuedToken {
         token: token.clone(),
         bot,
+        installation: id,
         expires_at,
     });
     created(json!({
