@@ -260,19 +260,19 @@ async fn a_ref_blocking_the_notes_is_an_error_that_names_it() {
     w.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_a_writer_made_first_is_reported_and_an_operator_recovers() {
-    // No executor in the gate: the merge is considered by hand, after the writer's claim.
+/// A world whose gate merges nothing and runs no executor, and a firewall change approved and
+/// merged there by hand: the merge is for the test to consider.
+async fn merged_by_hand(branch: &str, rules: &str) -> (World, String) {
     let manual = POLICY.replace("merge = \"auto\"", "merge = \"manual\"");
     let w = World::start_with(&manual, &["main"]).await;
     w.commit_and_push(
-        "predicted",
-        &[("firewall/rules.toml", "allow = [5]\n")],
+        branch,
+        &[("firewall/rules.toml", rules)],
         "ops-agent[bot]",
         "ops-agent[bot]",
         "x",
     );
-    let n = w.open_pr(AGENT, "predicted", "main", "predicted").await;
+    let n = w.open_pr(AGENT, branch, "main", branch).await;
     w.settle().await;
     w.approve("alice-token", n).await;
     w.settle().await;
@@ -286,6 +286,73 @@ async fn a_claim_a_writer_made_first_is_reported_and_an_operator_recovers() {
         .await;
     assert_eq!(s, 200, "{v}");
     let merge = v["sha"].as_str().unwrap().to_string();
+    (w, merge)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_answer_was_lost_is_read_back_as_ours_and_runs_once() {
+    let (w, merge) = merged_by_hand("lost-answer", "allow = [6]\n").await;
+    // The claim's create happens, but its answer is lost (a 502 at the edge): prgate does not
+    // send it again blind; it reads the ref back and finds its own claim commit.
+    w.sim.inject_fault_after("/git/refs", 502, 1);
+    let executor = fresh_executor(&w, "executor");
+    let result = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        "{result:?}"
+    );
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    // The claim points at a claim commit on the merge, not at the merge itself.
+    let (s, claim) = w
+        .api(
+            "bob-token",
+            Method::GET,
+            &format!("/repos/{REPO}/git/ref/prgate/claims/{merge}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{claim}");
+    let target = claim["object"]["sha"].as_str().unwrap();
+    assert_ne!(target, merge);
+    let (_, commit) = w
+        .api(
+            "bob-token",
+            Method::GET,
+            &format!("/repos/{REPO}/commits/{target}"),
+            None,
+        )
+        .await;
+    assert_eq!(commit["parents"][0]["sha"], json!(merge), "{commit}");
+    // Considered again (a replica, a later pass): claimed before, nothing runs twice.
+    let again = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !matches!(again, prgate::executor::service::Considered::Ran { .. }),
+        "{again:?}"
+    );
+    assert_eq!(w.runs(), vec![merge]);
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_a_writer_made_first_is_reported_and_an_operator_recovers() {
+    // No executor in the gate: the merge is considered by hand, after the writer's claim.
+    let (w, merge) = merged_by_hand("predicted", "allow = [5]\n").await;
     let claim = format!("refs/prgate/claims/{merge}");
     assert_eq!(create_ref(&w, "bob-token", &claim, &merge).await.0, 201);
     let executor = fresh_executor(&w, "executor");

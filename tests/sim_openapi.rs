@@ -250,6 +250,33 @@ async fn responses_match_githubs_openapi_description() {
         )
         .await;
     c.check("/repos/{owner}/{repo}/git/refs", "post", st, &b);
+    let (_, commit) = e
+        .get(agent, &format!("/repos/acme/infra/commits/{base}"))
+        .await;
+    let tree = commit["commit"]["tree"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, b) = e
+        .post(
+            agent,
+            "/repos/acme/infra/git/commits",
+            json!({"message": "a claim", "tree": tree, "parents": [base]}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    c.check("/repos/{owner}/{repo}/git/commits", "post", st, &b);
+    let (st, b) = e
+        .post(
+            agent,
+            "/repos/acme/infra/git/commits",
+            json!({"message": "no such tree", "tree": base, "parents": []}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["message"].clone()),
+        (422, json!("Tree SHA does not exist"))
+    );
     let (st, b) = e
         .get(agent, "/repos/acme/infra/git/matching-refs/heads/")
         .await;

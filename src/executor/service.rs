@@ -95,6 +95,12 @@ pub enum Considered {
     },
 }
 
+/// The merge a claim ref names: `refs/prgate/claims/<M>` or `refs/prgate/claims/<M>-operator-<id>`.
+fn merge_of_claim(name: &str) -> Option<CommitSha> {
+    let rest = name.strip_prefix("refs/prgate/claims/")?;
+    rest.split('-').next()?.parse().ok()
+}
+
 /// How a claim went.
 enum Claim {
     Ours,
@@ -433,8 +439,10 @@ impl Executor {
         let claims = self.gh.matching_refs(repo, "prgate/claims/").await?;
         // The reconciler synced the mirror just before.
         let mirror = self.local_mirror(repo).await?;
-        for (_, sha) in claims {
-            let Ok(m) = sha.parse::<CommitSha>() else {
+        for (name, _) in claims {
+            // The claim names M (`refs/prgate/claims/<M>` or `<M>-operator-<id>`); its target
+            // is a claim commit on M.
+            let Some(m) = merge_of_claim(&name) else {
                 continue;
             };
             if self
@@ -700,7 +708,12 @@ impl Executor {
                 .block(repo, merge, Some(&verified.pull), &blocker)
                 .await;
         }
-        match self.claim(repo, merge, mode).await? {
+        let tree = mirror
+            .find_commit(m)
+            .map_err(Self::git_err(repo))?
+            .tree_id()
+            .to_string();
+        match self.claim(repo, merge, &tree, mode).await? {
             Claim::Ours => {}
             Claim::Elsewhere => return Ok(Considered::ClaimedElsewhere),
             Claim::Blocked(reason) => {
@@ -1037,28 +1050,54 @@ impl Executor {
     }
 
     /// Claims M: creates `refs/prgate/claims/<M>` (an operator's re-run, a name of its own
-    /// nobody can predict) and confirms it. A 422 is read back, because GitHub answers 422 both
-    /// when the ref exists and when another ref's name blocks it ("Reference update failed"):
-    /// a claim that exists, points at M and shows in prgate's own statuses is another
-    /// replica's; anything else is not prgate's, and executions must not stop silently on it.
+    /// nobody can predict) pointing at a claim commit of this attempt's own: M's tree on M,
+    /// with a random id in its message. The SHA is unique to the attempt, so reading the ref
+    /// back tells our create from anyone else's: a create that got no answer (and so was not
+    /// sent again) may have happened, and when the retry meets it, the claim is ours.
+    ///
+    /// A 422 is read back too, because GitHub answers 422 both when the ref exists and when
+    /// another ref's name blocks it ("Reference update failed"): a claim of M (a claim commit
+    /// on M, or M itself as earlier versions made it) that shows in prgate's own statuses is
+    /// another replica's; anything else is not prgate's, and executions must not stop
+    /// silently on it.
     async fn claim(
         &self,
         repo: &RepoName,
         merge: &CommitSha,
+        tree: &str,
         mode: Mode,
     ) -> Result<Claim, ExecError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
         let name = match mode {
             Mode::Automatic => format!("refs/prgate/claims/{merge}"),
-            Mode::Operator => format!(
-                "refs/prgate/claims/{merge}-operator-{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..12]
-            ),
+            Mode::Operator => format!("refs/prgate/claims/{merge}-operator-{}", &id[..12]),
         };
-        if self.gh.create_ref(repo, &name, merge).await? {
-            return Ok(Claim::Ours);
-        }
-        match self.gh.ref_target(repo, &name).await? {
-            Some(target) if target == merge.as_str() => {
+        let message = format!("prgate claim of {merge}\n\nclaim-id: {id}\n");
+        let ours = self
+            .gh
+            .create_commit(repo, &message, tree, &[merge])
+            .await?;
+        // Each attempt is read back before the next, so a create is never sent twice blind.
+        let mut attempts = 0;
+        let existing = loop {
+            attempts += 1;
+            match self.gh.create_ref(repo, &name, &ours).await {
+                Ok(true) => return Ok(Claim::Ours),
+                Ok(false) => break self.gh.ref_target(repo, &name).await?,
+                Err(e) if e.is_ambiguous() => {
+                    tracing::warn!(%repo, %merge, error = %e, "claim create got no clear answer; reading it back");
+                    match self.gh.ref_target(repo, &name).await? {
+                        None if attempts < 3 => continue,
+                        None => return Err(e.into()),
+                        found => break found,
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match existing {
+            Some(target) if target == ours.as_str() => Ok(Claim::Ours),
+            Some(target) if self.claims_merge(repo, &target, merge).await? => {
                 // Another replica claimed it moments ago, or a writer made it: the claimer
                 // posts its `running` status right after the claim.
                 for wait in [0u64, 1, 2] {
@@ -1077,7 +1116,7 @@ impl Executor {
                 )))
             }
             Some(target) => Ok(Claim::Blocked(format!(
-                "{name} points to {}, not the merge; it is not prgate's, delete it",
+                "{name} points to {}, not a claim of the merge; it is not prgate's, delete it",
                 target.get(..7).unwrap_or(&target)
             ))),
             None => {
@@ -1093,6 +1132,25 @@ impl Executor {
                     None => format!("cannot create {name}; check the refs under refs/prgate"),
                 }))
             }
+        }
+    }
+
+    /// Whether `target`, the object a claim ref points to, claims `merge`: a claim commit whose
+    /// only parent is the merge, or the merge itself (claims made before claim commits).
+    async fn claims_merge(
+        &self,
+        repo: &RepoName,
+        target: &str,
+        merge: &CommitSha,
+    ) -> Result<bool, ExecError> {
+        if target == merge.as_str() {
+            return Ok(true);
+        }
+        match self.gh.commit_parents(repo, target).await {
+            Ok(parents) => Ok(parents.len() == 1 && parents[0] == merge.as_str()),
+            // Not a commit (a tree, a blob, gone): not a claim.
+            Err(e) if matches!(e.status(), Some(404 | 422)) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 

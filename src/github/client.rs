@@ -62,6 +62,16 @@ impl GitHubError {
             _ => None,
         }
     }
+
+    /// True when the request may or may not have been acted on: no answer, or a server error.
+    /// A write that ends so must be read back before it is tried again.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            GitHubError::Transport { .. } | GitHubError::Timeout { .. } => true,
+            GitHubError::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
 }
 
 /// Tunables for the transport; the defaults suit a production gate.

@@ -20,7 +20,7 @@ use models::*;
 
 use crate::config::{Secret, TeamRef};
 use crate::metrics::Metrics;
-use crate::types::{CommitSha, PullNumber, RepoName, UserId};
+use crate::types::{CommitSha, InvalidId, PullNumber, RepoName, UserId};
 
 /// Lists longer than this many pages are refused rather than evaluated partly (fail closed).
 const MAX_PAGES: usize = 30;
@@ -430,6 +430,54 @@ impl GitHub {
             Err(GitHubError::Status { status: 422, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Creates a commit object of `tree` on `parents` (no ref moves); returns its SHA.
+    pub async fn create_commit(
+        &self,
+        repo: &RepoName,
+        message: &str,
+        tree: &str,
+        parents: &[&CommitSha],
+    ) -> Result<CommitSha, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            sha: String,
+        }
+        let path = format!("/repos/{repo}/git/commits");
+        let parents: Vec<&str> = parents.iter().map(|p| p.as_str()).collect();
+        let body = json!({ "message": message, "tree": tree, "parents": parents });
+        let created: Created = self
+            .transport
+            .send(Method::POST, &path, Some(&body))
+            .await?
+            .json(&path)?;
+        created
+            .sha
+            .parse()
+            .map_err(|e: InvalidId| GitHubError::Decode {
+                path,
+                message: e.to_string(),
+            })
+    }
+
+    /// The parents of commit `sha`, in order.
+    pub async fn commit_parents(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+    ) -> Result<Vec<String>, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Parent {
+            sha: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Commit {
+            parents: Vec<Parent>,
+        }
+        let path = format!("/repos/{repo}/commits/{}", url_escape_path(sha));
+        let commit: Commit = self.transport.get(&path).await?.json(&path)?;
+        Ok(commit.parents.into_iter().map(|p| p.sha).collect())
     }
 
     /// The object a ref (`refs/...`) points to; `None` when there is no such ref.

@@ -112,7 +112,7 @@ fn token_of(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Middleware for everything outside `/_sim`.
-pub async fn api_layer(State(sim): State<Arc<Sim>>, mut req: Request, next: Next) -> Response {
+pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/_sim") {
         return next.run(req).await;
     }
@@ -126,16 +126,39 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    if let Some((status, retry_after)) = take_fault(&sim, &target) {
-        let mut r = ApiError::new(status, "injected fault (simulator)").into_response();
+    match take_fault(&sim, &target) {
+        None => authorized(sim, req, next).await,
+        Some(fault) if !fault.after => fault.response(),
+        Some(fault) => {
+            // The write happens; only its answer is lost on the way back.
+            let _ = authorized(sim, req, next).await;
+            fault.response()
+        }
+    }
+}
+
+/// An injected fault, taken from the list.
+struct TakenFault {
+    status: StatusCode,
+    retry_after: Option<u64>,
+    after: bool,
+}
+
+impl TakenFault {
+    fn response(&self) -> Response {
+        let mut r = ApiError::new(self.status, "injected fault (simulator)").into_response();
         // GitHub's secondary rate limits answer 429 or 403 with Retry-After (seconds).
-        if let Some(secs) = retry_after
+        if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        return r;
+        r
     }
+}
+
+/// Authentication, rate limit and ETags around the API's handlers.
+async fn authorized(sim: Arc<Sim>, mut req: Request, next: Next) -> Response {
     let Some(token) = token_of(req.headers()) else {
         return ApiError::new(StatusCode::UNAUTHORIZED, "Requires authentication").into_response();
     };
@@ -212,7 +235,7 @@ fn same_etag(given: &str, ours: &str) -> bool {
     given == "*" || given.trim_start_matches("W/") == ours.trim_start_matches("W/")
 }
 
-fn take_fault(sim: &Sim, target: &str) -> Option<(StatusCode, Option<u64>)> {
+fn take_fault(sim: &Sim, target: &str) -> Option<TakenFault> {
     let mut faults = sim.faults.lock().unwrap_or_else(|e| e.into_inner());
     let i = faults
         .iter()
@@ -220,11 +243,15 @@ fn take_fault(sim: &Sim, target: &str) -> Option<(StatusCode, Option<u64>)> {
     faults[i].count -= 1;
     let status =
         StatusCode::from_u16(faults[i].status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let retry_after = faults[i].retry_after;
+    let taken = TakenFault {
+        status,
+        retry_after: faults[i].retry_after,
+        after: faults[i].after,
+    };
     if faults[i].count == 0 {
         faults.remove(i);
     }
-    Some((status, retry_after))
+    Some(taken)
 }
 
 fn rate_used(sim: &Sim, token: &str) -> u64 {

@@ -83,6 +83,11 @@ pub struct Fault {
     /// Sent as `Retry-After` (seconds), as GitHub's secondary rate limits do.
     #[serde(default)]
     pub retry_after: Option<u64>,
+    /// Carry the request out, then answer with `status` anyway: the answer to a write lost
+    /// on its way back (a 502 or a timeout at GitHub's edge after the write happened), which
+    /// is why a client must read a write back before trying it again.
+    #[serde(default)]
+    pub after: bool,
 }
 
 fn one() -> u64 {
@@ -162,6 +167,7 @@ impl SimHandle {
             status,
             count: 1,
             retry_after: Some(retry_after),
+            after: false,
         });
     }
     /// Delays every API answer by `latency` from now on (git and `/_sim` excluded), as a real
@@ -183,6 +189,18 @@ impl SimHandle {
             status,
             count,
             retry_after: None,
+            after: false,
+        });
+    }
+    /// Makes the next `count` API requests whose path contains `path_contains` happen, but
+    /// answers them with `status`, as when the answer to a write is lost on its way back.
+    pub fn inject_fault_after(&self, path_contains: &str, status: u16, count: u64) {
+        self.sim.inject_fault(Fault {
+            path_contains: path_contains.to_string(),
+            status,
+            count,
+            retry_after: None,
+            after: true,
         });
     }
     /// Scans refs now (announcing moves written past the git server since the last scan),

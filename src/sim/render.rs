@@ -356,6 +356,26 @@ pub fn commit(u: &Urls, w: &World, r: &Repo, c: &CommitInfo) -> Value {
     })
 }
 
+/// A commit as the git data API shows it (`git-commit` in GitHub's OpenAPI description).
+pub fn git_commit(u: &Urls, r: &Repo, c: &CommitInfo) -> Value {
+    json!({
+        "sha": c.sha,
+        "node_id": node_id("Commit", u64::from_str_radix(&c.sha[..12.min(c.sha.len())], 16).unwrap_or(0)),
+        "url": format!("{}/git/commits/{}", u.repo(r), c.sha),
+        "html_url": format!("{}/commit/{}", u.html_repo(r), c.sha),
+        "author": git_person(&c.author),
+        "committer": git_person(&c.committer),
+        "message": c.message,
+        "tree": { "sha": c.tree, "url": format!("{}/git/trees/{}", u.repo(r), c.tree) },
+        "parents": c.parents.iter().map(|p| json!({
+            "sha": p,
+            "url": format!("{}/git/commits/{p}", u.repo(r)),
+            "html_url": format!("{}/commit/{p}", u.html_repo(r)),
+        })).collect::<Vec<_>>(),
+        "verification": { "verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null },
+    })
+}
+
 pub fn file(u: &Urls, r: &Repo, f: &FileChange, at: &str) -> Value {
     let mut v = json!({
         "sha": f.sha,

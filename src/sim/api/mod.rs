@@ -3,6 +3,7 @@
 mod activity;
 mod apps;
 mod control;
+mod git_commits;
 mod issues;
 pub mod pulls;
 mod refs;
@@ -99,6 +100,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(refs::matching),
         )
         .route(&format!("{repo}/git/refs"), post(refs::create))
+        .route(&format!("{repo}/git/commits"), post(git_commits::create))
         .route(
             &format!("{repo}/git/refs/{{*name}}"),
             get(refs::get_ref).patch(refs::update).delete(refs::delete),
