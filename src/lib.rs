@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod policy;
 pub mod propose;
 pub mod proposed_tree;
+pub mod readiness;
 pub mod records;
 pub mod render;
 pub mod serve;

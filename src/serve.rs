@@ -1,9 +1,9 @@
 //! `prgate serve`: wires the HTTP router, the durable queue, the gate's worker and the
 //! reconciler together. `start` is also what the integration tests and the demo run.
 
+use crate::readiness::{self, Readiness};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -155,7 +155,7 @@ pub async fn start_with_clock(
             .with_clock(clock)
             .with_executor(executor),
     );
-    let ready = Arc::new(AtomicBool::new(false));
+    let ready = Readiness::blocked(readiness::CONNECTING, "not yet connected to the code host");
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -215,12 +215,13 @@ pub async fn start_with_clock(
             ));
             match worker.await {
                 Err(e) if e.is_panic() => {
-                    let was_ready = sup_ready.swap(false, Ordering::SeqCst);
+                    sup_ready.block(
+                        readiness::DISPATCHER,
+                        "the delivery dispatcher panicked and is restarting",
+                    );
                     tracing::error!(error = %e, "the delivery dispatcher panicked; restarting it");
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    if was_ready {
-                        sup_ready.store(true, Ordering::SeqCst);
-                    }
+                    sup_ready.clear(readiness::DISPATCHER);
                 }
                 _ => return,
             }
@@ -235,10 +236,14 @@ pub async fn start_with_clock(
             match ready_gate.self_login().await {
                 Ok(login) => {
                     tracing::info!(%login, "connected to the code host");
-                    ready.store(true, Ordering::SeqCst);
+                    ready.clear(readiness::CONNECTING);
                     return;
                 }
                 Err(e) => {
+                    ready.block(
+                        readiness::CONNECTING,
+                        format!("cannot read prgate's own account on the code host: {e}"),
+                    );
                     tracing::warn!(error = %e, "cannot read the gate's own account yet; not ready");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(30));

@@ -1,8 +1,8 @@
 //! The HTTP surface of `prgate serve`: the webhook, health and readiness probes, Prometheus
 //! metrics and the dashboard.
 
+use crate::readiness::Readiness;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -25,8 +25,8 @@ pub struct AppState {
     pub queue: Queue,
     pub metrics: Metrics,
     pub dashboard: Dashboard,
-    /// Set once the service can do its work (e.g. the worker runs); `/readyz` reports it.
-    pub ready: Arc<AtomicBool>,
+    /// Whether the service can do its work, and why not; `/readyz` reports it.
+    pub ready: Readiness,
     /// The budget and deadline webhook bodies are read under (`[http]` in the config).
     pub intake: BodyIntake,
 }
@@ -47,10 +47,9 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    match state.ready.not_ready() {
+        None => (StatusCode::OK, "ready").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")).into_response(),
     }
 }
 

@@ -183,3 +183,35 @@ async fn retries_are_honest() {
     assert_eq!(gh.pull(&repo, pull).await.unwrap().number, n);
     w.shutdown().await;
 }
+
+/// `/readyz` says why it is not ready, in words an operator can act on.
+#[tokio::test]
+async fn readyz_names_what_keeps_the_gate_from_being_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 of loopback: the code host cannot be reached.
+    let config = gate_config("http://127.0.0.1:9", dir.path(), &["main"]);
+    let gate = prgate::serve::start(config, test_client_options())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut text = String::new();
+    for _ in 0..100 {
+        let r = http
+            .get(format!("{}/readyz", gate.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        text = r.text().await.unwrap();
+        if text.contains("cannot read prgate's own account") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        text.starts_with("not ready: cannot read prgate's own account on the code host:")
+            && text.contains("127.0.0.1:9"),
+        "{text}"
+    );
+    gate.shutdown().await;
+}

@@ -4,7 +4,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -36,7 +35,10 @@ fn app() -> App {
         queue,
         metrics,
         dashboard: Dashboard::new(),
-        ready: Arc::new(AtomicBool::new(false)),
+        ready: prgate::readiness::Readiness::blocked(
+            prgate::readiness::CONNECTING,
+            "not yet connected to the code host",
+        ),
         intake: BodyIntake::new(&Default::default()),
     };
     let router = router(state.clone());
@@ -364,11 +366,10 @@ async fn declared_oversized_length_is_refused_without_reading() {
 async fn probes_metrics_and_dashboard() {
     let app = app();
     assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
-    assert_eq!(
-        get(&app, "/readyz").await.0,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    app.state.ready.store(true, Ordering::Release);
+    let (status, _, text) = get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(text, "not ready: not yet connected to the code host");
+    app.state.ready.clear(prgate::readiness::CONNECTING);
     assert_eq!(get(&app, "/readyz").await.0, StatusCode::OK);
     let (status, ct, text) = get(&app, "/metrics").await;
     assert_eq!(status, StatusCode::OK);

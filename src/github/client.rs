@@ -530,10 +530,12 @@ impl Transport {
                 .or_default() += 1;
         }
         let started = Instant::now();
+        // The code host's address belongs in the message: "connection refused" alone does not
+        // say which host refused.
         let transport_err = |message: String| GitHubError::Transport {
             method: method.to_string(),
             path: path.to_string(),
-            message,
+            message: format!("{message} (code host {})", self.api_url),
         };
         let exchange = async {
             let response = self
