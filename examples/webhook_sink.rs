@@ -11,7 +11,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use prgate::config::{HttpLimits, Secret};
 use prgate::dashboard::Dashboard;
@@ -106,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         queue,
         metrics,
         dashboard: Dashboard::new(),
-        ready: Arc::new(AtomicBool::new(true)),
+        ready: prgate::readiness::Readiness::default(),
         intake: BodyIntake::new(&limits),
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
