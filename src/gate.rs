@@ -16,6 +16,7 @@ use crate::APPROVAL_CONTEXT;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MergeMode, RepoPolicy, ServerConfig};
 use crate::dashboard::Dashboard;
+use crate::executor::blocking::off_runtime;
 use crate::executor::service::Executor;
 use crate::github::facts::{GatherError, gather_facts, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
@@ -263,7 +264,13 @@ impl Gate {
                             let Ok(_permit) = permits.acquire_owned().await else {
                                 return;
                             };
-                            if let Err(e) = executor.on_push(&repo, before.as_ref(), &after).await {
+                            let pushed = off_runtime(async move {
+                                executor
+                                    .on_push(&repo, before.as_ref(), &after)
+                                    .await
+                                    .map_err(|e| (repo, e))
+                            });
+                            if let Some(Err((repo, e))) = pushed.await {
                                 tracing::warn!(%repo, error = %e, "executor failed on the push; the reconciler retries");
                             }
                         });
@@ -916,7 +923,8 @@ impl Gate {
             }
         };
         if let Ok(_permit) = self.executions.acquire().await {
-            executor.reconcile().await;
+            let executor = executor.clone();
+            off_runtime(async move { executor.reconcile().await }).await;
         }
     }
 

@@ -272,6 +272,8 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Before any thread does git work.
+    prgate::executor::blocking::set_git_network_timeouts();
     match cli.command {
         Command::Serve { config } => {
             init_tracing();

@@ -3,6 +3,7 @@
 //! then, and records the result as a note in git. The pieces here are local (git and processes);
 //! the code host side (finding the PR, claiming the merge) is wired in by the gate.
 
+pub mod blocking;
 pub mod carried;
 pub mod equivalence;
 pub mod git_env;
