@@ -696,14 +696,56 @@ pub fn parse_server_config(file: &str, text: &str) -> Result<ServerConfig, Confi
     check_server_config(file, text).into_result()
 }
 
-/// Reads, parses and validates the server config at `path`.
+/// Reads, parses and validates the server config at `path`. Relative paths in it are taken
+/// relative to the config file's folder, whatever the working directory of the process.
 pub fn load_server_config(path: &std::path::Path) -> Result<ServerConfig, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Other {
         file: file.clone(),
         message: format!("cannot read the server config: {e}"),
     })?;
-    parse_server_config(&file, &text)
+    let mut config = parse_server_config(&file, &text)?;
+    let folder = std::path::absolute(path)
+        .map_err(|e| ConfigError::Other {
+            file: file.clone(),
+            message: format!("cannot tell the config file's folder: {e}"),
+        })?
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    config.anchor_paths(&folder);
+    Ok(config)
+}
+
+impl ServerConfig {
+    /// Makes every relative path in the config absolute against `folder`: `data_dir`,
+    /// `templates_dir` and `file:` secrets. (An executor's `command[0]` is a path in the
+    /// checkout, not on this machine, and stays as written.) git then never sees a relative
+    /// path, which it would resolve against whatever directory it runs in (a worktree nested
+    /// inside itself).
+    pub fn anchor_paths(&mut self, folder: &std::path::Path) {
+        let anchor = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = folder.join(&*p);
+            }
+        };
+        anchor(&mut self.data_dir);
+        if let Some(t) = &mut self.templates_dir {
+            anchor(t);
+        }
+        let mut secrets: Vec<&mut SecretRef> = self.webhook_secrets.iter_mut().collect();
+        secrets.extend(self.github.token.as_mut());
+        secrets.extend(self.github.private_key.as_mut());
+        secrets.extend(self.note_signing_key.as_mut());
+        for e in self.executors.values_mut() {
+            secrets.extend(e.env.values_mut());
+        }
+        for s in secrets {
+            if let SecretRef::File(p) = s {
+                anchor(p);
+            }
+        }
+    }
 }
 
 fn is_http_url(s: &str) -> Result<(), String> {
@@ -803,10 +845,12 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         )),
     }
 
+    // A gate that governs nothing would answer every webhook and protect nothing: a typo
+    // that must stop the start, not be found after a merge went through unguarded.
     if cfg.repos.is_empty() {
-        warnings.push(Problem::new(
+        errors.push(Problem::new(
             toml_path![],
-            "no [[repos]] are listed: prgate governs nothing",
+            "no [[repos]] are listed, so prgate would govern nothing; add [[repos]] with name = \"owner/repo\"",
         ));
     }
     let mut seen: Vec<&RepoName> = Vec::new();
@@ -889,9 +933,11 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         }
         for (j, r) in ex.repos.iter().enumerate() {
             if !cfg.repos.iter().any(|g| &g.name == r) {
-                warnings.push(Problem::new(
+                errors.push(Problem::new(
                     toml_path!["executors", name, "repos", j],
-                    format!("executor {name} names {r}, which is not in [[repos]]"),
+                    format!(
+                        "executor {name} names {r}, which is not governed; add it to [[repos]] or remove it here"
+                    ),
                 ));
             }
         }

@@ -17,6 +17,7 @@ pub mod links;
 pub mod listener;
 pub mod metrics;
 pub mod policy;
+pub mod preflight;
 pub mod propose;
 pub mod proposed_tree;
 pub mod readiness;

@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Work with the server config.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Commit PATHs onto a proposal branch, push it and open (or update) the PR.
     Propose {
         /// The working tree to propose from.
@@ -238,6 +243,20 @@ enum PolicyCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the server config as `serve` would, and against the code host, without starting
+    /// anything: every secret resolves, the credential works, each governed repository is
+    /// readable with a valid policy. Exit 0 when it can be served, 2 when not.
+    Check {
+        #[arg(long, default_value = "prgate.toml")]
+        config: PathBuf,
+        /// Print one JSON object: {config, ok, problems: [{error, subject, message}]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PRGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -290,7 +309,10 @@ fn main() -> ExitCode {
             };
             match rt.block_on(prgate::serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e @ prgate::serve::ServeError::Config(_)) => {
+                Err(
+                    e @ (prgate::serve::ServeError::Config(_)
+                    | prgate::serve::ServeError::Preflight(_)),
+                ) => {
                     eprintln!("prgate: {e}");
                     ExitCode::from(EXIT_USAGE)
                 }
@@ -303,6 +325,9 @@ fn main() -> ExitCode {
         Command::Policy {
             command: PolicyCommand::Check { file, config, json },
         } => cli::policy_check::run(&file, config.as_deref(), json),
+        Command::Config {
+            command: ConfigCommand::Check { config, json },
+        } => cli::config_check::run(&config, json),
         Command::Propose {
             repo,
             title,

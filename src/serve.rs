@@ -35,6 +35,47 @@ pub enum ServeError {
     },
     #[error("cannot create data_dir {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
+    #[error("the config cannot be served as it is (prgate config check lists every problem):\n{}", list_findings(.0))]
+    Preflight(Vec<crate::preflight::Finding>),
+}
+
+fn list_findings(findings: &[crate::preflight::Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| format!("  {f}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// With the code host reachable, a governed repository it cannot read, or a policy missing or
+/// invalid on a governed branch, stops the start. A code host out of reach does not: `serve`
+/// starts not ready (`/readyz` says why) and decides once it can.
+async fn preflight_code_host(config: &ServerConfig, gh: &GitHub) -> Result<(), ServeError> {
+    match gh.own_login().await {
+        Ok(_) => {}
+        Err(e) if e.status() == Some(401) => {
+            return Err(ServeError::Preflight(vec![crate::preflight::Finding {
+                error: true,
+                subject: "github".into(),
+                message: format!(
+                    "{} refuses prgate's credential ({e}); check github.token or the app's key",
+                    config.github.api_url
+                ),
+            }]));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reach the code host to check the config; starting not ready");
+            return Ok(());
+        }
+    }
+    let findings = crate::preflight::code_host(config, gh).await;
+    for f in findings.iter().filter(|f| !f.error) {
+        tracing::warn!(subject = %f.subject, "{}", f.message);
+    }
+    if findings.iter().any(|f| f.error) {
+        return Err(ServeError::Preflight(findings));
+    }
+    Ok(())
 }
 
 /// A running gate service.
@@ -113,15 +154,28 @@ pub async fn start_with_clock(
     options: ClientOptions,
     clock: Arc<dyn Clock>,
 ) -> Result<ServeHandle, ServeError> {
+    // A config built in code may hold relative paths: they are fixed now, against the
+    // working directory, so that no later `cd` (git's included) changes what they mean.
+    let mut config = config;
+    if let Ok(cwd) = std::env::current_dir() {
+        config.anchor_paths(&cwd);
+    }
     let secrets = config
         .webhook_secrets
         .iter()
         .map(|s| s.resolve())
         .collect::<Result<Vec<_>, _>>()?;
     let metrics = Metrics::new();
+    // Every secret resolves now, or nothing starts: an executor's missing secret found after
+    // the approval and the merge would leave an approved change that can never run.
+    let refused: Vec<_> = crate::preflight::secrets(&config);
+    if !refused.is_empty() {
+        return Err(ServeError::Preflight(refused));
+    }
     // A bad token or app key is a start-up error, before anything is created on disk.
     let (gh, token) = github_client(&config.github, options, metrics.clone())?;
     let gh = Arc::new(gh);
+    preflight_code_host(&config, &gh).await?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
         dir: config.data_dir.display().to_string(),
         source,

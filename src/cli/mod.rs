@@ -1,4 +1,5 @@
 //! One file per command, for the commands that have moved out of `main.rs`; `main.rs` parses
 //! and dispatches.
 
+pub mod config_check;
 pub mod policy_check;

@@ -1,0 +1,150 @@
+//! Checks of a server config that catch an operator's mistake before it bites: before
+//! `serve` starts, and in `prgate config check`. A secret that does not resolve would
+//! otherwise surface only when an approved change is about to run; a policy that cannot be
+//! read, only as an `error` on every PR.
+
+use crate::config::{SecretRef, ServerConfig};
+use crate::github::GitHub;
+use crate::github::facts::{GatherError, policy_at};
+
+/// One problem (or, with `error == false`, a warning), in words that say what to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub error: bool,
+    /// Where: a config key (`executors.firewall.env.FIREWALL_TOKEN`) or a repository.
+    pub subject: String,
+    pub message: String,
+}
+
+impl Finding {
+    fn error(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            error: true,
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+    fn warning(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            error: false,
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.error { "error" } else { "warning" };
+        write!(f, "{kind}: {}: {}", self.subject, self.message)
+    }
+}
+
+/// Every secret the config references resolves now: the webhook secrets, the code host's
+/// credential, the note signing key, and each executor's `env`.
+pub fn secrets(config: &ServerConfig) -> Vec<Finding> {
+    let mut refs: Vec<(String, &SecretRef)> = config
+        .webhook_secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("webhook_secrets[{i}]"), s))
+        .collect();
+    refs.extend(
+        config
+            .github
+            .token
+            .iter()
+            .map(|s| ("github.token".into(), s)),
+    );
+    refs.extend(
+        config
+            .github
+            .private_key
+            .iter()
+            .map(|s| ("github.private_key".into(), s)),
+    );
+    refs.extend(
+        config
+            .note_signing_key
+            .iter()
+            .map(|s| ("note_signing_key".into(), s)),
+    );
+    for (name, e) in &config.executors {
+        for (var, s) in &e.env {
+            refs.push((format!("executors.{name}.env.{var}"), s));
+        }
+    }
+    refs.into_iter()
+        .filter_map(|(key, s)| {
+            s.resolve().err().map(|e| {
+                Finding::error(
+                    key,
+                    format!("{e}; without it nothing that needs it can run"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Asks the code host: the credential works, and each governed repository is readable and
+/// has a valid policy on each governed branch. A branch that does not exist yet is a warning
+/// (nothing can target it); a code host that cannot be reached is an error here, and `serve`
+/// decides what that means for it.
+pub async fn code_host(config: &ServerConfig, gh: &GitHub) -> Vec<Finding> {
+    let host = &config.github.api_url;
+    if let Err(e) = gh.own_login().await {
+        let message = match e.status() {
+            Some(401) => format!(
+                "{host} refuses prgate's credential ({e}); check github.token or the app's key"
+            ),
+            _ => format!("cannot read prgate's own account at {host}: {e}"),
+        };
+        return vec![Finding::error("github", message)];
+    }
+    let mut out = Vec::new();
+    for governed in &config.repos {
+        let repo = &governed.name;
+        if let Err(e) = gh.repo(repo).await {
+            out.push(Finding::error(
+                format!("repos {repo}"),
+                match e.status() {
+                    Some(404) => format!("{repo} does not exist at {host}, or prgate's account cannot read it; fix the name or give it access"),
+                    _ => format!("cannot read {repo}: {e}"),
+                },
+            ));
+            continue;
+        }
+        for branch in &governed.branches {
+            let subject = format!("repos {repo} branch {branch}");
+            let tip = match gh.branch_tip(repo, branch).await {
+                Ok(tip) => tip,
+                // GitHub answers 409 "Git Repository is empty" for a repository with no commit.
+                Err(e) if matches!(e.status(), Some(404 | 409)) => {
+                    out.push(Finding::warning(
+                        subject,
+                        "the branch does not exist yet; push one holding .github/prgate.toml",
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(Finding::error(
+                        subject,
+                        format!("cannot read the branch: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            match policy_at(gh, repo, &tip).await {
+                Ok(_) => {}
+                Err(e @ (GatherError::NoPolicy { .. } | GatherError::InvalidPolicy { .. })) => {
+                    out.push(Finding::error(subject, e.to_string()))
+                }
+                Err(e) => out.push(Finding::error(
+                    subject,
+                    format!("cannot read the policy: {e}"),
+                )),
+            }
+        }
+    }
+    out
+}
