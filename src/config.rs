@@ -1025,7 +1025,7 @@ mod tests {
 
     #[test]
     fn a_github_app_needs_both_id_and_key() {
-        let base = "webhook_secrets = [\"env:S\"]\n[github]\n";
+        let base = "webhook_secrets = [\"env:S\"]\n[[repos]]\nname = \"acme/infra\"\n[github]\n";
         let ok = format!("{base}app_id = 1\nprivate_key = \"file:/k.pem\"\n");
         assert!(parse_server_config("s", &ok).is_ok());
         let half = format!("{base}app_id = 1\n");
@@ -1037,7 +1037,7 @@ mod tests {
 
     #[test]
     fn http_limits_have_defaults_and_are_checked() {
-        let base = "webhook_secrets = [\"env:S\"]\n[github]\ntoken = \"env:T\"\n";
+        let base = "webhook_secrets = [\"env:S\"]\n[[repos]]\nname = \"acme/infra\"\n[github]\ntoken = \"env:T\"\n";
         let cfg = parse_server_config("s", base).unwrap();
         assert_eq!(cfg.http, HttpLimits::default());
         let some = format!("{base}[http]\nmax_connections = 64\nbody_timeout = \"20s\"\n");
@@ -1047,7 +1047,7 @@ mod tests {
         assert_eq!(cfg.http.body_budget_mib, 64);
         let unknown = format!("{base}[http]\nmax_conections = 64\n");
         let e = parse_server_config("s", &unknown).expect_err("a misspelt key");
-        assert!(e.to_string().contains("s:5:"), "{e}");
+        assert!(e.to_string().contains("s:7:"), "{e}");
         for bad in [
             "max_connections = 0",
             "header_timeout = \"0s\"",

@@ -79,7 +79,7 @@ async fn an_approved_merge_runs_once_and_is_recorded() {
     assert_eq!(note["execution"]["exit_code"], json!(0));
 
     // The secret was printed by the script, and appears in no record.
-    let comments = w.comments_text(n).await;
+    let comments = w.comments_after_execution(n).await;
     assert!(comments.contains("Executed"), "{comments}");
     for text in [
         note.to_string(),

@@ -106,7 +106,7 @@ async fn pr_files_posing_as_a_git_repository_never_reach_the_executors_git() {
         "status exit 0\n",
         "git status in the checkout"
     );
-    let comments = w.comments_text(n).await;
+    let comments = w.comments_after_execution(n).await;
     assert!(
         comments.contains(&format!("describe: {}", &merge[..7])),
         "{comments}"
@@ -184,7 +184,7 @@ async fn a_secret_printed_encoded_or_split_across_lines_reaches_no_record() {
     .await;
     let status = w.execution_result(&merge).await;
     assert_eq!(status.0, "success", "{status:?}");
-    let comments = w.comments_text(n).await;
+    let comments = w.comments_after_execution(n).await;
     // The output reached the comment, each secret replaced.
     for label in [
         "b64: [REDACTED]",

@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn the_server_config_takes_an_optional_note_signing_key() {
-        let base = "webhook_secrets = [\"env:S\"]\n[github]\ntoken = \"env:T\"\n";
+        let base = "webhook_secrets = [\"env:S\"]\n[[repos]]\nname = \"acme/infra\"\n[github]\ntoken = \"env:T\"\n";
         let cfg = crate::config::parse_server_config("prgate.toml", base).unwrap();
         assert!(cfg.note_signing_key.is_none());
         let text = format!("note_signing_key = \"file:/etc/prgate/note-signing.key\"\n{base}");

@@ -871,6 +871,20 @@ impl World {
             .unwrap_or_default()
     }
 
+    /// The PR's comments once the executor's comment is among them: the executor posts its
+    /// status first and its comment after, so a test that read the comments right after the
+    /// status could miss it.
+    pub async fn comments_after_execution(&self, pull: u64) -> String {
+        for _ in 0..250 {
+            let text = self.comments_text(pull).await;
+            if text.contains("<!-- prgate:execution") {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no execution comment on #{pull}");
+    }
+
     /// A fresh clone of the repository, as an agent's working tree. Its origin is the plain
     /// clone URL; the clone itself authenticated as root, and no token stays behind.
     pub fn agent_clone(&self, name: &str) -> PathBuf {
