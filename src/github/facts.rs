@@ -127,14 +127,12 @@ pub async fn gather_facts_with_policy(
 
     // GitHub's compare of `base...head` is against their merge base. The reviews do not
     // depend on it: both are read at once.
-    let (changes, api_reviews) = tokio::try_join!(
-        compare_changes(gh, repo, &base_sha, &head_sha),
-        async {
+    let (changes, api_reviews) =
+        tokio::try_join!(compare_changes(gh, repo, &base_sha, &head_sha), async {
             gh.reviews(repo, PullNumber(pull.number))
                 .await
                 .map_err(GatherError::from)
-        }
-    )?;
+        })?;
     let (mut commits, changed_files) = changes;
     let reviews = reviews_from(api_reviews);
 
@@ -222,13 +220,12 @@ pub async fn gather_from_read(
         repo: repo.clone(),
         base: tip.clone(),
     })?;
-    let policy =
-        policy::parse_policy(POLICY_PATH, &file.text).map_err(|error| {
-            GatherError::InvalidPolicy {
-                base: tip.clone(),
-                error,
-            }
-        })?;
+    let policy = policy::parse_policy(POLICY_PATH, &file.text).map_err(|error| {
+        GatherError::InvalidPolicy {
+            base: tip.clone(),
+            error,
+        }
+    })?;
     // The next query on this branch asks for these teams' members up front.
     gh.remember_policy_teams(repo, &pull.base.git_ref, all_teams(&policy));
     let policy = policy::govern_programs(&policy, programs);

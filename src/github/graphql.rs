@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::models::{
-    ApiBranchRef, ApiCommit, ApiFile, ApiGitCommit, ApiGitIdentity, ApiLabel, ApiPull,
-    ApiRepoRef, ApiReview, ApiTeam, ApiUser,
+    ApiBranchRef, ApiCommit, ApiFile, ApiGitCommit, ApiGitIdentity, ApiLabel, ApiPull, ApiRepoRef,
+    ApiReview, ApiTeam, ApiUser,
 };
 use super::{FileAtCommit, GitHub, GitHubError};
 use crate::config::{POLICY_PATH, TeamRef};
@@ -521,7 +521,9 @@ pub async fn read_pull(
         .unwrap_or(Value::Null);
     if pull_value.is_null() {
         // GitHub says NOT_FOUND for a missing PR; the caller treats it as REST's 404.
-        let not_found = errors.iter().any(|e| e.kind.as_deref() == Some("NOT_FOUND"));
+        let not_found = errors
+            .iter()
+            .any(|e| e.kind.as_deref() == Some("NOT_FOUND"));
         if not_found {
             return Err(GitHubError::Status {
                 method: "POST".into(),
@@ -686,8 +688,11 @@ impl PullRead {
             }
         };
 
-        let labels: Connection<GqlLabel> =
-            decode(OP, "labels", r.labels.clone().ok_or_else(|| missing("labels"))?)?;
+        let labels: Connection<GqlLabel> = decode(
+            OP,
+            "labels",
+            r.labels.clone().ok_or_else(|| missing("labels"))?,
+        )?;
         let labels = labels
             .complete()
             .ok_or_else(|| gql_error(OP, "the PR has more labels than one page lists"))?
@@ -695,41 +700,51 @@ impl PullRead {
             .map(|l| l.name)
             .collect();
 
-        let reviews: Connection<GqlReview> =
-            decode(OP, "reviews", r.reviews.clone().ok_or_else(|| missing("reviews"))?)?;
-        let reviews = match reviews.complete() {
-            None => None,
-            Some(list) => Some(
-                list.into_iter()
-                    .map(|rv| {
-                        let id = rv
-                            .full_database_id
-                            .as_deref()
-                            .and_then(|s| s.parse::<u64>().ok())
-                            .ok_or_else(|| missing("review id"))?;
-                        Ok(ApiReview {
-                            id,
-                            // A deleted account ("ghost") is `null`, as in REST.
-                            user: match &rv.author {
-                                None => None,
-                                Some(a) => Some(a.user().ok_or_else(|| {
-                                    missing("numeric id of a review's author")
-                                })?),
-                            },
-                            state: rv.state,
-                            commit_id: rv.commit.map(|c| c.oid),
-                            submitted_at: rv.submitted_at,
-                            body: Some(rv.body),
+        let reviews: Connection<GqlReview> = decode(
+            OP,
+            "reviews",
+            r.reviews.clone().ok_or_else(|| missing("reviews"))?,
+        )?;
+        let reviews =
+            match reviews.complete() {
+                None => None,
+                Some(list) => Some(
+                    list.into_iter()
+                        .map(|rv| {
+                            let id = rv
+                                .full_database_id
+                                .as_deref()
+                                .and_then(|s| s.parse::<u64>().ok())
+                                .ok_or_else(|| missing("review id"))?;
+                            Ok(ApiReview {
+                                id,
+                                // A deleted account ("ghost") is `null`, as in REST.
+                                user: match &rv.author {
+                                    None => None,
+                                    Some(a) => Some(a.user().ok_or_else(|| {
+                                        missing("numeric id of a review's author")
+                                    })?),
+                                },
+                                state: rv.state,
+                                commit_id: rv.commit.map(|c| c.oid),
+                                submitted_at: rv.submitted_at,
+                                body: Some(rv.body),
+                            })
                         })
-                    })
-                    .collect::<Result<Vec<_>, GitHubError>>()?,
-            ),
-        };
+                        .collect::<Result<Vec<_>, GitHubError>>()?,
+                ),
+            };
 
-        let commits: Connection<GqlPullCommit> =
-            decode(OP, "commits", r.commits.clone().ok_or_else(|| missing("commits"))?)?;
-        let files: Connection<GqlFile> =
-            decode(OP, "files", r.files.clone().ok_or_else(|| missing("files"))?)?;
+        let commits: Connection<GqlPullCommit> = decode(
+            OP,
+            "commits",
+            r.commits.clone().ok_or_else(|| missing("commits"))?,
+        )?;
+        let files: Connection<GqlFile> = decode(
+            OP,
+            "files",
+            r.files.clone().ok_or_else(|| missing("files"))?,
+        )?;
         let commits_and_files = match (commits.complete(), files.complete()) {
             (Some(c), Some(f)) => rest_commits_and_files(c, f),
             _ => None,

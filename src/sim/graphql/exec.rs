@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use graphql_parser::Pos;
 use graphql_parser::query::{
-    Definition, Document, Field, FragmentDefinition, OperationDefinition, Selection,
-    SelectionSet, TypeCondition, Value as QValue, VariableDefinition,
+    Definition, Document, Field, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
+    TypeCondition, Value as QValue, VariableDefinition,
 };
 use serde_json::{Map, Value, json};
 
@@ -113,24 +113,24 @@ impl<'d> Request<'d> {
                 ));
             }
         };
-        let (label, selection, var_defs): (String, _, &[VariableDefinition<'d, String>]) =
-            match op {
-                OperationDefinition::SelectionSet(s) => ("query".to_string(), s, &[]),
-                OperationDefinition::Query(q) => (
-                    match &q.name {
-                        Some(n) => format!("query {n}"),
-                        None => "query".to_string(),
-                    },
-                    &q.selection_set,
-                    &q.variable_definitions,
-                ),
-                // The simulator serves reads only; prgate sends no mutation.
-                OperationDefinition::Mutation(_) | OperationDefinition::Subscription(_) => {
-                    return Err(request_error(
-                        "The simulator serves GraphQL queries only, no mutations or subscriptions",
-                    ));
-                }
-            };
+        let (label, selection, var_defs): (String, _, &[VariableDefinition<'d, String>]) = match op
+        {
+            OperationDefinition::SelectionSet(s) => ("query".to_string(), s, &[]),
+            OperationDefinition::Query(q) => (
+                match &q.name {
+                    Some(n) => format!("query {n}"),
+                    None => "query".to_string(),
+                },
+                &q.selection_set,
+                &q.variable_definitions,
+            ),
+            // The simulator serves reads only; prgate sends no mutation.
+            OperationDefinition::Mutation(_) | OperationDefinition::Subscription(_) => {
+                return Err(request_error(
+                    "The simulator serves GraphQL queries only, no mutations or subscriptions",
+                ));
+            }
+        };
         Ok(Request {
             schema,
             op_name: label,
@@ -243,7 +243,10 @@ impl<'d> Request<'d> {
                             let TypeCondition::On(cond) = &f.type_condition;
                             if !self.schema.can_spread(cond, parent) {
                                 errors.push(validation_error(
-                                    format!("Fragment {} on {cond} can't be spread inside {parent}", s.fragment_name),
+                                    format!(
+                                        "Fragment {} on {cond} can't be spread inside {parent}",
+                                        s.fragment_name
+                                    ),
                                     path,
                                     s.position,
                                     "cannotSpreadFragment",
@@ -449,7 +452,14 @@ impl<'d> Request<'d> {
     pub fn execute<R: Resolve>(&self, resolver: &mut R, root: R::Node) -> Value {
         let mut errors = Vec::new();
         let data = self
-            .select(resolver, &root, "Query", self.selection, &mut Vec::new(), &mut errors)
+            .select(
+                resolver,
+                &root,
+                "Query",
+                self.selection,
+                &mut Vec::new(),
+                &mut errors,
+            )
             .unwrap_or(Value::Null);
         let mut answer = json!({ "data": data });
         if !errors.is_empty() {
@@ -617,14 +627,26 @@ impl<'d> Request<'d> {
                     if v.as_str().is_some_and(|s| values.iter().any(|x| x == s)) {
                         Ok(v)
                     } else {
-                        Err(self.internal(field, &format!("a {name} value, not {v}"), pos, path, errors))
+                        Err(self.internal(
+                            field,
+                            &format!("a {name} value, not {v}"),
+                            pos,
+                            path,
+                            errors,
+                        ))
                     }
                 }
                 (Some(Kind::Scalar), Out::Leaf(v)) => Ok(v),
                 (Some(_), Out::Node(n)) => {
                     let concrete = r.type_name(&n);
                     if !self.schema.is_subtype(concrete, name) {
-                        return Err(self.internal(field, &format!("a {name}, not a {concrete}"), pos, path, errors));
+                        return Err(self.internal(
+                            field,
+                            &format!("a {name}, not a {concrete}"),
+                            pos,
+                            path,
+                            errors,
+                        ));
                     }
                     self.select(r, &n, concrete, set, path, errors)
                 }

@@ -45,7 +45,11 @@ pub(crate) async fn query(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult
         // GitHub also takes variables as a JSON string.
         Some(Value::String(s)) => match serde_json::from_str::<Map<String, Value>>(&s) {
             Ok(m) => m,
-            Err(e) => return ok(exec::request_error(format!("Variables are invalid JSON: {e}"))),
+            Err(e) => {
+                return ok(exec::request_error(format!(
+                    "Variables are invalid JSON: {e}"
+                )));
+            }
         },
         Some(_) => return ok(exec::request_error("Variables must be a JSON object")),
     };
@@ -59,11 +63,10 @@ pub(crate) async fn query(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult
             )));
         }
     };
-    let mut request =
-        match exec::Request::new(schema, &doc, body.operation_name.as_deref(), vars) {
-            Ok(r) => r,
-            Err(answer) => return ok(answer),
-        };
+    let mut request = match exec::Request::new(schema, &doc, body.operation_name.as_deref(), vars) {
+        Ok(r) => r,
+        Err(answer) => return ok(answer),
+    };
     let errors = request.validate();
     if !errors.is_empty() {
         return ok(serde_json::json!({ "errors": errors }));

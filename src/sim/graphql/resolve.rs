@@ -78,10 +78,18 @@ fn page(type_name: &'static str, all: Vec<Node>, args: &Map<String, Value>) -> O
     let total = all.len();
     let mut lo = 0usize;
     let mut hi = total;
-    if let Some(a) = args.get("after").and_then(Value::as_str).and_then(cursor_index) {
+    if let Some(a) = args
+        .get("after")
+        .and_then(Value::as_str)
+        .and_then(cursor_index)
+    {
         lo = (a + 1).min(total);
     }
-    if let Some(b) = args.get("before").and_then(Value::as_str).and_then(cursor_index) {
+    if let Some(b) = args
+        .get("before")
+        .and_then(Value::as_str)
+        .and_then(cursor_index)
+    {
         hi = b.min(hi).max(lo);
     }
     let n = |k: &str| args.get(k).and_then(Value::as_u64).map(|n| n as usize);
@@ -231,7 +239,8 @@ impl Resolve for Resolver<'_> {
                             .teams
                             .iter()
                             .position(|t| {
-                                t.org.eq_ignore_ascii_case(&org) && t.slug.eq_ignore_ascii_case(slug)
+                                t.org.eq_ignore_ascii_case(&org)
+                                    && t.slug.eq_ignore_ascii_case(slug)
                             })
                             .map_or(Out::Null, |i| Out::Node(Node::Team(i))))
                     }
@@ -320,7 +329,11 @@ impl Resolve for Resolver<'_> {
                     }
                     "author" | "committer" => {
                         let c = gitstore::commit_info(&repo, *oid).map_err(internal)?;
-                        let p = if field == "author" { c.author } else { c.committer };
+                        let p = if field == "author" {
+                            c.author
+                        } else {
+                            c.committer
+                        };
                         Ok(Out::Node(Node::GitActor(p)))
                     }
                     "file" => {
@@ -342,7 +355,9 @@ impl Resolve for Resolver<'_> {
                 let repo = self.repo(*idx)?;
                 let blob = repo.find_blob(*oid).map_err(internal)?;
                 let bytes = blob.content();
-                let text = std::str::from_utf8(bytes).ok().filter(|_| !blob.is_binary());
+                let text = std::str::from_utf8(bytes)
+                    .ok()
+                    .filter(|_| !blob.is_binary());
                 match field {
                     "oid" => leaf(oid.to_string()),
                     "byteSize" => leaf(bytes.len()),
@@ -383,7 +398,9 @@ impl Resolve for Resolver<'_> {
             }),
             (Node::Review(idx, n, id), _) => {
                 let r = &self.w.repos[*idx];
-                let Some(rv) = r.pull(*n).and_then(|p| p.reviews.iter().find(|v| v.id == *id))
+                let Some(rv) = r
+                    .pull(*n)
+                    .and_then(|p| p.reviews.iter().find(|v| v.id == *id))
                 else {
                     return Ok(Out::Null);
                 };
@@ -490,7 +507,11 @@ impl Resolver<'_> {
             "headRepository" => Ok(Out::Node(Node::Repository(idx))),
             "isCrossRepository" => leaf(false),
             "baseRef" | "headRef" => {
-                let name = if field == "baseRef" { &p.base_ref } else { &p.head_ref };
+                let name = if field == "baseRef" {
+                    &p.base_ref
+                } else {
+                    &p.head_ref
+                };
                 let full = format!("refs/heads/{name}");
                 let repo = self.repo(idx)?;
                 Ok(match repo.refname_to_id(&full) {
@@ -523,7 +544,11 @@ impl Resolver<'_> {
                 let all = p
                     .reviews
                     .iter()
-                    .filter(|rv| states.as_ref().is_none_or(|s| s.contains(&rv.state.as_str())))
+                    .filter(|rv| {
+                        states
+                            .as_ref()
+                            .is_none_or(|s| s.contains(&rv.state.as_str()))
+                    })
                     .filter(|rv| {
                         author.is_none_or(|a| {
                             self.w
@@ -569,4 +594,3 @@ impl Resolver<'_> {
         }
     }
 }
-
