@@ -271,7 +271,7 @@ impl<'d> Request<'d> {
         errors: &mut Vec<Value>,
     ) {
         path.push(f.alias.clone().unwrap_or_else(|| f.name.clone()));
-        let result = (|| {
+        (|| {
             if f.name == "__typename" {
                 return;
             }
@@ -377,7 +377,6 @@ impl<'d> Request<'d> {
             }
         })();
         path.pop();
-        result
     }
 
     /// GitHub's node limit: every connection needs `first` or `last`, each within 1-100.
@@ -611,7 +610,7 @@ impl<'d> Request<'d> {
             _ if matches!(out, Out::Null) => Ok(Value::Null),
             Ty::List(inner) => {
                 let Out::List(items) = out else {
-                    return Err(self.internal(field, "a list", pos, path, errors));
+                    return self.internal(field, "a list", pos, path, errors);
                 };
                 let mut list = Vec::with_capacity(items.len());
                 for (i, item) in items.into_iter().enumerate() {
@@ -627,30 +626,30 @@ impl<'d> Request<'d> {
                     if v.as_str().is_some_and(|s| values.iter().any(|x| x == s)) {
                         Ok(v)
                     } else {
-                        Err(self.internal(
+                        self.internal(
                             field,
                             &format!("a {name} value, not {v}"),
                             pos,
                             path,
                             errors,
-                        ))
+                        )
                     }
                 }
                 (Some(Kind::Scalar), Out::Leaf(v)) => Ok(v),
                 (Some(_), Out::Node(n)) => {
                     let concrete = r.type_name(&n);
                     if !self.schema.is_subtype(concrete, name) {
-                        return Err(self.internal(
+                        return self.internal(
                             field,
                             &format!("a {name}, not a {concrete}"),
                             pos,
                             path,
                             errors,
-                        ));
+                        );
                     }
                     self.select(r, &n, concrete, set, path, errors)
                 }
-                _ => Err(self.internal(field, &format!("a {name}"), pos, path, errors)),
+                _ => self.internal(field, &format!("a {name}"), pos, path, errors),
             },
         }
     }
@@ -662,12 +661,14 @@ impl<'d> Request<'d> {
         pos: Pos,
         path: &[Value],
         errors: &mut Vec<Value>,
-    ) {
+    ) -> Result<Value, ()> {
         errors.push(json!({
             "message": format!("simulator: {field} did not resolve to {expected}"),
             "path": path,
             "locations": location(pos),
         }));
+        // Reported; the field is null and, through its parents, so is what needs it.
+        Err(())
     }
 }
 
