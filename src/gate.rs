@@ -18,7 +18,7 @@ use crate::config::{MergeMode, RepoPolicy, ServerConfig};
 use crate::dashboard::Dashboard;
 use crate::executor::blocking::off_runtime;
 use crate::executor::service::Executor;
-use crate::github::facts::{GatherError, gather_facts, truncate_chars};
+use crate::github::facts::{GatherError, gather_from_read, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
@@ -453,7 +453,10 @@ impl Gate {
         };
         let span = tracing::info_span!("evaluate", pull = %pull_ref, head = tracing::field::Empty);
         async {
-            let pull = self.gh.pull(repo, number).await?;
+            // One GraphQL query reads the PR and nearly all its facts; they are only used
+            // once the PR is known to be open and governed.
+            let read = self.gh.read_pull(repo, number).await?;
+            let pull = read.pull.clone();
             if pull.state != "open" || pull.merged || !self.is_governed(repo, &pull.base.git_ref) {
                 return Ok(None);
             }
@@ -462,7 +465,7 @@ impl Gate {
                 Err(_) => return Ok(None),
             };
             tracing::Span::current().record("head", head.as_str());
-            let g = match gather_facts(&self.gh, repo, &pull, &self.programs).await {
+            let g = match gather_from_read(&self.gh, repo, &read, &self.programs).await {
                 Ok(mut g) => {
                     self.add_remembered_pushers(&mut g.facts, &pull.head.git_ref);
                     g
@@ -789,13 +792,14 @@ impl Gate {
         pull: &PullRef,
         decision: &ApprovalDecision,
     ) -> Result<Option<CommitSha>, GateError> {
-        let live = self.gh.pull(&pull.repo, pull.number).await?;
+        let read = self.gh.read_pull(&pull.repo, pull.number).await?;
+        let live = read.pull.clone();
         if live.head.sha != decision.head_sha.as_str() || live.state != "open" {
             tracing::info!("head moved or PR closed before the merge; not merging");
             self.metrics.merge("head_moved");
             return Ok(None);
         }
-        let mut recheck = gather_facts(&self.gh, &pull.repo, &live, &self.programs).await?;
+        let mut recheck = gather_from_read(&self.gh, &pull.repo, &read, &self.programs).await?;
         self.add_remembered_pushers(&mut recheck.facts, &live.head.git_ref);
         let again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
         if !again.is_approved() || again.head_sha != decision.head_sha {

@@ -372,9 +372,10 @@ async fn a_forged_status_by_a_writer_is_overwritten_with_failure() {
 async fn the_code_host_failing_mid_evaluation_gives_error() {
     let w = World::start().await;
     let (n, head) = agent_proposes(&w, "outage").await;
-    // Team membership cannot be read any more (more failures than the client and the worker
-    // retry), so the approval cannot be checked.
-    w.sim.inject_fault("/teams/", 500, 100);
+    // Who pushed to the head branch cannot be read any more (more failures than the client
+    // and the worker retry), so the approval cannot be checked. (Team membership now comes
+    // in the same GraphQL answer as the PR; the activity API is the read after it.)
+    w.sim.inject_fault("/activity", 500, 100);
     w.approve("alice-token", n).await;
     w.settle().await;
     let (state, description, _) = w.approval(&head).await.unwrap();

@@ -52,6 +52,9 @@ pub enum GitHubError {
     Setup { api_url: String, message: String },
     #[error("{path}: GitHub App authentication: {message}")]
     App { path: String, message: String },
+    /// A GraphQL answer (HTTP 200) that carries an `errors` array or lacks what was asked.
+    #[error("POST /graphql ({operation}): {message}")]
+    GraphQl { operation: String, message: String },
 }
 
 impl GitHubError {
@@ -287,7 +290,7 @@ impl Transport {
     /// A GET that sends `If-None-Match` when we have read the path before and answers from
     /// the cache on 304. Non-2xx answers are errors.
     pub async fn get(&self, path: &str) -> Result<ApiResponse, GitHubError> {
-        self.request_with(Method::GET, path, None, true).await
+        self.request_with(Method::GET, path, path, None, true).await
     }
 
     /// A GET whose 404 is an answer (`Ok(None)`), not an error.
@@ -306,7 +309,20 @@ impl Transport {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<ApiResponse, GitHubError> {
-        self.request_with(method, path, body, false).await
+        self.request_with(method, path, path, body, false).await
+    }
+
+    /// A GraphQL query (`POST /graphql`) about `repo`. A query changes nothing, so unlike
+    /// other POSTs it is retried like a GET; with a GitHub App it goes out with the
+    /// installation token of `repo`'s owner (the path names no repository).
+    pub async fn graphql(
+        &self,
+        repo: &RepoName,
+        body: &serde_json::Value,
+    ) -> Result<ApiResponse, GitHubError> {
+        let scope = format!("/repos/{repo}");
+        self.request_with(Method::POST, GRAPHQL_PATH, &scope, Some(body), false)
+            .await
     }
 
     /// True when authenticating as a GitHub App.
@@ -327,10 +343,13 @@ impl Transport {
             .map(|t| t.map(|t| t.token))
     }
 
+    /// `scope` is the path whose owner's installation token authenticates (the path itself,
+    /// except for GraphQL).
     async fn request_with(
         &self,
         method: Method,
         path: &str,
+        scope: &str,
         body: Option<&serde_json::Value>,
         conditional: bool,
     ) -> Result<ApiResponse, GitHubError> {
@@ -347,7 +366,7 @@ impl Transport {
                 .request_as(&method, path, body, conditional, Some(&jwt), &budget)
                 .await;
         }
-        let token = self.installation_token(path, None).await?;
+        let token = self.installation_token(scope, None).await?;
         let header = token_header(token.as_ref(), path)?;
         let owner = scope_of(path).map(|(o, _)| o).unwrap_or_default();
         let budget = budget_of(&format!("installation:{owner}"), path);
@@ -359,7 +378,7 @@ impl Transport {
             Err(GitHubError::Status { status: 401, .. }) => {
                 tracing::info!(path, "installation token refused; fetching a new one");
                 let refused = token.as_ref().map(|t| &t.token);
-                let token = self.installation_token(path, refused).await?;
+                let token = self.installation_token(scope, refused).await?;
                 let header = token_header(token.as_ref(), path)?;
                 self.request_as(&method, path, body, conditional, header.as_ref(), &budget)
                     .await
@@ -471,7 +490,8 @@ impl Transport {
             // Otherwise only idempotent calls are retried blindly: a POST that timed out may
             // have been acted on (a comment posted, a ref created), and sending it again
             // would do it twice.
-            let idempotent = !matches!(method, Method::POST);
+            // A GraphQL query is a read sent as a POST.
+            let idempotent = !matches!(method, Method::POST) || path == GRAPHQL_PATH;
             let retryable = idempotent
                 && match &result {
                     Ok(r) => r.status.is_server_error(),
@@ -727,6 +747,9 @@ fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
     }
 }
 
+/// GitHub's GraphQL endpoint, relative to the API root.
+pub const GRAPHQL_PATH: &str = "/graphql";
+
 /// A low-cardinality name for a path, for metrics: numbers, SHAs and names become `{}`.
 pub fn endpoint_template(path: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
@@ -764,6 +787,7 @@ pub fn endpoint_template(path: &str) -> String {
                 | "installation"
                 | "installations"
                 | "access_tokens"
+                | "graphql"
         ) && !(prev == "repos" || prev == "orgs" || prev == "teams" || prev == "users");
         out.push(if keep { *seg } else { "{}" });
     }

@@ -1,12 +1,13 @@
 //! Gathering the facts of one PR from the code host: the PR, the policy at its base commit,
-//! its commits and changed files (one compare call), its reviews, and the members of the teams
-//! the matched rules name. Anything missing or truncated is an error, never a guess.
+//! its commits and changed files, its reviews, and the members of the teams the matched rules
+//! name; from one GraphQL query (`gather_from_read`) or over REST (`gather_facts*`, which the
+//! executor uses). Anything missing or truncated is an error, never a guess.
 
 use std::collections::BTreeMap;
 
-use super::models::{ApiActivity, ApiCommit, ApiPull};
-use super::{FileAtCommit, GitHub, GitHubError};
-use crate::config::{ConfigError, POLICY_PATH, RepoPolicy};
+use super::models::{ApiActivity, ApiCommit, ApiFile, ApiPull, ApiReview};
+use super::{FileAtCommit, GitHub, GitHubError, graphql};
+use crate::config::{ConfigError, POLICY_PATH, RepoPolicy, TeamRef};
 use crate::policy::{
     self, Account, CommitFacts, ProgramPaths, ProposedPolicy, PullFacts, PullState, Review,
     ReviewState,
@@ -33,6 +34,9 @@ impl GatherError {
     /// A status description (under 140 characters) for the PR.
     pub fn status_description(&self) -> String {
         let text = match self {
+            GatherError::GitHub(GitHubError::GraphQl { .. }) => {
+                "GitHub's GraphQL API could not give the PR's facts; will retry".to_string()
+            }
             GatherError::GitHub(e) => match e.status() {
                 Some(s) => format!("could not read the PR's facts from GitHub ({s}); will retry"),
                 None => "could not reach GitHub to read the PR's facts; will retry".to_string(),
@@ -123,69 +127,21 @@ pub async fn gather_facts_with_policy(
 
     // GitHub's compare of `base...head` is against their merge base. The reviews do not
     // depend on it: both are read at once.
-    let (compare, api_reviews) = tokio::try_join!(
-        gh.compare(repo, &base_sha, &head_sha),
-        gh.reviews(repo, PullNumber(pull.number))
-    )?;
-    if compare.total_commits as usize != compare.commits.len() {
-        return Err(GatherError::Incomplete(format!(
-            "the PR has {} commits, more than GitHub lists at once; split it",
-            compare.total_commits
-        )));
-    }
-    let files = compare.files.ok_or_else(|| {
-        GatherError::Incomplete("GitHub did not list the PR's changed files".into())
-    })?;
-    if files.len() >= COMPARE_FILE_CAP {
-        return Err(GatherError::Incomplete(format!(
-            "the PR changes {COMPARE_FILE_CAP} files or more; prgate cannot see them all, split it"
-        )));
-    }
-    // A rename is a change to both paths: moving a file out of a governed folder is governed.
-    let mut changed_files = Vec::new();
-    for f in &files {
-        changed_files.push(f.filename.clone());
-        if let Some(prev) = &f.previous_filename {
-            changed_files.push(prev.clone());
-        }
-    }
-    changed_files.sort();
-    changed_files.dedup();
-
-    let mut commits = compare
-        .commits
-        .iter()
-        .map(|c| commit_facts(&here, c))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let reviews = api_reviews
-        .into_iter()
-        .filter_map(|r| {
-            // A review by a deleted account carries no stance anyone can be held to.
-            let reviewer = r.user.as_ref()?.account();
-            Some(Review {
-                id: r.id,
-                reviewer,
-                state: ReviewState::from_github(&r.state),
-                commit_id: r.commit_id.as_deref().and_then(|s| s.parse().ok()),
-                submitted_at: r.submitted_at,
-                body: r.body.unwrap_or_default(),
-            })
-        })
-        .collect::<Vec<_>>();
+    let (changes, api_reviews) =
+        tokio::try_join!(compare_changes(gh, repo, &base_sha, &head_sha), async {
+            gh.reviews(repo, PullNumber(pull.number))
+                .await
+                .map_err(GatherError::from)
+        })?;
+    let (mut commits, changed_files) = changes;
+    let reviews = reviews_from(api_reviews);
 
     // Team membership, pushers and the base's history are only needed when someone took a
     // stance; a PR nobody reviewed costs no such call.
     let mut team_members: BTreeMap<_, _> = BTreeMap::new();
     let mut head_pushers = None;
     let mut base_changed_at = None;
-    let stance_taken = reviews.iter().any(|r| {
-        matches!(
-            r.state,
-            ReviewState::Approved | ReviewState::ChangesRequested
-        )
-    });
-    if stance_taken {
+    if stance_taken(&reviews) {
         // Teams, pushers and the base's history do not depend on each other: read at once.
         let teams: Vec<_> = policy::teams_needed(&policy, &changed_files)
             .into_iter()
@@ -225,18 +181,270 @@ pub async fn gather_facts_with_policy(
         });
     }
 
-    let proposed_policy = if changed_files.iter().any(|f| f == POLICY_PATH) {
-        match gh.file_at(repo, POLICY_PATH, &head_sha).await? {
-            None => ProposedPolicy::Deleted,
-            Some(f) => match policy::parse_policy(POLICY_PATH, &f.text) {
-                Ok(_) => ProposedPolicy::Valid,
-                Err(e) => ProposedPolicy::Invalid(e.to_string()),
-            },
-        }
-    } else {
-        ProposedPolicy::Unchanged
-    };
+    let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
+    assemble(
+        repo,
+        pull,
+        Parts {
+            head_sha,
+            base_sha,
+            author,
+            reviews,
+            commits,
+            changed_files,
+            team_members,
+            proposed_policy,
+            labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
+            head_pushers,
+            base_changed_at,
+        },
+        policy,
+        policy_blob,
+    )
+}
 
+/// The facts of a PR read with one GraphQL query ([`graphql::read_pull`]), judged by the
+/// policy at its base branch's tip as that query saw it. What the query could not give
+/// completely is read over REST (commits and files through the compare, cached for good;
+/// reviews); pushers always come from the REST activity API, which GraphQL does not serve.
+pub async fn gather_from_read(
+    gh: &GitHub,
+    repo: &RepoName,
+    read: &graphql::PullRead,
+    programs: &ProgramPaths,
+) -> Result<Gathered, GatherError> {
+    let pull = &read.pull;
+    let f = read.facts()?;
+    let tip = f.tip.clone();
+    let file = f.policy.clone().ok_or_else(|| GatherError::NoPolicy {
+        repo: repo.clone(),
+        base: tip.clone(),
+    })?;
+    let policy = policy::parse_policy(POLICY_PATH, &file.text).map_err(|error| {
+        GatherError::InvalidPolicy {
+            base: tip.clone(),
+            error,
+        }
+    })?;
+    // The next query on this branch asks for these teams' members up front.
+    gh.remember_policy_teams(repo, &pull.base.git_ref, all_teams(&policy));
+    let policy = policy::govern_programs(&policy, programs);
+
+    let here = format!("/repos/{repo}/pulls/{}", pull.number);
+    let head_sha = sha(&here, &pull.head.sha)?;
+    let author = pull
+        .user
+        .as_ref()
+        .map(|u| u.account())
+        .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
+
+    let (changes, api_reviews) = tokio::try_join!(
+        async {
+            match &f.commits_and_files {
+                Some((commits, files)) => changes_from(&here, commits, files),
+                None => compare_changes(gh, repo, &tip, &head_sha).await,
+            }
+        },
+        async {
+            match &f.reviews {
+                Some(r) => Ok(r.clone()),
+                None => gh
+                    .reviews(repo, PullNumber(pull.number))
+                    .await
+                    .map_err(GatherError::from),
+            }
+        }
+    )?;
+    let (mut commits, changed_files) = changes;
+    let reviews = reviews_from(api_reviews);
+
+    let mut team_members: BTreeMap<_, _> = BTreeMap::new();
+    let mut head_pushers = None;
+    let mut base_changed_at = None;
+    if stance_taken(&reviews) {
+        let needed = policy::teams_needed(&policy, &changed_files);
+        let missing: Vec<TeamRef> = needed
+            .iter()
+            .filter(|t| !f.team_members.contains_key(*t))
+            .cloned()
+            .collect();
+        let (more, pushed) = tokio::try_join!(
+            async {
+                // Correctness first: a team the query did not ask for costs a call.
+                graphql::read_team_members(gh, repo, &missing)
+                    .await
+                    .map_err(GatherError::from)
+            },
+            read_pushers(gh, repo, pull)
+        )?;
+        team_members = needed
+            .into_iter()
+            .filter_map(|t| {
+                let members = f.team_members.get(&t).or_else(|| more.get(&t))?.clone();
+                Some((t, members))
+            })
+            .collect();
+        let (pushers, activity) = pushed;
+        attribute_pushes(&mut commits, &activity);
+        head_pushers = Some(pushers);
+        // As over REST: the base's history is looked at for approvals only.
+        if reviews.iter().any(|r| r.state == ReviewState::Approved) {
+            base_changed_at = f.base_changed_at;
+        }
+    }
+
+    let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
+    assemble(
+        repo,
+        pull,
+        Parts {
+            head_sha,
+            base_sha: tip,
+            author,
+            reviews,
+            commits,
+            changed_files,
+            team_members,
+            proposed_policy,
+            labels: f.labels.clone(),
+            head_pushers,
+            base_changed_at,
+        },
+        policy,
+        file.blob_sha,
+    )
+}
+
+/// Every team a policy names, in any rule or the defaults.
+fn all_teams(policy: &RepoPolicy) -> Vec<TeamRef> {
+    let mut teams: Vec<TeamRef> = policy
+        .rules
+        .iter()
+        .map(|r| &r.approvers)
+        .chain(policy.defaults.as_ref().map(|d| &d.approvers))
+        .flat_map(|a| a.teams.iter().cloned())
+        .collect();
+    teams.sort();
+    teams.dedup();
+    teams
+}
+
+fn stance_taken(reviews: &[Review]) -> bool {
+    reviews.iter().any(|r| {
+        matches!(
+            r.state,
+            ReviewState::Approved | ReviewState::ChangesRequested
+        )
+    })
+}
+
+/// Commits and changed files between the merge base of `base` and `head`, and `head`.
+async fn compare_changes(
+    gh: &GitHub,
+    repo: &RepoName,
+    base: &CommitSha,
+    head: &CommitSha,
+) -> Result<(Vec<CommitFacts>, Vec<String>), GatherError> {
+    let compare = gh.compare(repo, base, head).await?;
+    if compare.total_commits as usize != compare.commits.len() {
+        return Err(GatherError::Incomplete(format!(
+            "the PR has {} commits, more than GitHub lists at once; split it",
+            compare.total_commits
+        )));
+    }
+    let files = compare.files.ok_or_else(|| {
+        GatherError::Incomplete("GitHub did not list the PR's changed files".into())
+    })?;
+    if files.len() >= COMPARE_FILE_CAP {
+        return Err(GatherError::Incomplete(format!(
+            "the PR changes {COMPARE_FILE_CAP} files or more; prgate cannot see them all, split it"
+        )));
+    }
+    let here = format!("/repos/{repo}/compare/{base}...{head}");
+    changes_from(&here, &compare.commits, &files)
+}
+
+fn changes_from(
+    here: &str,
+    commits: &[ApiCommit],
+    files: &[ApiFile],
+) -> Result<(Vec<CommitFacts>, Vec<String>), GatherError> {
+    // A rename is a change to both paths: moving a file out of a governed folder is governed.
+    let mut changed_files = Vec::new();
+    for f in files {
+        changed_files.push(f.filename.clone());
+        if let Some(prev) = &f.previous_filename {
+            changed_files.push(prev.clone());
+        }
+    }
+    changed_files.sort();
+    changed_files.dedup();
+    let commits = commits
+        .iter()
+        .map(|c| commit_facts(here, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((commits, changed_files))
+}
+
+fn reviews_from(api_reviews: Vec<ApiReview>) -> Vec<Review> {
+    api_reviews
+        .into_iter()
+        .filter_map(|r| {
+            // A review by a deleted account carries no stance anyone can be held to.
+            let reviewer = r.user.as_ref()?.account();
+            Some(Review {
+                id: r.id,
+                reviewer,
+                state: ReviewState::from_github(&r.state),
+                commit_id: r.commit_id.as_deref().and_then(|s| s.parse().ok()),
+                submitted_at: r.submitted_at,
+                body: r.body.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Whether the PR changes the policy file, and if so whether the proposed one parses.
+async fn proposed_policy(
+    gh: &GitHub,
+    repo: &RepoName,
+    head_sha: &CommitSha,
+    changed_files: &[String],
+) -> Result<ProposedPolicy, GatherError> {
+    if !changed_files.iter().any(|f| f == POLICY_PATH) {
+        return Ok(ProposedPolicy::Unchanged);
+    }
+    Ok(match gh.file_at(repo, POLICY_PATH, head_sha).await? {
+        None => ProposedPolicy::Deleted,
+        Some(f) => match policy::parse_policy(POLICY_PATH, &f.text) {
+            Ok(_) => ProposedPolicy::Valid,
+            Err(e) => ProposedPolicy::Invalid(e.to_string()),
+        },
+    })
+}
+
+/// What [`assemble`] puts together, read one way or another.
+struct Parts {
+    head_sha: CommitSha,
+    base_sha: CommitSha,
+    author: Account,
+    reviews: Vec<Review>,
+    commits: Vec<CommitFacts>,
+    changed_files: Vec<String>,
+    team_members: BTreeMap<TeamRef, std::collections::BTreeSet<crate::types::UserId>>,
+    proposed_policy: ProposedPolicy,
+    labels: Vec<String>,
+    head_pushers: Option<Vec<Account>>,
+    base_changed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn assemble(
+    repo: &RepoName,
+    pull: &ApiPull,
+    parts: Parts,
+    policy: RepoPolicy,
+    policy_blob: CommitSha,
+) -> Result<Gathered, GatherError> {
     let state = if pull.merged {
         PullState::Merged
     } else if pull.state == "open" {
@@ -259,19 +467,19 @@ pub async fn gather_facts_with_policy(
             number: PullNumber(pull.number),
             state,
             draft: pull.draft,
-            author,
-            head_sha,
-            base_sha,
+            author: parts.author,
+            head_sha: parts.head_sha,
+            base_sha: parts.base_sha,
             base_ref: pull.base.git_ref.clone(),
-            reviews,
-            commits,
-            changed_files,
-            team_members,
-            proposed_policy,
-            labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
+            reviews: parts.reviews,
+            commits: parts.commits,
+            changed_files: parts.changed_files,
+            team_members: parts.team_members,
+            proposed_policy: parts.proposed_policy,
+            labels: parts.labels,
             created_at: pull.created_at,
-            head_pushers,
-            base_changed_at,
+            head_pushers: parts.head_pushers,
+            base_changed_at: parts.base_changed_at,
             merged_at,
         },
         policy,

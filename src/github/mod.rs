@@ -5,6 +5,7 @@
 pub mod app;
 pub mod client;
 pub mod facts;
+pub mod graphql;
 pub mod models;
 
 use std::collections::{BTreeSet, HashMap};
@@ -54,6 +55,10 @@ pub struct GitHub {
     immutable: Mutex<HashMap<String, bytes::Bytes>>,
     /// The account this client acts as, once learnt: its credentials never change.
     own_login: Mutex<Option<String>>,
+    /// Per repository and base branch, the teams the last policy read there names: the next
+    /// facts query asks for their members up front. Only saves a call; a team missing here is
+    /// read by a follow-up query.
+    policy_teams: Mutex<HashMap<(RepoName, String), Vec<TeamRef>>>,
 }
 
 /// Entries kept in each of the for-good caches before they are emptied.
@@ -85,7 +90,47 @@ impl GitHub {
             file_cache: Mutex::new(HashMap::new()),
             immutable: Mutex::new(HashMap::new()),
             own_login: Mutex::new(None),
+            policy_teams: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The teams the last policies read on `repo`'s branches named, each once.
+    pub fn policy_teams(&self, repo: &RepoName) -> Vec<TeamRef> {
+        let mut teams: Vec<TeamRef> = self
+            .policy_teams
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|((r, _), _)| r == repo)
+                    .flat_map(|(_, t)| t.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        teams.sort();
+        teams.dedup();
+        teams
+    }
+
+    /// Remembers the teams the policy on `base` of `repo` names, for the next facts query.
+    pub fn remember_policy_teams(&self, repo: &RepoName, base: &str, teams: Vec<TeamRef>) {
+        if let Ok(mut m) = self.policy_teams.lock() {
+            if m.len() > IMMUTABLE_CACHE_ENTRIES {
+                m.clear();
+            }
+            m.insert((repo.clone(), base.to_string()), teams);
+        }
+    }
+
+    /// Reads a PR's facts in one GraphQL query, asking for the members of the teams the last
+    /// policies seen on the repository named. The PR's base is not known before the answer,
+    /// so this is a guess: a wrong one costs a follow-up query, never a wrong answer.
+    pub async fn read_pull(
+        &self,
+        repo: &RepoName,
+        number: PullNumber,
+    ) -> Result<graphql::PullRead, GitHubError> {
+        let teams = self.policy_teams(repo);
+        graphql::read_pull(self, repo, number, &teams).await
     }
 
     /// The login this client acts as: the token's user, or for a GitHub App its bot account

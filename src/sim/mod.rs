@@ -35,6 +35,7 @@
 mod api;
 mod githttp;
 mod gitstore;
+pub mod graphql;
 mod hooks;
 mod http;
 mod pktline;

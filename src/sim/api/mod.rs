@@ -36,6 +36,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(apps::repo_installation),
         )
         .route("/orgs/{org}/installation", get(apps::org_installation))
+        .route("/graphql", post(super::graphql::query))
         .route("/user", get(users::me))
         .route("/users/{login}", get(users::by_login))
         .route("/orgs/{org}/teams/{slug}/members", get(users::team_members))

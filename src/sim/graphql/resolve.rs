@@ -1,0 +1,596 @@
+//! The simulator's state seen through GraphQL: every field reads the same world and git
+//! repositories the REST routes serve, so the two APIs cannot disagree.
+
+use base64::Engine;
+use git2::Oid;
+use serde_json::{Map, Value};
+
+use super::exec::{FieldError, Out, Resolve};
+use crate::sim::api::pulls::pull_changes;
+use crate::sim::gitstore::{self, FileChange, Person, format_chrono};
+use crate::sim::seed::AccountType;
+use crate::sim::world::World;
+use crate::sim::{Sim, scan};
+use crate::types::UserId;
+
+#[derive(Clone)]
+pub enum Node {
+    Query,
+    Repository(usize),
+    /// Any account: `User`, `Bot` or `Organization` by its kind.
+    Account(UserId),
+    Team(usize),
+    PullRequest(usize, u64),
+    Ref(usize, String, Oid),
+    Commit(usize, Oid),
+    Tree(Oid),
+    Blob(usize, Oid),
+    TreeEntry(usize, String, Oid),
+    GitActor(Person),
+    Label(String),
+    ReviewRequest(Option<Requested>),
+    Review(usize, u64, u64),
+    PullRequestCommit(usize, Oid),
+    ChangedFile(FileChange),
+    BaseRefChangedEvent(chrono::DateTime<chrono::Utc>),
+    Connection(&'static str, Box<Page>),
+    PageInfo(PageInfo),
+}
+
+#[derive(Clone)]
+pub enum Requested {
+    User(UserId),
+    Team(usize),
+}
+
+#[derive(Clone)]
+pub struct Page {
+    nodes: Vec<Node>,
+    total: usize,
+    info: PageInfo,
+}
+
+#[derive(Clone)]
+pub struct PageInfo {
+    start: Option<usize>,
+    end: Option<usize>,
+    has_next: bool,
+    has_previous: bool,
+}
+
+/// Cursors are opaque to clients; like GitHub's they are base64 text ("cursor:v2:..").
+fn cursor(i: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("cursor:v2:{i}"))
+}
+
+fn cursor_index(c: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(c).ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("cursor:v2:")?
+        .parse()
+        .ok()
+}
+
+/// A page of `all` as `first`/`last`/`after`/`before` select it (validation has checked
+/// that `first` or `last` is given, within 1-100).
+fn page(type_name: &'static str, all: Vec<Node>, args: &Map<String, Value>) -> Out<Node> {
+    let total = all.len();
+    let mut lo = 0usize;
+    let mut hi = total;
+    if let Some(a) = args
+        .get("after")
+        .and_then(Value::as_str)
+        .and_then(cursor_index)
+    {
+        lo = (a + 1).min(total);
+    }
+    if let Some(b) = args
+        .get("before")
+        .and_then(Value::as_str)
+        .and_then(cursor_index)
+    {
+        hi = b.min(hi).max(lo);
+    }
+    let n = |k: &str| args.get(k).and_then(Value::as_u64).map(|n| n as usize);
+    if let Some(first) = n("first") {
+        hi = hi.min(lo + first);
+    }
+    if let Some(last) = n("last") {
+        lo = lo.max(hi.saturating_sub(last));
+    }
+    let nodes: Vec<Node> = all.into_iter().skip(lo).take(hi - lo).collect();
+    let info = PageInfo {
+        start: (!nodes.is_empty()).then_some(lo),
+        end: (!nodes.is_empty()).then(|| hi - 1),
+        has_next: hi < total,
+        has_previous: lo > 0,
+    };
+    Out::Node(Node::Connection(
+        type_name,
+        Box::new(Page { nodes, total, info }),
+    ))
+}
+
+fn not_found(message: String) -> FieldError {
+    FieldError {
+        kind: Some("NOT_FOUND"),
+        message,
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> FieldError {
+    FieldError {
+        kind: None,
+        message: format!("simulator: {e}"),
+    }
+}
+
+fn leaf(v: impl Into<Value>) -> Result<Out<Node>, FieldError> {
+    Ok(Out::Leaf(v.into()))
+}
+
+fn opt_leaf<T: Into<Value>>(v: Option<T>) -> Result<Out<Node>, FieldError> {
+    Ok(v.map_or(Out::Null, |v| Out::Leaf(v.into())))
+}
+
+pub struct Resolver<'a> {
+    pub sim: &'a Sim,
+    pub w: &'a mut World,
+}
+
+impl Resolver<'_> {
+    fn repo(&self, idx: usize) -> Result<git2::Repository, FieldError> {
+        gitstore::open(&self.w.repos[idx].git_dir).map_err(internal)
+    }
+
+    /// The git object at `oid` as its GraphQL type (commits, trees and blobs only).
+    fn object(&self, idx: usize, oid: Oid) -> Result<Out<Node>, FieldError> {
+        let repo = self.repo(idx)?;
+        let Ok(obj) = repo.find_object(oid, None) else {
+            return Ok(Out::Null);
+        };
+        Ok(match obj.kind() {
+            Some(git2::ObjectType::Commit) => Out::Node(Node::Commit(idx, oid)),
+            Some(git2::ObjectType::Tree) => Out::Node(Node::Tree(oid)),
+            Some(git2::ObjectType::Blob) => Out::Node(Node::Blob(idx, oid)),
+            _ => Out::Null,
+        })
+    }
+}
+
+fn arg<'a>(args: &'a Map<String, Value>, name: &str) -> &'a str {
+    args.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
+impl Resolve for Resolver<'_> {
+    type Node = Node;
+
+    fn type_name(&self, node: &Node) -> &'static str {
+        match node {
+            Node::Query => "Query",
+            Node::Repository(_) => "Repository",
+            Node::Account(id) => match self.w.account(*id) {
+                Some(a) if a.is_org => "Organization",
+                Some(a) if a.kind == AccountType::Bot => "Bot",
+                _ => "User",
+            },
+            Node::Team(_) => "Team",
+            Node::PullRequest(..) => "PullRequest",
+            Node::Ref(..) => "Ref",
+            Node::Commit(..) => "Commit",
+            Node::Tree(..) => "Tree",
+            Node::Blob(..) => "Blob",
+            Node::TreeEntry(..) => "TreeEntry",
+            Node::GitActor(_) => "GitActor",
+            Node::Label(_) => "Label",
+            Node::ReviewRequest(_) => "ReviewRequest",
+            Node::Review(..) => "PullRequestReview",
+            Node::PullRequestCommit(..) => "PullRequestCommit",
+            Node::ChangedFile(_) => "PullRequestChangedFile",
+            Node::BaseRefChangedEvent(_) => "BaseRefChangedEvent",
+            Node::Connection(t, _) => t,
+            Node::PageInfo(_) => "PageInfo",
+        }
+    }
+
+    fn field(
+        &mut self,
+        node: &Node,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Out<Node>, FieldError> {
+        match (node, field) {
+            (Node::Query, "repository") => {
+                let (owner, name) = (arg(args, "owner"), arg(args, "name"));
+                match self.w.repo_index(owner, name) {
+                    Some(idx) => {
+                        // As REST does: a push made past the git server is noticed first.
+                        scan::scan_repo(self.sim, self.w, idx, scan::Cause::Unseen);
+                        Ok(Out::Node(Node::Repository(idx)))
+                    }
+                    None => Err(not_found(format!(
+                        "Could not resolve to a Repository with the name '{owner}/{name}'."
+                    ))),
+                }
+            }
+            (Node::Query, "organization") => {
+                let login = arg(args, "login");
+                match self.w.account_by_login(login) {
+                    Some(a) if a.is_org => Ok(Out::Node(Node::Account(a.id))),
+                    _ => Err(not_found(format!(
+                        "Could not resolve to an Organization with the login of '{login}'."
+                    ))),
+                }
+            }
+            (Node::Account(id), _) => {
+                let Some(a) = self.w.account(*id) else {
+                    return Ok(Out::Null);
+                };
+                match field {
+                    "login" => leaf(a.login.as_str()),
+                    "databaseId" => leaf(a.id.0),
+                    "team" => {
+                        let slug = arg(args, "slug");
+                        let org = a.login.as_str().to_string();
+                        // An unknown team is `null`, not an error.
+                        Ok(self
+                            .w
+                            .teams
+                            .iter()
+                            .position(|t| {
+                                t.org.eq_ignore_ascii_case(&org)
+                                    && t.slug.eq_ignore_ascii_case(slug)
+                            })
+                            .map_or(Out::Null, |i| Out::Node(Node::Team(i))))
+                    }
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::Team(i), _) => {
+                let t = &self.w.teams[*i];
+                match field {
+                    "slug" => leaf(t.slug.clone()),
+                    "name" => leaf(t.slug.clone()),
+                    "databaseId" => leaf(t.id),
+                    "members" => {
+                        // The simulator has no child teams: ALL and IMMEDIATE agree.
+                        let members = if arg(args, "membership") == "CHILD_TEAM" {
+                            vec![]
+                        } else {
+                            t.members.iter().map(|id| Node::Account(*id)).collect()
+                        };
+                        Ok(page("TeamMemberConnection", members, args))
+                    }
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::Repository(idx), _) => {
+                let r = &self.w.repos[*idx];
+                match field {
+                    "nameWithOwner" => leaf(r.full_name()),
+                    "databaseId" => leaf(r.id),
+                    "url" => leaf(format!("{}/{}", self.sim.urls.api, r.full_name())),
+                    "pullRequest" => {
+                        let n = args.get("number").and_then(Value::as_u64).unwrap_or(0);
+                        match r.pull(n) {
+                            Some(_) => Ok(Out::Node(Node::PullRequest(*idx, n))),
+                            None => Err(not_found(format!(
+                                "Could not resolve to a PullRequest with the number of {n}."
+                            ))),
+                        }
+                    }
+                    "ref" => {
+                        let name = arg(args, "qualifiedName");
+                        let full = if name.starts_with("refs/") {
+                            name.to_string()
+                        } else {
+                            format!("refs/heads/{name}")
+                        };
+                        let repo = self.repo(*idx)?;
+                        Ok(match repo.refname_to_id(&full) {
+                            Ok(oid) => Out::Node(Node::Ref(*idx, full, oid)),
+                            Err(_) => Out::Null,
+                        })
+                    }
+                    "object" => {
+                        let repo = self.repo(*idx)?;
+                        if let Some(oid) = args.get("oid").and_then(Value::as_str) {
+                            return match Oid::from_str(oid) {
+                                Ok(o) => self.object(*idx, o),
+                                Err(_) => Ok(Out::Null),
+                            };
+                        }
+                        // `REV:PATH` names a path at a revision, as `git rev-parse` does.
+                        let Ok(obj) = repo.revparse_single(arg(args, "expression")) else {
+                            return Ok(Out::Null);
+                        };
+                        self.object(*idx, obj.id())
+                    }
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::Ref(idx, name, oid), _) => match field {
+                "name" => leaf(name.rsplit_once('/').map_or(name.as_str(), |(_, n)| n)),
+                "prefix" => leaf(
+                    name.rsplit_once('/')
+                        .map_or(String::new(), |(p, _)| format!("{p}/")),
+                ),
+                "target" => self.object(*idx, *oid),
+                _ => Err(internal(format!("unserved field {field}"))),
+            },
+            (Node::Commit(idx, oid), _) => {
+                let repo = self.repo(*idx)?;
+                match field {
+                    "oid" => leaf(oid.to_string()),
+                    "message" => {
+                        let c = gitstore::commit_info(&repo, *oid).map_err(internal)?;
+                        leaf(c.message)
+                    }
+                    "author" | "committer" => {
+                        let c = gitstore::commit_info(&repo, *oid).map_err(internal)?;
+                        let p = if field == "author" {
+                            c.author
+                        } else {
+                            c.committer
+                        };
+                        Ok(Out::Node(Node::GitActor(p)))
+                    }
+                    "file" => {
+                        let path = arg(args, "path").trim_matches('/');
+                        let tree = repo
+                            .find_commit(*oid)
+                            .and_then(|c| c.tree())
+                            .map_err(internal)?;
+                        Ok(match tree.get_path(std::path::Path::new(path)) {
+                            Ok(e) => Out::Node(Node::TreeEntry(*idx, path.to_string(), e.id())),
+                            Err(_) => Out::Null,
+                        })
+                    }
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::Tree(oid), "oid") => leaf(oid.to_string()),
+            (Node::Blob(idx, oid), _) => {
+                let repo = self.repo(*idx)?;
+                let blob = repo.find_blob(*oid).map_err(internal)?;
+                let bytes = blob.content();
+                let text = std::str::from_utf8(bytes)
+                    .ok()
+                    .filter(|_| !blob.is_binary());
+                match field {
+                    "oid" => leaf(oid.to_string()),
+                    "byteSize" => leaf(bytes.len()),
+                    "isBinary" => leaf(blob.is_binary()),
+                    // The simulator gives whole blobs; GitHub may cut long ones
+                    // (`isTruncated`), which clients must check.
+                    "isTruncated" => leaf(false),
+                    "text" => opt_leaf(text.map(str::to_string)),
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::TreeEntry(idx, path, oid), _) => match field {
+                "oid" => leaf(oid.to_string()),
+                "path" => leaf(path.clone()),
+                "name" => leaf(path.rsplit('/').next().unwrap_or(path)),
+                "object" => self.object(*idx, *oid),
+                _ => Err(internal(format!("unserved field {field}"))),
+            },
+            (Node::GitActor(p), _) => match field {
+                "email" => leaf(p.email.clone()),
+                "name" => leaf(p.name.clone()),
+                // `GitActor.user` is a `User`: an email that maps to a bot (or nothing)
+                // gives null, where REST's commit `author` names the bot account.
+                "user" => Ok(match self.w.account_by_email(&p.email) {
+                    Some(a) if !a.is_org && a.kind == AccountType::User => {
+                        Out::Node(Node::Account(a.id))
+                    }
+                    _ => Out::Null,
+                }),
+                _ => Err(internal(format!("unserved field {field}"))),
+            },
+            (Node::PullRequest(idx, n), _) => self.pull_field(*idx, *n, field, args),
+            (Node::Label(name), "name") => leaf(name.clone()),
+            (Node::ReviewRequest(r), "requestedReviewer") => Ok(match r {
+                Some(Requested::User(id)) => Out::Node(Node::Account(*id)),
+                Some(Requested::Team(i)) => Out::Node(Node::Team(*i)),
+                None => Out::Null,
+            }),
+            (Node::Review(idx, n, id), _) => {
+                let r = &self.w.repos[*idx];
+                let Some(rv) = r
+                    .pull(*n)
+                    .and_then(|p| p.reviews.iter().find(|v| v.id == *id))
+                else {
+                    return Ok(Out::Null);
+                };
+                match field {
+                    // BigInt is a string in GitHub's JSON.
+                    "fullDatabaseId" => leaf(rv.id.to_string()),
+                    "state" => leaf(rv.state.clone()),
+                    "body" => leaf(rv.body.clone()),
+                    "submittedAt" => leaf(format_chrono(rv.submitted_at)),
+                    "author" => Ok(if self.w.account(rv.user).is_some() {
+                        Out::Node(Node::Account(rv.user))
+                    } else {
+                        Out::Null
+                    }),
+                    "commit" => Ok(match Oid::from_str(&rv.commit_id) {
+                        Ok(o) => self.object(*idx, o)?,
+                        Err(_) => Out::Null,
+                    }),
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::PullRequestCommit(idx, oid), "commit") => {
+                Ok(Out::Node(Node::Commit(*idx, *oid)))
+            }
+            (Node::ChangedFile(f), _) => match field {
+                "path" => leaf(f.filename.clone()),
+                // REST's `status` in GraphQL's PatchStatus spelling.
+                "changeType" => leaf(match f.status {
+                    "added" => "ADDED",
+                    "removed" => "DELETED",
+                    "renamed" => "RENAMED",
+                    "copied" => "COPIED",
+                    "changed" => "CHANGED",
+                    _ => "MODIFIED",
+                }),
+                _ => Err(internal(format!("unserved field {field}"))),
+            },
+            (Node::BaseRefChangedEvent(at), "createdAt") => leaf(format_chrono(*at)),
+            (Node::Connection(_, p), _) => match field {
+                "nodes" => Ok(Out::List(p.nodes.iter().cloned().map(Out::Node).collect())),
+                "totalCount" => leaf(p.total),
+                "pageInfo" => Ok(Out::Node(Node::PageInfo(p.info.clone()))),
+                _ => Err(internal(format!("unserved field {field}"))),
+            },
+            (Node::PageInfo(i), _) => match field {
+                "hasNextPage" => leaf(i.has_next),
+                "hasPreviousPage" => leaf(i.has_previous),
+                "startCursor" => opt_leaf(i.start.map(cursor)),
+                "endCursor" => opt_leaf(i.end.map(cursor)),
+                _ => Err(internal(format!("unserved field {field}"))),
+            },
+            _ => Err(internal(format!(
+                "unserved field {field} on {}",
+                self.type_name(node)
+            ))),
+        }
+    }
+}
+
+impl Resolver<'_> {
+    fn pull_field(
+        &mut self,
+        idx: usize,
+        n: u64,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Out<Node>, FieldError> {
+        let r = &self.w.repos[idx];
+        let Some(p) = r.pull(n) else {
+            return Ok(Out::Null);
+        };
+        let merged = p.merged_at.is_some();
+        match field {
+            "number" => leaf(p.number),
+            "title" => leaf(p.title.clone()),
+            "url" => leaf(format!(
+                "{}/{}/pull/{}",
+                self.sim.urls.api,
+                r.full_name(),
+                p.number
+            )),
+            "state" => leaf(if merged {
+                "MERGED"
+            } else if p.open {
+                "OPEN"
+            } else {
+                "CLOSED"
+            }),
+            "isDraft" => leaf(p.draft),
+            "merged" => leaf(merged),
+            "mergedAt" => opt_leaf(p.merged_at.map(format_chrono)),
+            "createdAt" => leaf(format_chrono(p.created_at)),
+            "author" => Ok(if self.w.account(p.user).is_some() {
+                Out::Node(Node::Account(p.user))
+            } else {
+                Out::Null
+            }),
+            "headRefName" => leaf(p.head_ref.clone()),
+            "headRefOid" => leaf(p.head_sha.clone()),
+            "baseRefName" => leaf(p.base_ref.clone()),
+            // Like REST's `base.sha`: not refreshed when the base branch moves.
+            "baseRefOid" => leaf(p.base_sha.clone()),
+            // Forks are not simulated: the head lives in the same repository.
+            "headRepository" => Ok(Out::Node(Node::Repository(idx))),
+            "isCrossRepository" => leaf(false),
+            "baseRef" | "headRef" => {
+                let name = if field == "baseRef" {
+                    &p.base_ref
+                } else {
+                    &p.head_ref
+                };
+                let full = format!("refs/heads/{name}");
+                let repo = self.repo(idx)?;
+                Ok(match repo.refname_to_id(&full) {
+                    Ok(oid) => Out::Node(Node::Ref(idx, full, oid)),
+                    Err(_) => Out::Null,
+                })
+            }
+            "labels" => {
+                let all = p.labels.iter().cloned().map(Node::Label).collect();
+                Ok(page("LabelConnection", all, args))
+            }
+            "reviewRequests" => {
+                let mut all: Vec<Node> = p
+                    .requested_users
+                    .iter()
+                    .map(|u| Node::ReviewRequest(Some(Requested::User(*u))))
+                    .collect();
+                for t in &p.requested_teams {
+                    let i = self.w.teams.iter().position(|x| x.id == *t);
+                    all.push(Node::ReviewRequest(i.map(Requested::Team)));
+                }
+                Ok(page("ReviewRequestConnection", all, args))
+            }
+            "reviews" => {
+                let states: Option<Vec<&str>> = args
+                    .get("states")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect());
+                let author = args.get("author").and_then(Value::as_str);
+                let all = p
+                    .reviews
+                    .iter()
+                    .filter(|rv| {
+                        states
+                            .as_ref()
+                            .is_none_or(|s| s.contains(&rv.state.as_str()))
+                    })
+                    .filter(|rv| {
+                        author.is_none_or(|a| {
+                            self.w
+                                .account(rv.user)
+                                .is_some_and(|acc| acc.login.as_str().eq_ignore_ascii_case(a))
+                        })
+                    })
+                    .map(|rv| Node::Review(idx, n, rv.id))
+                    .collect();
+                Ok(page("PullRequestReviewConnection", all, args))
+            }
+            "commits" | "files" => {
+                let repo = self.repo(idx)?;
+                let (commits, files) = pull_changes(&repo, p).map_err(|e| internal(e.message))?;
+                Ok(if field == "commits" {
+                    let all = commits
+                        .into_iter()
+                        .map(|c| Node::PullRequestCommit(idx, c))
+                        .collect();
+                    page("PullRequestCommitConnection", all, args)
+                } else {
+                    let all = files.into_iter().map(Node::ChangedFile).collect();
+                    page("PullRequestChangedFileConnection", all, args)
+                })
+            }
+            "timelineItems" => {
+                // Only the item type served; validation refuses any other `itemTypes`, and a
+                // whole timeline (no `itemTypes`) would hold items the simulator cannot show.
+                if args.get("itemTypes").is_none_or(Value::is_null) {
+                    return Err(internal(
+                        "timelineItems needs itemTypes: [BASE_REF_CHANGED_EVENT]",
+                    ));
+                }
+                let all = p
+                    .events
+                    .iter()
+                    .filter(|e| e.event == "base_ref_changed")
+                    .map(|e| Node::BaseRefChangedEvent(e.created_at))
+                    .collect();
+                Ok(page("PullRequestTimelineItemsConnection", all, args))
+            }
+            _ => Err(internal(format!("unserved field {field} on PullRequest"))),
+        }
+    }
+}
