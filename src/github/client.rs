@@ -368,7 +368,7 @@ impl Transport {
         }
         let token = self.installation_token(scope, None).await?;
         let header = token_header(token.as_ref(), path)?;
-        let owner = scope_of(path).map(|(o, _)| o).unwrap_or_default();
+        let owner = scope_of(scope).map(|(o, _)| o).unwrap_or_default();
         let budget = budget_of(&format!("installation:{owner}"), path);
         match self
             .request_as(&method, path, body, conditional, header.as_ref(), &budget)

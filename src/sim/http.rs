@@ -189,12 +189,19 @@ async fn authorized(sim: Arc<Sim>, mut req: Request, next: Next) -> Response {
         };
         (key, user.0)
     };
-    let token = rate_key;
+    // GraphQL has a budget of its own, apart from REST's `core` ("Rate limits and node limits
+    // for the GraphQL API", docs.github.com); the simulator counts a query as one point.
+    let resource = if req.uri().path() == "/graphql" {
+        "graphql"
+    } else {
+        "core"
+    };
+    let token = format!("{rate_key}/{resource}");
     let used_before = rate_used(&sim, &token);
     if used_before >= RATE_LIMIT {
         let mut r = ApiError::forbidden(format!("API rate limit exceeded for user ID {who}."))
             .into_response();
-        rate_headers(&sim, r.headers_mut(), used_before);
+        rate_headers(&sim, r.headers_mut(), used_before, resource);
         return r;
     }
     let is_get = req.method() == Method::GET;
@@ -218,15 +225,15 @@ async fn authorized(sim: Arc<Sim>, mut req: Request, next: Next) -> Response {
             parts.status = StatusCode::NOT_MODIFIED;
             parts.headers.remove(header::CONTENT_TYPE);
             parts.headers.remove(header::CONTENT_LENGTH);
-            rate_headers(&sim, &mut parts.headers, used_before);
+            rate_headers(&sim, &mut parts.headers, used_before, resource);
             return Response::from_parts(parts, Body::empty());
         }
         let used = count_call(&sim, &token);
-        rate_headers(&sim, &mut parts.headers, used);
+        rate_headers(&sim, &mut parts.headers, used, resource);
         return Response::from_parts(parts, Body::from(bytes));
     }
     let used = count_call(&sim, &token);
-    rate_headers(&sim, &mut parts.headers, used);
+    rate_headers(&sim, &mut parts.headers, used, resource);
     Response::from_parts(parts, body)
 }
 
@@ -270,7 +277,7 @@ fn count_call(sim: &Sim, token: &str) -> u64 {
     *used
 }
 
-fn rate_headers(sim: &Sim, h: &mut HeaderMap, used: u64) {
+fn rate_headers(sim: &Sim, h: &mut HeaderMap, used: u64, resource: &str) {
     let mut set = |k: &'static str, v: String| {
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert(k, v);
@@ -283,7 +290,7 @@ fn rate_headers(sim: &Sim, h: &mut HeaderMap, used: u64) {
     );
     set("x-ratelimit-reset", sim.rate_reset.to_string());
     set("x-ratelimit-used", used.to_string());
-    set("x-ratelimit-resource", "core".to_string());
+    set("x-ratelimit-resource", resource.to_string());
     set("x-github-media-type", "github.v3; format=json".to_string());
 }
 

@@ -215,7 +215,7 @@ impl SimHandle {
     pub fn spend_installation_rate_limit(&self, installation: u64, remaining: u64) {
         let mut rate = self.sim.rate.lock().unwrap_or_else(|e| e.into_inner());
         rate.insert(
-            format!("installation:{installation}"),
+            format!("installation:{installation}/core"),
             http::RATE_LIMIT.saturating_sub(remaining),
         );
     }
