@@ -604,6 +604,32 @@ async fn execute(
             Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
         };
     if cancel {
+        // A run that finished cannot be cancelled: say so rather than put a label that would
+        // hold nothing.
+        let probe = std::sync::Arc::new(Executor::new(
+            std::sync::Arc::new(config.clone()),
+            gh.clone(),
+            token.clone(),
+            metrics.clone(),
+            prgate::dashboard::Dashboard::new(),
+        ));
+        match probe.finished_outcome(&repo, &commit).await {
+            Ok(Some(outcome)) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"result": "finished", "outcome": outcome, "commit": commit.as_str()})
+                    );
+                } else {
+                    println!(
+                        "{commit}: the execution is finished ({outcome}); there is nothing to cancel"
+                    );
+                }
+                return ExitCode::SUCCESS;
+            }
+            Ok(None) => {}
+            Err(e) => return report_error(json, &e.to_string(), EXIT_OTHER),
+        }
         // The running executor watches its PR for the hold label; a future one is held by it.
         let pulls = match gh.pulls_for_commit(&repo, &commit).await {
             Ok(p) => p,
@@ -666,7 +692,7 @@ async fn execute(
     match executor.consider(&repo, &commit, Mode::Operator).await {
         Ok(result) => {
             let code = match &result {
-                Considered::Ran { outcome, .. } | Considered::AlreadyRecorded { outcome } => {
+                Considered::Ran { outcome, .. } | Considered::AlreadyRecorded { outcome, .. } => {
                     if *outcome == prgate::executor::Outcome::Succeeded {
                         0
                     } else if *outcome == prgate::executor::Outcome::Refused {
@@ -683,7 +709,7 @@ async fn execute(
             if json {
                 println!("{}", serde_json::to_string(&result).unwrap_or_default());
             } else {
-                println!("{commit}: {result:?}");
+                println!("{commit}: {}", result.describe());
             }
             ExitCode::from(code)
         }

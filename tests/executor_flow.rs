@@ -163,7 +163,8 @@ async fn an_admin_merge_past_protection_without_approval_is_refused() {
         matches!(
             again,
             prgate::executor::service::Considered::AlreadyRecorded {
-                outcome: prgate::executor::Outcome::Refused
+                outcome: prgate::executor::Outcome::Refused,
+                ..
             }
         ),
         "{again:?}"

@@ -192,3 +192,89 @@ fn a_config_that_governs_nothing_is_refused() {
     let e = prgate::config::parse_server_config("prgate.toml", text).unwrap_err();
     assert!(e.to_string().contains("no [[repos]] are listed"), "{e}");
 }
+
+/// A secret that stops resolving after the start (a file rotated away): the approved merge is
+/// recorded `not_started` with the reason, and once the file is back an operator's
+/// `prgate execute` runs it. A run that finished is final, and `--cancel` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_did_not_start_is_recoverable_and_a_finished_one_is_final() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let secret = w.exec_dir().join("firewall-token.secret");
+    let kept = std::fs::read(&secret).unwrap();
+    std::fs::remove_file(&secret).unwrap();
+    w.commit_and_push(
+        "unstarted",
+        &[("firewall/rules.toml", "allow = [9]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "open 9",
+    );
+    let n = w.open_pr(AGENT, "unstarted", "main", "open 9").await;
+    w.settle().await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    let merge = w.pull(n).await["merge_commit_sha"]
+        .as_str()
+        .expect("merged")
+        .to_string();
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "error", "{description}");
+    assert!(
+        description
+            .starts_with("firewall did not start (fix it, then run prgate execute): secret file:"),
+        "{description}"
+    );
+    assert!(w.runs().is_empty());
+    let note = w.note(&merge).expect("a record");
+    assert_eq!(
+        note["execution"]["outcome"],
+        serde_json::json!("not_started")
+    );
+    assert!(
+        note["execution"]["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("firewall-token.secret"),
+        "{note}"
+    );
+    // Automatically, nothing runs it again.
+    let executor = fresh_executor(&w, "operator");
+    let (repo, sha) = (REPO.parse().unwrap(), merge.parse().unwrap());
+    let again = executor
+        .consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+        .await
+        .unwrap();
+    assert!(
+        again
+            .describe()
+            .starts_with("already recorded as not_started: secret file:"),
+        "{}",
+        again.describe()
+    );
+    // The operator fixes the cause and runs it.
+    std::fs::write(&secret, kept).unwrap();
+    let ran = executor
+        .consider(&repo, &sha, prgate::executor::service::Mode::Operator)
+        .await
+        .unwrap();
+    assert_eq!(ran.describe(), "ran: succeeded (exit code 0)");
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    // Finished: an operator cannot run it again, and cancelling says it is finished.
+    let final_ = executor
+        .consider(&repo, &sha, prgate::executor::service::Mode::Operator)
+        .await
+        .unwrap();
+    assert!(
+        final_
+            .describe()
+            .starts_with("already ran (succeeded); a finished run is never run again"),
+        "{}",
+        final_.describe()
+    );
+    assert_eq!(
+        executor.finished_outcome(&repo, &sha).await.unwrap(),
+        Some(prgate::executor::Outcome::Succeeded)
+    );
+    assert_eq!(w.runs(), vec![merge]);
+    w.shutdown().await;
+}

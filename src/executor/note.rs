@@ -114,7 +114,8 @@ impl ExecutionRecord {
             exit_code: run.exit_code,
             output_sha256: Some(run.output_sha256.clone()),
             outcome: run.outcome,
-            refusal: None,
+            // A command that could not be started: the output is prgate's own line saying why.
+            refusal: (run.outcome == Outcome::NotStarted).then(|| run.output.trim().to_string()),
             operator: None,
         }
     }
@@ -134,7 +135,7 @@ impl ExecutionRecord {
             exit_code: None,
             output_sha256: None,
             outcome,
-            refusal: if outcome == Outcome::Refused {
+            refusal: if matches!(outcome, Outcome::Refused | Outcome::NotStarted) {
                 reason
             } else {
                 None
@@ -162,6 +163,10 @@ pub enum Outcome {
     Cancelled,
     /// A claim without a result, found after a crash; never re-run automatically.
     Interrupted,
+    /// The command never started (a secret that does not resolve, a checkout that failed, a
+    /// program that cannot be executed); `refusal` says why. Not re-run automatically; an
+    /// operator may run it again with `prgate execute` once the cause is fixed.
+    NotStarted,
 }
 
 impl Outcome {
@@ -174,6 +179,7 @@ impl Outcome {
             Outcome::Held => "held",
             Outcome::Cancelled => "cancelled",
             Outcome::Interrupted => "interrupted",
+            Outcome::NotStarted => "not_started",
         }
     }
 }

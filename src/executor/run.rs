@@ -81,7 +81,7 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
         Ok(c) => c,
         Err(message) => {
             redact_all(secrets, message.as_bytes(), &mut sink);
-            return sink.finish(Outcome::Failed, None, started_at);
+            return sink.finish(Outcome::NotStarted, None, started_at);
         }
     };
     let spawned = command.spawn();
@@ -97,7 +97,7 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
                 spec.workdir.display()
             );
             redact_all(secrets, message.as_bytes(), &mut sink);
-            return sink.finish(Outcome::Failed, None, started_at);
+            return sink.finish(Outcome::NotStarted, None, started_at);
         }
     };
     let pid = child.id();

@@ -73,6 +73,11 @@ pub fn ended(executor: &str, outcome: Outcome, detail: &str) -> (&'static str, S
         ),
         Outcome::Cancelled => ("failure", format!("{executor} was cancelled while running")),
         Outcome::Interrupted => ("failure", INTERRUPTED.to_string()),
+        Outcome::NotStarted => (
+            "error",
+            // The fix first: a description is cut at 140 characters, the reason may be long.
+            format!("{executor} did not start (fix it, then run prgate execute){detail}"),
+        ),
         _ => ("failure", format!("{executor} failed{detail}")),
     }
 }
@@ -95,6 +100,7 @@ pub fn classify(state: &str, description: &str) -> Option<RunStatus> {
         }
         "failure" if d.contains(" failed") => Some(RunStatus::Ended(Outcome::Failed)),
         "error" if d.starts_with("execution blocked: ") => Some(RunStatus::Blocked),
+        "error" if d.contains(" did not start") => Some(RunStatus::Ended(Outcome::NotStarted)),
         _ => None,
     }
 }
@@ -121,6 +127,10 @@ mod tests {
             (
                 ended("firewall", Outcome::Timeout, ""),
                 RunStatus::Ended(Outcome::Timeout),
+            ),
+            (
+                ended("firewall", Outcome::NotStarted, ": secret env:X is not set"),
+                RunStatus::Ended(Outcome::NotStarted),
             ),
             (
                 ended("firewall", Outcome::Cancelled, ""),

@@ -74,6 +74,9 @@ pub enum Considered {
     /// A record exists already; nothing is done again automatically.
     AlreadyRecorded {
         outcome: Outcome,
+        /// Why it did not run, when the record says (a refusal, a run that did not start).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Another worker holds the claim.
     ClaimedElsewhere,
@@ -93,6 +96,48 @@ pub enum Considered {
         outcome: Outcome,
         exit_code: Option<i32>,
     },
+}
+
+impl Considered {
+    /// What became of the commit, in a sentence for people (the JSON carries the same).
+    pub fn describe(&self) -> String {
+        let with = |r: &Option<String>| r.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        match self {
+            Considered::NotGoverned => {
+                "not governed: it changed no executor's paths, or its first parent has no policy; nothing to run".into()
+            }
+            Considered::AlreadyRecorded { outcome, reason } => match outcome {
+                Outcome::Succeeded | Outcome::Failed | Outcome::Timeout => format!(
+                    "already ran ({outcome}){}; a finished run is never run again",
+                    with(reason)
+                ),
+                _ => format!("already recorded as {outcome}{}", with(reason)),
+            },
+            Considered::ClaimedElsewhere => {
+                "claimed by another prgate run; nothing was done here".into()
+            }
+            Considered::Recorded => {
+                "approval recorded; no executor runs for this change".into()
+            }
+            Considered::Refused { reason } => format!("refused: {reason}"),
+            Considered::Held { reason } => format!("held: {reason}"),
+            Considered::Blocked { reason } => format!("blocked: {reason}"),
+            Considered::Ran { outcome, exit_code } => match exit_code {
+                Some(c) => format!("ran: {outcome} (exit code {c})"),
+                None => format!("ran: {outcome}"),
+            },
+        }
+    }
+
+    /// The outcome of a run or record, if there is one.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            Considered::AlreadyRecorded { outcome, .. } | Considered::Ran { outcome, .. } => {
+                Some(*outcome)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The merge a claim ref names: `refs/prgate/claims/<M>` or `refs/prgate/claims/<M>-operator-<id>`.
@@ -568,11 +613,16 @@ impl Executor {
         if let Some(rec) = &local.existing {
             let rerunnable = matches!(
                 rec.outcome,
-                Outcome::Interrupted | Outcome::Held | Outcome::Cancelled | Outcome::Refused
+                Outcome::Interrupted
+                    | Outcome::Held
+                    | Outcome::Cancelled
+                    | Outcome::Refused
+                    | Outcome::NotStarted
             );
             if mode == Mode::Automatic || !rerunnable {
                 return Ok(Considered::AlreadyRecorded {
                     outcome: rec.outcome,
+                    reason: rec.refusal.clone(),
                 });
             }
         }
@@ -589,7 +639,10 @@ impl Executor {
         }
         let history = self.own_statuses(repo, merge).await?;
         if let Some(outcome) = history.iter().find_map(RunStatus::finished) {
-            return Ok(Considered::AlreadyRecorded { outcome });
+            return Ok(Considered::AlreadyRecorded {
+                outcome,
+                reason: None,
+            });
         }
         if mode == Mode::Automatic && history.iter().any(RunStatus::claimed) {
             let outcome = history
@@ -600,7 +653,10 @@ impl Executor {
                 })
                 .unwrap_or(Outcome::Interrupted);
             tracing::warn!(%repo, %merge, %outcome, "prgate's statuses show this merge claimed before; its note is missing or rolled back, so it is not run again");
-            return Ok(Considered::AlreadyRecorded { outcome });
+            return Ok(Considered::AlreadyRecorded {
+                outcome,
+                reason: None,
+            });
         }
         if executors.len() > 1 {
             let reason = format!(
@@ -750,27 +806,42 @@ impl Executor {
 
         // --- run ---
         let workdir = self.config.data_dir.join("worktrees").join(merge.as_str());
-        let checkout =
-            checkout_fresh(&mirror, m, &workdir).map_err(|e| ExecError::Other(e.to_string()))?;
+        // Whatever keeps the command from starting (a checkout that fails, a secret that does
+        // not resolve) is recorded as `not_started` with the reason: nothing ran, and an
+        // operator may run it again once the cause is fixed.
+        let prepared = checkout_fresh(&mirror, m, &workdir)
+            .map_err(|e| format!("cannot check out the merge: {e}"))
+            .and_then(|checkout| {
+                let env: Result<Vec<(String, Secret)>, String> = exec
+                    .env
+                    .iter()
+                    .map(|(k, r)| {
+                        r.resolve()
+                            .map(|s| (k.clone(), s))
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect();
+                match env {
+                    Ok(env) => Ok((checkout, env)),
+                    Err(reason) => {
+                        checkout.remove();
+                        Err(reason)
+                    }
+                }
+            });
         drop(mirror);
-        let secrets: Result<Vec<(String, Secret)>, String> = exec
-            .env
-            .iter()
-            .map(|(k, r)| {
-                r.resolve()
-                    .map(|s| (k.clone(), s))
-                    .map_err(|e| e.to_string())
-            })
-            .collect();
-        let run = match secrets {
+        let run = match prepared {
             Err(reason) => {
-                // The secret is missing: nothing runs, and the record says why.
-                let mut rec = ExecutionRecord::not_run(&name, Outcome::Failed, started, None);
-                rec.refusal = Some(reason);
-                note.execution = Some(rec);
+                tracing::warn!(%repo, %merge, %reason, "the execution did not start");
+                note.execution = Some(ExecutionRecord::not_run(
+                    &name,
+                    Outcome::NotStarted,
+                    started,
+                    Some(reason),
+                ));
                 None
             }
-            Ok(env) => {
+            Ok((checkout, env)) => {
                 let approvers: Vec<String> = verified
                     .note
                     .approvals
@@ -804,10 +875,10 @@ impl Executor {
                     r.remove(merge);
                 }
                 note.execution = Some(ExecutionRecord::from_run(&name, &result));
+                checkout.remove();
                 Some(result)
             }
         };
-        checkout.remove();
         if let Some(rec) = note.execution.as_mut() {
             rec.operator = operator;
         }
@@ -1232,6 +1303,20 @@ impl Executor {
     }
 
     /// What prgate's own statuses say about M's runs, newest first.
+    /// The outcome of a run of `merge` that finished (succeeded, failed, timed out), from
+    /// prgate's own statuses; `None` while nothing finished.
+    pub async fn finished_outcome(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+    ) -> Result<Option<Outcome>, ExecError> {
+        Ok(self
+            .own_statuses(repo, merge)
+            .await?
+            .iter()
+            .find_map(RunStatus::finished))
+    }
+
     async fn own_statuses(
         &self,
         repo: &RepoName,
