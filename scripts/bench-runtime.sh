@@ -23,7 +23,7 @@
 # runtime with one serial worker). Environment: CARGO_TARGET_DIR (default target), CARGO
 # (default cargo; e.g. "flock /tmp/cargo.lock cargo"), SKIP_BUILD=1 (reuse the binaries under
 # $target/bench-bin), LATENCY (100ms), OPEN (40), APPROVE (20), SIM_PORT (8093), GATE_PORT
-# (8094), INGEST (1), INGEST_ARGS ("15s 32 2 3": duration, connections, threads, rounds),
+# (8094), WHICH ("before after"), INGEST (1), INGEST_ARGS ("15s 32 2 3": duration, connections, threads, rounds),
 # KEEP=1 (keep the worlds and the logs; their folder is printed).
 set -euo pipefail
 
@@ -214,7 +214,7 @@ EOF
   # Only keys both the baseline and this tree know (no [runtime]: its defaults).
   cat >"$dir/prgate.toml" <<EOF
 listen = "127.0.0.1:$gate_port"
-data_dir = "gate"
+data_dir = "${DATA_DIR:-$dir/gate}"
 webhook_secrets = ["env:BENCH_WEBHOOK_SECRET"]
 reconcile_interval = "1h"
 
@@ -274,7 +274,7 @@ count_pending() {
     i=$((i + 1))
     args+=(-o "$world/st/$i.json" "$api/repos/acme/infra/commits/$sha/statuses")
   done <"$world/heads"
-  curl -sS -Z --parallel-max 64 -H "Authorization: Bearer bench-root-token" "${args[@]}"
+  curl -sS --no-progress-meter -Z --parallel-max 64 -H "Authorization: Bearer bench-root-token" "${args[@]}"
   jq -n '[inputs | (map(select(.context == "prgate/approval"))[0].state // "none")] |
     map(select(. == "pending")) | length' "$world"/st/*.json
 }
@@ -391,7 +391,7 @@ bench() {
 echo "latency $latency, $open_n proposals, $approve_n approvals; before = $before_rev, after = working tree"
 echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/^Mem/ {print $2}') GB RAM"
 for round in $(seq "$rounds"); do
-  for which in before after; do
+  for which in ${WHICH:-before after}; do
     echo "== round $round: $which"
     bench "$which" 3>>"$work/figures"
     grep "^$which " "$work/figures" | tail -9 | sed 's/^/  /'
