@@ -140,18 +140,13 @@ struct Forwarder {
     http: reqwest::Client,
 }
 
-async fn forward(
-    State(f): State<Arc<Forwarder>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+async fn forward(State(f): State<Arc<Forwarder>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let first = f.next.fetch_add(1, Ordering::SeqCst);
     for i in 0..f.targets.len() {
         let t = (first + i) % f.targets.len();
         let mut req = f.http.post(&f.targets[t]).body(body.clone());
         for (name, value) in &headers {
-            if name.as_str().starts_with("x-") || name == "content-type" || name == "user-agent"
-            {
+            if name.as_str().starts_with("x-") || name == "content-type" || name == "user-agent" {
                 req = req.header(name, value);
             }
         }
@@ -173,9 +168,7 @@ async fn start_forwarder(targets: Vec<String>) -> (String, Arc<Forwarder>) {
             .build()
             .unwrap(),
     });
-    let app = axum::Router::new()
-        .fallback(forward)
-        .with_state(f.clone());
+    let app = axum::Router::new().fallback(forward).with_state(f.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -266,18 +259,28 @@ async fn two_replicas_one_killed_mid_way_leave_nothing_stale_and_run_each_merge_
             .review("carol-token", flip.0, "REQUEST_CHANGES", None, "no")
             .await;
         assert_eq!(s, 200, "{v}");
-        wait_until(&[&a, &b], &format!("round {round}: changes requested show"), || {
-            approval_is(&w, &flip.1, "failure")
-        })
+        wait_until(
+            &[&a, &b],
+            &format!("round {round}: changes requested show"),
+            || approval_is(&w, &flip.1, "failure"),
+        )
         .await;
         w.approve("carol-token", flip.0).await;
-        wait_until(&[&a, &b], &format!("round {round}: the approval shows"), || {
-            approval_is(&w, &flip.1, "pending")
-        })
+        wait_until(
+            &[&a, &b],
+            &format!("round {round}: the approval shows"),
+            || approval_is(&w, &flip.1, "pending"),
+        )
         .await;
     }
     let (s, v) = w
-        .review("carol-token", flip.0, "REQUEST_CHANGES", None, "no after all")
+        .review(
+            "carol-token",
+            flip.0,
+            "REQUEST_CHANGES",
+            None,
+            "no after all",
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     wait_until(&[&a, &b], "the last request for changes shows", || {
@@ -303,14 +306,18 @@ async fn two_replicas_one_killed_mid_way_leave_nothing_stale_and_run_each_merge_
     for (n, _) in &prs[3..5] {
         w.approve("alice-token", *n).await;
     }
-    wait_until(&[&b], "#4 and #5 are merged by the surviving replica", || async {
-        for (n, _) in &prs[3..5] {
-            if w.pull(*n).await["merged"] != true {
-                return false;
+    wait_until(
+        &[&b],
+        "#4 and #5 are merged by the surviving replica",
+        || async {
+            for (n, _) in &prs[3..5] {
+                if w.pull(*n).await["merged"] != true {
+                    return false;
+                }
             }
-        }
-        true
-    })
+            true
+        },
+    )
     .await;
     // A comes back with its data directory: its queue, its first reconciler pass.
     a.start(&w.http).await;
@@ -326,11 +333,15 @@ async fn two_replicas_one_killed_mid_way_leave_nothing_stale_and_run_each_merge_
             .as_str()
             .unwrap()
             .to_string();
-        wait_until(&[&a, &b], &format!("the execution of #{n} ends"), || async {
-            w.status_in(&merge, "prgate/execution")
-                .await
-                .is_some_and(|(state, _)| state != "pending")
-        })
+        wait_until(
+            &[&a, &b],
+            &format!("the execution of #{n} ends"),
+            || async {
+                w.status_in(&merge, "prgate/execution")
+                    .await
+                    .is_some_and(|(state, _)| state != "pending")
+            },
+        )
         .await;
         merges.push((*n, head.clone(), merge));
     }
@@ -360,10 +371,14 @@ async fn two_replicas_one_killed_mid_way_leave_nothing_stale_and_run_each_merge_
                 ("success", 1),
                 "#{n}'s merge {merge}: {description}"
             );
-            wait_until(&[&a, &b], &format!("#{n}'s note records the run"), || async {
-                w.note(merge)
-                    .is_some_and(|note| note["execution"]["outcome"] == "succeeded")
-            })
+            wait_until(
+                &[&a, &b],
+                &format!("#{n}'s note records the run"),
+                || async {
+                    w.note(merge)
+                        .is_some_and(|note| note["execution"]["outcome"] == "succeeded")
+                },
+            )
             .await;
         }
         // One decision comment per head and decision, whichever replica made it.

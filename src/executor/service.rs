@@ -58,7 +58,9 @@ pub enum ExecError {
     Other(String),
     /// An earlier merge changed the same governed content and has no record yet: this one
     /// waits for it (it may be running here or in another replica).
-    #[error("the earlier merge {0} changed the same governed content and has no record yet; it is verified first")]
+    #[error(
+        "the earlier merge {0} changed the same governed content and has no record yet; it is verified first"
+    )]
     EarlierMergeUnrecorded(String),
 }
 
