@@ -70,8 +70,11 @@ work=$(mktemp -d)
 sim_pid=
 gate_pid=
 stop() {
-  [ -n "$gate_pid" ] && kill "$gate_pid" 2>/dev/null && wait "$gate_pid" 2>/dev/null
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  local pid
+  for pid in $gate_pid $sim_pid; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   gate_pid=
   sim_pid=
   return 0
