@@ -228,3 +228,30 @@ async fn readyz_names_what_keeps_the_gate_from_being_ready() {
     );
     gate.shutdown().await;
 }
+
+/// Merges that land together all change governed content, so each is verified after the one
+/// before it has its record: they run one after the other, at once, not at the next
+/// reconciler pass (an hour away here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_that_land_together_all_run_without_waiting_for_the_reconciler() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let mut pulls = Vec::new();
+    for i in 0..3 {
+        pulls.push(open(&w, &format!("together-{i}"), &format!("firewall/t{i}.toml")).await);
+    }
+    w.settle().await;
+    for n in &pulls {
+        w.approve("alice-token", *n).await;
+    }
+    w.settle().await;
+    for n in &pulls {
+        let merge = w.pull(*n).await["merge_commit_sha"]
+            .as_str()
+            .expect("merged")
+            .to_string();
+        let (state, description) = w.execution_result(&merge).await;
+        assert_eq!(state, "success", "#{n}: {description}");
+    }
+    assert_eq!(w.runs().len(), 3, "{:?}", w.runs());
+    w.shutdown().await;
+}

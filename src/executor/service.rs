@@ -56,6 +56,12 @@ pub enum ExecError {
     Git { repo: RepoName, message: String },
     #[error("{0}")]
     Other(String),
+    /// An earlier merge changed the same governed content and has no record yet: this one
+    /// waits for it (it may be running here or in another replica).
+    #[error(
+        "the earlier merge {0} changed the same governed content and has no record yet; it is verified first"
+    )]
+    EarlierMergeUnrecorded(String),
 }
 
 /// Who asked: the service on its own, or an operator with `prgate execute`.
@@ -224,6 +230,9 @@ pub struct Executor {
     /// Commits this process has already dealt with (saves the reconciler a re-verification).
     seen: Mutex<HashSet<(RepoName, CommitSha)>>,
     mirror_lock: tokio::sync::Mutex<()>,
+    /// Pushes of one repository are considered one after the other, so that a merge is
+    /// verified after the earlier merges this process is running have their records.
+    push_order: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
     label_poll: Duration,
     /// Signs every note this executor writes; `None` writes them unsigned.
     signing_key: Option<Arc<SigningKey>>,
@@ -249,6 +258,7 @@ impl Executor {
             clone_urls: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashSet::new()),
+            push_order: Mutex::new(HashMap::new()),
             mirror_lock: tokio::sync::Mutex::new(()),
             label_poll: Duration::from_secs(2),
             signing_key: None,
@@ -387,6 +397,12 @@ impl Executor {
         before: Option<&CommitSha>,
         after: &CommitSha,
     ) -> Result<Vec<(CommitSha, Considered)>, ExecError> {
+        let order = self
+            .push_order
+            .lock()
+            .map(|mut m| m.entry(repo.clone()).or_default().clone())
+            .unwrap_or_default();
+        let _in_order = order.lock().await;
         let (mirror, _) = self.mirror(repo).await?;
         let tip = Oid::from_str(after.as_str()).map_err(Self::git_err(repo))?;
         let stop = before.and_then(|b| Oid::from_str(b.as_str()).ok());
@@ -401,7 +417,17 @@ impl Executor {
             };
             // One commit that cannot be dealt with now must not keep the later ones from
             // being considered; the reconciler comes back to it.
-            match self.consider(repo, &sha, Mode::Automatic).await {
+            let mut result = self.consider(repo, &sha, Mode::Automatic).await;
+            // The earlier merge may be running in another replica: wait a little for its
+            // record rather than leave this one to the next reconciler pass (minutes away).
+            for wait in [1, 2, 4, 8] {
+                if !matches!(result, Err(ExecError::EarlierMergeUnrecorded(_))) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                result = self.consider(repo, &sha, Mode::Automatic).await;
+            }
+            match result {
                 Ok(result) => out.push((sha, result)),
                 Err(e) => {
                     tracing::warn!(%repo, merge = %sha, error = %e, "cannot consider the commit now; the reconciler retries")
@@ -702,9 +728,7 @@ impl Executor {
         match carried {
             Carried::Approved => {}
             Carried::Pending { commit } => {
-                return Err(ExecError::Other(format!(
-                    "the earlier merge {commit} changed the same governed content and has no record yet; it is verified first"
-                )));
+                return Err(ExecError::EarlierMergeUnrecorded(commit.to_string()));
             }
             Carried::TooDeep => {
                 let reason = format!(
