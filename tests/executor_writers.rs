@@ -264,16 +264,10 @@ async fn a_ref_blocking_the_notes_is_an_error_that_names_it() {
 
 /// A world whose gate merges nothing and runs no executor, and a firewall change approved and
 /// merged there by hand: the merge is for the test to consider.
-async fn merged_by_hand(branch: &str, rules: &str) -> (World, String) {
+async fn merged_by_hand(branch: &str, files: &[(&str, &str)]) -> (World, String) {
     let manual = POLICY.replace("merge = \"auto\"", "merge = \"manual\"");
     let w = World::start_with(&manual, &["main"]).await;
-    w.commit_and_push(
-        branch,
-        &[("firewall/rules.toml", rules)],
-        "ops-agent[bot]",
-        "ops-agent[bot]",
-        "x",
-    );
+    w.commit_and_push(branch, files, "ops-agent[bot]", "ops-agent[bot]", "x");
     let n = w.open_pr(AGENT, branch, "main", branch).await;
     w.settle().await;
     w.approve("alice-token", n).await;
@@ -293,7 +287,8 @@ async fn merged_by_hand(branch: &str, rules: &str) -> (World, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_answer_was_lost_is_read_back_as_ours_and_runs_once() {
-    let (w, merge) = merged_by_hand("lost-answer", "allow = [6]\n").await;
+    let (w, merge) =
+        merged_by_hand("lost-answer", &[("firewall/rules.toml", "allow = [6]\n")]).await;
     // The claim's create happens, but its answer is lost (a 502 at the edge): prgate does not
     // send it again blind; it reads the ref back and finds its own claim commit.
     w.sim.inject_fault_after("/git/refs", 502, 1);
@@ -354,7 +349,7 @@ async fn a_claim_whose_answer_was_lost_is_read_back_as_ours_and_runs_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_a_writer_made_first_is_reported_and_an_operator_recovers() {
     // No executor in the gate: the merge is considered by hand, after the writer's claim.
-    let (w, merge) = merged_by_hand("predicted", "allow = [5]\n").await;
+    let (w, merge) = merged_by_hand("predicted", &[("firewall/rules.toml", "allow = [5]\n")]).await;
     let claim = format!("refs/prgate/claims/{merge}");
     assert_eq!(create_ref(&w, "bob-token", &claim, &merge).await.0, 201);
     let executor = fresh_executor(&w, "executor");
@@ -439,5 +434,54 @@ async fn a_replayed_forged_status_delivery_is_not_believed() {
         ("success", "prgate"),
         "prgate's own status is the latest: nothing to overwrite ({description})"
     );
+    w.shutdown().await;
+}
+
+/// Two replicas: one runs a long execution; the other's reconciler sees the claim `running`
+/// and leaves it alone (it may be running there), rather than calling it interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_replicas_running_claim_is_not_called_interrupted() {
+    let (w, merge) = merged_by_hand(
+        "long-run",
+        &[
+            ("firewall/rules.toml", "allow = [10]\n"),
+            ("firewall/sleep", "3\n"),
+        ],
+    )
+    .await;
+    let (a, b) = (
+        fresh_executor(&w, "replica-a"),
+        fresh_executor(&w, "replica-b"),
+    );
+    let (repo, sha): (prgate::types::RepoName, prgate::types::CommitSha) =
+        (REPO.parse().unwrap(), merge.parse().unwrap());
+    let running = {
+        let (a, repo, sha) = (a.clone(), repo.clone(), sha.clone());
+        tokio::spawn(async move {
+            a.consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+                .await
+        })
+    };
+    let mut seen_running = false;
+    for _ in 0..200 {
+        if let Some((state, _)) = w.status_in(&merge, "prgate/execution").await
+            && state == "pending"
+        {
+            seen_running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_running, "replica A never claimed the merge");
+    b.reconcile().await;
+    let (state, description) = w.status_in(&merge, "prgate/execution").await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    let result = running.await.unwrap().unwrap();
+    assert!(
+        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        "{result:?}"
+    );
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
     w.shutdown().await;
 }

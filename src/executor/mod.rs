@@ -8,6 +8,7 @@ pub mod carried;
 pub mod equivalence;
 pub mod git_env;
 pub mod history;
+pub mod instance;
 pub mod note;
 pub mod redact;
 pub mod run;

@@ -43,6 +43,9 @@ pub const HOLD_LABEL: &str = "prgate:hold";
 /// Output kept in the record; the rest is hashed only.
 const OUTPUT_CAP: usize = 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Past its executor's timeout, how long a claim of another replica's may still be finishing
+/// (killing the process group, writing the record) before it counts as interrupted.
+const CLAIM_GRACE: Duration = Duration::from_secs(120);
 /// The executor name a refusal records for a governed merge that runs no executor.
 const NO_EXECUTOR: &str = "(none)";
 /// How many recent first-parent commits the reconciler looks at per branch.
@@ -238,6 +241,8 @@ pub struct Executor {
     signing_key: Option<Arc<SigningKey>>,
     /// The account prgate acts as (its statuses are the runs' record).
     own_login: Mutex<Option<Login>>,
+    /// This data_dir's instance id, written into its claims (see [`super::instance`]).
+    instance: String,
 }
 
 impl Executor {
@@ -249,6 +254,7 @@ impl Executor {
         dashboard: Dashboard,
     ) -> Self {
         Executor {
+            instance: super::instance::instance_id(&config.data_dir),
             renderer: Renderer::new(config.templates_dir.clone()),
             gh,
             config,
@@ -510,7 +516,7 @@ impl Executor {
         let claims = self.gh.matching_refs(repo, "prgate/claims/").await?;
         // The reconciler synced the mirror just before.
         let mirror = self.local_mirror(repo).await?;
-        for (name, _) in claims {
+        for (name, target) in claims {
             // The claim names M (`refs/prgate/claims/<M>` or `<M>-operator-<id>`); its target
             // is a claim commit on M.
             let Some(m) = merge_of_claim(&name) else {
@@ -543,10 +549,13 @@ impl Executor {
             }
             // Interrupted: claimed (`running`) and nothing after. A claim with no status of
             // prgate's at all is not prgate's: considering the merge reports it as blocked.
-            let interrupted = matches!(
-                self.own_statuses(repo, &m).await?.first(),
-                Some(RunStatus::Running)
-            );
+            let newest = self.own_statuses_dated(repo, &m).await?.into_iter().next();
+            let interrupted = match newest {
+                Some((RunStatus::Running, since)) => {
+                    self.claim_is_over(repo, &target, &m, since).await?
+                }
+                _ => false,
+            };
             // Once said, prgate's newest status is `interrupted` itself, so it is said once,
             // across restarts and replicas, whatever else considered the merge meanwhile.
             if interrupted {
@@ -1167,7 +1176,10 @@ impl Executor {
             Mode::Automatic => format!("refs/prgate/claims/{merge}"),
             Mode::Operator => format!("refs/prgate/claims/{merge}-operator-{}", &id[..12]),
         };
-        let message = format!("prgate claim of {merge}\n\nclaim-id: {id}\n");
+        let message = format!(
+            "prgate claim of {merge}\n\nclaim-id: {id}\n{}\n",
+            super::instance::claim_line(&self.instance)
+        );
         let ours = self
             .gh
             .create_commit(repo, &message, tree, &[merge])
@@ -1302,6 +1314,69 @@ impl Executor {
             *g = Some(login.clone());
         }
         Ok(login)
+    }
+
+    /// Whether a claim whose `running` status was posted at `since` can no longer be running:
+    /// it is this instance's (which runs nothing of it now: it was interrupted by a restart),
+    /// or it has been running longer than any executor may run plus a margin. Another
+    /// replica's claim within that time may be running there, and is left alone.
+    async fn claim_is_over(
+        &self,
+        repo: &RepoName,
+        target: &str,
+        merge: &CommitSha,
+        since: Option<chrono::DateTime<Utc>>,
+    ) -> Result<bool, ExecError> {
+        // Claims made before claim commits pointed at M itself: nothing tells whose they are.
+        if target != merge.as_str() {
+            match self.gh.commit_message(repo, target).await {
+                Ok(message)
+                    if message
+                        .lines()
+                        .any(|l| l == super::instance::claim_line(&self.instance)) =>
+                {
+                    return Ok(true);
+                }
+                Ok(_) => {}
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let longest = self
+            .config
+            .executors
+            .values()
+            .map(|e| e.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT))
+            .max()
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let limit =
+            chrono::Duration::from_std(longest + CLAIM_GRACE).unwrap_or(chrono::Duration::MAX);
+        Ok(since.is_none_or(|t| Utc::now() - t > limit))
+    }
+
+    /// prgate's own `prgate/execution` statuses on M, newest first, with when they were posted.
+    async fn own_statuses_dated(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+    ) -> Result<Vec<(RunStatus, Option<chrono::DateTime<Utc>>)>, ExecError> {
+        let me = self.own_login().await?;
+        Ok(self
+            .gh
+            .statuses(repo, merge)
+            .await?
+            .into_iter()
+            .filter(|s| s.context == EXECUTION_CONTEXT)
+            .filter(|s| {
+                s.creator
+                    .as_ref()
+                    .is_some_and(|c| Login::new(c.login.clone()) == me)
+            })
+            .filter_map(|s| {
+                run_status::classify(&s.state, s.description.as_deref().unwrap_or(""))
+                    .map(|r| (r, s.created_at))
+            })
+            .collect())
     }
 
     /// prgate's own `prgate/execution` statuses on M, newest first, as (state, description).

@@ -506,6 +506,21 @@ impl GitHub {
             })
     }
 
+    /// The message of commit `sha`.
+    pub async fn commit_message(&self, repo: &RepoName, sha: &str) -> Result<String, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Git {
+            message: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Commit {
+            commit: Git,
+        }
+        let path = format!("/repos/{repo}/commits/{}", url_escape_path(sha));
+        let commit: Commit = self.transport.get(&path).await?.json(&path)?;
+        Ok(commit.commit.message)
+    }
+
     /// The parents of commit `sha`, in order.
     pub async fn commit_parents(
         &self,

@@ -158,6 +158,8 @@ pub struct ApiStatus {
     #[serde(default)]
     pub description: Option<String>,
     pub creator: Option<ApiUser>,
+    #[serde(default)]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
