@@ -95,6 +95,22 @@ pub enum Considered {
     },
 }
 
+/// A [`Considered`] in the words of the docs, for a log line: `result=ran outcome=failed
+/// exit_code=1` (its snake_case serialization, flattened).
+fn considered_words(c: &Considered) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(c) else {
+        return "unknown".to_string();
+    };
+    fields
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The merge a claim ref names: `refs/prgate/claims/<M>` or `refs/prgate/claims/<M>-operator-<id>`.
 fn merge_of_claim(name: &str) -> Option<CommitSha> {
     let rest = name.strip_prefix("refs/prgate/claims/")?;
@@ -519,7 +535,7 @@ impl Executor {
             .instrument(span)
             .await;
         if let Ok(outcome) = &result {
-            tracing::info!(%repo, merge = %merge, ?outcome, "executor decision");
+            tracing::info!(%repo, merge = %merge, result = %considered_words(outcome), "executor decision");
             // A blocked merge is looked at again on every pass, until the ref is gone.
             let settled = !matches!(outcome, Considered::Blocked { .. });
             if settled && let Ok(mut s) = self.seen.lock() {
@@ -698,6 +714,7 @@ impl Executor {
                 let (state, description) = run_status::held(&reason);
                 self.status(repo, merge, state, &description).await?;
                 self.comment(repo, pull_number, &note, None).await;
+                self.metrics.execution("held");
                 return Ok(Considered::Held { reason });
             }
         }
@@ -842,8 +859,7 @@ impl Executor {
             run.as_ref().map(|r| r.output.as_str()),
         )
         .await;
-        self.metrics
-            .decision(&format!("execution_{}", outcome.as_str()));
+        self.metrics.execution(outcome.as_str());
         self.dashboard
             .record_execution(repo, merge, &name, outcome.as_str(), Utc::now());
         Ok(Considered::Ran { outcome, exit_code })
@@ -1191,7 +1207,7 @@ impl Executor {
                 tracing::warn!(error = %e, "cannot comment the blocked execution");
             }
         }
-        self.metrics.decision("execution_blocked");
+        self.metrics.execution("blocked");
         Ok(Considered::Blocked {
             reason: reason.to_string(),
         })
@@ -1404,7 +1420,7 @@ impl Executor {
             self.comment_refusal(repo, merge, pull, executor, reason)
                 .await;
         }
-        self.metrics.decision("execution_refused");
+        self.metrics.execution("refused");
         Ok(Considered::Refused {
             reason: reason.to_string(),
         })
