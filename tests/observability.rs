@@ -50,7 +50,10 @@ async fn a_story_leaves_its_metrics() {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
     // Executions are no longer counted as decisions (they were, as `other`).
-    assert!(!text.contains(r#"prgate_decisions_total{state="other"}"#), "{text}");
+    assert!(
+        !text.contains(r#"prgate_decisions_total{state="other"}"#),
+        "{text}"
+    );
     w.shutdown().await;
 }
 
@@ -99,11 +102,14 @@ fn json_logs_are_one_object_per_line_with_the_delivery_span() {
         let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
             break;
         };
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         assert!(v["level"].is_string(), "{line}");
         assert!(v["message"].is_string(), "{line}");
-        assert!(!line.contains(" { ") && !line.contains("Some("), "debug text: {line}");
+        assert!(
+            !line.contains(" { ") && !line.contains("Some("),
+            "debug text: {line}"
+        );
         // Once it listens, a signed push to the governed branch: its handling needs the code
         // host, fails, and says so inside the delivery's span.
         if !sent && let Some(addr) = v["addr"].as_str() {
@@ -138,7 +144,10 @@ fn send_push(addr: &str) {
         .post(format!("http://{addr}/webhook"))
         .header("X-GitHub-Event", "push")
         .header("X-GitHub-Delivery", "observability-1")
-        .header("X-Hub-Signature-256", prgate::webhook::sign(SECRET, body.as_bytes()))
+        .header(
+            "X-Hub-Signature-256",
+            prgate::webhook::sign(SECRET, body.as_bytes()),
+        )
         .header("Content-Type", "application/json")
         .body(body)
         .send()
