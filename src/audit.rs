@@ -1060,7 +1060,7 @@ pub fn render_json(report: &AuditReport) -> String {
             s
         }
         // Our own plain-data types always serialize; say so rather than print nothing.
-        Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
+        Err(e) => format!("{}\n", serde_json::json!({ "error": e.to_string() })),
     }
 }
 

@@ -476,7 +476,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let after = audit("audit after the direct push")?;
     for v in &after.violations {
         say(format!(
-            "9. The audit flags it: {} by {}: {:?} — {}",
+            "9. The audit flags it: {} by {}: {} — {}",
             &v.commit[..7.min(v.commit.len())],
             v.author,
             v.kind,
@@ -563,8 +563,9 @@ async fn wait_status(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     Err(step_err(format!(
-        "{context} on {} never reached the expected state (last: {last:?})",
-        sha.short()
+        "{context} on {} never reached the expected state (last: {})",
+        sha.short(),
+        last.map_or("none".to_string(), |(state, d)| format!("{state}: {d}"))
     )))
 }
 

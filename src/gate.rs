@@ -350,7 +350,7 @@ impl Gate {
             tracing::info!(%repo, %sha, "a status delivery from someone else, but prgate's own status is the latest; nothing to overwrite");
             return Ok(());
         }
-        tracing::warn!(%repo, %sha, sender = ?sender.map(|s| s.to_string()), "overwriting a prgate/approval status posted by someone else");
+        tracing::warn!(%repo, %sha, sender = %sender.map_or("unknown".to_string(), |s| s.to_string()), "overwriting a prgate/approval status posted by someone else");
         // Forget what we posted: the forged status replaced it on the code host.
         if let Ok(mut p) = self.posted.lock() {
             p.remove(&(repo.clone(), sha.clone()));
@@ -580,7 +580,11 @@ impl Gate {
                 .map(|t| t.slug.clone())
                 .collect();
             if !users.is_empty() || !teams.is_empty() {
-                tracing::info!(?users, ?teams, "requesting reviews");
+                tracing::info!(
+                    users = %users.join(", "),
+                    teams = %teams.join(", "),
+                    "requesting reviews"
+                );
                 self.gh
                     .request_reviewers(&pull.repo, pull.number, &users, &teams)
                     .await?;
@@ -782,7 +786,103 @@ impl Gate {
             Utc::now(),
         );
         self.post(&pull.repo, &d.head_sha, d.state, &description)
-            .await
+            .await?;
+        // The check run repeats the status for people; the status stays the decision (branch
+        // protection and token mode rely on it). A failed check run write is retried by the
+        // next evaluation and never holds up the decision.
+        if self.gh.is_app()
+            && let Err(e) = self.publish_check_run(pull, d, &description).await
+        {
+            tracing::warn!(error = %e, "cannot publish the prgate/approval check run");
+        }
+        Ok(())
+    }
+
+    /// The decision page of a PR, when prgate knows its public URL.
+    fn page_url(&self, pull: &PullRef) -> Option<String> {
+        self.public_url.as_deref().map(|u| {
+            format!(
+                "{}/pulls/{}/{}",
+                u.trim_end_matches('/'),
+                pull.repo,
+                pull.number
+            )
+        })
+    }
+
+    /// Publishes the decision as the check run `prgate/approval` on its head (GitHub Apps
+    /// only): the run this app already has there is found on the code host, not in memory,
+    /// so any replica updates the same run, and an unchanged one costs no write. A completed
+    /// run cannot be reopened on GitHub, so a decision that goes back to pending gets a new
+    /// run (the newest of a name is the one GitHub shows).
+    async fn publish_check_run(
+        &self,
+        pull: &PullRef,
+        d: &ApprovalDecision,
+        description: &str,
+    ) -> Result<(), GitHubError> {
+        let (status, conclusion, title) = match d.state {
+            ApprovalState::Pending => ("in_progress", None, "Waiting for approval"),
+            ApprovalState::Success => ("completed", Some("success"), "Approved"),
+            ApprovalState::Failure => ("completed", Some("failure"), "Denied"),
+            // Check runs have no `error`; the title says what the status says.
+            ApprovalState::Error => ("completed", Some("failure"), "Error"),
+        };
+        let page_url = self.page_url(pull);
+        let context = serde_json::json!({
+            "state": d.state.as_str(),
+            "title": title,
+            "description": description,
+            "head": d.head_sha.as_str(),
+            "head_short": d.head_sha.short(),
+            "rules": d.rules,
+            "approvals": d.approvals,
+            "denials": d.denials,
+            "notes": d.notes,
+            "page_url": page_url,
+        });
+        let summary = match self.renderer.render("check_run.md.j2", &context) {
+            Ok(s) => clip_summary(&s),
+            Err(e) => {
+                // A broken operator template must not block the check run itself.
+                tracing::error!(error = %e, "cannot render the check run summary");
+                description.to_string()
+            }
+        };
+        let existing = self
+            .gh
+            .own_check_run(&pull.repo, &d.head_sha, APPROVAL_CONTEXT)
+            .await?;
+        if let Some(run) = &existing
+            && run.status == status
+            && run.conclusion.as_deref() == conclusion
+            && run.output.title.as_deref() == Some(title)
+            && run.output.summary.as_deref() == Some(summary.as_str())
+        {
+            return Ok(());
+        }
+        let mut body = serde_json::json!({
+            "name": APPROVAL_CONTEXT,
+            "head_sha": d.head_sha.as_str(),
+            "status": status,
+            "external_id": pull.to_string(),
+            "output": { "title": title, "summary": summary },
+        });
+        if let Some(c) = conclusion {
+            body["conclusion"] = serde_json::json!(c);
+        }
+        if let Some(url) = &page_url {
+            body["details_url"] = serde_json::json!(url);
+        }
+        match existing {
+            Some(run) if !(run.status == "completed" && status != "completed") => {
+                self.gh.update_check_run(&pull.repo, run.id, &body).await?;
+            }
+            _ => {
+                self.gh.create_check_run(&pull.repo, &body).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Merges an approved PR with its head pinned, after one more look at live facts (a
@@ -904,11 +1004,14 @@ impl Gate {
     /// One reconciler pass over every governed repository, and back once it is done: open PRs
     /// (through the pool, each in its PR's lane), then recent merges.
     pub async fn reconcile_once(self: &Arc<Self>) {
-        self.reconcile_pulls().await;
+        let started = std::time::Instant::now();
+        let ok = self.reconcile_pulls().await;
         while self.pool.busy() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.reconcile_executions(true).await;
+        self.metrics
+            .reconcile_pass(ok, started.elapsed().as_secs_f64());
     }
 
     /// The executor's pass over recent merges, on the execution pool, never two at once.
@@ -932,14 +1035,18 @@ impl Gate {
         }
     }
 
-    /// Re-evaluates the open PRs of every governed repository.
-    pub async fn reconcile_pulls(self: &Arc<Self>) {
+    /// Re-evaluates the open PRs of every governed repository; false when some repository
+    /// could not be listed.
+    pub async fn reconcile_pulls(self: &Arc<Self>) -> bool {
         let repos: Vec<RepoName> = self.governed.keys().cloned().collect();
+        let mut ok = true;
         for repo in repos {
             if let Err(e) = self.reconcile_repo(&repo, None).await {
                 tracing::warn!(%repo, error = %e, "reconcile failed; next pass will retry");
+                ok = false;
             }
         }
+        ok
     }
 
     /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
@@ -993,7 +1100,9 @@ impl Gate {
             *q = Some(queue.clone());
         }
         // Deliveries set aside before a restart stay on the dashboard.
-        for d in queue.set_aside_list() {
+        let set_aside = queue.set_aside_list();
+        self.metrics.set_aside_count(set_aside.len());
+        for d in set_aside {
             self.dashboard.record_set_aside(&d.id, &d.event, &d.reason);
         }
         self.start_reconcile();
@@ -1031,8 +1140,11 @@ impl Gate {
     fn start_reconcile(self: &Arc<Self>) {
         let gate = self.clone();
         tokio::spawn(async move {
-            gate.reconcile_pulls().await;
+            let started = std::time::Instant::now();
+            let ok = gate.reconcile_pulls().await;
             gate.reconcile_executions(false).await;
+            gate.metrics
+                .reconcile_pass(ok, started.elapsed().as_secs_f64());
         });
     }
 
@@ -1051,6 +1163,23 @@ impl pool::Runner for Gate {
     }
 }
 
+/// GitHub takes at most 65535 bytes of a check run's summary (it counts characters in one
+/// check and bytes in another; bytes is the stricter).
+pub const CHECK_SUMMARY_MAX_BYTES: usize = 65535;
+
+/// Clips a check run summary to what GitHub accepts, at a character boundary, saying so.
+pub fn clip_summary(summary: &str) -> String {
+    if summary.len() <= CHECK_SUMMARY_MAX_BYTES {
+        return summary.to_string();
+    }
+    const TAIL: &str = "\n\n… (clipped: the decision page has the rest)\n";
+    let mut end = CHECK_SUMMARY_MAX_BYTES - TAIL.len();
+    while !summary.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TAIL}", &summary[..end])
+}
+
 /// The merge commit message: the PR title, then the approval trailers as the last paragraph.
 pub fn merge_message(pr_title: &str, trailers: &ApprovalTrailers) -> String {
     // A title that itself looks like trailers must not merge into ours: it is one line in a
@@ -1063,6 +1192,19 @@ pub fn merge_message(pr_title: &str, trailers: &ApprovalTrailers) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_summary_is_clipped_to_githubs_byte_limit_at_a_character_boundary() {
+        let long = "é".repeat(40_000);
+        let clipped = clip_summary(&long);
+        assert!(
+            clipped.len() <= CHECK_SUMMARY_MAX_BYTES,
+            "{}",
+            clipped.len()
+        );
+        assert!(clipped.ends_with("has the rest)\n"));
+        assert_eq!(clip_summary("short"), "short");
+    }
 
     #[test]
     fn a_title_posing_as_trailers_cannot_replace_ours() {

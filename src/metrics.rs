@@ -1,5 +1,5 @@
-//! Prometheus metrics for `/metrics`: webhook deliveries, decisions, code host calls, merges,
-//! the queue and latencies. Label values that come from outside the process are mapped onto a
+//! Prometheus metrics for `/metrics`: webhook deliveries, decisions, code host calls and rate
+//! limits, merges, executions, reconciler passes, the queue, latencies and the build. Label values that come from outside the process are mapped onto a
 //! fixed set, so that no sender can grow the number of series.
 
 use std::sync::Arc;
@@ -143,6 +143,43 @@ struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RateLabels {
+    /// `token`, `app`, or `installation:<owner>`.
+    credential: String,
+    /// GitHub's rate limit resource: `core`, `graphql`, `search`.
+    resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    commit: String,
+}
+
+/// What an execution can come to (the `outcome` words of the execution record), plus
+/// `blocked` (a ref in the way kept it from being claimed).
+const EXECUTION_OUTCOMES: &[&str] = &[
+    "succeeded",
+    "failed",
+    "timeout",
+    "refused",
+    "held",
+    "cancelled",
+    "interrupted",
+    "not_started",
+    "blocked",
+];
+
+/// The version of this build, and the commit it was built from when known at build time
+/// (`PRGATE_GIT_COMMIT`, set by build.rs from git or by whoever builds), else `unknown`.
+pub fn build_commit() -> &'static str {
+    match option_env!("PRGATE_GIT_COMMIT") {
+        Some(c) if !c.is_empty() => c,
+        _ => "unknown",
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiTimingLabels {
     method: String,
     endpoint: String,
@@ -155,6 +192,11 @@ struct Inner {
     api_calls: Family<ApiLabels, Counter>,
     api_seconds: Family<ApiTimingLabels, Histogram>,
     merges: Family<OutcomeLabels, Counter>,
+    executions: Family<OutcomeLabels, Counter>,
+    rate_remaining: Family<RateLabels, Gauge>,
+    reconcile_passes: Family<OutcomeLabels, Counter>,
+    reconcile_seconds: Histogram,
+    set_aside: Gauge,
     queue_depth: Gauge,
     processing_seconds: Histogram,
     webhook_seconds: Histogram,
@@ -214,6 +256,48 @@ impl Metrics {
             "Pull request merges attempted, by outcome",
             merges.clone(),
         );
+        let executions = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "executions",
+            "Post-merge executions considered, by outcome (succeeded, failed, timeout, refused, held, cancelled, interrupted, not_started, blocked)",
+            executions.clone(),
+        );
+        let rate_remaining = Family::<RateLabels, Gauge>::default();
+        registry.register(
+            "github_rate_limit_remaining",
+            "Requests left in the code host's rate limit window, per credential (each app installation has its own) and resource, as its last answer said",
+            rate_remaining.clone(),
+        );
+        let reconcile_passes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "reconcile_passes",
+            "Reconciler passes over the governed repositories, by outcome (ok, or failed when a repository could not be listed)",
+            reconcile_passes.clone(),
+        );
+        let reconcile_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        registry.register(
+            "reconcile_seconds",
+            "Duration of a reconciler pass",
+            reconcile_seconds.clone(),
+        );
+        let set_aside = Gauge::default();
+        registry.register(
+            "deliveries_set_aside",
+            "Deliveries set aside after their processing kept failing, kept on disk for an operator",
+            set_aside.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "This prgate's version and the commit it was built from (always 1)",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                commit: build_commit().to_string(),
+            })
+            .set(1);
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -241,6 +325,11 @@ impl Metrics {
             api_calls,
             api_seconds,
             merges,
+            executions,
+            rate_remaining,
+            reconcile_passes,
+            reconcile_seconds,
+            set_aside,
             queue_depth,
             processing_seconds,
             webhook_seconds,
@@ -312,6 +401,48 @@ impl Metrics {
                 outcome: tidy(outcome),
             })
             .inc();
+    }
+
+    /// `outcome`: one of the execution record's outcomes, or `blocked`; anything else is
+    /// counted as `other`.
+    pub fn execution(&self, outcome: &str) {
+        self.inner
+            .executions
+            .get_or_create(&OutcomeLabels {
+                outcome: bounded(outcome, EXECUTION_OUTCOMES, "other").to_string(),
+            })
+            .inc();
+    }
+
+    /// The rate limit left in `budget` (`installation:acme/core`, `token/graphql`, ...).
+    pub fn rate_limit_remaining(&self, budget: &str, remaining: u64) {
+        let (credential, resource) = budget.rsplit_once('/').unwrap_or((budget, "core"));
+        self.inner
+            .rate_remaining
+            .get_or_create(&RateLabels {
+                credential: tidy(credential),
+                resource: tidy(resource),
+            })
+            .set(i64::try_from(remaining).unwrap_or(i64::MAX));
+    }
+
+    /// One reconciler pass ended; `ok` is false when some repository could not be listed.
+    pub fn reconcile_pass(&self, ok: bool, seconds: f64) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.inner
+            .reconcile_passes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.inner.reconcile_seconds.observe(seconds);
+    }
+
+    /// How many deliveries are set aside now.
+    pub fn set_aside_count(&self, n: usize) {
+        self.inner
+            .set_aside
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn queue_depth(&self, n: usize) {
@@ -389,7 +520,17 @@ mod tests {
         m.queue_depth(3);
         m.processing_latency(0.5);
         m.webhook_latency(0.002);
+        m.execution("succeeded");
+        m.execution("Ran { outcome: Failed }");
+        m.rate_limit_remaining("installation:acme/core", 4990);
+        m.reconcile_pass(true, 0.3);
+        m.set_aside_count(2);
         let text = m.render();
+        let build_info = format!(
+            r#"prgate_build_info{{version="{}",commit="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION"),
+            build_commit()
+        );
         for needle in [
             "# TYPE prgate_webhook_deliveries_total counter",
             r#"prgate_webhook_deliveries_total{event="pull_request",outcome="accepted"} 1"#,
@@ -401,6 +542,13 @@ mod tests {
             "prgate_processing_seconds_count 1",
             "prgate_webhook_seconds_bucket",
             "prgate_github_api_seconds_sum",
+            r#"prgate_executions_total{outcome="succeeded"} 1"#,
+            r#"prgate_executions_total{outcome="other"} 1"#,
+            r#"prgate_github_rate_limit_remaining{credential="installation:acme",resource="core"} 4990"#,
+            r#"prgate_reconcile_passes_total{outcome="ok"} 1"#,
+            "prgate_reconcile_seconds_count 1",
+            "prgate_deliveries_set_aside 2",
+            build_info.as_str(),
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -36,6 +36,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "comment_refused.md.j2",
         include_str!("../templates/comment_refused.md.j2"),
     ),
+    (
+        "check_run.md.j2",
+        include_str!("../templates/check_run.md.j2"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -460,3 +460,291 @@ async fn installation_token(w: &World, installation: u64) -> String {
     assert_eq!(s, 201, "{t}");
     t["token"].as_str().unwrap().to_string()
 }
+
+/// The check runs on a commit (`filter=all`: every run, newest first), read as a user.
+async fn check_runs(w: &World, sha: &str, filter: &str) -> Vec<serde_json::Value> {
+    let (s, v) = w
+        .api(
+            "root-token",
+            Method::GET,
+            &format!("/repos/{REPO}/commits/{sha}/check-runs?filter={filter}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["total_count"].as_u64(),
+        Some(v["check_runs"].as_array().unwrap().len() as u64)
+    );
+    v["check_runs"].as_array().unwrap().clone()
+}
+
+/// The simulator's check runs API, as GitHub has it: only an app writes, only its own runs;
+/// `conclusion` is required to complete; the summary is capped in characters and in bytes; a
+/// completed run is not reopened; `filter=latest` keeps the newest run of each name.
+#[tokio::test]
+async fn the_simulator_lets_only_apps_write_check_runs() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(3600)).await;
+    let app = installation_token(&w, 7).await;
+    let head = w.commit_and_push(
+        "checks-sim",
+        &[("firewall/rules.toml", "allow = [7]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "change",
+    );
+    let path = format!("/repos/{REPO}/check-runs");
+    let run = |extra: serde_json::Value| {
+        let mut b = json!({"name": "prgate/approval", "head_sha": head});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // A user, even an admin, is no app.
+    let (s, b) = w
+        .api("root-token", Method::POST, &path, Some(run(json!({}))))
+        .await;
+    assert_eq!(
+        (s, b["message"].clone()),
+        (403, json!("You must authenticate via a GitHub App."))
+    );
+    let (s, b) = w
+        .api(&app, Method::POST, &path, Some(json!({"head_sha": head})))
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"name\" wasn't supplied"),
+        "{b}"
+    );
+    let (s, b) = w
+        .api(
+            &app,
+            Method::POST,
+            &path,
+            Some(run(json!({"status": "completed"}))),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"conclusion\" wasn't supplied"),
+        "{b}"
+    );
+    let too_many_chars = "x".repeat(65536);
+    let (s, b) = w
+        .api(
+            &app,
+            Method::POST,
+            &path,
+            Some(run(
+                json!({"output": {"title": "t", "summary": too_many_chars}}),
+            )),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("Only 65535 characters are allowed; 65536 were supplied."),
+        "{b}"
+    );
+    // Under the character cap, over the byte cap: the second check says no.
+    let too_many_bytes = "é".repeat(40_000);
+    let (s, b) = w
+        .api(
+            &app,
+            Method::POST,
+            &path,
+            Some(run(
+                json!({"output": {"title": "t", "summary": too_many_bytes}}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (s, b["errors"][0]["message"].clone()),
+        (422, json!("summary exceeds a maximum bytesize of 65535"))
+    );
+    // A conclusion completes the run on its own.
+    let (s, first) = w
+        .api(
+            &app,
+            Method::POST,
+            &path,
+            Some(run(
+                json!({"conclusion": "success", "output": {"title": "t", "summary": "s"}}),
+            )),
+        )
+        .await;
+    assert_eq!(s, 201, "{first}");
+    assert_eq!(first["status"], json!("completed"));
+    assert!(first["completed_at"].is_string(), "{first}");
+    let id = first["id"].as_u64().unwrap();
+    // Another writer cannot touch it, and the app cannot reopen it.
+    let (s, _) = w
+        .api(
+            "root-token",
+            Method::PATCH,
+            &format!("{path}/{id}"),
+            Some(json!({"status": "in_progress"})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, b) = w
+        .api(
+            &app,
+            Method::PATCH,
+            &format!("{path}/{id}"),
+            Some(json!({"status": "in_progress"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["status"].clone(), b["conclusion"].clone()),
+        (200, json!("completed"), json!("success"))
+    );
+    let (s, b) = w
+        .api(
+            &app,
+            Method::PATCH,
+            &format!("{path}/{id}"),
+            Some(json!({"conclusion": "stale"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    // A second run of the same name: `latest` shows it alone, `all` both.
+    let (s, second) = w
+        .api(
+            &app,
+            Method::POST,
+            &path,
+            Some(run(json!({"status": "in_progress"}))),
+        )
+        .await;
+    assert_eq!(s, 201, "{second}");
+    assert_eq!(second["check_suite"], first["check_suite"]);
+    let latest = check_runs(&w, &head, "latest").await;
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0]["id"], second["id"]);
+    assert_eq!(latest[0]["app"]["slug"], json!("prgate"));
+    assert_eq!(check_runs(&w, &head, "all").await.len(), 2);
+    w.shutdown().await;
+}
+
+/// As an app, each decision is also the check run `prgate/approval` on the head, its summary
+/// the decision in Markdown (rules, who must approve, which reviews count and why the others
+/// do not); one run per head while the decision holds, found on the code host by any replica.
+#[tokio::test]
+async fn as_an_app_each_decision_is_also_a_check_run_with_the_decision_in_markdown() {
+    let w = start_app_world(3600, test_client_options()).await;
+    let (n, head) = propose(&w, "app-checks", "allow = [8443]\n").await;
+    let runs = check_runs(&w, &head, "all").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(
+        (
+            run["name"].clone(),
+            run["status"].clone(),
+            run["conclusion"].clone()
+        ),
+        (json!("prgate/approval"), json!("in_progress"), json!(null))
+    );
+    assert_eq!(run["app"]["slug"], json!("prgate"));
+    let summary = run["output"]["summary"].as_str().unwrap();
+    assert!(summary.contains("**firewall**"), "{summary}");
+    assert!(summary.contains("alice"), "{summary}");
+    assert!(summary.contains("acme/netops"), "{summary}");
+    assert!(summary.contains("No review counts yet"), "{summary}");
+
+    // bob is no designated approver: his approval is listed as not counting, and why.
+    w.approve("bob-token", n).await;
+    w.settle().await;
+    let latest = check_runs(&w, &head, "latest").await;
+    let summary = latest[0]["output"]["summary"].as_str().unwrap().to_string();
+    assert!(summary.contains("Not counted"), "{summary}");
+    assert!(
+        summary.contains("bob is not a designated approver"),
+        "{summary}"
+    );
+    // Still pending: the same run was updated, not a second one created.
+    assert_eq!(check_runs(&w, &head, "all").await.len(), 1);
+
+    // Another replica, which remembers nothing, evaluates the same PR: it finds the run on
+    // the code host and, the decision being the same, writes nothing.
+    let config = app_config(&w, fixture("test-app.pem"));
+    let metrics = prgate::metrics::Metrics::new();
+    let (gh, _) =
+        prgate::serve::github_client(&config.github, test_client_options(), metrics.clone())
+            .unwrap();
+    let replica = std::sync::Arc::new(prgate::gate::Gate::new(
+        &config,
+        std::sync::Arc::new(gh),
+        metrics,
+        prgate::dashboard::Dashboard::new(),
+    ));
+    let repo: prgate::types::RepoName = REPO.parse().unwrap();
+    let evaluated = replica
+        .evaluate_pull(&repo, prgate::types::PullNumber(n))
+        .await
+        .unwrap()
+        .expect("an open governed PR");
+    assert_eq!(evaluated.decision.state.as_str(), "pending");
+    let calls = replica.github().transport().calls_by_endpoint();
+    assert_eq!(
+        calls.get("GET /repos/{}/commits/{}/check-runs"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.contains_key("POST /repos/{}/check-runs")
+            && !calls.contains_key("PATCH /repos/{}/check-runs/{}"),
+        "{calls:?}"
+    );
+    assert_eq!(check_runs(&w, &head, "all").await.len(), 1);
+
+    let review_id = w.approve("alice-token", n).await;
+    w.settle().await;
+    let latest = check_runs(&w, &head, "latest").await;
+    assert_eq!(
+        (latest[0]["status"].clone(), latest[0]["conclusion"].clone()),
+        (json!("completed"), json!("success"))
+    );
+    let summary = latest[0]["output"]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("**Approved**"), "{summary}");
+    assert!(
+        summary.contains(&format!("alice (review {review_id}")),
+        "{summary}"
+    );
+    assert_eq!(check_runs(&w, &head, "all").await.len(), 1);
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+
+    // The installation's rate limit is a metric (prgate_github_rate_limit_remaining).
+    let text = w.gate().metrics.render();
+    assert!(
+        text.contains(
+            "prgate_github_rate_limit_remaining{credential=\"installation:acme\",resource=\"core\"}"
+        ),
+        "{text}"
+    );
+    w.shutdown().await;
+}
+
+/// With a personal token there is no check run (GitHub would refuse it): the status alone
+/// carries the decision, and no check-runs endpoint is ever called.
+#[tokio::test]
+async fn with_a_token_the_gate_posts_no_check_run() {
+    let w = World::start().await;
+    let (n, head) = propose(&w, "token-checks", "allow = [9]\n").await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+    assert!(check_runs(&w, &head, "all").await.is_empty());
+    let calls = w.gate().gate.github().transport().calls_by_endpoint();
+    assert!(!calls.keys().any(|k| k.contains("check-runs")), "{calls:?}");
+    w.shutdown().await;
+}

@@ -243,3 +243,41 @@ fn an_invalid_policy_error_stays_inside_its_fence() {
     assert!(inside.contains("**Approved**"));
     assert!(!before.contains("**Approved**") && !after.contains("**Approved**"));
 }
+
+#[test]
+fn check_run_summary_while_pending() {
+    let body = Renderer::default()
+        .render(
+            "check_run.md.j2",
+            &json!({
+                "state": "pending", "title": "Waiting for approval",
+                "description": "needs 1 approval from alice or acme/netops (firewall)",
+                "head": head(), "head_short": &head()[..7],
+                "rules": [
+                    {"name": "firewall", "min_approvals": 1, "approvals": [], "satisfied": false, "approvers": "alice or acme/netops", "executor": "firewall"},
+                    {"name": "defaults", "min_approvals": 1, "approvals": [{"login": "dave", "user_id": 4, "review_id": 10, "submitted_at": "2026-11-21T10:00:00Z"}], "satisfied": true, "approvers": "acme/maintainers", "executor": null},
+                ],
+                "approvals": [{"login": "dave", "user_id": 4, "review_id": 10, "submitted_at": "2026-11-21T10:00:00Z"}],
+                "denials": [{"login": "carol", "review_id": 11, "reason": "not on a Friday\n> - quoted"}],
+                "notes": ["bob is not a designated approver of firewall, defaults", "approval by erin (review 9) does not count: it was given for an earlier head"],
+                "page_url": "https://prgate.example.com/pulls/acme/infra/3",
+            }),
+        )
+        .unwrap();
+    insta::assert_snapshot!(body);
+}
+
+#[test]
+fn check_run_summary_with_no_rule_and_no_review() {
+    let body = Renderer::default()
+        .render(
+            "check_run.md.j2",
+            &json!({
+                "state": "success", "title": "Approved", "description": "no approval needed",
+                "head": head(), "head_short": &head()[..7],
+                "rules": [], "approvals": [], "denials": [], "notes": [], "page_url": null,
+            }),
+        )
+        .unwrap();
+    insta::assert_snapshot!(body);
+}

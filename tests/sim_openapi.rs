@@ -8,7 +8,7 @@ mod sim_support;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
-use sim_support::env;
+use sim_support::env_seeded;
 
 const PACKAGE_FILE: &str = "node_modules/@octokit/openapi/generated/api.github.com.json";
 
@@ -131,7 +131,15 @@ async fn responses_match_githubs_openapi_description() {
         checked: 0,
     };
 
-    let e = env().await;
+    // The app `prgate`, installed on acme: only apps may write check runs.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let public_key =
+        std::fs::read_to_string(fixtures.join("test-app.pub.pem")).expect("app public key");
+    let seed = format!(
+        "{}\n[[apps]]\nid = 4242\nslug = \"prgate\"\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 7, account = \"acme\" }}]\n",
+        sim_support::SEED
+    );
+    let e = env_seeded(&seed).await;
     let agent = "agent-token";
     let work = e.clone_repo("acme/infra", agent, "ops-agent", "agent@bots.example.com");
     let base = work.commit_file("README.md", "hello\n", "first");
@@ -220,6 +228,80 @@ async fn responses_match_githubs_openapi_description() {
         "get",
         st,
         &b,
+    );
+    // Check runs, written with an installation token of the app.
+    let key = std::fs::read(fixtures.join("test-app.pem")).expect("app private key");
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key).expect("an RSA key");
+    let now = chrono::Utc::now().timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &json!({"iss": "4242", "iat": now - 60, "exp": now + 540}),
+        &key,
+    )
+    .expect("sign the JWT");
+    let (st, t) = e
+        .post(&jwt, "/app/installations/7/access_tokens", json!({}))
+        .await;
+    assert_eq!(st, 201, "{t}");
+    let app = t["token"].as_str().expect("a token").to_string();
+    let (st, b) = e
+        .post(
+            &app,
+            "/repos/acme/infra/check-runs",
+            json!({"name": "prgate/approval", "head_sha": head, "status": "in_progress",
+                   "details_url": "http://example.com/pulls/acme/infra/1",
+                   "output": {"title": "Waiting for approval", "summary": "**firewall**: needs 1"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    c.check("/repos/{owner}/{repo}/check-runs", "post", st, &b);
+    let run_id = b["id"].as_u64().unwrap_or(0);
+    let (st, b) = e
+        .patch(
+            &app,
+            &format!("/repos/acme/infra/check-runs/{run_id}"),
+            json!({"conclusion": "success", "output": {"title": "Approved", "summary": "ok"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    c.check(
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        "patch",
+        st,
+        &b,
+    );
+    let (st, b) = e
+        .get(agent, &format!("/repos/acme/infra/check-runs/{run_id}"))
+        .await;
+    c.check(
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        "get",
+        st,
+        &b,
+    );
+    let (st, b) = e
+        .get(
+            agent,
+            "/repos/acme/infra/commits/topic/check-runs?check_name=prgate%2Fapproval",
+        )
+        .await;
+    assert_eq!(b["total_count"], json!(1), "{b}");
+    c.check(
+        "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+        "get",
+        st,
+        &b,
+    );
+    let (st, b) = e
+        .post(
+            agent,
+            "/repos/acme/infra/check-runs",
+            json!({"name": "forged", "head_sha": head}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["message"].clone()),
+        (403, json!("You must authenticate via a GitHub App."))
     );
     let (st, b) = e.get(agent, "/repos/acme/infra/commits/topic/status").await;
     c.check("/repos/{owner}/{repo}/commits/{ref}/status", "get", st, &b);
@@ -366,5 +448,5 @@ async fn responses_match_githubs_openapi_description() {
         file.display(),
         c.problems.join("\n")
     );
-    assert!(c.checked >= 29, "only {} responses were checked", c.checked);
+    assert!(c.checked >= 33, "only {} responses were checked", c.checked);
 }

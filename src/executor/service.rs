@@ -570,6 +570,7 @@ impl Executor {
                         None,
                     )
                     .await?;
+                self.metrics.execution(Outcome::Interrupted.as_str());
             }
         }
         Ok(())
@@ -599,7 +600,7 @@ impl Executor {
             .instrument(span)
             .await;
         if let Ok(outcome) = &result {
-            tracing::info!(%repo, merge = %merge, ?outcome, "executor decision");
+            tracing::info!(%repo, merge = %merge, result = %outcome.describe(), "executor decision");
             // A blocked merge is looked at again on every pass, until the ref is gone.
             let settled = !matches!(outcome, Considered::Blocked { .. });
             if settled && let Ok(mut s) = self.seen.lock() {
@@ -787,6 +788,7 @@ impl Executor {
                 let (state, description) = run_status::held(&reason);
                 self.status(repo, merge, state, &description).await?;
                 self.comment(repo, pull_number, &note, None).await;
+                self.metrics.execution("held");
                 return Ok(Considered::Held { reason });
             }
         }
@@ -946,8 +948,7 @@ impl Executor {
             run.as_ref().map(|r| r.output.as_str()),
         )
         .await;
-        self.metrics
-            .decision(&format!("execution_{}", outcome.as_str()));
+        self.metrics.execution(outcome.as_str());
         self.dashboard
             .record_execution(repo, merge, &name, outcome.as_str(), Utc::now());
         Ok(Considered::Ran { outcome, exit_code })
@@ -1298,7 +1299,7 @@ impl Executor {
                 tracing::warn!(error = %e, "cannot comment the blocked execution");
             }
         }
-        self.metrics.decision("execution_blocked");
+        self.metrics.execution("blocked");
         Ok(Considered::Blocked {
             reason: reason.to_string(),
         })
@@ -1588,7 +1589,7 @@ impl Executor {
             self.comment_refusal(repo, merge, pull, executor, reason)
                 .await;
         }
-        self.metrics.decision("execution_refused");
+        self.metrics.execution("refused");
         Ok(Considered::Refused {
             reason: reason.to_string(),
         })

@@ -33,6 +33,16 @@ pub enum Job {
     Handle(Box<Delivery>),
 }
 
+impl std::fmt::Display for Job {
+    /// For log lines: `evaluate acme/infra#3`, `handle push delivery <id>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::Evaluate(repo, number) => write!(f, "evaluate {repo}#{number}"),
+            Job::Handle(d) => write!(f, "handle {} delivery {}", d.event_name, d.id),
+        }
+    }
+}
+
 /// The key and job a delivery turns into; `None` for one with nothing to do.
 pub fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
     match &d.event {
@@ -250,7 +260,7 @@ impl Pool {
             match outcome {
                 Ok(()) => break,
                 Err(e) => {
-                    tracing::error!(job = ?work.job, error = %e, attempts, "a job panicked");
+                    tracing::error!(job = %work.job, error = %e, attempts, "a job panicked");
                     self.inner.panics.fetch_add(1, Ordering::SeqCst);
                     if work.deliveries.is_empty() || attempts >= MAX_ATTEMPTS {
                         self.set_aside(
@@ -279,12 +289,13 @@ impl Pool {
             Job::Handle(d) => d.event_name.clone(),
         };
         for id in &work.deliveries {
-            tracing::error!(%id, job = ?work.job, %reason, "delivery set aside");
+            tracing::error!(%id, job = %work.job, %reason, "delivery set aside");
             if let Err(e) = queue.set_aside(id, reason).await {
                 tracing::error!(error = %e, %id, "cannot set the delivery aside");
             }
             if let Some((metrics, dashboard)) = &self.inner.report {
                 metrics.delivery(&event, "set_aside");
+                metrics.set_aside_count(queue.set_aside_list().len());
                 dashboard.record_set_aside(id, &event, reason);
             }
         }

@@ -330,6 +330,11 @@ impl Transport {
         self.app.is_some()
     }
 
+    /// The GitHub App's id, when the transport authenticates as one.
+    pub fn app_id(&self) -> Option<u64> {
+        self.app.as_ref().map(|a| a.app_id())
+    }
+
     /// With a GitHub App, the installation token of `repo`'s owner for git over https
     /// (fetched or refreshed as needed); `None` with a configured token, which the caller
     /// already holds and uses for git itself.
@@ -507,7 +512,13 @@ impl Transport {
             }
             attempt += 1;
             let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
-            tracing::warn!(%method, path, attempt, ?wait, "retrying GitHub call");
+            tracing::warn!(
+                %method,
+                path,
+                attempt,
+                wait = %humantime::format_duration(wait),
+                "retrying GitHub call"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -631,6 +642,7 @@ impl Transport {
         {
             let state = rate.entry(budget.to_string()).or_default();
             state.remaining = Some(remaining);
+            self.metrics.rate_limit_remaining(budget, remaining);
             state.reset_epoch = num("x-ratelimit-reset");
         }
     }
@@ -788,6 +800,7 @@ pub fn endpoint_template(path: &str) -> String {
                 | "installations"
                 | "access_tokens"
                 | "graphql"
+                | "check-runs"
         ) && !(prev == "repos" || prev == "orgs" || prev == "teams" || prev == "users");
         out.push(if keep { *seg } else { "{}" });
     }

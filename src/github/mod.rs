@@ -363,6 +363,62 @@ impl GitHub {
         Ok(())
     }
 
+    /// Whether this client acts as a GitHub App (only apps may write check runs).
+    pub fn is_app(&self) -> bool {
+        self.transport.is_app()
+    }
+
+    /// This app's latest check run named `name` on `sha`, if any (`filter=latest` keeps the
+    /// newest of each name per app). A conditional read: unchanged, it costs no rate limit.
+    pub async fn own_check_run(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        name: &str,
+    ) -> Result<Option<ApiCheckRun>, GitHubError> {
+        let mut path = format!(
+            "/repos/{repo}/commits/{sha}/check-runs?check_name={}&filter=latest",
+            encode_query(name)
+        );
+        if let Some(app) = self.transport.app_id() {
+            path.push_str(&format!("&app_id={app}"));
+        }
+        let list: ApiCheckRunList = self.get_json(&path).await?;
+        let app = self.transport.app_id();
+        Ok(list
+            .check_runs
+            .into_iter()
+            .filter(|c| c.name == name)
+            .find(|c| app.is_none() || c.app.as_ref().map(|a| a.id) == app))
+    }
+
+    /// Creates a check run (`POST /repos/{o}/{r}/check-runs`).
+    pub async fn create_check_run(
+        &self,
+        repo: &RepoName,
+        body: &serde_json::Value,
+    ) -> Result<ApiCheckRun, GitHubError> {
+        let path = format!("/repos/{repo}/check-runs");
+        self.transport
+            .send(Method::POST, &path, Some(body))
+            .await?
+            .json(&path)
+    }
+
+    /// Updates one of this app's check runs (`PATCH /repos/{o}/{r}/check-runs/{id}`).
+    pub async fn update_check_run(
+        &self,
+        repo: &RepoName,
+        id: u64,
+        body: &serde_json::Value,
+    ) -> Result<ApiCheckRun, GitHubError> {
+        let path = format!("/repos/{repo}/check-runs/{id}");
+        self.transport
+            .send(Method::PATCH, &path, Some(body))
+            .await?
+            .json(&path)
+    }
+
     /// Merges with the head SHA pinned: GitHub refuses (409) if the head moved since.
     pub async fn merge_pinned(
         &self,
@@ -719,4 +775,17 @@ fn url_escape(s: &str) -> String {
 /// Escapes a repository path, keeping its `/` separators.
 fn url_escape_path(s: &str) -> String {
     s.split('/').map(url_escape).collect::<Vec<_>>().join("/")
+}
+
+/// Percent-encodes a query parameter value (a check name holds `/`).
+fn encode_query(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

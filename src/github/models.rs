@@ -235,3 +235,40 @@ pub struct ApiIssueEvent {
 pub struct ApiTeam {
     pub slug: String,
 }
+
+/// A check run, as far as prgate reads one back.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiCheckRun {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    pub status: String,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub details_url: Option<String>,
+    pub output: ApiCheckOutput,
+    #[serde(default)]
+    pub app: Option<ApiCheckApp>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ApiCheckOutput {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiCheckApp {
+    pub id: u64,
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiCheckRunList {
+    pub total_count: u64,
+    pub check_runs: Vec<ApiCheckRun>,
+}

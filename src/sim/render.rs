@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use super::gitstore::{CommitInfo, FileChange, format_chrono};
 use super::world::{
-    Account, Activity, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team, World,
+    Account, Activity, App, CheckRun, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team,
+    World,
 };
 use crate::types::UserId;
 
@@ -411,6 +412,94 @@ pub fn status(u: &Urls, w: &World, r: &Repo, s: &Status) -> Value {
         "created_at": format_chrono(s.created_at),
         "updated_at": format_chrono(s.created_at),
         "creator": user_id(u, w, s.creator),
+    })
+}
+
+/// The permissions every simulated app is granted on its installations.
+pub fn app_permissions() -> Value {
+    json!({
+        "checks": "write", "contents": "write", "pull_requests": "write", "statuses": "write",
+        "issues": "write", "members": "read", "metadata": "read",
+    })
+}
+
+/// An app as other objects embed it (`integration`).
+pub fn app(u: &Urls, w: &World, a: &App) -> Value {
+    // The simulator does not record who registered an app; its first installation's account
+    // stands in as the owner (GitHub's `owner` is the account the app belongs to).
+    let owner = a
+        .installations
+        .first()
+        .and_then(|(_, acc)| w.account_by_login(acc))
+        .or_else(|| w.account(a.bot))
+        .map(|o| user(u, o))
+        .unwrap_or(Value::Null);
+    let at = format_chrono(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+    json!({
+        "id": a.id,
+        "slug": a.slug,
+        "node_id": node_id("App", a.id),
+        "client_id": format!("Iv1.{:016x}", a.id),
+        "owner": owner,
+        "name": a.slug,
+        "description": null,
+        "external_url": format!("{}/apps/{}", u.api, a.slug),
+        "html_url": format!("{}/apps/{}", u.api, a.slug),
+        "created_at": at,
+        "updated_at": at,
+        "permissions": app_permissions(),
+        "events": ["check_run", "pull_request", "pull_request_review", "push", "status"],
+    })
+}
+
+/// A check run, with the open PRs whose head is its commit.
+pub fn check_run(u: &Urls, w: &World, r: &Repo, c: &CheckRun) -> Value {
+    let url = format!("{}/check-runs/{}", u.repo(r), c.id);
+    let repo_min = json!({ "id": r.id, "url": u.repo(r), "name": r.name.name() });
+    let pulls: Vec<Value> = r
+        .pulls
+        .iter()
+        .filter(|p| p.open && p.head_sha == c.head_sha)
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "number": p.number,
+                "url": format!("{}/pulls/{}", u.repo(r), p.number),
+                "head": { "ref": p.head_ref, "sha": p.head_sha, "repo": repo_min },
+                "base": { "ref": p.base_ref, "sha": p.base_sha, "repo": repo_min },
+            })
+        })
+        .collect();
+    let app = w
+        .apps
+        .iter()
+        .find(|a| a.id == c.app)
+        .map(|a| app(u, w, a))
+        .unwrap_or(Value::Null);
+    json!({
+        "id": c.id,
+        "node_id": node_id("CheckRun", c.id),
+        "head_sha": c.head_sha,
+        "external_id": c.external_id.clone().unwrap_or_default(),
+        "url": url,
+        "html_url": format!("{}/runs/{}", u.html_repo(r), c.id),
+        // Without one, GitHub shows the app's homepage.
+        "details_url": c.details_url.clone().unwrap_or_else(|| format!("{}/apps/{}", u.api, app["slug"].as_str().unwrap_or(""))),
+        "status": c.status,
+        "conclusion": c.conclusion,
+        "started_at": c.started_at.map(format_chrono),
+        "completed_at": c.completed_at.map(format_chrono),
+        "output": {
+            "title": c.title,
+            "summary": c.summary,
+            "text": c.text,
+            "annotations_count": 0,
+            "annotations_url": format!("{url}/annotations"),
+        },
+        "name": c.name,
+        "check_suite": { "id": c.suite },
+        "app": app,
+        "pull_requests": pulls,
     })
 }
 

@@ -109,6 +109,28 @@ pub struct Status {
     pub created_at: DateTime<Utc>,
 }
 
+/// A check run: only a GitHub App creates one, and only that app updates it.
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub id: u64,
+    /// The app that created it, and its bot account.
+    pub app: u64,
+    pub bot: UserId,
+    /// GitHub groups an app's runs on one commit into a check suite.
+    pub suite: u64,
+    pub head_sha: String,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub details_url: Option<String>,
+    pub external_id: Option<String>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub text: Option<String>,
+}
+
 /// One entry of the repository activity API: a branch moved, by whom (`None`: the simulator
 /// found the move on disk and knows no authenticated actor).
 #[derive(Debug, Clone)]
@@ -150,6 +172,7 @@ pub struct Repo {
     pub pushed_at: DateTime<Utc>,
     pub pulls: Vec<Pull>,
     pub statuses: Vec<Status>,
+    pub check_runs: Vec<CheckRun>,
     pub labels: Vec<Label>,
     /// Ref name -> sha as last announced; compared against disk by the scanner.
     pub known_refs: BTreeMap<String, String>,
@@ -355,6 +378,7 @@ impl World {
                 pushed_at: now,
                 pulls: vec![],
                 statuses: vec![],
+                check_runs: vec![],
                 labels: vec![],
                 known_refs: BTreeMap::new(),
                 activity: vec![],

@@ -34,7 +34,7 @@ pub enum IntakeError {
     TooLarge,
     #[error("too many webhook bodies are being received at once; retry later")]
     Busy,
-    #[error("the body did not arrive within {0:?}")]
+    #[error("the body did not arrive within {}", humantime::format_duration(*.0))]
     TimedOut(Duration),
     #[error("cannot read the request body: {0}")]
     Read(String),

@@ -61,8 +61,13 @@ pub struct Env {
 }
 
 pub async fn env() -> Env {
+    env_seeded(SEED).await
+}
+
+/// As [`env`], from another seed (e.g. [`SEED`] plus an app).
+pub async fn env_seeded(seed: &str) -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
-    let seed = SimState::from_toml(SEED).expect("seed parses");
+    let seed = SimState::from_toml(seed).expect("seed parses");
     let sim = start(
         "127.0.0.1:0".parse().expect("addr"),
         seed,

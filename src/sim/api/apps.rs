@@ -37,10 +37,7 @@ fn installation_json(sim: &Sim, w: &World, app: &App, id: u64, account: &str) ->
 }
 
 fn permissions() -> Value {
-    json!({
-        "contents": "write", "pull_requests": "write", "statuses": "write",
-        "issues": "write", "members": "read", "metadata": "read",
-    })
+    render::app_permissions()
 }
 
 pub async fn me(State(sim): State<Arc<Sim>>, Extension(actor): Extension<AppActor>) -> ApiResult {

@@ -2,6 +2,7 @@
 
 mod activity;
 mod apps;
+mod checks;
 mod control;
 mod git_commits;
 mod issues;
@@ -95,6 +96,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(issues::list_events),
         )
         .route(&format!("{repo}/statuses/{{sha}}"), post(statuses::create))
+        .route(&format!("{repo}/check-runs"), post(checks::create))
+        .route(
+            &format!("{repo}/check-runs/{{id}}"),
+            get(checks::get_one).patch(checks::update),
+        )
         .route(&format!("{repo}/git/ref/{{*name}}"), get(refs::get_ref))
         .route(
             &format!("{repo}/git/matching-refs/{{*prefix}}"),

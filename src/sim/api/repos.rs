@@ -73,7 +73,8 @@ pub async fn contents(
     }))
 }
 
-/// `commits/{ref}`, `commits/{ref}/statuses`, `commits/{ref}/status`, `commits/{sha}/pulls`:
+/// `commits/{ref}`, `commits/{ref}/statuses`, `commits/{ref}/status`, `commits/{sha}/pulls`,
+/// `commits/{ref}/check-runs`:
 /// one route because a ref may itself contain slashes.
 pub async fn commits_dispatch(
     State(sim): State<Arc<Sim>>,
@@ -83,7 +84,7 @@ pub async fn commits_dispatch(
     let mut w = sim.world();
     let idx = find_repo(&sim, &mut w, &o, &r)?;
     let repo = git(&w, idx)?;
-    let (reference, what) = ["statuses", "status", "pulls"]
+    let (reference, what) = ["statuses", "status", "pulls", "check-runs"]
         .iter()
         .find_map(|s| rest.strip_suffix(&format!("/{s}")).map(|r| (r, *s)))
         .unwrap_or((rest.as_str(), "commit"));
@@ -94,6 +95,7 @@ pub async fn commits_dispatch(
     match what {
         "statuses" => super::statuses::list(&sim, &w, idx, &sha, &q, reference),
         "status" => super::statuses::combined(&sim, &w, idx, &sha, reference),
+        "check-runs" => super::checks::list_for_commit(&sim, &w, idx, &sha, &q),
         "pulls" => {
             let items = rp
                 .pulls
