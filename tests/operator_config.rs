@@ -278,3 +278,17 @@ async fn a_run_that_did_not_start_is_recoverable_and_a_finished_one_is_final() {
     assert_eq!(w.runs(), vec![merge]);
     w.shutdown().await;
 }
+
+/// The example pipeline verifies signatures (trailers alone are forgeable) and runs a binary
+/// pinned by digest, never one compiled from a moving source on each run.
+#[test]
+fn the_example_workflow_verifies_signed_records_with_a_pinned_binary() {
+    let workflow = include_str!("../.github/workflows/apply-after-verify.yml");
+    assert!(workflow.contains("verify --repo . --commit"), "{workflow}");
+    assert!(workflow.contains("--public-key \"${{ vars.PRGATE_NOTE_PUBLIC_KEY }}\""));
+    assert!(workflow.contains("sha256sum --check --strict"));
+    assert!(workflow.contains("actions/cache@v4"));
+    assert!(!workflow.contains("cargo install"));
+    // The notes must be fetched, and a failed fetch must fail the job rather than be ignored.
+    assert!(workflow.contains("git fetch origin refs/notes/prgate:refs/notes/prgate\n"));
+}
