@@ -207,6 +207,8 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         data_dir: dir.join("gate"),
         webhook_secrets: vec![write_secret("webhook", &webhook_secret)?],
         public_url: None,
+        admin_listen: "127.0.0.1:0".parse().map_err(setup_err)?,
+        admin_token: None,
         github: GithubConfig {
             api_url: sim.api_url.clone(),
             token: Some(write_secret("gate-token", "demo-prgate-token")?),
