@@ -259,9 +259,10 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         dir.display()
     ));
     say(format!(
-        "  GitHub simulator: {}   prgate gate: {}",
+        "  GitHub simulator: {}   prgate gate: {}   dashboard: {}/",
         sim.api_url,
-        gate.url()
+        gate.url(),
+        gate.admin_url()
     ));
     say(
         "  acme/infra's policy: changes to firewall/** need 1 approval from alice or acme/netops,"
