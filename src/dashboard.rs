@@ -302,9 +302,10 @@ impl Dashboard {
             outcome: outcome.to_string(),
             at,
         });
+        // Newest first (a record found after a restart may be older than those listed).
         b.executions
             .make_contiguous()
-            .sort_by(|x, y| y.at.cmp(&x.at));
+            .sort_by_key(|e| std::cmp::Reverse(e.at));
         b.executions.truncate(RECENT_EXECUTIONS);
     }
 

@@ -1219,8 +1219,13 @@ fn every_review_has_a_verdict_for_the_decision_page() {
         .push(review(12, &c.bob, ReviewState::Commented, &head(), 3));
     f.reviews
         .push(review(13, &c.bob, ReviewState::Approved, &head(), 4));
-    f.reviews
-        .push(review(14, &c.carol, ReviewState::ChangesRequested, &head(), 5));
+    f.reviews.push(review(
+        14,
+        &c.carol,
+        ReviewState::ChangesRequested,
+        &head(),
+        5,
+    ));
     f.reviews
         .push(review(15, &c.dave, ReviewState::Approved, &head(), 6));
     f.reviews
