@@ -85,7 +85,7 @@ pub struct ApprovalDecision {
     pub denials: Vec<Denial>,
     /// Why reviews did not count: "bob is not a designated approver".
     pub notes: Vec<String>,
-    /// Every review of the PR, in the code host's order, and what it meant.
+    /// Every review of the PR, oldest first, and what it meant.
     #[serde(default)]
     pub reviews: Vec<ReviewVerdict>,
 }

@@ -625,7 +625,7 @@ impl CompiledPolicy {
         // Reviews the loop above did not judge: comments, stances replaced by a later one,
         // and anything submitted after the merge.
         let latest = latest_stances(&reviews);
-        let review_verdicts = facts
+        let mut review_verdicts: Vec<ReviewVerdict> = facts
             .reviews
             .iter()
             .map(|r| {
@@ -658,6 +658,9 @@ impl CompiledPolicy {
                 }
             })
             .collect();
+        // In the order they were given: the decision does not depend on how the code host
+        // listed them, and neither does this.
+        review_verdicts.sort_by_key(|v| (v.submitted_at, v.review_id));
 
         ApprovalDecision {
             state,
