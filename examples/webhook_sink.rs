@@ -16,7 +16,7 @@ use prgate::config::{HttpLimits, Secret};
 use prgate::dashboard::Dashboard;
 use prgate::listener::{ListenerLimits, serve};
 use prgate::metrics::Metrics;
-use prgate::server::{AppState, router};
+use prgate::server::{AdminState, AppState, admin_router, router};
 use prgate::webhook::{BodyIntake, Queue, sign};
 use tokio_util::sync::CancellationToken;
 
@@ -100,11 +100,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let limits = HttpLimits::default();
+    // The load scripts read `/metrics` from the same port: the sink serves both routers on
+    // one listener (it holds no private data; `prgate serve` never does this).
+    let admin = admin_router(AdminState {
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        dashboard: Dashboard::new(),
+        renderer: Arc::new(prgate::render::Renderer::default()),
+        token: None,
+    });
     let state = AppState {
         secrets: Arc::new(vec![Secret::new(secret)]),
         queue,
         metrics,
-        dashboard: Dashboard::new(),
         ready: prgate::readiness::Readiness::default(),
         intake: BodyIntake::new(&limits),
     };
@@ -126,6 +134,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         header_timeout: limits.header_timeout.0,
         close_grace: limits.body_timeout.0,
     };
-    serve(listener, router(state), listener_limits, shutdown).await;
+    serve(
+        listener,
+        router(state).merge(admin),
+        listener_limits,
+        shutdown,
+    )
+    .await;
     Ok(())
 }

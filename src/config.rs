@@ -154,6 +154,9 @@ impl From<HumanDuration> for String {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
 fn default_data_dir() -> PathBuf {
     PathBuf::from(".prgate")
 }
@@ -175,8 +178,19 @@ pub struct ServerConfig {
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     pub webhook_secrets: Vec<SecretRef>,
+    /// Where the pages live on the code host's side of the links: statuses' `target_url`
+    /// is `<public_url>/pulls/<owner>/<repo>/<n>` (the admin listener, behind whatever the
+    /// operator puts in front of it).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The listener for the dashboard, the decision pages and `/metrics`: they show private
+    /// repositories' titles, logins and decisions, so they never share the webhook's port.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// When set, every request to `admin_listen` must carry it, as `Authorization: Bearer`
+    /// or the cookie `prgate_admin_token`.
+    #[serde(default)]
+    pub admin_token: Option<SecretRef>,
     pub github: GithubConfig,
     #[serde(default)]
     pub repos: Vec<GovernedRepo>,
@@ -737,6 +751,7 @@ impl ServerConfig {
         secrets.extend(self.github.token.as_mut());
         secrets.extend(self.github.private_key.as_mut());
         secrets.extend(self.note_signing_key.as_mut());
+        secrets.extend(self.admin_token.as_mut());
         for e in self.executors.values_mut() {
             secrets.extend(e.env.values_mut());
         }
@@ -796,6 +811,25 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         errors.push(Problem::new(
             toml_path!["public_url"],
             format!("public_url {m}"),
+        ));
+    }
+    // One port for both would put the pages where the webhook faces the internet.
+    if cfg.admin_listen == cfg.listen && cfg.listen.port() != 0 {
+        errors.push(Problem::new(
+            toml_path!["admin_listen"],
+            format!(
+                "admin_listen ({}) must differ from listen: the pages and metrics must not share the webhook's port",
+                cfg.admin_listen
+            ),
+        ));
+    }
+    if !cfg.admin_listen.ip().is_loopback() && cfg.admin_token.is_none() {
+        warnings.push(Problem::new(
+            toml_path!["admin_listen"],
+            format!(
+                "admin_listen {} is reachable beyond this machine and admin_token is not set: anyone who reaches it reads PR titles, logins and decisions; set admin_token = \"env:PRGATE_ADMIN_TOKEN\" or listen on 127.0.0.1",
+                cfg.admin_listen
+            ),
         ));
     }
     if cfg.reconcile_interval.0.is_zero() {

@@ -207,6 +207,8 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         data_dir: dir.join("gate"),
         webhook_secrets: vec![write_secret("webhook", &webhook_secret)?],
         public_url: None,
+        admin_listen: "127.0.0.1:0".parse().map_err(setup_err)?,
+        admin_token: None,
         github: GithubConfig {
             api_url: sim.api_url.clone(),
             token: Some(write_secret("gate-token", "demo-prgate-token")?),
@@ -257,9 +259,10 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         dir.display()
     ));
     say(format!(
-        "  GitHub simulator: {}   prgate gate: {}",
+        "  GitHub simulator: {}   prgate gate: {}   dashboard: {}/",
         sim.api_url,
-        gate.url()
+        gate.url(),
+        gate.admin_url()
     ));
     say(
         "  acme/infra's policy: changes to firewall/** need 1 approval from alice or acme/netops,"

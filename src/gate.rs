@@ -355,8 +355,14 @@ impl Gate {
         if let Ok(mut p) = self.posted.lock() {
             p.remove(&(repo.clone(), sha.clone()));
         }
-        self.post(repo, sha, ApprovalState::Failure, FORGED_STATUS_DESCRIPTION)
-            .await?;
+        self.post(
+            repo,
+            sha,
+            ApprovalState::Failure,
+            FORGED_STATUS_DESCRIPTION,
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -394,13 +400,15 @@ impl Gate {
             }))
     }
 
-    /// Posts a status unless the code host already shows exactly it as prgate's latest.
+    /// Posts a status unless the code host already shows exactly it as prgate's latest. Its
+    /// link is the PR's decision page (the dashboard when the PR is not known).
     async fn post(
         &self,
         repo: &RepoName,
         sha: &CommitSha,
         state: ApprovalState,
         description: &str,
+        pull: Option<PullNumber>,
     ) -> Result<(), GitHubError> {
         let key = (repo.clone(), sha.clone());
         let value = (state, description.to_string());
@@ -417,10 +425,7 @@ impl Gate {
         if remembered && self.code_host_shows(repo, sha, state, description).await? {
             return Ok(());
         }
-        let target = self
-            .public_url
-            .as_deref()
-            .map(|u| u.trim_end_matches('/').to_string() + "/");
+        let target = page_url(self.public_url.as_deref(), repo, pull);
         self.gh
             .post_status(
                 repo,
@@ -474,6 +479,7 @@ impl Gate {
                     tracing::warn!(error = %e, "could not gather the facts; deciding error");
                     let d = policy::error_decision(head.clone(), &e.status_description());
                     self.publish(&pull_ref, &d).await?;
+                    self.record_evaluation(&pull_ref, &pull, None, None, &d);
                     // A code host failure is retried; a policy problem is a final answer.
                     return match e {
                         GatherError::GitHub(e) => Err(e.into()),
@@ -490,6 +496,7 @@ impl Gate {
                 .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision)
                 .await?
             {
+                self.record_evaluation(&pull_ref, &pull, Some(&g.policy), Some(&g.facts), &expired);
                 return Ok(Some(Evaluation {
                     pull: pull_ref,
                     decision: expired,
@@ -497,6 +504,7 @@ impl Gate {
                 }));
             }
             self.publish(&pull_ref, &decision).await?;
+            self.record_evaluation(&pull_ref, &pull, Some(&g.policy), Some(&g.facts), &decision);
             // The comment tells people; the status is the decision. A failing comment must
             // not hold up the merge, so it is logged and retried on the next evaluation.
             if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
@@ -519,6 +527,9 @@ impl Gate {
             let mut merged = None;
             if decision.is_approved() && g.policy.merge == MergeMode::Auto {
                 merged = self.merge_approved(&pull_ref, &decision).await?;
+                if let Some(sha) = &merged {
+                    self.dashboard.record_merge(&pull_ref, sha);
+                }
             }
             Ok(Some(Evaluation {
                 pull: pull_ref,
@@ -528,6 +539,48 @@ impl Gate {
         }
         .instrument(span)
         .await
+    }
+
+    /// Keeps the evaluation for the PR's decision page: a view of what was decided and why.
+    fn record_evaluation(
+        &self,
+        pull_ref: &PullRef,
+        pull: &crate::github::models::ApiPull,
+        policy: Option<&RepoPolicy>,
+        facts: Option<&PullFacts>,
+        decision: &ApprovalDecision,
+    ) {
+        let created_at = facts.and_then(|f| f.created_at).or(pull.created_at);
+        let expires_at = policy
+            .and_then(|p| p.expire_after)
+            .and_then(|e| chrono::Duration::from_std(e.0).ok())
+            .zip(created_at)
+            .map(|(ttl, created)| created + ttl);
+        self.dashboard.record_evaluation(
+            pull_ref,
+            crate::dashboard::PullEvaluation {
+                title: pull.title.clone(),
+                html_url: pull.html_url.clone(),
+                author: pull
+                    .user
+                    .as_ref()
+                    .map(|u| u.login.clone())
+                    .unwrap_or_default(),
+                base_ref: pull.base.git_ref.clone(),
+                draft: facts.map_or(pull.draft, |f| f.draft),
+                created_at,
+                expires_at,
+                merge: match policy.map(|p| p.merge) {
+                    Some(MergeMode::Manual) => "manual",
+                    _ => "auto",
+                },
+                decision: decision.clone(),
+                pushers: facts
+                    .and_then(|f| f.head_pushers.as_ref())
+                    .map(|ps| ps.iter().map(|p| p.login.to_string()).collect()),
+                evaluated_at: self.clock.now(),
+            },
+        );
     }
 
     /// Asks the designated approvers of the rules not yet satisfied to review (GitHub then
@@ -785,8 +838,14 @@ impl Gate {
             &description,
             Utc::now(),
         );
-        self.post(&pull.repo, &d.head_sha, d.state, &description)
-            .await?;
+        self.post(
+            &pull.repo,
+            &d.head_sha,
+            d.state,
+            &description,
+            Some(pull.number),
+        )
+        .await?;
         // The check run repeats the status for people; the status stays the decision (branch
         // protection and token mode rely on it). A failed check run write is retried by the
         // next evaluation and never holds up the decision.
@@ -800,14 +859,7 @@ impl Gate {
 
     /// The decision page of a PR, when prgate knows its public URL.
     fn page_url(&self, pull: &PullRef) -> Option<String> {
-        self.public_url.as_deref().map(|u| {
-            format!(
-                "{}/pulls/{}/{}",
-                u.trim_end_matches('/'),
-                pull.repo,
-                pull.number
-            )
-        })
+        page_url(self.public_url.as_deref(), &pull.repo, Some(pull.number))
     }
 
     /// Publishes the decision as the check run `prgate/approval` on its head (GitHub Apps
@@ -1178,6 +1230,20 @@ pub fn clip_summary(summary: &str) -> String {
         end -= 1;
     }
     format!("{}{TAIL}", &summary[..end])
+}
+
+/// Where a status of prgate's links to: the PR's decision page under `public_url`, or the
+/// dashboard when no PR is known; nothing without `public_url`.
+pub fn page_url(
+    public_url: Option<&str>,
+    repo: &RepoName,
+    pull: Option<PullNumber>,
+) -> Option<String> {
+    let base = public_url?.trim_end_matches('/');
+    Some(match pull {
+        Some(n) => format!("{base}/pulls/{repo}/{n}"),
+        None => format!("{base}/"),
+    })
 }
 
 /// The merge commit message: the PR title, then the approval trailers as the last paragraph.

@@ -69,6 +69,7 @@ pub fn secrets(config: &ServerConfig) -> Vec<Finding> {
             .iter()
             .map(|s| ("note_signing_key".into(), s)),
     );
+    refs.extend(config.admin_token.iter().map(|s| ("admin_token".into(), s)));
     for (name, e) in &config.executors {
         for (var, s) in &e.env {
             refs.push((format!("executors.{name}.env.{var}"), s));

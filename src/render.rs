@@ -1,8 +1,9 @@
-//! Text that people read (PR bodies, decision comments), rendered with minijinja from the
-//! templates in `templates/`. The templates are built into the binary; an operator can
+//! Text that people read (PR bodies, decision comments, the admin pages), rendered with
+//! minijinja from the templates in `templates/`. The templates are built into the binary; an operator can
 //! override any of them by putting a file of the same name in a directory of their own.
 //! Text from outside prgate goes through the filters `fence`, `quote` and `oneline`, which
 //! keep it inert: it cannot close prgate's code block or quote, nor start a block of its own.
+//! Templates named `*.html.j2` are HTML-escaped automatically: pages never escape by hand.
 
 use std::path::PathBuf;
 
@@ -40,6 +41,16 @@ const BUILTIN: &[(&str, &str)] = &[
         "check_run.md.j2",
         include_str!("../templates/check_run.md.j2"),
     ),
+    (
+        "layout.html.j2",
+        include_str!("../templates/layout.html.j2"),
+    ),
+    (
+        "dashboard.html.j2",
+        include_str!("../templates/dashboard.html.j2"),
+    ),
+    ("pull.html.j2", include_str!("../templates/pull.html.j2")),
+    ("login.html.j2", include_str!("../templates/login.html.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +71,15 @@ impl Renderer {
         // A misspelt variable must fail loudly, not render as an empty string.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        // Said here rather than left to minijinja's default: an operator's page template is
+        // escaped whatever else changes.
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html.j2") || name.ends_with(".html") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
         env.add_filter("fence", |text: &str| fence(text));
         env.add_filter("quote", |text: &str| quote(text));
         env.add_filter("oneline", |text: &str| oneline(text));

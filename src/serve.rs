@@ -17,7 +17,7 @@ use crate::gate::Gate;
 use crate::github::{ClientOptions, Credentials, GitHub, GitHubError};
 use crate::listener::{ListenerLimits, connections_within};
 use crate::metrics::Metrics;
-use crate::server::{AppState, router};
+use crate::server::{AdminState, AppState, admin_router, router};
 use crate::webhook::{BodyIntake, Queue, QueueError};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +80,10 @@ async fn preflight_code_host(config: &ServerConfig, gh: &GitHub) -> Result<(), S
 
 /// A running gate service.
 pub struct ServeHandle {
+    /// The public listener: `/webhook`, `/healthz`, `/readyz`.
     pub addr: SocketAddr,
+    /// The admin listener: the dashboard, the decision pages, `/metrics`.
+    pub admin_addr: SocketAddr,
     pub gate: Arc<Gate>,
     pub queue: Queue,
     pub metrics: Metrics,
@@ -91,8 +94,14 @@ pub struct ServeHandle {
 }
 
 impl ServeHandle {
+    /// The public listener's base URL (the webhook and the probes).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The admin listener's base URL (the dashboard, decision pages and metrics).
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
     }
 
     /// Stops accepting, and stops the worker (accepted deliveries stay in the durable queue).
@@ -211,23 +220,28 @@ pub async fn start_with_clock(
     );
     let ready = Readiness::blocked(readiness::CONNECTING, "not yet connected to the code host");
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(config.listen).await?;
+    // The pages show private repositories' titles, logins and decisions: never on the port
+    // that faces GitHub (and so, often, the internet).
+    let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
+    let admin_token = config
+        .admin_token
+        .as_ref()
+        .map(|t| t.resolve().map(Arc::new))
+        .transpose()?;
     let app = router(AppState {
         secrets: Arc::new(secrets),
         queue: queue.clone(),
         metrics: metrics.clone(),
-        dashboard,
         ready: ready.clone(),
         intake: BodyIntake::new(&config.http),
+    });
+    let admin_app = admin_router(AdminState {
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        dashboard,
+        renderer: Arc::new(crate::render::Renderer::new(config.templates_dir.clone())),
+        token: admin_token,
     });
     let max_connections = connections_within(
         config.http.max_connections,
@@ -247,12 +261,20 @@ pub async fn start_with_clock(
         close_grace: config.http.body_timeout.0 + Duration::from_secs(2),
     };
     let shutdown = CancellationToken::new();
-    let mut tasks = vec![tokio::spawn(crate::listener::serve(
-        listener,
-        app,
-        limits,
-        shutdown.clone(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(crate::listener::serve(
+            listener,
+            app,
+            limits,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::listener::serve(
+            admin_listener,
+            admin_app,
+            limits,
+            shutdown.clone(),
+        )),
+    ];
 
     let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
     // The dispatcher is supervised: if it panics, `/readyz` says not ready until it runs again
@@ -321,6 +343,7 @@ pub async fn start_with_clock(
 
     Ok(ServeHandle {
         addr,
+        admin_addr,
         gate,
         queue,
         metrics,
@@ -330,12 +353,19 @@ pub async fn start_with_clock(
     })
 }
 
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+    let err = |source| ServeError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let bound = listener.local_addr().map_err(err)?;
+    Ok((listener, bound))
+}
+
 /// Runs `prgate serve` until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> Result<(), ServeError> {
     // The connection cap, not the descriptor limit, should be what a flood of clients meets.
     crate::listener::raise_open_files_limit();
     let handle = start(config, ClientOptions::default()).await?;
-    tracing::info!(addr = %handle.addr, "prgate serve listening");
+    tracing::info!(addr = %handle.addr, admin_addr = %handle.admin_addr, "prgate serve listening (webhook on addr; dashboard, decision pages and metrics on admin_addr)");
     wait_for_signal().await;
     tracing::info!("shutting down; accepted deliveries stay queued");
     handle.shutdown().await;

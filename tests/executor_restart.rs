@@ -59,6 +59,7 @@ async fn a_run_cut_off_by_kill_9_is_interrupted_and_not_re_run() {
         &config,
         format!(
             r#"listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:0"
 data_dir = "{data}"
 webhook_secrets = ["env:PRGATE_TEST_WEBHOOK_SECRET"]
 reconcile_interval = "1s"

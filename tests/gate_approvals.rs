@@ -47,7 +47,7 @@ async fn one_designated_approval_merges_with_head_pinned_and_trailers() {
     // What an operator sees: metrics and the dashboard.
     let metrics = w
         .http
-        .get(format!("{}/metrics", w.gate().url()))
+        .get(format!("{}/metrics", w.gate().admin_url()))
         .send()
         .await
         .unwrap()
@@ -69,14 +69,27 @@ async fn one_designated_approval_merges_with_head_pinned_and_trailers() {
     }
     let dashboard = w
         .http
-        .get(w.gate().url())
+        .get(w.gate().admin_url())
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert!(dashboard.contains(&format!("{REPO}#{n}")), "{dashboard}");
+    // minijinja escapes `/` as well.
+    let shown = format!("{REPO}#{n}").replace('/', "&#x2f;");
+    assert!(dashboard.contains(&shown), "{dashboard}");
+    // Neither is on the webhook's port.
+    for path in ["/", "/metrics"] {
+        let status = w
+            .http
+            .get(format!("{}{path}", w.gate().url()))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{path}");
+    }
     w.shutdown().await;
 }
 

@@ -60,6 +60,7 @@ async fn a_delivery_accepted_before_kill_9_is_decided_after_restart() {
         &config,
         format!(
             r#"listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:0"
 data_dir = "{data}"
 webhook_secrets = ["env:PRGATE_TEST_WEBHOOK_SECRET"]
 reconcile_interval = "1h"

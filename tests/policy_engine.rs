@@ -1205,3 +1205,67 @@ fn reviews_are_requested_from_those_who_could_approve() {
     assert_eq!(d.state, ApprovalState::Success);
     assert!(prgate::policy::reviewers_to_request(&example_policy(), &f, &d).is_empty());
 }
+
+/// The decision page lists every review with what it meant, in the engine's own words.
+#[test]
+fn every_review_has_a_verdict_for_the_decision_page() {
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &c.mallory, ReviewState::Approved, &head(), 1));
+    f.reviews
+        .push(review(11, &c.alice, ReviewState::Approved, &sha(OLD), 2));
+    f.reviews
+        .push(review(12, &c.bob, ReviewState::Commented, &head(), 3));
+    f.reviews
+        .push(review(13, &c.bob, ReviewState::Approved, &head(), 4));
+    f.reviews.push(review(
+        14,
+        &c.carol,
+        ReviewState::ChangesRequested,
+        &head(),
+        5,
+    ));
+    f.reviews
+        .push(review(15, &c.dave, ReviewState::Approved, &head(), 6));
+    f.reviews
+        .push(review(16, &c.dave, ReviewState::Approved, &head(), 7));
+    let d = decide(&f);
+    let verdict = |id: u64| d.reviews.iter().find(|r| r.review_id == id).unwrap();
+    assert_eq!(d.reviews.len(), 7);
+    assert!(!verdict(10).counts);
+    assert_eq!(
+        verdict(10).why_not.as_deref(),
+        Some("mallory is not a designated approver of firewall")
+    );
+    assert!(
+        verdict(11)
+            .why_not
+            .as_deref()
+            .is_some_and(|w| w.starts_with("it is for 0") && w.contains("not the head")),
+        "{:?}",
+        verdict(11)
+    );
+    assert_eq!(
+        verdict(12).why_not.as_deref(),
+        Some("a comment takes no stance")
+    );
+    assert!(verdict(13).counts);
+    assert_eq!(verdict(13).counted_for, vec!["firewall".to_string()]);
+    assert_eq!(verdict(13).stance, "approved");
+    // carol is not designated for firewall files: her change request does not block.
+    assert!(!verdict(14).counts);
+    assert_eq!(verdict(14).stance, "changes requested");
+    assert_eq!(
+        verdict(15).why_not.as_deref(),
+        Some("dave's later review 16 replaces it")
+    );
+    // Every reason the verdicts give is also among the decision's notes.
+    for r in d.reviews.iter().filter(|r| r.stance != "commented") {
+        if let Some(why) = &r.why_not
+            && !why.contains("replaces it")
+        {
+            assert!(notes_mention(&d, why), "{why} not in {:?}", d.notes);
+        }
+    }
+}

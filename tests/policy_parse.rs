@@ -397,6 +397,22 @@ fn server_config_refuses_bad_values() {
             1,
             "address",
         ),
+        (
+            EXAMPLE_SERVER.replace(
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:8080\"",
+            ),
+            2,
+            "must not share the webhook's port",
+        ),
+        (
+            EXAMPLE_SERVER.replace(
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"127.0.0.1:8080\"\nadmin_tokn = \"env:X\"",
+            ),
+            2,
+            "admin_tokn",
+        ),
     ];
     for (text, want_line, want) in cases {
         let e = parse_server_config("s.toml", &text).expect_err(want);
@@ -404,6 +420,32 @@ fn server_config_refuses_bad_values() {
         assert!(message.contains(want), "wanted {want:?} in {message}");
         assert_eq!(line, want_line, "{message}");
     }
+}
+
+#[test]
+fn the_admin_listener_defaults_to_loopback_and_its_token_is_a_secret_reference() {
+    let c = parse_server_config("s.toml", EXAMPLE_SERVER).expect("valid");
+    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9090");
+    assert!(c.admin_token.is_none());
+    let text = EXAMPLE_SERVER.replace(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"0.0.0.0:8080\"\nadmin_listen = \"0.0.0.0:9090\"\nadmin_token = \"file:admin.token\"",
+    );
+    let c = parse_server_config("s.toml", &text).expect("valid");
+    assert!(matches!(
+        c.admin_token,
+        Some(prgate::config::SecretRef::File(_))
+    ));
+    let e = parse_server_config(
+        "s.toml",
+        &EXAMPLE_SERVER.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nadmin_token = \"plain-text\"",
+        ),
+    )
+    .expect_err("a token written in the file");
+    let (line, _, _) = position(&e);
+    assert_eq!(line, 2);
 }
 
 #[test]

@@ -45,7 +45,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\nwebhook_secrets = [\"env:PRGATE_FLOOD_SECRET\"]\nreconcile_interval = \"1h\"\n[github]\napi_url = \"http://127.0.0.1:9\"\ntoken = \"env:PRGATE_FLOOD_TOKEN\"\n[[repos]]\nname = \"acme/infra\"\n{extra}",
+                "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nwebhook_secrets = [\"env:PRGATE_FLOOD_SECRET\"]\nreconcile_interval = \"1h\"\n[github]\napi_url = \"http://127.0.0.1:9\"\ntoken = \"env:PRGATE_FLOOD_TOKEN\"\n[[repos]]\nname = \"acme/infra\"\n{extra}",
                 dir.path().join("data")
             ),
         )

@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use prgate::config::Secret;
 use prgate::dashboard::Dashboard;
 use prgate::metrics::Metrics;
-use prgate::server::{AppState, router};
+use prgate::server::{AdminState, AppState, admin_router, router};
 use prgate::webhook::{BodyIntake, Event, Queue, sign};
 use tower::ServiceExt;
 
@@ -23,6 +23,9 @@ struct App {
     _dir: tempfile::TempDir,
     state: AppState,
     router: Router,
+    dashboard: Dashboard,
+    /// The admin listener's routes over the same queue and metrics.
+    admin: Router,
 }
 
 fn app() -> App {
@@ -34,7 +37,6 @@ fn app() -> App {
         secrets: Arc::new(vec![Secret::new("old-secret"), Secret::new(SECRET)]),
         queue,
         metrics,
-        dashboard: Dashboard::new(),
         ready: prgate::readiness::Readiness::blocked(
             prgate::readiness::CONNECTING,
             "not yet connected to the code host",
@@ -42,10 +44,24 @@ fn app() -> App {
         intake: BodyIntake::new(&Default::default()),
     };
     let router = router(state.clone());
+    let dashboard = Dashboard::new();
+    let admin = admin_router(admin_state(&state, &dashboard, None));
     App {
         _dir: dir,
         state,
         router,
+        dashboard,
+        admin,
+    }
+}
+
+fn admin_state(state: &AppState, dashboard: &Dashboard, token: Option<&str>) -> AdminState {
+    AdminState {
+        queue: state.queue.clone(),
+        metrics: state.metrics.clone(),
+        dashboard: dashboard.clone(),
+        renderer: Arc::new(prgate::render::Renderer::default()),
+        token: token.map(|t| Arc::new(Secret::new(t))),
     }
 }
 
@@ -94,12 +110,11 @@ async fn send(app: &App, p: Post<'_>) -> (StatusCode, serde_json::Value) {
 }
 
 async fn get(app: &App, path: &str) -> (StatusCode, String, String) {
-    let res = app
-        .router
-        .clone()
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    route(&app.router, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
+async fn route(router: &Router, request: Request<Body>) -> (StatusCode, String, String) {
+    let res = router.clone().oneshot(request).await.unwrap();
     let status = res.status();
     let ct = res
         .headers()
@@ -363,7 +378,7 @@ async fn declared_oversized_length_is_refused_without_reading() {
 }
 
 #[tokio::test]
-async fn probes_metrics_and_dashboard() {
+async fn probes_on_the_public_listener_and_nothing_else() {
     let app = app();
     assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
     let (status, _, text) = get(&app, "/readyz").await;
@@ -371,23 +386,135 @@ async fn probes_metrics_and_dashboard() {
     assert_eq!(text, "not ready: not yet connected to the code host");
     app.state.ready.clear(prgate::readiness::CONNECTING);
     assert_eq!(get(&app, "/readyz").await.0, StatusCode::OK);
-    let (status, ct, text) = get(&app, "/metrics").await;
+    // The pages and metrics show private repositories: never on the webhook's port.
+    for path in [
+        "/",
+        "/metrics",
+        "/pulls/acme/infra/7",
+        "/login",
+        "/webhook/../metrics",
+        "/favicon.ico",
+    ] {
+        assert_eq!(get(&app, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _, _) = route(
+        &app.router,
+        Request::post("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn metrics_and_dashboard_on_the_admin_listener() {
+    let app = app();
+    let admin_get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    let (status, ct, text) = route(&app.admin, admin_get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
     assert!(text.contains("prgate_queue_depth 0"), "{text}");
-    app.state.dashboard.record_decision(
+    app.dashboard.record_decision(
         &"acme/infra#7".parse().unwrap(),
         &"ec26c3e57ca3a959ca5aad62de7213c562f8c821".parse().unwrap(),
         "pending",
         "waiting for <b>approval</b>",
         chrono::Utc::now(),
     );
-    let (status, ct, html) = get(&app, "/").await;
+    let (status, ct, html) = route(&app.admin, admin_get("/")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(ct.starts_with("text/html"), "{ct}");
     assert!(
-        html.contains("acme/infra#7") && html.contains("&lt;b&gt;approval&lt;/b&gt;"),
+        html.contains("acme&#x2f;infra#7") && html.contains("&lt;b&gt;approval&lt;&#x2f;b&gt;"),
         "{html}"
+    );
+    let (status, _, html) = route(&app.admin, admin_get("/pulls/acme/infra/7")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, _, text) = route(&app.admin, admin_get("/pulls/acme/infra/8")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(text.contains("has not evaluated acme/infra#8"), "{text}");
+    assert_eq!(
+        route(&app.admin, admin_get("/pulls/acme/infra/x")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // The admin listener has no webhook: nothing can be queued through it.
+    assert_eq!(
+        route(
+            &app.admin,
+            Request::post("/webhook").body(Body::empty()).unwrap()
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_admin_token_guards_every_page() {
+    let app = app();
+    let admin = admin_router(admin_state(
+        &app.state,
+        &app.dashboard,
+        Some("t0ken-of-admin"),
+    ));
+    let with = |path: &str, header: Option<(&str, &str)>| {
+        let mut r = Request::get(path);
+        if let Some((name, value)) = header {
+            r = r.header(name, value);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    for path in ["/", "/metrics", "/pulls/acme/infra/7"] {
+        for header in [
+            None,
+            Some(("authorization", "Bearer wrong")),
+            Some(("authorization", "Bearer t0ken-of-admi")),
+            Some(("authorization", "Basic t0ken-of-admin")),
+            Some(("cookie", "prgate_admin_token=wrong")),
+            Some(("cookie", "other=t0ken-of-admin")),
+        ] {
+            let (status, _, _) = route(&admin, with(path, header)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} {header:?}");
+        }
+    }
+    let (status, _, _) = route(
+        &admin,
+        with("/metrics", Some(("authorization", "Bearer t0ken-of-admin"))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = route(
+        &admin,
+        with(
+            "/",
+            Some(("cookie", "a=b; prgate_admin_token=t0ken-of-admin")),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The sign-in form sets the cookie only for the right token.
+    let login = |token: &str| {
+        Request::post("/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    assert_eq!(route(&admin, with("/login", None)).await.0, StatusCode::OK);
+    let res = admin.clone().oneshot(login("nope")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get("set-cookie").is_none());
+    let res = admin
+        .clone()
+        .oneshot(login("t0ken-of-admin"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("prgate_admin_token=t0ken-of-admin;")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
     );
 }
 

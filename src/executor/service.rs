@@ -462,6 +462,24 @@ impl Executor {
                         // rest is decided from the mirror alone, without a code host call.
                         let needs_look = match read_local(&mirror, oid, repo) {
                             Ok(Some(local)) => {
+                                // The dashboard lists what the notes record (after a restart
+                                // too); a run in progress here is not yet what its note says.
+                                if let Some(rec) = &local.existing
+                                    && let Ok(sha) = oid.to_string().parse::<CommitSha>()
+                                    && !self
+                                        .running
+                                        .lock()
+                                        .map(|r| r.contains_key(&sha))
+                                        .unwrap_or(true)
+                                {
+                                    self.dashboard.record_execution(
+                                        repo,
+                                        &sha,
+                                        &rec.executor,
+                                        rec.outcome.as_str(),
+                                        rec.finished_at,
+                                    );
+                                }
                                 local.existing.is_none()
                                     && policy::parse_policy(POLICY_PATH, &local.policy_text)
                                         .map(|p| policy::govern_programs(&p, &programs))
@@ -567,10 +585,23 @@ impl Executor {
                         "failure",
                         EXECUTION_CONTEXT,
                         run_status::INTERRUPTED,
-                        None,
+                        self.page_url(repo, &m).as_deref(),
                     )
                     .await?;
                 self.metrics.execution(Outcome::Interrupted.as_str());
+                let executor = read_note(&mirror, oid)
+                    .ok()
+                    .flatten()
+                    .and_then(|n| n.execution)
+                    .map(|e| e.executor)
+                    .unwrap_or_default();
+                self.dashboard.record_execution(
+                    repo,
+                    &m,
+                    &executor,
+                    Outcome::Interrupted.as_str(),
+                    Utc::now(),
+                );
             }
         }
         Ok(())
@@ -1466,10 +1497,18 @@ impl Executor {
         description: &str,
     ) -> Result<(), ExecError> {
         let d = policy::clip_description(description);
+        let target = self.page_url(repo, sha);
         self.gh
-            .post_status(repo, sha, state, EXECUTION_CONTEXT, &d, None)
+            .post_status(repo, sha, state, EXECUTION_CONTEXT, &d, target.as_deref())
             .await?;
         Ok(())
+    }
+
+    /// Where `prgate/execution` links to: the decision page of the PR prgate merged as
+    /// `merge`, else the dashboard (which lists executions); nothing without `public_url`.
+    fn page_url(&self, repo: &RepoName, merge: &CommitSha) -> Option<String> {
+        let pull = self.dashboard.pull_of_merge(repo, merge).map(|p| p.number);
+        crate::gate::page_url(self.config.public_url.as_deref(), repo, pull)
     }
 
     /// Records a refusal durably, as a (signed) note with outcome `refused` and no approvals,
@@ -1579,6 +1618,13 @@ impl Executor {
         reason: &str,
     ) -> Result<Considered, ExecError> {
         tracing::warn!(%repo, %merge, %reason, "execution refused");
+        self.dashboard.record_execution(
+            repo,
+            merge,
+            executor.unwrap_or(""),
+            Outcome::Refused.as_str(),
+            Utc::now(),
+        );
         if let Some(pull) = pull {
             self.record_refusal(repo, merge, pull, executor, reason)
                 .await?;

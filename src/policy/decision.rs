@@ -43,6 +43,24 @@ pub struct Denial {
     pub reason: String,
 }
 
+/// What one review meant to the decision, in the gate's own words: for the decision page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewVerdict {
+    pub review_id: u64,
+    pub login: Login,
+    /// "approved", "changes requested", "commented", "dismissed" or "other".
+    pub stance: String,
+    /// The commit the review was made on, when the code host said.
+    pub commit: Option<CommitSha>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// An approval that counted for a rule, or a change request that blocks.
+    pub counts: bool,
+    /// The rules an approval counted for.
+    pub counted_for: Vec<String>,
+    /// Why it does not count, when it does not.
+    pub why_not: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleOutcome {
     /// The rule's name; `"defaults"` for files no rule matched.
@@ -67,6 +85,9 @@ pub struct ApprovalDecision {
     pub denials: Vec<Denial>,
     /// Why reviews did not count: "bob is not a designated approver".
     pub notes: Vec<String>,
+    /// Every review of the PR, oldest first, and what it meant.
+    #[serde(default)]
+    pub reviews: Vec<ReviewVerdict>,
 }
 
 impl ApprovalDecision {

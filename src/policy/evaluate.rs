@@ -10,7 +10,9 @@ use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 use crate::types::{CommitSha, UserId};
 
 use super::compiled::{CompiledPolicy, DEFAULTS_RULE, Requirement};
-use super::decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
+use super::decision::{
+    Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome,
+};
 use super::facts::{
     Account, AccountKind, ProposedPolicy, PullFacts, PullState, Review, ReviewState,
 };
@@ -134,6 +136,7 @@ pub fn error_decision(head_sha: CommitSha, description: &str) -> ApprovalDecisio
         approvals: vec![],
         denials: vec![],
         notes: vec![],
+        reviews: vec![],
     }
 }
 
@@ -369,8 +372,11 @@ impl CompiledPolicy {
             .filter(|r| r.state == ReviewState::Approved && !reviews.contains(r))
             .collect();
         let mut late_hints: Vec<String> = Vec::new();
+        // Per review id: (counts, rules counted for, why not), for the decision page.
+        let mut verdicts: BTreeMap<u64, (bool, Vec<String>, Option<String>)> = BTreeMap::new();
         for r in late {
             let why = untimely(facts, r).unwrap_or_else(|| "it came after the merge".into());
+            verdicts.insert(r.id, (false, vec![], Some(why.clone())));
             notes.push(format!(
                 "approval by {} (review {}) does not count: {why}",
                 r.reviewer.login, r.id
@@ -433,6 +439,7 @@ impl CompiledPolicy {
                             "approval by {login} (review {}) does not count: {why}",
                             review.id
                         ));
+                        verdicts.insert(review.id, (false, vec![], Some(why.clone())));
                         other_hints.push(format!("{login}'s approval does not count: {why}"));
                         continue;
                     }
@@ -441,6 +448,7 @@ impl CompiledPolicy {
                             "approval by {login} (review {}) does not count: {why}",
                             review.id
                         ));
+                        verdicts.insert(review.id, (false, vec![], Some(why.clone())));
                         other_hints.push(format!("{login}'s approval does not count: {why}"));
                         continue;
                     }
@@ -454,6 +462,14 @@ impl CompiledPolicy {
                             review.id,
                             head.short()
                         ));
+                        verdicts.insert(
+                            review.id,
+                            (
+                                false,
+                                vec![],
+                                Some(format!("it is for {on}, not the head {}", head.short())),
+                            ),
+                        );
                         stale_hints.push(format!("{login}'s approval is for an older commit"));
                         continue;
                     }
@@ -463,6 +479,8 @@ impl CompiledPolicy {
                         review_id: review.id,
                         submitted_at: review.submitted_at,
                     };
+                    let names = rules_for.iter().map(|&i| reqs[i].name.clone()).collect();
+                    verdicts.insert(review.id, (true, names, None));
                     for i in rules_for {
                         counted[i].push(approval.clone());
                     }
@@ -471,15 +489,21 @@ impl CompiledPolicy {
                     // A change request stands whatever commit it was made on: pushing more
                     // commits does not answer it, only the reviewer's approval does.
                     match general.or_else(|| rules_for.is_empty().then(not_designated)) {
-                        None => denials.push(Denial {
-                            login: login.clone(),
-                            review_id: review.id,
-                            reason: review.body.trim().to_string(),
-                        }),
-                        Some(why) => notes.push(format!(
-                            "change request by {login} (review {}) does not block: {why}",
-                            review.id
-                        )),
+                        None => {
+                            verdicts.insert(review.id, (true, vec![], None));
+                            denials.push(Denial {
+                                login: login.clone(),
+                                review_id: review.id,
+                                reason: review.body.trim().to_string(),
+                            })
+                        }
+                        Some(why) => {
+                            notes.push(format!(
+                                "change request by {login} (review {}) does not block: {why}",
+                                review.id
+                            ));
+                            verdicts.insert(review.id, (false, vec![], Some(why)));
+                        }
                     }
                 }
                 ReviewState::Dismissed => {
@@ -487,6 +511,10 @@ impl CompiledPolicy {
                         "review {} by {login} was dismissed and counts for nothing",
                         review.id
                     ));
+                    verdicts.insert(
+                        review.id,
+                        (false, vec![], Some("it was dismissed".to_string())),
+                    );
                 }
                 ReviewState::Commented | ReviewState::Other => {}
             }
@@ -594,6 +622,46 @@ impl CompiledPolicy {
             (ApprovalState::Success, approved_text(&rules, &approvals))
         };
 
+        // Reviews the loop above did not judge: comments, stances replaced by a later one,
+        // and anything submitted after the merge.
+        let latest = latest_stances(&reviews);
+        let mut review_verdicts: Vec<ReviewVerdict> = facts
+            .reviews
+            .iter()
+            .map(|r| {
+                let (counts, counted_for, why_not) = verdicts.remove(&r.id).unwrap_or_else(|| {
+                    let why = if !reviews.iter().any(|x| x.id == r.id) {
+                        "it was submitted after the merge".to_string()
+                    } else {
+                        match (r.state, latest.get(&r.reviewer.id)) {
+                            (ReviewState::Commented | ReviewState::Other, _) => {
+                                "a comment takes no stance".to_string()
+                            }
+                            (_, Some(newer)) if newer.id != r.id => format!(
+                                "{}'s later review {} replaces it",
+                                r.reviewer.login, newer.id
+                            ),
+                            _ => "it takes no part in the decision".to_string(),
+                        }
+                    };
+                    (false, vec![], Some(why))
+                });
+                ReviewVerdict {
+                    review_id: r.id,
+                    login: r.reviewer.login.clone(),
+                    stance: stance_words(r.state).to_string(),
+                    commit: r.commit_id.clone(),
+                    submitted_at: r.submitted_at,
+                    counts,
+                    counted_for,
+                    why_not,
+                }
+            })
+            .collect();
+        // In the order they were given: the decision does not depend on how the code host
+        // listed them, and neither does this.
+        review_verdicts.sort_by_key(|v| (v.submitted_at, v.review_id));
+
         ApprovalDecision {
             state,
             description: clip_description(&description),
@@ -602,7 +670,18 @@ impl CompiledPolicy {
             approvals,
             denials,
             notes,
+            reviews: review_verdicts,
         }
+    }
+}
+
+fn stance_words(state: ReviewState) -> &'static str {
+    match state {
+        ReviewState::Approved => "approved",
+        ReviewState::ChangesRequested => "changes requested",
+        ReviewState::Commented => "commented",
+        ReviewState::Dismissed => "dismissed",
+        ReviewState::Other => "other",
     }
 }
 

@@ -13,7 +13,7 @@ mod requests;
 mod validate;
 
 pub use compiled::{CompiledPolicy, DEFAULTS_RULE};
-pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, RuleOutcome};
+pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome};
 pub use evaluate::{
     MAX_DESCRIPTION_CHARS, MatchedRule, clip_description, describe_approvers, error_decision,
     evaluate_approval, evaluate_final_head, executors_for, matched_rules, parse_policy,

@@ -207,6 +207,8 @@ pub fn gate_config(api_url: &str, data_dir: &Path, branches: &[&str]) -> ServerC
         data_dir: data_dir.to_path_buf(),
         webhook_secrets: vec![SecretRef::Env("PRGATE_TEST_WEBHOOK_SECRET".into())],
         public_url: None,
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        admin_token: None,
         github: GithubConfig {
             api_url: api_url.to_string(),
             token: Some(SecretRef::Env("PRGATE_TEST_TOKEN".into())),
