@@ -48,6 +48,7 @@ impl Replica {
             &config,
             format!(
                 r#"listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:0"
 data_dir = "{data}"
 webhook_secrets = ["env:PRGATE_TEST_WEBHOOK_SECRET"]
 reconcile_interval = "1h"

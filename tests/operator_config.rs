@@ -19,6 +19,25 @@ fn write_config(folder: &Path, config: &ServerConfig) -> PathBuf {
     path
 }
 
+/// An agent's firewall change, approved by a designated human and merged by the gate.
+async fn approved_merge(w: &World, branch: &str, rules: &str) -> String {
+    w.commit_and_push(
+        branch,
+        &[("firewall/rules.toml", rules)],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        branch,
+    );
+    let n = w.open_pr(AGENT, branch, "main", branch).await;
+    w.settle().await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    w.pull(n).await["merge_commit_sha"]
+        .as_str()
+        .expect("merged")
+        .to_string()
+}
+
 fn config_check(path: &Path) -> (i32, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_prgate"))
         .args(["config", "check", "--json", "--config"])
@@ -44,21 +63,7 @@ async fn a_relative_data_dir_is_the_config_folders_and_the_executor_runs() {
     let loaded = prgate::config::load_server_config(&write_config(&folder, &config)).unwrap();
     assert_eq!(loaded.data_dir, folder.join(".prgate"));
     let w = w.with_gate(loaded, test_client_options()).await;
-    w.commit_and_push(
-        "relative",
-        &[("firewall/rules.toml", "allow = [7]\n")],
-        "ops-agent[bot]",
-        "ops-agent[bot]",
-        "open 7",
-    );
-    let n = w.open_pr(AGENT, "relative", "main", "open 7").await;
-    w.settle().await;
-    w.approve("alice-token", n).await;
-    w.settle().await;
-    let merge = w.pull(n).await["merge_commit_sha"]
-        .as_str()
-        .expect("merged")
-        .to_string();
+    let merge = approved_merge(&w, "relative", "allow = [7]\n").await;
     let (state, description) = w.execution_result(&merge).await;
     assert_eq!(state, "success", "{description}");
     assert_eq!(w.runs(), vec![merge]);
@@ -202,21 +207,7 @@ async fn a_run_that_did_not_start_is_recoverable_and_a_finished_one_is_final() {
     let secret = w.exec_dir().join("firewall-token.secret");
     let kept = std::fs::read(&secret).unwrap();
     std::fs::remove_file(&secret).unwrap();
-    w.commit_and_push(
-        "unstarted",
-        &[("firewall/rules.toml", "allow = [9]\n")],
-        "ops-agent[bot]",
-        "ops-agent[bot]",
-        "open 9",
-    );
-    let n = w.open_pr(AGENT, "unstarted", "main", "open 9").await;
-    w.settle().await;
-    w.approve("alice-token", n).await;
-    w.settle().await;
-    let merge = w.pull(n).await["merge_commit_sha"]
-        .as_str()
-        .expect("merged")
-        .to_string();
+    let merge = approved_merge(&w, "unstarted", "allow = [9]\n").await;
     let (state, description) = w.execution_result(&merge).await;
     assert_eq!(state, "error", "{description}");
     assert!(

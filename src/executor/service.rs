@@ -1316,7 +1316,9 @@ impl Executor {
         tracing::error!(%repo, %merge, %reason, "execution blocked by a ref prgate did not create");
         let (state, description) = run_status::blocked(reason);
         let latest = self.own_statuses_raw(repo, merge).await?;
-        if latest.first().map(|(s, d)| (s.as_str(), d.as_str()))
+        if latest
+            .first()
+            .map(|s| (s.state.as_str(), s.description.as_deref().unwrap_or("")))
             != Some((state, policy::clip_description(&description).as_str()))
         {
             self.status(repo, merge, state, &description).await?;
@@ -1392,18 +1394,10 @@ impl Executor {
         repo: &RepoName,
         merge: &CommitSha,
     ) -> Result<Vec<(RunStatus, Option<chrono::DateTime<Utc>>)>, ExecError> {
-        let me = self.own_login().await?;
         Ok(self
-            .gh
-            .statuses(repo, merge)
+            .own_statuses_raw(repo, merge)
             .await?
             .into_iter()
-            .filter(|s| s.context == EXECUTION_CONTEXT)
-            .filter(|s| {
-                s.creator
-                    .as_ref()
-                    .is_some_and(|c| Login::new(c.login.clone()) == me)
-            })
             .filter_map(|s| {
                 run_status::classify(&s.state, s.description.as_deref().unwrap_or(""))
                     .map(|r| (r, s.created_at))
@@ -1411,12 +1405,12 @@ impl Executor {
             .collect())
     }
 
-    /// prgate's own `prgate/execution` statuses on M, newest first, as (state, description).
+    /// prgate's own `prgate/execution` statuses on M, newest first.
     async fn own_statuses_raw(
         &self,
         repo: &RepoName,
         merge: &CommitSha,
-    ) -> Result<Vec<(String, String)>, ExecError> {
+    ) -> Result<Vec<crate::github::models::ApiStatus>, ExecError> {
         let me = self.own_login().await?;
         Ok(self
             .gh
@@ -1429,7 +1423,6 @@ impl Executor {
                     .as_ref()
                     .is_some_and(|c| Login::new(c.login.clone()) == me)
             })
-            .map(|s| (s.state, s.description.unwrap_or_default()))
             .collect())
     }
 
@@ -1454,10 +1447,10 @@ impl Executor {
         merge: &CommitSha,
     ) -> Result<Vec<RunStatus>, ExecError> {
         Ok(self
-            .own_statuses_raw(repo, merge)
+            .own_statuses_dated(repo, merge)
             .await?
-            .iter()
-            .filter_map(|(state, d)| run_status::classify(state, d))
+            .into_iter()
+            .map(|(s, _)| s)
             .collect())
     }
 
