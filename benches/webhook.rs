@@ -3,7 +3,9 @@
 //! into a `serde_json::Value` alone (the floor for looking at the JSON at all), and our
 //! verify + decode into `Event`.
 
-#[path = "../tests/common/npm.rs"]
+// The bench is a crate of its own: it borrows the tests' npm helper by path, the one
+// include left (a helper crate for one function would be more than it saves).
+#[path = "../tests/it/common/npm.rs"]
 #[allow(dead_code)]
 mod npm;
 

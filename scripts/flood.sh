@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Flood figures for docs/performance.md, before and after in one run: builds `prgate` at
 # BEFORE_REV (a git revision) and from the working tree, then runs the measurement of
-# tests/webhook_flood.rs against each with its default limits: 1,100 idle connections held
+# tests/it/webhook_flood.rs against each with its default limits: 1,100 idle connections held
 # (latency of /healthz and of a signed delivery, files open), then 40 clients sending 24 MiB
 # bodies with bad signatures at 4 MiB/s for 8 s (the server's peak RSS, VmHWM). Both servers
 # start under a soft limit of 1024 open files, the usual default. Loopback only; ~40 s.
@@ -33,6 +33,6 @@ for which in before after; do
   echo "== $which ($([ "$which" = before ] && echo "$before_rev" || echo "working tree"))"
   PRGATE_FLOOD_BIN=$work/prgate-$which \
     cargo test --quiet --profile "$profile" --manifest-path "$root/Cargo.toml" \
-    --test webhook_flood -- --ignored --nocapture --test-threads 1 report_flood_figures 2>&1 |
+    --test it -- --ignored --nocapture --test-threads 1 webhook_flood::report_flood_figures 2>&1 |
     grep -E '^(idle flood|body flood|baseline)'
 done

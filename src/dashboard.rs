@@ -630,7 +630,7 @@ mod tests {
         assert!(html.contains("alice &amp; bob"));
         assert!(html.contains("fire&quot;wall"));
         assert!(html.contains("Open &lt;443&gt;"));
-        // minijinja escapes `/` too; a browser reads the links as written (tests/pages.rs).
+        // minijinja escapes `/` too; a browser reads the links as written (tests/it/pages.rs).
         assert!(html.contains(
             "href=\"https:&#x2f;&#x2f;github.example&#x2f;acme&#x2f;infra&#x2f;commit&#x2f;aaaa"
         ));

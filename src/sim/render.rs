@@ -1,5 +1,5 @@
 //! GitHub-shaped JSON for every object the simulator serves or sends in a webhook. Field
-//! names and types follow GitHub's REST schemas (checked by `tests/sim_openapi.rs`); URLs
+//! names and types follow GitHub's REST schemas (checked by `tests/it/sim_openapi.rs`); URLs
 //! point into the simulator so that a client following them stays inside it.
 
 use serde_json::{Value, json};

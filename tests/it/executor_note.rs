@@ -1,0 +1,112 @@
+//! The execution note in real repositories: written, replaced, read back, pushed (also when
+//! another replica pushed notes first), and foreign notes reported rather than trusted.
+
+use crate::executor_support as support;
+
+use git2::Repository;
+use prgate::executor::note::NOTE_VERSION;
+use prgate::executor::{
+    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, NoteError, Outcome, push_notes,
+    read_note, write_note,
+};
+use prgate::types::{Login, PullNumber, UserId};
+use support::{TestRepo, scenario};
+
+fn note_for(merge: git2::Oid, head: git2::Oid, base: git2::Oid) -> ExecutionNote {
+    ExecutionNote {
+        version: NOTE_VERSION,
+        repo: "acme/infra".parse().unwrap(),
+        pull: PullNumber(42),
+        base: base.to_string().parse().unwrap(),
+        head: head.to_string().parse().unwrap(),
+        merge: merge.to_string().parse().unwrap(),
+        policy_blob: "4".repeat(40).parse().unwrap(),
+        rules: vec!["fw".into()],
+        approvals: vec![NoteApproval {
+            login: Login::new("alice"),
+            user_id: UserId(7),
+            review_id: 99,
+            submitted_at: None,
+        }],
+        decided_at: "2026-11-21T10:00:05Z".parse().unwrap(),
+        execution: None,
+        signature: None,
+    }
+}
+
+#[test]
+fn notes_round_trip_and_are_replaced() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    assert!(read_note(&r.repo, s.main).unwrap().is_none());
+    let mut note = note_for(s.main, s.head, s.base);
+    write_note(&r.repo, s.main, &note).unwrap();
+    assert_eq!(read_note(&r.repo, s.main).unwrap(), Some(note.clone()));
+
+    note.execution = Some(ExecutionRecord {
+        executor: "firewall".into(),
+        started_at: "2026-11-21T10:01:00Z".parse().unwrap(),
+        finished_at: "2026-11-21T10:01:01Z".parse().unwrap(),
+        exit_code: None,
+        output_sha256: None,
+        outcome: Outcome::Refused,
+        refusal: Some("merged content differs from what was approved: x".into()),
+        operator: None,
+    });
+    write_note(&r.repo, s.main, &note).unwrap();
+    let back = read_note(&r.repo, s.main).unwrap().unwrap();
+    assert_eq!(back, note);
+    assert_eq!(back.execution.unwrap().outcome, Outcome::Refused);
+}
+
+#[test]
+fn a_foreign_note_is_reported_not_trusted() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let sig = support::sig();
+    r.repo
+        .note(&sig, &sig, Some(NOTES_REF), s.main, "LGTM -- bob", true)
+        .unwrap();
+    match read_note(&r.repo, s.main) {
+        Err(e @ NoteError::NotOurs { .. }) => assert!(e.to_string().contains(&s.main.to_string())),
+        other => panic!("expected NotOurs, got {other:?}"),
+    }
+}
+
+#[test]
+fn notes_are_pushed_and_merged_with_notes_pushed_by_another_replica() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let remote_dir = tempfile::tempdir().unwrap();
+    let remote = Repository::init_bare(remote_dir.path()).unwrap();
+    let url = format!("file://{}", remote_dir.path().display());
+
+    // This replica records M1 and pushes.
+    write_note(&r.repo, s.main, &note_for(s.main, s.head, s.base)).unwrap();
+    push_notes(&r.repo, &url, None).unwrap();
+    assert_eq!(
+        read_note(&remote, s.main).unwrap(),
+        Some(note_for(s.main, s.head, s.base))
+    );
+
+    // Another replica (its own clone of the objects) records M2 and pushes first.
+    let other = TestRepo::new();
+    let s2 = scenario(&other); // same objects: the commits are deterministic
+    assert_eq!(s2.head, s.head);
+    let fetch = |repo: &Repository| {
+        repo.remote_anonymous(&url)
+            .unwrap()
+            .fetch(&[format!("+{NOTES_REF}:{NOTES_REF}")], None, None)
+            .unwrap();
+    };
+    fetch(&other.repo);
+    write_note(&other.repo, s2.head, &note_for(s2.head, s2.head, s2.base)).unwrap();
+    push_notes(&other.repo, &url, None).unwrap();
+
+    // This replica, unaware, records a third commit; its push must not lose the other's note.
+    write_note(&r.repo, s.base, &note_for(s.base, s.head, s.base)).unwrap();
+    push_notes(&r.repo, &url, None).unwrap();
+    for c in [s.main, s.head, s.base] {
+        assert!(read_note(&remote, c).unwrap().is_some(), "note on {c} lost");
+    }
+}

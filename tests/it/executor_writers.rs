@@ -1,0 +1,486 @@
+//! prgate's own state against the writers it governs: anyone with write access can delete or
+//! rewrite refs and notes, pre-create a claim, or replay an old delivery. None of that may run
+//! a merge twice, stop executions silently, or make the gate believe a forged status.
+
+use std::time::Duration;
+
+use crate::common::harness::*;
+use reqwest::Method;
+use serde_json::json;
+
+const AGENT: &str = "agent-token";
+
+/// An approved firewall change, merged by prgate; returns (PR, merge commit).
+async fn approved_merge(w: &World, branch: &str, rules: &str) -> (u64, String) {
+    w.commit_and_push(
+        branch,
+        &[("firewall/rules.toml", rules)],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "firewall change",
+    );
+    let n = w.open_pr(AGENT, branch, "main", branch).await;
+    w.settle().await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    let merge = w.pull(n).await["merge_commit_sha"]
+        .as_str()
+        .expect("merged")
+        .to_string();
+    (n, merge)
+}
+
+/// A writer (bob) force-pushes an empty `refs/notes/prgate`.
+fn wipe_notes(w: &World) {
+    static CLONES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CLONES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let clone = w.agent_clone(&format!("writer-{n}"));
+    let empty_tree = git_out(&clone, &["hash-object", "-t", "tree", "-w", "/dev/null"]);
+    let wipe = git_out(
+        &clone,
+        &["commit-tree", &empty_tree, "-m", "nothing to see"],
+    );
+    git_as(
+        &clone,
+        "bob-token",
+        &[
+            "push",
+            "-q",
+            "-f",
+            "origin",
+            &format!("{wipe}:refs/notes/prgate"),
+        ],
+    );
+}
+
+async fn delete_ref(w: &World, token: &str, name: &str) -> u16 {
+    let short = name.trim_start_matches("refs/");
+    w.api(
+        token,
+        Method::DELETE,
+        &format!("/repos/{REPO}/git/refs/{short}"),
+        None,
+    )
+    .await
+    .0
+}
+
+async fn create_ref(w: &World, token: &str, name: &str, sha: &str) -> (u16, serde_json::Value) {
+    w.api(
+        token,
+        Method::POST,
+        &format!("/repos/{REPO}/git/refs"),
+        Some(json!({"ref": name, "sha": sha})),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_deleting_claims_and_notes_never_makes_a_merge_run_twice() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let (_, merge) = approved_merge(&w, "once", "allow = [22, 443]\n").await;
+    assert_eq!(w.execution_result(&merge).await.0, "success");
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    // The writer deletes the claim and empties the notes.
+    assert_eq!(
+        delete_ref(&w, "bob-token", &format!("refs/prgate/claims/{merge}")).await,
+        204
+    );
+    wipe_notes(&w);
+    assert!(
+        w.note(&merge).is_none(),
+        "the writer's rewrite took the note away"
+    );
+    // A new replica, its reconciler, and the same push considered again: nothing runs.
+    let replica = fresh_executor(&w, "replica");
+    replica.reconcile().await;
+    let again = replica
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            again,
+            prgate::executor::service::Considered::AlreadyRecorded {
+                outcome: prgate::executor::Outcome::Succeeded,
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    // Between passes of two replicas the writer deletes them again; still one run.
+    wipe_notes(&w);
+    let other = fresh_executor(&w, "replica2");
+    other.reconcile().await;
+    replica.reconcile().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        w.runs(),
+        vec![merge.clone()],
+        "one run, whatever the writer did"
+    );
+    // The gate's own executor still has its record, and puts it back on its next sync.
+    w.gate().reconcile.send(()).await.unwrap();
+    let mut restored = None;
+    for _ in 0..200 {
+        restored = w.note(&merge);
+        if restored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let note = restored.expect("prgate pushes its record again");
+    assert_eq!(note["execution"]["outcome"], json!("succeeded"), "{note}");
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_provisional_note_never_leads_to_a_second_run() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let (_, merge) = approved_merge(&w, "rollback", "allow = [2]\n").await;
+    assert_eq!(w.execution_result(&merge).await.0, "success");
+    // The writer restores the notes ref as it was right after the claim: the provisional
+    // record that says `interrupted`.
+    let clone = w.agent_clone("writer");
+    git(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/prgate:refs/notes/prgate",
+        ],
+    );
+    let history = git_out(&clone, &["rev-list", "refs/notes/prgate"]);
+    let provisional = history
+        .lines()
+        .find(|c| git_out(&clone, &["show", &format!("{c}:{merge}")]).contains("\"interrupted\""))
+        .expect("the provisional note is in the notes' history")
+        .to_string();
+    git_as(
+        &clone,
+        "bob-token",
+        &[
+            "push",
+            "-q",
+            "-f",
+            "origin",
+            &format!("{provisional}:refs/notes/prgate"),
+        ],
+    );
+    assert_eq!(
+        w.note(&merge).unwrap()["execution"]["outcome"],
+        json!("interrupted")
+    );
+    // An operator's re-run, from a process that never saw the run: prgate's statuses say it
+    // finished, so it is never run again.
+    let operator = fresh_executor(&w, "operator");
+    let result = operator
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Operator,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            result,
+            prgate::executor::service::Considered::AlreadyRecorded {
+                outcome: prgate::executor::Outcome::Succeeded,
+                ..
+            }
+        ),
+        "{result:?}"
+    );
+    assert_eq!(w.runs(), vec![merge]);
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ref_blocking_every_claim_is_an_error_that_names_it_and_recovers() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let tip = w.git_out(&["rev-parse", "origin/main"]);
+    let (s, v) = create_ref(&w, "bob-token", "refs/prgate/claims", &tip).await;
+    assert_eq!(s, 201, "{v}");
+    let (n, merge) = approved_merge(&w, "blocked", "allow = [3]\n").await;
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "error", "{description}");
+    assert!(
+        description.contains("ref refs/prgate/claims blocks the claim refs under it; delete it"),
+        "{description}"
+    );
+    assert!(w.runs().is_empty());
+    // The PR hears it too (the comment follows the status).
+    let mut told = false;
+    for _ in 0..200 {
+        if w.comments_text(n).await.contains("Execution blocked") {
+            told = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(told, "{}", w.comments_text(n).await);
+    // The documented recovery: delete the ref; the next pass runs it, once.
+    assert_eq!(
+        delete_ref(&w, "root-token", "refs/prgate/claims").await,
+        204
+    );
+    w.gate().reconcile.send(()).await.unwrap();
+    let mut ran = Vec::new();
+    for _ in 0..400 {
+        ran = w.runs();
+        if !ran.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(ran, vec![merge.clone()]);
+    assert_eq!(w.execution_result(&merge).await.0, "success");
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ref_blocking_the_notes_is_an_error_that_names_it() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let tip = w.git_out(&["rev-parse", "origin/main"]);
+    let (s, v) = create_ref(&w, "bob-token", "refs/notes/prgate/x", &tip).await;
+    assert_eq!(s, 201, "{v}");
+    let (_, merge) = approved_merge(&w, "notes-blocked", "allow = [4]\n").await;
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "error", "{description}");
+    assert!(
+        description.contains("ref refs/notes/prgate/x blocks refs/notes/prgate; delete it"),
+        "{description}"
+    );
+    assert!(w.runs().is_empty());
+    w.shutdown().await;
+}
+
+/// A world whose gate merges nothing and runs no executor, and a firewall change approved and
+/// merged there by hand: the merge is for the test to consider.
+async fn merged_by_hand(branch: &str, files: &[(&str, &str)]) -> (World, String) {
+    let manual = POLICY.replace("merge = \"auto\"", "merge = \"manual\"");
+    let w = World::start_with(&manual, &["main"]).await;
+    w.commit_and_push(branch, files, "ops-agent[bot]", "ops-agent[bot]", "x");
+    let n = w.open_pr(AGENT, branch, "main", branch).await;
+    w.settle().await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    let (s, v) = w
+        .api(
+            "alice-token",
+            Method::PUT,
+            &format!("/repos/{REPO}/pulls/{n}/merge"),
+            Some(json!({"merge_method": "merge"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let merge = v["sha"].as_str().unwrap().to_string();
+    (w, merge)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_answer_was_lost_is_read_back_as_ours_and_runs_once() {
+    let (w, merge) =
+        merged_by_hand("lost-answer", &[("firewall/rules.toml", "allow = [6]\n")]).await;
+    // The claim's create happens, but its answer is lost (a 502 at the edge): prgate does not
+    // send it again blind; it reads the ref back and finds its own claim commit.
+    w.sim.inject_fault_after("/git/refs", 502, 1);
+    let executor = fresh_executor(&w, "executor");
+    let result = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        "{result:?}"
+    );
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    // The claim points at a claim commit on the merge, not at the merge itself.
+    let (s, claim) = w
+        .api(
+            "bob-token",
+            Method::GET,
+            &format!("/repos/{REPO}/git/ref/prgate/claims/{merge}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{claim}");
+    let target = claim["object"]["sha"].as_str().unwrap();
+    assert_ne!(target, merge);
+    let (_, commit) = w
+        .api(
+            "bob-token",
+            Method::GET,
+            &format!("/repos/{REPO}/commits/{target}"),
+            None,
+        )
+        .await;
+    assert_eq!(commit["parents"][0]["sha"], json!(merge), "{commit}");
+    // Considered again (a replica, a later pass): claimed before, nothing runs twice.
+    let again = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !matches!(again, prgate::executor::service::Considered::Ran { .. }),
+        "{again:?}"
+    );
+    assert_eq!(w.runs(), vec![merge]);
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_a_writer_made_first_is_reported_and_an_operator_recovers() {
+    // No executor in the gate: the merge is considered by hand, after the writer's claim.
+    let (w, merge) = merged_by_hand("predicted", &[("firewall/rules.toml", "allow = [5]\n")]).await;
+    let claim = format!("refs/prgate/claims/{merge}");
+    assert_eq!(create_ref(&w, "bob-token", &claim, &merge).await.0, 201);
+    let executor = fresh_executor(&w, "executor");
+    let result = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    match result {
+        prgate::executor::service::Considered::Blocked { reason } => {
+            assert!(reason.contains(&claim), "{reason}")
+        }
+        other => panic!("a claim prgate did not make must be reported: {other:?}"),
+    }
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "error", "{description}");
+    assert!(w.runs().is_empty());
+    // The operator's one command: `prgate execute` takes a claim of its own and runs it once.
+    let result = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Operator,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        "{result:?}"
+    );
+    assert_eq!(w.runs(), vec![merge]);
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_forged_status_delivery_is_not_believed() {
+    let manual = POLICY.replace("merge = \"auto\"", "merge = \"manual\"");
+    let w = World::start_with(&manual, &["main"]).await;
+    w.commit_and_push(
+        "replayed",
+        &[("firewall/rules.toml", "allow = [6]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
+    let manual_n = w.open_pr(AGENT, "replayed", "main", "replayed").await;
+    w.settle().await;
+    let head = w.head_of(manual_n).await;
+    w.approve("alice-token", manual_n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+    // An old, validly signed delivery of a forged status by bob, replayed later.
+    let body = json!({
+        "sha": head,
+        "context": "prgate/approval",
+        "state": "success",
+        "sender": {"login": "bob", "id": 1003, "type": "User"},
+        "repository": {"full_name": REPO},
+    })
+    .to_string();
+    let replay = || {
+        w.http
+            .post(format!("{}/webhook", w.gate().url()))
+            .header("X-GitHub-Event", "status")
+            .header("X-GitHub-Delivery", uuid::Uuid::new_v4().to_string())
+            .header(
+                "X-Hub-Signature-256",
+                prgate::webhook::sign(SECRET, body.as_bytes()),
+            )
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(replay().await.unwrap().status().as_u16(), 202);
+    w.settle().await;
+    let (state, description, creator) = w.approval(&head).await.unwrap();
+    assert_eq!(
+        (state.as_str(), creator.as_str()),
+        ("success", "prgate"),
+        "prgate's own status is the latest: nothing to overwrite ({description})"
+    );
+    w.shutdown().await;
+}
+
+/// Two replicas: one runs a long execution; the other's reconciler sees the claim `running`
+/// and leaves it alone (it may be running there), rather than calling it interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_replicas_running_claim_is_not_called_interrupted() {
+    let (w, merge) = merged_by_hand(
+        "long-run",
+        &[
+            ("firewall/rules.toml", "allow = [10]\n"),
+            ("firewall/sleep", "3\n"),
+        ],
+    )
+    .await;
+    let (a, b) = (
+        fresh_executor(&w, "replica-a"),
+        fresh_executor(&w, "replica-b"),
+    );
+    let (repo, sha): (prgate::types::RepoName, prgate::types::CommitSha) =
+        (REPO.parse().unwrap(), merge.parse().unwrap());
+    let running = {
+        let (a, repo, sha) = (a.clone(), repo.clone(), sha.clone());
+        tokio::spawn(async move {
+            a.consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+                .await
+        })
+    };
+    let mut seen_running = false;
+    for _ in 0..200 {
+        if let Some((state, _)) = w.status_in(&merge, "prgate/execution").await
+            && state == "pending"
+        {
+            seen_running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_running, "replica A never claimed the merge");
+    b.reconcile().await;
+    let (state, description) = w.status_in(&merge, "prgate/execution").await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    let result = running.await.unwrap().unwrap();
+    assert!(
+        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        "{result:?}"
+    );
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    w.shutdown().await;
+}
