@@ -1064,57 +1064,38 @@ pub fn render_json(report: &AuditReport) -> String {
     }
 }
 
-/// The report as one self-contained HTML page; every value from the repository is escaped.
-pub fn render_html(report: &AuditReport) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>prgate audit of {}</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}code{{font-size:90%}}.bad{{color:#b00020}}.ok{{color:#106010}}</style></head><body>\n<h1>prgate audit of {}</h1>\n<p>{}</p>\n",
-        crate::dashboard::escape_html(&report.branch),
-        crate::dashboard::escape_html(&report.branch),
-        crate::dashboard::escape_html(&scope(report))
-    );
-    if report.clean {
-        s.push_str("<p class=\"ok\"><strong>Clean</strong>: every change to governed paths carries a valid approval record.</p>\n");
-    } else {
-        let _ = write!(
-            s,
-            "<p class=\"bad\"><strong>{} violations</strong></p>\n<table><tr><th>commit</th><th>kind</th><th>author</th><th>summary</th><th>detail</th></tr>\n",
-            report.violations.len()
-        );
-        for v in &report.violations {
-            let _ = writeln!(
-                s,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                crate::dashboard::escape_html(&v.commit),
-                crate::dashboard::escape_html(v.kind.as_str()),
-                crate::dashboard::escape_html(&v.author),
-                crate::dashboard::escape_html(&v.summary),
-                crate::dashboard::escape_html(&v.detail)
-            );
-        }
-        s.push_str("</table>\n");
-    }
-    if !report.records.is_empty() {
-        s.push_str("<h2>Governed commits</h2>\n<table><tr><th>commit</th><th>record</th><th>time</th><th>pull request</th><th>author</th><th>approvers</th><th>execution</th></tr>\n");
-        for r in &report.records {
-            let _ = writeln!(
-                s,
-                "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                crate::dashboard::escape_html(short(&r.commit)),
-                if r.holds { "ok" } else { "bad" },
-                if r.holds { "holds" } else { "violation" },
-                crate::dashboard::escape_html(&r.committed_at),
-                crate::dashboard::escape_html(r.pull.as_deref().unwrap_or("")),
-                crate::dashboard::escape_html(&r.author),
-                crate::dashboard::escape_html(&r.approvers.join(", ")),
-                crate::dashboard::escape_html(&execution(r))
-            );
-        }
-        s.push_str("</table>\n");
-    }
-    s.push_str("<p>Approvals are checked offline for presence only; who approved and whether they were eligible can only be re-checked against the code host.</p>\n</body></html>\n");
-    s
+/// The report as one self-contained HTML page, from the template `audit.html.j2`, which
+/// escapes every value from the repository.
+pub fn render_html(report: &AuditReport) -> Result<String, crate::render::RenderError> {
+    let violations: Vec<_> = report
+        .violations
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "commit": v.commit, "kind": v.kind.as_str(), "author": v.author,
+                "summary": v.summary, "detail": v.detail,
+            })
+        })
+        .collect();
+    let records: Vec<_> = report
+        .records
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "commit": short(&r.commit), "holds": r.holds, "committed_at": r.committed_at,
+                "pull": r.pull.as_deref().unwrap_or(""), "author": r.author,
+                "approvers": r.approvers.join(", "), "execution": execution(r),
+            })
+        })
+        .collect();
+    let context = serde_json::json!({
+        "branch": report.branch,
+        "scope": scope(report),
+        "clean": report.clean,
+        "violations": violations,
+        "records": records,
+    });
+    crate::render::Renderer::new(None).render("audit.html.j2", &context)
 }
 
 /// Convenience for callers that hold a path: audits `branch` of the repository at `path`.

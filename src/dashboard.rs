@@ -86,23 +86,6 @@ impl std::fmt::Debug for Dashboard {
     }
 }
 
-/// Escapes text for HTML element content and quoted attribute values (the audit report's
-/// HTML still uses it; the pages here are escaped by their templates).
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The path of a PR's decision page, from the root of the admin listener.
 pub fn pull_page_path(pull: &PullRef) -> String {
     format!("pulls/{}/{}", pull.repo, pull.number)

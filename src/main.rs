@@ -790,7 +790,13 @@ fn audit(
     let text = match format {
         AuditFormat::Text => prgate::audit::render_text(&report),
         AuditFormat::Json => prgate::audit::render_json(&report),
-        AuditFormat::Html => prgate::audit::render_html(&report),
+        AuditFormat::Html => match prgate::audit::render_html(&report) {
+            Ok(html) => html,
+            Err(e) => {
+                eprintln!("prgate audit: {e}");
+                return ExitCode::from(EXIT_OTHER);
+            }
+        },
     };
     match output {
         Some(path) => {

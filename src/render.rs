@@ -51,6 +51,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("pull.html.j2", include_str!("../templates/pull.html.j2")),
     ("login.html.j2", include_str!("../templates/login.html.j2")),
+    ("audit.html.j2", include_str!("../templates/audit.html.j2")),
 ];
 
 #[derive(Debug, thiserror::Error)]
