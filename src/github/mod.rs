@@ -378,7 +378,7 @@ impl GitHub {
     ) -> Result<Option<ApiCheckRun>, GitHubError> {
         let mut path = format!(
             "/repos/{repo}/commits/{sha}/check-runs?check_name={}&filter=latest",
-            encode_query(name)
+            url_escape(name)
         );
         if let Some(app) = self.transport.app_id() {
             path.push_str(&format!("&app_id={app}"));
@@ -759,33 +759,20 @@ fn decode_content(path: &str, c: ApiContent) -> Result<FileAtCommit, GitHubError
     Ok(FileAtCommit { blob_sha, text })
 }
 
-/// Escapes a query value (branch names may hold `/`, `#`, `&`).
+/// What RFC 3986 leaves unreserved (letters, digits, `-._~`) stays; everything else is
+/// percent-encoded.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Escapes a query value or one path segment (branch names may hold `/`, `#`, `&`).
 fn url_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// Escapes a repository path, keeping its `/` separators.
 fn url_escape_path(s: &str) -> String {
     s.split('/').map(url_escape).collect::<Vec<_>>().join("/")
-}
-
-/// Percent-encodes a query parameter value (a check name holds `/`).
-fn encode_query(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
