@@ -318,7 +318,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => {
             init_tracing();
-            let config = match prgate::config::load_server_config(&config) {
+            let config_path = config;
+            let config = match prgate::config::load_server_config(&config_path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("prgate: {e}");
@@ -331,11 +332,13 @@ fn main() -> ExitCode {
             };
             match rt.block_on(prgate::serve::run(config)) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(
-                    e @ (prgate::serve::ServeError::Config(_)
-                    | prgate::serve::ServeError::Preflight(_)),
-                ) => {
+                Err(e @ prgate::serve::ServeError::Config(_)) => {
                     eprintln!("prgate: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+                // Each finding names a key or a repository; the file they are in is this one.
+                Err(e @ prgate::serve::ServeError::Preflight(_)) => {
+                    eprintln!("prgate: {}: {e}", config_path.display());
                     ExitCode::from(EXIT_USAGE)
                 }
                 Err(e) => {

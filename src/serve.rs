@@ -169,18 +169,19 @@ pub async fn start_with_clock(
     if let Ok(cwd) = std::env::current_dir() {
         config.anchor_paths(&cwd);
     }
+    // Every secret resolves now, or nothing starts: an executor's missing secret found after
+    // the approval and the merge would leave an approved change that can never run. Checked
+    // before the webhook secrets are read, so that a missing one is named by its key too.
+    let refused: Vec<_> = crate::preflight::secrets(&config);
+    if !refused.is_empty() {
+        return Err(ServeError::Preflight(refused));
+    }
     let secrets = config
         .webhook_secrets
         .iter()
         .map(|s| s.resolve())
         .collect::<Result<Vec<_>, _>>()?;
     let metrics = Metrics::new();
-    // Every secret resolves now, or nothing starts: an executor's missing secret found after
-    // the approval and the merge would leave an approved change that can never run.
-    let refused: Vec<_> = crate::preflight::secrets(&config);
-    if !refused.is_empty() {
-        return Err(ServeError::Preflight(refused));
-    }
     // A bad token or app key is a start-up error, before anything is created on disk.
     let (gh, token) = github_client(&config.github, options, metrics.clone())?;
     let gh = Arc::new(gh);

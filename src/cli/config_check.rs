@@ -68,7 +68,7 @@ fn finish(name: &str, as_json: bool, findings: &[Finding]) -> ExitCode {
         );
     } else {
         for f in findings {
-            eprintln!("{f}");
+            eprintln!("{name}: {f}");
         }
         if ok {
             println!("{name}: ok");

@@ -36,6 +36,7 @@ mod policy_engine;
 mod policy_parse;
 mod policy_props;
 mod propose_links;
+mod readme_walkthrough;
 mod render_snapshots;
 mod sim_api;
 mod sim_flow;
