@@ -86,6 +86,20 @@ impl std::fmt::Debug for Dashboard {
     }
 }
 
+/// Where a status of prgate's links to: the PR's decision page under `public_url`, or the
+/// dashboard when no PR is known; nothing without `public_url`.
+pub fn page_url(
+    public_url: Option<&str>,
+    repo: &RepoName,
+    pull: Option<PullNumber>,
+) -> Option<String> {
+    let base = public_url?.trim_end_matches('/');
+    Some(match pull {
+        Some(n) => format!("{base}/pulls/{repo}/{n}"),
+        None => format!("{base}/"),
+    })
+}
+
 /// The path of a PR's decision page, from the root of the admin listener.
 pub fn pull_page_path(pull: &PullRef) -> String {
     format!("pulls/{}/{}", pull.repo, pull.number)

@@ -425,7 +425,7 @@ impl Gate {
         if remembered && self.code_host_shows(repo, sha, state, description).await? {
             return Ok(());
         }
-        let target = page_url(self.public_url.as_deref(), repo, pull);
+        let target = crate::dashboard::page_url(self.public_url.as_deref(), repo, pull);
         self.gh
             .post_status(
                 repo,
@@ -859,7 +859,7 @@ impl Gate {
 
     /// The decision page of a PR, when prgate knows its public URL.
     fn page_url(&self, pull: &PullRef) -> Option<String> {
-        page_url(self.public_url.as_deref(), &pull.repo, Some(pull.number))
+        crate::dashboard::page_url(self.public_url.as_deref(), &pull.repo, Some(pull.number))
     }
 
     /// Publishes the decision as the check run `prgate/approval` on its head (GitHub Apps
@@ -1230,20 +1230,6 @@ pub fn clip_summary(summary: &str) -> String {
         end -= 1;
     }
     format!("{}{TAIL}", &summary[..end])
-}
-
-/// Where a status of prgate's links to: the PR's decision page under `public_url`, or the
-/// dashboard when no PR is known; nothing without `public_url`.
-pub fn page_url(
-    public_url: Option<&str>,
-    repo: &RepoName,
-    pull: Option<PullNumber>,
-) -> Option<String> {
-    let base = public_url?.trim_end_matches('/');
-    Some(match pull {
-        Some(n) => format!("{base}/pulls/{repo}/{n}"),
-        None => format!("{base}/"),
-    })
 }
 
 /// The merge commit message: the PR title, then the approval trailers as the last paragraph.

@@ -2,7 +2,6 @@
 //! and the health and readiness probes and nothing else; the admin one serves the dashboard,
 //! the decision pages and Prometheus metrics, behind `admin_token` when one is set.
 
-use crate::readiness::Readiness;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,21 +18,9 @@ use crate::dashboard::Dashboard;
 use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 use crate::render::Renderer;
 use crate::webhook::handler::receive_webhook;
-use crate::webhook::intake::BodyIntake;
 use crate::webhook::queue::Queue;
 
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// Every configured webhook secret; a delivery signed with any of them is accepted.
-    pub secrets: Arc<Vec<Secret>>,
-    pub queue: Queue,
-    pub metrics: Metrics,
-    /// Whether the service can do its work, and why not; `/readyz` reports it.
-    pub ready: Readiness,
-    /// The budget and deadline webhook bodies are read under (`[http]` in the config).
-    pub intake: BodyIntake,
-}
+pub use crate::webhook::handler::AppState;
 
 /// The public listener's routes: what GitHub and a load balancer need, and nothing else
 /// (every other path is 404).

@@ -1501,7 +1501,7 @@ impl Executor {
     /// `merge`, else the dashboard (which lists executions); nothing without `public_url`.
     fn page_url(&self, repo: &RepoName, merge: &CommitSha) -> Option<String> {
         let pull = self.dashboard.pull_of_merge(repo, merge).map(|p| p.number);
-        crate::gate::page_url(self.config.public_url.as_deref(), repo, pull)
+        crate::dashboard::page_url(self.config.public_url.as_deref(), repo, pull)
     }
 
     /// Records a refusal durably, as a (signed) note with outcome `refused` and no approvals,

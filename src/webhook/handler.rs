@@ -12,11 +12,17 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::server::AppState;
 use crate::webhook::event::{Delivery, Event, decode_event};
 use crate::webhook::intake::IntakeError;
 use crate::webhook::queue::{Enqueued, QueueError};
 use crate::webhook::signature::{SIGNATURE_HEADER, SignatureCheck};
+use std::sync::Arc;
+
+use crate::config::Secret;
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+use crate::webhook::intake::BodyIntake;
+use crate::webhook::queue::Queue;
 
 /// GitHub's own cap on a delivery's size; nothing larger is read.
 pub const MAX_BODY_BYTES: usize = crate::config::MAX_WEBHOOK_BODY_BYTES;
@@ -53,6 +59,19 @@ fn error_and_close(status: StatusCode, message: impl std::fmt::Display) -> Respo
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// What the public listener's handlers share (the webhook's secrets, queue and intake).
+#[derive(Clone)]
+pub struct AppState {
+    /// Every configured webhook secret; a delivery signed with any of them is accepted.
+    pub secrets: Arc<Vec<Secret>>,
+    pub queue: Queue,
+    pub metrics: Metrics,
+    /// Whether the service can do its work, and why not; `/readyz` reports it.
+    pub ready: Readiness,
+    /// The budget and deadline webhook bodies are read under (`[http]` in the config).
+    pub intake: BodyIntake,
 }
 
 /// `POST /webhook`.
