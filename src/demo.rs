@@ -198,10 +198,9 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let webhook_secret = uuid::Uuid::new_v4().to_string();
     // The gate signs its notes; the auditor checks them with the public key.
     let signing_key_file = secrets.join("note-signing.key");
-    let signing_key = crate::executor::signing::generate_key().map_err(setup_err)?;
-    crate::executor::signing::write_seed_file(&signing_key_file, &signing_key)
-        .map_err(setup_err)?;
-    let public_key = crate::executor::signing::public_key_hex(&signing_key.verifying_key());
+    let signing_key = crate::record::signing::generate_key().map_err(setup_err)?;
+    crate::record::signing::write_seed_file(&signing_key_file, &signing_key).map_err(setup_err)?;
+    let public_key = crate::record::signing::public_key_hex(&signing_key.verifying_key());
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().map_err(setup_err)?,
         data_dir: dir.join("gate"),
@@ -403,7 +402,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     .await?;
     let rules_now = std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
     let local = fetch_with_notes(&clone_url, &mirror, &root_token)?;
-    let note = crate::executor::read_note(
+    let note = crate::git::notes::read_note(
         &local,
         git2::Oid::from_str(merge.as_str()).map_err(step_err)?,
     )

@@ -23,7 +23,7 @@ use crate::github::{GitHub, GitHubError, MergeOutcome};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
 use crate::policy::{Account, AccountKind, ProgramPaths, ProposedPolicy, PullFacts};
-use crate::records::{ApprovalTrailers, TrailerApproval};
+use crate::record::trailers::{ApprovalTrailers, TrailerApproval};
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
 use crate::webhook::{Delivery, Event, EventAccount, Queue};

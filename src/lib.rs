@@ -4,6 +4,29 @@
 //! commit; prgate merges it with the approved SHA pinned, and an executor re-verifies before it
 //! applies the change once. See DESIGN.md (shared) and README.md.
 
+// Module dependency order: each module may use only those named on its line (and what they
+// use); none uses one that uses it back. Leaves: `types`, `clock`, `links`, `render`,
+// `metrics`, `readiness`, `listener`.
+//   config        types
+//   policy        config, types (pure: no I/O)
+//   record        config, policy, types (the approval record's format and checks; no executor,
+//                 verify, audit or gate)
+//   git           config, types, record (notes I/O writes record::note; no executor or gate)
+//   github        config, metrics, policy, types
+//   verify        config, git, record, types
+//   audit         verify, git, record, policy, config, dashboard
+//   proposed_tree git, links;   propose  proposed_tree, git, github, policy, config, render, types
+//   dashboard     policy, render, types;   watch  github, types;   preflight  config, github
+//   executor      git, record, github, policy, config, dashboard, metrics, render, types, and
+//                 gate (executor::service <-> gate is a cycle still to be resolved with the
+//                 gate's split)
+//   gate          executor, record, github, policy, webhook, dashboard, metrics, render, clock
+//   webhook, server  config, dashboard, metrics, readiness, render (webhook <-> server is a
+//                 cycle still to be resolved)
+//   serve         everything above it: gate, executor, server, webhook, preflight, listener
+//   demo          serve, audit, propose, git, record, github, sim
+//   sim           types
+
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -21,7 +44,7 @@ pub mod preflight;
 pub mod propose;
 pub mod proposed_tree;
 pub mod readiness;
-pub mod records;
+pub mod record;
 pub mod render;
 pub mod serve;
 pub mod server;

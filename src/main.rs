@@ -697,7 +697,7 @@ async fn execute(
     let signing_key = match config
         .note_signing_key
         .as_ref()
-        .map(prgate::executor::signing::resolve_signing_key)
+        .map(prgate::record::signing::resolve_signing_key)
         .transpose()
     {
         Ok(k) => k,
@@ -718,9 +718,9 @@ async fn execute(
         Ok(result) => {
             let code = match &result {
                 Considered::Ran { outcome, .. } | Considered::AlreadyRecorded { outcome, .. } => {
-                    if *outcome == prgate::executor::Outcome::Succeeded {
+                    if *outcome == prgate::record::note::Outcome::Succeeded {
                         0
-                    } else if *outcome == prgate::executor::Outcome::Refused {
+                    } else if *outcome == prgate::record::note::Outcome::Refused {
                         EXIT_REFUSED
                     } else {
                         EXIT_EXEC_FAILED
@@ -816,13 +816,13 @@ fn audit(
 /// The `--public-key` arguments, each hex or `file:PATH`.
 fn parse_public_keys(args: &[String]) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
     args.iter()
-        .map(|a| prgate::executor::signing::parse_public_key_arg(a).map_err(|e| e.to_string()))
+        .map(|a| prgate::record::signing::parse_public_key_arg(a).map_err(|e| e.to_string()))
         .collect()
 }
 
 /// `prgate key generate|public`.
 fn key(command: KeyCommand) -> ExitCode {
-    use prgate::executor::signing as sign;
+    use prgate::record::signing as sign;
     let (key, json) = match command {
         KeyCommand::Generate { out, json } => {
             let key = match sign::generate_key() {

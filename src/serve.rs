@@ -201,7 +201,7 @@ pub async fn start_with_clock(
     let signing_key = config
         .note_signing_key
         .as_ref()
-        .map(crate::executor::signing::resolve_signing_key)
+        .map(crate::record::signing::resolve_signing_key)
         .transpose()?;
     let mut executor = Executor::new(
         Arc::new(config.clone()),

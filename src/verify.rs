@@ -11,10 +11,11 @@ use git2::{Oid, Repository};
 use serde::Serialize;
 
 use crate::config::POLICY_PATH;
-use crate::executor::equivalence::{Equivalence, MergeKind, check_content};
-use crate::executor::note::{ExecutionNote, ExecutionRecord, NoteError, read_note};
-use crate::executor::signing::{SignatureCheck, check_signature, public_key_hex};
-use crate::records::ApprovalTrailers;
+use crate::git::notes::read_note;
+use crate::record::equivalence::{Equivalence, MergeKind, check_content};
+use crate::record::note::{ExecutionNote, ExecutionRecord, NoteError};
+use crate::record::signing::{SignatureCheck, check_signature, public_key_hex};
+use crate::record::trailers::ApprovalTrailers;
 use crate::types::{CommitSha, PullRef};
 
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +236,7 @@ pub fn verify_commit_with_keys(
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Known<'a> {
     /// Root trees and unique merge bases, from git's commit-graph.
-    pub graph: Option<&'a crate::audit::CommitGraph>,
+    pub graph: Option<&'a crate::git::commit_graph::CommitGraph>,
     /// The blob of the policy file at M's first parent, as the caller read it there
     /// (`Some(None)`: that commit has no policy file).
     pub base_policy: Option<Option<Oid>>,
@@ -277,7 +278,7 @@ pub(crate) fn check_record_known(
     if let Some(refusal) = note
         .as_ref()
         .and_then(|n| n.execution.as_ref())
-        .filter(|e| e.outcome == crate::executor::Outcome::Refused)
+        .filter(|e| e.outcome == crate::record::note::Outcome::Refused)
     {
         problems.push(
             ProblemKind::Refused,

@@ -8,7 +8,7 @@ use ed25519_dalek::VerifyingKey;
 use git2::Oid;
 use serde::Serialize;
 
-use crate::executor::note::{ExecutionNote, NoteError};
+use crate::record::note::{ExecutionNote, NoteError};
 use crate::verify::SignatureStatus;
 
 /// The commit where the walk stopped; it and everything behind it were not audited.

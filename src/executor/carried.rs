@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use git2::{Oid, Repository, Tree};
 
-use super::history::{paths_between, policy_blob_at};
+use crate::git::history::{paths_between, policy_blob_at};
 
 /// How far back along the first-parent line the walk looks for the last approved state; a
 /// branch whose governed content was last approved further back is refused, never guessed.

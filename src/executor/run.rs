@@ -15,9 +15,9 @@ use tokio::net::unix::pipe::Receiver as OutputPipe;
 use tokio_util::sync::CancellationToken;
 
 use super::git_env::git_environment;
-use super::note::Outcome;
 use super::redact::{Redactor, SecretForms};
 use crate::config::Secret;
+use crate::record::note::{ExecutionRecord, Outcome};
 
 /// The only variables taken from the gate's own environment. Everything else (the gate's
 /// `GITHUB_TOKEN`, webhook secrets, cloud credentials) never reaches the command.
@@ -68,6 +68,25 @@ pub struct RunResult {
     pub output_sha256: String,
     /// Whether the output went past `output_cap`.
     pub truncated: bool,
+}
+
+// The record's format lives in `crate::record::note`, which knows nothing of runs; turning a
+// run into a record is the executor's, so this constructor is declared here.
+impl ExecutionRecord {
+    /// The record of a run that took place.
+    pub fn from_run(executor: impl Into<String>, run: &RunResult) -> Self {
+        ExecutionRecord {
+            executor: executor.into(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            exit_code: run.exit_code,
+            output_sha256: Some(run.output_sha256.clone()),
+            outcome: run.outcome,
+            // A command that could not be started: the output is prgate's own line saying why.
+            refusal: (run.outcome == Outcome::NotStarted).then(|| run.output.trim().to_string()),
+            operator: None,
+        }
+    }
 }
 
 /// Runs the command and waits for it, its timeout or `cancel`, whichever comes first. Never

@@ -3,7 +3,7 @@
 //! the ones prgate's own account posted are the record of its runs that no writer can delete
 //! or rewrite: at-most-once rests on them, not only on refs and notes.
 
-use super::note::Outcome;
+use crate::record::note::Outcome;
 
 /// What one of prgate's own `prgate/execution` statuses says about a merge commit.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,25 +16,26 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::carried::{Carried, check_carried};
-use super::equivalence::{Equivalence, check_content};
-use super::history::{changed_paths, first_parent_range, policy_blob_at};
-use super::note::{
-    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, Outcome, push_notes, read_note,
-    write_note,
-};
 use super::run::{RunSpec, run_executor};
 use super::run_status::{self, RunStatus};
-use super::signing::sign_note;
-use super::worktree::{checkout_fresh, sync_mirror};
 use crate::EXECUTION_CONTEXT;
 use crate::config::{ExecutorConfig, POLICY_PATH, Secret, ServerConfig};
 use crate::dashboard::Dashboard;
+use crate::git::history::{changed_paths, first_parent_range, policy_blob_at};
+use crate::git::mirror::sync_mirror;
+use crate::git::notes::{adopt_fetched_notes, push_notes, read_note, write_note};
+use crate::git::worktree::checkout_fresh;
 use crate::github::facts::gather_facts_with_policy;
 use crate::github::models::ApiPull;
 use crate::github::{GitHub, GitHubError};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalState};
-use crate::records::ApprovalTrailers;
+use crate::record::equivalence::{Equivalence, check_content};
+use crate::record::note::{
+    ExecutionNote, ExecutionRecord, NOTE_VERSION, NOTES_REF, NoteApproval, Outcome,
+};
+use crate::record::signing::{SignatureCheck, check_signature, sign_note};
+use crate::record::trailers::ApprovalTrailers;
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, RepoName};
 
@@ -368,12 +369,12 @@ impl Executor {
         let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
         let trusted = |n: &ExecutionNote| match &own_key {
             Some(k) => matches!(
-                super::signing::check_signature(n, std::slice::from_ref(k)),
-                super::signing::SignatureCheck::Valid { .. }
+                check_signature(n, std::slice::from_ref(k)),
+                SignatureCheck::Valid { .. }
             ),
             None => true,
         };
-        let restore = match super::note::adopt_fetched_notes(mirror, &trusted) {
+        let restore = match adopt_fetched_notes(mirror, &trusted) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(%repo, error = %e, "cannot merge the fetched notes");
@@ -1014,8 +1015,8 @@ impl Executor {
                         // anyone who can push can write a note.
                         let signed = match &own_key {
                             Some(k) => matches!(
-                                super::signing::check_signature(&n, std::slice::from_ref(k)),
-                                super::signing::SignatureCheck::Valid { .. }
+                                check_signature(&n, std::slice::from_ref(k)),
+                                SignatureCheck::Valid { .. }
                             ),
                             None => true,
                         };
@@ -1165,7 +1166,7 @@ impl Executor {
             )));
         }
         let note = ExecutionNote {
-            version: super::note::NOTE_VERSION,
+            version: NOTE_VERSION,
             repo: repo.clone(),
             pull: PullNumber(pull.number),
             base: local.parent.clone(),
@@ -1530,7 +1531,7 @@ impl Executor {
             .map_err(|e: crate::types::InvalidId| ExecError::Other(e.to_string()))?;
         let now = Utc::now();
         let note = ExecutionNote {
-            version: super::note::NOTE_VERSION,
+            version: NOTE_VERSION,
             repo: repo.clone(),
             pull: PullNumber(pull.number),
             base: local.parent,

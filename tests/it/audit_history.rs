@@ -10,9 +10,10 @@ use prgate::audit::{
     AuditError, AuditOptions, AuditReport, ViolationKind, audit, render_html, render_json,
     render_text,
 };
-use prgate::executor::note::NOTE_VERSION;
-use prgate::executor::{ExecutionNote, ExecutionRecord, NoteApproval, Outcome, write_note};
-use prgate::records::{ApprovalTrailers, TrailerApproval};
+use prgate::git::notes::write_note;
+use prgate::record::note::NOTE_VERSION;
+use prgate::record::note::{ExecutionNote, ExecutionRecord, NoteApproval, Outcome};
+use prgate::record::trailers::{ApprovalTrailers, TrailerApproval};
 use prgate::types::{Login, PullNumber, UserId};
 use support::TestRepo;
 
@@ -831,7 +832,7 @@ fn with_keys_only_a_signed_record_ends_a_since_audit() {
     // Signed by the gate's key: the walk ends there; by another key, it does not.
     let mut old = note(&s.h.r, s.h.first_merge, first_head, Outcome::Succeeded);
     old.decided_at = Utc.timestamp_opt(T0 + 6, 0).single().unwrap();
-    prgate::executor::sign_note(&mut old, &key).unwrap();
+    prgate::record::signing::sign_note(&mut old, &key).unwrap();
     write_note(&s.h.r.repo, s.h.first_merge, &old).unwrap();
     let report = with_keys(std::slice::from_ref(&key));
     assert_eq!(
@@ -1092,7 +1093,7 @@ fn signed_history(key: &ed25519_dalek::SigningKey) -> History {
         } else {
             n.approvals
         };
-        prgate::executor::sign_note(&mut n, key).unwrap();
+        prgate::record::signing::sign_note(&mut n, key).unwrap();
         write_note(&h.r.repo, m, &n).unwrap();
     }
     h

@@ -32,7 +32,8 @@ async fn the_demo_story_turns_out_as_told() {
         report.merge_second_parent, report.head,
         "merged with the approved head"
     );
-    let trailers = prgate::records::ApprovalTrailers::parse(&report.trailers).expect("trailers");
+    let trailers =
+        prgate::record::trailers::ApprovalTrailers::parse(&report.trailers).expect("trailers");
     assert_eq!(trailers.head.as_str(), report.head);
     assert_eq!(trailers.approvals[0].login, "alice");
     assert_eq!(report.execution_state, "success");

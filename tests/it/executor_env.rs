@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use prgate::executor::{Outcome, RunSpec, run_executor};
+use prgate::executor::{RunSpec, run_executor};
+use prgate::record::note::Outcome;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

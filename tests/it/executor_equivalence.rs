@@ -3,7 +3,7 @@
 
 use crate::executor_support as support;
 
-use prgate::executor::{Equivalence, MergeKind, check_content};
+use prgate::record::equivalence::{Equivalence, MergeKind, check_content};
 use support::{TestRepo, scenario};
 
 fn reason(e: Equivalence) -> String {

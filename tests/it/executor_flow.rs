@@ -162,7 +162,7 @@ async fn an_admin_merge_past_protection_without_approval_is_refused() {
         matches!(
             again,
             prgate::executor::service::Considered::AlreadyRecorded {
-                outcome: prgate::executor::Outcome::Refused,
+                outcome: prgate::record::note::Outcome::Refused,
                 ..
             }
         ),

@@ -4,10 +4,10 @@
 use crate::executor_support as support;
 
 use git2::Repository;
-use prgate::executor::note::NOTE_VERSION;
-use prgate::executor::{
-    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, NoteError, Outcome, push_notes,
-    read_note, write_note,
+use prgate::git::notes::{push_notes, read_note, write_note};
+use prgate::record::note::NOTE_VERSION;
+use prgate::record::note::{
+    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, NoteError, Outcome,
 };
 use prgate::types::{Login, PullNumber, UserId};
 use support::{TestRepo, scenario};

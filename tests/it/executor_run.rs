@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use prgate::config::Secret;
-use prgate::executor::{Outcome, RunSpec, run_executor};
+use prgate::executor::{RunSpec, run_executor};
+use prgate::record::note::Outcome;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 

@@ -4,7 +4,8 @@ use crate::executor_support as support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use prgate::executor::{checkout_fresh, sync_mirror};
+use prgate::git::mirror::sync_mirror;
+use prgate::git::worktree::checkout_fresh;
 use support::{TestRepo, scenario};
 
 #[test]
@@ -84,7 +85,7 @@ fn mirror_is_created_then_fetched_with_notes_and_pull_heads() {
     // The remote's notes land beside the executor's own, never over them.
     assert!(
         mirror
-            .find_note(Some(prgate::executor::note::FETCHED_NOTES_REF), s.main)
+            .find_note(Some(prgate::git::notes::FETCHED_NOTES_REF), s.main)
             .is_ok()
     );
     assert!(mirror.find_note(Some("refs/notes/prgate"), s.main).is_err());
@@ -104,7 +105,7 @@ fn checkout_refuses_to_clear_the_mirror() {
 
 /// git run as the executor runs it (GIT_DIR, prgate's pinned settings) in `dir`.
 fn executor_git(
-    checkout: &prgate::executor::Checkout,
+    checkout: &prgate::git::worktree::Checkout,
     dir: &std::path::Path,
     args: &[&str],
 ) -> String {

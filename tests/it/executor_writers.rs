@@ -106,7 +106,7 @@ async fn a_writer_deleting_claims_and_notes_never_makes_a_merge_run_twice() {
         matches!(
             again,
             prgate::executor::service::Considered::AlreadyRecorded {
-                outcome: prgate::executor::Outcome::Succeeded,
+                outcome: prgate::record::note::Outcome::Succeeded,
                 ..
             }
         ),
@@ -191,7 +191,7 @@ async fn a_rolled_back_provisional_note_never_leads_to_a_second_run() {
         matches!(
             result,
             prgate::executor::service::Considered::AlreadyRecorded {
-                outcome: prgate::executor::Outcome::Succeeded,
+                outcome: prgate::record::note::Outcome::Succeeded,
                 ..
             }
         ),

@@ -78,8 +78,8 @@ async fn as_an_app_the_gate_posts_as_its_bot_and_merges_on_approval() {
     assert_eq!(pull["merged_by"]["login"], json!("prgate[bot]"), "{pull}");
     let merge = pull["merge_commit_sha"].as_str().unwrap().to_string();
     let message = w.git_out(&["log", "-1", "--format=%B", &merge]);
-    let trailers =
-        prgate::records::ApprovalTrailers::parse(&message).expect("trailers in the merge message");
+    let trailers = prgate::record::trailers::ApprovalTrailers::parse(&message)
+        .expect("trailers in the merge message");
     assert_eq!(trailers.head.as_str(), head);
     assert_eq!(trailers.approvals[0].login, "alice");
     assert_eq!(trailers.approvals[0].review_id, review_id);

@@ -33,8 +33,8 @@ async fn one_designated_approval_merges_with_head_pinned_and_trailers() {
     let merge = pull["merge_commit_sha"].as_str().unwrap().to_string();
     assert_eq!(w.git_out(&["rev-parse", &format!("{merge}^2")]), head);
     let message = w.git_out(&["log", "-1", "--format=%B", &merge]);
-    let trailers =
-        prgate::records::ApprovalTrailers::parse(&message).expect("trailers in the merge message");
+    let trailers = prgate::record::trailers::ApprovalTrailers::parse(&message)
+        .expect("trailers in the merge message");
     assert_eq!(trailers.pull.to_string(), format!("{REPO}#{n}"));
     assert_eq!(trailers.head.as_str(), head);
     let policy_blob = w.git_out(&["rev-parse", &format!("{merge}^1:.github/prgate.toml")]);

@@ -204,7 +204,7 @@ async fn bypass_a_refused_admin_merge_is_never_laundered_by_a_late_approval() {
         matches!(
             again,
             prgate::executor::service::Considered::AlreadyRecorded {
-                outcome: prgate::executor::Outcome::Refused,
+                outcome: prgate::record::note::Outcome::Refused,
                 ..
             }
         ),

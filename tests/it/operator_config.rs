@@ -263,7 +263,7 @@ async fn a_run_that_did_not_start_is_recoverable_and_a_finished_one_is_final() {
     );
     assert_eq!(
         executor.finished_outcome(&repo, &sha).await.unwrap(),
-        Some(prgate::executor::Outcome::Succeeded)
+        Some(prgate::record::note::Outcome::Succeeded)
     );
     assert_eq!(w.runs(), vec![merge]);
     w.shutdown().await;

@@ -4,11 +4,11 @@
 use crate::executor_support as support;
 
 use git2::Oid;
-use prgate::executor::note::NOTE_VERSION;
-use prgate::executor::{
-    ExecutionNote, ExecutionRecord, MergeKind, NoteApproval, Outcome, write_note,
-};
-use prgate::records::{ApprovalTrailers, TrailerApproval};
+use prgate::git::notes::write_note;
+use prgate::record::equivalence::MergeKind;
+use prgate::record::note::NOTE_VERSION;
+use prgate::record::note::{ExecutionNote, ExecutionRecord, NoteApproval, Outcome};
+use prgate::record::trailers::{ApprovalTrailers, TrailerApproval};
 use prgate::types::{Login, PullNumber, UserId};
 use prgate::verify::{RecordSource, verify_commit};
 use support::{Scenario, TestRepo, scenario};
@@ -482,7 +482,7 @@ fn unknown_repositories_and_commits_are_errors() {
 // Signed notes
 
 use ed25519_dalek::SigningKey;
-use prgate::executor::sign_note;
+use prgate::record::signing::sign_note;
 use prgate::verify::{SignatureStatus, verify_commit_with_keys};
 
 fn signing_key(b: u8) -> SigningKey {
@@ -665,7 +665,7 @@ fn key_generate_then_verify_round_trips_through_the_cli() {
     // The executor's side: sign with the seed as the server would read it.
     let r = TestRepo::new();
     let s = scenario(&r);
-    let key = prgate::executor::signing::read_seed_file(&key_path).unwrap();
+    let key = prgate::record::signing::read_seed_file(&key_path).unwrap();
     let m = signed_merge(&r, &s, &key);
     let pub_file = dir.path().join("gate.pub");
     std::fs::write(&pub_file, format!("{public}\n")).unwrap();

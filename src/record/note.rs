@@ -3,20 +3,14 @@
 //! checks against the commit's trailers.
 
 use chrono::{DateTime, Utc};
-use git2::{Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
 
-use super::signing::NoteSignature;
-use crate::config::Secret;
 use crate::types::{CommitSha, Login, PullNumber, RepoName, UserId};
 
 /// Where prgate's notes live.
 pub const NOTES_REF: &str = "refs/notes/prgate";
 /// The note format this code writes; a reader refuses other versions rather than guess.
 pub const NOTE_VERSION: u32 = 1;
-
-/// Where the remote's notes are fetched to when a push needs them merged in first.
-const REMOTE_NOTES_REF: &str = "refs/prgate/notes-remote";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NoteError {
@@ -36,6 +30,18 @@ pub enum NoteError {
         "cannot push {NOTES_REF} to {url}: {message}; the note is kept locally and the next push sends it"
     )]
     Push { url: String, message: String },
+}
+
+/// A note's signature as stored in the note (made and checked by `super::signing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteSignature {
+    /// Always `ed25519`; named so that a later algorithm is refused rather than misread.
+    pub algorithm: String,
+    /// The signer's public key, hex (32 bytes). A hint for finding the trusted key: it is
+    /// trusted only when the verifier was given the same key.
+    pub public_key: String,
+    /// The signature, hex (64 bytes).
+    pub value: String,
 }
 
 /// The approval and execution record of one merge commit.
@@ -105,21 +111,6 @@ pub struct ExecutionRecord {
 }
 
 impl ExecutionRecord {
-    /// The record of a run that took place.
-    pub fn from_run(executor: impl Into<String>, run: &super::run::RunResult) -> Self {
-        ExecutionRecord {
-            executor: executor.into(),
-            started_at: run.started_at,
-            finished_at: run.finished_at,
-            exit_code: run.exit_code,
-            output_sha256: Some(run.output_sha256.clone()),
-            outcome: run.outcome,
-            // A command that could not be started: the output is prgate's own line saying why.
-            refusal: (run.outcome == Outcome::NotStarted).then(|| run.output.trim().to_string()),
-            operator: None,
-        }
-    }
-
     /// The record of a run that did not take place (`refused`, `held`, `interrupted`);
     /// `reason` is kept only for `refused`, where it says what verification found.
     pub fn not_run(
@@ -221,220 +212,11 @@ impl ExecutionNote {
     }
 }
 
-fn signature() -> Result<Signature<'static>, git2::Error> {
-    Signature::now("prgate", "prgate@localhost")
-}
-
-/// Writes (or replaces) the note on `commit`. Replacing is deliberate: the record grows from
-/// the decision to the execution result, and each write is the newest knowledge about it.
-pub fn write_note(repo: &Repository, commit: Oid, note: &ExecutionNote) -> Result<Oid, NoteError> {
-    let text = note.to_json().map_err(|e| NoteError::Encode {
-        commit: commit.to_string(),
-        message: e.to_string(),
-    })?;
-    let git = |source| NoteError::Git {
-        commit: commit.to_string(),
-        source,
-    };
-    let sig = signature().map_err(git)?;
-    repo.note(&sig, &sig, Some(NOTES_REF), commit, &text, true)
-        .map_err(git)
-}
-
-/// Reads the note on `commit`: `Ok(None)` when there is none, an error (never a panic) when
-/// there is one that is not a prgate record this version reads.
-pub fn read_note(repo: &Repository, commit: Oid) -> Result<Option<ExecutionNote>, NoteError> {
-    read_note_at(repo, NOTES_REF, commit)
-}
-
-fn read_note_at(
-    repo: &Repository,
-    notes_ref: &str,
-    commit: Oid,
-) -> Result<Option<ExecutionNote>, NoteError> {
-    let note = match repo.find_note(Some(notes_ref), commit) {
-        Ok(n) => n,
-        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(NoteError::Git {
-                commit: commit.to_string(),
-                source,
-            });
-        }
-    };
-    let text = note.message().ok_or_else(|| NoteError::NotOurs {
-        commit: commit.to_string(),
-        message: "the note is not UTF-8 text".into(),
-    })?;
-    ExecutionNote::from_json(&commit.to_string(), text).map(Some)
-}
-
-/// Pushes `refs/notes/prgate` to `url`. Never forced: when another replica has pushed notes
-/// meanwhile, theirs are fetched and ours are replayed on top (ours win for a commit both
-/// annotated, as the claim makes this replica the one executing it), then the push is retried.
-pub fn push_notes(repo: &Repository, url: &str, token: Option<&Secret>) -> Result<(), NoteError> {
-    const ATTEMPTS: usize = 3;
-    let mut last = String::new();
-    for _ in 0..ATTEMPTS {
-        match push_once(repo, url, token) {
-            Ok(()) => return Ok(()),
-            Err(message) => last = message,
-        }
-        merge_remote_notes(repo, url, token)?;
-    }
-    Err(NoteError::Push {
-        url: url.to_string(),
-        message: last,
-    })
-}
-
-fn push_once(repo: &Repository, url: &str, token: Option<&Secret>) -> Result<(), String> {
-    match crate::git::push_refspec(repo, url, &format!("{NOTES_REF}:{NOTES_REF}"), token) {
-        Ok(None) => Ok(()),
-        Ok(Some(rejection)) => Err(rejection),
-        Err(e) => Err(e.message().to_string()),
-    }
-}
-
-/// Fetches the remote's notes and replays every local note the remote lacks (or has
-/// differently) on top of them, so that the next push is a fast-forward.
-fn merge_remote_notes(
-    repo: &Repository,
-    url: &str,
-    token: Option<&Secret>,
-) -> Result<(), NoteError> {
-    let push_err = |message: String| NoteError::Push {
-        url: url.to_string(),
-        message,
-    };
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| push_err(e.message().to_string()))?;
-    let mut opts = git2::FetchOptions::new();
-    opts.remote_callbacks(crate::git::callbacks(token));
-    remote
-        .fetch(
-            &[format!("+{NOTES_REF}:{REMOTE_NOTES_REF}")],
-            Some(&mut opts),
-            None,
-        )
-        .map_err(|e| {
-            push_err(format!(
-                "fetching the remote's notes to merge them: {}",
-                e.message()
-            ))
-        })?;
-    let git = |source| NoteError::Git {
-        commit: NOTES_REF.to_string(),
-        source,
-    };
-    if repo.find_reference(REMOTE_NOTES_REF).is_err() {
-        // The remote has no notes at all; the push failed for another reason.
-        return Ok(());
-    }
-    let sig = signature().map_err(git)?;
-    let ours: Vec<(Oid, Oid)> = match repo.notes(Some(NOTES_REF)) {
-        Ok(iter) => iter.collect::<Result<_, _>>().map_err(git)?,
-        Err(e) if e.code() == git2::ErrorCode::NotFound => Vec::new(),
-        Err(e) => return Err(git(e)),
-    };
-    for (note_blob, annotated) in ours {
-        let ours_text = repo.find_blob(note_blob).map_err(git)?.content().to_vec();
-        let theirs_text = repo
-            .find_note(Some(REMOTE_NOTES_REF), annotated)
-            .ok()
-            .map(|n| n.message_bytes().to_vec());
-        if theirs_text.as_deref() != Some(ours_text.as_slice()) {
-            let text = String::from_utf8_lossy(&ours_text);
-            repo.note(&sig, &sig, Some(REMOTE_NOTES_REF), annotated, &text, true)
-                .map_err(git)?;
-        }
-    }
-    let merged = repo.refname_to_id(REMOTE_NOTES_REF).map_err(git)?;
-    repo.reference(
-        NOTES_REF,
-        merged,
-        true,
-        "prgate: notes merged with the remote's",
-    )
-    .map_err(git)?;
-    Ok(())
-}
-
-/// Where the mirror fetches the remote's notes: beside, never over, the executor's own
-/// `refs/notes/prgate`, so that a writer who rewrites or empties the remote's notes cannot
-/// erase what prgate wrote.
-pub const FETCHED_NOTES_REF: &str = "refs/prgate/remote-notes/prgate";
-
 /// When a record was last brought up to date: the end of its execution, or its decision.
-fn recorded_at(n: &ExecutionNote) -> DateTime<Utc> {
+pub fn recorded_at(n: &ExecutionNote) -> DateTime<Utc> {
     n.execution
         .as_ref()
         .map_or(n.decided_at, |e| e.finished_at.max(n.decided_at))
-}
-
-/// Takes the remote's notes (just fetched to [`FETCHED_NOTES_REF`]) into the local notes: a
-/// note for a commit the local notes lack, or a newer record that `trusted` accepts (another
-/// replica's or an operator's later write), is adopted; any other difference keeps the local
-/// record. Returns the commits whose local record the remote lacks or has otherwise, which
-/// the caller pushes again: a rewritten or rolled-back notes ref is restored.
-pub fn adopt_fetched_notes(
-    repo: &Repository,
-    trusted: &dyn Fn(&ExecutionNote) -> bool,
-) -> Result<Vec<Oid>, NoteError> {
-    let git = |source| NoteError::Git {
-        commit: NOTES_REF.to_string(),
-        source,
-    };
-    let list = |r: &str| -> Result<Vec<(Oid, Oid)>, NoteError> {
-        match repo.notes(Some(r)) {
-            Ok(iter) => iter.collect::<Result<Vec<_>, _>>().map_err(git),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(Vec::new()),
-            Err(e) => Err(git(e)),
-        }
-    };
-    let text_of = |blob: Oid| -> Result<String, NoteError> {
-        Ok(String::from_utf8_lossy(repo.find_blob(blob).map_err(git)?.content()).into_owned())
-    };
-    let theirs = list(FETCHED_NOTES_REF)?;
-    let ours = list(NOTES_REF)?;
-    let sig = signature().map_err(git)?;
-    let mut restore = Vec::new();
-    for (their_blob, commit) in &theirs {
-        let their_text = text_of(*their_blob)?;
-        let Some((our_blob, _)) = ours.iter().find(|(_, c)| c == commit) else {
-            repo.note(&sig, &sig, Some(NOTES_REF), *commit, &their_text, true)
-                .map_err(git)?;
-            continue;
-        };
-        let our_text = text_of(*our_blob)?;
-        if our_text == their_text {
-            continue;
-        }
-        let id = commit.to_string();
-        let newer = match (
-            ExecutionNote::from_json(&id, &their_text),
-            ExecutionNote::from_json(&id, &our_text),
-        ) {
-            (Ok(t), Ok(o)) => {
-                t.merge.as_str() == id && trusted(&t) && recorded_at(&t) > recorded_at(&o)
-            }
-            (Ok(t), Err(_)) => t.merge.as_str() == id && trusted(&t),
-            _ => false,
-        };
-        if newer {
-            repo.note(&sig, &sig, Some(NOTES_REF), *commit, &their_text, true)
-                .map_err(git)?;
-        } else {
-            restore.push(*commit);
-        }
-    }
-    for (_, commit) in &ours {
-        if !theirs.iter().any(|(_, c)| c == commit) {
-            restore.push(*commit);
-        }
-    }
-    Ok(restore)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! git2 plumbing: reading a repository's origin, fetching a base branch, writing a commit and
-//! pushing it (the tree comes from `proposed_tree`). (Merge trees, notes and revwalk for the
-//! executor and the audit live here too.)
+//! git2 plumbing. Here: opening a repository, reading its origin, fetching a base branch,
+//! writing a commit and pushing it (the tree comes from `proposed_tree`). The rest, a module
+//! per concern: the executor's mirror and fresh checkouts (`worktree`), the history walk
+//! (`history`, `commit_graph`) and reading, writing and pushing notes (`notes`).
 
 use std::path::Path;
 
@@ -8,6 +9,12 @@ use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Si
 
 use crate::config::Secret;
 use crate::types::RepoName;
+
+pub mod commit_graph;
+pub mod history;
+pub mod mirror;
+pub mod notes;
+pub mod worktree;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {

@@ -8,9 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use serde::{Deserialize, Serialize};
 
-use super::note::ExecutionNote;
+use super::note::{ExecutionNote, NoteSignature};
 use crate::config::{ConfigError, SecretRef};
 
 /// The only algorithm this version writes or accepts.
@@ -19,18 +18,6 @@ pub const ALGORITHM: &str = "ed25519";
 /// What a key file holds: the 32-byte seed as 64 hex characters (a trailing newline allowed).
 pub const SEED_FORMAT: &str =
     "64 hexadecimal characters (a 32-byte ed25519 seed, as `prgate key generate` writes it)";
-
-/// A note's signature as stored in the note.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoteSignature {
-    /// Always `ed25519`; named so that a later algorithm is refused rather than misread.
-    pub algorithm: String,
-    /// The signer's public key, hex (32 bytes). A hint for finding the trusted key: it is
-    /// trusted only when the verifier was given the same key.
-    pub public_key: String,
-    /// The signature, hex (64 bytes).
-    pub value: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -264,7 +251,7 @@ pub fn check_signature(note: &ExecutionNote, trusted: &[VerifyingKey]) -> Signat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::note::tests::sample;
+    use crate::record::note::tests::sample;
 
     fn key(b: u8) -> SigningKey {
         SigningKey::from_bytes(&[b; 32])

@@ -1,13 +1,11 @@
-//! The executor's view of a governed repository: a bare mirror kept in the data directory and,
-//! for each run, a fresh directory holding exactly the merge commit's tree (no `.git`, no
+//! The executor's checkout of a merge commit (from the mirror, see `super::mirror`): for each
+//! run, a fresh directory holding exactly the merge commit's tree (no `.git`, no
 //! leftovers from an earlier run) beside a git directory of prgate's own that describes it,
 //! so that what runs is what was approved, and git in it reads no repository the PR made up.
 
 use std::path::{Path, PathBuf};
 
-use git2::{FetchOptions, Oid, Repository, build::CheckoutBuilder};
-
-use crate::config::Secret;
+use git2::{Oid, Repository, build::CheckoutBuilder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorktreeError {
@@ -29,26 +27,7 @@ pub enum WorktreeError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "cannot open or create the mirror at {path}: {source}; remove the directory to start it again"
-    )]
-    Mirror { path: PathBuf, source: git2::Error },
-    #[error("cannot fetch {url} into the mirror at {path}: {message}")]
-    Fetch {
-        url: String,
-        path: PathBuf,
-        message: String,
-    },
 }
-
-/// What the mirror keeps: every branch, the remote's notes (beside prgate's own, see
-/// `note::adopt_fetched_notes`), and the PR heads, which a squash merge leaves reachable from
-/// no branch once the PR's branch is deleted.
-pub const MIRROR_REFSPECS: [&str; 3] = [
-    "+refs/heads/*:refs/heads/*",
-    "+refs/notes/prgate:refs/prgate/remote-notes/prgate",
-    "+refs/pull/*/head:refs/pull/*/head",
-];
 
 /// One run's checkout: the work tree, and the git directory made for it outside the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,37 +162,6 @@ fn run_repository(
             repo.reference(name, target, true, "prgate: tag from the mirror")
                 .map_err(git_err)?;
         }
-    }
-    Ok(repo)
-}
-
-/// Opens the bare mirror at `dir` (creating it on first use) and fetches `clone_url` into it.
-pub fn sync_mirror(
-    dir: &Path,
-    clone_url: &str,
-    token: Option<&Secret>,
-) -> Result<Repository, WorktreeError> {
-    let mirror_err = |source| WorktreeError::Mirror {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let repo = match Repository::open_bare(dir) {
-        Ok(r) => r,
-        Err(_) if !dir.join("HEAD").exists() => Repository::init_bare(dir).map_err(mirror_err)?,
-        Err(e) => return Err(mirror_err(e)),
-    };
-    {
-        let mut remote = repo.remote_anonymous(clone_url).map_err(mirror_err)?;
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(crate::git::callbacks(token));
-        // Pruning is left off: a deleted PR branch must not take the approved head with it.
-        remote
-            .fetch(&MIRROR_REFSPECS, Some(&mut opts), None)
-            .map_err(|e| WorktreeError::Fetch {
-                url: clone_url.to_string(),
-                path: dir.to_path_buf(),
-                message: e.message().to_string(),
-            })?;
     }
     Ok(repo)
 }
