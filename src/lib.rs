@@ -25,7 +25,6 @@ pub mod records;
 pub mod render;
 pub mod serve;
 pub mod server;
-pub mod sim;
 pub mod types;
 pub mod verify;
 pub mod watch;

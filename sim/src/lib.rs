@@ -38,6 +38,7 @@ mod gitstore;
 pub mod graphql;
 mod hooks;
 mod http;
+mod ids;
 mod pktline;
 mod protection;
 mod receive;
@@ -234,17 +235,17 @@ impl SimHandle {
     }
     /// The clone URL of `owner/repo` (case-insensitive), as GitHub's `clone_url`.
     pub fn clone_url(&self, repo: &str) -> Option<String> {
-        let wanted: crate::types::RepoName = repo.parse().ok()?;
+        let wanted: crate::ids::RepoName = repo.parse().ok()?;
         self.repos
             .iter()
-            .find(|(k, _)| k.parse::<crate::types::RepoName>().ok().as_ref() == Some(&wanted))
+            .find(|(k, _)| k.parse::<crate::ids::RepoName>().ok().as_ref() == Some(&wanted))
             .map(|(_, v)| v.clone())
     }
     /// The bare repository of `owner/repo` on disk (`<data>/<owner>/<repo>.git`), for tests
     /// that read it directly. Writing to it bypasses authentication and protection: such a
     /// move is announced without an actor.
     pub fn git_dir(&self, repo: &str) -> Option<PathBuf> {
-        let wanted: crate::types::RepoName = repo.parse().ok()?;
+        let wanted: crate::ids::RepoName = repo.parse().ok()?;
         let w = self.sim.world();
         w.repo_index(wanted.owner(), wanted.name())
             .map(|i| w.repos[i].git_dir.clone())
