@@ -4,6 +4,8 @@
 //! GitHub's, and signed webhook deliveries for every change. It backs `prgate sim`,
 //! `prgate demo` and the integration tests. `docs/simulator.md` lists which of GitHub's
 //! behaviours it models, with the documentation each follows, and which it does not.
+//! It is a crate of its own that knows nothing of prgate's code (its identifiers, in `ids`,
+//! and its fixtures are its own), so that it cannot share a mistake with what it tests.
 //!
 //! It runs on a runtime of its own (two worker threads), so that a caller may run git
 //! against it synchronously, even from a single-threaded runtime.
