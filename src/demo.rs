@@ -168,8 +168,8 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let started = Instant::now();
 
     // --- the stage: a simulator, the repository, the gate ---
-    let seed = crate::sim::SimState::from_toml(SEED).map_err(setup_err)?;
-    let sim = crate::sim::start(
+    let seed = prgate_sim::SimState::from_toml(SEED).map_err(setup_err)?;
+    let sim = prgate_sim::start(
         "127.0.0.1:0".parse().map_err(setup_err)?,
         seed,
         dir.join("github"),

@@ -48,7 +48,6 @@ pub mod record;
 pub mod render;
 pub mod serve;
 pub mod server;
-pub mod sim;
 pub mod types;
 pub mod verify;
 pub mod watch;

@@ -602,7 +602,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
-            match rt.block_on(prgate::sim::run_cli(listen, &state, data, latency)) {
+            match rt.block_on(prgate_sim::run_cli(listen, &state, data, latency)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("prgate sim: {e}");

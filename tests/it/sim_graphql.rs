@@ -181,7 +181,7 @@ async fn prgate_queries_and_the_simulators_answers_fit_githubs_schema() {
 
     let input = json!({
         "documents": executions.iter().map(|x| x["query"].clone()).collect::<Vec<_>>(),
-        "simSdl": prgate::sim::graphql::SCHEMA_SDL,
+        "simSdl": prgate_sim::graphql::SCHEMA_SDL,
         "executions": executions,
     });
     let out = run_node_module(&dir, CHECK, input.to_string().as_bytes());

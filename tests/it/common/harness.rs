@@ -17,7 +17,7 @@ use std::time::Duration;
 use prgate::config::{GithubConfig, GovernedRepo, HumanDuration, SecretRef, ServerConfig};
 use prgate::github::ClientOptions;
 use prgate::serve::ServeHandle;
-use prgate::sim::SimHandle;
+use prgate_sim::SimHandle;
 use serde_json::{Value, json};
 
 pub const SECRET: &str = "harness-webhook-secret";
@@ -301,8 +301,8 @@ impl World {
     /// As [`World::start_without_gate`], with another simulator seed.
     pub async fn start_without_gate_seeded(policy: &str, seed: &str) -> World {
         let tmp = tempfile::tempdir().unwrap();
-        let seed = prgate::sim::SimState::from_toml(seed).unwrap();
-        let sim = prgate::sim::start("127.0.0.1:0".parse().unwrap(), seed, tmp.path().join("sim"))
+        let seed = prgate_sim::SimState::from_toml(seed).unwrap();
+        let sim = prgate_sim::start("127.0.0.1:0".parse().unwrap(), seed, tmp.path().join("sim"))
             .await
             .unwrap();
         let clone_url = sim.clone_url(REPO).unwrap();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use prgate::sim::{SimHandle, SimState, start, webhook_signature};
+use prgate_sim::{SimHandle, SimState, start, webhook_signature};
 use serde_json::Value;
 
 pub const SEED: &str = r#"

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Sim;
-use crate::types::UserId;
+use crate::ids::UserId;
 
 pub(crate) const RATE_LIMIT: u64 = 5000;
 const DOCS: &str = "https://docs.github.com/rest";

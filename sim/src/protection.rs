@@ -7,7 +7,7 @@
 //! (force pushes and deletions are blocked by default; admins are exempt unless included).
 
 use super::world::Repo;
-use crate::types::UserId;
+use crate::ids::UserId;
 
 /// Whether `refname` (a full ref name) is the repo's protected default branch.
 pub fn is_protected(r: &Repo, refname: &str) -> bool {

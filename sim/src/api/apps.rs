@@ -7,10 +7,10 @@ use axum::extract::{Extension, Path, State};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::sim::Sim;
-use crate::sim::http::{ApiError, ApiResult, AppActor, created, ok};
-use crate::sim::render;
-use crate::sim::world::{App, IssuedToken, World};
+use crate::Sim;
+use crate::http::{ApiError, ApiResult, AppActor, created, ok};
+use crate::render;
+use crate::world::{App, IssuedToken, World};
 
 fn app_of(w: &World, actor: AppActor) -> Result<&App, ApiError> {
     w.apps

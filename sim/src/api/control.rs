@@ -6,9 +6,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::json;
 
-use crate::sim::Fault;
-use crate::sim::Sim;
-use crate::sim::http::{ApiResult, ok, parse_body};
+use crate::Fault;
+use crate::Sim;
+use crate::http::{ApiResult, ok, parse_body};
 
 pub async fn faults(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let fault: Fault = parse_body(&body)?;
@@ -37,6 +37,6 @@ pub async fn refresh(State(sim): State<Arc<Sim>>) -> ApiResult {
     let s = sim.clone();
     tokio::task::spawn_blocking(move || s.refresh())
         .await
-        .map_err(crate::sim::http::ApiError::internal)?;
+        .map_err(crate::http::ApiError::internal)?;
     ok(json!({ "ok": true }))
 }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::SimError;
-use crate::types::{Login, RepoName};
+use crate::ids::{Login, RepoName};
 
 /// The parsed seed file (see DESIGN.md, "The simulator"). Fields are public so that tests can
 /// build a state in code instead of writing TOML.
@@ -148,7 +148,7 @@ fn default_branch() -> String {
 impl SeedRepo {
     pub fn new(name: &str) -> Result<Self, SimError> {
         Ok(SeedRepo {
-            name: name.parse().map_err(|e| SimError::Seed(format!("{e}")))?,
+            name: name.parse().map_err(SimError::Seed)?,
             default_branch: default_branch(),
             admins: vec![],
             writers: vec![],

@@ -4,6 +4,8 @@
 //! GitHub's, and signed webhook deliveries for every change. It backs `prgate sim`,
 //! `prgate demo` and the integration tests. `docs/simulator.md` lists which of GitHub's
 //! behaviours it models, with the documentation each follows, and which it does not.
+//! It is a crate of its own that knows nothing of prgate's code (its identifiers, in `ids`,
+//! and its fixtures are its own), so that it cannot share a mistake with what it tests.
 //!
 //! It runs on a runtime of its own (two worker threads), so that a caller may run git
 //! against it synchronously, even from a single-threaded runtime.
@@ -38,6 +40,7 @@ mod gitstore;
 pub mod graphql;
 mod hooks;
 mod http;
+mod ids;
 mod pktline;
 mod protection;
 mod receive;
@@ -234,17 +237,17 @@ impl SimHandle {
     }
     /// The clone URL of `owner/repo` (case-insensitive), as GitHub's `clone_url`.
     pub fn clone_url(&self, repo: &str) -> Option<String> {
-        let wanted: crate::types::RepoName = repo.parse().ok()?;
+        let wanted: crate::ids::RepoName = repo.parse().ok()?;
         self.repos
             .iter()
-            .find(|(k, _)| k.parse::<crate::types::RepoName>().ok().as_ref() == Some(&wanted))
+            .find(|(k, _)| k.parse::<crate::ids::RepoName>().ok().as_ref() == Some(&wanted))
             .map(|(_, v)| v.clone())
     }
     /// The bare repository of `owner/repo` on disk (`<data>/<owner>/<repo>.git`), for tests
     /// that read it directly. Writing to it bypasses authentication and protection: such a
     /// move is announced without an actor.
     pub fn git_dir(&self, repo: &str) -> Option<PathBuf> {
-        let wanted: crate::types::RepoName = repo.parse().ok()?;
+        let wanted: crate::ids::RepoName = repo.parse().ok()?;
         let w = self.sim.world();
         w.repo_index(wanted.owner(), wanted.name())
             .map(|i| w.repos[i].git_dir.clone())

@@ -11,8 +11,8 @@ use git2::Oid;
 use serde::Deserialize;
 
 use super::{find_repo, git, need_write, signature_of};
-use crate::sim::http::{Actor, ApiError, ApiResult, created, parse_body};
-use crate::sim::{Sim, gitstore, render};
+use crate::http::{Actor, ApiError, ApiResult, created, parse_body};
+use crate::{Sim, gitstore, render};
 
 #[derive(Deserialize)]
 pub struct NewCommit {

@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 
 use super::{Sim, pktline, receive};
-use crate::types::UserId;
+use crate::ids::UserId;
 
 /// The largest request body accepted, after decompression (GitHub caps a push at 2 GiB; the
 /// simulator keeps bodies in memory, so it stops well before that).

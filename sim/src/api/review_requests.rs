@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, need_write, number};
-use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, parse_body};
-use crate::sim::world::{IssueEvent, World};
-use crate::sim::{Sim, render, scan};
-use crate::types::UserId;
+use crate::http::{Actor, ApiError, ApiResult, created, ok, parse_body};
+use crate::ids::UserId;
+use crate::world::{IssueEvent, World};
+use crate::{Sim, render, scan};
 
 type PullPath = Path<(String, String, String)>;
 

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, git, need_write};
-use crate::sim::gitstore;
-use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
-use crate::sim::world::{Status, World};
-use crate::sim::{Sim, render};
+use crate::gitstore;
+use crate::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
+use crate::world::{Status, World};
+use crate::{Sim, render};
 
 #[derive(Deserialize)]
 pub struct NewStatus {

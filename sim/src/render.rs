@@ -9,7 +9,7 @@ use super::world::{
     Account, Activity, App, CheckRun, Comment, IssueEvent, Label, Pull, Repo, Review, Status, Team,
     World,
 };
-use crate::types::UserId;
+use crate::ids::UserId;
 
 /// Where the simulator is reachable; html links use the same root, as GHES does.
 #[derive(Debug, Clone)]

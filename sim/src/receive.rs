@@ -21,7 +21,7 @@ use super::pktline::{self, Packet};
 use super::scan::{self, Cause};
 use super::world::Repo;
 use super::{Sim, gitstore, protection};
-use crate::types::UserId;
+use crate::ids::UserId;
 
 /// One ref update of a push: `<old> <new> <ref>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

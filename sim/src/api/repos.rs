@@ -10,9 +10,9 @@ use git2::Oid;
 use serde_json::{Value, json};
 
 use super::{find_repo, git};
-use crate::sim::gitstore;
-use crate::sim::http::{ApiError, ApiResult, ok, paginate};
-use crate::sim::{Sim, render};
+use crate::gitstore;
+use crate::http::{ApiError, ApiResult, ok, paginate};
+use crate::{Sim, render};
 
 pub async fn get_repo(
     State(sim): State<Arc<Sim>>,

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, need_write, number};
-use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
-use crate::sim::world::{Comment, Label, World};
-use crate::sim::{Sim, render, scan};
+use crate::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
+use crate::world::{Comment, Label, World};
+use crate::{Sim, render, scan};
 
 type IssuePath = Path<(String, String, String)>;
 

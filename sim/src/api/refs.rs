@@ -12,10 +12,10 @@ use git2::Oid;
 use serde::Deserialize;
 
 use super::{find_repo, git, need_write};
-use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
-use crate::sim::world::World;
-use crate::sim::{Sim, gitstore, protection, render, scan};
-use crate::types::UserId;
+use crate::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
+use crate::ids::UserId;
+use crate::world::World;
+use crate::{Sim, gitstore, protection, render, scan};
 
 fn kind(repo: &git2::Repository, sha: &str) -> &'static str {
     let obj = Oid::from_str(sha)

@@ -15,7 +15,7 @@ use super::Sim;
 use super::gitstore;
 use super::render;
 use super::world::{Activity, World};
-use crate::types::UserId;
+use crate::ids::UserId;
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 const MAX_PUSH_COMMITS: usize = 20;

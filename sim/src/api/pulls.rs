@@ -14,11 +14,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, git, need_write, number, signature_of};
-use crate::sim::gitstore::{self, MergeError, MergeMethod};
-use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
-use crate::sim::world::{Pull, World};
-use crate::sim::{Sim, protection, render, scan};
-use crate::types::UserId;
+use crate::gitstore::{self, MergeError, MergeMethod};
+use crate::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
+use crate::ids::UserId;
+use crate::world::{Pull, World};
+use crate::{Sim, protection, render, scan};
 
 type RepoPath = Path<(String, String)>;
 type PullPath = Path<(String, String, String)>;
@@ -339,7 +339,7 @@ pub(crate) fn apply_pull_edit(
     if base_changed {
         let id = w.next_id();
         if let Some(p) = w.repos[idx].pull_mut(n) {
-            p.events.push(crate::sim::world::IssueEvent {
+            p.events.push(crate::world::IssueEvent {
                 id,
                 event: "base_ref_changed".into(),
                 actor,

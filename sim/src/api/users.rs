@@ -6,9 +6,9 @@ use std::sync::Arc;
 use axum::extract::{Extension, Path, Query, State};
 use serde_json::json;
 
-use crate::sim::Sim;
-use crate::sim::http::{Actor, ApiError, ApiResult, ok, paginate};
-use crate::sim::render;
+use crate::Sim;
+use crate::http::{Actor, ApiError, ApiResult, ok, paginate};
+use crate::render;
 
 pub async fn me(State(sim): State<Arc<Sim>>, Extension(actor): Extension<Actor>) -> ApiResult {
     let w = sim.world();

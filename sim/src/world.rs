@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::seed::{AccountType, SimState};
-use crate::types::{Login, RepoName, UserId};
+use crate::ids::{Login, RepoName, UserId};
 
 #[derive(Debug, Clone)]
 pub struct Account {

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, git, need_write, number};
-use crate::sim::gitstore;
-use crate::sim::http::{Actor, ApiError, ApiResult, ok, paginate, parse_body};
-use crate::sim::world::{Review, World};
-use crate::sim::{Sim, render};
-use crate::types::UserId;
+use crate::gitstore;
+use crate::http::{Actor, ApiError, ApiResult, ok, paginate, parse_body};
+use crate::ids::UserId;
+use crate::world::{Review, World};
+use crate::{Sim, render};
 
 type PullPath = Path<(String, String, String)>;
 type ReviewPath = Path<(String, String, String, String)>;

@@ -6,12 +6,12 @@ use git2::Oid;
 use serde_json::{Map, Value};
 
 use super::exec::{FieldError, Out, Resolve};
-use crate::sim::api::pulls::pull_changes;
-use crate::sim::gitstore::{self, FileChange, Person, format_chrono};
-use crate::sim::seed::AccountType;
-use crate::sim::world::World;
-use crate::sim::{Sim, scan};
-use crate::types::UserId;
+use crate::api::pulls::pull_changes;
+use crate::gitstore::{self, FileChange, Person, format_chrono};
+use crate::ids::UserId;
+use crate::seed::AccountType;
+use crate::world::World;
+use crate::{Sim, scan};
 
 #[derive(Clone)]
 pub enum Node {

@@ -13,9 +13,9 @@ use chrono::{Duration, Utc};
 use serde_json::Value;
 
 use super::find_repo;
-use crate::sim::http::{ApiError, ApiResult};
-use crate::sim::world::Activity;
-use crate::sim::{Sim, render};
+use crate::http::{ApiError, ApiResult};
+use crate::world::Activity;
+use crate::{Sim, render};
 
 const TYPES: [&str; 6] = [
     "push",

@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, git, number};
-use crate::sim::gitstore;
-use crate::sim::http::{Actor, ApiError, ApiResult, created, ok, parse_body};
-use crate::sim::world::{CheckRun, World};
-use crate::sim::{Sim, render};
+use crate::gitstore;
+use crate::http::{Actor, ApiError, ApiResult, created, ok, parse_body};
+use crate::world::{CheckRun, World};
+use crate::{Sim, render};
 
 /// `output.summary` and `output.text` may hold this much. GitHub checks it twice: the
 /// request schema counts characters ("Only 65535 characters are allowed; N were

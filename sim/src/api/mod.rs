@@ -22,7 +22,7 @@ use axum::routing::{get, post, put};
 use super::Sim;
 use super::http::{ApiError, api_layer};
 use super::world::World;
-use crate::types::UserId;
+use crate::ids::UserId;
 
 pub fn router(sim: Arc<Sim>) -> Router {
     let repo = "/repos/{owner}/{repo}";
