@@ -478,8 +478,9 @@ impl Gate {
                 Err(e) => {
                     tracing::warn!(error = %e, "could not gather the facts; deciding error");
                     let d = policy::error_decision(head.clone(), &e.status_description());
-                    self.publish(&pull_ref, &d).await?;
+                    // The page's view first: a row with its title is never shown without it.
                     self.record_evaluation(&pull_ref, &pull, None, None, &d);
+                    self.publish(&pull_ref, &d).await?;
                     // A code host failure is retried; a policy problem is a final answer.
                     return match e {
                         GatherError::GitHub(e) => Err(e.into()),
@@ -503,8 +504,8 @@ impl Gate {
                     merged: None,
                 }));
             }
-            self.publish(&pull_ref, &decision).await?;
             self.record_evaluation(&pull_ref, &pull, Some(&g.policy), Some(&g.facts), &decision);
+            self.publish(&pull_ref, &decision).await?;
             // The comment tells people; the status is the decision. A failing comment must
             // not hold up the merge, so it is logged and retried on the next evaluation.
             if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
