@@ -520,7 +520,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
-            rt.block_on(execute(config, repo, commit, cancel, json))
+            rt.block_on(cli::execute::run(config, repo, commit, cancel, json))
         }
         Command::Verify {
             repo,
@@ -571,9 +571,9 @@ fn main() -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return usage(e),
             };
-            audit(repo, branch, (since, since_commit), format, output, trusted)
+            cli::audit::run(repo, branch, (since, since_commit), format, output, trusted)
         }
-        Command::Key { command } => key(command),
+        Command::Key { command } => cli::key::run(command),
         Command::Demo { keep } => {
             let rt = match runtime() {
                 Ok(rt) => rt,
@@ -613,239 +613,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// `prgate execute`: verify, claim and run one merge commit now, or put its execution on hold.
-async fn execute(
-    config: prgate::config::ServerConfig,
-    repo: prgate::types::RepoName,
-    commit: prgate::types::CommitSha,
-    cancel: bool,
-    json: bool,
-) -> ExitCode {
-    use prgate::executor::service::{Considered, Executor, HOLD_LABEL, Mode};
-    let metrics = prgate::metrics::Metrics::new();
-    let (gh, token) =
-        match prgate::serve::github_client(&config.github, Default::default(), metrics.clone()) {
-            Ok((g, t)) => (std::sync::Arc::new(g), t),
-            Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
-        };
-    if cancel {
-        // A run that finished cannot be cancelled: say so rather than put a label that would
-        // hold nothing.
-        let probe = std::sync::Arc::new(Executor::new(
-            std::sync::Arc::new(config.clone()),
-            gh.clone(),
-            token.clone(),
-            metrics.clone(),
-            prgate::dashboard::Dashboard::new(),
-        ));
-        match probe.finished_outcome(&repo, &commit).await {
-            Ok(Some(outcome)) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"result": "finished", "outcome": outcome, "commit": commit.as_str()})
-                    );
-                } else {
-                    println!(
-                        "{commit}: the execution is finished ({outcome}); there is nothing to cancel"
-                    );
-                }
-                return ExitCode::SUCCESS;
-            }
-            Ok(None) => {}
-            Err(e) => return report_error(json, &e.to_string(), EXIT_OTHER),
-        }
-        // The running executor watches its PR for the hold label; a future one is held by it.
-        let pulls = match gh.pulls_for_commit(&repo, &commit).await {
-            Ok(p) => p,
-            Err(e) => return report_error(json, &e.to_string(), EXIT_OTHER),
-        };
-        let Some(pull) = pulls
-            .into_iter()
-            .find(|p| p.merge_commit_sha.as_deref() == Some(commit.as_str()))
-        else {
-            return report_error(
-                json,
-                &format!("no pull request was merged as {commit}"),
-                EXIT_OTHER,
-            );
-        };
-        if let Err(e) = gh
-            .add_labels(
-                &repo,
-                prgate::types::PullNumber(pull.number),
-                &[HOLD_LABEL.to_string()],
-            )
-            .await
-        {
-            return report_error(json, &e.to_string(), EXIT_OTHER);
-        }
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"result": "hold_requested", "pull": pull.number, "label": HOLD_LABEL})
-            );
-        } else {
-            println!(
-                "put {HOLD_LABEL} on #{}: a running execution is cancelled, a pending one held",
-                pull.number
-            );
-        }
-        return ExitCode::SUCCESS;
-    }
-    // As in `serve`: a configured signing key that cannot be read stops here, before a run.
-    let signing_key = match config
-        .note_signing_key
-        .as_ref()
-        .map(prgate::record::signing::resolve_signing_key)
-        .transpose()
-    {
-        Ok(k) => k,
-        Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
-    };
-    let mut executor = Executor::new(
-        std::sync::Arc::new(config.clone()),
-        gh,
-        token,
-        metrics,
-        prgate::dashboard::Dashboard::new(),
-    );
-    if let Some(key) = signing_key {
-        executor = executor.with_signing_key(key);
-    }
-    let executor = std::sync::Arc::new(executor);
-    match executor.consider(&repo, &commit, Mode::Operator).await {
-        Ok(result) => {
-            let code = match &result {
-                Considered::Ran { outcome, .. } | Considered::AlreadyRecorded { outcome, .. } => {
-                    if *outcome == prgate::record::note::Outcome::Succeeded {
-                        0
-                    } else if *outcome == prgate::record::note::Outcome::Refused {
-                        EXIT_REFUSED
-                    } else {
-                        EXIT_EXEC_FAILED
-                    }
-                }
-                Considered::Refused { .. } | Considered::NotGoverned => EXIT_REFUSED,
-                Considered::Held { .. } => 10,
-                Considered::Recorded => 0,
-                Considered::ClaimedElsewhere | Considered::Blocked { .. } => EXIT_OTHER,
-            };
-            if json {
-                println!("{}", serde_json::to_string(&result).unwrap_or_default());
-            } else {
-                println!("{commit}: {}", result.describe());
-            }
-            ExitCode::from(code)
-        }
-        Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
-    }
-}
-
-/// Exit code of `audit` when it finds at least one violation.
-const EXIT_VIOLATIONS: u8 = 40;
-
-fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            format!(
-                "--since {s:?}: write a date like 2026-01-31 or a time like 2026-01-31T12:00:00Z"
-            )
-        })
-}
-
-fn audit(
-    repo: PathBuf,
-    branch: String,
-    (since, since_commit): (Option<String>, Option<String>),
-    format: AuditFormat,
-    output: Option<PathBuf>,
-    trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
-) -> ExitCode {
-    use std::io::IsTerminal;
-    let since = match since.map(|s| parse_since(&s)).transpose() {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    let opts = prgate::audit::AuditOptions {
-        repo_path: repo,
-        branch,
-        since,
-        since_commit,
-        progress: std::io::stderr().is_terminal(),
-        // A process of its own: skip libgit2's re-hashing of every object, as git does.
-        verify_object_hashes: false,
-        trusted_keys,
-    };
-    let report = match prgate::audit::audit(&opts) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("prgate audit: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let text = match format {
-        AuditFormat::Text => prgate::audit::render_text(&report),
-        AuditFormat::Json => prgate::audit::render_json(&report),
-        AuditFormat::Html => match prgate::audit::render_html(&report) {
-            Ok(html) => html,
-            Err(e) => {
-                eprintln!("prgate audit: {e}");
-                return ExitCode::from(EXIT_OTHER);
-            }
-        },
-    };
-    match output {
-        Some(path) => {
-            if let Err(e) = std::fs::write(&path, text) {
-                eprintln!("prgate audit: cannot write {}: {e}", path.display());
-                return ExitCode::from(EXIT_OTHER);
-            }
-        }
-        None => print!("{text}"),
-    }
-    ExitCode::from(if report.clean { 0 } else { EXIT_VIOLATIONS })
-}
-
 /// The `--public-key` arguments, each hex or `file:PATH`.
 fn parse_public_keys(args: &[String]) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
     args.iter()
         .map(|a| prgate::record::signing::parse_public_key_arg(a).map_err(|e| e.to_string()))
         .collect()
-}
-
-/// `prgate key generate|public`.
-fn key(command: KeyCommand) -> ExitCode {
-    use prgate::record::signing as sign;
-    let (key, json) = match command {
-        KeyCommand::Generate { out, json } => {
-            let key = match sign::generate_key() {
-                Ok(k) => k,
-                Err(e) => return report_error(json, &e.to_string(), EXIT_OTHER),
-            };
-            if let Err(e) = sign::write_seed_file(&out, &key) {
-                return report_error(json, &e.to_string(), EXIT_USAGE);
-            }
-            (key, json)
-        }
-        KeyCommand::Public { key, json } => match sign::read_seed_file(&key) {
-            Ok(k) => (k, json),
-            Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
-        },
-    };
-    let public = sign::public_key_hex(&key.verifying_key());
-    if json {
-        println!("{}", serde_json::json!({ "public_key": public }));
-    } else {
-        println!("{public}");
-    }
-    ExitCode::SUCCESS
 }
 
 fn usage(message: String) -> ExitCode {

@@ -133,7 +133,19 @@ fn merge_remote_notes(
             .find_note(Some(REMOTE_NOTES_REF), annotated)
             .ok()
             .map(|n| n.message_bytes().to_vec());
-        if theirs_text.as_deref() != Some(ours_text.as_slice()) {
+        // Another replica's later record of the same commit (its run's end over the
+        // provisional `interrupted` this mirror adopted) is kept: replaying an older record
+        // over it would roll the run back. An older or unreadable one is replaced by ours.
+        let newer_remote = theirs_text.as_deref().is_some_and(|theirs| {
+            let commit = annotated.to_string();
+            let parse =
+                |b: &[u8]| ExecutionNote::from_json(&commit, &String::from_utf8_lossy(b)).ok();
+            match (parse(theirs), parse(&ours_text)) {
+                (Some(t), Some(o)) => recorded_at(&t) > recorded_at(&o),
+                _ => false,
+            }
+        });
+        if theirs_text.as_deref() != Some(ours_text.as_slice()) && !newer_remote {
             let text = String::from_utf8_lossy(&ours_text);
             repo.note(&sig, &sig, Some(REMOTE_NOTES_REF), annotated, &text, true)
                 .map_err(git)?;

@@ -110,3 +110,46 @@ fn notes_are_pushed_and_merged_with_notes_pushed_by_another_replica() {
         assert!(read_note(&remote, c).unwrap().is_some(), "note on {c} lost");
     }
 }
+
+/// A replica whose mirror holds another run's provisional `interrupted` record must not push
+/// it back over that run's final record when it pushes a note of its own.
+#[test]
+fn a_push_never_rolls_back_a_later_record_another_replica_pushed() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let remote_dir = tempfile::tempdir().unwrap();
+    let remote = Repository::init_bare(remote_dir.path()).unwrap();
+    let url = format!("file://{}", remote_dir.path().display());
+    let run = |outcome: Outcome, finished: &str| {
+        let mut n = note_for(s.main, s.head, s.base);
+        n.execution = Some(ExecutionRecord {
+            executor: "firewall".into(),
+            started_at: "2026-11-21T10:01:00Z".parse().unwrap(),
+            finished_at: finished.parse().unwrap(),
+            exit_code: (outcome == Outcome::Succeeded).then_some(0),
+            output_sha256: None,
+            outcome,
+            refusal: None,
+            operator: None,
+        });
+        n
+    };
+    // This replica holds the provisional record (the run is elsewhere) ...
+    write_note(
+        &r.repo,
+        s.main,
+        &run(Outcome::Interrupted, "2026-11-21T10:01:00Z"),
+    )
+    .unwrap();
+    // ... the replica that ran it pushes the final one ...
+    let other = TestRepo::new();
+    let s2 = scenario(&other);
+    let final_ = run(Outcome::Succeeded, "2026-11-21T10:01:09Z");
+    write_note(&other.repo, s2.main, &final_).unwrap();
+    push_notes(&other.repo, &url, None).unwrap();
+    // ... and this one pushes a note for another merge.
+    write_note(&r.repo, s.base, &note_for(s.base, s.head, s.base)).unwrap();
+    push_notes(&r.repo, &url, None).unwrap();
+    assert_eq!(read_note(&remote, s.main).unwrap(), Some(final_));
+    assert!(read_note(&remote, s.base).unwrap().is_some());
+}

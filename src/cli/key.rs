@@ -1,0 +1,32 @@
+//! `prgate key generate|public`: the ed25519 key that signs execution records.
+
+use std::process::ExitCode;
+
+use crate::{EXIT_OTHER, EXIT_USAGE, KeyCommand, report_error};
+/// `prgate key generate|public`.
+pub fn run(command: KeyCommand) -> ExitCode {
+    use prgate::record::signing as sign;
+    let (key, json) = match command {
+        KeyCommand::Generate { out, json } => {
+            let key = match sign::generate_key() {
+                Ok(k) => k,
+                Err(e) => return report_error(json, &e.to_string(), EXIT_OTHER),
+            };
+            if let Err(e) = sign::write_seed_file(&out, &key) {
+                return report_error(json, &e.to_string(), EXIT_USAGE);
+            }
+            (key, json)
+        }
+        KeyCommand::Public { key, json } => match sign::read_seed_file(&key) {
+            Ok(k) => (k, json),
+            Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
+        },
+    };
+    let public = sign::public_key_hex(&key.verifying_key());
+    if json {
+        println!("{}", serde_json::json!({ "public_key": public }));
+    } else {
+        println!("{public}");
+    }
+    ExitCode::SUCCESS
+}
