@@ -11,22 +11,34 @@ use crate::github::facts::{GatherError, policy_at};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     pub error: bool,
+    /// The code host did not answer clearly (no answer, a 5xx): worth saying, but not a
+    /// reason for `serve` to refuse to start, since it may answer a moment later.
+    #[serde(skip)]
+    pub transient: bool,
     /// Where: a config key (`executors.firewall.env.FIREWALL_TOKEN`) or a repository.
     pub subject: String,
     pub message: String,
 }
 
 impl Finding {
-    fn error(subject: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn error(subject: impl Into<String>, message: impl Into<String>) -> Self {
         Finding {
             error: true,
+            transient: false,
             subject: subject.into(),
             message: message.into(),
         }
     }
-    fn warning(subject: impl Into<String>, message: impl Into<String>) -> Self {
+    fn transient(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            transient: true,
+            ..Finding::error(subject, message)
+        }
+    }
+    pub fn warning(subject: impl Into<String>, message: impl Into<String>) -> Self {
         Finding {
             error: false,
+            transient: false,
             subject: subject.into(),
             message: message.into(),
         }
@@ -106,13 +118,12 @@ pub async fn code_host(config: &ServerConfig, gh: &GitHub) -> Vec<Finding> {
     for governed in &config.repos {
         let repo = &governed.name;
         if let Err(e) = gh.repo(repo).await {
-            out.push(Finding::error(
-                format!("repos {repo}"),
-                match e.status() {
-                    Some(404) => format!("{repo} does not exist at {host}, or prgate's account cannot read it; fix the name or give it access"),
-                    _ => format!("cannot read {repo}: {e}"),
-                },
-            ));
+            let subject = format!("repos {repo}");
+            out.push(match e.status() {
+                Some(404) => Finding::error(subject, format!("{repo} does not exist at {host}, or prgate's account cannot read it; fix the name or give it access")),
+                _ if e.is_ambiguous() => Finding::transient(subject, format!("cannot read {repo}: {e}")),
+                _ => Finding::error(subject, format!("cannot read {repo}: {e}")),
+            });
             continue;
         }
         for branch in &governed.branches {
@@ -128,10 +139,12 @@ pub async fn code_host(config: &ServerConfig, gh: &GitHub) -> Vec<Finding> {
                     continue;
                 }
                 Err(e) => {
-                    out.push(Finding::error(
-                        subject,
-                        format!("cannot read the branch: {e}"),
-                    ));
+                    let read = if e.is_ambiguous() {
+                        Finding::transient
+                    } else {
+                        Finding::error
+                    };
+                    out.push(read(subject, format!("cannot read the branch: {e}")));
                     continue;
                 }
             };
@@ -140,6 +153,10 @@ pub async fn code_host(config: &ServerConfig, gh: &GitHub) -> Vec<Finding> {
                 Err(e @ (GatherError::NoPolicy { .. } | GatherError::InvalidPolicy { .. })) => {
                     out.push(Finding::error(subject, e.to_string()))
                 }
+                Err(GatherError::GitHub(e)) if e.is_ambiguous() => out.push(Finding::transient(
+                    subject,
+                    format!("cannot read the policy: {e}"),
+                )),
                 Err(e) => out.push(Finding::error(
                     subject,
                     format!("cannot read the policy: {e}"),

@@ -54,14 +54,15 @@ async fn preflight_code_host(config: &ServerConfig, gh: &GitHub) -> Result<(), S
     match gh.own_login().await {
         Ok(_) => {}
         Err(e) if e.status() == Some(401) => {
-            return Err(ServeError::Preflight(vec![crate::preflight::Finding {
-                error: true,
-                subject: "github".into(),
-                message: format!(
-                    "{} refuses prgate's credential ({e}); check github.token or the app's key",
-                    config.github.api_url
+            return Err(ServeError::Preflight(vec![
+                crate::preflight::Finding::error(
+                    "github",
+                    format!(
+                        "{} refuses prgate's credential ({e}); check github.token or the app's key",
+                        config.github.api_url
+                    ),
                 ),
-            }]));
+            ]));
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot reach the code host to check the config; starting not ready");
@@ -69,10 +70,10 @@ async fn preflight_code_host(config: &ServerConfig, gh: &GitHub) -> Result<(), S
         }
     }
     let findings = crate::preflight::code_host(config, gh).await;
-    for f in findings.iter().filter(|f| !f.error) {
+    for f in findings.iter().filter(|f| !f.error || f.transient) {
         tracing::warn!(subject = %f.subject, "{}", f.message);
     }
-    if findings.iter().any(|f| f.error) {
+    if findings.iter().any(|f| f.error && !f.transient) {
         return Err(ServeError::Preflight(findings));
     }
     Ok(())

@@ -18,11 +18,7 @@ const EXIT_USAGE: u8 = 2;
 pub fn run(config_path: &Path, as_json: bool) -> ExitCode {
     let name = config_path.display().to_string();
     let findings = match load_server_config(config_path) {
-        Err(e) => vec![Finding {
-            error: true,
-            subject: name.clone(),
-            message: e.to_string(),
-        }],
+        Err(e) => vec![Finding::error(name.clone(), e.to_string())],
         Ok(config) => {
             let mut findings = preflight::secrets(&config);
             findings.extend(code_host(&config));
@@ -33,13 +29,7 @@ pub fn run(config_path: &Path, as_json: bool) -> ExitCode {
 }
 
 fn code_host(config: &prgate::config::ServerConfig) -> Vec<Finding> {
-    let failed = |message: String| {
-        vec![Finding {
-            error: true,
-            subject: "github".into(),
-            message,
-        }]
-    };
+    let failed = |message: String| vec![Finding::error("github", message)];
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

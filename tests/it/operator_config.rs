@@ -282,3 +282,17 @@ fn the_example_workflow_verifies_signed_records_with_a_pinned_binary() {
     // The notes must be fetched, and a failed fetch must fail the job rather than be ignored.
     assert!(workflow.contains("git fetch origin refs/notes/prgate:refs/notes/prgate\n"));
 }
+
+/// A code host that answers a governed branch's read with 502s at start-up (a passing fault)
+/// does not keep `serve` from starting; a definite answer (an invalid policy) does, above.
+#[tokio::test]
+async fn a_passing_code_host_fault_at_start_up_does_not_stop_serve() {
+    let w = World::start_without_gate(POLICY).await;
+    w.sim.inject_fault("/git/ref/heads/main", 502, 4);
+    let config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+    let gate = prgate::serve::start(config, test_client_options())
+        .await
+        .expect("a 502 is no reason to refuse to start");
+    gate.shutdown().await;
+    w.shutdown().await;
+}
