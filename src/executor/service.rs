@@ -3,7 +3,7 @@
 //! host, runs the executor in a fresh checkout, and records the outcome as a note, a
 //! `prgate/execution` status and a PR comment.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +44,9 @@ pub const HOLD_LABEL: &str = "prgate:hold";
 /// Output kept in the record; the rest is hashed only.
 const OUTPUT_CAP: usize = 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Merges this process has settled, remembered so that a reconciler pass skips them; the
+/// least recently settled are forgotten past this many (and merely looked at again).
+const SEEN_ENTRIES: std::num::NonZeroUsize = std::num::NonZeroUsize::new(100_000).unwrap();
 /// Past its executor's timeout, how long a claim of another replica's may still be finishing
 /// (killing the process group, writing the record) before it counts as interrupted.
 const CLAIM_GRACE: Duration = Duration::from_secs(120);
@@ -232,7 +235,7 @@ pub struct Executor {
     /// Cancellation of the runs in progress in this process, by merge commit.
     running: Mutex<HashMap<CommitSha, CancellationToken>>,
     /// Commits this process has already dealt with (saves the reconciler a re-verification).
-    seen: Mutex<HashSet<(RepoName, CommitSha)>>,
+    seen: Mutex<lru::LruCache<(RepoName, CommitSha), ()>>,
     mirror_lock: tokio::sync::Mutex<()>,
     /// Pushes of one repository are considered one after the other, so that a merge is
     /// verified after the earlier merges this process is running have their records.
@@ -264,7 +267,7 @@ impl Executor {
             dashboard,
             clone_urls: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(lru::LruCache::new(SEEN_ENTRIES)),
             push_order: Mutex::new(HashMap::new()),
             mirror_lock: tokio::sync::Mutex::new(()),
             label_poll: Duration::from_secs(2),
@@ -636,10 +639,7 @@ impl Executor {
             // A blocked merge is looked at again on every pass, until the ref is gone.
             let settled = !matches!(outcome, Considered::Blocked { .. });
             if settled && let Ok(mut s) = self.seen.lock() {
-                if s.len() > 100_000 {
-                    s.clear();
-                }
-                s.insert((repo.clone(), merge.clone()));
+                s.put((repo.clone(), merge.clone()), ());
             }
         }
         result

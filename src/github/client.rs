@@ -6,7 +6,7 @@
 //! octocrab quirk: it only attaches the token when the request URI has no authority (or is
 //! api.github.com), so every request here is built from a path relative to `base_uri`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -140,27 +140,9 @@ impl ApiResponse {
     }
 }
 
-struct EtagCache {
-    entries: HashMap<String, (HeaderValue, Bytes)>,
-    order: VecDeque<String>,
-    capacity: usize,
-}
-
-impl EtagCache {
-    fn get(&self, path: &str) -> Option<&(HeaderValue, Bytes)> {
-        self.entries.get(path)
-    }
-    fn put(&mut self, path: String, etag: HeaderValue, body: Bytes) {
-        if self.entries.insert(path.clone(), (etag, body)).is_none() {
-            self.order.push_back(path);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.entries.remove(&old);
-                }
-            }
-        }
-    }
-}
+/// Conditional-read cache: the last ETag and body per path, the least recently used
+/// dropped past the bound.
+type EtagCache = lru::LruCache<String, (HeaderValue, Bytes)>;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct RateState {
@@ -259,11 +241,9 @@ impl Transport {
             api_url,
             options,
             metrics,
-            etags: Mutex::new(EtagCache {
-                entries: HashMap::new(),
-                order: VecDeque::new(),
-                capacity,
-            }),
+            etags: Mutex::new(EtagCache::new(
+                std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
             rate: Mutex::new(HashMap::new()),
             calls: AtomicU64::new(0),
             by_endpoint: Mutex::new(Default::default()),
@@ -537,7 +517,10 @@ impl Transport {
             builder = builder.header(http::header::AUTHORIZATION, auth.clone());
         }
         let cached = if conditional {
-            self.etags.lock().ok().and_then(|c| c.get(path).cloned())
+            self.etags
+                .lock()
+                .ok()
+                .and_then(|mut c| c.get(path).cloned())
         } else {
             None
         };
@@ -620,7 +603,7 @@ impl Transport {
             && let (Some(etag), Ok(mut cache)) =
                 (parts.headers.get(http::header::ETAG), self.etags.lock())
         {
-            cache.put(path.to_string(), etag.clone(), body.clone());
+            cache.put(path.to_string(), (etag.clone(), body.clone()));
         }
         Ok(ApiResponse {
             status: parts.status,
