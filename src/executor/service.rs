@@ -159,6 +159,20 @@ fn merge_of_claim(name: &str) -> Option<CommitSha> {
     rest.split('-').next()?.parse().ok()
 }
 
+/// Marks a merge as running in this process while it lives (however the run ends).
+struct RunningHere<'a> {
+    running: &'a Mutex<HashMap<CommitSha, CancellationToken>>,
+    merge: CommitSha,
+}
+
+impl Drop for RunningHere<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(&self.merge);
+        }
+    }
+}
+
 /// How a claim went.
 enum Claim {
     Ours,
@@ -843,6 +857,17 @@ impl Executor {
                 return self.block(repo, merge, Some(&verified.pull), &reason).await;
             }
         }
+        // Running here from the claim on, until the record and the final status are written:
+        // this process's reconciler must not take its own claim, with no result yet, for an
+        // interrupted run.
+        let cancel = CancellationToken::new();
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(merge.clone(), cancel.clone());
+        }
+        let _running = RunningHere {
+            running: &self.running,
+            merge: merge.clone(),
+        };
         // The claim shows on the merge commit at once, in a status only prgate can post and
         // nobody can delete: from now on no pass, replica or restart runs M again.
         let (state, description) = run_status::running(&name);
@@ -931,16 +956,9 @@ impl Executor {
                     timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
                     output_cap: OUTPUT_CAP,
                 };
-                let cancel = CancellationToken::new();
-                if let Ok(mut r) = self.running.lock() {
-                    r.insert(merge.clone(), cancel.clone());
-                }
                 let watcher = self.watch_hold_label(repo.clone(), pull_number, cancel.clone());
                 let result = run_executor(&spec, cancel.clone()).await;
                 watcher.abort();
-                if let Ok(mut r) = self.running.lock() {
-                    r.remove(merge);
-                }
                 note.execution = Some(ExecutionRecord::from_run(&name, &result));
                 checkout.remove();
                 Some(result)
