@@ -2,7 +2,6 @@
 //! `interrupted` after the restart and never re-run automatically. The same story checks that
 //! the executor's secret shows up in no log line of the service, even at debug level.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::harness::*;
@@ -16,32 +15,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_serve(config: &std::path::Path, log: &std::path::Path) -> Child {
+fn spawn_serve(config: &std::path::Path, log: &std::path::Path) -> ServeProcess {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_prgate"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("PRGATE_TEST_WEBHOOK_SECRET", SECRET)
-        .env("PRGATE_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(w: &World, url: &str) {
-    for _ in 0..500 {
-        if let Ok(r) = w.http.get(format!("{url}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("prgate serve never became ready");
+    ServeProcess::spawn(
+        config,
+        &[
+            ("PRGATE_TEST_WEBHOOK_SECRET", SECRET),
+            ("PRGATE_LOG", "debug"),
+        ],
+        log.into(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +70,7 @@ repos = ["{REPO}"]
     .unwrap();
     let log = w.tmp.path().join("serve.log");
     let mut serve = spawn_serve(&config, &log);
-    wait_ready(&w, &url).await;
+    wait_ready_at(&w.http, &url).await;
     w.sim.add_hook(&format!("{url}/webhook"), SECRET);
 
     // A quick change runs and succeeds (its output holds the secret, redacted).
@@ -129,8 +116,7 @@ repos = ["{REPO}"]
         assert!(Instant::now() < deadline, "the slow run never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    serve.kill();
     let slow_merge = w.pull(slow).await["merge_commit_sha"]
         .as_str()
         .unwrap()
@@ -141,12 +127,11 @@ repos = ["{REPO}"]
     );
 
     let mut serve = spawn_serve(&config, &log);
-    wait_ready(&w, &url).await;
+    wait_ready_at(&w.http, &url).await;
     let (state, description) = w.execution_result(&slow_merge).await;
     // A few reconciler passes later it still has not run again.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    serve.kill();
     assert_eq!(state, "failure");
     assert!(description.contains("interrupted"), "{description}");
     assert_eq!(

@@ -1,7 +1,6 @@
 //! `kill -9` of `prgate serve` with a delivery accepted but not yet processed: after a restart
 //! the delivery is processed from the durable queue and the decision is made.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::harness::*;
@@ -14,28 +13,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_serve(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_prgate"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("PRGATE_TEST_WEBHOOK_SECRET", SECRET)
-        .env("PRGATE_TEST_TOKEN", "prgate-token")
-        .env("PRGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    for _ in 0..500 {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("prgate serve never became ready");
+fn spawn_serve(config: &std::path::Path) -> ServeProcess {
+    ServeProcess::spawn(
+        config,
+        &[
+            ("PRGATE_TEST_WEBHOOK_SECRET", SECRET),
+            ("PRGATE_TEST_TOKEN", "prgate-token"),
+            ("PRGATE_LOG", "warn"),
+        ],
+        std::process::Stdio::null(),
+    )
 }
 
 async fn wait_for_state(w: &World, sha: &str, want: &str) -> bool {
@@ -79,7 +66,7 @@ branches = ["main"]
     .unwrap();
 
     let mut serve = spawn_serve(&config);
-    wait_ready(&w.http, &url).await;
+    wait_ready_at(&w.http, &url).await;
     w.sim.add_hook(&format!("{url}/webhook"), SECRET);
 
     // The first attempt to read the PR's commits fails (every try the client makes), so the
@@ -97,14 +84,12 @@ branches = ["main"]
         wait_for_state(&w, &head, "error").await,
         "the failed attempt is visible as `error`"
     );
-    serve.kill().unwrap(); // SIGKILL
-    serve.wait().unwrap();
+    serve.kill(); // SIGKILL
 
     let mut serve = spawn_serve(&config);
-    wait_ready(&w.http, &url).await;
+    wait_ready_at(&w.http, &url).await;
     let decided = wait_for_state(&w, &head, "pending").await;
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    serve.kill();
     assert!(
         decided,
         "after the restart the queued delivery is processed and the decision made"

@@ -928,3 +928,45 @@ pub fn fresh_executor(
         prgate::dashboard::Dashboard::new(),
     ))
 }
+
+/// A `prgate serve` process a test runs. It is killed (SIGKILL) and reaped when dropped, so a
+/// test that fails half-way leaves no server behind holding ports or inherited locks.
+pub struct ServeProcess(std::process::Child);
+
+impl ServeProcess {
+    /// Starts `prgate serve --config CONFIG` with `env`, its log going to `stderr`.
+    pub fn spawn(config: &Path, env: &[(&str, &str)], stderr: std::process::Stdio) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_prgate"));
+        cmd.args(["serve", "--config"])
+            .arg(config)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr);
+        ServeProcess(cmd.spawn().unwrap())
+    }
+
+    /// `kill -9`, and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until the server at `url` answers `/readyz` with 200.
+pub async fn wait_ready_at(http: &reqwest::Client, url: &str) {
+    for _ in 0..500 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("prgate serve never became ready");
+}
