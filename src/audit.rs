@@ -101,7 +101,9 @@ pub enum AuditError {
 }
 
 /// What is wrong with a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ViolationKind {
     /// A single-parent commit to governed paths with no record: pushed past the gate.
@@ -134,7 +136,7 @@ impl std::fmt::Display for ViolationKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Violation {
     pub commit: String,
     /// `Name <email>` of the commit's author.
@@ -147,7 +149,7 @@ pub struct Violation {
 }
 
 /// The approval record of one governed commit, as far as git shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CommitRecord {
     pub commit: String,
     pub author: String,
@@ -169,7 +171,7 @@ pub struct CommitRecord {
     pub signature: SignatureStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AuditReport {
     pub branch: String,
     /// The branch's tip when the audit ran.

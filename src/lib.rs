@@ -23,6 +23,7 @@
 //   gate          executor, record, github, policy, webhook, dashboard, metrics, render, clock
 //   webhook, server  config, dashboard, metrics, readiness, render (webhook <-> server is a
 //                 cycle still to be resolved)
+//   contract      github, watch, propose, verify, audit, executor, record (the JSON shapes)
 //   serve         everything above it: gate, executor, server, webhook, preflight, listener
 //   demo          serve, audit, propose, git, record, github, sim
 //   sim           types
@@ -30,6 +31,7 @@
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod dashboard;
 pub mod demo;
 pub mod executor;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 // The helpers every command uses, under the names the command files import them by.
-use cli::output::{parse_public_keys, report_error, usage};
+use cli::output::{parse_public_keys, report_error};
 
 /// Exit code for a usage or configuration error.
 const EXIT_USAGE: u8 = 2;
@@ -265,9 +265,32 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
+            let is_help = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            // A script that asked for JSON gets the error object even for a usage error.
+            if !is_help && cli::output::wants_json(&args) {
+                let message = e.render().to_string();
+                let first = message
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                cli::output::print_json(
+                    &prgate::contract::ErrorOutput::new(
+                        prgate::contract::ErrorKind::Usage,
+                        first,
+                        EXIT_USAGE,
+                    )
+                    .with_hint("run prgate COMMAND --help for its arguments and an example"),
+                );
+            }
             let _ = e.print();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
@@ -321,7 +344,9 @@ fn main() -> ExitCode {
         } => {
             let trusted = match parse_public_keys(&public_keys) {
                 Ok(k) => k,
-                Err(e) => return usage(e),
+                Err(e) => {
+                    return report_error(matches!(format, AuditFormat::Json), &e, EXIT_USAGE);
+                }
             };
             cli::audit::run(repo, branch, (since, since_commit), format, output, trusted)
         }

@@ -34,7 +34,7 @@ pub struct ProposeRequest {
 }
 
 /// One rule the proposed change falls under.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RequiredRule {
     pub rule: String,
     pub files: Vec<String>,
@@ -44,7 +44,7 @@ pub struct RequiredRule {
 }
 
 /// The `--json` answer of `prgate propose`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Proposal {
     pub repo: String,
     pub pull: u64,

@@ -173,7 +173,7 @@ impl fmt::Display for PullNumber {
 
 /// A GitHub account login. Compared case-insensitively, as GitHub does; permissions are
 /// checked by [`UserId`] wherever the code host gives one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Login(String);
 
@@ -234,9 +234,14 @@ impl FromStr for PullRef {
             value: s.to_string(),
             why,
         };
+        if s.contains("://") {
+            return pull_ref_from_url(s).ok_or_else(|| {
+                err("expected OWNER/REPO#NUMBER or a PR's URL like https://HOST/OWNER/REPO/pull/NUMBER")
+            });
+        }
         let (repo, n) = s
             .rsplit_once('#')
-            .ok_or_else(|| err("expected OWNER/REPO#NUMBER"))?;
+            .ok_or_else(|| err("expected OWNER/REPO#NUMBER or a PR's URL"))?;
         let repo = repo
             .parse()
             .map_err(|_| err("expected OWNER/REPO#NUMBER"))?;
@@ -253,9 +258,59 @@ impl FromStr for PullRef {
     }
 }
 
+/// A PR's web URL on the code host: `https://github.com/OWNER/REPO/pull/N` on github.com,
+/// the same path under a GHES host, or under the simulator's base URL (whatever prefix comes
+/// before `OWNER/REPO`); a trailing `/files`, `/commits` or `/checks` tab is allowed.
+fn pull_ref_from_url(s: &str) -> Option<PullRef> {
+    let url = reqwest::Url::parse(s).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    let mut segs: Vec<&str> = url.path_segments()?.filter(|p| !p.is_empty()).collect();
+    if matches!(segs.last(), Some(&("files" | "commits" | "checks"))) {
+        segs.pop();
+    }
+    let [.., owner, repo, "pull", n] = segs.as_slice() else {
+        return None;
+    };
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    Some(PullRef {
+        repo: format!("{owner}/{repo}").parse().ok()?,
+        number: PullNumber(n),
+    })
+}
+
 impl fmt::Display for PullRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}#{}", self.repo, self.number)
+    }
+}
+
+/// Identifiers serialize as strings (`try_from`/`into` String); their schemas say so, with the
+/// shape their parsers accept.
+impl schemars::JsonSchema for CommitSha {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommitSha".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9a-f]{40}$",
+            "description": "A full commit id: 40 lowercase hex digits."
+        })
+    }
+}
+
+impl schemars::JsonSchema for RepoName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RepoName".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[^/]+/[^/]+$",
+            "description": "OWNER/REPO on the code host."
+        })
     }
 }
 
@@ -290,5 +345,27 @@ mod tests {
         assert!("acme/infra#x".parse::<PullRef>().is_err());
         assert!("acme/infra#0".parse::<PullRef>().is_err());
         assert!("acme/infra".parse::<PullRef>().is_err());
+    }
+
+    #[test]
+    fn pull_refs_parse_from_the_code_hosts_urls() {
+        for url in [
+            "https://github.com/acme/infra/pull/42",
+            "https://ghe.example.com/acme/infra/pull/42/files",
+            "http://127.0.0.1:39123/acme/infra/pull/42",
+            "https://github.com/acme/infra/pull/42?notification=1#discussion",
+        ] {
+            let p: PullRef = url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(p.to_string(), "acme/infra#42", "{url}");
+        }
+        for bad in [
+            "https://github.com/acme/infra/issues/42",
+            "https://github.com/acme/infra/pull/0",
+            "https://github.com/acme/pull/42",
+            "ftp://github.com/acme/infra/pull/42",
+            "https://github.com/acme/infra/pull/x",
+        ] {
+            assert!(bad.parse::<PullRef>().is_err(), "{bad}");
+        }
     }
 }

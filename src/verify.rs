@@ -33,7 +33,7 @@ pub enum VerifyError {
 }
 
 /// Where the approval record was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordSource {
     /// The merge commit's trailers (prgate merged it).
@@ -43,7 +43,7 @@ pub enum RecordSource {
 }
 
 /// What `prgate verify` reports. `holds` is true exactly when `problems` is empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     pub commit: CommitSha,
     pub holds: bool,
@@ -64,7 +64,7 @@ pub struct VerifyReport {
 }
 
 /// What is known about a note's signature. Serialized as `{"state": "...", ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SignatureStatus {
     /// There is no (readable) note, so nothing signed.

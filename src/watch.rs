@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::github::facts::{GatherError, gather_facts, gather_facts_with_policy, policy_at};
 use crate::github::models::{ApiPull, ApiReview, ApiStatus};
 use crate::github::{GitHub, GitHubError};
+use crate::policy::{self, ApprovalDecision};
 use crate::types::{CommitSha, PullRef};
 use crate::{APPROVAL_CONTEXT, EXECUTION_CONTEXT};
 
 /// Where a proposal stands, from the agent's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalState {
     Pending,
@@ -82,14 +84,14 @@ impl Until {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StatusCheck {
     pub state: String,
     pub description: String,
     pub creator: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ApprovalRecord {
     pub login: String,
     pub sha: Option<String>,
@@ -97,10 +99,29 @@ pub struct ApprovalRecord {
     pub submitted_at: Option<String>,
     /// Whether it was given on the current head.
     pub on_head: bool,
+    /// Whether it counts for the decision, as the gate's policy core judges it.
+    pub counts: bool,
+    /// Why it does not count, in the gate's own words; `null` when it counts.
+    pub why_not: Option<String>,
+}
+
+/// One rule the change falls under, and how far its approvals are.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RuleStatus {
+    /// The rule's name; `defaults` for files no rule matched.
+    pub name: String,
+    pub min_approvals: u32,
+    /// Who may approve, in words: "alice or acme/netops".
+    pub approvers: String,
+    /// The logins whose approvals counted for it.
+    pub approved_by: Vec<String>,
+    pub satisfied: bool,
+    /// The executor a merge of it runs, if any.
+    pub executor: Option<String>,
 }
 
 /// The `--json` answer of `status` and `wait`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProposalStatus {
     pub repo: String,
     pub pull: u64,
@@ -111,10 +132,30 @@ pub struct ProposalStatus {
     pub execution: Option<StatusCheck>,
     pub approvals: Vec<ApprovalRecord>,
     pub merge_sha: Option<String>,
-    /// Why it was denied: the change request's text, or the status description.
+    /// Why it was denied: the change request's text, or the status description; for a merge
+    /// that runs nothing, "no executor for this change".
     pub reason: Option<String>,
+    /// What is missing or decided, in the gate's words (its status description, recomputed
+    /// here); `null` when the policy could not be read.
+    pub decision: Option<String>,
+    /// The rules the change falls under; empty when the policy could not be read.
+    pub rules: Vec<RuleStatus>,
+    /// The executors a merge of this change runs; `null` when prgate could not tell (then
+    /// `wait --until executed` waits for the executor's status).
+    pub executors: Option<Vec<String>>,
+    /// Whether the merge was executed: true when it ran and succeeded, false when it failed or
+    /// was refused, `null` when nothing ran (yet, or ever: see `reason`).
+    pub executed: Option<bool>,
+    /// True when `wait` ended because its timeout passed (time never approves).
+    pub timed_out: bool,
     pub exit_code: u8,
 }
+
+/// Why prgate could not judge the reviews here; every approval then does not count.
+const NOT_JUDGED: &str = "prgate could not judge the reviews here";
+
+/// The reason given for a merge that runs no executor.
+pub const NO_EXECUTOR: &str = "no executor for this change";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -259,8 +300,59 @@ pub async fn read_status(
         ),
         None => None,
     };
-    let (state, reason) = classify(&pull, &reviews, approval.as_ref(), execution.as_ref());
-    let approvals = approval_records(&reviews, &pull.head.sha);
+    let (state, mut reason) = classify(&pull, &reviews, approval.as_ref(), execution.as_ref());
+    let judged = judge(gh, pull_ref, &pull, merge_sha.as_deref()).await;
+    let mut approvals = approval_records(&reviews, &pull.head.sha);
+    let (decision, rules, executors) = match &judged {
+        Ok(j) => {
+            for a in &mut approvals {
+                let verdict = j
+                    .decision
+                    .reviews
+                    .iter()
+                    .find(|v| v.review_id == a.review_id);
+                a.counts = verdict.is_some_and(|v| v.counts);
+                a.why_not = match verdict {
+                    Some(v) if !v.counts => v.why_not.clone(),
+                    Some(_) => None,
+                    None => Some("the gate's evaluation did not see this review".into()),
+                };
+            }
+            let rules = j
+                .decision
+                .rules
+                .iter()
+                .map(|r| RuleStatus {
+                    name: r.name.clone(),
+                    min_approvals: r.min_approvals,
+                    approvers: r.approvers.clone(),
+                    approved_by: r.approvals.iter().map(|a| a.login.to_string()).collect(),
+                    satisfied: r.satisfied,
+                    executor: r.executor.clone(),
+                })
+                .collect();
+            (
+                Some(j.decision.description.clone()),
+                rules,
+                Some(j.executors.clone()),
+            )
+        }
+        Err(e) => {
+            for a in &mut approvals {
+                a.counts = false;
+                a.why_not = Some(format!("{NOT_JUDGED}: {e}"));
+            }
+            (None, vec![], None)
+        }
+    };
+    let executed = match state {
+        ProposalState::Executed => Some(true),
+        ProposalState::ExecutionFailed | ProposalState::ExecutionRefused => Some(false),
+        _ => None,
+    };
+    if state == ProposalState::Merged && executors.as_ref().is_some_and(Vec::is_empty) {
+        reason = Some(NO_EXECUTOR.into());
+    }
     Ok(ProposalStatus {
         repo: pull_ref.repo.to_string(),
         pull: pull_ref.number.0,
@@ -272,7 +364,48 @@ pub async fn read_status(
         approvals,
         merge_sha,
         reason,
+        decision,
+        rules,
+        executors,
+        executed,
+        timed_out: false,
         exit_code: state.exit_code(),
+    })
+}
+
+/// The gate's judgement of a PR, made here with the same pure policy core the gate uses.
+struct Judged {
+    decision: ApprovalDecision,
+    executors: Vec<String>,
+}
+
+/// Judges the PR from the code host's facts. A merged PR is judged as the executor judges it:
+/// by the policy at the merge commit's first parent, over the files between it and the head
+/// (the base's tip already contains the head). The server's executor program paths are not
+/// known here, so a change to an executor's program that only the server config governs is
+/// judged without them.
+async fn judge(
+    gh: &GitHub,
+    pull_ref: &PullRef,
+    pull: &ApiPull,
+    merge_sha: Option<&str>,
+) -> Result<Judged, GatherError> {
+    let gathered = match merge_sha {
+        Some(m) => {
+            let parents = gh.commit_parents(&pull_ref.repo, m).await?;
+            let first: CommitSha = parents
+                .first()
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| GatherError::Incomplete(format!("merge {m} has no first parent")))?;
+            let (policy, file) = policy_at(gh, &pull_ref.repo, &first).await?;
+            gather_facts_with_policy(gh, &pull_ref.repo, pull, &first, policy, file.blob_sha)
+                .await?
+        }
+        None => gather_facts(gh, &pull_ref.repo, pull, &Default::default()).await?,
+    };
+    Ok(Judged {
+        decision: policy::evaluate_approval(&gathered.policy, &gathered.facts),
+        executors: policy::executors_for(&gathered.policy, &gathered.facts.changed_files),
     })
 }
 
@@ -288,6 +421,9 @@ fn approval_records(reviews: &[ApiReview], head: &str) -> Vec<ApprovalRecord> {
                 review_id: r.id,
                 submitted_at: r.submitted_at.map(|t| t.to_rfc3339()),
                 on_head: r.commit_id.as_deref() == Some(head),
+                // Judged by the caller; until then it does not count.
+                counts: false,
+                why_not: Some(NOT_JUDGED.into()),
             })
         })
         .collect()
@@ -332,12 +468,22 @@ pub async fn wait(
                     s.exit_code = 0;
                     return Ok(s);
                 }
+                // A merge that runs nothing has reached all it will: waiting for its
+                // execution would only end at the timeout.
+                if opts.until == Until::Executed
+                    && s.state == ProposalState::Merged
+                    && s.executors.as_ref().is_some_and(Vec::is_empty)
+                {
+                    s.exit_code = 0;
+                    return Ok(s);
+                }
                 if s.state.is_final_failure() {
                     return Ok(s);
                 }
                 if opts.timeout.is_some_and(|t| started.elapsed() >= t) {
                     // Approved but not yet merged, when waiting for the merge, is still pending.
                     s.exit_code = ProposalState::Pending.exit_code();
+                    s.timed_out = true;
                     return Ok(s);
                 }
             }

@@ -12,7 +12,7 @@ use crate::record::note::{ExecutionNote, NoteError};
 use crate::verify::SignatureStatus;
 
 /// The commit where the walk stopped; it and everything behind it were not audited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StoppedAt {
     pub commit: String,
     /// The decision time its record states, when a record older than `--since` stopped the

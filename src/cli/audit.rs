@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::{AuditFormat, EXIT_OTHER, EXIT_USAGE, usage};
+use crate::cli::output::report_error;
+use crate::{AuditFormat, EXIT_OTHER, EXIT_USAGE};
 /// Exit code of `audit` when it finds at least one violation.
 const EXIT_VIOLATIONS: u8 = 40;
 
@@ -31,9 +32,11 @@ pub fn run(
     trusted_keys: Vec<ed25519_dalek::VerifyingKey>,
 ) -> ExitCode {
     use std::io::IsTerminal;
+    // With `--format json`, a failure is the one JSON object on stdout too.
+    let json = matches!(format, AuditFormat::Json);
     let since = match since.map(|s| parse_since(&s)).transpose() {
         Ok(s) => s,
-        Err(e) => return usage(e),
+        Err(e) => return report_error(json, &e, EXIT_USAGE),
     };
     let opts = prgate::audit::AuditOptions {
         repo_path: repo,
@@ -47,10 +50,7 @@ pub fn run(
     };
     let report = match prgate::audit::audit(&opts) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("prgate audit: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return report_error(json, &format!("audit: {e}"), EXIT_USAGE),
     };
     let text = match format {
         AuditFormat::Text => prgate::audit::render_text(&report),
@@ -66,8 +66,11 @@ pub fn run(
     match output {
         Some(path) => {
             if let Err(e) = std::fs::write(&path, text) {
-                eprintln!("prgate audit: cannot write {}: {e}", path.display());
-                return ExitCode::from(EXIT_OTHER);
+                return report_error(
+                    json,
+                    &format!("audit: cannot write {}: {e}", path.display()),
+                    EXIT_OTHER,
+                );
             }
         }
         None => print!("{text}"),

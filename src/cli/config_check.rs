@@ -7,8 +7,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use serde_json::json;
-
 use prgate::config::load_server_config;
 use prgate::preflight::{self, Finding};
 
@@ -52,10 +50,18 @@ fn code_host(config: &prgate::config::ServerConfig) -> Vec<Finding> {
 fn finish(name: &str, as_json: bool, findings: &[Finding]) -> ExitCode {
     let ok = !findings.iter().any(|f| f.error);
     if as_json {
-        println!(
-            "{}",
-            json!({ "config": name, "ok": ok, "problems": findings })
-        );
+        crate::cli::output::print_json(&prgate::contract::ConfigCheckOutput {
+            config: name.to_string(),
+            ok,
+            problems: findings
+                .iter()
+                .map(|f| prgate::contract::ConfigProblem {
+                    error: f.error,
+                    subject: f.subject.clone(),
+                    message: f.message.clone(),
+                })
+                .collect(),
+        });
     } else {
         for f in findings {
             eprintln!("{name}: {f}");

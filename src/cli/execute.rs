@@ -2,8 +2,11 @@
 
 use std::process::ExitCode;
 
+use prgate::contract::{CancelOutput, ErrorKind, ErrorOutput, ExecuteOutput};
+
+use crate::cli::output::{fail, print_json, usage_error};
 use crate::cli::runtime::{init_tracing, runtime};
-use crate::{EXIT_EXEC_FAILED, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE, report_error, usage};
+use crate::{EXIT_EXEC_FAILED, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE, report_error};
 
 /// `prgate execute --repo OWNER/REPO --commit SHA [--cancel] [--config FILE]`: parse, then run.
 pub fn command(
@@ -16,28 +19,39 @@ pub fn command(
     init_tracing();
     let repo = match repo.parse::<prgate::types::RepoName>() {
         Ok(r) => r,
-        Err(e) => return usage(format!("--repo: {e}")),
+        Err(e) => return usage_error(json, format!("--repo: {e}"), Some("write OWNER/REPO")),
     };
-    let commit = match commit.parse::<prgate::types::CommitSha>() {
-        Ok(c) => c,
-        Err(e) => return usage(format!("--commit: {e} (give the full 40-digit SHA)")),
-    };
+    let hex = commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit());
+    if commit.parse::<prgate::types::CommitSha>().is_err() && !hex {
+        return usage_error(
+            json,
+            format!("--commit {commit:?} is not a commit id"),
+            Some(
+                "give the merge commit's SHA, or an unambiguous prefix of it (7 or more hex digits)",
+            ),
+        );
+    }
     let config = match prgate::config::load_server_config(config) {
         Ok(c) => c,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => {
+            return fail(
+                json,
+                ErrorOutput::new(ErrorKind::Config, e.to_string(), EXIT_USAGE),
+            );
+        }
     };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(run(config, repo, commit, cancel, json))
+    rt.block_on(run(config, repo, commit.to_string(), cancel, json))
 }
 
 /// `prgate execute`: verify, claim and run one merge commit now, or put its execution on hold.
 pub async fn run(
     config: prgate::config::ServerConfig,
     repo: prgate::types::RepoName,
-    commit: prgate::types::CommitSha,
+    commit: String,
     cancel: bool,
     json: bool,
 ) -> ExitCode {
@@ -48,6 +62,27 @@ pub async fn run(
             Ok((g, t)) => (std::sync::Arc::new(g), t),
             Err(e) => return report_error(json, &e.to_string(), EXIT_USAGE),
         };
+    // A prefix is resolved on the code host, like `verify` resolves it in git: one commit or
+    // an error, never a guess.
+    let commit = match commit.parse::<prgate::types::CommitSha>() {
+        Ok(c) => c,
+        Err(_) => match gh.commit_by_prefix(&repo, &commit).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return usage_error(
+                    json,
+                    format!("--commit {commit}: no single commit of {repo} starts with it"),
+                    Some("give more digits of the SHA, or the full 40"),
+                );
+            }
+            Err(e) => {
+                return fail(
+                    json,
+                    ErrorOutput::from_code_host(&e, &config.github.api_url, EXIT_OTHER),
+                );
+            }
+        },
+    };
     if cancel {
         // A run that finished cannot be cancelled: say so rather than put a label that would
         // hold nothing.
@@ -61,10 +96,10 @@ pub async fn run(
         match probe.finished_outcome(&repo, &commit).await {
             Ok(Some(outcome)) => {
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"result": "finished", "outcome": outcome, "commit": commit.as_str()})
-                    );
+                    print_json(&ExecuteOutput::Cancel(CancelOutput::Finished {
+                        outcome,
+                        commit: commit.to_string(),
+                    }));
                 } else {
                     println!(
                         "{commit}: the execution is finished ({outcome}); there is nothing to cancel"
@@ -101,10 +136,10 @@ pub async fn run(
             return report_error(json, &e.to_string(), EXIT_OTHER);
         }
         if json {
-            println!(
-                "{}",
-                serde_json::json!({"result": "hold_requested", "pull": pull.number, "label": HOLD_LABEL})
-            );
+            print_json(&ExecuteOutput::Cancel(CancelOutput::HoldRequested {
+                pull: pull.number,
+                label: HOLD_LABEL.to_string(),
+            }));
         } else {
             println!(
                 "put {HOLD_LABEL} on #{}: a running execution is cancelled, a pending one held",
@@ -152,7 +187,7 @@ pub async fn run(
                 Considered::ClaimedElsewhere | Considered::Blocked { .. } => EXIT_OTHER,
             };
             if json {
-                println!("{}", serde_json::to_string(&result).unwrap_or_default());
+                print_json(&result);
             } else {
                 println!("{commit}: {}", result.describe());
             }

@@ -24,7 +24,7 @@ pub fn run(command: KeyCommand) -> ExitCode {
     };
     let public = sign::public_key_hex(&key.verifying_key());
     if json {
-        println!("{}", serde_json::json!({ "public_key": public }));
+        crate::cli::output::print_json(&prgate::contract::KeyOutput { public_key: public });
     } else {
         println!("{public}");
     }

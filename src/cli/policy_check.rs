@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use serde_json::json;
-
 use prgate::config::{ServerConfig, load_server_config};
 use prgate::policy::{self, uncovered_programs};
 
@@ -261,10 +259,12 @@ fn finish(name: &str, as_json: bool, findings: Vec<Finding>) -> ExitCode {
                 .map(|f| f.message.clone())
                 .collect::<Vec<_>>()
         };
-        println!(
-            "{}",
-            json!({ "file": name, "ok": ok, "errors": list(true), "warnings": list(false) })
-        );
+        crate::cli::output::print_json(&prgate::contract::PolicyCheckOutput {
+            file: name.to_string(),
+            ok,
+            errors: list(true),
+            warnings: list(false),
+        });
     } else {
         for f in &findings {
             eprintln!("{}", f.message);

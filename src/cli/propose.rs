@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+use prgate::contract::{ErrorKind, ErrorOutput};
+
 use crate::cli::host::with_client;
-use crate::cli::output::{report_error, usage};
+use crate::cli::output::{fail, print_json, usage_error};
 use crate::cli::runtime::init_tracing;
 use crate::{
     EXIT_FORBIDDEN, EXIT_NOTHING_TO_COMMIT, EXIT_OTHER, EXIT_PUSH_REJECTED, EXIT_UNKNOWN_REPO,
@@ -30,14 +32,20 @@ pub fn run(args: ProposeArgs) -> ExitCode {
     init_tracing();
     let summary = match body_file.map(std::fs::read_to_string).transpose() {
         Ok(s) => s,
-        Err(e) => return usage(format!("cannot read --body-file: {e}")),
+        Err(e) => return usage_error(json, format!("cannot read --body-file: {e}"), None),
     };
     let remote_repo = match remote_repo
         .map(|r| r.parse::<prgate::types::RepoName>())
         .transpose()
     {
         Ok(r) => r,
-        Err(e) => return usage(format!("--remote-repo: {e}")),
+        Err(e) => {
+            return usage_error(
+                json,
+                format!("--remote-repo: {e}"),
+                Some("write OWNER/REPO"),
+            );
+        }
     };
     let req = prgate::propose::ProposeRequest {
         repo_path: repo,
@@ -52,12 +60,13 @@ pub fn run(args: ProposeArgs) -> ExitCode {
         remote_repo,
         paths,
     };
-    with_client(&host, |gh, token| async move {
+    let api_url = host.api_url.clone();
+    with_client(&host, json, |gh, token| async move {
         let renderer = prgate::render::Renderer::default();
         match prgate::propose::propose(&gh, &token, &renderer, &req).await {
             Ok(p) => {
                 if json {
-                    println!("{}", serde_json::to_string(&p).unwrap_or_default());
+                    print_json(&p);
                 } else {
                     println!(
                         "{} {}#{} ({}) at {}",
@@ -69,8 +78,8 @@ pub fn run(args: ProposeArgs) -> ExitCode {
                     );
                     for r in &p.required {
                         println!(
-                            "  needs {} approval(s) from {} for rule {} ({})",
-                            r.min_approvals,
+                            "  needs {} from {} for rule {} ({})",
+                            plural(r.min_approvals as usize, "approval"),
                             r.approvers,
                             r.rule,
                             r.files.join(", ")
@@ -81,12 +90,16 @@ pub fn run(args: ProposeArgs) -> ExitCode {
             }
             Err(e) => {
                 use prgate::propose::ProposeError as E;
-                let code = match &e {
-                    E::Usage(_) => EXIT_USAGE,
-                    E::NothingToCommit { .. } => EXIT_NOTHING_TO_COMMIT,
-                    E::UnknownRepo { .. } => EXIT_UNKNOWN_REPO,
-                    E::Git(prgate::git::GitError::PushRejected { .. }) => EXIT_PUSH_REJECTED,
-                    E::Forbidden(_) => EXIT_FORBIDDEN,
+                let (kind, code) = match &e {
+                    E::Usage(_) => (ErrorKind::Usage, EXIT_USAGE),
+                    E::NothingToCommit { .. } => {
+                        (ErrorKind::NothingToCommit, EXIT_NOTHING_TO_COMMIT)
+                    }
+                    E::UnknownRepo { .. } => (ErrorKind::NotFound, EXIT_UNKNOWN_REPO),
+                    E::Git(prgate::git::GitError::PushRejected { .. }) => {
+                        (ErrorKind::PushRejected, EXIT_PUSH_REJECTED)
+                    }
+                    E::Forbidden(_) => (ErrorKind::Auth, EXIT_FORBIDDEN),
                     E::Git(
                         prgate::git::GitError::NoSuchPath { .. }
                         | prgate::git::GitError::OutsideRepository { .. }
@@ -96,11 +109,24 @@ pub fn run(args: ProposeArgs) -> ExitCode {
                         | prgate::git::GitError::NotARepository { .. }
                         | prgate::git::GitError::NoOrigin
                         | prgate::git::GitError::UnknownOrigin { .. },
-                    ) => EXIT_USAGE,
-                    _ => EXIT_OTHER,
+                    ) => (ErrorKind::Usage, EXIT_USAGE),
+                    E::Git(_) => (ErrorKind::Git, EXIT_OTHER),
+                    E::GitHub(g) => {
+                        return fail(json, ErrorOutput::from_code_host(g, &api_url, EXIT_OTHER));
+                    }
+                    _ => (ErrorKind::Internal, EXIT_OTHER),
                 };
-                report_error(json, &e.to_string(), code)
+                fail(json, ErrorOutput::new(kind, e.to_string(), code))
             }
         }
     })
+}
+
+/// "1 approval", "2 approvals".
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use crate::cli::host::with_client;
-use crate::cli::output::{report_error, usage};
+use crate::HostArgs;
+use crate::cli::host::{watch_error, with_client};
+use crate::cli::output::{fail, usage_error};
 use crate::cli::runtime::init_tracing;
-use crate::cli::status::print_status;
-use crate::{EXIT_OTHER, HostArgs};
+use crate::cli::status::{parse_pull, print_status};
 
-/// `prgate wait OWNER/REPO#N [--timeout DUR] [--until STATE]`.
+/// `prgate wait OWNER/REPO#N|PR-URL [--timeout DUR] [--until STATE]`.
 pub fn run(
     pull: String,
     timeout: Option<String>,
@@ -18,17 +18,23 @@ pub fn run(
     json: bool,
 ) -> ExitCode {
     init_tracing();
-    let pull_ref = match pull.parse::<prgate::types::PullRef>() {
+    let pull_ref = match parse_pull(&pull, json) {
         Ok(p) => p,
-        Err(e) => return usage(e.to_string()),
+        Err(code) => return code,
     };
     let timeout = match timeout.map(|t| humantime::parse_duration(&t)).transpose() {
         Ok(t) => t,
-        Err(e) => return usage(format!("--timeout: {e} (write e.g. 30m or 8h)")),
+        Err(e) => {
+            return usage_error(
+                json,
+                format!("--timeout: {e}"),
+                Some("write e.g. 30s, 30m or 8h"),
+            );
+        }
     };
     let first_interval = match humantime::parse_duration(&poll) {
         Ok(p) => p,
-        Err(e) => return usage(format!("--poll: {e}")),
+        Err(e) => return usage_error(json, format!("--poll: {e}"), Some("write e.g. 2s")),
     };
     let opts = prgate::watch::WaitOptions {
         until,
@@ -37,10 +43,11 @@ pub fn run(
         ..Default::default()
     };
     let gate_login = host.gate_login.clone();
-    with_client(&host, |gh, _| async move {
+    let api_url = host.api_url.clone();
+    with_client(&host, json, |gh, _| async move {
         match prgate::watch::wait(&gh, &pull_ref, gate_login.as_deref(), &opts).await {
             Ok(s) => print_status(&s, json),
-            Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
+            Err(e) => fail(json, watch_error(&e, &api_url)),
         }
     })
 }

@@ -79,7 +79,7 @@ pub enum Mode {
 }
 
 /// What became of one commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Considered {
     /// No policy at its first parent, or no executor's paths touched.

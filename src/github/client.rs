@@ -205,6 +205,9 @@ impl Transport {
             api_url: api_url.clone(),
             message,
         };
+        // octocrab panics inside its service on some URLs it accepted (no host, odd
+        // schemes): it only ever sees one that parsed as http(s) with a host.
+        parse_api_url(&api_url).map_err(&setup_err)?;
         let mut builder = Octocrab::builder()
             .base_uri(api_url.as_str())
             .map_err(|e| setup_err(e.to_string()))?
@@ -793,6 +796,40 @@ pub fn endpoint_template(path: &str) -> String {
         s = s.replace("{}/{}", "{}");
     }
     s
+}
+
+/// The host part of a URL, for messages; the whole text when it has none.
+pub fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_else(|| url.to_string())
+}
+
+/// Checks that `value` is an http(s) URL with a host before any client sees it (octocrab
+/// panics on some malformed ones); the error names what was wrong and what to write.
+pub fn parse_api_url(value: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(value).map_err(|e| format!("{value:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "{value:?} is not an http or https URL (scheme {:?})",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{value:?} names no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{value:?} has a query or fragment; give the API's base URL"
+        ));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-pub use client::{ClientOptions, Credentials, GitHubError, Transport};
+pub use client::{ClientOptions, Credentials, GitHubError, Transport, host_of, parse_api_url};
 use models::*;
 
 use crate::config::{Secret, TeamRef};
@@ -594,6 +594,36 @@ impl GitHub {
         let path = format!("/repos/{repo}/commits/{}", url_escape_path(sha));
         let commit: Commit = self.transport.get(&path).await?.json(&path)?;
         Ok(commit.parents.into_iter().map(|p| p.sha).collect())
+    }
+
+    /// The full id of the commit `prefix` (a hex prefix of at least 7 digits) names; GitHub
+    /// resolves a short SHA in `GET /repos/{owner}/{repo}/commits/{ref}`
+    /// (https://docs.github.com/en/rest/commits/commits#get-a-commit) and answers 422 when
+    /// none or several match. Only hex is sent, so a branch name is never taken for a commit.
+    pub async fn commit_by_prefix(
+        &self,
+        repo: &RepoName,
+        prefix: &str,
+    ) -> Result<Option<CommitSha>, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Commit {
+            sha: String,
+        }
+        if prefix.len() < 7 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let path = format!("/repos/{repo}/commits/{}", prefix.to_ascii_lowercase());
+        let commit: Commit = match self.transport.get(&path).await {
+            Ok(r) => r.json(&path)?,
+            Err(e) if matches!(e.status(), Some(404 | 422)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // The answer must be the commit asked for, not something else a ref resolved to.
+        Ok(commit
+            .sha
+            .parse::<CommitSha>()
+            .ok()
+            .filter(|c| c.as_str().starts_with(&prefix.to_ascii_lowercase())))
     }
 
     /// The object a ref (`refs/...`) points to; `None` when there is no such ref.

@@ -6,7 +6,7 @@ use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 /// How the approved head reached the branch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MergeKind {
     /// A two-parent merge commit whose second parent is the approved head.

@@ -90,7 +90,7 @@ impl From<&crate::policy::Approval> for NoteApproval {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExecutionRecord {
     /// The executor's name in the server config.
     pub executor: String,
@@ -137,7 +137,7 @@ impl ExecutionRecord {
 }
 
 /// What became of an execution. Serialized as snake_case strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The command exited with 0.
