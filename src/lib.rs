@@ -24,10 +24,13 @@
 //   webhook, server  config, dashboard, metrics, readiness, render (webhook <-> server is a
 //                 cycle still to be resolved)
 //   contract      github, watch, propose, verify, audit, executor, record (the JSON shapes)
+//   agent_tools   contract, github, propose, watch (what an agent may do; nothing approves)
+//   mcp           agent_tools, contract (the only module that knows rmcp)
 //   serve         everything above it: gate, executor, server, webhook, preflight, listener
 //   demo          serve, audit, propose, git, record, github, sim
 //   sim           types
 
+pub mod agent_tools;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -40,6 +43,7 @@ pub mod git;
 pub mod github;
 pub mod links;
 pub mod listener;
+pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod preflight;

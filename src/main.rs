@@ -140,6 +140,12 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// An MCP server on stdio for AI agents: propose_change, get_status, wait_for_decision and
+    /// explain_decision; nothing that approves, merges or executes.
+    Mcp {
+        #[command(flatten)]
+        host: HostArgs,
+    },
     /// The whole loop in one command, against the built-in GitHub simulator on loopback.
     Demo {
         /// Keep the repositories and the production folder in this (new or empty) directory.
@@ -351,6 +357,7 @@ fn main() -> ExitCode {
             cli::audit::run(repo, branch, (since, since_commit), format, output, trusted)
         }
         Command::Key { command } => cli::key::run(command),
+        Command::Mcp { host } => cli::mcp::run(host),
         Command::Demo { keep } => cli::demo::run(keep),
         Command::Sim {
             listen,

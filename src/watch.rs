@@ -457,6 +457,22 @@ pub async fn wait(
     gate_login: Option<&str>,
     opts: &WaitOptions,
 ) -> Result<ProposalStatus, WatchError> {
+    wait_observed(gh, pull_ref, gate_login, opts, |_, _| async {}).await
+}
+
+/// As [`wait`], telling `observe` each state it reads and how long it has waited (the MCP
+/// server turns these into progress notifications).
+pub async fn wait_observed<F, Fut>(
+    gh: &GitHub,
+    pull_ref: &PullRef,
+    gate_login: Option<&str>,
+    opts: &WaitOptions,
+    mut observe: F,
+) -> Result<ProposalStatus, WatchError>
+where
+    F: FnMut(ProposalState, Duration) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let started = tokio::time::Instant::now();
     let mut interval = opts.first_interval;
     let mut transient_failures = 0u32;
@@ -464,6 +480,7 @@ pub async fn wait(
         match read_status(gh, pull_ref, gate_login).await {
             Ok(mut s) => {
                 transient_failures = 0;
+                observe(s.state, started.elapsed()).await;
                 if opts.until.reached_by(s.state) {
                     s.exit_code = 0;
                     return Ok(s);

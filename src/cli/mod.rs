@@ -6,6 +6,7 @@ pub mod demo;
 pub mod execute;
 pub mod host;
 pub mod key;
+pub mod mcp;
 pub mod output;
 pub mod policy_check;
 pub mod propose;
