@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::github::facts::{GatherError, gather_facts, gather_facts_with_policy, policy_at};
+use crate::github::facts::{GatherError, compare_changes, gather_facts_with_policy, policy_at};
 use crate::github::models::{ApiPull, ApiReview, ApiStatus};
 use crate::github::{GitHub, GitHubError};
 use crate::policy::{self, ApprovalDecision};
@@ -342,7 +342,10 @@ pub async fn read_status(
                 a.counts = false;
                 a.why_not = Some(format!("{NOT_JUDGED}: {e}"));
             }
-            (None, vec![], None)
+            let executors = executors_only(gh, pull_ref, &pull, merge_sha.as_deref())
+                .await
+                .ok();
+            (None, vec![], executors)
         }
     };
     let executed = match state {
@@ -379,34 +382,61 @@ struct Judged {
     executors: Vec<String>,
 }
 
-/// Judges the PR from the code host's facts. A merged PR is judged as the executor judges it:
-/// by the policy at the merge commit's first parent, over the files between it and the head
-/// (the base's tip already contains the head). The server's executor program paths are not
-/// known here, so a change to an executor's program that only the server config governs is
-/// judged without them.
+/// The commit whose policy judges the PR: a merge's first parent (the base's tip already
+/// contains the head), else the base branch's tip.
+async fn judging_base(
+    gh: &GitHub,
+    pull_ref: &PullRef,
+    pull: &ApiPull,
+    merge_sha: Option<&str>,
+) -> Result<CommitSha, GatherError> {
+    match merge_sha {
+        Some(m) => gh
+            .commit_parents(&pull_ref.repo, m)
+            .await?
+            .first()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| GatherError::Incomplete(format!("merge {m} has no first parent"))),
+        None => Ok(gh.branch_tip(&pull_ref.repo, &pull.base.git_ref).await?),
+    }
+}
+
+/// Judges the PR from the code host's facts, as the executor would for a merge. The server's
+/// executor program paths are not known here, so a change to an executor's program that only
+/// the server config governs is judged without them.
 async fn judge(
     gh: &GitHub,
     pull_ref: &PullRef,
     pull: &ApiPull,
     merge_sha: Option<&str>,
 ) -> Result<Judged, GatherError> {
-    let gathered = match merge_sha {
-        Some(m) => {
-            let parents = gh.commit_parents(&pull_ref.repo, m).await?;
-            let first: CommitSha = parents
-                .first()
-                .and_then(|p| p.parse().ok())
-                .ok_or_else(|| GatherError::Incomplete(format!("merge {m} has no first parent")))?;
-            let (policy, file) = policy_at(gh, &pull_ref.repo, &first).await?;
-            gather_facts_with_policy(gh, &pull_ref.repo, pull, &first, policy, file.blob_sha)
-                .await?
-        }
-        None => gather_facts(gh, &pull_ref.repo, pull, &Default::default()).await?,
-    };
+    let base = judging_base(gh, pull_ref, pull, merge_sha).await?;
+    let (policy, file) = policy_at(gh, &pull_ref.repo, &base).await?;
+    let g =
+        gather_facts_with_policy(gh, &pull_ref.repo, pull, &base, policy, file.blob_sha).await?;
     Ok(Judged {
-        decision: policy::evaluate_approval(&gathered.policy, &gathered.facts),
-        executors: policy::executors_for(&gathered.policy, &gathered.facts.changed_files),
+        decision: policy::evaluate_approval(&g.policy, &g.facts),
+        executors: policy::executors_for(&g.policy, &g.facts.changed_files),
     })
+}
+
+/// Only the executors a merge of the PR runs: the policy and the changed files, which an
+/// agent's token can read even when it cannot read the teams the full judgement needs.
+async fn executors_only(
+    gh: &GitHub,
+    pull_ref: &PullRef,
+    pull: &ApiPull,
+    merge_sha: Option<&str>,
+) -> Result<Vec<String>, GatherError> {
+    let base = judging_base(gh, pull_ref, pull, merge_sha).await?;
+    let (policy, _) = policy_at(gh, &pull_ref.repo, &base).await?;
+    let head: CommitSha = pull
+        .head
+        .sha
+        .parse()
+        .map_err(|_| GatherError::Incomplete("the PR's head is not a commit id".into()))?;
+    let (_, files) = compare_changes(gh, &pull_ref.repo, &base, &head).await?;
+    Ok(policy::executors_for(&policy, &files))
 }
 
 fn approval_records(reviews: &[ApiReview], head: &str) -> Vec<ApprovalRecord> {

@@ -339,7 +339,7 @@ fn stance_taken(reviews: &[Review]) -> bool {
 }
 
 /// Commits and changed files between the merge base of `base` and `head`, and `head`.
-async fn compare_changes(
+pub(crate) async fn compare_changes(
     gh: &GitHub,
     repo: &RepoName,
     base: &CommitSha,

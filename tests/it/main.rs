@@ -28,6 +28,8 @@ mod gate_replicas;
 mod gate_restart;
 mod gate_runtime;
 mod input_robustness;
+mod json_contract;
+mod mcp_server;
 mod observability;
 mod operator_config;
 mod pages;

@@ -3,3 +3,4 @@ pub mod harness;
 pub mod leaks;
 #[allow(dead_code)]
 pub mod npm;
+pub mod python;
