@@ -929,10 +929,10 @@ impl Progress {
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\rprgate audit: {} commits, {} governed, {} violations",
-            r.commits_walked,
+            "\rprgate audit: {}, {} governed, {}",
+            crate::render::plural(r.commits_walked, "commit"),
             r.governed_commits,
-            r.violations.len()
+            crate::render::plural(r.violations.len() as u64, "violation")
         );
         let _ = err.flush();
     }
@@ -954,8 +954,10 @@ fn short(sha: &str) -> &str {
 
 fn scope(report: &AuditReport) -> String {
     let mut s = format!(
-        "{} commits on the first-parent history of {} at {}",
-        report.commits_walked, report.branch, report.head
+        "{} on the first-parent history of {} at {}",
+        crate::render::plural(report.commits_walked, "commit"),
+        report.branch,
+        report.head
     );
     if let Some(since) = report.since {
         let since = since.to_rfc3339_opts(SecondsFormat::Secs, true);

@@ -446,13 +446,13 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     };
     let before = audit("audit")?;
     say(format!(
-        "7. `prgate audit` walks main's first-parent history: {} commits, {} touching governed paths, {}.",
-        before.commits_walked,
+        "7. `prgate audit` walks main's first-parent history: {}, {} touching governed paths, {}.",
+        crate::render::plural(before.commits_walked, "commit"),
         before.governed_commits,
         if before.clean {
             "no violation".to_string()
         } else {
-            format!("{} violation(s)", before.violations.len())
+            crate::render::plural(before.violations.len() as u64, "violation")
         }
     ));
 

@@ -10,6 +10,14 @@ use std::path::PathBuf;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
+/// "1 commit", "2 commits": a count with its noun in the right number (English plural in -s).
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// The templates shipped with prgate, by name.
 const BUILTIN: &[(&str, &str)] = &[
     ("pr_body.md.j2", include_str!("../templates/pr_body.md.j2")),

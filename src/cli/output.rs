@@ -63,7 +63,12 @@ pub fn parse_public_keys(args: &[String]) -> Result<Vec<ed25519_dalek::Verifying
 /// Whether the raw command line asks for JSON (`--json`, or `--format json` where a command
 /// takes it): clap's own errors then go out as the error object too.
 pub fn wants_json(args: &[std::ffi::OsString]) -> bool {
-    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    // After `--`, a `--json` is an argument, not the flag.
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| a.to_str().unwrap_or(""))
+        .take_while(|a| *a != "--")
+        .collect();
     args.iter().enumerate().any(|(i, a)| {
         *a == "--json"
             || *a == "--format=json"

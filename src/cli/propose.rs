@@ -79,7 +79,7 @@ pub fn run(args: ProposeArgs) -> ExitCode {
                     for r in &p.required {
                         println!(
                             "  needs {} from {} for rule {} ({})",
-                            plural(r.min_approvals as usize, "approval"),
+                            prgate::render::plural(r.min_approvals, "approval"),
                             r.approvers,
                             r.rule,
                             r.files.join(", ")
@@ -120,13 +120,4 @@ pub fn run(args: ProposeArgs) -> ExitCode {
             }
         }
     })
-}
-
-/// "1 approval", "2 approvals".
-pub fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }

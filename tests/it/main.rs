@@ -8,6 +8,8 @@ mod sim_support;
 
 mod agent_loop;
 mod audit_history;
+mod cli_help;
+mod cli_props;
 mod demo;
 mod executor_env;
 mod executor_equivalence;
