@@ -47,14 +47,10 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
     }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{args:?}: not exactly one line of JSON: {stdout:?}"
-    );
-    let v: Value =
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"));
+    // Exactly one value: serde_json refuses trailing data after it.
+    let v: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{args:?}: not one JSON object: {e}: {stdout}"));
+    assert!(v.is_object(), "{args:?}: {v}");
     (
         out.status.code().unwrap_or(-1),
         v,
@@ -274,6 +270,37 @@ fn answers_of_the_local_commands_fit_their_schemas() {
     );
     assert_eq!((code, out["ok"].clone()), (2, json!(false)), "{out}");
     assert_valid("config-check", &out);
+
+    // A repository with one ungoverned commit: audit's report and verify's (a record that
+    // does not hold) fit theirs.
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README"), "hello\n").unwrap();
+    git(&repo, &["add", "README"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "first",
+        ],
+    );
+    let repo_s = repo.to_str().unwrap();
+    let (code, out, _) = run(&["audit", "--repo", repo_s, "--format", "json"], &[]);
+    assert_eq!((code, out["clean"].clone()), (0, json!(true)), "{out}");
+    assert_valid("audit", &out);
+    let (code, out, _) = run(
+        &["verify", "--repo", repo_s, "--commit", "HEAD", "--json"],
+        &[],
+    );
+    assert_eq!((code, out["holds"].clone()), (31, json!(false)), "{out}");
+    assert_valid("verify", &out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
