@@ -306,7 +306,8 @@ mod tests {
         let e = GitHubError::Transport {
             method: "GET".into(),
             path: "/repos/a/b/pulls/1".into(),
-            message: "connection refused".into(),
+            host: "127.0.0.1:9".into(),
+            source: "connection refused".into(),
         };
         let out = ErrorOutput::from_code_host(&e, "http://127.0.0.1:9/api", 1);
         assert_eq!(out.error.kind, ErrorKind::Network);
