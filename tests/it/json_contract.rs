@@ -78,13 +78,22 @@ fn the_committed_schemas_are_what_the_types_generate() {
     }
 }
 
+/// (schema, arguments, environment, exit code, error kind).
+type ErrorCase<'a> = (
+    &'a str,
+    Vec<&'a str>,
+    &'a [(&'a str, &'a str)],
+    i32,
+    &'a str,
+);
+
 #[test]
 fn every_error_is_one_json_object_that_fits_the_schema() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("missing");
     let missing = missing.to_str().unwrap();
     let token = [("PRGATE_GITHUB_TOKEN", "t")];
-    let cases: Vec<(&str, Vec<&str>, &[(&str, &str)], i32, &str)> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             "status",
             vec!["status", "not a pull", "--json"],
