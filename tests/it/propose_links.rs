@@ -52,7 +52,7 @@ async fn remote_state(w: &World) -> (String, Vec<Value>) {
 async fn assert_refused(w: &World, dir: &Path, paths: &[&str], needles: &[&str]) {
     let (code, out, err) = propose(w, dir, "Leak attempt", paths);
     assert_eq!(code, 2, "{paths:?}: {out} {err}");
-    let message = out["error"].as_str().unwrap_or_default().to_string() + &err;
+    let message = out["error"]["message"].as_str().unwrap_or_default().to_string() + &err;
     for needle in needles {
         assert!(
             message.contains(needle),
@@ -235,7 +235,7 @@ async fn an_inner_link_is_committed_as_a_link() {
     write(&dir, "releases/v2/notes.md", "v2\n");
     let (code, out, err) = propose(&w, &dir, "Notes", &["current/notes.md"]);
     assert_eq!(code, 2, "{out} {err}");
-    let message = out["error"].as_str().unwrap_or_default();
+    let message = out["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("goes through the symbolic link current"),
         "{message}"
