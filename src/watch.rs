@@ -268,6 +268,17 @@ pub async fn read_status(
     pull_ref: &PullRef,
     gate_login: Option<&str>,
 ) -> Result<ProposalStatus, WatchError> {
+    read_status_judged(gh, pull_ref, gate_login, true).await
+}
+
+/// As [`read_status`]; without `judge`, the approvals are not judged (each says so) and the
+/// rules and executors are unknown: the cheap read `wait` polls with, a handful of calls.
+async fn read_status_judged(
+    gh: &GitHub,
+    pull_ref: &PullRef,
+    gate_login: Option<&str>,
+    judge_it: bool,
+) -> Result<ProposalStatus, WatchError> {
     let pull = match gh.pull(&pull_ref.repo, pull_ref.number).await {
         Ok(p) => p,
         Err(e) if e.status() == Some(404) => {
@@ -301,7 +312,11 @@ pub async fn read_status(
         None => None,
     };
     let (state, mut reason) = classify(&pull, &reviews, approval.as_ref(), execution.as_ref());
-    let judged = judge(gh, pull_ref, &pull, merge_sha.as_deref()).await;
+    let judged = if judge_it {
+        judge(gh, pull_ref, &pull, merge_sha.as_deref()).await
+    } else {
+        Err(GatherError::Incomplete("not judged while polling".into()))
+    };
     let mut approvals = approval_records(&reviews, &pull.head.sha);
     let (decision, rules, executors) = match &judged {
         Ok(j) => {
@@ -342,9 +357,13 @@ pub async fn read_status(
                 a.counts = false;
                 a.why_not = Some(format!("{NOT_JUDGED}: {e}"));
             }
-            let executors = executors_only(gh, pull_ref, &pull, merge_sha.as_deref())
-                .await
-                .ok();
+            let executors = if judge_it {
+                executors_only(gh, pull_ref, &pull, merge_sha.as_deref())
+                    .await
+                    .ok()
+            } else {
+                None
+            };
             (None, vec![], executors)
         }
     };
@@ -507,10 +526,25 @@ where
     let mut interval = opts.first_interval;
     let mut transient_failures = 0u32;
     loop {
-        match read_status(gh, pull_ref, gate_login).await {
-            Ok(mut s) => {
+        // Polls are the cheap read; the answer, and whether a merge runs anything, come from
+        // the full one.
+        let mut read = read_status_judged(gh, pull_ref, gate_login, false).await;
+        let mut full = false;
+        if let Ok(light) = &read {
+            observe(light.state, started.elapsed()).await;
+            let timed_out = opts.timeout.is_some_and(|t| started.elapsed() >= t);
+            let may_end = opts.until.reached_by(light.state)
+                || light.state.is_final_failure()
+                || timed_out
+                || (opts.until == Until::Executed && light.state == ProposalState::Merged);
+            if may_end {
+                read = read_status(gh, pull_ref, gate_login).await;
+                full = true;
+            }
+        }
+        match read {
+            Ok(mut s) if full => {
                 transient_failures = 0;
-                observe(s.state, started.elapsed()).await;
                 if opts.until.reached_by(s.state) {
                     s.exit_code = 0;
                     return Ok(s);
@@ -534,6 +568,7 @@ where
                     return Ok(s);
                 }
             }
+            Ok(_) => transient_failures = 0,
             // A missing PR will not appear by waiting.
             Err(e @ WatchError::NotFound { .. }) => return Err(e),
             Err(e) => {

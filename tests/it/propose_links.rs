@@ -52,7 +52,11 @@ async fn remote_state(w: &World) -> (String, Vec<Value>) {
 async fn assert_refused(w: &World, dir: &Path, paths: &[&str], needles: &[&str]) {
     let (code, out, err) = propose(w, dir, "Leak attempt", paths);
     assert_eq!(code, 2, "{paths:?}: {out} {err}");
-    let message = out["error"]["message"].as_str().unwrap_or_default().to_string() + &err;
+    let message = out["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+        + &err;
     for needle in needles {
         assert!(
             message.contains(needle),
