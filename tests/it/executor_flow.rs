@@ -464,6 +464,7 @@ async fn a_paused_executor_holds_until_an_operator_releases_it() {
         ],
     );
     assert_eq!(code, 0, "{out} {err}");
+    crate::json_contract::assert_valid("execute", &out);
     assert_eq!(w.runs(), vec![merge.clone()]);
     assert_eq!(
         w.note(&merge).unwrap()["execution"]["outcome"],
@@ -484,6 +485,25 @@ async fn a_paused_executor_holds_until_an_operator_releases_it() {
         ],
     );
     assert_eq!(code, 0);
+    assert_eq!(w.runs().len(), 1);
+    // Nor does one that names the commit by an unambiguous prefix, as verify takes it.
+    let (code, out, err) = prgate_cli(
+        &w,
+        None,
+        &[
+            "execute",
+            "--repo",
+            REPO,
+            "--commit",
+            &merge[..9],
+            "--config",
+            config.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    crate::json_contract::assert_valid("execute", &out);
+    assert_eq!(out["result"], json!("already_recorded"), "{out}");
     assert_eq!(w.runs().len(), 1);
     w.shutdown().await;
 }
@@ -531,6 +551,7 @@ async fn the_hold_label_cancels_a_running_execution() {
         ],
     );
     assert_eq!(code, 0, "{out} {err}");
+    crate::json_contract::assert_valid("execute", &out);
     let (state, description) = w.execution_result(&merge).await;
     assert_eq!(state, "failure");
     assert!(description.contains("cancelled"), "{description}");

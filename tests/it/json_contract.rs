@@ -21,7 +21,7 @@ fn schema(name: &str) -> Value {
 }
 
 /// Checks `out` against the command's schema, and an error object against `error.json` too.
-fn assert_valid(name: &str, out: &Value) {
+pub fn assert_valid(name: &str, out: &Value) {
     let validator = jsonschema::validator_for(&schema(name)).unwrap();
     let problems: Vec<String> = validator.iter_errors(out).map(|e| e.to_string()).collect();
     assert!(
