@@ -15,7 +15,10 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(webhook policy trailers note)
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "fuzz.sh: cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2
+    exit 2
+fi
 
 # The working corpus grows as the fuzzer finds new paths; it lives under target/, apart from
 # the committed seeds.
