@@ -232,6 +232,8 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
                 repos: vec![REPO.parse().map_err(setup_err)?],
                 paused: false,
                 program_paths: Some(vec!["scripts/apply-firewall.sh".into()]),
+                plan: None,
+                plan_env: Default::default(),
             },
         )]
         .into_iter()

@@ -968,6 +968,7 @@ impl Gate {
             pull: pull.clone(),
             head: again.head_sha.clone(),
             policy_blob: recheck.policy_blob.clone(),
+            plan: None,
             approvals: again.approvals.iter().map(TrailerApproval::from).collect(),
         };
         let title = format!("Merge pull request #{} (approved via prgate)", pull.number);
@@ -1265,6 +1266,7 @@ mod tests {
             pull: "acme/infra#1".parse().unwrap(),
             head: "a".repeat(40).parse().unwrap(),
             policy_blob: "b".repeat(40).parse().unwrap(),
+            plan: None,
             approvals: vec![],
         };
         let forged = format!(

@@ -146,6 +146,8 @@ struct Claim {
     pull: PullRef,
     head: CommitSha,
     policy_blob: CommitSha,
+    /// The approved plan's digest, when the approval bound one.
+    plan: Option<String>,
     approvals: Vec<String>,
 }
 
@@ -305,6 +307,7 @@ pub(crate) fn check_record_known(
                 pull: t.pull.clone(),
                 head: t.head.clone(),
                 policy_blob: t.policy_blob.clone(),
+                plan: t.plan.clone(),
                 approvals: t.approvals.iter().map(|a| a.login.clone()).collect(),
             }),
             Some(RecordSource::Trailers),
@@ -317,6 +320,7 @@ pub(crate) fn check_record_known(
                 },
                 head: n.head.clone(),
                 policy_blob: n.policy_blob.clone(),
+                plan: n.plan.as_ref().map(|p| p.digest.clone()),
                 approvals: n.approvals.iter().map(|a| a.login.to_string()).collect(),
             }),
             Some(RecordSource::Note),
@@ -613,6 +617,11 @@ fn check_note_agrees(
             n.policy_blob.to_string(),
             c.policy_blob.to_string(),
         );
+    }
+    let note_plan = n.plan.as_ref().map(|p| p.digest.clone());
+    if note_plan != c.plan {
+        let say = |p: &Option<String>| p.clone().unwrap_or_else(|| "no plan".into());
+        disagree("the approved plan", say(&note_plan), say(&c.plan));
     }
     let mut note_logins: Vec<String> = n
         .approvals

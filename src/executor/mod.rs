@@ -9,6 +9,7 @@
 
 pub mod blocking;
 pub mod carried;
+pub mod plan;
 pub mod git_env;
 pub mod instance;
 pub mod redact;

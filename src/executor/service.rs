@@ -1194,6 +1194,7 @@ impl Executor {
             rules: decision.rules.iter().map(|r| r.name.clone()).collect(),
             approvals: decision.approvals.iter().map(NoteApproval::from).collect(),
             decided_at: Utc::now(),
+            plan: None,
             execution: None,
             signature: None,
         };
@@ -1559,6 +1560,7 @@ impl Executor {
             rules: vec![],
             approvals: vec![],
             decided_at: now,
+            plan: None,
             execution: Some(ExecutionRecord::not_run(
                 executor.unwrap_or(NO_EXECUTOR),
                 Outcome::Refused,

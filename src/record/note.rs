@@ -61,6 +61,10 @@ pub struct ExecutionNote {
     pub rules: Vec<String>,
     pub approvals: Vec<NoteApproval>,
     pub decided_at: DateTime<Utc>,
+    /// The plan the approval bound (`Prgate-Plan`), when the executor has a `plan`. Left out
+    /// of the JSON when absent, so notes without one read, and verify, exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanRecord>,
     /// Absent until the executor has claimed the commit and acted (or refused to).
     #[serde(default)]
     pub execution: Option<ExecutionRecord>,
@@ -69,6 +73,38 @@ pub struct ExecutionNote {
     /// left out of the JSON then, so unsigned notes read exactly as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<NoteSignature>,
+}
+
+/// A plan's output, as the approval binds it: the sha256 of the whole (redacted) output and its
+/// size in bytes. The output itself is on the PR; the record keeps what identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    /// `sha256:` and 64 lower-case hex digits, as in the `Prgate-Plan` trailer.
+    pub digest: String,
+    pub size: u64,
+}
+
+impl PlanRecord {
+    /// The record of an output whose sha256 (hex) and size are given.
+    pub fn of_output(sha256_hex: &str, size: u64) -> Self {
+        PlanRecord {
+            digest: format!("sha256:{sha256_hex}"),
+            size,
+        }
+    }
+
+    /// The digest's first 6 hex digits, as statuses show it (`plan 3f2a9c…`).
+    pub fn short(&self) -> &str {
+        let hex = self.digest.strip_prefix("sha256:").unwrap_or(&self.digest);
+        hex.get(..6).unwrap_or(hex)
+    }
+}
+
+/// Whether `s` is a plan digest as prgate writes it: `sha256:` and 64 lower-case hex digits.
+pub fn is_plan_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +144,10 @@ pub struct ExecutionRecord {
     /// explicit `prgate execute` (by the account named) after an earlier record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// The plan the executor ran just before the command: equal to the note's approved plan
+    /// when the command ran, the new one when a drifted plan was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanRecord>,
 }
 
 impl ExecutionRecord {
@@ -132,6 +172,7 @@ impl ExecutionRecord {
                 None
             },
             operator: None,
+            plan: None,
         }
     }
 }
@@ -240,6 +281,7 @@ pub(crate) mod tests {
                 submitted_at: Some("2026-11-21T10:00:00Z".parse().unwrap()),
             }],
             decided_at: "2026-11-21T10:00:05Z".parse().unwrap(),
+            plan: None,
             execution: Some(ExecutionRecord {
                 executor: "firewall".into(),
                 started_at: "2026-11-21T10:01:00Z".parse().unwrap(),
@@ -249,6 +291,7 @@ pub(crate) mod tests {
                 outcome: Outcome::Succeeded,
                 refusal: None,
                 operator: None,
+                plan: None,
             }),
             signature: None,
         }

@@ -193,6 +193,8 @@ pub fn firewall_executor(dir: &Path, settings: &ExecSettings) -> prgate::config:
         // The script runs through `sh`, so it is named here: it is governed by the firewall
         // rule, not by the defaults.
         program_paths: Some(vec!["scripts/apply-firewall.sh".into()]),
+        plan: None,
+        plan_env: Default::default(),
     }
 }
 
