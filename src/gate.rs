@@ -580,6 +580,7 @@ impl Gate {
                     .and_then(|f| f.head_pushers.as_ref())
                     .map(|ps| ps.iter().map(|p| p.login.to_string()).collect()),
                 evaluated_at: self.clock.now(),
+                plan: None,
             },
         );
     }

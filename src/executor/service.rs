@@ -1912,6 +1912,7 @@ impl Executor {
             Outcome::Refused.as_str(),
             Utc::now(),
         );
+        self.dashboard.record_execution_reason(repo, merge, reason);
         if let Some(pull) = pull {
             self.record_refusal(repo, merge, pull, executor, reason)
                 .await?;
