@@ -22,12 +22,13 @@ use crate::github::facts::{GatherError, gather_from_read, truncate_chars};
 use crate::github::{GitHub, GitHubError, MergeOutcome};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
-use crate::policy::{Account, AccountKind, ProgramPaths, ProposedPolicy, PullFacts};
+use crate::policy::{Account, AccountKind, PlanFact, ProgramPaths, ProposedPolicy, PullFacts};
 use crate::record::trailers::{ApprovalTrailers, TrailerApproval};
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
 use crate::webhook::{Delivery, Event, EventAccount, Queue};
 
+mod plans;
 mod pool;
 pub use pool::{Job, JobKey, Pool};
 
@@ -100,6 +101,10 @@ pub struct Gate {
     executions: Arc<tokio::sync::Semaphore>,
     /// Held while an executor reconciler pass runs, so passes never run twice at once.
     executor_pass: tokio::sync::Mutex<()>,
+    /// Executors' plans per head (see [`plans`]).
+    plans: Arc<plans::Plans>,
+    /// This gate, for work that outlives an evaluation (a plan) and must evaluate again.
+    me: std::sync::OnceLock<std::sync::Weak<Gate>>,
 }
 
 impl Gate {
@@ -136,7 +141,16 @@ impl Gate {
                 config.runtime.executions.max(1),
             )),
             executor_pass: tokio::sync::Mutex::new(()),
+            plans: Arc::new(plans::Plans::new(config)),
+            me: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The gate, shared: work it starts in the background (a plan) can evaluate again.
+    pub fn shared(self) -> Arc<Self> {
+        let gate = Arc::new(self);
+        let _ = gate.me.set(Arc::downgrade(&gate));
+        gate
     }
 
     /// Hands pushes to governed branches to the executor.
@@ -479,8 +493,8 @@ impl Gate {
                     tracing::warn!(error = %e, "could not gather the facts; deciding error");
                     let d = policy::error_decision(head.clone(), &e.status_description());
                     // The page's view first: a row with its title is never shown without it.
-                    self.record_evaluation(&pull_ref, &pull, None, None, &d);
-                    self.publish(&pull_ref, &d).await?;
+                    self.record_evaluation(&pull_ref, &pull, None, None, &d, None);
+                    self.publish(&pull_ref, &d, None).await?;
                     // A code host failure is retried; a policy problem is a final answer.
                     return match e {
                         GatherError::GitHub(e) => Err(e.into()),
@@ -493,19 +507,49 @@ impl Gate {
                 }
             };
             let decision = policy::evaluate_approval(&g.policy, &g.facts);
+            // The executor's plan, when it has one: its effect is shown before any approval
+            // counts, and a plan that fails makes the decision `error`.
+            let plan = self.plan_of(&pull_ref, &head, &g.facts.base_sha, &decision);
+            let decision = match &plan {
+                Some(p) => {
+                    // A finished plan, failed or not, is posted on the PR once per head.
+                    let shown = self.show_plan(&pull_ref, &head, p).await;
+                    let mut fact = p.fact.clone();
+                    if let PlanFact::Ready { shown_at, .. } = &mut fact {
+                        *shown_at = shown;
+                    }
+                    policy::apply_plan(decision, &fact)
+                }
+                None => decision,
+            };
+            let plan_view = plan.as_ref().map(|p| &p.view);
             if let Some(expired) = self
-                .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision)
+                .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision, plan_view)
                 .await?
             {
-                self.record_evaluation(&pull_ref, &pull, Some(&g.policy), Some(&g.facts), &expired);
+                self.record_evaluation(
+                    &pull_ref,
+                    &pull,
+                    Some(&g.policy),
+                    Some(&g.facts),
+                    &expired,
+                    plan_view,
+                );
                 return Ok(Some(Evaluation {
                     pull: pull_ref,
                     decision: expired,
                     merged: None,
                 }));
             }
-            self.record_evaluation(&pull_ref, &pull, Some(&g.policy), Some(&g.facts), &decision);
-            self.publish(&pull_ref, &decision).await?;
+            self.record_evaluation(
+                &pull_ref,
+                &pull,
+                Some(&g.policy),
+                Some(&g.facts),
+                &decision,
+                plan_view,
+            );
+            self.publish(&pull_ref, &decision, plan_view).await?;
             // The comment tells people; the status is the decision. A failing comment must
             // not hold up the merge, so it is logged and retried on the next evaluation.
             if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
@@ -527,7 +571,9 @@ impl Gate {
             }
             let mut merged = None;
             if decision.is_approved() && g.policy.merge == MergeMode::Auto {
-                merged = self.merge_approved(&pull_ref, &decision).await?;
+                merged = self
+                    .merge_approved(&pull_ref, &decision, plan.as_ref())
+                    .await?;
                 if let Some(sha) = &merged {
                     self.dashboard.record_merge(&pull_ref, sha);
                 }
@@ -550,6 +596,7 @@ impl Gate {
         policy: Option<&RepoPolicy>,
         facts: Option<&PullFacts>,
         decision: &ApprovalDecision,
+        plan: Option<&crate::dashboard::PlanView>,
     ) {
         let created_at = facts.and_then(|f| f.created_at).or(pull.created_at);
         let expires_at = policy
@@ -580,7 +627,7 @@ impl Gate {
                     .and_then(|f| f.head_pushers.as_ref())
                     .map(|ps| ps.iter().map(|p| p.login.to_string()).collect()),
                 evaluated_at: self.clock.now(),
-                plan: None,
+                plan: plan.cloned(),
             },
         );
     }
@@ -662,6 +709,7 @@ impl Gate {
         policy: &RepoPolicy,
         facts: &PullFacts,
         decision: &ApprovalDecision,
+        plan: Option<&crate::dashboard::PlanView>,
     ) -> Result<Option<ApprovalDecision>, GateError> {
         let (Some(expire_after), Some(created)) = (policy.expire_after, facts.created_at) else {
             return Ok(None);
@@ -686,7 +734,7 @@ impl Gate {
         expired.description =
             format!("expired without approval after {human}; nothing was executed");
         tracing::info!(%pull, "request expired without approval; closing it");
-        self.publish(pull, &expired).await?;
+        self.publish(pull, &expired, plan).await?;
         let context = serde_json::json!({
             "head": expired.head_sha.as_str(),
             "head_short": expired.head_sha.short(),
@@ -829,7 +877,12 @@ impl Gate {
         Ok(())
     }
 
-    async fn publish(&self, pull: &PullRef, d: &ApprovalDecision) -> Result<(), GitHubError> {
+    async fn publish(
+        &self,
+        pull: &PullRef,
+        d: &ApprovalDecision,
+        plan: Option<&crate::dashboard::PlanView>,
+    ) -> Result<(), GitHubError> {
         let description = policy::clip_description(&d.description);
         tracing::info!(state = d.state.as_str(), %description, "decision");
         self.metrics.decision(d.state.as_str());
@@ -852,7 +905,7 @@ impl Gate {
         // protection and token mode rely on it). A failed check run write is retried by the
         // next evaluation and never holds up the decision.
         if self.gh.is_app()
-            && let Err(e) = self.publish_check_run(pull, d, &description).await
+            && let Err(e) = self.publish_check_run(pull, d, &description, plan).await
         {
             tracing::warn!(error = %e, "cannot publish the prgate/approval check run");
         }
@@ -874,6 +927,7 @@ impl Gate {
         pull: &PullRef,
         d: &ApprovalDecision,
         description: &str,
+        plan: Option<&crate::dashboard::PlanView>,
     ) -> Result<(), GitHubError> {
         let (status, conclusion, title) = match d.state {
             ApprovalState::Pending => ("in_progress", None, "Waiting for approval"),
@@ -894,6 +948,7 @@ impl Gate {
             "denials": d.denials,
             "notes": d.notes,
             "page_url": page_url,
+            "plan": plan,
         });
         let summary = match self.renderer.render("check_run.md.j2", &context) {
             Ok(s) => clip_summary(&s),
@@ -945,6 +1000,7 @@ impl Gate {
         &self,
         pull: &PullRef,
         decision: &ApprovalDecision,
+        plan: Option<&plans::PlanKnown>,
     ) -> Result<Option<CommitSha>, GateError> {
         let read = self.gh.read_pull(&pull.repo, pull.number).await?;
         let live = read.pull.clone();
@@ -955,13 +1011,25 @@ impl Gate {
         }
         let mut recheck = gather_from_read(&self.gh, &pull.repo, &read, &self.programs).await?;
         self.add_remembered_pushers(&mut recheck.facts, &live.head.git_ref);
-        let again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
-        if !again.is_approved() || again.head_sha != decision.head_sha {
+        let mut again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
+        // The plan the evaluation showed binds this merge: the same plan, judged again.
+        if let Some(p) = plan {
+            let mut fact = p.fact.clone();
+            if let PlanFact::Ready { shown_at, .. } = &mut fact {
+                *shown_at = self.show_plan(pull, &again.head_sha, p).await;
+            }
+            again = policy::apply_plan(again, &fact);
+        }
+        let plan_digest = plan.and_then(|p| p.digest()).map(|d| d.digest.clone());
+        if !again.is_approved()
+            || again.head_sha != decision.head_sha
+            || (plan.is_some() && plan_digest.is_none())
+        {
             tracing::info!(
                 state = again.state.as_str(),
                 "approval changed just before the merge; not merging"
             );
-            self.publish(pull, &again).await?;
+            self.publish(pull, &again, plan.map(|p| &p.view)).await?;
             self.metrics.merge("approval_changed");
             return Ok(None);
         }
@@ -969,7 +1037,7 @@ impl Gate {
             pull: pull.clone(),
             head: again.head_sha.clone(),
             policy_blob: recheck.policy_blob.clone(),
-            plan: None,
+            plan: plan_digest,
             approvals: again.approvals.iter().map(TrailerApproval::from).collect(),
         };
         let title = format!("Merge pull request #{} (approved via prgate)", pull.number);
@@ -1154,6 +1222,7 @@ impl Gate {
         if let Ok(mut q) = self.queue.lock() {
             *q = Some(queue.clone());
         }
+        let _ = self.me.set(Arc::downgrade(&self));
         // Deliveries set aside before a restart stay on the dashboard.
         let set_aside = queue.set_aside_list();
         self.metrics.set_aside_count(set_aside.len());
