@@ -135,7 +135,11 @@ pub fn with_programs_from(
     let proposed = matching_entries(repo, content, &globs).map_err(git)?;
     let approved = matching_entries(repo, programs, &globs).map_err(git)?;
     let mut update = git2::build::TreeUpdateBuilder::new();
-    for (path, _, _) in &proposed {
+    // One update per path (git2 refuses two): the approved version, or none.
+    for (path, _, _) in proposed
+        .iter()
+        .filter(|(p, _, _)| !approved.iter().any(|(a, _, _)| a == p))
+    {
         update.remove(path.as_str());
     }
     for (path, id, mode) in &approved {

@@ -27,6 +27,7 @@ mod gate_bypasses;
 mod gate_replicas;
 mod gate_restart;
 mod gate_runtime;
+mod informed_review;
 mod input_robustness;
 mod observability;
 mod operator_config;

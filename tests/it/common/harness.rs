@@ -302,6 +302,15 @@ impl World {
 
     /// As [`World::start_without_gate`], with another simulator seed.
     pub async fn start_without_gate_seeded(policy: &str, seed: &str) -> World {
+        Self::start_without_gate_with(policy, seed, &[]).await
+    }
+
+    /// As [`World::start_without_gate_seeded`], with more files in the first commit on main.
+    pub async fn start_without_gate_with(
+        policy: &str,
+        seed: &str,
+        extra_files: &[(&str, &str)],
+    ) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let seed = prgate_sim::SimState::from_toml(seed).unwrap();
         let sim = prgate_sim::start("127.0.0.1:0".parse().unwrap(), seed, tmp.path().join("sim"))
@@ -322,18 +331,14 @@ impl World {
             work,
             tmp,
         };
-        w.commit_and_push(
-            "main",
-            &[
-                (".github/prgate.toml", policy),
-                ("firewall/rules.toml", "allow = [22]\n"),
-                ("README.md", "infra\n"),
-                ("scripts/apply-firewall.sh", APPLY_SCRIPT),
-            ],
-            "root",
-            "root",
-            "initial",
-        );
+        let mut files = vec![
+            (".github/prgate.toml", policy),
+            ("firewall/rules.toml", "allow = [22]\n"),
+            ("README.md", "infra\n"),
+            ("scripts/apply-firewall.sh", APPLY_SCRIPT),
+        ];
+        files.extend_from_slice(extra_files);
+        w.commit_and_push("main", &files, "root", "root", "initial");
         w.sim.settle().await;
         w
     }
