@@ -159,6 +159,10 @@ pub struct DemoReport {
     pub drift_description: String,
     pub drift_comment: String,
     pub production_after_drift: String,
+    /// What the operator's `prgate execute` of the drifted merge did once production was
+    /// back to the approved state, and production after it.
+    pub drift_rerun: String,
+    pub production_after_rerun: String,
     pub repo_dir: PathBuf,
     /// The gate's note-signing public key (hex).
     pub public_key: String,
@@ -284,6 +288,10 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         http: Default::default(),
         runtime: Default::default(),
     };
+    // An operator's `prgate execute` later in the story runs with the same executors, from
+    // a data directory of its own.
+    let mut operator_config = config.clone();
+    operator_config.data_dir = dir.join("operator");
     let gate = crate::serve::start(
         config,
         ClientOptions {
@@ -594,7 +602,30 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         production_after_drift.trim()
     ));
 
-    // 10. The refused path: a direct push to firewall/ by an admin.
+    // 10. The operator reverts the hand change; `prgate execute` plans again and applies.
+    std::fs::write(production.join("firewall.toml"), "allow = [22, 443]\n").map_err(step_err)?;
+    let operator = crate::executor::service::Executor::new(
+        std::sync::Arc::new(operator_config),
+        std::sync::Arc::new(client("demo-prgate-token")?),
+        Some(Secret::new("demo-prgate-token")),
+        Metrics::new(),
+        crate::dashboard::Dashboard::new(),
+    )
+    .with_signing_key(signing_key.clone());
+    let rerun = std::sync::Arc::new(operator)
+        .consider(&repo, &merge2, crate::executor::service::Mode::Operator)
+        .await
+        .map_err(step_err)?;
+    let production_after_rerun =
+        std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
+    say(format!(
+        "10. The operator reverts the hand change and runs `prgate execute` for {}: it plans again, gets the approved plan, and applies: {}. Production: {}",
+        merge2.short(),
+        rerun.describe(),
+        production_after_rerun.trim()
+    ));
+
+    // 11. The refused path: a direct push to firewall/ by an admin.
     let direct = direct_push(&dir.join("admin-work"), &clone_url, &root_token)?;
     sim.settle().await;
     let refused = wait_status(&root, &repo, &direct, crate::EXECUTION_CONTEXT, |s, _| {
@@ -604,7 +635,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let production_after =
         std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
     say(format!(
-        "10. An admin pushes straight to main, opening every port in firewall/ ({}). The executor refuses it: {} — \"{}\"",
+        "11. An admin pushes straight to main, opening every port in firewall/ ({}). The executor refuses it: {} — \"{}\"",
         direct.short(),
         refused.0,
         refused.1
@@ -616,7 +647,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let after = audit("audit after the direct push")?;
     for v in &after.violations {
         say(format!(
-            "11. The audit flags it: {} by {}: {} — {}",
+            "12. The audit flags it: {} by {}: {} — {}",
             &v.commit[..7.min(v.commit.len())],
             v.author,
             v.kind,
@@ -666,6 +697,8 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         drift_description: drift.1,
         drift_comment,
         production_after_drift,
+        drift_rerun: rerun.describe(),
+        production_after_rerun,
         repo_dir: mirror,
         public_key,
     })
