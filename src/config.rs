@@ -1117,6 +1117,41 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_is_an_argv_and_plan_env_needs_a_plan() {
+        let base = "webhook_secrets = [\"env:S\"]\n[[repos]]\nname = \"acme/infra\"\n[github]\ntoken = \"env:T\"\n[executors.fw]\ncommand = [\"./apply.sh\"]\nrepos = [\"acme/infra\"]\n";
+        let ok = format!("{base}plan = [\"./plan.sh\"]\nplan_env = {{ READ = \"env:R\" }}\n");
+        let cfg = parse_server_config("s", &ok).unwrap();
+        // The plan's program is governed with the command's by default.
+        assert_eq!(
+            cfg.executors["fw"].program_patterns(),
+            vec!["apply.sh".to_string(), "plan.sh".to_string()]
+        );
+        for (bad, needle) in [
+            ("plan = []\n", "plan is empty"),
+            ("plan = [\" \"]\n", "plan's program"),
+            ("plan_env = { READ = \"env:R\" }\n", "plan_env but no plan"),
+            ("plan = [\"./p\"]\nplan_env = { \"1X\" = \"env:R\" }\n", "not a valid environment variable name"),
+        ] {
+            let e = parse_server_config("s", &format!("{base}{bad}")).expect_err(bad);
+            assert!(e.to_string().contains(needle), "{bad}: {e}");
+        }
+        // The command's own secret given to the plan is allowed, and warned about.
+        let shared = format!(
+            "{base}env = {{ TOKEN = \"env:W\" }}\nplan = [\"./p\"]\nplan_env = {{ TOKEN = \"env:W\" }}\n"
+        );
+        let check = check_server_config("s", &shared);
+        assert!(check.is_ok());
+        assert!(
+            check
+                .warnings
+                .iter()
+                .any(|w| w.to_string().contains("read-only credential")),
+            "{:?}",
+            check.warnings
+        );
+    }
+
+    #[test]
     fn a_github_app_needs_both_id_and_key() {
         let base = "webhook_secrets = [\"env:S\"]\n[[repos]]\nname = \"acme/infra\"\n[github]\n";
         let ok = format!("{base}app_id = 1\nprivate_key = \"file:/k.pem\"\n");

@@ -593,9 +593,12 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         drift.0,
         drift.1
     ));
-    say("   The PR's comment shows both plans; the one now differs:".into());
-    for line in plan_lines(&drift_comment) {
-        say(format!("     {line}"));
+    let blocks = plan_blocks(&drift_comment);
+    for (label, block) in ["the approved plan:", "the plan now:"].iter().zip(&blocks) {
+        say(format!("   The PR's comment shows {label}"));
+        for line in block {
+            say(format!("     {line}"));
+        }
     }
     say(format!(
         "   Nothing was applied; production still holds: {}",
@@ -725,18 +728,26 @@ async fn plan_comment_of(
 
 /// The lines of a plan's output in a comment (the fenced blocks' contents).
 fn plan_lines(comment: &str) -> Vec<String> {
-    let mut inside = false;
-    let mut out = Vec::new();
+    plan_blocks(comment).concat()
+}
+
+/// Each fenced block of a comment, as lines.
+fn plan_blocks(comment: &str) -> Vec<Vec<String>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
     for line in comment.lines() {
         if line.starts_with("```") {
-            inside = !inside;
+            match current.take() {
+                Some(block) => blocks.push(block),
+                None => current = Some(Vec::new()),
+            }
             continue;
         }
-        if inside {
-            out.push(line.to_string());
+        if let Some(block) = current.as_mut() {
+            block.push(line.to_string());
         }
     }
-    out
+    blocks
 }
 
 /// Polls until `f` answers, for at most 20 s.

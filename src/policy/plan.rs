@@ -33,11 +33,11 @@ pub fn apply_plan(mut decision: ApprovalDecision, plan: &PlanFact) -> ApprovalDe
             if decision.state == ApprovalState::Success {
                 decision.state = ApprovalState::Pending;
                 decision.description = format!(
-                    "plan of {executor} running; the approval counts once its effect is shown"
+                    "running the plan of {executor}; the approval counts once its effect is shown"
                 );
             } else {
                 decision.description =
-                    format!("plan of {executor} running; {}", decision.description);
+                    format!("running the plan of {executor}; {}", decision.description);
             }
         }
         PlanFact::Failed { executor, reason } => {
