@@ -689,6 +689,38 @@ mod tests {
     }
 
     #[test]
+    fn the_decision_page_shows_the_plan_escaped_and_a_refusals_reason() {
+        let d = Dashboard::new();
+        let pull: PullRef = "acme/infra#4".parse().unwrap();
+        let mut ev = evaluation(sha('a'), "Open 443");
+        ev.plan = Some(PlanView {
+            executor: "firewall".into(),
+            state: "ready",
+            digest: Some(format!("sha256:{}", "3f".repeat(32))),
+            size: Some(14),
+            base: "1111111".into(),
+            output: "open  tcp/443\n<script>x</script>\n".into(),
+            truncated: false,
+            failure: None,
+        });
+        d.record_decision(&pull, &sha('a'), "pending", "plan 3f3f3f…; needs 1", Utc::now());
+        d.record_evaluation(&pull, ev);
+        d.record_merge(&pull, &sha('e'));
+        let repo: RepoName = "acme/infra".parse().unwrap();
+        d.record_execution(&repo, &sha('e'), "firewall", "refused", Utc::now());
+        d.record_execution_reason(&repo, &sha('e'), "plan drifted: a human must approve the new plan");
+        let page = d.render_pull(&Renderer::default(), &pull).unwrap().unwrap();
+        assert!(page.contains("<h2>Plan</h2>"), "{page}");
+        assert!(page.contains(&format!("sha256:{}", "3f".repeat(32))), "{page}");
+        assert!(page.contains("open  tcp/443"), "{page}");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains("refused: plan drifted: a human must approve the new plan"),
+            "{page}"
+        );
+    }
+
+    #[test]
     fn repo_urls_come_from_pull_urls() {
         assert_eq!(
             repo_url_of("https://github.com/acme/infra/pull/12").as_deref(),
