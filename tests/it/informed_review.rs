@@ -11,11 +11,12 @@ use serde_json::json;
 const AGENT: &str = "agent-token";
 
 /// The firewall's plan, as main holds it: the live rules (production) against the proposed
-/// ones. A `firewall/plan-fails` file in the change makes it fail; `firewall/print-env` makes
-/// it print its environment.
+/// ones. A `firewall/plan-fails` file in the change makes it fail, `firewall/plan-hangs` makes
+/// it outlast its timeout; `firewall/print-env` makes it print its environment.
 const PLAN_SCRIPT: &str = r#"#!/bin/sh
 set -e
 if [ -f firewall/plan-fails ]; then echo "cannot read the live firewall" >&2; exit 3; fi
+if [ -f firewall/plan-hangs ]; then sleep 30; fi
 echo "plan program: approved"
 echo "live: $(cat "$PROD_DIR/rules.toml" 2>/dev/null || echo none)"
 echo "wanted: $(cat firewall/rules.toml)"
@@ -28,6 +29,10 @@ const PLAN_READ_TOKEN: &str = "plan-read-51c0ffee";
 /// The world with the firewall executor and its plan; the plan script is in main's first
 /// commit (so it is approved content, not a direct push after the policy).
 async fn world() -> World {
+    world_with(ExecSettings::default()).await
+}
+
+async fn world_with(settings: ExecSettings) -> World {
     let w = World::start_without_gate_with(
         POLICY,
         SEED,
@@ -37,13 +42,13 @@ async fn world() -> World {
     let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
     config
         .executors
-        .insert("firewall".into(), planned_executor(&w));
+        .insert("firewall".into(), planned_executor(&w, &settings));
     w.with_gate(config, test_client_options()).await
 }
 
-fn planned_executor(w: &World) -> prgate::config::ExecutorConfig {
+fn planned_executor(w: &World, settings: &ExecSettings) -> prgate::config::ExecutorConfig {
     let exec = w.exec_dir();
-    let mut fw = firewall_executor(&exec, &ExecSettings::default());
+    let mut fw = firewall_executor(&exec, settings);
     std::fs::write(exec.join("plan-read.secret"), PLAN_READ_TOKEN).unwrap();
     fw.plan = Some(vec!["sh".into(), "scripts/plan-firewall.sh".into()]);
     fw.program_paths = Some(vec![
@@ -293,6 +298,32 @@ async fn a_failing_plan_is_an_error_and_no_approval_counts() {
     assert_eq!(state, "error", "{description}");
     assert_eq!(w.pull(n).await["merged"], json!(false));
     assert!(w.runs().is_empty());
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_past_its_timeout_is_an_error() {
+    let w = world_with(ExecSettings {
+        timeout: Duration::from_secs(2),
+        ..Default::default()
+    })
+    .await;
+    let (n, head) = propose(
+        &w,
+        "plan-hangs",
+        &[
+            ("firewall/rules.toml", "allow = [22, 26]\n"),
+            ("firewall/plan-hangs", "yes\n"),
+        ],
+    )
+    .await;
+    let (state, description) = plan_status(&w, &head).await;
+    assert_eq!(state, "error", "{description}");
+    assert!(description.contains("timed out after 2s"), "{description}");
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "error");
+    assert_eq!(w.pull(n).await["merged"], json!(false));
     w.shutdown().await;
 }
 
