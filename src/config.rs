@@ -1130,7 +1130,10 @@ mod tests {
             ("plan = []\n", "plan is empty"),
             ("plan = [\" \"]\n", "plan's program"),
             ("plan_env = { READ = \"env:R\" }\n", "plan_env but no plan"),
-            ("plan = [\"./p\"]\nplan_env = { \"1X\" = \"env:R\" }\n", "not a valid environment variable name"),
+            (
+                "plan = [\"./p\"]\nplan_env = { \"1X\" = \"env:R\" }\n",
+                "not a valid environment variable name",
+            ),
         ] {
             let e = parse_server_config("s", &format!("{base}{bad}")).expect_err(bad);
             assert!(e.to_string().contains(needle), "{bad}: {e}");

@@ -703,15 +703,28 @@ mod tests {
             truncated: false,
             failure: None,
         });
-        d.record_decision(&pull, &sha('a'), "pending", "plan 3f3f3f…; needs 1", Utc::now());
+        d.record_decision(
+            &pull,
+            &sha('a'),
+            "pending",
+            "plan 3f3f3f…; needs 1",
+            Utc::now(),
+        );
         d.record_evaluation(&pull, ev);
         d.record_merge(&pull, &sha('e'));
         let repo: RepoName = "acme/infra".parse().unwrap();
         d.record_execution(&repo, &sha('e'), "firewall", "refused", Utc::now());
-        d.record_execution_reason(&repo, &sha('e'), "plan drifted: a human must approve the new plan");
+        d.record_execution_reason(
+            &repo,
+            &sha('e'),
+            "plan drifted: a human must approve the new plan",
+        );
         let page = d.render_pull(&Renderer::default(), &pull).unwrap().unwrap();
         assert!(page.contains("<h2>Plan</h2>"), "{page}");
-        assert!(page.contains(&format!("sha256:{}", "3f".repeat(32))), "{page}");
+        assert!(
+            page.contains(&format!("sha256:{}", "3f".repeat(32))),
+            "{page}"
+        );
         assert!(page.contains("open  tcp/443"), "{page}");
         assert!(!page.contains("<script>"), "{page}");
         assert!(

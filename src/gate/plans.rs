@@ -238,7 +238,10 @@ impl Gate {
             if let Some(c) = found {
                 return Ok::<_, crate::github::GitHubError>(c.created_at);
             }
-            let body = match self.renderer.render("comment_plan.md.j2", &comment_context(&marker, head, run)) {
+            let body = match self
+                .renderer
+                .render("comment_plan.md.j2", &comment_context(&marker, head, run))
+            {
                 Ok(body) if body.trim_start().starts_with(&marker) => body,
                 Ok(body) => format!("{marker}\n{body}"),
                 Err(e) => {
@@ -322,7 +325,11 @@ fn failed_now(executor: &str, base: &CommitSha, reason: String) -> PlanKnown {
 
 fn known(run: Arc<PlanRun>) -> PlanKnown {
     let (output, clipped) = shown_output(&run.output);
-    let base_short = run.programs_from.get(..7).unwrap_or(&run.programs_from).to_string();
+    let base_short = run
+        .programs_from
+        .get(..7)
+        .unwrap_or(&run.programs_from)
+        .to_string();
     let fact = match (&run.plan, &run.failure) {
         (Some(p), None) => PlanFact::Ready {
             executor: run.executor.clone(),
@@ -332,12 +339,18 @@ fn known(run: Arc<PlanRun>) -> PlanKnown {
         },
         (_, failure) => PlanFact::Failed {
             executor: run.executor.clone(),
-            reason: failure.clone().unwrap_or_else(|| "it gave no digest".into()),
+            reason: failure
+                .clone()
+                .unwrap_or_else(|| "it gave no digest".into()),
         },
     };
     let view = PlanView {
         executor: run.executor.clone(),
-        state: if run.failure.is_none() { "ready" } else { "failed" },
+        state: if run.failure.is_none() {
+            "ready"
+        } else {
+            "failed"
+        },
         digest: run.plan.as_ref().map(|p| p.digest.clone()),
         size: run.plan.as_ref().map(|p| p.size),
         base: base_short,

@@ -42,8 +42,10 @@ pub fn apply_plan(mut decision: ApprovalDecision, plan: &PlanFact) -> ApprovalDe
         }
         PlanFact::Failed { executor, reason } => {
             if decision.state == ApprovalState::Failure {
-                decision.description =
-                    format!("{}; the plan of {executor} failed too", decision.description);
+                decision.description = format!(
+                    "{}; the plan of {executor} failed too",
+                    decision.description
+                );
             } else {
                 decision.state = ApprovalState::Error;
                 decision.description = format!(
@@ -164,7 +166,10 @@ mod tests {
 
     #[test]
     fn the_status_carries_the_short_digest_and_what_is_missing() {
-        let d = apply_plan(decision(ApprovalState::Pending, None), &ready(Some("2026-11-21T10:00:00Z")));
+        let d = apply_plan(
+            decision(ApprovalState::Pending, None),
+            &ready(Some("2026-11-21T10:00:00Z")),
+        );
         assert_eq!(d.state, ApprovalState::Pending);
         assert_eq!(
             d.description,
@@ -186,7 +191,12 @@ mod tests {
         };
         for plan in [running, ready(None), ready(Some("2026-11-21T10:00:01Z"))] {
             let d = apply_plan(approved(), &plan);
-            assert_eq!(d.state, ApprovalState::Pending, "{plan:?}: {}", d.description);
+            assert_eq!(
+                d.state,
+                ApprovalState::Pending,
+                "{plan:?}: {}",
+                d.description
+            );
         }
         let d = apply_plan(approved(), &ready(Some("2026-11-21T10:00:01Z")));
         assert!(

@@ -103,7 +103,10 @@ impl PlanRecord {
 /// Whether `s` is a plan digest as prgate writes it: `sha256:` and 64 lower-case hex digits.
 pub fn is_plan_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 

@@ -206,7 +206,13 @@ enum Key {
 }
 
 impl Key {
-    const ALL: [Key; 5] = [Key::Pull, Key::Head, Key::Policy, Key::Plan, Key::ApprovedBy];
+    const ALL: [Key; 5] = [
+        Key::Pull,
+        Key::Head,
+        Key::Policy,
+        Key::Plan,
+        Key::ApprovedBy,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -380,7 +386,10 @@ mod tests {
             assert!(
                 matches!(
                     ApprovalTrailers::read(&msg),
-                    Err(TrailerError::Invalid { key: "Prgate-Plan", .. })
+                    Err(TrailerError::Invalid {
+                        key: "Prgate-Plan",
+                        ..
+                    })
                 ),
                 "{bad}"
             );

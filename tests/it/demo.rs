@@ -51,8 +51,15 @@ async fn the_demo_story_turns_out_as_told() {
         "{}",
         report.plan_comment
     );
-    let plan = trailers.plan.as_deref().expect("Prgate-Plan in the trailers");
-    assert!(report.plan_comment.contains(plan), "{}", report.plan_comment);
+    let plan = trailers
+        .plan
+        .as_deref()
+        .expect("Prgate-Plan in the trailers");
+    assert!(
+        report.plan_comment.contains(plan),
+        "{}",
+        report.plan_comment
+    );
     // The drifted plan was refused, both plans shown, nothing applied; once production was
     // back, the operator's re-run planned again and applied the approved effect.
     assert_eq!(report.drift_execution, "failure");
@@ -61,7 +68,11 @@ async fn the_demo_story_turns_out_as_told() {
         "{}",
         report.drift_description
     );
-    for shown in ["The plan that was approved", "close tcp/22", "close tcp/3389"] {
+    for shown in [
+        "The plan that was approved",
+        "close tcp/22",
+        "close tcp/3389",
+    ] {
         assert!(
             report.drift_comment.contains(shown),
             "{shown}: {}",

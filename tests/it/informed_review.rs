@@ -33,12 +33,9 @@ async fn world() -> World {
 }
 
 async fn world_with(settings: ExecSettings) -> World {
-    let w = World::start_without_gate_with(
-        POLICY,
-        SEED,
-        &[("scripts/plan-firewall.sh", PLAN_SCRIPT)],
-    )
-    .await;
+    let w =
+        World::start_without_gate_with(POLICY, SEED, &[("scripts/plan-firewall.sh", PLAN_SCRIPT)])
+            .await;
     let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
     config
         .executors
@@ -145,7 +142,10 @@ async fn a_plan_is_shown_before_approval_bound_into_the_record_and_applied_once(
     );
     let comments = w.comments_text(n).await;
     let digest = plan_digest(&comments, &head);
-    assert!(description.starts_with(&format!("plan {}…", &digest[7..13])), "{description}");
+    assert!(
+        description.starts_with(&format!("plan {}…", &digest[7..13])),
+        "{description}"
+    );
     for line in [
         "plan program: approved",
         "live: none",
@@ -163,7 +163,12 @@ async fn a_plan_is_shown_before_approval_bound_into_the_record_and_applied_once(
         "{message}"
     );
     let (state, description) = w.execution_result(&merge).await;
-    assert_eq!(state, "success", "{description}: {}", w.comments_text(n).await);
+    assert_eq!(
+        state,
+        "success",
+        "{description}: {}",
+        w.comments_text(n).await
+    );
     assert_eq!(w.runs(), vec![merge.clone()]);
     let note = w.note(&merge).expect("a note");
     assert_eq!(note["plan"]["digest"], json!(digest));
@@ -185,7 +190,12 @@ async fn a_plan_is_shown_before_approval_bound_into_the_record_and_applied_once(
     let clone = w.agent_clone("auditor");
     git(
         &clone,
-        &["fetch", "-q", "origin", "refs/notes/prgate:refs/notes/prgate"],
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/prgate:refs/notes/prgate",
+        ],
     );
     let (code, report, err) = prgate_cli(
         &w,
@@ -253,7 +263,10 @@ async fn no_secret_but_plan_env_is_visible_to_a_plan() {
     let comments = w.comments_text(n).await;
     // The plan printed its whole environment: what a program needs, its plan_env (redacted).
     assert!(comments.contains("\nPATH="), "{comments}");
-    assert!(comments.contains("PLAN_READ_TOKEN=[REDACTED]"), "{comments}");
+    assert!(
+        comments.contains("PLAN_READ_TOKEN=[REDACTED]"),
+        "{comments}"
+    );
     assert!(comments.contains("PROD_DIR=[REDACTED]"), "{comments}");
     for absent in [
         PLAN_READ_TOKEN,
@@ -265,7 +278,10 @@ async fn no_secret_but_plan_env_is_visible_to_a_plan() {
         SECRET,
         "GITHUB_TOKEN",
     ] {
-        assert!(!comments.contains(absent), "{absent} visible to the plan: {comments}");
+        assert!(
+            !comments.contains(absent),
+            "{absent} visible to the plan: {comments}"
+        );
     }
     w.shutdown().await;
 }
@@ -357,7 +373,10 @@ async fn a_plan_that_drifted_after_approval_is_refused_recorded_and_replanned_by
     let note = w.note(&merge).expect("a refusal note");
     assert_eq!(note["plan"]["digest"], json!(digest));
     assert_eq!(note["execution"]["outcome"], json!("refused"));
-    let now = note["execution"]["plan"]["digest"].as_str().unwrap().to_string();
+    let now = note["execution"]["plan"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(now, digest);
     assert!(
         note["execution"]["refusal"]
@@ -368,8 +387,14 @@ async fn a_plan_that_drifted_after_approval_is_refused_recorded_and_replanned_by
     );
     // On the PR, both plans.
     let comments = w.comments_after_execution(n).await;
-    assert!(comments.contains("The plan that was approved"), "{comments}");
-    assert!(comments.contains(&digest) && comments.contains(&now), "{comments}");
+    assert!(
+        comments.contains("The plan that was approved"),
+        "{comments}"
+    );
+    assert!(
+        comments.contains(&digest) && comments.contains(&now),
+        "{comments}"
+    );
     assert!(comments.contains("live: allow = [3389]"), "{comments}");
 
     // Durable: another pass does not run it.

@@ -312,7 +312,10 @@ fn plan_comment() {
     let folded = Renderer::default()
         .render("comment_plan.md.j2", &context(true))
         .unwrap();
-    assert!(folded.contains("<details><summary>plan output, 4 lines"), "{folded}");
+    assert!(
+        folded.contains("<details><summary>plan output, 4 lines"),
+        "{folded}"
+    );
 
     let failed = Renderer::default()
         .render(
@@ -326,7 +329,10 @@ fn plan_comment() {
             }),
         )
         .unwrap();
-    assert!(failed.contains("**The plan failed**: the plan failed with exit code 3 # injected."), "{failed}");
+    assert!(
+        failed.contains("**The plan failed**: the plan failed with exit code 3 # injected."),
+        "{failed}"
+    );
     assert!(!failed.contains("Prgate-Plan"), "{failed}");
 }
 
@@ -364,7 +370,10 @@ fn refused_comment_with_both_plans() {
             }),
         )
         .unwrap();
-    assert!(without.contains("its text is in prgate's plan comment"), "{without}");
+    assert!(
+        without.contains("its text is in prgate's plan comment"),
+        "{without}"
+    );
 }
 
 /// The check run's summary carries the plan, its digest and output.
