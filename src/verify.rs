@@ -14,7 +14,7 @@ use crate::config::POLICY_PATH;
 use crate::git::notes::read_note;
 use crate::record::equivalence::{Equivalence, MergeKind, check_content};
 use crate::record::note::{ExecutionNote, ExecutionRecord, NoteError};
-use crate::record::signing::{SignatureCheck, check_signature, public_key_hex};
+use crate::record::signing::{SignatureCheck, check_signature, public_key_hex, signer_hint};
 use crate::record::trailers::ApprovalTrailers;
 use crate::types::{CommitSha, PullRef};
 
@@ -52,6 +52,9 @@ pub struct VerifyReport {
     pub head: Option<CommitSha>,
     pub policy_blob: Option<CommitSha>,
     pub record: Option<RecordSource>,
+    /// The version of the note's format (2: a DSSE envelope around an in-toto statement; 1:
+    /// written by an earlier prgate); `None` without a readable note.
+    pub record_version: Option<u32>,
     pub merge_kind: Option<MergeKind>,
     /// Logins of the recorded approvers.
     pub approvals: Vec<String>,
@@ -86,11 +89,9 @@ impl SignatureStatus {
     /// and not judged.
     pub fn of(note: &ExecutionNote, trusted: &[VerifyingKey]) -> SignatureStatus {
         if trusted.is_empty() {
-            return match &note.signature {
+            return match signer_hint(note) {
                 None => SignatureStatus::Unsigned,
-                Some(sig) => SignatureStatus::NotChecked {
-                    key: sig.public_key.clone(),
-                },
+                Some(key) => SignatureStatus::NotChecked { key },
             };
         }
         match check_signature(note, trusted) {
@@ -338,6 +339,7 @@ pub(crate) fn check_record_known(
         }
         if let Some(n) = &note {
             check_note_agrees(
+                repo,
                 m,
                 n,
                 c,
@@ -347,6 +349,7 @@ pub(crate) fn check_record_known(
         }
     }
 
+    let record_version = note.as_ref().map(|n| n.version);
     let commit_sha = m_id.to_string().parse().ok()?;
     Some(CheckedRecord {
         report: VerifyReport {
@@ -356,6 +359,7 @@ pub(crate) fn check_record_known(
             head: claim.as_ref().map(|c| c.head.clone()),
             policy_blob: claim.as_ref().map(|c| c.policy_blob.clone()),
             record,
+            record_version,
             merge_kind,
             approvals: claim.map(|c| c.approvals).unwrap_or_default(),
             execution: note.and_then(|n| n.execution),
@@ -576,6 +580,7 @@ fn check_policy(
 }
 
 fn check_note_agrees(
+    repo: &Repository,
     m: &git2::Commit<'_>,
     n: &ExecutionNote,
     c: &Claim,
@@ -593,6 +598,29 @@ fn check_note_agrees(
         && n.base.as_str() != base.to_string()
     {
         disagree("the base commit", n.base.to_string(), base.to_string());
+    }
+    // A version 2 record also states the trees: of the merge (its subject) and of the head.
+    if let Some(facts) = &n.v2 {
+        let m_tree = m.tree_id().to_string();
+        if facts.merge_tree.as_ref().map(|t| t.as_str()) != Some(m_tree.as_str()) {
+            disagree(
+                "the merge commit's tree",
+                facts
+                    .merge_tree
+                    .as_ref()
+                    .map_or("nothing".into(), |t| t.to_string()),
+                m_tree,
+            );
+        }
+        if let (Some(recorded), Some(actual)) = (
+            &facts.head_tree,
+            oid(&n.head)
+                .and_then(|h| repo.find_commit(h).ok())
+                .map(|h| h.tree_id().to_string()),
+        ) && recorded.as_str() != actual
+        {
+            disagree("the approved head's tree", recorded.to_string(), actual);
+        }
     }
     if !from_trailers {
         return;

@@ -242,6 +242,7 @@ fn note(r: &TestRepo, commit: Oid, head: Oid, outcome: Outcome) -> ExecutionNote
             operator: None,
         }),
         signature: None,
+        v2: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn note_for(merge: git2::Oid, head: git2::Oid, base: git2::Oid) -> ExecutionNote
         decided_at: "2026-11-21T10:00:05Z".parse().unwrap(),
         execution: None,
         signature: None,
+        v2: None,
     }
 }
 

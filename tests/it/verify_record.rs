@@ -95,6 +95,7 @@ fn note_for(r: &TestRepo, s: &Scenario, m: Oid) -> ExecutionNote {
             operator: None,
         }),
         signature: None,
+        v2: None,
     }
 }
 
