@@ -141,6 +141,10 @@ enum Command {
         public_keys: Vec<String>,
         #[arg(long)]
         json: bool,
+        /// `vsa`: print a SLSA source verification summary (an in-toto statement) instead;
+        /// needs --public-key.
+        #[arg(long, value_enum, conflicts_with = "json")]
+        format: Option<VerifyFormat>,
     },
     /// Walk a branch's history and report every change to governed paths without a valid
     /// approval record (exit 0 when clean, 40 when any violation).
@@ -190,6 +194,11 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
         latency: std::time::Duration,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VerifyFormat {
+    Vsa,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -527,11 +536,15 @@ fn main() -> ExitCode {
             commit,
             public_keys,
             json,
+            format,
         } => {
             let trusted = match parse_public_keys(&public_keys) {
                 Ok(k) => k,
                 Err(e) => return report_error(json, &e, EXIT_USAGE),
             };
+            if let Some(VerifyFormat::Vsa) = format {
+                return cli::vsa::run(&repo, &commit, &trusted);
+            }
             match prgate::verify::verify_commit_with_keys(&repo, &commit, &trusted) {
                 Ok(report) => {
                     if json {

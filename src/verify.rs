@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+pub mod vsa;
+
 use ed25519_dalek::VerifyingKey;
 use git2::{Oid, Repository};
 use serde::Serialize;
@@ -229,6 +231,39 @@ pub fn verify_commit_with_keys(
             path: repo_path.display().to_string(),
             message: "the repository uses an object format other than SHA-1".into(),
         })
+}
+
+/// `prgate verify --format vsa`: the SLSA verification summary of `commit` (see [`vsa`]) and
+/// whether it says PASSED.
+pub fn verification_summary(
+    repo_path: &Path,
+    commit: &str,
+    trusted: &[VerifyingKey],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(serde_json::Value, bool), VerifyError> {
+    let report = verify_commit_with_keys(repo_path, commit, trusted)?;
+    let repo = Repository::open(repo_path).map_err(|e| VerifyError::Open {
+        path: repo_path.display().to_string(),
+        message: e.message().to_string(),
+    })?;
+    let origin = repo
+        .find_remote("origin")
+        .ok()
+        .and_then(|r| r.url().map(str::to_string));
+    let recorded = report
+        .pull
+        .as_deref()
+        .and_then(|p| p.split_once('#'))
+        .map(|(r, _)| r.to_string());
+    let note_sha256 = Oid::from_str(report.commit.as_str())
+        .ok()
+        .and_then(|m| crate::git::notes::read_note_bytes(&repo, m).ok().flatten())
+        .map(|text| crate::record::envelope::note_digest(&text));
+    let uri = vsa::resource_uri(origin.as_deref(), recorded.as_deref());
+    Ok((
+        vsa::summary(&report, &uri, note_sha256.as_deref(), now),
+        vsa::passes(&report),
+    ))
 }
 
 /// What the caller already knows about the history, so that the checks need not read it
@@ -588,6 +623,18 @@ fn check_note_agrees(
     problems: &mut Problems,
 ) {
     let m_id = m.id().to_string();
+    // A version 2 record names who pushed to the head branch, which no approver may have done
+    // (two parties: the one who changed the content and the one who approved it).
+    if let Some(facts) = &n.v2 {
+        for a in &n.approvals {
+            if facts.head_pushers.iter().any(|p| p.user_id == a.user_id) {
+                problems.push(ProblemKind::NoteDisagrees, format!(
+                    "the record on {m_id} names {} both as an approver and as a pusher to the head branch; an approval by someone who changed the content is not a second party's",
+                    a.login
+                ));
+            }
+        }
+    }
     let mut disagree = |what: &str, note: String, record: String| {
         problems.push(ProblemKind::NoteDisagrees, format!("the note on {m_id} disagrees with the record about {what}: the note says {note}, the record says {record}"));
     };

@@ -6,3 +6,4 @@ pub mod config_check;
 pub mod execute;
 pub mod key;
 pub mod policy_check;
+pub mod vsa;
