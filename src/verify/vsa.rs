@@ -43,12 +43,14 @@ pub fn summary(
         "verifiedLevels": if passed { vec![TWO_PARTY_REVIEWED] } else { vec!["FAILED"] },
         "slsaVersion": "1.2",
     });
-    if let Some(blob) = &report.policy_blob {
-        predicate["policy"] = json!({
+    // The policy the record was judged by: the repository's own, at the merge's first parent.
+    predicate["policy"] = match &report.policy_blob {
+        Some(blob) => json!({
             "uri": format!("{resource_uri}#.github/prgate.toml"),
             "digest": { "gitBlob": blob.as_str() },
-        });
-    }
+        }),
+        None => json!({ "uri": format!("{resource_uri}#.github/prgate.toml") }),
+    };
     if let Some(d) = note_sha256 {
         predicate["inputAttestations"] = json!([{
             "uri": format!("{resource_uri}#refs/notes/prgate"),
