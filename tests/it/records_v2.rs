@@ -395,20 +395,17 @@ fn python(script: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// The README's auditor check, given the note's text in a file, the key id and the public key.
-const DSSE_CHECK: &str = r#"
-import json, sys
-from securesystemslib.dsse import Envelope
-from securesystemslib.signer import SSlibKey
-note, keyid, public, commit = sys.argv[1:5]
-envelope = Envelope.from_dict(json.load(open(note)))
-key = SSlibKey(keyid, "ed25519", "ed25519", {"public": public})
-envelope.verify([key], 1)          # raises unless the gate's key signed these exact bytes
-assert envelope.payload_type == "application/vnd.in-toto+json"
-statement = json.loads(envelope.payload)
-assert statement["subject"][0]["digest"]["gitCommit"] == commit, statement["subject"]
-print(statement["predicate"]["execution"]["outcome"])
-"#;
+/// The README's auditor check, exactly as the README shows it (the Python block after
+/// `<!-- record-check -->`): given the note's text in a file, the key id, the public key and
+/// the commit, it prints the record's predicate or fails.
+fn readme_record_check() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let after = readme
+        .split_once("<!-- record-check -->\n```python\n")
+        .expect("the README's auditor section has the record check")
+        .1;
+    after.split_once("```").unwrap().0.to_string()
+}
 
 #[test]
 fn python_securesystemslib_accepts_a_genuine_record_and_refuses_a_tampered_one() {
@@ -418,16 +415,19 @@ fn python_securesystemslib_accepts_a_genuine_record_and_refuses_a_tampered_one()
     let text = write_record(&r, ms[0], Outcome::Succeeded, &k);
     let (keyid, public) = (key_id(&k.verifying_key()), public_key_hex(&k.verifying_key()));
     let file = r.path().join("note.json");
+    let script = readme_record_check();
     let check = |note: &str, keyid: &str, public: &str| {
         std::fs::write(&file, note).unwrap();
         python(
-            DSSE_CHECK,
+            &script,
             &[file.to_str().unwrap(), keyid, public, &ms[0].to_string()],
         )
     };
     let (code, out, err) = check(&text, &keyid, &public);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.trim(), "succeeded");
+    let predicate: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(predicate["execution"]["outcome"], "succeeded");
+    assert_eq!(predicate["approvals"][0]["login"], "alice");
 
     // The payload edited, signature kept: refused there too.
     let tampered = edit_payload(&text, |p| p.replace("\"succeeded\"", "\"failed\""));
@@ -445,7 +445,7 @@ fn python_securesystemslib_accepts_a_genuine_record_and_refuses_a_tampered_one()
     let (code, _, err) = {
         std::fs::write(&file, &text).unwrap();
         python(
-            DSSE_CHECK,
+            &script,
             &[file.to_str().unwrap(), &keyid, &public, &ms[1].to_string()],
         )
     };
