@@ -112,8 +112,8 @@ impl Chain {
             ));
         }
         broken(format!(
-            "the chain of records breaks between {commit} and {}: the record on {} is chained to the record on {}, but the record before it on the branch is on {commit} (a record added in between, or a predecessor not on this branch)",
-            w.commit, w.commit, p.commit
+            "the chain of records breaks between {commit} and {}: the record on {} is chained to the record on {}, but the record before it on the branch is on {commit} (a record added in between: a note slipped in, or a merge the gate recorded only after {}, which its signature and decided_at show; or a predecessor not on this branch)",
+            w.commit, w.commit, p.commit, w.commit
         ))
     }
 
