@@ -396,7 +396,10 @@ fn walk_first_parent(
             }
         };
         if let Some(b) = chain_break {
-            findings.push((b.index, chain_findings(repo, &b).map_err(git(format!("commit {}", b.later)))?));
+            findings.push((
+                b.index,
+                chain_findings(repo, &b).map_err(git(format!("commit {}", b.later)))?,
+            ));
         }
         if let Some(stop) = limit.stop_at(current, note.as_ref()) {
             report.stopped_at = Some(stop);

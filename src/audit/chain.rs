@@ -62,22 +62,15 @@ impl Chain {
         let found = self.check(commit, digest, parsed);
         self.passed.clear();
         // A version 1 record names no predecessor; nothing waits on its behalf.
-        self.waiting = parsed
-            .and_then(|n| n.v2.as_ref())
-            .map(|facts| Waiting {
-                commit,
-                index,
-                previous: facts.previous.clone(),
-            });
+        self.waiting = parsed.and_then(|n| n.v2.as_ref()).map(|facts| Waiting {
+            commit,
+            index,
+            previous: facts.previous.clone(),
+        });
         found
     }
 
-    fn check(
-        &self,
-        commit: Oid,
-        digest: &str,
-        note: Option<&ExecutionNote>,
-    ) -> Option<Break> {
+    fn check(&self, commit: Oid, digest: &str, note: Option<&ExecutionNote>) -> Option<Break> {
         let w = self.waiting.as_ref()?;
         let broken = |detail: String| {
             Some(Break {
@@ -95,7 +88,7 @@ impl Chain {
         if p.commit.as_str() == commit.to_string() {
             let replaced = note
                 .and_then(|n| n.v2.as_ref())
-                .is_some_and(|f| f.replaces.iter().any(|d| *d == p.digest.sha256));
+                .is_some_and(|f| f.replaces.contains(&p.digest.sha256));
             if p.digest.sha256 == digest || replaced {
                 return None;
             }
@@ -150,7 +143,10 @@ mod tests {
         Oid::from_bytes(&[b; 20]).unwrap()
     }
 
-    fn record(previous: Option<(u8, &str)>, replaces: &[&str]) -> Result<Option<ExecutionNote>, NoteError> {
+    fn record(
+        previous: Option<(u8, &str)>,
+        replaces: &[&str],
+    ) -> Result<Option<ExecutionNote>, NoteError> {
         let mut n = crate::record::note::tests::sample();
         n.version = 2;
         n.v2 = Some(Box::new(RecordFacts {
@@ -167,7 +163,10 @@ mod tests {
     #[test]
     fn an_intact_chain_has_no_break() {
         let mut c = Chain::default();
-        assert_eq!(c.meet(oid(9), 0, "d9", Some(&record(Some((7, "d7")), &[]))), None);
+        assert_eq!(
+            c.meet(oid(9), 0, "d9", Some(&record(Some((7, "d7")), &[]))),
+            None
+        );
         c.pass(oid(8));
         assert_eq!(c.meet(oid(7), 2, "d7", Some(&record(None, &[]))), None);
         c.pass(oid(6));
@@ -177,7 +176,12 @@ mod tests {
     #[test]
     fn a_replaced_version_of_the_predecessor_is_accepted_only_when_it_says_so() {
         let mut c = Chain::default();
-        c.meet(oid(9), 0, "d9", Some(&record(Some((7, "provisional")), &[])));
+        c.meet(
+            oid(9),
+            0,
+            "d9",
+            Some(&record(Some((7, "provisional")), &[])),
+        );
         assert_eq!(
             c.meet(oid(7), 1, "final", Some(&record(None, &["provisional"]))),
             None
@@ -188,7 +192,11 @@ mod tests {
             .meet(oid(7), 1, "provisional", Some(&record(None, &[])))
             .unwrap();
         assert_eq!(b.later, oid(9));
-        assert!(b.detail.contains(&oid(7).to_string()) && b.detail.contains("replaced"), "{}", b.detail);
+        assert!(
+            b.detail.contains(&oid(7).to_string()) && b.detail.contains("replaced"),
+            "{}",
+            b.detail
+        );
     }
 
     #[test]
@@ -211,7 +219,9 @@ mod tests {
     fn a_record_in_between_or_a_first_record_with_a_predecessor_breaks() {
         let mut c = Chain::default();
         c.meet(oid(9), 0, "d9", Some(&record(Some((5, "d5")), &[])));
-        let b = c.meet(oid(7), 1, "d7", Some(&record(Some((5, "d5")), &[]))).unwrap();
+        let b = c
+            .meet(oid(7), 1, "d7", Some(&record(Some((5, "d5")), &[])))
+            .unwrap();
         assert!(b.detail.contains("added in between"), "{}", b.detail);
         let mut c = Chain::default();
         c.meet(oid(9), 0, "d9", Some(&record(None, &[])));

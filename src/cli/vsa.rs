@@ -16,10 +16,7 @@ pub fn run(repo: &Path, commit: &str, trusted: &[ed25519_dalek::VerifyingKey]) -
     }
     match prgate::verify::verification_summary(repo, commit, trusted, chrono::Utc::now()) {
         Ok((vsa, passed)) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&vsa).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(&vsa).unwrap_or_default());
             ExitCode::from(if passed { 0 } else { EXIT_REFUSED })
         }
         Err(e) => {

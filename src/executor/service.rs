@@ -24,8 +24,7 @@ use crate::dashboard::Dashboard;
 use crate::git::history::{changed_paths, first_parent_range, policy_blob_at};
 use crate::git::mirror::sync_mirror;
 use crate::git::notes::{
-    adopt_fetched_notes, previous_record, push_notes, read_note, read_note_bytes,
-    write_note_text,
+    adopt_fetched_notes, previous_record, push_notes, read_note, read_note_bytes, write_note_text,
 };
 use crate::git::worktree::checkout_fresh;
 use crate::github::facts::gather_facts_with_policy;
@@ -33,8 +32,8 @@ use crate::github::models::ApiPull;
 use crate::github::{GitHub, GitHubError};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalState};
-use crate::record::equivalence::{Equivalence, check_content};
 use crate::record::envelope::note_digest;
+use crate::record::equivalence::{Equivalence, check_content};
 use crate::record::note::{
     ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, Outcome, Pusher, RECORD_VERSION,
     RecordFacts, parse_note,

@@ -117,7 +117,7 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let trimmed = text.trim_end_matches('=');
     let pad = |s: &str| {
         let mut s = s.to_string();
-        while s.len() % 4 != 0 {
+        while !s.len().is_multiple_of(4) {
             s.push('=');
         }
         s
@@ -291,8 +291,7 @@ mod tests {
             EnvelopeCheck::Unsigned
         );
         // A signature by another key that claims the trusted key's id.
-        let mut v: serde_json::Value =
-            serde_json::from_str(&seal(b"{}", Some(&key(4)))).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&seal(b"{}", Some(&key(4)))).unwrap();
         v["signatures"][0]["keyid"] = key_id(&key(3).verifying_key()).into();
         let forged = open(v.to_string().as_bytes()).unwrap();
         assert!(matches!(

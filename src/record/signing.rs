@@ -543,7 +543,8 @@ mod v2_tests {
             check_signature(&read, &[key(7).verifying_key()]),
             SignatureCheck::Invalid { .. }
         ));
-        let unsigned = parse_note("m", encode_note(&sample_v2(), None).unwrap().as_bytes()).unwrap();
+        let unsigned =
+            parse_note("m", encode_note(&sample_v2(), None).unwrap().as_bytes()).unwrap();
         assert_eq!(
             check_signature(&unsigned, &[key(7).verifying_key()]),
             SignatureCheck::Unsigned

@@ -191,8 +191,11 @@ pub fn parse_statement(commit: &str, payload: &[u8]) -> Result<ExecutionNote, No
         commit: commit.to_string(),
         message,
     };
-    let s: Statement = serde_json::from_slice(payload)
-        .map_err(|e| not_ours(format!("the envelope's payload is not an in-toto statement: {e}")))?;
+    let s: Statement = serde_json::from_slice(payload).map_err(|e| {
+        not_ours(format!(
+            "the envelope's payload is not an in-toto statement: {e}"
+        ))
+    })?;
     if s.statement_type != STATEMENT_TYPE {
         return Err(not_ours(format!(
             "the statement's _type is {:?}, not {STATEMENT_TYPE:?}",
@@ -398,12 +401,27 @@ mod tests {
                 .to_string();
             assert!(e.contains(needle), "{needle}: {e}");
         };
-        refused(&|v| v["_type"] = "https://in-toto.io/Statement/v0.1".into(), "_type");
-        refused(&|v| v["predicateType"] = "https://slsa.dev/provenance/v1".into(), "predicateType");
+        refused(
+            &|v| v["_type"] = "https://in-toto.io/Statement/v0.1".into(),
+            "_type",
+        );
+        refused(
+            &|v| v["predicateType"] = "https://slsa.dev/provenance/v1".into(),
+            "predicateType",
+        );
         refused(&|v| v["subject"] = serde_json::json!([]), "0 subjects");
-        refused(&|v| v["subject"][0]["digest"]["gitTree"] = "6".repeat(40).into(), "gitTree");
-        refused(&|v| v["predicate"]["approvals"][0]["commit_id"] = "7".repeat(40).into(), "not of the approved head");
-        refused(&|v| v["predicate"]["refusal"] = serde_json::json!({"reason": "x", "executor": "e", "refused_at": "2026-11-21T10:00:00Z"}), "both");
+        refused(
+            &|v| v["subject"][0]["digest"]["gitTree"] = "6".repeat(40).into(),
+            "gitTree",
+        );
+        refused(
+            &|v| v["predicate"]["approvals"][0]["commit_id"] = "7".repeat(40).into(),
+            "not of the approved head",
+        );
+        refused(
+            &|v| v["predicate"]["refusal"] = serde_json::json!({"reason": "x", "executor": "e", "refused_at": "2026-11-21T10:00:00Z"}),
+            "both",
+        );
         refused(&|v| v["predicate"]["head"] = "main".into(), "predicate");
         assert!(parse_statement("m", b"\x00\x01").is_err());
     }

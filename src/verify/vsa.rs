@@ -114,11 +114,19 @@ mod tests {
     fn only_a_holding_record_under_a_trusted_key_passes() {
         let valid = SignatureStatus::Valid { key: "k".into() };
         let now = "2026-11-30T12:00:00Z".parse().unwrap();
-        let v = summary(&report(true, valid.clone()), "git+https://github.com/acme/infra", Some("ab"), now);
+        let v = summary(
+            &report(true, valid.clone()),
+            "git+https://github.com/acme/infra",
+            Some("ab"),
+            now,
+        );
         assert_eq!(v["predicate"]["verificationResult"], "PASSED");
         assert_eq!(v["predicate"]["verifiedLevels"][0], TWO_PARTY_REVIEWED);
         assert_eq!(v["subject"][0]["digest"]["gitCommit"], "3".repeat(40));
-        assert_eq!(v["predicate"]["inputAttestations"][0]["digest"]["sha256"], "ab");
+        assert_eq!(
+            v["predicate"]["inputAttestations"][0]["digest"]["sha256"],
+            "ab"
+        );
         for r in [
             report(false, valid),
             report(true, SignatureStatus::NotChecked { key: "k".into() }),
@@ -133,11 +141,17 @@ mod tests {
     #[test]
     fn the_resource_uri_never_carries_credentials() {
         assert_eq!(
-            resource_uri(Some("https://x-access-token:secret@github.com/acme/infra.git"), None),
+            resource_uri(
+                Some("https://x-access-token:secret@github.com/acme/infra.git"),
+                None
+            ),
             "git+https://github.com/acme/infra"
         );
         assert_eq!(
-            resource_uri(Some("http://127.0.0.1:9/acme/infra.git"), Some("acme/infra")),
+            resource_uri(
+                Some("http://127.0.0.1:9/acme/infra.git"),
+                Some("acme/infra")
+            ),
             "git+http://127.0.0.1:9/acme/infra"
         );
         assert_eq!(

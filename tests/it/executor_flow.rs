@@ -656,9 +656,11 @@ async fn an_execution_with_a_signing_key_writes_a_signed_note() {
     let note = w.note(&merge).unwrap();
     assert_eq!(note["execution"]["outcome"], json!("succeeded"));
     // A version 2 record: a DSSE envelope with one signature, naming the gate's key id.
-    let envelope: serde_json::Value =
-        serde_json::from_str(&w.note_text(&merge).unwrap()).unwrap();
-    assert_eq!(envelope["payloadType"], json!("application/vnd.in-toto+json"));
+    let envelope: serde_json::Value = serde_json::from_str(&w.note_text(&merge).unwrap()).unwrap();
+    assert_eq!(
+        envelope["payloadType"],
+        json!("application/vnd.in-toto+json")
+    );
     assert_eq!(envelope["signatures"].as_array().map(Vec::len), Some(1));
     assert_eq!(envelope["signatures"][0]["keyid"], generated["key_id"]);
     assert_eq!(generated["key_id"].as_str().map(str::len), Some(64));

@@ -159,8 +159,9 @@ async fn a_rolled_back_provisional_note_never_leads_to_a_second_run() {
     let provisional = history
         .lines()
         .find(|c| {
-            crate::common::record_json(git_out(&clone, &["show", &format!("{c}:{merge}")]).as_bytes())
-                ["execution"]["outcome"]
+            crate::common::record_json(
+                git_out(&clone, &["show", &format!("{c}:{merge}")]).as_bytes(),
+            )["execution"]["outcome"]
                 == "interrupted"
         })
         .expect("the provisional note is in the notes' history")

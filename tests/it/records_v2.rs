@@ -141,7 +141,9 @@ fn chained_v2_records_hold_and_audit_reports_their_version() {
     assert_eq!(v.record_version, Some(2));
     assert!(matches!(v.signature, SignatureStatus::Valid { .. }));
     // Each record names the one before it: m3's names m2's note, by the digest of its text.
-    let m3 = prgate::git::notes::read_note(&r.repo, ms[2]).unwrap().unwrap();
+    let m3 = prgate::git::notes::read_note(&r.repo, ms[2])
+        .unwrap()
+        .unwrap();
     let prev = m3.v2.unwrap().previous.unwrap();
     assert_eq!(prev.commit.as_str(), ms[1].to_string());
     assert_eq!(
@@ -162,14 +164,20 @@ fn a_forged_or_edited_v2_record_fails_verify_and_audit() {
     write_record(&r, ms[2], Outcome::Succeeded, &key(8));
     let v = verify_commit_with_keys(r.path(), &ms[2].to_string(), &[k.verifying_key()]).unwrap();
     assert!(!v.holds);
-    assert!(matches!(v.signature, SignatureStatus::UntrustedKey { .. }), "{v:#?}");
+    assert!(
+        matches!(v.signature, SignatureStatus::UntrustedKey { .. }),
+        "{v:#?}"
+    );
     // m2's payload edited, signature kept.
     let text = String::from_utf8(read_note_bytes(&r.repo, ms[1]).unwrap().unwrap()).unwrap();
     let edited = edit_payload(&text, |p| p.replace("\"succeeded\"", "\"failed\""));
     write_note_text(&r.repo, ms[1], &edited).unwrap();
     let v = verify_commit_with_keys(r.path(), &ms[1].to_string(), &[k.verifying_key()]).unwrap();
     assert!(!v.holds);
-    assert!(matches!(v.signature, SignatureStatus::Invalid { .. }), "{v:#?}");
+    assert!(
+        matches!(v.signature, SignatureStatus::Invalid { .. }),
+        "{v:#?}"
+    );
     let report = audit_with(&r, std::slice::from_ref(&k));
     let invalid: Vec<_> = report
         .violations
@@ -201,7 +209,12 @@ fn a_deleted_note_breaks_the_chain_between_its_neighbours() {
         write_record(&r, *m, Outcome::Succeeded, &k);
     }
     r.repo
-        .note_delete(ms[1], Some("refs/notes/prgate"), &crate::executor_support::sig(), &crate::executor_support::sig())
+        .note_delete(
+            ms[1],
+            Some("refs/notes/prgate"),
+            &crate::executor_support::sig(),
+            &crate::executor_support::sig(),
+        )
         .unwrap();
     let report = audit_with(&r, std::slice::from_ref(&k));
     let b = breaks(&report);
@@ -212,14 +225,24 @@ fn a_deleted_note_breaks_the_chain_between_its_neighbours() {
         "{}",
         b[0].detail
     );
-    assert_eq!(report.clean, false);
+    assert!(!report.clean);
     // The last record deleted as well: the chain from m3 is gone with it, and m3 itself is a
     // governed merge without a signed record.
     r.repo
-        .note_delete(ms[2], Some("refs/notes/prgate"), &crate::executor_support::sig(), &crate::executor_support::sig())
+        .note_delete(
+            ms[2],
+            Some("refs/notes/prgate"),
+            &crate::executor_support::sig(),
+            &crate::executor_support::sig(),
+        )
         .unwrap();
     let report = audit_with(&r, std::slice::from_ref(&k));
-    assert!(report.violations.iter().any(|v| v.commit == ms[2].to_string()));
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.commit == ms[2].to_string())
+    );
 }
 
 #[test]
@@ -399,7 +422,8 @@ fn python(script: &str, args: &[&str]) -> (i32, String, String) {
 /// `<!-- record-check -->`): given the note's text in a file, the key id, the public key and
 /// the commit, it prints the record's predicate or fails.
 fn readme_record_check() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let after = readme
         .split_once("<!-- record-check -->\n```python\n")
         .expect("the README's auditor section has the record check")
@@ -413,7 +437,10 @@ fn python_securesystemslib_accepts_a_genuine_record_and_refuses_a_tampered_one()
     let ms = three_merges(&r);
     let k = key(7);
     let text = write_record(&r, ms[0], Outcome::Succeeded, &k);
-    let (keyid, public) = (key_id(&k.verifying_key()), public_key_hex(&k.verifying_key()));
+    let (keyid, public) = (
+        key_id(&k.verifying_key()),
+        public_key_hex(&k.verifying_key()),
+    );
     let file = r.path().join("note.json");
     let script = readme_record_check();
     let check = |note: &str, keyid: &str, public: &str| {
@@ -534,7 +561,10 @@ fn verify_format_vsa_is_a_slsa_verification_summary_asserting_two_party_review()
     assert_eq!(code, 0, "{err}");
     let public = out.trim().to_string();
     assert_eq!(public, public_key_hex(&k.verifying_key()));
-    assert!(err.contains(&format!("key id: {}", key_id(&k.verifying_key()))), "{err}");
+    assert!(
+        err.contains(&format!("key id: {}", key_id(&k.verifying_key()))),
+        "{err}"
+    );
     let (_, json, _) = prgate(&["key", "public", "--json", "--key", seed.to_str().unwrap()]);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["key_id"], key_id(&k.verifying_key()));
@@ -559,10 +589,16 @@ fn verify_format_vsa_is_a_slsa_verification_summary_asserting_two_party_review()
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(doc["subject"][0]["digest"]["gitCommit"], ms[2].to_string());
-    assert_eq!(doc["predicateType"], "https://slsa.dev/verification_summary/v1");
+    assert_eq!(
+        doc["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
     let p = &doc["predicate"];
     assert_eq!(p["verificationResult"], "PASSED");
-    assert_eq!(p["verifiedLevels"], serde_json::json!(["SLSA_SOURCE_TWO_PARTY_REVIEWED"]));
+    assert_eq!(
+        p["verifiedLevels"],
+        serde_json::json!(["SLSA_SOURCE_TWO_PARTY_REVIEWED"])
+    );
     assert_eq!(
         p["inputAttestations"][0]["digest"]["sha256"],
         prgate::record::envelope::note_digest(&read_note_bytes(&r.repo, ms[2]).unwrap().unwrap())

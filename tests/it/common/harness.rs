@@ -842,7 +842,8 @@ impl World {
     /// The prgate note on a commit, read from the code host's repository, as the record it
     /// states (see `super::record_json`).
     pub fn note(&self, sha: &str) -> Option<serde_json::Value> {
-        self.note_text(sha).map(|t| super::record_json(t.as_bytes()))
+        self.note_text(sha)
+            .map(|t| super::record_json(t.as_bytes()))
     }
 
     /// The prgate note's text on a commit exactly as stored.

@@ -9,7 +9,11 @@ pub mod npm;
 /// version 2 envelope is opened and its statement read with prgate's own parser.
 #[allow(dead_code)]
 pub fn record_json(text: &[u8]) -> serde_json::Value {
-    let note = prgate::record::note::parse_note("note", text)
-        .unwrap_or_else(|e| panic!("not a prgate record ({e}): {}", String::from_utf8_lossy(text)));
+    let note = prgate::record::note::parse_note("note", text).unwrap_or_else(|e| {
+        panic!(
+            "not a prgate record ({e}): {}",
+            String::from_utf8_lossy(text)
+        )
+    });
     serde_json::to_value(&note).unwrap()
 }
