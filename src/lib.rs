@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod error_chain;
 pub mod executor;
 pub mod gate;
 pub mod git;

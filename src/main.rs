@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+// The helpers every command uses, under the names the command files import them by.
+use cli::output::{parse_public_keys, report_error, usage};
+
 /// Exit code for a usage or configuration error.
 const EXIT_USAGE: u8 = 2;
 /// Exit code for any other error.
@@ -55,42 +58,7 @@ enum Command {
         command: ConfigCommand,
     },
     /// Commit PATHs onto a proposal branch, push it and open (or update) the PR.
-    Propose {
-        /// The working tree to propose from.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-        #[arg(long)]
-        title: String,
-        /// A file whose text is the change's summary in the PR body.
-        #[arg(long)]
-        body_file: Option<PathBuf>,
-        /// Why the change is needed.
-        #[arg(long)]
-        reason: Option<String>,
-        /// What could go wrong.
-        #[arg(long)]
-        risk: Option<String>,
-        /// How to undo it.
-        #[arg(long)]
-        rollback: Option<String>,
-        /// Branch name (default: prgate/<agent>/<slug of the title>).
-        #[arg(long)]
-        branch: Option<String>,
-        /// Base branch (default: the repository's default branch).
-        #[arg(long)]
-        base: Option<String>,
-        #[arg(long = "label")]
-        labels: Vec<String>,
-        /// OWNER/REPO on the code host (default: read from the `origin` URL).
-        #[arg(long)]
-        remote_repo: Option<String>,
-        #[command(flatten)]
-        host: HostArgs,
-        #[arg(long)]
-        json: bool,
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    Propose(ProposeArgs),
     /// Where a proposal stands: exit 0 approved, 10 pending, 20 denied, 21 expired, 30/31 execution failed/refused.
     Status {
         pull: String,
@@ -196,6 +164,45 @@ enum Command {
     },
 }
 
+// The arguments of `propose` (its help is the doc comment on `Command::Propose`).
+#[derive(clap::Args)]
+struct ProposeArgs {
+    /// The working tree to propose from.
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    #[arg(long)]
+    title: String,
+    /// A file whose text is the change's summary in the PR body.
+    #[arg(long)]
+    body_file: Option<PathBuf>,
+    /// Why the change is needed.
+    #[arg(long)]
+    reason: Option<String>,
+    /// What could go wrong.
+    #[arg(long)]
+    risk: Option<String>,
+    /// How to undo it.
+    #[arg(long)]
+    rollback: Option<String>,
+    /// Branch name (default: prgate/<agent>/<slug of the title>).
+    #[arg(long)]
+    branch: Option<String>,
+    /// Base branch (default: the repository's default branch).
+    #[arg(long)]
+    base: Option<String>,
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// OWNER/REPO on the code host (default: read from the `origin` URL).
+    #[arg(long)]
+    remote_repo: Option<String>,
+    #[command(flatten)]
+    host: HostArgs,
+    #[arg(long)]
+    json: bool,
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum VerifyFormat {
     Vsa,
@@ -266,49 +273,6 @@ enum ConfigCommand {
     },
 }
 
-/// Logs go to stderr, as text or, with `PRGATE_LOG_FORMAT=json`, one JSON object per line
-/// carrying the fields of the event and of the spans it happened in (the delivery's id and
-/// event, the PR and head of an evaluation), for log pipelines.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PRGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let format = std::env::var("PRGATE_LOG_FORMAT").unwrap_or_default();
-    match format.trim() {
-        "json" => tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init(),
-        other => {
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal())
-                .init();
-            if !other.is_empty() && other != "text" {
-                tracing::warn!(
-                    value = other,
-                    "PRGATE_LOG_FORMAT is neither \"text\" nor \"json\"; logging text"
-                );
-            }
-        }
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("prgate: cannot start the async runtime: {e}");
-            ExitCode::from(EXIT_OTHER)
-        })
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -325,151 +289,15 @@ fn main() -> ExitCode {
     // Before any thread does git work.
     prgate::executor::blocking::set_git_network_timeouts();
     match cli.command {
-        Command::Serve { config } => {
-            init_tracing();
-            let config_path = config;
-            let config = match prgate::config::load_server_config(&config_path) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("prgate: {e}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            };
-            let rt = match runtime() {
-                Ok(rt) => rt,
-                Err(code) => return code,
-            };
-            match rt.block_on(prgate::serve::run(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e @ prgate::serve::ServeError::Config(_)) => {
-                    eprintln!("prgate: {e}");
-                    ExitCode::from(EXIT_USAGE)
-                }
-                // Each finding names a key or a repository; the file they are in is this one.
-                Err(e @ prgate::serve::ServeError::Preflight(_)) => {
-                    eprintln!("prgate: {}: {e}", config_path.display());
-                    ExitCode::from(EXIT_USAGE)
-                }
-                Err(e) => {
-                    eprintln!("prgate: {e}");
-                    ExitCode::from(EXIT_OTHER)
-                }
-            }
-        }
+        Command::Serve { config } => cli::serve::run(config),
         Command::Policy {
             command: PolicyCommand::Check { file, config, json },
         } => cli::policy_check::run(&file, config.as_deref(), json),
         Command::Config {
             command: ConfigCommand::Check { config, json },
         } => cli::config_check::run(&config, json),
-        Command::Propose {
-            repo,
-            title,
-            body_file,
-            reason,
-            risk,
-            rollback,
-            branch,
-            base,
-            labels,
-            remote_repo,
-            host,
-            json,
-            paths,
-        } => {
-            init_tracing();
-            let summary = match body_file.map(std::fs::read_to_string).transpose() {
-                Ok(s) => s,
-                Err(e) => return usage(format!("cannot read --body-file: {e}")),
-            };
-            let remote_repo = match remote_repo
-                .map(|r| r.parse::<prgate::types::RepoName>())
-                .transpose()
-            {
-                Ok(r) => r,
-                Err(e) => return usage(format!("--remote-repo: {e}")),
-            };
-            let req = prgate::propose::ProposeRequest {
-                repo_path: repo,
-                title,
-                summary,
-                reason,
-                risk,
-                rollback,
-                branch,
-                base,
-                labels,
-                remote_repo,
-                paths,
-            };
-            with_client(&host, |gh, token| async move {
-                let renderer = prgate::render::Renderer::default();
-                match prgate::propose::propose(&gh, &token, &renderer, &req).await {
-                    Ok(p) => {
-                        if json {
-                            println!("{}", serde_json::to_string(&p).unwrap_or_default());
-                        } else {
-                            println!(
-                                "{} {}#{} ({}) at {}",
-                                if p.updated { "updated" } else { "opened" },
-                                p.repo,
-                                p.pull,
-                                p.url,
-                                &p.head[..12.min(p.head.len())]
-                            );
-                            for r in &p.required {
-                                println!(
-                                    "  needs {} approval(s) from {} for rule {} ({})",
-                                    r.min_approvals,
-                                    r.approvers,
-                                    r.rule,
-                                    r.files.join(", ")
-                                );
-                            }
-                        }
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        use prgate::propose::ProposeError as E;
-                        let code = match &e {
-                            E::Usage(_) => EXIT_USAGE,
-                            E::NothingToCommit { .. } => EXIT_NOTHING_TO_COMMIT,
-                            E::UnknownRepo { .. } => EXIT_UNKNOWN_REPO,
-                            E::Git(prgate::git::GitError::PushRejected { .. }) => {
-                                EXIT_PUSH_REJECTED
-                            }
-                            E::Forbidden(_) => EXIT_FORBIDDEN,
-                            E::Git(
-                                prgate::git::GitError::NoSuchPath { .. }
-                                | prgate::git::GitError::OutsideRepository { .. }
-                                | prgate::git::GitError::ThroughLink { .. }
-                                | prgate::git::GitError::LinkOutside { .. }
-                                | prgate::git::GitError::NotAFile { .. }
-                                | prgate::git::GitError::NotARepository { .. }
-                                | prgate::git::GitError::NoOrigin
-                                | prgate::git::GitError::UnknownOrigin { .. },
-                            ) => EXIT_USAGE,
-                            _ => EXIT_OTHER,
-                        };
-                        report_error(json, &e.to_string(), code)
-                    }
-                }
-            })
-        }
-        Command::Status { pull, host, json } => {
-            init_tracing();
-            let pull_ref = match pull.parse::<prgate::types::PullRef>() {
-                Ok(p) => p,
-                Err(e) => return usage(e.to_string()),
-            };
-            let gate_login = host.gate_login.clone();
-            with_client(&host, |gh, _| async move {
-                match prgate::watch::read_status(&gh, &pull_ref, gate_login.as_deref()).await {
-                    Ok(s) => print_status(&s, json),
-                    Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
-                }
-            })
-        }
+        Command::Propose(args) => cli::propose::run(args),
+        Command::Status { pull, host, json } => cli::status::run(pull, host, json),
         Command::Wait {
             pull,
             timeout,
@@ -477,100 +305,24 @@ fn main() -> ExitCode {
             poll,
             host,
             json,
-        } => {
-            init_tracing();
-            let pull_ref = match pull.parse::<prgate::types::PullRef>() {
-                Ok(p) => p,
-                Err(e) => return usage(e.to_string()),
-            };
-            let timeout = match timeout.map(|t| humantime::parse_duration(&t)).transpose() {
-                Ok(t) => t,
-                Err(e) => return usage(format!("--timeout: {e} (write e.g. 30m or 8h)")),
-            };
-            let first_interval = match humantime::parse_duration(&poll) {
-                Ok(p) => p,
-                Err(e) => return usage(format!("--poll: {e}")),
-            };
-            let opts = prgate::watch::WaitOptions {
-                until,
-                timeout,
-                first_interval,
-                ..Default::default()
-            };
-            let gate_login = host.gate_login.clone();
-            with_client(&host, |gh, _| async move {
-                match prgate::watch::wait(&gh, &pull_ref, gate_login.as_deref(), &opts).await {
-                    Ok(s) => print_status(&s, json),
-                    Err(e) => report_error(json, &e.to_string(), EXIT_OTHER),
-                }
-            })
-        }
+        } => cli::wait::run(pull, timeout, until, poll, host, json),
         Command::Execute {
             repo,
             commit,
             cancel,
             config,
             json,
-        } => {
-            init_tracing();
-            let repo = match repo.parse::<prgate::types::RepoName>() {
-                Ok(r) => r,
-                Err(e) => return usage(format!("--repo: {e}")),
-            };
-            let commit = match commit.parse::<prgate::types::CommitSha>() {
-                Ok(c) => c,
-                Err(e) => return usage(format!("--commit: {e} (give the full 40-digit SHA)")),
-            };
-            let config = match prgate::config::load_server_config(&config) {
-                Ok(c) => c,
-                Err(e) => return usage(e.to_string()),
-            };
-            let rt = match runtime() {
-                Ok(rt) => rt,
-                Err(code) => return code,
-            };
-            rt.block_on(cli::execute::run(config, repo, commit, cancel, json))
-        }
+        } => cli::execute::command(&repo, &commit, cancel, &config, json),
         Command::Verify {
             repo,
             commit,
             public_keys,
             json,
             format,
-        } => {
-            let trusted = match parse_public_keys(&public_keys) {
-                Ok(k) => k,
-                Err(e) => return report_error(json, &e, EXIT_USAGE),
-            };
-            if let Some(VerifyFormat::Vsa) = format {
-                return cli::vsa::run(&repo, &commit, &trusted);
-            }
-            match prgate::verify::verify_commit_with_keys(&repo, &commit, &trusted) {
-                Ok(report) => {
-                    if json {
-                        println!("{}", serde_json::to_string(&report).unwrap_or_default());
-                    } else if report.holds {
-                        println!(
-                            "{}: the approval record holds ({}); {}",
-                            report.commit,
-                            report.approvals.join(", "),
-                            report.signature.describe()
-                        );
-                    } else {
-                        println!(
-                            "{}: the approval record does not hold; {}",
-                            report.commit,
-                            report.signature.describe()
-                        );
-                        for p in &report.problems {
-                            println!("  - {p}");
-                        }
-                    }
-                    ExitCode::from(if report.holds { 0 } else { EXIT_REFUSED })
-                }
-                Err(e) => report_error(json, &e.to_string(), EXIT_USAGE),
-            }
-        }
+        } => match format {
+            Some(VerifyFormat::Vsa) => cli::vsa::run(&repo, &commit, &public_keys),
+            None => cli::verify::run(&repo, &commit, &public_keys, json),
+        },
         Command::Audit {
             repo,
             branch,
@@ -587,116 +339,12 @@ fn main() -> ExitCode {
             cli::audit::run(repo, branch, (since, since_commit), format, output, trusted)
         }
         Command::Key { command } => cli::key::run(command),
-        Command::Demo { keep } => {
-            let rt = match runtime() {
-                Ok(rt) => rt,
-                Err(code) => return code,
-            };
-            let mut stdout = std::io::stdout();
-            match rt.block_on(prgate::demo::run_demo(
-                prgate::demo::DemoOptions { keep },
-                &mut stdout,
-            )) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("prgate demo: {e}");
-                    ExitCode::from(EXIT_OTHER)
-                }
-            }
-        }
+        Command::Demo { keep } => cli::demo::run(keep),
         Command::Sim {
             listen,
             state,
             data,
             latency,
-        } => {
-            init_tracing();
-            let rt = match runtime() {
-                Ok(rt) => rt,
-                Err(code) => return code,
-            };
-            match rt.block_on(prgate_sim::run_cli(listen, &state, data, latency)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("prgate sim: {e}");
-                    ExitCode::from(EXIT_USAGE)
-                }
-            }
-        }
+        } => cli::sim::run(listen, state, data, latency),
     }
-}
-
-/// The `--public-key` arguments, each hex or `file:PATH`.
-fn parse_public_keys(args: &[String]) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
-    args.iter()
-        .map(|a| prgate::record::signing::parse_public_key_arg(a).map_err(|e| e.to_string()))
-        .collect()
-}
-
-fn usage(message: String) -> ExitCode {
-    eprintln!("prgate: {message}");
-    ExitCode::from(EXIT_USAGE)
-}
-
-/// Prints an error: as one JSON object with `--json` (for scripts), else as a line on stderr.
-fn report_error(json: bool, message: &str, code: u8) -> ExitCode {
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({ "error": message, "exit_code": code })
-        );
-    }
-    eprintln!("prgate: {message}");
-    ExitCode::from(code)
-}
-
-fn print_status(s: &prgate::watch::ProposalStatus, json: bool) -> ExitCode {
-    if json {
-        println!("{}", serde_json::to_string(s).unwrap_or_default());
-    } else {
-        let state = serde_json::to_value(s.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        println!("{}#{}: {state}", s.repo, s.pull);
-        if let Some(a) = &s.approval {
-            println!("  prgate/approval: {} — {}", a.state, a.description);
-        }
-        if let Some(r) = &s.reason {
-            println!("  reason: {r}");
-        }
-        if let Some(m) = &s.merge_sha {
-            println!("  merged as {m}");
-        }
-    }
-    ExitCode::from(s.exit_code)
-}
-
-/// Builds the code host client from `--api-url` and the token in the environment, and runs
-/// `f` on a runtime.
-fn with_client<F, Fut>(host: &HostArgs, f: F) -> ExitCode
-where
-    F: FnOnce(prgate::github::GitHub, prgate::config::Secret) -> Fut,
-    Fut: std::future::Future<Output = ExitCode>,
-{
-    let token = match std::env::var("PRGATE_GITHUB_TOKEN").or_else(|_| std::env::var("GITHUB_TOKEN")) {
-        Ok(t) if !t.is_empty() => prgate::config::Secret::new(t),
-        _ => return usage("no token: set PRGATE_GITHUB_TOKEN (or GITHUB_TOKEN) to a token of the account to act as".into()),
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        // octocrab's client wants a runtime around it when built.
-        match prgate::github::GitHub::new(
-            &host.api_url,
-            Some(&token),
-            Default::default(),
-            prgate::metrics::Metrics::new(),
-        ) {
-            Ok(gh) => f(gh, token).await,
-            Err(e) => usage(e.to_string()),
-        }
-    })
 }

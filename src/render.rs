@@ -55,10 +55,11 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot render template {name}: {message}")]
+#[error("cannot render template {name}: {}", crate::error_chain::chain(.source))]
 pub struct RenderError {
     pub name: String,
-    pub message: String,
+    #[source]
+    pub source: minijinja::Error,
 }
 
 /// Renders templates, preferring the operator's copies in `override_dir`.
@@ -109,9 +110,9 @@ impl Renderer {
     }
 
     pub fn render<C: Serialize>(&self, name: &str, context: &C) -> Result<String, RenderError> {
-        let err = |e: minijinja::Error| RenderError {
+        let err = |source: minijinja::Error| RenderError {
             name: name.to_string(),
-            message: e.to_string(),
+            source,
         };
         let template = self.env.get_template(name).map_err(err)?;
         template.render(context).map_err(err)

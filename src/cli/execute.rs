@@ -2,7 +2,37 @@
 
 use std::process::ExitCode;
 
-use crate::{EXIT_EXEC_FAILED, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE, report_error};
+use crate::cli::runtime::{init_tracing, runtime};
+use crate::{EXIT_EXEC_FAILED, EXIT_OTHER, EXIT_REFUSED, EXIT_USAGE, report_error, usage};
+
+/// `prgate execute --repo OWNER/REPO --commit SHA [--cancel] [--config FILE]`: parse, then run.
+pub fn command(
+    repo: &str,
+    commit: &str,
+    cancel: bool,
+    config: &std::path::Path,
+    json: bool,
+) -> ExitCode {
+    init_tracing();
+    let repo = match repo.parse::<prgate::types::RepoName>() {
+        Ok(r) => r,
+        Err(e) => return usage(format!("--repo: {e}")),
+    };
+    let commit = match commit.parse::<prgate::types::CommitSha>() {
+        Ok(c) => c,
+        Err(e) => return usage(format!("--commit: {e} (give the full 40-digit SHA)")),
+    };
+    let config = match prgate::config::load_server_config(config) {
+        Ok(c) => c,
+        Err(e) => return usage(e.to_string()),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(run(config, repo, commit, cancel, json))
+}
+
 /// `prgate execute`: verify, claim and run one merge commit now, or put its execution on hold.
 pub async fn run(
     config: prgate::config::ServerConfig,

@@ -3,10 +3,17 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::{EXIT_REFUSED, EXIT_USAGE, usage};
+use crate::cli::output::{parse_public_keys, usage};
+use crate::{EXIT_REFUSED, EXIT_USAGE};
 
-/// Prints the summary (one JSON object); exit 0 when it says PASSED, 31 when FAILED.
-pub fn run(repo: &Path, commit: &str, trusted: &[ed25519_dalek::VerifyingKey]) -> ExitCode {
+/// `prgate verify --format vsa`: prints the summary (one JSON object); exit 0 when it says
+/// PASSED, 31 when FAILED, 2 without a key or on a usage error.
+pub fn run(repo: &Path, commit: &str, public_keys: &[String]) -> ExitCode {
+    let trusted = match parse_public_keys(public_keys) {
+        Ok(k) => k,
+        Err(e) => return usage(e),
+    };
+    let trusted = trusted.as_slice();
     // The summary asserts a property to whoever reads it; without the gate's key nothing
     // shows the record is the gate's, so it is not issued at all.
     if trusted.is_empty() {

@@ -63,8 +63,25 @@ const RECONCILE_DEPTH: usize = 50;
 pub enum ExecError {
     #[error(transparent)]
     GitHub(#[from] GitHubError),
-    #[error("git, in the mirror of {repo}: {message}")]
-    Git { repo: RepoName, message: String },
+    #[error("git, in the mirror of {repo}: {}", .source.message())]
+    Git {
+        repo: RepoName,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("the mirror of {repo}: {source}")]
+    Mirror {
+        repo: RepoName,
+        #[source]
+        source: crate::git::mirror::MirrorError,
+    },
+    /// A blocking task that ended without an answer (it panicked or the runtime is stopping).
+    #[error("{what} did not finish: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("{0}")]
     Other(String),
     /// An earlier merge changed the same governed content and has no record yet: this one
@@ -310,7 +327,7 @@ impl Executor {
     fn git_err(repo: &RepoName) -> impl Fn(git2::Error) -> ExecError + '_ {
         move |e| ExecError::Git {
             repo: repo.clone(),
-            message: e.message().to_string(),
+            source: e,
         }
     }
 
@@ -368,10 +385,13 @@ impl Executor {
         let u = url.clone();
         let mirror = tokio::task::spawn_blocking(move || sync_mirror(&dir, &u, token.as_ref()))
             .await
-            .map_err(|e| ExecError::Other(format!("mirror task failed: {e}")))?
-            .map_err(|e| ExecError::Git {
+            .map_err(|source| ExecError::Task {
+                what: "the mirror's sync",
+                source,
+            })?
+            .map_err(|source| ExecError::Mirror {
                 repo: repo.clone(),
-                message: e.to_string(),
+                source,
             })?;
         self.keep_own_notes(&mirror, repo, &url, push_token.as_ref());
         Ok((mirror, url))

@@ -1,36 +1,24 @@
-//! git's commit-graph file, read directly: the first-parent history walk (the audit's, and
-//! `verify`'s merge-base check) asks it for a commit's tree, parents and time without
-//! inflating the commit.
+//! git's commit-graph file, read with gitoxide's `gix-commitgraph`: the first-parent history
+//! walk (the audit's, and `verify`'s merge-base check) asks it for a commit's tree, parents and
+//! time without inflating the commit.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use git2::{Oid, Repository};
+use gix_commitgraph::{Graph, Position};
 
-/// git's commit-graph file (`objects/info/commit-graph`, or the layers listed in
+/// git's commit-graph (`objects/info/commit-graph`, or the layers listed in
 /// `objects/info/commit-graphs/commit-graph-chain`): for every commit it covers, its root tree,
-/// parents, commit time and topological level, without inflating the commit. libgit2 1.9
-/// refuses the graphs git writes today (it does not know the generation-data chunks), so the
-/// audit reads it itself. Commits the graph does not cover are read from the object database.
+/// parents, commit time and topological level. libgit2 1.9 refuses the graphs git writes today
+/// (it does not know the generation-data chunks), so the audit reads it through gitoxide.
+/// Commits the graph does not cover are read from the object database.
 ///
 /// git trusts this file as a cache of immutable facts about immutable commits, and so does the
 /// audit; every commit the audit reads in full (each governed or noted one) is compared with
 /// its graph entry, and any disagreement makes the audit start over without the graph.
 /// `git commit-graph verify` checks the file.
 pub(crate) struct CommitGraph {
-    /// Base layer first; positions are global across layers, as in the file format.
-    layers: Vec<GraphLayer>,
-}
-
-struct GraphLayer {
-    data: Vec<u8>,
-    /// Global position of this layer's first commit.
-    offset: u32,
-    count: u32,
-    fanout: usize,
-    lookup: usize,
-    cdat: usize,
-    edges: Option<(usize, usize)>,
+    graph: Graph,
 }
 
 /// What the walk needs of a commit.
@@ -41,84 +29,15 @@ pub(crate) struct CommitFacts {
     pub time: i64,
 }
 
-const GRAPH_NO_PARENT: u32 = 0x7000_0000;
-const GRAPH_EXTRA_EDGES: u32 = 0x8000_0000;
-const GRAPH_LAST_EDGE: u32 = 0x8000_0000;
+/// The largest topological level the format stores; above it the level is "not known".
 const GRAPH_LEVEL_MAX: u32 = 0x3FFF_FFFF;
 
-fn be32(d: &[u8], at: usize) -> Option<u32> {
-    d.get(at..at + 4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+fn to_gix(id: &Oid) -> Option<&gix_hash::oid> {
+    gix_hash::oid::try_from_bytes(id.as_bytes()).ok()
 }
 
-impl GraphLayer {
-    fn parse(data: Vec<u8>, offset: u32) -> Option<GraphLayer> {
-        const HASH: usize = 20;
-        if data.len() < 8 + HASH || &data[..4] != b"CGPH" || data[4] != 1 || data[5] != 1 {
-            return None;
-        }
-        let chunks = data[6] as usize;
-        let end = data.len() - HASH;
-        let mut table = Vec::with_capacity(chunks + 1);
-        for i in 0..=chunks {
-            let at = 8 + 12 * i;
-            let id = be32(&data, at)?;
-            let off = (u64::from(be32(&data, at + 4)?) << 32) | u64::from(be32(&data, at + 8)?);
-            let off = usize::try_from(off).ok()?;
-            if off > end {
-                return None;
-            }
-            table.push((id, off));
-        }
-        let chunk = |want: &[u8; 4]| -> Option<(usize, usize)> {
-            let want = u32::from_be_bytes(*want);
-            let i = table[..chunks].iter().position(|(id, _)| *id == want)?;
-            let (start, stop) = (table[i].1, table[i + 1].1);
-            (start <= stop).then_some((start, stop - start))
-        };
-        let (fanout, fanout_len) = chunk(b"OIDF")?;
-        let (lookup, lookup_len) = chunk(b"OIDL")?;
-        let (cdat, cdat_len) = chunk(b"CDAT")?;
-        let edges = chunk(b"EDGE");
-        if fanout_len != 256 * 4 {
-            return None;
-        }
-        let count = be32(&data, fanout + 255 * 4)?;
-        if lookup_len != count as usize * HASH || cdat_len != count as usize * (HASH + 16) {
-            return None;
-        }
-        Some(GraphLayer {
-            data,
-            offset,
-            count,
-            fanout,
-            lookup,
-            cdat,
-            edges,
-        })
-    }
-
-    fn find(&self, id: Oid) -> Option<u32> {
-        let key = id.as_bytes();
-        let first = key.first().copied()? as usize;
-        let lo = if first == 0 {
-            0
-        } else {
-            be32(&self.data, self.fanout + (first - 1) * 4)?
-        };
-        let hi = be32(&self.data, self.fanout + first * 4)?;
-        let (mut lo, mut hi) = (lo as usize, (hi.min(self.count)) as usize);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let at = self.lookup + mid * 20;
-            match self.data.get(at..at + 20)?.cmp(key) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid as u32),
-            }
-        }
-        None
-    }
+fn from_gix(id: &gix_hash::oid) -> Option<Oid> {
+    Oid::from_bytes(id.as_bytes()).ok()
 }
 
 impl CommitGraph {
@@ -138,128 +57,67 @@ impl CommitGraph {
         {
             return None;
         }
-        let single = objects.join("info/commit-graph");
-        let files: Vec<PathBuf> = if single.exists() {
-            vec![single]
-        } else {
-            let dir = objects.join("info/commit-graphs");
-            let chain = std::fs::read_to_string(dir.join("commit-graph-chain")).ok()?;
-            chain
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|h| dir.join(format!("graph-{}.graph", h.trim())))
-                .collect()
-        };
-        let mut layers = Vec::with_capacity(files.len());
-        let mut offset: u32 = 0;
-        for f in files {
-            let layer = GraphLayer::parse(std::fs::read(f).ok()?, offset)?;
-            // Each layer names how many base layers it has; they must be the ones before it.
-            if layer.data[7] as usize != layers.len() {
-                return None;
-            }
-            offset = offset.checked_add(layer.count)?;
-            layers.push(layer);
-        }
-        if layers.is_empty() {
-            return None;
-        }
-        Some(CommitGraph { layers })
+        let graph = Graph::from_info_dir(&objects.join("info"), gix_hash::Kind::Sha1).ok()?;
+        Some(CommitGraph { graph })
     }
 
     fn position(&self, id: Oid) -> Option<u32> {
-        // Newest layer first: that is where recent commits are.
-        self.layers
-            .iter()
-            .rev()
-            .find_map(|l| l.find(id).map(|i| l.offset + i))
+        self.graph.lookup(to_gix(&id)?).map(|p| p.0)
     }
 
-    fn entry(&self, pos: u32) -> Option<(&GraphLayer, usize)> {
-        let l = self
-            .layers
-            .iter()
-            .rev()
-            .find(|l| pos >= l.offset && pos - l.offset < l.count)?;
-        Some((l, (pos - l.offset) as usize))
+    /// The commit at `pos`; `None` past the end, since gitoxide panics there and a damaged
+    /// file may name such a position.
+    fn commit(&self, pos: u32) -> Option<gix_commitgraph::file::Commit<'_>> {
+        (pos < self.graph.num_commits()).then(|| self.graph.commit_at(Position(pos)))
     }
 
     fn id_at(&self, pos: u32) -> Option<Oid> {
-        let (l, i) = self.entry(pos)?;
-        let at = l.lookup + i * 20;
-        Oid::from_bytes(l.data.get(at..at + 20)?).ok()
+        from_gix(self.commit(pos)?.id())
     }
 
-    /// (tree, first parent position, second parent word, level, time) of the commit at `pos`.
-    fn raw(&self, pos: u32) -> Option<(Oid, u32, u32, u32, i64)> {
-        let (l, i) = self.entry(pos)?;
-        let at = l.cdat + i * 36;
-        let d = l.data.get(at..at + 36)?;
-        let tree = Oid::from_bytes(&d[..20]).ok()?;
-        let p1 = be32(d, 20)?;
-        let p2 = be32(d, 24)?;
-        let hi = be32(d, 28)?;
-        let lo = be32(d, 32)?;
-        let time = (i64::from(hi & 3) << 32) | i64::from(lo);
-        Some((tree, p1, p2, hi >> 2, time))
+    /// The topological level of the commit at `pos`, when the graph knows it.
+    fn level(&self, pos: u32) -> Option<u32> {
+        let l = self.commit(pos)?.generation();
+        (l != 0 && l < GRAPH_LEVEL_MAX).then_some(l)
     }
 
     /// The parents' positions of the commit at `pos`.
     fn parents(&self, pos: u32, out: &mut Vec<u32>) -> Option<()> {
         out.clear();
-        let (l, _) = self.entry(pos)?;
-        let (_, p1, p2, _, _) = self.raw(pos)?;
-        if p1 == GRAPH_NO_PARENT {
-            return Some(());
-        }
-        out.push(p1);
-        if p2 == GRAPH_NO_PARENT {
-            return Some(());
-        }
-        if p2 & GRAPH_EXTRA_EDGES == 0 {
-            out.push(p2);
-            return Some(());
-        }
-        let (start, len) = l.edges?;
-        let mut i = (p2 & !GRAPH_EXTRA_EDGES) as usize;
-        loop {
-            if (i + 1) * 4 > len {
+        for parent in self.commit(pos)?.iter_parents() {
+            let p = parent.ok()?.0;
+            if p >= self.graph.num_commits() {
                 return None;
             }
-            let e = be32(&l.data, start + i * 4)?;
-            out.push(e & !GRAPH_LAST_EDGE);
-            if e & GRAPH_LAST_EDGE != 0 {
-                return Some(());
-            }
-            i += 1;
+            out.push(p);
         }
+        Some(())
     }
 
     /// The walk's facts about commit `id`, when the graph covers it.
     pub(crate) fn facts(&self, id: Oid) -> Option<CommitFacts> {
-        let pos = self.position(id)?;
-        let (tree, p1, _, _, time) = self.raw(pos)?;
-        let first_parent = if p1 == GRAPH_NO_PARENT {
-            None
-        } else {
-            Some(self.id_at(p1)?)
+        let commit = self.commit(self.position(id)?)?;
+        let first_parent = match commit.parent1().ok()? {
+            None => None,
+            Some(p) => Some(self.id_at(p.0)?),
         };
         Some(CommitFacts {
-            tree,
+            tree: from_gix(commit.root_tree_id())?,
             first_parent,
-            time,
+            time: i64::try_from(commit.committer_timestamp()).ok()?,
         })
     }
 
     /// The root tree of `id`, when the graph covers it.
     pub(crate) fn tree_of(&self, id: Oid) -> Option<Oid> {
-        self.raw(self.position(id)?).map(|r| r.0)
+        from_gix(self.commit(self.position(id)?)?.root_tree_id())
     }
 
     /// The merge base of `a` and `b` when it is unique, found as git's `paint_down_to_common`
     /// does, in order of topological level. `None` ("not known this way") when a commit on
     /// the way is not in the graph or has no level, when there are several merge bases, or
-    /// when there is none: the caller then asks libgit2.
+    /// when there is none: the caller then asks libgit2. (gix-commitgraph reads the file only;
+    /// a merge-base search over it is ours.)
     pub(crate) fn merge_base(&self, a: Oid, b: Oid) -> Option<Oid> {
         const ONE: u8 = 1;
         const TWO: u8 = 2;
@@ -269,10 +127,7 @@ impl CommitGraph {
         if pa == pb {
             return Some(a);
         }
-        let level = |p: u32| -> Option<u32> {
-            let l = self.raw(p)?.3;
-            (l != 0 && l < GRAPH_LEVEL_MAX).then_some(l)
-        };
+        let level = |p: u32| self.level(p);
         let mut flags: HashMap<u32, u8> = HashMap::new();
         let mut queue = std::collections::BinaryHeap::new();
         let mut nonstale = 0usize;

@@ -13,11 +13,12 @@ pub enum MirrorError {
         "cannot open or create the mirror at {path}: {source}; remove the directory to start it again"
     )]
     Open { path: PathBuf, source: git2::Error },
-    #[error("cannot fetch {url} into the mirror at {path}: {message}")]
+    #[error("cannot fetch {url} into the mirror at {path}: {}", .source.message())]
     Fetch {
         url: String,
         path: PathBuf,
-        message: String,
+        #[source]
+        source: git2::Error,
     },
 }
 
@@ -55,7 +56,7 @@ pub fn sync_mirror(
             .map_err(|e| MirrorError::Fetch {
                 url: clone_url.to_string(),
                 path: dir.to_path_buf(),
-                message: e.message().to_string(),
+                source: e,
             })?;
     }
     Ok(repo)

@@ -46,19 +46,24 @@ pub enum GitError {
         "{path} is neither a file, a folder nor a symbolic link (a {kind}); git cannot hold it: leave it out (nothing was committed or pushed)"
     )]
     NotAFile { path: String, kind: &'static str },
-    #[error("cannot fetch {branch} from {url}: {message}")]
+    // git2's own Display appends "; class=…; code=…", which tells a person nothing.
+    #[error("cannot fetch {branch} from {url}: {}", .source.message())]
     Fetch {
         url: String,
         branch: String,
-        message: String,
+        #[source]
+        source: git2::Error,
     },
     #[error("the remote rejected the push of {branch}: {message}")]
     PushRejected { branch: String, message: String },
-    #[error("cannot push {branch} to {url}: {message}")]
+    #[error("cannot fetch {branch} from {url}: the remote has no branch {branch}")]
+    NoSuchBranch { url: String, branch: String },
+    #[error("cannot push {branch} to {url}: {}", .source.message())]
     Push {
         url: String,
         branch: String,
-        message: String,
+        #[source]
+        source: git2::Error,
     },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
@@ -129,14 +134,12 @@ pub fn fetch_branch(
     branch: &str,
     token: Option<&Secret>,
 ) -> Result<Oid, GitError> {
-    let err = |message: String| GitError::Fetch {
+    let err = |source: git2::Error| GitError::Fetch {
         url: url.to_string(),
         branch: branch.to_string(),
-        message,
+        source,
     };
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| err(e.message().to_string()))?;
+    let mut remote = repo.remote_anonymous(url).map_err(err)?;
     let mut opts = FetchOptions::new();
     opts.remote_callbacks(callbacks(token));
     let local = format!("refs/prgate/fetch/{branch}");
@@ -146,10 +149,13 @@ pub fn fetch_branch(
             Some(&mut opts),
             None,
         )
-        .map_err(|e| err(e.message().to_string()))?;
+        .map_err(err)?;
     let oid = repo
         .refname_to_id(&local)
-        .map_err(|_| err(format!("the remote has no branch {branch}")))?;
+        .map_err(|_| GitError::NoSuchBranch {
+            url: url.to_string(),
+            branch: branch.to_string(),
+        })?;
     Ok(oid)
 }
 
@@ -228,7 +234,7 @@ pub fn push(
             GitError::Push {
                 url: url.into(),
                 branch: branch.into(),
-                message,
+                source: e,
             }
         }
     })

@@ -98,9 +98,8 @@ impl AppAuth {
         let key = EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).map_err(|e| {
             GitHubError::Setup {
                 api_url: api_url.to_string(),
-                message: format!(
-                    "github.private_key is not an RSA private key in PEM form (as GitHub hands out for an app): {e}"
-                ),
+                context: "github.private_key is not an RSA private key in PEM form (as GitHub hands out for an app)".into(),
+                source: e.into(),
             }
         })?;
         let auth = AppAuth {
@@ -112,7 +111,8 @@ impl AppAuth {
         // A PEM that parses can still be unusable for signing; find out now.
         auth.jwt().map_err(|e| GitHubError::Setup {
             api_url: api_url.to_string(),
-            message: e.to_string(),
+            context: "the app's key cannot sign".into(),
+            source: e.into(),
         })?;
         Ok(auth)
     }
@@ -131,9 +131,10 @@ impl AppAuth {
             iss: self.app_id.to_string(),
         };
         let jwt = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
-            .map_err(|e| GitHubError::App {
+            .map_err(|e| GitHubError::AppFailed {
                 path: "/app".into(),
-                message: format!("cannot sign the app's JWT: {e}"),
+                context: "cannot sign the app's JWT".into(),
+                source: e.into(),
             })?;
         bearer(&jwt, "/app")
     }

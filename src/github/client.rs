@@ -21,6 +21,7 @@ use super::app::{
     ApiAccessToken, ApiInstallation, AppAuth, InstallationToken, bearer, is_app_path, scope_of,
 };
 use crate::config::Secret;
+use crate::error_chain::{BoxError, chain};
 use crate::metrics::Metrics;
 use crate::types::RepoName;
 
@@ -34,11 +35,14 @@ pub enum GitHubError {
         status: u16,
         message: String,
     },
-    #[error("{method} {path}: no answer from GitHub: {message}")]
+    #[error("{method} {path}: no answer from GitHub: {} (code host {host})", chain(.source.as_ref()))]
     Transport {
         method: String,
         path: String,
-        message: String,
+        /// The API address asked, so that "connection refused" says who refused.
+        host: String,
+        #[source]
+        source: BoxError,
     },
     #[error("{method} {path}: no answer within {seconds}s")]
     Timeout {
@@ -48,10 +52,29 @@ pub enum GitHubError {
     },
     #[error("{path}: unexpected response from GitHub: {message}")]
     Decode { path: String, message: String },
-    #[error("cannot set up the GitHub client for {api_url}: {message}")]
-    Setup { api_url: String, message: String },
+    /// An answer that does not parse as what the endpoint returns.
+    #[error("{path}: unexpected response from GitHub: {}", chain(.source.as_ref()))]
+    Malformed {
+        path: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("cannot set up the GitHub client for {api_url}: {context}: {}", chain(.source.as_ref()))]
+    Setup {
+        api_url: String,
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("{path}: GitHub App authentication: {message}")]
     App { path: String, message: String },
+    #[error("{path}: GitHub App authentication: {context}: {}", chain(.source.as_ref()))]
+    AppFailed {
+        path: String,
+        context: String,
+        #[source]
+        source: BoxError,
+    },
     /// A GraphQL answer (HTTP 200) that carries an `errors` array or lacks what was asked.
     #[error("POST /graphql ({operation}): {message}")]
     GraphQl { operation: String, message: String },
@@ -120,9 +143,9 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GitHubError> {
-        serde_json::from_slice(&self.body).map_err(|e| GitHubError::Decode {
+        serde_json::from_slice(&self.body).map_err(|e| GitHubError::Malformed {
             path: path.to_string(),
-            message: e.to_string(),
+            source: e.into(),
         })
     }
 
@@ -201,13 +224,14 @@ impl Transport {
         metrics: Metrics,
     ) -> Result<Self, GitHubError> {
         let api_url = api_url.trim_end_matches('/').to_string();
-        let setup_err = |message: String| GitHubError::Setup {
+        let setup_err = |context: &str, source: octocrab::Error| GitHubError::Setup {
             api_url: api_url.clone(),
-            message,
+            context: context.to_string(),
+            source: source.into(),
         };
         let mut builder = Octocrab::builder()
             .base_uri(api_url.as_str())
-            .map_err(|e| setup_err(e.to_string()))?
+            .map_err(|e| setup_err("the API address", e))?
             // We own the retries (bounded, with backoff) so that octocrab does not add its own.
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
             .set_connect_timeout(Some(options.timeout))
@@ -233,7 +257,9 @@ impl Transport {
                 )?);
             }
         }
-        let octo = builder.build().map_err(|e| setup_err(e.to_string()))?;
+        let octo = builder
+            .build()
+            .map_err(|e| setup_err("the HTTP client", e))?;
         let capacity = options.etag_cache_entries.max(1);
         Ok(Transport {
             octo,
@@ -536,7 +562,8 @@ impl Transport {
                 .map_err(|e| GitHubError::Transport {
                     method: method.to_string(),
                     path: path.to_string(),
-                    message: e.to_string(),
+                    host: self.api_url.clone(),
+                    source: e.into(),
                 })?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut m) = self.by_endpoint.lock() {
@@ -546,22 +573,23 @@ impl Transport {
         let started = Instant::now();
         // The code host's address belongs in the message: "connection refused" alone does not
         // say which host refused.
-        let transport_err = |message: String| GitHubError::Transport {
+        let transport_err = |source: BoxError| GitHubError::Transport {
             method: method.to_string(),
             path: path.to_string(),
-            message: format!("{message} (code host {})", self.api_url),
+            host: self.api_url.clone(),
+            source,
         };
         let exchange = async {
             let response = self
                 .octo
                 .execute(request)
                 .await
-                .map_err(|e| transport_err(e.to_string()))?;
+                .map_err(|e| transport_err(e.into()))?;
             let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
-                .map_err(|e| transport_err(e.to_string()))?
+                .map_err(|e| transport_err(e.into()))?
                 .to_bytes();
             Ok::<_, GitHubError>((parts, body))
         };
@@ -817,5 +845,26 @@ mod tests {
             endpoint_template("/orgs/acme/teams/netops/members"),
             "/orgs/{}/teams/{}/members"
         );
+    }
+
+    /// A refused connection keeps hyper's cause chain: the log line says which host refused
+    /// and why, and the cause stays typed for whoever matches on it.
+    #[tokio::test]
+    async fn a_refused_connection_keeps_its_whole_cause_chain() {
+        // Bind, then drop, so the port is closed for certain.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let api_url = format!("http://127.0.0.1:{port}");
+        let transport =
+            Transport::new(&api_url, None, ClientOptions::default(), Metrics::new()).unwrap();
+        let e = transport.get("/user").await.unwrap_err();
+        assert!(matches!(e, GitHubError::Transport { .. }), "{e:?}");
+        assert!(std::error::Error::source(&e).is_some(), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains(&api_url), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
     }
 }

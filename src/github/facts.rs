@@ -60,9 +60,9 @@ pub struct Gathered {
 }
 
 fn sha(path: &str, s: &str) -> Result<CommitSha, GitHubError> {
-    s.parse().map_err(|e: InvalidId| GitHubError::Decode {
+    s.parse().map_err(|e: InvalidId| GitHubError::Malformed {
         path: path.to_string(),
-        message: e.to_string(),
+        source: e.into(),
     })
 }
 

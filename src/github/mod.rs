@@ -250,9 +250,9 @@ impl GitHub {
             .ok()
             .and_then(|c| c.get(&path).cloned())
         {
-            return serde_json::from_slice(&body).map_err(|e| GitHubError::Decode {
+            return serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
                 path,
-                message: e.to_string(),
+                source: e.into(),
             });
         }
         let r = self.transport.get(&path).await?;
@@ -441,9 +441,9 @@ impl GitHub {
                 let sha =
                     m.sha
                         .parse()
-                        .map_err(|e: crate::types::InvalidId| GitHubError::Decode {
+                        .map_err(|e: crate::types::InvalidId| GitHubError::Malformed {
                             path: path.clone(),
-                            message: e.to_string(),
+                            source: e.into(),
                         })?;
                 Ok(MergeOutcome::Merged { sha })
             }
@@ -556,9 +556,9 @@ impl GitHub {
         created
             .sha
             .parse()
-            .map_err(|e: InvalidId| GitHubError::Decode {
+            .map_err(|e: InvalidId| GitHubError::Malformed {
                 path,
-                message: e.to_string(),
+                source: e.into(),
             })
     }
 
@@ -662,9 +662,9 @@ impl GitHub {
         r.object
             .sha
             .parse()
-            .map_err(|e: crate::types::InvalidId| GitHubError::Decode {
+            .map_err(|e: crate::types::InvalidId| GitHubError::Malformed {
                 path,
-                message: e.to_string(),
+                source: e.into(),
             })
     }
 
@@ -750,12 +750,18 @@ fn decode_content(path: &str, c: ApiContent) -> Result<FileAtCommit, GitHubError
     let cleaned: String = c.content.chars().filter(|ch| !ch.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cleaned)
-        .map_err(|e| err(format!("bad base64: {e}")))?;
+        .map_err(|e| GitHubError::Malformed {
+            path: path.to_string(),
+            source: e.into(),
+        })?;
     let text = String::from_utf8(bytes).map_err(|_| err("file is not UTF-8".into()))?;
     let blob_sha = c
         .sha
         .parse()
-        .map_err(|e: crate::types::InvalidId| err(e.to_string()))?;
+        .map_err(|e: crate::types::InvalidId| GitHubError::Malformed {
+            path: path.to_string(),
+            source: e.into(),
+        })?;
     Ok(FileAtCommit { blob_sha, text })
 }
 

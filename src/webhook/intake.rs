@@ -36,8 +36,8 @@ pub enum IntakeError {
     Busy,
     #[error("the body did not arrive within {}", humantime::format_duration(*.0))]
     TimedOut(Duration),
-    #[error("cannot read the request body: {0}")]
-    Read(String),
+    #[error("cannot read the request body: {}", crate::error_chain::chain(.0))]
+    Read(#[source] axum::Error),
     #[error(transparent)]
     Signature(#[from] SignatureError),
 }
@@ -92,7 +92,7 @@ impl BodyIntake {
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Err(_) => return Err(IntakeError::TimedOut(self.body_timeout)),
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(IntakeError::Read(e.to_string())),
+                Ok(Some(Err(e))) => return Err(IntakeError::Read(e)),
                 Ok(Some(Ok(frame))) => frame,
             };
             // Trailers carry nothing prgate reads.

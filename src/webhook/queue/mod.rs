@@ -115,6 +115,12 @@ pub enum QueueError {
         "delivery queue {path} is in use by another process; run one `prgate serve` per data_dir"
     )]
     Locked { path: PathBuf },
+    #[error("delivery {id} cannot be stored: {source}")]
+    Serialize {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("delivery {id} cannot be stored: {message}")]
     Encode { id: String, message: String },
     #[error("delivery {id} is not in the queue (completed, set aside, or never accepted)")]
@@ -310,9 +316,9 @@ impl Queue {
 
     /// Queues `d` and returns once it is durable on disk, or reports a duplicate delivery id.
     pub async fn enqueue(&self, d: Delivery) -> Result<Enqueued, QueueError> {
-        let json = serde_json::to_vec(&d).map_err(|e| QueueError::Encode {
+        let json = serde_json::to_vec(&d).map_err(|source| QueueError::Serialize {
             id: d.id.clone(),
-            message: e.to_string(),
+            source,
         })?;
         if json.len() > MAX_RECORD_BYTES {
             return Err(QueueError::Encode {

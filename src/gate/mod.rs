@@ -1,0 +1,186 @@
+//! The gate: a delivery names a PR to re-evaluate; the gate gathers the facts afresh from the
+//! code host, asks the policy engine, posts `prgate/approval` on the head SHA and, when the
+//! policy says `merge = "auto"`, merges with that SHA pinned. Every evaluation is recomputed
+//! from scratch, so it is idempotent and any replica may handle any delivery. The reconciler
+//! re-evaluates open PRs so that a missed webhook delays a decision but never loses it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::ServerConfig;
+use crate::dashboard::Dashboard;
+use crate::executor::service::Executor;
+use crate::github::facts::GatherError;
+use crate::github::{GitHub, GitHubError};
+use crate::metrics::Metrics;
+use crate::policy::{Account, ProgramPaths};
+use crate::policy::{ApprovalDecision, ApprovalState};
+use crate::render::Renderer;
+use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
+use crate::webhook::Queue;
+
+mod comment;
+mod deliver;
+mod evaluate;
+mod merge;
+mod pool;
+mod publish;
+mod reconcile;
+mod worker;
+
+pub use merge::merge_message;
+pub use pool::{Job, JobKey, Pool};
+pub use publish::{CHECK_SUMMARY_MAX_BYTES, FORGED_STATUS_DESCRIPTION, clip_summary};
+
+/// `pull_request` actions that change nothing prgate decides on.
+pub(crate) const IGNORED_PULL_ACTIONS: &[&str] = &[
+    "closed",
+    "assigned",
+    "unassigned",
+    "review_requested",
+    "review_request_removed",
+    "locked",
+    "unlocked",
+    "milestoned",
+    "demilestoned",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Gather(#[from] GatherError),
+}
+
+/// What one evaluation did, for logs and tests.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub pull: PullRef,
+    pub decision: ApprovalDecision,
+    pub merged: Option<CommitSha>,
+}
+
+/// Work for the single evaluation worker. Deliveries and reconciler passes go through one
+/// task so that two evaluations of the same PR never interleave their status posts.
+enum Work {
+    Reconcile,
+}
+
+pub struct Gate {
+    gh: Arc<GitHub>,
+    governed: BTreeMap<RepoName, Vec<String>>,
+    public_url: Option<String>,
+    metrics: Metrics,
+    dashboard: Dashboard,
+    /// The last status this process posted per (repo, sha): re-posting the same one is skipped.
+    posted: Mutex<HashMap<(RepoName, CommitSha), (ApprovalState, String)>>,
+    self_login: Mutex<Option<Login>>,
+    retry_backoff: Duration,
+    clock: Arc<dyn Clock>,
+    renderer: Renderer,
+    /// The post-merge executor, when the service runs one.
+    executor: Option<Arc<Executor>>,
+    /// Decision comments this process posted or found: (repo, pull, head, kind).
+    commented: Mutex<HashSet<(RepoName, PullNumber, CommitSha, &'static str)>>,
+    /// Each executor's program paths, governed by the rules that run it.
+    programs: ProgramPaths,
+    /// Senders of push deliveries per (repo, branch): pushers the activity API may not list
+    /// yet. They only ever make someone ineligible, so forgetting them is safe.
+    push_senders: Mutex<HashMap<(RepoName, String), Vec<Account>>>,
+    /// Heads whose reviewers were asked for: (repo, pull, head).
+    requested: Mutex<HashSet<(RepoName, PullNumber, CommitSha)>>,
+    /// Evaluations and deliveries run here, per key in order, bounded.
+    pool: Pool,
+    /// The queue the worker takes deliveries from (set when it starts).
+    queue: Mutex<Option<Queue>>,
+    /// Executions run apart, so a long run never holds up a decision.
+    executions: Arc<tokio::sync::Semaphore>,
+    /// Held while an executor reconciler pass runs, so passes never run twice at once.
+    executor_pass: tokio::sync::Mutex<()>,
+}
+
+impl Gate {
+    pub fn new(
+        config: &ServerConfig,
+        gh: Arc<GitHub>,
+        metrics: Metrics,
+        dashboard: Dashboard,
+    ) -> Self {
+        let pool = Pool::reporting(config.runtime.workers, metrics.clone(), dashboard.clone());
+        Gate {
+            gh,
+            governed: config
+                .repos
+                .iter()
+                .map(|r| (r.name.clone(), r.branches.clone()))
+                .collect(),
+            public_url: config.public_url.clone(),
+            metrics,
+            dashboard,
+            posted: Mutex::new(HashMap::new()),
+            self_login: Mutex::new(None),
+            retry_backoff: Duration::from_secs(1),
+            clock: Arc::new(SystemClock),
+            renderer: Renderer::new(config.templates_dir.clone()),
+            commented: Mutex::new(HashSet::new()),
+            executor: None,
+            programs: config.program_paths(),
+            push_senders: Mutex::new(HashMap::new()),
+            requested: Mutex::new(HashSet::new()),
+            pool,
+            queue: Mutex::new(None),
+            executions: Arc::new(tokio::sync::Semaphore::new(
+                config.runtime.executions.max(1),
+            )),
+            executor_pass: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Hands pushes to governed branches to the executor.
+    pub fn with_executor(mut self, executor: Arc<Executor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// Replaces the clock (tests and the demo move time by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Shorter retry backoff, for tests.
+    pub fn with_retry_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_backoff = backoff;
+        self
+    }
+
+    pub fn github(&self) -> &GitHub {
+        &self.gh
+    }
+
+    fn is_governed(&self, repo: &RepoName, base_ref: &str) -> bool {
+        self.governed
+            .get(repo)
+            .is_some_and(|branches| branches.iter().any(|b| b == base_ref))
+    }
+
+    /// The account prgate posts as; learnt once from the code host.
+    pub async fn self_login(&self) -> Result<Login, GitHubError> {
+        if let Some(l) = self.self_login.lock().ok().and_then(|g| g.clone()) {
+            return Ok(l);
+        }
+        let login = Login::new(self.gh.own_login().await?);
+        if let Ok(mut g) = self.self_login.lock() {
+            *g = Some(login.clone());
+        }
+        Ok(login)
+    }
+
+    /// The worker pool (for tests and metrics).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}

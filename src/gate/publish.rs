@@ -1,0 +1,282 @@
+//! Decisions out: the `prgate/approval` status (re-posted only when the code host does not
+//! already show it), forged statuses overwritten, and the check run for GitHub Apps.
+
+use chrono::Utc;
+
+use crate::APPROVAL_CONTEXT;
+use crate::github::GitHubError;
+use crate::policy::{self, ApprovalDecision, ApprovalState};
+use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
+
+use super::{Gate, GateError};
+
+/// The description prgate gives a `prgate/approval` status someone else posted.
+pub const FORGED_STATUS_DESCRIPTION: &str = "status set by someone other than prgate";
+
+impl Gate {
+    pub(super) async fn overwrite_forged_status(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        sender: Option<&Login>,
+    ) -> Result<(), GateError> {
+        // The delivery is a hint, and a validly signed one can be replayed long after: only
+        // what the code host shows now decides. If the latest `prgate/approval` on the SHA is
+        // prgate's own, the forged status is already overwritten (or was never the latest).
+        let me = self.self_login().await?;
+        let latest_is_ours = self
+            .gh
+            .recent_statuses(repo, sha)
+            .await?
+            .iter()
+            .find(|s| s.context == APPROVAL_CONTEXT)
+            .and_then(|s| s.creator.as_ref())
+            .is_some_and(|c| Login::new(c.login.clone()) == me);
+        if latest_is_ours {
+            tracing::info!(%repo, %sha, "a status delivery from someone else, but prgate's own status is the latest; nothing to overwrite");
+            return Ok(());
+        }
+        tracing::warn!(%repo, %sha, sender = %sender.map_or("unknown".to_string(), |s| s.to_string()), "overwriting a prgate/approval status posted by someone else");
+        // Forget what we posted: the forged status replaced it on the code host.
+        if let Ok(mut p) = self.posted.lock() {
+            p.remove(&(repo.clone(), sha.clone()));
+        }
+        self.post(
+            repo,
+            sha,
+            ApprovalState::Failure,
+            FORGED_STATUS_DESCRIPTION,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Whether this process's latest `prgate/approval` on the SHA is `success`.
+    pub(super) fn posted_success(&self, repo: &RepoName, sha: &CommitSha) -> bool {
+        self.posted
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&(repo.clone(), sha.clone())).map(|(s, _)| *s))
+            == Some(ApprovalState::Success)
+    }
+
+    /// Whether the latest `prgate/approval` on the SHA is prgate's own with this state and
+    /// description.
+    pub(super) async fn code_host_shows(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        state: ApprovalState,
+        description: &str,
+    ) -> Result<bool, GitHubError> {
+        let me = self.self_login().await?;
+        Ok(self
+            .gh
+            .recent_statuses(repo, sha)
+            .await?
+            .iter()
+            .find(|s| s.context == APPROVAL_CONTEXT)
+            .is_some_and(|s| {
+                s.state == state.as_str()
+                    && s.description.as_deref() == Some(description)
+                    && s.creator
+                        .as_ref()
+                        .is_some_and(|c| Login::new(c.login.clone()) == me)
+            }))
+    }
+
+    /// Posts a status unless the code host already shows exactly it as prgate's latest. Its
+    /// link is the PR's decision page (the dashboard when the PR is not known).
+    pub(super) async fn post(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        state: ApprovalState,
+        description: &str,
+        pull: Option<PullNumber>,
+    ) -> Result<(), GitHubError> {
+        let key = (repo.clone(), sha.clone());
+        let value = (state, description.to_string());
+        let remembered = self
+            .posted
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&key).cloned())
+            .as_ref()
+            == Some(&value);
+        // Memory only saves a post the code host already shows: another replica (or anyone)
+        // may have posted since. The read is conditional, so an unchanged list costs no
+        // rate limit.
+        if remembered && self.code_host_shows(repo, sha, state, description).await? {
+            return Ok(());
+        }
+        let target = crate::dashboard::page_url(self.public_url.as_deref(), repo, pull);
+        self.gh
+            .post_status(
+                repo,
+                sha,
+                state.as_str(),
+                APPROVAL_CONTEXT,
+                description,
+                target.as_deref(),
+            )
+            .await?;
+        if let Ok(mut p) = self.posted.lock() {
+            if p.len() > 100_000 {
+                p.clear();
+            }
+            p.insert(key, value);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn publish(
+        &self,
+        pull: &PullRef,
+        d: &ApprovalDecision,
+    ) -> Result<(), GitHubError> {
+        let description = policy::clip_description(&d.description);
+        tracing::info!(state = d.state.as_str(), %description, "decision");
+        self.metrics.decision(d.state.as_str());
+        self.dashboard.record_decision(
+            pull,
+            &d.head_sha,
+            d.state.as_str(),
+            &description,
+            Utc::now(),
+        );
+        self.post(
+            &pull.repo,
+            &d.head_sha,
+            d.state,
+            &description,
+            Some(pull.number),
+        )
+        .await?;
+        // The check run repeats the status for people; the status stays the decision (branch
+        // protection and token mode rely on it). A failed check run write is retried by the
+        // next evaluation and never holds up the decision.
+        if self.gh.is_app()
+            && let Err(e) = self.publish_check_run(pull, d, &description).await
+        {
+            tracing::warn!(error = %e, "cannot publish the prgate/approval check run");
+        }
+        Ok(())
+    }
+
+    /// The decision page of a PR, when prgate knows its public URL.
+    pub(super) fn page_url(&self, pull: &PullRef) -> Option<String> {
+        crate::dashboard::page_url(self.public_url.as_deref(), &pull.repo, Some(pull.number))
+    }
+
+    /// Publishes the decision as the check run `prgate/approval` on its head (GitHub Apps
+    /// only): the run this app already has there is found on the code host, not in memory,
+    /// so any replica updates the same run, and an unchanged one costs no write. A completed
+    /// run cannot be reopened on GitHub, so a decision that goes back to pending gets a new
+    /// run (the newest of a name is the one GitHub shows).
+    pub(super) async fn publish_check_run(
+        &self,
+        pull: &PullRef,
+        d: &ApprovalDecision,
+        description: &str,
+    ) -> Result<(), GitHubError> {
+        let (status, conclusion, title) = match d.state {
+            ApprovalState::Pending => ("in_progress", None, "Waiting for approval"),
+            ApprovalState::Success => ("completed", Some("success"), "Approved"),
+            ApprovalState::Failure => ("completed", Some("failure"), "Denied"),
+            // Check runs have no `error`; the title says what the status says.
+            ApprovalState::Error => ("completed", Some("failure"), "Error"),
+        };
+        let page_url = self.page_url(pull);
+        let context = serde_json::json!({
+            "state": d.state.as_str(),
+            "title": title,
+            "description": description,
+            "head": d.head_sha.as_str(),
+            "head_short": d.head_sha.short(),
+            "rules": d.rules,
+            "approvals": d.approvals,
+            "denials": d.denials,
+            "notes": d.notes,
+            "page_url": page_url,
+        });
+        let summary = match self.renderer.render("check_run.md.j2", &context) {
+            Ok(s) => clip_summary(&s),
+            Err(e) => {
+                // A broken operator template must not block the check run itself.
+                tracing::error!(error = %e, "cannot render the check run summary");
+                description.to_string()
+            }
+        };
+        let existing = self
+            .gh
+            .own_check_run(&pull.repo, &d.head_sha, APPROVAL_CONTEXT)
+            .await?;
+        if let Some(run) = &existing
+            && run.status == status
+            && run.conclusion.as_deref() == conclusion
+            && run.output.title.as_deref() == Some(title)
+            && run.output.summary.as_deref() == Some(summary.as_str())
+        {
+            return Ok(());
+        }
+        let mut body = serde_json::json!({
+            "name": APPROVAL_CONTEXT,
+            "head_sha": d.head_sha.as_str(),
+            "status": status,
+            "external_id": pull.to_string(),
+            "output": { "title": title, "summary": summary },
+        });
+        if let Some(c) = conclusion {
+            body["conclusion"] = serde_json::json!(c);
+        }
+        if let Some(url) = &page_url {
+            body["details_url"] = serde_json::json!(url);
+        }
+        match existing {
+            Some(run) if !(run.status == "completed" && status != "completed") => {
+                self.gh.update_check_run(&pull.repo, run.id, &body).await?;
+            }
+            _ => {
+                self.gh.create_check_run(&pull.repo, &body).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// GitHub takes at most 65535 bytes of a check run's summary (it counts characters in one
+/// check and bytes in another; bytes is the stricter).
+pub const CHECK_SUMMARY_MAX_BYTES: usize = 65535;
+
+/// Clips a check run summary to what GitHub accepts, at a character boundary, saying so.
+pub fn clip_summary(summary: &str) -> String {
+    if summary.len() <= CHECK_SUMMARY_MAX_BYTES {
+        return summary.to_string();
+    }
+    const TAIL: &str = "\n\n… (clipped: the decision page has the rest)\n";
+    let mut end = CHECK_SUMMARY_MAX_BYTES - TAIL.len();
+    while !summary.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TAIL}", &summary[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_summary_is_clipped_to_githubs_byte_limit_at_a_character_boundary() {
+        let long = "é".repeat(40_000);
+        let clipped = clip_summary(&long);
+        assert!(
+            clipped.len() <= CHECK_SUMMARY_MAX_BYTES,
+            "{}",
+            clipped.len()
+        );
+        assert!(clipped.ends_with("has the rest)\n"));
+        assert_eq!(clip_summary("short"), "short");
+    }
+}

@@ -1,0 +1,113 @@
+//! The worker: takes deliveries from the queue onto the pool, retries transient failures,
+//! and starts reconciler passes on their tick.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::types::{PullNumber, RepoName};
+use crate::webhook::{Delivery, Queue};
+
+use super::Gate;
+
+use super::{Job, Work, pool};
+
+impl Gate {
+    /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
+    /// reconciler (its PR stays without `success` meanwhile, which is the safe side).
+    pub async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
+        let span = tracing::info_span!("delivery", id = %delivery.id, event = %delivery.event_name);
+        async {
+            for attempt in 0..3u32 {
+                match self.handle(delivery).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(attempt, error = %e, "delivery processing failed");
+                        if attempt < 2 {
+                            tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
+                        }
+                    }
+                }
+            }
+            tracing::error!("giving up on the delivery; the reconciler will re-evaluate");
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Evaluates one PR with bounded retries; one that keeps failing is left to the reconciler.
+    pub(super) async fn evaluate_with_retries(&self, repo: &RepoName, number: PullNumber) {
+        for attempt in 0..3u32 {
+            match self.evaluate_pull(repo, number).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(%repo, pull = %number, attempt, error = %e, "evaluation failed");
+                    if attempt < 2 {
+                        tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
+                    }
+                }
+            }
+        }
+        tracing::error!(%repo, pull = %number, "giving up on the evaluation; the reconciler will re-evaluate");
+    }
+
+    /// The dispatcher: takes deliveries from the durable queue in acceptance order and hands
+    /// each to the pool under its key (a PR, a commit, a branch), where different keys run
+    /// concurrently and one key in order; reconciler ticks start a pass beside it, the first
+    /// at start-up. A delivery is completed once the run covering it has finished.
+    pub async fn run_worker(
+        self: Arc<Self>,
+        queue: Queue,
+        ticks: Arc<tokio::sync::Mutex<mpsc::Receiver<()>>>,
+    ) {
+        if let Ok(mut q) = self.queue.lock() {
+            *q = Some(queue.clone());
+        }
+        // Deliveries set aside before a restart stay on the dashboard.
+        let set_aside = queue.set_aside_list();
+        self.metrics.set_aside_count(set_aside.len());
+        for d in set_aside {
+            self.dashboard.record_set_aside(&d.id, &d.event, &d.reason);
+        }
+        self.start_reconcile();
+        loop {
+            let work = tokio::select! {
+                d = queue.next() => Ok(d),
+                Some(()) = async { ticks.lock().await.recv().await } => Err(Work::Reconcile),
+            };
+            match work {
+                Ok(delivery) => {
+                    let age = (Utc::now() - delivery.received_at)
+                        .num_milliseconds()
+                        .max(0) as f64
+                        / 1000.0;
+                    self.metrics.processing_latency(age);
+                    match pool::job_of(&delivery) {
+                        Some((key, job)) => {
+                            self.pool
+                                .submit(&self, &queue, key, job, Some(delivery.id.clone()))
+                        }
+                        None => {
+                            if let Err(e) = queue.complete(&delivery.id).await {
+                                tracing::error!(error = %e, id = %delivery.id, "cannot mark the delivery done");
+                            }
+                        }
+                    }
+                    self.metrics.queue_depth(queue.depth());
+                }
+                Err(Work::Reconcile) => self.start_reconcile(),
+            }
+        }
+    }
+}
+
+impl pool::Runner for Gate {
+    async fn run(self: Arc<Self>, job: Job) {
+        match job {
+            Job::Evaluate(repo, number) => self.evaluate_with_retries(&repo, number).await,
+            Job::Handle(d) => self.handle_with_retries(&d).await,
+        }
+    }
+}
