@@ -627,3 +627,86 @@ fn verify_format_vsa_is_a_slsa_verification_summary_asserting_two_party_review()
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("--public-key"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Written by the real executor
+
+/// Two approved firewall changes through the simulator and the real executor: each record is
+/// a version 2 statement about its merge, the second chained to the first, and the chain
+/// breaks in the auditor's clone when the first note is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_writes_chained_v2_records_that_audit_checks() {
+    use crate::common::harness::{self as h, World};
+    let w = World::start_with_executor(h::POLICY, h::ExecSettings::default()).await;
+    let mut merges = Vec::new();
+    for (i, branch) in ["open-443", "open-8443"].iter().enumerate() {
+        let head = w.commit_and_push(
+            branch,
+            &[(
+                "firewall/rules.toml",
+                &*format!("allow = [22, {}]\n", 443 + i),
+            )],
+            "ops-agent[bot]",
+            "ops-agent[bot]",
+            "firewall change",
+        );
+        let n = w
+            .open_pr("agent-token", branch, "main", "firewall change")
+            .await;
+        w.settle().await;
+        w.approve("alice-token", n).await;
+        w.settle().await;
+        let merge = w.pull(n).await["merge_commit_sha"]
+            .as_str()
+            .expect("merged by prgate")
+            .to_string();
+        let (state, description) = w.execution_result(&merge).await;
+        assert_eq!(state, "success", "{description}");
+        merges.push((merge, head));
+    }
+    let text = |m: &str| w.note_text(m).expect("a note");
+    let first = decode_statement(&text(&merges[0].0));
+    let second = decode_statement(&text(&merges[1].0));
+    for (s, (merge, head)) in [&first, &second].into_iter().zip(&merges) {
+        assert_eq!(s["_type"], "https://in-toto.io/Statement/v1");
+        assert_eq!(s["subject"][0]["digest"]["gitCommit"], *merge);
+        let p = &s["predicate"];
+        assert_eq!(p["head"], *head);
+        assert_eq!(p["base_branch"], "main");
+        assert_eq!(p["approvals"][0]["login"], "alice");
+        assert_eq!(p["approvals"][0]["commit_id"], *head);
+        assert_eq!(p["head_pushers"][0]["login"], "ops-agent[bot]", "{p}");
+        assert_eq!(p["merge_tree"], s["subject"][0]["digest"]["gitTree"]);
+        assert!(p["head_tree"].is_string(), "{p}");
+        assert_eq!(p["execution"]["outcome"], "succeeded");
+        // The provisional record came first, and the result says it replaced it.
+        assert_eq!(p["replaces"].as_array().map(Vec::len), Some(1), "{p}");
+    }
+    assert!(first["predicate"]["previous"].is_null(), "{first}");
+    assert_eq!(second["predicate"]["previous"]["commit"], merges[0].0);
+    assert_eq!(
+        second["predicate"]["previous"]["digest"]["sha256"],
+        prgate::record::envelope::note_digest(text(&merges[0].0).as_bytes())
+    );
+
+    let clone = w.agent_clone("auditor");
+    h::git(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/prgate:refs/notes/prgate",
+        ],
+    );
+    let report = audit(&AuditOptions::new(&clone)).unwrap();
+    assert!(breaks(&report).is_empty(), "{:#?}", report.violations);
+    assert!(report.records.iter().all(|r| r.record_version == Some(2)));
+    h::git(&clone, &["notes", "--ref=prgate", "remove", &merges[0].0]);
+    let report = audit(&AuditOptions::new(&clone)).unwrap();
+    let b = breaks(&report);
+    assert_eq!(b.len(), 1, "{:#?}", report.violations);
+    assert_eq!(b[0].commit, merges[1].0);
+    assert!(b[0].detail.contains(&merges[0].0), "{}", b[0].detail);
+    w.shutdown().await;
+}
