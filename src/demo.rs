@@ -479,7 +479,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     ));
     if let Some(n) = &note {
         say(format!(
-            "   Note under refs/notes/prgate: outcome {}, exit code {}, output sha256 {}…",
+            "   Record under refs/notes/prgate (a DSSE envelope around an in-toto statement): outcome {}, exit code {}, output sha256 {}…",
             n.outcome,
             n.exit_code
                 .map(|c| c.to_string())
@@ -497,8 +497,9 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         rules_now.trim()
     ));
     say(format!(
-        "   The note is signed by the gate's key {}…; `prgate verify --public-key` checks it offline.",
-        &public_key[..16.min(public_key.len())]
+        "   The record is signed by the gate's key {}… (key id {}…); `prgate verify --public-key` checks it offline, and so does any DSSE verifier (the README's auditor section).",
+        &public_key[..16.min(public_key.len())],
+        &crate::record::envelope::key_id(&signing_key.verifying_key())[..16]
     ));
 
     // 7. The audit of the history is clean.

@@ -19,7 +19,7 @@ use super::run::{RunSpec, run_executor};
 use crate::config::{ExecutorConfig, Secret};
 use crate::git::worktree::{Checkout, checkout_fresh};
 use crate::policy::compile_pattern;
-use crate::record::note::{Outcome, PlanRecord};
+use crate::record::note::{Outcome, PlanDigest};
 
 /// Bytes of a plan's output kept for showing it; the digest and size cover all of it.
 pub const PLAN_OUTPUT_CAP: usize = 256 * 1024;
@@ -33,7 +33,7 @@ pub struct PlanRun {
     /// The approved or proposed head the plan showed the effect of.
     pub head: String,
     /// The digest and size of the whole redacted output; `None` when the plan failed.
-    pub plan: Option<PlanRecord>,
+    pub plan: Option<PlanDigest>,
     /// Why the plan gave no effect to approve (it failed, timed out, could not start, or the
     /// change does not merge); `None` when it succeeded.
     pub failure: Option<String>,
@@ -255,7 +255,7 @@ pub async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
         head: spec.head.to_string(),
         plan: failure
             .is_none()
-            .then(|| PlanRecord::of_output(&result.output_sha256, result.output_size)),
+            .then(|| PlanDigest::of_output(&result.output_sha256, result.output_size)),
         failure,
         output: result.output,
         truncated: result.truncated,

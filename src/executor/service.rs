@@ -26,18 +26,22 @@ use crate::config::{ExecutorConfig, POLICY_PATH, Secret, ServerConfig};
 use crate::dashboard::Dashboard;
 use crate::git::history::{changed_paths, first_parent_range, policy_blob_at};
 use crate::git::mirror::sync_mirror;
-use crate::git::notes::{adopt_fetched_notes, push_notes, read_note, write_note};
+use crate::git::notes::{
+    adopt_fetched_notes, previous_record, push_notes, read_note, read_note_bytes, write_note_text,
+};
 use crate::git::worktree::checkout_fresh;
 use crate::github::facts::gather_facts_with_policy;
 use crate::github::models::ApiPull;
 use crate::github::{GitHub, GitHubError};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalState};
+use crate::record::envelope::note_digest;
 use crate::record::equivalence::{Equivalence, check_content};
 use crate::record::note::{
-    ExecutionNote, ExecutionRecord, NOTE_VERSION, NOTES_REF, NoteApproval, Outcome, PlanRecord,
+    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, Outcome, PlanDigest, Pusher,
+    RECORD_VERSION, RecordFacts, parse_note,
 };
-use crate::record::signing::{SignatureCheck, check_signature, sign_note};
+use crate::record::signing::{SignatureCheck, check_signature, encode_note};
 use crate::record::trailers::ApprovalTrailers;
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, RepoName};
@@ -1154,7 +1158,7 @@ impl Executor {
         pull: PullNumber,
         head: &CommitSha,
         executor: &str,
-    ) -> Result<Vec<PlanRecord>, ExecError> {
+    ) -> Result<Vec<PlanDigest>, ExecError> {
         let me = self.own_login().await?;
         let comments = self.gh.comments(repo, pull).await?;
         Ok(comments
@@ -1184,7 +1188,7 @@ impl Executor {
         name: &str,
         exec: &ExecutorConfig,
         local: &LocalFacts,
-    ) -> Result<Result<(PlanRecord, PlanRecord), Considered>, ExecError> {
+    ) -> Result<Result<(PlanDigest, PlanDigest), Considered>, ExecError> {
         let pull = PullNumber(verified.pull.number);
         let head = &verified.note.head;
         let shown = self.shown_plans(repo, pull, head, name).await?;
@@ -1279,7 +1283,7 @@ impl Executor {
         verified: &Verified,
         executor: &str,
         reason: &str,
-        approved: Option<PlanRecord>,
+        approved: Option<PlanDigest>,
         now: Option<&PlanRun>,
     ) -> Result<Considered, ExecError> {
         let mut note = verified.note.clone();
@@ -1503,7 +1507,7 @@ impl Executor {
             )));
         }
         let note = ExecutionNote {
-            version: NOTE_VERSION,
+            version: RECORD_VERSION,
             repo: repo.clone(),
             pull: PullNumber(pull.number),
             base: local.parent.clone(),
@@ -1516,6 +1520,20 @@ impl Executor {
             plan: None,
             execution: None,
             signature: None,
+            v2: Some(Box::new(RecordFacts {
+                base_branch: pull.base.git_ref.clone(),
+                head_pushers: gathered
+                    .facts
+                    .head_pushers
+                    .iter()
+                    .flatten()
+                    .map(|a| Pusher {
+                        login: a.login.clone(),
+                        user_id: a.id,
+                    })
+                    .collect(),
+                ..RecordFacts::default()
+            })),
         };
         Ok(Ok(Verified {
             pull,
@@ -1802,18 +1820,12 @@ impl Executor {
         token: Option<&Secret>,
     ) -> Result<(), ExecError> {
         // Each write is signed anew: the note grows from the claim to the result, and a
-        // signature covers the whole note as written.
-        let signed;
-        let note = match &self.signing_key {
-            Some(key) => {
-                let mut n = note.clone();
-                sign_note(&mut n, key).map_err(|e| ExecError::Other(e.to_string()))?;
-                signed = n;
-                &signed
-            }
-            None => note,
-        };
-        write_note(mirror, m, note).map_err(|e| ExecError::Other(e.to_string()))?;
+        // signature covers the whole record as written.
+        let mut note = note.clone();
+        complete_record_facts(mirror, m, &mut note).map_err(|e| ExecError::Other(e.to_string()))?;
+        let text = encode_note(&note, self.signing_key.as_deref())
+            .map_err(|e| ExecError::Other(e.to_string()))?;
+        write_note_text(mirror, m, &text).map_err(|e| ExecError::Other(e.to_string()))?;
         if let Err(e) = push_notes(mirror, url, token) {
             // The note stays in the mirror and goes out with the next push.
             tracing::warn!(error = %e, "cannot push the note yet");
@@ -1869,7 +1881,7 @@ impl Executor {
             .map_err(|e: crate::types::InvalidId| ExecError::Other(e.to_string()))?;
         let now = Utc::now();
         let note = ExecutionNote {
-            version: NOTE_VERSION,
+            version: RECORD_VERSION,
             repo: repo.clone(),
             pull: PullNumber(pull.number),
             base: local.parent,
@@ -1887,6 +1899,11 @@ impl Executor {
                 Some(reason.to_string()),
             )),
             signature: None,
+            // No approval was established, so no pushers were judged; the branch is the PR's.
+            v2: Some(Box::new(RecordFacts {
+                base_branch: pull.base.git_ref.clone(),
+                ..RecordFacts::default()
+            })),
         };
         self.write_refusal(repo, merge, note).await
     }
@@ -2103,6 +2120,48 @@ impl Executor {
 }
 
 /// The branch a merged PR was merged into.
+/// Fills in what a version 2 record learns from the mirror at the moment it is written: the
+/// merge's and the approved head's trees, the record it is chained to (`previous`), and the
+/// digests of this commit's earlier records it replaces.
+fn complete_record_facts(
+    mirror: &Repository,
+    m: Oid,
+    note: &mut ExecutionNote,
+) -> Result<(), crate::record::note::NoteError> {
+    let git = |source| crate::record::note::NoteError::Git {
+        commit: m.to_string(),
+        source,
+    };
+    let Some(facts) = note.v2.as_mut() else {
+        return Ok(());
+    };
+    let commit = mirror.find_commit(m).map_err(git)?;
+    facts.merge_tree = commit.tree_id().to_string().parse().ok();
+    facts.head_tree = Oid::from_str(note.head.as_str())
+        .ok()
+        .and_then(|h| mirror.find_commit(h).ok())
+        .and_then(|h| h.tree_id().to_string().parse().ok());
+    facts.previous = match commit.parent_ids().next() {
+        Some(parent) => previous_record(mirror, parent)?,
+        None => None,
+    };
+    // The record this write replaces: its digest, and those it replaced in turn, so that a
+    // later record chained to any version of this one still finds it.
+    if let Some(existing) = read_note_bytes(mirror, m)? {
+        let digest = note_digest(&existing);
+        let mut replaces = parse_note(&m.to_string(), &existing)
+            .ok()
+            .and_then(|n| n.v2)
+            .map(|f| f.replaces)
+            .unwrap_or_default();
+        if !replaces.contains(&digest) {
+            replaces.push(digest);
+        }
+        facts.replaces = replaces;
+    }
+    Ok(())
+}
+
 fn governed_base(pull: &ApiPull) -> String {
     pull.base.git_ref.clone()
 }
@@ -2122,7 +2181,7 @@ fn summarize_paths(paths: &[String]) -> String {
 pub struct PlanMarker {
     pub executor: String,
     pub head: String,
-    pub plan: PlanRecord,
+    pub plan: PlanDigest,
 }
 
 /// The plan marker at the start of a comment, when it has one that parses.
@@ -2145,7 +2204,7 @@ pub fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
     Some(PlanMarker {
         executor: executor?,
         head: head?,
-        plan: PlanRecord {
+        plan: PlanDigest {
             digest: digest?,
             size: size?,
         },
@@ -2153,7 +2212,7 @@ pub fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
 }
 
 /// The marker that starts a plan comment (see [`parse_plan_marker`]).
-pub fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanRecord>) -> String {
+pub fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanDigest>) -> String {
     match plan {
         Some(p) => format!(
             "{PLAN_MARKER}executor={executor} head={head} digest={} size={} -->",
@@ -2170,7 +2229,7 @@ mod plan_marker_tests {
     #[test]
     fn a_plan_marker_round_trips_and_a_failed_plan_names_no_digest() {
         let head: CommitSha = "a".repeat(40).parse().unwrap();
-        let plan = PlanRecord::of_output(&"3f".repeat(32), 120);
+        let plan = PlanDigest::of_output(&"3f".repeat(32), 120);
         let body = format!(
             "{}\n**Plan** …",
             plan_marker("firewall", &head, Some(&plan))

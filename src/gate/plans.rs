@@ -19,7 +19,7 @@ use crate::executor::plan::PlanRun;
 use crate::executor::service::plan_marker;
 use crate::github::facts::truncate_chars;
 use crate::policy::{ApprovalDecision, PlanFact};
-use crate::record::note::PlanRecord;
+use crate::record::note::PlanDigest;
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
 
 /// Heads whose plans are remembered; the least recently used are planned again if needed.
@@ -92,7 +92,7 @@ pub(super) struct PlanKnown {
 
 impl PlanKnown {
     /// The digest the approval binds, when the plan succeeded.
-    pub fn digest(&self) -> Option<&PlanRecord> {
+    pub fn digest(&self) -> Option<&PlanDigest> {
         self.run.as_ref().and_then(|r| r.plan.as_ref())
     }
 }

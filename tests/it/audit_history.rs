@@ -245,6 +245,7 @@ fn note(r: &TestRepo, commit: Oid, head: Oid, outcome: Outcome) -> ExecutionNote
             plan: None,
         }),
         signature: None,
+        v2: None,
     }
 }
 

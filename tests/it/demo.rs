@@ -144,7 +144,15 @@ async fn the_demo_story_turns_out_as_told() {
         .unwrap();
     let log = String::from_utf8_lossy(&log.stdout).to_string();
     assert!(
-        log.contains("Notes (prgate)") && log.contains("\"outcome\": \"succeeded\""),
+        log.contains("Notes (prgate)") && log.contains("application/vnd.in-toto+json"),
         "{log}"
     );
+    // The demo writes version 2 records: the note's statement says what ran.
+    let note = Command::new("git")
+        .args(["-C", repo, "notes", "--ref=prgate", "show", &report.merge])
+        .output()
+        .unwrap();
+    let record = crate::common::record_json(&note.stdout);
+    assert_eq!(record["version"], 2, "{record}");
+    assert_eq!(record["execution"]["outcome"], "succeeded", "{record}");
 }

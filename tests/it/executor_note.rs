@@ -32,6 +32,7 @@ fn note_for(merge: git2::Oid, head: git2::Oid, base: git2::Oid) -> ExecutionNote
         plan: None,
         execution: None,
         signature: None,
+        v2: None,
     }
 }
 

@@ -38,6 +38,7 @@ mod policy_parse;
 mod policy_props;
 mod propose_links;
 mod readme_walkthrough;
+mod records_v2;
 mod render_snapshots;
 mod sim_api;
 mod sim_flow;

@@ -98,6 +98,7 @@ fn note_for(r: &TestRepo, s: &Scenario, m: Oid) -> ExecutionNote {
             plan: None,
         }),
         signature: None,
+        v2: None,
     }
 }
 

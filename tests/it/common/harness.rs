@@ -846,8 +846,15 @@ impl World {
         panic!("no execution result on {sha}");
     }
 
-    /// The prgate note on a commit, read from the code host's repository.
+    /// The prgate note on a commit, read from the code host's repository, as the record it
+    /// states (see `super::record_json`).
     pub fn note(&self, sha: &str) -> Option<serde_json::Value> {
+        self.note_text(sha)
+            .map(|t| super::record_json(t.as_bytes()))
+    }
+
+    /// The prgate note's text on a commit exactly as stored.
+    pub fn note_text(&self, sha: &str) -> Option<String> {
         let bare = self.bare_dir();
         let out = Command::new("git")
             .arg("--git-dir")
@@ -857,7 +864,7 @@ impl World {
             .unwrap();
         out.status
             .success()
-            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Every comment on a PR, joined.
