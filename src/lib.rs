@@ -5,45 +5,41 @@
 //! applies the change once. See DESIGN.md (shared) and README.md.
 
 // Module dependency order: each module may use only those named on its line (and what they
-// use); none uses one that uses it back. Leaves: `types`, `clock`, `links`, `render`,
-// `metrics`, `readiness`, `listener`.
+// use); none uses one that uses it back (`scripts/module-graph.py` checks it). Leaves: `types`,
+// `clock`, `error_chain`, `links`, `render`, `metrics`, `readiness`, `listener`.
 //   config        types
 //   policy        config, types (pure: no I/O)
-//   record        config, policy, types (the approval record's format and checks; no executor,
-//                 verify, audit or gate)
-//   git           config, types, record (notes I/O writes record::note; no executor or gate)
+//   record        config, policy, types (the approval record's format and checks)
+//   git           config, types, record (notes I/O writes record::note)
 //   github        config, metrics, policy, types
 //   verify        config, git, record, types
 //   audit         verify, git, record, policy, config, dashboard
 //   proposed_tree git, links;   propose  proposed_tree, git, github, policy, config, render, types
 //   dashboard     policy, render, types;   watch  github, types;   preflight  config, github
-//   executor      git, record, github, policy, config, dashboard, metrics, render, types, and
-//                 gate (executor::service <-> gate is a cycle still to be resolved with the
-//                 gate's split)
+//   executor      git, record, github, policy, config, dashboard, metrics, render, types
+//   webhook       config, metrics, readiness, types
 //   gate          executor, record, github, policy, webhook, dashboard, metrics, render, clock
-//   webhook, server  config, dashboard, metrics, readiness, render (webhook <-> server is a
-//                 cycle still to be resolved)
+//   server        webhook, config, dashboard, metrics, render
 //   serve         everything above it: gate, executor, server, webhook, preflight, listener
-//   demo          serve, audit, propose, git, record, github, sim
-//   sim           types
+//   demo          serve, audit, propose, git, record, github, and the simulator's crate
 
 pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
-pub mod error_chain;
+pub(crate) mod error_chain;
 pub mod executor;
 pub mod gate;
 pub mod git;
 pub mod github;
-pub mod links;
+pub(crate) mod links;
 pub mod listener;
 pub mod metrics;
 pub mod policy;
 pub mod preflight;
 pub mod propose;
-pub mod proposed_tree;
+pub(crate) mod proposed_tree;
 pub mod readiness;
 pub mod record;
 pub mod render;
