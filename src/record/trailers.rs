@@ -225,12 +225,22 @@ fn parse_approved_by(value: &str) -> Option<TrailerApproval> {
     let (login, rest) = value.split_once(" <review ")?;
     let rest = rest.strip_suffix('>')?;
     let (id, at) = rest.split_once(" at ")?;
+    // prgate writes GitHub's whole-second UTC times ("2026-11-21T10:00:00Z"), or "unknown".
+    // Any other spelling (a fraction, an offset, a time that does not parse) is not a record
+    // prgate wrote, and would not print back the same: the trailer is invalid.
+    let submitted_at = if at == "unknown" {
+        None
+    } else {
+        let t = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+        if timestamp(&Some(t)) != at {
+            return None;
+        }
+        Some(t)
+    };
     Some(TrailerApproval {
         login: login.trim().to_string(),
         review_id: id.parse().ok()?,
-        submitted_at: DateTime::parse_from_rfc3339(at)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
+        submitted_at,
     })
 }
 
@@ -338,5 +348,43 @@ mod tests {
         // Other trailers beside prgate's are fine.
         let with_other = format!("M\n\n{block}Co-authored-by: x <x@y>\n");
         assert_eq!(ApprovalTrailers::read(&with_other), Ok(Some(sample())));
+    }
+
+    /// Found by the `trailers` fuzz target: a time with a fraction parsed, then printed back
+    /// without it, so the record read and the record written differed. Such a time is not
+    /// prgate's spelling and makes the trailer invalid; so does one that does not parse.
+    #[test]
+    fn an_approval_time_in_another_spelling_is_invalid() {
+        let head = "c".repeat(40);
+        let policy = "d".repeat(40);
+        for at in [
+            "2026-11-21T10:00:00.10Z",
+            "2026-11-21T11:00:00+01:00",
+            "yesterday",
+        ] {
+            let msg = format!(
+                "Title\n\nPrgate-Pull: acme/infra#7\nPrgate-Head: {head}\nPrgate-Policy: {policy}\nApproved-by: alice <review 2 at {at}>\n"
+            );
+            assert!(
+                matches!(
+                    ApprovalTrailers::read(&msg),
+                    Err(TrailerError::Invalid {
+                        key: "Approved-by",
+                        ..
+                    })
+                ),
+                "{at}: {:?}",
+                ApprovalTrailers::read(&msg)
+            );
+        }
+        let unknown = format!(
+            "Title\n\nPrgate-Pull: acme/infra#7\nPrgate-Head: {head}\nPrgate-Policy: {policy}\nApproved-by: alice <review 2 at unknown>\n"
+        );
+        let t = ApprovalTrailers::read(&unknown).unwrap().unwrap();
+        assert_eq!(t.approvals[0].submitted_at, None);
+        assert_eq!(
+            ApprovalTrailers::parse(&format!("x\n\n{}", t.to_trailer_block())),
+            Some(t)
+        );
     }
 }
