@@ -552,3 +552,53 @@ mod v2_tests {
         assert_eq!(signer_hint(&unsigned), None);
     }
 }
+
+#[cfg(test)]
+mod v2_props {
+    use super::*;
+    use crate::record::note::parse_note;
+    use crate::record::note::tests::sample_v2;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Bytes from outside never make the parser panic.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = parse_note("m", &bytes);
+        }
+
+        /// One byte of a signed record changed: whatever still verifies under the key states
+        /// exactly the payload that was signed.
+        #[test]
+        fn a_changed_byte_never_verifies_as_other_content(index in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let k = SigningKey::from_bytes(&[7; 32]);
+            let text = encode_note(&sample_v2(), Some(&k)).unwrap().into_bytes();
+            let original = parse_note("m", &text).unwrap();
+            let original_payload = original.v2.as_ref().and_then(|f| f.sealed.as_ref()).map(|s| s.payload.clone());
+            let mut changed = text.clone();
+            let i = index.index(changed.len());
+            prop_assume!(changed[i] != byte);
+            changed[i] = byte;
+            if let Ok(n) = parse_note("m", &changed)
+                && matches!(check_signature(&n, &[k.verifying_key()]), SignatureCheck::Valid { .. })
+            {
+                let payload = n.v2.as_ref().and_then(|f| f.sealed.as_ref()).map(|s| s.payload.clone());
+                prop_assert_eq!(payload, original_payload);
+                prop_assert_eq!(n, original_without_seal_difference(&original, &changed));
+            }
+        }
+    }
+
+    /// The original record as read from `changed` would carry it: same statement, the
+    /// envelope as it now reads (a changed byte outside the payload, e.g. in `keyid` of no
+    /// trusted key, or whitespace).
+    fn original_without_seal_difference(original: &ExecutionNote, changed: &[u8]) -> ExecutionNote {
+        let mut n = original.clone();
+        if let (Some(f), Ok(opened)) = (n.v2.as_mut(), crate::record::envelope::open(changed)) {
+            f.sealed = Some(opened);
+        }
+        n
+    }
+}
