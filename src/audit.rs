@@ -23,6 +23,7 @@ use crate::verify::{
 };
 use ed25519_dalek::VerifyingKey;
 
+mod chain;
 mod limit;
 pub use limit::StoppedAt;
 use limit::WalkLimit;
@@ -116,6 +117,9 @@ pub enum ViolationKind {
     ExecutionWithoutApproval,
     /// The record is malformed, incomplete, or contradicts the repository or itself.
     InvalidRecord,
+    /// The chain of records breaks: a record's predecessor was deleted, replaced (by an older
+    /// record or another), or is not the record before it on the branch.
+    BrokenChain,
 }
 
 impl ViolationKind {
@@ -126,6 +130,7 @@ impl ViolationKind {
             ViolationKind::ContentDiffers => "content_differs",
             ViolationKind::ExecutionWithoutApproval => "execution_without_approval",
             ViolationKind::InvalidRecord => "invalid_record",
+            ViolationKind::BrokenChain => "broken_chain",
         }
     }
 }
@@ -159,6 +164,9 @@ pub struct CommitRecord {
     /// Whether the record holds (no violation on this commit).
     pub holds: bool,
     pub record: Option<RecordSource>,
+    /// The note's format version (2: DSSE envelope around an in-toto statement; 1: an
+    /// earlier prgate's JSON); `None` without a readable note.
+    pub record_version: Option<u32>,
     /// `owner/repo#N`.
     pub pull: Option<String>,
     pub head: Option<String>,
@@ -366,6 +374,7 @@ fn walk_first_parent(
         move |source| AuditError::Git { what, path, source }
     };
     let mut current = tip;
+    let mut chain = chain::Chain::default();
     let mut facts = commit_facts(repo, graph, tip).map_err(git(format!("commit {tip}")))?;
     let mut current_tree = repo
         .find_tree(facts.tree)
@@ -373,11 +382,31 @@ fn walk_first_parent(
     loop {
         let note_blob = notes.get(&current).copied();
         let mut note = note_blob.map(|b| read_note_blob(repo, current, b));
+        let index = report.commits_walked;
+        // The chain is checked up to the commit where the walk stops, whose note the walk read.
+        let chain_break = match note_blob {
+            Some(blob) => {
+                let digest = repo
+                    .find_blob(blob)
+                    .map(|b| crate::record::envelope::note_digest(b.content()))
+                    .map_err(git(format!("the note on {current}")))?;
+                chain.meet(current, index, &digest, note.as_ref())
+            }
+            None => {
+                chain.pass(current);
+                None
+            }
+        };
+        if let Some(b) = chain_break {
+            findings.push((
+                b.index,
+                chain_findings(repo, &b).map_err(git(format!("commit {}", b.later)))?,
+            ));
+        }
         if let Some(stop) = limit.stop_at(current, note.as_ref()) {
             report.stopped_at = Some(stop);
             return Ok(());
         }
-        let index = report.commits_walked;
         report.commits_walked += 1;
         progress.tick(report);
         let parent = match facts.first_parent {
@@ -436,9 +465,26 @@ fn walk_first_parent(
                 facts = pf;
                 current_tree = t;
             }
-            None => return Ok(()),
+            None => {
+                if let Some(b) = chain.at_root() {
+                    findings.push((
+                        b.index,
+                        chain_findings(repo, &b).map_err(git(format!("commit {}", b.later)))?,
+                    ));
+                }
+                return Ok(());
+            }
         }
     }
+}
+
+/// A break in the chain of records, as a violation of the later record's commit.
+fn chain_findings(repo: &Repository, b: &chain::Break) -> Result<Findings, git2::Error> {
+    let c = repo.find_commit(b.later)?;
+    Ok(Findings {
+        violations: vec![violation(&c, ViolationKind::BrokenChain, b.detail.clone())],
+        records: Vec::new(),
+    })
 }
 
 fn find_branch(repo: &Repository, branch: &str) -> Result<Oid, git2::Error> {
@@ -627,6 +673,7 @@ fn audit_governed(
         committed_at: time_of(c),
         holds: r.holds,
         record: r.record,
+        record_version: r.record_version,
         pull: r.pull,
         head: r.head.map(|h| h.to_string()),
         merge_kind: r.merge_kind,
@@ -1006,6 +1053,9 @@ fn execution(r: &CommitRecord) -> String {
     };
     if r.signature != SignatureStatus::NoNote {
         let _ = write!(s, "; {}", r.signature.describe());
+    }
+    if let Some(v) = r.record_version {
+        let _ = write!(s, "; record version {v}");
     }
     s
 }

@@ -309,21 +309,37 @@ pub struct ExecutorConfig {
     /// the repository.
     #[serde(default)]
     pub program_paths: Option<Vec<String>>,
+    /// Optional: a command (argv, no shell) that prints the effect of a proposal before anyone
+    /// approves it, run in a checkout of the would-be merge with the program taken from the
+    /// base branch (see `executor::plan`). Its output's digest is bound into the approval.
+    #[serde(default)]
+    pub plan: Option<Vec<String>>,
+    /// The only secrets a plan gets (read-only credentials); `env` never reaches a plan.
+    #[serde(default)]
+    pub plan_env: BTreeMap<String, SecretRef>,
 }
 
 impl ExecutorConfig {
     /// The repository paths of this executor's program: `program_paths`, or by default
-    /// `command[0]` when it names a file inside the repository.
+    /// `command[0]` and `plan[0]` when they name files inside the repository.
     pub fn program_patterns(&self) -> Vec<String> {
         match &self.program_paths {
             Some(p) => p.clone(),
-            None => self
-                .command
-                .first()
-                .and_then(|c| repo_relative_program(c))
-                .into_iter()
-                .collect(),
+            None => {
+                let mut found: Vec<String> = [self.command.first(), self.plan_argv().first()]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| repo_relative_program(c))
+                    .collect();
+                found.dedup();
+                found
+            }
         }
+    }
+
+    /// The plan command, empty when the executor has none.
+    pub fn plan_argv(&self) -> &[String] {
+        self.plan.as_deref().unwrap_or_default()
     }
 }
 
@@ -334,6 +350,7 @@ impl ExecutorConfig {
     pub fn run_files(&self) -> Vec<String> {
         self.command
             .iter()
+            .chain(self.plan_argv())
             .filter(|a| !a.starts_with('-'))
             .filter_map(|a| repo_relative_program(a))
             .collect()
@@ -754,6 +771,7 @@ impl ServerConfig {
         secrets.extend(self.admin_token.as_mut());
         for e in self.executors.values_mut() {
             secrets.extend(e.env.values_mut());
+            secrets.extend(e.plan_env.values_mut());
         }
         for s in secrets {
             if let SecretRef::File(p) = s {
@@ -951,6 +969,47 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
                 ));
             }
         }
+        match ex.plan.as_deref().map(|p| p.first()) {
+            None => {}
+            Some(None) => errors.push(Problem::new(
+                toml_path!["executors", name, "plan"],
+                format!(
+                    "executor {name}: plan is empty; give it an argv (e.g. [\"./scripts/plan.sh\"]) or remove it"
+                ),
+            )),
+            Some(Some(prog)) if prog.trim().is_empty() => errors.push(Problem::new(
+                toml_path!["executors", name, "plan", 0usize],
+                format!("executor {name}: the plan's program (first element of plan) must not be empty"),
+            )),
+            Some(Some(_)) => {}
+        }
+        for key in ex.plan_env.keys() {
+            if !valid_env_name(key) {
+                errors.push(Problem::new(
+                    toml_path!["executors", name, "plan_env", key],
+                    format!("executor {name}: {key:?} in plan_env is not a valid environment variable name"),
+                ));
+            }
+        }
+        if ex.plan.is_none() && !ex.plan_env.is_empty() {
+            errors.push(Problem::new(
+                toml_path!["executors", name, "plan_env"],
+                format!(
+                    "executor {name} has plan_env but no plan; add plan = [\"./scripts/plan.sh\"] or remove plan_env"
+                ),
+            ));
+        }
+        // A secret given to both would reach the plan, which runs before anyone approved.
+        for key in ex.plan_env.keys().filter(|k| ex.env.contains_key(*k)) {
+            if ex.env.get(key) == ex.plan_env.get(key) {
+                warnings.push(Problem::new(
+                    toml_path!["executors", name, "plan_env", key],
+                    format!(
+                        "executor {name}: plan_env {key} is the same secret as env {key}; a plan runs before approval, so give it a read-only credential"
+                    ),
+                ));
+            }
+        }
         for (j, pattern) in ex.program_paths.iter().flatten().enumerate() {
             if let Err(why) = valid_path_pattern(pattern) {
                 errors.push(Problem::new(
@@ -1055,6 +1114,44 @@ mod tests {
         assert_eq!(at(toml_path!["r", 1usize, "v", "k", 1usize]), (6, 15));
         // A missing key falls back to its nearest existing ancestor.
         assert_eq!(at(toml_path!["r", 1usize, "v", "missing"]), (6, 5));
+    }
+
+    #[test]
+    fn a_plan_is_an_argv_and_plan_env_needs_a_plan() {
+        let base = "webhook_secrets = [\"env:S\"]\n[[repos]]\nname = \"acme/infra\"\n[github]\ntoken = \"env:T\"\n[executors.fw]\ncommand = [\"./apply.sh\"]\nrepos = [\"acme/infra\"]\n";
+        let ok = format!("{base}plan = [\"./plan.sh\"]\nplan_env = {{ READ = \"env:R\" }}\n");
+        let cfg = parse_server_config("s", &ok).unwrap();
+        // The plan's program is governed with the command's by default.
+        assert_eq!(
+            cfg.executors["fw"].program_patterns(),
+            vec!["apply.sh".to_string(), "plan.sh".to_string()]
+        );
+        for (bad, needle) in [
+            ("plan = []\n", "plan is empty"),
+            ("plan = [\" \"]\n", "plan's program"),
+            ("plan_env = { READ = \"env:R\" }\n", "plan_env but no plan"),
+            (
+                "plan = [\"./p\"]\nplan_env = { \"1X\" = \"env:R\" }\n",
+                "not a valid environment variable name",
+            ),
+        ] {
+            let e = parse_server_config("s", &format!("{base}{bad}")).expect_err(bad);
+            assert!(e.to_string().contains(needle), "{bad}: {e}");
+        }
+        // The command's own secret given to the plan is allowed, and warned about.
+        let shared = format!(
+            "{base}env = {{ TOKEN = \"env:W\" }}\nplan = [\"./p\"]\nplan_env = {{ TOKEN = \"env:W\" }}\n"
+        );
+        let check = check_server_config("s", &shared);
+        assert!(check.is_ok());
+        assert!(
+            check
+                .warnings
+                .iter()
+                .any(|w| w.to_string().contains("read-only credential")),
+            "{:?}",
+            check.warnings
+        );
     }
 
     #[test]

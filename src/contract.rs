@@ -149,6 +149,9 @@ pub struct ConfigCheckOutput {
 pub struct KeyOutput {
     /// The ed25519 public key, hex: what `verify --public-key` and `audit --public-key` take.
     pub public_key: String,
+    /// The key id every signature made with this key carries (`keyid` in the DSSE envelope):
+    /// sha256 of the raw public key, hex.
+    pub key_id: String,
 }
 
 /// `prgate execute --cancel --json`.

@@ -41,6 +41,25 @@ pub struct PullEvaluation {
     /// Accounts that pushed to the head branch; `None` when they were not read.
     pub pushers: Option<Vec<String>>,
     pub evaluated_at: DateTime<Utc>,
+    /// The executor's plan for this head, when it has one: what the reviewer approves.
+    pub plan: Option<PlanView>,
+}
+
+/// A plan as the pages show it (the gate fills it from the plan it ran for the head).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    pub executor: String,
+    /// `running`, `ready` or `failed`.
+    pub state: &'static str,
+    /// `sha256:<hex>` when the plan succeeded.
+    pub digest: Option<String>,
+    pub size: Option<u64>,
+    /// The base commit the plan ran on (its program's version).
+    pub base: String,
+    /// The redacted output, clipped for display; the digest covers all of it.
+    pub output: String,
+    pub truncated: bool,
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +81,8 @@ struct ExecutionRow {
     executor: String,
     outcome: String,
     at: DateTime<Utc>,
+    /// Why it did not run (a refusal's reason), when the executor said.
+    reason: Option<String>,
 }
 
 #[derive(Default)]
@@ -165,6 +186,7 @@ struct ExecutionView {
     class: &'static str,
     at: String,
     pull: Option<Link>,
+    reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -207,6 +229,7 @@ struct PullContext {
     executors: Vec<String>,
     merged: Option<Link>,
     executions: Vec<ExecutionView>,
+    plan: Option<PlanView>,
 }
 
 impl Dashboard {
@@ -298,12 +321,26 @@ impl Dashboard {
             executor: executor.to_string(),
             outcome: outcome.to_string(),
             at,
+            reason: None,
         });
         // Newest first (a record found after a restart may be older than those listed).
         b.executions
             .make_contiguous()
             .sort_by_key(|e| std::cmp::Reverse(e.at));
         b.executions.truncate(RECENT_EXECUTIONS);
+    }
+
+    /// Adds the reason to the listed execution of `merge` (a refusal says why, e.g. that the
+    /// plan drifted and a human must approve the new one).
+    pub fn record_execution_reason(&self, repo: &RepoName, merge: &CommitSha, reason: &str) {
+        let mut b = self.board();
+        if let Some(row) = b
+            .executions
+            .iter_mut()
+            .find(|e| &e.repo == repo && &e.merge == merge)
+        {
+            row.reason = Some(reason.to_string());
+        }
     }
 
     /// Records a delivery set aside after its processing kept failing.
@@ -460,6 +497,7 @@ impl Dashboard {
                     .unwrap_or_default(),
                 merged,
                 executions,
+                plan: ev.and_then(|e| e.plan.clone()),
             }
         };
         renderer.render(PULL_TEMPLATE, &context).map(Some)
@@ -532,6 +570,7 @@ fn execution_view(b: &Board, e: &ExecutionRow, root: &str) -> ExecutionView {
         class: css_class(&e.outcome),
         at: time(e.at),
         pull,
+        reason: e.reason.clone(),
     }
 }
 
@@ -562,6 +601,7 @@ mod tests {
             created_at: None,
             expires_at: None,
             merge: "auto",
+            plan: None,
             decision: ApprovalDecision {
                 state: ApprovalState::Pending,
                 description: "needs 1 approval".into(),
@@ -645,6 +685,52 @@ mod tests {
             d.render_pull(&Renderer::default(), &"acme/infra#9".parse().unwrap())
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn the_decision_page_shows_the_plan_escaped_and_a_refusals_reason() {
+        let d = Dashboard::new();
+        let pull: PullRef = "acme/infra#4".parse().unwrap();
+        let mut ev = evaluation(sha('a'), "Open 443");
+        ev.plan = Some(PlanView {
+            executor: "firewall".into(),
+            state: "ready",
+            digest: Some(format!("sha256:{}", "3f".repeat(32))),
+            size: Some(14),
+            base: "1111111".into(),
+            output: "open  tcp/443\n<script>x</script>\n".into(),
+            truncated: false,
+            failure: None,
+        });
+        d.record_decision(
+            &pull,
+            &sha('a'),
+            "pending",
+            "plan 3f3f3f…; needs 1",
+            Utc::now(),
+        );
+        d.record_evaluation(&pull, ev);
+        d.record_merge(&pull, &sha('e'));
+        let repo: RepoName = "acme/infra".parse().unwrap();
+        d.record_execution(&repo, &sha('e'), "firewall", "refused", Utc::now());
+        d.record_execution_reason(
+            &repo,
+            &sha('e'),
+            "plan drifted: a human must approve the new plan",
+        );
+        let page = d.render_pull(&Renderer::default(), &pull).unwrap().unwrap();
+        assert!(page.contains("<h2>Plan</h2>"), "{page}");
+        assert!(
+            page.contains(&format!("sha256:{}", "3f".repeat(32))),
+            "{page}"
+        );
+        // minijinja escapes `/` as well.
+        assert!(page.contains("open  tcp&#x2f;443"), "{page}");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains("refused: plan drifted: a human must approve the new plan"),
+            "{page}"
         );
     }
 

@@ -1,8 +1,9 @@
 //! `prgate demo`: the whole loop in one command, against the built-in simulator on loopback.
 //! It tells the story as it happens — an agent proposes a firewall change, a non-designated
 //! approval does not count, the designated human approves, prgate merges with the head pinned,
-//! the executor verifies and applies it once, the audit is clean — then shows a direct push
-//! that is refused and that the audit flags. Every step checks its outcome; the demo fails
+//! the executor verifies and applies it once, the audit is clean — then a change whose plan
+//! drifted (production changed by hand after the plan was approved) is refused with both plans
+//! shown, and a direct push is refused and flagged by the audit. Every step checks its outcome; the demo fails
 //! (exit 1) if any step does not turn out as told.
 
 use std::io::Write;
@@ -93,6 +94,25 @@ cp firewall/rules.toml "$PRODUCTION_DIR/firewall.toml"
 echo "applied firewall rules of $PRGATE_MERGE_SHA (approved by $PRGATE_APPROVERS)"
 "#;
 
+/// The firewall's plan: which ports the change opens and closes on the live firewall (the
+/// production folder). Sorted, no timestamps: the same change against the same production
+/// prints the same plan, so its digest can bind the approval.
+const PLAN_SCRIPT: &str = r#"#!/bin/sh
+set -e
+ports() {
+  if [ -f "$1" ]; then
+    sed -n 's/^allow = \[\(.*\)\]$/\1/p' "$1" | tr -d ' "' | tr ',' '\n' | grep -v '^$' | sort -u
+  fi
+}
+tmp=$(mktemp -d)
+ports "$PRODUCTION_DIR/firewall.toml" > "$tmp/live"
+ports firewall/rules.toml > "$tmp/wanted"
+comm -13 "$tmp/live" "$tmp/wanted" | sed 's|^|open  tcp/|'
+comm -23 "$tmp/live" "$tmp/wanted" | sed 's|^|close tcp/|'
+if cmp -s "$tmp/live" "$tmp/wanted"; then echo "no change"; fi
+rm -rf "$tmp"
+"#;
+
 const REPO: &str = "acme/infra";
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +148,21 @@ pub struct DemoReport {
     pub direct_push_execution: String,
     pub production_after_direct_push: String,
     pub audit_violations_after: Vec<String>,
+    /// The status while the first PR waited, with the plan's short digest.
+    pub plan_description: String,
+    /// The plan comment on the first PR.
+    pub plan_comment: String,
+    /// The second PR, whose plan drifted: its merge, the execution's state and description,
+    /// the refusal comment (both plans), and production after it.
+    pub drift_merge: String,
+    pub drift_execution: String,
+    pub drift_description: String,
+    pub drift_comment: String,
+    pub production_after_drift: String,
+    /// What the operator's `prgate execute` of the drifted merge did once production was
+    /// back to the approved state, and production after it.
+    pub drift_rerun: String,
+    pub production_after_rerun: String,
     pub repo_dir: PathBuf,
     /// The gate's note-signing public key (hex).
     pub public_key: String,
@@ -231,7 +266,18 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
                 .collect(),
                 repos: vec![REPO.parse().map_err(setup_err)?],
                 paused: false,
-                program_paths: Some(vec!["scripts/apply-firewall.sh".into()]),
+                program_paths: Some(vec![
+                    "scripts/apply-firewall.sh".into(),
+                    "scripts/plan-firewall.sh".into(),
+                ]),
+                plan: Some(vec!["sh".into(), "scripts/plan-firewall.sh".into()]),
+                // The plan reads production; a real one would get a read-only credential.
+                plan_env: [(
+                    "PRODUCTION_DIR".to_string(),
+                    write_secret("production-dir-read", &production.display().to_string())?,
+                )]
+                .into_iter()
+                .collect(),
             },
         )]
         .into_iter()
@@ -242,6 +288,10 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         http: Default::default(),
         runtime: Default::default(),
     };
+    // An operator's `prgate execute` later in the story runs with the same executors, from
+    // a data directory of its own.
+    let mut operator_config = config.clone();
+    operator_config.data_dir = dir.join("operator");
     let gate = crate::serve::start(
         config,
         ClientOptions {
@@ -336,6 +386,19 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         head.short(),
         pending.1
     ));
+    let planned = wait_status(&root, &repo, &head, crate::APPROVAL_CONTEXT, |s, d| {
+        s == "pending" && d.starts_with("plan ")
+    })
+    .await?;
+    let plan_comment = plan_comment_of(&root, &repo, pull).await?;
+    say(
+        "   Before anyone approves, prgate runs the firewall's plan (the base's scripts/plan-firewall.sh, on the would-be merge) and shows it on the PR:"
+            .into(),
+    );
+    for line in plan_lines(&plan_comment) {
+        say(format!("     {line}"));
+    }
+    say(format!("   and the status says: \"{}\"", planned.1));
 
     // 3. A non-designated approval does not count.
     client("demo-bob-token")?
@@ -416,7 +479,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     ));
     if let Some(n) = &note {
         say(format!(
-            "   Note under refs/notes/prgate: outcome {}, exit code {}, output sha256 {}…",
+            "   Record under refs/notes/prgate (a DSSE envelope around an in-toto statement): outcome {}, exit code {}, output sha256 {}…",
             n.outcome,
             n.exit_code
                 .map(|c| c.to_string())
@@ -434,8 +497,9 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         rules_now.trim()
     ));
     say(format!(
-        "   The note is signed by the gate's key {}…; `prgate verify --public-key` checks it offline.",
-        &public_key[..16.min(public_key.len())]
+        "   The record is signed by the gate's key {}… (key id {}…); `prgate verify --public-key` checks it offline, and so does any DSSE verifier (the README's auditor section).",
+        &public_key[..16.min(public_key.len())],
+        &crate::record::envelope::key_id(&signing_key.verifying_key())[..16]
     ));
 
     // 7. The audit of the history is clean.
@@ -456,7 +520,121 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         }
     ));
 
-    // 8. The refused path: a direct push to firewall/ by an admin.
+    // 8. A drift: production changes by hand after the plan was shown and approved.
+    std::fs::write(work.join("firewall/rules.toml"), "allow = [443, 8443]\n").map_err(setup_err)?;
+    let proposal2 = crate::propose::propose(
+        &agent,
+        &Secret::new("demo-agent-token"),
+        &crate::render::Renderer::default(),
+        &crate::propose::ProposeRequest {
+            repo_path: work.clone(),
+            title: "Move SSH off the edge firewall; open 8443 for the admin API".into(),
+            reason: Some("SSH goes through the bastion now (ticket NET-2)".into()),
+            paths: vec![PathBuf::from("firewall/rules.toml")],
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(step_err)?;
+    let pull2 = PullNumber(proposal2.pull);
+    let head2: CommitSha = proposal2.head.parse().map_err(step_err)?;
+    sim.settle().await;
+    let planned2 = wait_status(&root, &repo, &head2, crate::APPROVAL_CONTEXT, |s, d| {
+        s == "pending" && d.starts_with("plan ")
+    })
+    .await?;
+    let plan2 = plan_comment_of(&root, &repo, pull2).await?;
+    say(format!(
+        "8. The agent proposes PR #{pull2}: close SSH, open 8443. Its plan, shown on the PR ({}):",
+        planned2.1.split(';').next().unwrap_or_default()
+    ));
+    for line in plan_lines(&plan2) {
+        say(format!("     {line}"));
+    }
+    std::fs::write(
+        production.join("firewall.toml"),
+        "allow = [22, 443, 3389]\n",
+    )
+    .map_err(step_err)?;
+    say(
+        "   Meanwhile someone opens RDP (3389) on production by hand. alice approves the plan she was shown."
+            .into(),
+    );
+    client("demo-alice-token")?
+        .submit_review(
+            &repo,
+            pull2,
+            "APPROVE",
+            "closing 22 and opening 8443 is fine",
+        )
+        .await
+        .map_err(step_err)?;
+    sim.settle().await;
+    let merged2 = wait_for(|| async {
+        let p = root.pull(&repo, pull2).await.ok()?;
+        p.merge_commit_sha.filter(|_| p.merged)
+    })
+    .await
+    .ok_or_else(|| step_err("prgate did not merge the second approved PR"))?;
+    let merge2: CommitSha = merged2.parse().map_err(step_err)?;
+    let drift = wait_status(&root, &repo, &merge2, crate::EXECUTION_CONTEXT, |s, _| {
+        s != "pending"
+    })
+    .await?;
+    let drift_comment = wait_for(|| async {
+        root.comments(&repo, pull2)
+            .await
+            .ok()?
+            .into_iter()
+            .map(|c| c.body)
+            .find(|b| b.contains("Execution refused"))
+    })
+    .await
+    .ok_or_else(|| step_err("no refusal comment on the drifted PR"))?;
+    let production_after_drift =
+        std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
+    say(format!(
+        "9. prgate merges {} (Prgate-Plan binds the approved plan); before applying, the executor runs the plan again on the merge: {} — \"{}\"",
+        merge2.short(),
+        drift.0,
+        drift.1
+    ));
+    let blocks = plan_blocks(&drift_comment);
+    for (label, block) in ["the approved plan:", "the plan now:"].iter().zip(&blocks) {
+        say(format!("   The PR's comment shows {label}"));
+        for line in block {
+            say(format!("     {line}"));
+        }
+    }
+    say(format!(
+        "   Nothing was applied; production still holds: {}",
+        production_after_drift.trim()
+    ));
+
+    // 10. The operator reverts the hand change; `prgate execute` plans again and applies.
+    std::fs::write(production.join("firewall.toml"), "allow = [22, 443]\n").map_err(step_err)?;
+    let operator = crate::executor::service::Executor::new(
+        std::sync::Arc::new(operator_config),
+        std::sync::Arc::new(client("demo-prgate-token")?),
+        Some(Secret::new("demo-prgate-token")),
+        Metrics::new(),
+        crate::dashboard::Dashboard::new(),
+    )
+    .with_signing_key(signing_key.clone());
+    let rerun = std::sync::Arc::new(operator)
+        .consider(&repo, &merge2, crate::executor::service::Mode::Operator)
+        .await
+        .map_err(step_err)?;
+    let production_after_rerun =
+        std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
+    say(format!(
+        "10. The operator reverts the hand change and runs `prgate execute` for {}: it plans again, gets the approved plan, and applies: {}. Production: {}",
+        merge2.short(),
+        rerun.describe(),
+        production_after_rerun.trim()
+    ));
+
+    // 11. The refused path: a direct push to firewall/ by an admin.
     let direct = direct_push(&dir.join("admin-work"), &clone_url, &root_token)?;
     sim.settle().await;
     let refused = wait_status(&root, &repo, &direct, crate::EXECUTION_CONTEXT, |s, _| {
@@ -466,7 +644,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let production_after =
         std::fs::read_to_string(production.join("firewall.toml")).map_err(step_err)?;
     say(format!(
-        "8. An admin pushes straight to main, opening every port in firewall/ ({}). The executor refuses it: {} — \"{}\"",
+        "11. An admin pushes straight to main, opening every port in firewall/ ({}). The executor refuses it: {} — \"{}\"",
         direct.short(),
         refused.0,
         refused.1
@@ -478,7 +656,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     let after = audit("audit after the direct push")?;
     for v in &after.violations {
         say(format!(
-            "9. The audit flags it: {} by {}: {} — {}",
+            "12. The audit flags it: {} by {}: {} — {}",
             &v.commit[..7.min(v.commit.len())],
             v.author,
             v.kind,
@@ -521,9 +699,61 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         direct_push_execution: refused.0,
         production_after_direct_push: production_after,
         audit_violations_after: after.violations.iter().map(|v| v.commit.clone()).collect(),
+        plan_description: planned.1,
+        plan_comment,
+        drift_merge: merge2.to_string(),
+        drift_execution: drift.0,
+        drift_description: drift.1,
+        drift_comment,
+        production_after_drift,
+        drift_rerun: rerun.describe(),
+        production_after_rerun,
         repo_dir: mirror,
         public_key,
     })
+}
+
+/// prgate's plan comment on a PR (the latest one).
+async fn plan_comment_of(
+    gh: &GitHub,
+    repo: &RepoName,
+    pull: PullNumber,
+) -> Result<String, DemoError> {
+    wait_for(|| async {
+        gh.comments(repo, pull)
+            .await
+            .ok()?
+            .into_iter()
+            .rev()
+            .map(|c| c.body)
+            .find(|b| b.starts_with(crate::executor::service::PLAN_MARKER))
+    })
+    .await
+    .ok_or_else(|| step_err(format!("no plan comment on PR #{pull}")))
+}
+
+/// The lines of a plan's output in a comment (the fenced blocks' contents).
+fn plan_lines(comment: &str) -> Vec<String> {
+    plan_blocks(comment).concat()
+}
+
+/// Each fenced block of a comment, as lines.
+fn plan_blocks(comment: &str) -> Vec<Vec<String>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in comment.lines() {
+        if line.starts_with("```") {
+            match current.take() {
+                Some(block) => blocks.push(block),
+                None => current = Some(Vec::new()),
+            }
+            continue;
+        }
+        if let Some(block) = current.as_mut() {
+            block.push(line.to_string());
+        }
+    }
+    blocks
 }
 
 /// Polls until `f` answers, for at most 20 s.
@@ -582,6 +812,7 @@ fn seed_repository(dir: &Path, url: &str, root_token: &Secret) -> Result<(), Dem
         (".github/prgate.toml", POLICY),
         ("firewall/rules.toml", "allow = [22]\n"),
         ("scripts/apply-firewall.sh", APPLY_SCRIPT),
+        ("scripts/plan-firewall.sh", PLAN_SCRIPT),
         ("README.md", "acme infrastructure, governed by prgate\n"),
     ];
     let mut index = repo.index().map_err(setup_err)?;

@@ -181,6 +181,10 @@ Example:
         /// Print one JSON object (schemas/verify.json), errors included.
         #[arg(long)]
         json: bool,
+        /// `vsa`: print a SLSA source verification summary (an in-toto statement) instead;
+        /// needs --public-key.
+        #[arg(long, value_enum, conflicts_with = "json")]
+        format: Option<VerifyFormat>,
     },
     /// Walk a branch's history and report every change to governed paths without a valid
     /// approval record (exit 0 when clean, 40 when any violation).
@@ -301,6 +305,11 @@ struct ProposeArgs {
     /// The files whose changes are proposed (relative to --repo).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VerifyFormat {
+    Vsa,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -455,7 +464,11 @@ fn main() -> ExitCode {
             commit,
             public_keys,
             json,
-        } => cli::verify::run(&repo, &commit, &public_keys, json),
+            format,
+        } => match format {
+            Some(VerifyFormat::Vsa) => cli::vsa::run(&repo, &commit, &public_keys),
+            None => cli::verify::run(&repo, &commit, &public_keys, json),
+        },
         Command::Audit {
             repo,
             branch,

@@ -86,6 +86,9 @@ pub fn secrets(config: &ServerConfig) -> Vec<Finding> {
         for (var, s) in &e.env {
             refs.push((format!("executors.{name}.env.{var}"), s));
         }
+        for (var, s) in &e.plan_env {
+            refs.push((format!("executors.{name}.plan_env.{var}"), s));
+        }
     }
     refs.into_iter()
         .filter_map(|(key, s)| {

@@ -42,6 +42,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/comment_executed.md.j2"),
     ),
     (
+        "comment_plan.md.j2",
+        include_str!("../templates/comment_plan.md.j2"),
+    ),
+    (
         "comment_refused.md.j2",
         include_str!("../templates/comment_refused.md.j2"),
     ),

@@ -215,11 +215,10 @@ pub async fn start_with_clock(
         executor = executor.with_signing_key(key);
     }
     let executor = Arc::new(executor);
-    let gate = Arc::new(
-        Gate::new(&config, gh.clone(), metrics.clone(), dashboard.clone())
-            .with_clock(clock)
-            .with_executor(executor),
-    );
+    let gate = Gate::new(&config, gh.clone(), metrics.clone(), dashboard.clone())
+        .with_clock(clock)
+        .with_executor(executor)
+        .shared();
     let ready = Readiness::blocked(readiness::CONNECTING, "not yet connected to the code host");
 
     let (listener, addr) = bind(config.listen).await?;

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+pub mod vsa;
+
 use ed25519_dalek::VerifyingKey;
 use git2::{Oid, Repository};
 use serde::Serialize;
@@ -14,7 +16,7 @@ use crate::config::POLICY_PATH;
 use crate::git::notes::read_note;
 use crate::record::equivalence::{Equivalence, MergeKind, check_content};
 use crate::record::note::{ExecutionNote, ExecutionRecord, NoteError};
-use crate::record::signing::{SignatureCheck, check_signature, public_key_hex};
+use crate::record::signing::{SignatureCheck, check_signature, public_key_hex, signer_hint};
 use crate::record::trailers::ApprovalTrailers;
 use crate::types::{CommitSha, PullRef};
 
@@ -52,6 +54,9 @@ pub struct VerifyReport {
     pub head: Option<CommitSha>,
     pub policy_blob: Option<CommitSha>,
     pub record: Option<RecordSource>,
+    /// The version of the note's format (2: a DSSE envelope around an in-toto statement; 1:
+    /// written by an earlier prgate); `None` without a readable note.
+    pub record_version: Option<u32>,
     pub merge_kind: Option<MergeKind>,
     /// Logins of the recorded approvers.
     pub approvals: Vec<String>,
@@ -86,11 +91,9 @@ impl SignatureStatus {
     /// and not judged.
     pub fn of(note: &ExecutionNote, trusted: &[VerifyingKey]) -> SignatureStatus {
         if trusted.is_empty() {
-            return match &note.signature {
+            return match signer_hint(note) {
                 None => SignatureStatus::Unsigned,
-                Some(sig) => SignatureStatus::NotChecked {
-                    key: sig.public_key.clone(),
-                },
+                Some(key) => SignatureStatus::NotChecked { key },
             };
         }
         match check_signature(note, trusted) {
@@ -146,6 +149,8 @@ struct Claim {
     pull: PullRef,
     head: CommitSha,
     policy_blob: CommitSha,
+    /// The approved plan's digest, when the approval bound one.
+    plan: Option<String>,
     approvals: Vec<String>,
 }
 
@@ -230,6 +235,39 @@ pub fn verify_commit_with_keys(
         })
 }
 
+/// `prgate verify --format vsa`: the SLSA verification summary of `commit` (see [`vsa`]) and
+/// whether it says PASSED.
+pub fn verification_summary(
+    repo_path: &Path,
+    commit: &str,
+    trusted: &[VerifyingKey],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(serde_json::Value, bool), VerifyError> {
+    let report = verify_commit_with_keys(repo_path, commit, trusted)?;
+    let repo = Repository::open(repo_path).map_err(|e| VerifyError::Open {
+        path: repo_path.display().to_string(),
+        message: e.message().to_string(),
+    })?;
+    let origin = repo
+        .find_remote("origin")
+        .ok()
+        .and_then(|r| r.url().map(str::to_string));
+    let recorded = report
+        .pull
+        .as_deref()
+        .and_then(|p| p.split_once('#'))
+        .map(|(r, _)| r.to_string());
+    let note_sha256 = Oid::from_str(report.commit.as_str())
+        .ok()
+        .and_then(|m| crate::git::notes::read_note_bytes(&repo, m).ok().flatten())
+        .map(|text| crate::record::envelope::note_digest(&text));
+    let uri = vsa::resource_uri(origin.as_deref(), recorded.as_deref());
+    Ok((
+        vsa::summary(&report, &uri, note_sha256.as_deref(), now),
+        vsa::passes(&report),
+    ))
+}
+
 /// What the caller already knows about the history, so that the checks need not read it
 /// again. Every fact is optional; what is not known is read from the repository, and a fact
 /// only ever spares a read, never a check.
@@ -305,6 +343,7 @@ pub(crate) fn check_record_known(
                 pull: t.pull.clone(),
                 head: t.head.clone(),
                 policy_blob: t.policy_blob.clone(),
+                plan: t.plan.clone(),
                 approvals: t.approvals.iter().map(|a| a.login.clone()).collect(),
             }),
             Some(RecordSource::Trailers),
@@ -317,6 +356,7 @@ pub(crate) fn check_record_known(
                 },
                 head: n.head.clone(),
                 policy_blob: n.policy_blob.clone(),
+                plan: n.plan.as_ref().map(|p| p.digest.clone()),
                 approvals: n.approvals.iter().map(|a| a.login.to_string()).collect(),
             }),
             Some(RecordSource::Note),
@@ -338,6 +378,7 @@ pub(crate) fn check_record_known(
         }
         if let Some(n) = &note {
             check_note_agrees(
+                repo,
                 m,
                 n,
                 c,
@@ -347,6 +388,7 @@ pub(crate) fn check_record_known(
         }
     }
 
+    let record_version = note.as_ref().map(|n| n.version);
     let commit_sha = m_id.to_string().parse().ok()?;
     Some(CheckedRecord {
         report: VerifyReport {
@@ -356,6 +398,7 @@ pub(crate) fn check_record_known(
             head: claim.as_ref().map(|c| c.head.clone()),
             policy_blob: claim.as_ref().map(|c| c.policy_blob.clone()),
             record,
+            record_version,
             merge_kind,
             approvals: claim.map(|c| c.approvals).unwrap_or_default(),
             execution: note.and_then(|n| n.execution),
@@ -576,6 +619,7 @@ fn check_policy(
 }
 
 fn check_note_agrees(
+    repo: &Repository,
     m: &git2::Commit<'_>,
     n: &ExecutionNote,
     c: &Claim,
@@ -583,6 +627,18 @@ fn check_note_agrees(
     problems: &mut Problems,
 ) {
     let m_id = m.id().to_string();
+    // A version 2 record names who pushed to the head branch, which no approver may have done
+    // (two parties: the one who changed the content and the one who approved it).
+    if let Some(facts) = &n.v2 {
+        for a in &n.approvals {
+            if facts.head_pushers.iter().any(|p| p.user_id == a.user_id) {
+                problems.push(ProblemKind::NoteDisagrees, format!(
+                    "the record on {m_id} names {} both as an approver and as a pusher to the head branch; an approval by someone who changed the content is not a second party's",
+                    a.login
+                ));
+            }
+        }
+    }
     let mut disagree = |what: &str, note: String, record: String| {
         problems.push(ProblemKind::NoteDisagrees, format!("the note on {m_id} disagrees with the record about {what}: the note says {note}, the record says {record}"));
     };
@@ -593,6 +649,29 @@ fn check_note_agrees(
         && n.base.as_str() != base.to_string()
     {
         disagree("the base commit", n.base.to_string(), base.to_string());
+    }
+    // A version 2 record also states the trees: of the merge (its subject) and of the head.
+    if let Some(facts) = &n.v2 {
+        let m_tree = m.tree_id().to_string();
+        if facts.merge_tree.as_ref().map(|t| t.as_str()) != Some(m_tree.as_str()) {
+            disagree(
+                "the merge commit's tree",
+                facts
+                    .merge_tree
+                    .as_ref()
+                    .map_or("nothing".into(), |t| t.to_string()),
+                m_tree,
+            );
+        }
+        if let (Some(recorded), Some(actual)) = (
+            &facts.head_tree,
+            oid(&n.head)
+                .and_then(|h| repo.find_commit(h).ok())
+                .map(|h| h.tree_id().to_string()),
+        ) && recorded.as_str() != actual
+        {
+            disagree("the approved head's tree", recorded.to_string(), actual);
+        }
     }
     if !from_trailers {
         return;
@@ -613,6 +692,11 @@ fn check_note_agrees(
             n.policy_blob.to_string(),
             c.policy_blob.to_string(),
         );
+    }
+    let note_plan = n.plan.as_ref().map(|p| p.digest.clone());
+    if note_plan != c.plan {
+        let say = |p: &Option<String>| p.clone().unwrap_or_else(|| "no plan".into());
+        disagree("the approved plan", say(&note_plan), say(&c.plan));
     }
     let mut note_logins: Vec<String> = n
         .approvals

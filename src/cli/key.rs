@@ -1,4 +1,6 @@
-//! `prgate key generate|public`: the ed25519 key that signs execution records.
+//! `prgate key generate|public`: the ed25519 key that signs execution records. Both print the
+//! public key (alone on standard output, so that `> note.pub` keeps it) and the key id that
+//! every signature names (on standard error; both in `--json`).
 
 use std::process::ExitCode;
 
@@ -23,10 +25,15 @@ pub fn run(command: KeyCommand) -> ExitCode {
         },
     };
     let public = sign::public_key_hex(&key.verifying_key());
+    let key_id = prgate::record::envelope::key_id(&key.verifying_key());
     if json {
-        crate::cli::output::print_json(&prgate::contract::KeyOutput { public_key: public });
+        crate::cli::output::print_json(&prgate::contract::KeyOutput {
+            public_key: public,
+            key_id,
+        });
     } else {
         println!("{public}");
+        eprintln!("key id: {key_id}");
     }
     ExitCode::SUCCESS
 }

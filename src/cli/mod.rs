@@ -15,4 +15,5 @@ pub mod serve;
 pub mod sim;
 pub mod status;
 pub mod verify;
+pub mod vsa;
 pub mod wait;

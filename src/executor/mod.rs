@@ -11,6 +11,7 @@ pub mod blocking;
 pub mod carried;
 pub mod git_env;
 pub mod instance;
+pub mod plan;
 pub mod redact;
 pub mod run;
 pub mod run_status;

@@ -68,6 +68,8 @@ pub struct RunResult {
     pub output_sha256: String,
     /// Whether the output went past `output_cap`.
     pub truncated: bool,
+    /// Bytes of the whole redacted output, including any part past the cap.
+    pub output_size: u64,
 }
 
 // The record's format lives in `crate::record::note`, which knows nothing of runs; turning a
@@ -85,6 +87,7 @@ impl ExecutionRecord {
             // A command that could not be started: the output is prgate's own line saying why.
             refusal: (run.outcome == Outcome::NotStarted).then(|| run.output.trim().to_string()),
             operator: None,
+            plan: None,
         }
     }
 }
@@ -304,6 +307,7 @@ struct Sink {
     kept: Vec<u8>,
     hasher: Sha256,
     truncated: bool,
+    size: u64,
 }
 
 impl Sink {
@@ -313,11 +317,13 @@ impl Sink {
             kept: Vec::new(),
             hasher: Sha256::new(),
             truncated: false,
+            size: 0,
         }
     }
 
     fn write(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
         let room = self.cap.saturating_sub(self.kept.len());
         let take = room.min(bytes.len());
         self.kept.extend_from_slice(&bytes[..take]);
@@ -340,6 +346,7 @@ impl Sink {
             output: String::from_utf8_lossy(&self.kept).into_owned(),
             output_sha256: hex::encode(self.hasher.finalize()),
             truncated: self.truncated,
+            output_size: self.size,
         }
     }
 }

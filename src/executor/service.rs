@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::carried::{Carried, check_carried};
+use super::plan::{
+    PlanRun, PlanSpec, checkout_plan_tree, plan_dir, run_plan, with_programs_from, would_be_merge,
+};
 use super::run::{RunSpec, run_executor};
 use super::run_status::{self, RunStatus};
 use crate::EXECUTION_CONTEXT;
@@ -23,18 +26,22 @@ use crate::config::{ExecutorConfig, POLICY_PATH, Secret, ServerConfig};
 use crate::dashboard::Dashboard;
 use crate::git::history::{changed_paths, first_parent_range, policy_blob_at};
 use crate::git::mirror::sync_mirror;
-use crate::git::notes::{adopt_fetched_notes, push_notes, read_note, write_note};
+use crate::git::notes::{
+    adopt_fetched_notes, previous_record, push_notes, read_note, read_note_bytes, write_note_text,
+};
 use crate::git::worktree::checkout_fresh;
 use crate::github::facts::gather_facts_with_policy;
 use crate::github::models::ApiPull;
 use crate::github::{GitHub, GitHubError};
 use crate::metrics::Metrics;
 use crate::policy::{self, ApprovalState};
+use crate::record::envelope::note_digest;
 use crate::record::equivalence::{Equivalence, check_content};
 use crate::record::note::{
-    ExecutionNote, ExecutionRecord, NOTE_VERSION, NOTES_REF, NoteApproval, Outcome,
+    ExecutionNote, ExecutionRecord, NOTES_REF, NoteApproval, Outcome, PlanDigest, Pusher,
+    RECORD_VERSION, RecordFacts, parse_note,
 };
-use crate::record::signing::{SignatureCheck, check_signature, sign_note};
+use crate::record::signing::{SignatureCheck, check_signature, encode_note};
 use crate::record::trailers::ApprovalTrailers;
 use crate::render::Renderer;
 use crate::types::{CommitSha, Login, PullNumber, RepoName};
@@ -54,6 +61,12 @@ const CLAIM_GRACE: Duration = Duration::from_secs(120);
 const NO_EXECUTOR: &str = "(none)";
 /// How many recent first-parent commits the reconciler looks at per branch.
 const RECONCILE_DEPTH: usize = 50;
+/// Plan outputs remembered by digest, so that a drift refusal can show the approved plan
+/// beside the new one; past this many the oldest are forgotten (the PR's comment keeps it).
+const PLAN_OUTPUTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(1_000).unwrap();
+/// The marker at the start of a plan comment: the gate writes it, the executor reads which
+/// plans were shown for a head.
+pub const PLAN_MARKER: &str = "<!-- prgate:plan ";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -206,6 +219,8 @@ struct LocalFacts {
     policy_text: String,
     changed: Vec<String>,
     trailer_pull: Option<PullNumber>,
+    /// The `Prgate-Plan` digest of the merge's trailers: the plan prgate merged it with.
+    trailer_plan: Option<String>,
     existing: Option<ExecutionRecord>,
     /// Whether any prgate note is on the commit (an approval record without execution too).
     has_note: bool,
@@ -225,11 +240,12 @@ fn read_local(
         return Ok(None);
     };
     let changed = changed_paths(mirror, m)?;
-    let trailer_pull = commit
+    let trailers = commit
         .message()
         .and_then(ApprovalTrailers::parse)
-        .filter(|t| &t.pull.repo == repo)
-        .map(|t| t.pull.number);
+        .filter(|t| &t.pull.repo == repo);
+    let trailer_pull = trailers.as_ref().map(|t| t.pull.number);
+    let trailer_plan = trailers.and_then(|t| t.plan);
     let note = read_note(mirror, m).ok().flatten();
     let has_note = note.is_some();
     let existing = note.and_then(|n| n.execution);
@@ -243,6 +259,7 @@ fn read_local(
         policy_text,
         changed,
         trailer_pull,
+        trailer_plan,
         existing,
         has_note,
     }))
@@ -278,6 +295,8 @@ pub struct Executor {
     own_login: Mutex<Option<Login>>,
     /// This data_dir's instance id, written into its claims (see [`super::instance`]).
     instance: String,
+    /// Outputs of the plans run here, by digest (see [`PLAN_OUTPUTS`]).
+    plan_outputs: Mutex<lru::LruCache<String, String>>,
 }
 
 impl Executor {
@@ -304,6 +323,7 @@ impl Executor {
             label_poll: Duration::from_secs(2),
             signing_key: None,
             own_login: Mutex::new(None),
+            plan_outputs: Mutex::new(lru::LruCache::new(PLAN_OUTPUTS)),
         }
     }
 
@@ -859,6 +879,25 @@ impl Executor {
             }
         }
 
+        drop(mirror);
+
+        // --- plan: only the effect a human approved is ever applied ---
+        let mut verified = verified;
+        let mut ran_plan = None;
+        if exec.plan.is_some() {
+            match self
+                .check_plan(repo, merge, m, &verified, &name, &exec, &local)
+                .await?
+            {
+                Ok((approved, now)) => {
+                    verified.note.plan = Some(approved);
+                    ran_plan = Some(now);
+                }
+                Err(refused) => return Ok(refused),
+            }
+        }
+        let mirror = self.local_mirror(repo).await?;
+
         // --- claim: at most once, atomically on the code host, and confirmed as prgate's ---
         if let Some(blocker) = self.notes_blocker(repo).await? {
             return self
@@ -986,6 +1025,7 @@ impl Executor {
         };
         if let Some(rec) = note.execution.as_mut() {
             rec.operator = operator;
+            rec.plan = ran_plan;
         }
 
         // --- record --- (the mirror was synced before the run; notes merge on push)
@@ -1022,6 +1062,269 @@ impl Executor {
         self.dashboard
             .record_execution(repo, merge, &name, outcome.as_str(), Utc::now());
         Ok(Considered::Ran { outcome, exit_code })
+    }
+
+    /// Runs `executor`'s plan for a PR's `head` on `base`, the base branch's tip: in a fresh
+    /// checkout of their would-be merge, with the executor's program paths as `base` holds
+    /// them. `Err` when the plan could not be attempted for a reason outside the change (the
+    /// mirror cannot be synced, a commit is not fetched yet): the caller tries again later. A
+    /// plan's own failure (no clean merge, a non-zero exit, a timeout) is `Ok` with `failure`.
+    pub async fn plan_pull(
+        &self,
+        repo: &RepoName,
+        pull: PullNumber,
+        base: &CommitSha,
+        head: &CommitSha,
+        executor: &str,
+    ) -> Result<PlanRun, ExecError> {
+        let (mirror, _) = self.mirror(repo).await?;
+        let gerr = Self::git_err(repo);
+        let b = Oid::from_str(base.as_str()).map_err(&gerr)?;
+        let h = Oid::from_str(head.as_str()).map_err(&gerr)?;
+        let Some(exec) = self
+            .executor_config(executor, repo)
+            .filter(|e| e.plan.is_some())
+        else {
+            return Ok(PlanRun::failed(
+                executor,
+                b,
+                h,
+                format!("executor {executor} has no plan for {repo} in prgate.toml"),
+            ));
+        };
+        let dir = plan_dir(&self.config.data_dir, executor, head.as_str());
+        let checkout = match would_be_merge(&mirror, b, h).map_err(&gerr)? {
+            Err(reason) => Err(reason),
+            Ok(tree) => {
+                let programs = mirror.find_commit(b).map_err(&gerr)?.tree_id();
+                with_programs_from(&mirror, tree, programs, &exec.program_patterns())
+                    .and_then(|t| checkout_plan_tree(&mirror, t, &[b, h], &dir))
+                    .map_err(|e| format!("cannot check out the would-be merge: {e}"))
+            }
+        };
+        drop(mirror);
+        let run = match checkout {
+            Ok(checkout) => {
+                let spec = self.plan_spec(repo, pull, executor, &exec, b, h);
+                run_plan(&spec, checkout).await
+            }
+            Err(reason) => PlanRun::failed(executor, b, h, reason),
+        };
+        self.remember_plan(&run);
+        Ok(run)
+    }
+
+    fn plan_spec<'a>(
+        &self,
+        repo: &RepoName,
+        pull: PullNumber,
+        executor: &'a str,
+        exec: &'a ExecutorConfig,
+        programs_from: Oid,
+        head: Oid,
+    ) -> PlanSpec<'a> {
+        PlanSpec {
+            executor,
+            config: exec,
+            timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
+            programs_from,
+            head,
+            context: vec![
+                ("PRGATE_REPO".into(), repo.to_string()),
+                ("PRGATE_PULL".into(), pull.to_string()),
+                ("PRGATE_HEAD_SHA".into(), head.to_string()),
+            ],
+        }
+    }
+
+    fn remember_plan(&self, run: &PlanRun) {
+        if let (Some(plan), Ok(mut outputs)) = (&run.plan, self.plan_outputs.lock()) {
+            outputs.put(plan.digest.clone(), run.output.clone());
+        }
+    }
+
+    /// The output of a plan run here with this digest, while it is remembered.
+    pub fn plan_output(&self, digest: &str) -> Option<String> {
+        self.plan_outputs
+            .lock()
+            .ok()
+            .and_then(|mut o| o.get(digest).cloned())
+    }
+
+    /// The plans prgate showed on a PR for `head` (its own comments' markers), oldest first.
+    async fn shown_plans(
+        &self,
+        repo: &RepoName,
+        pull: PullNumber,
+        head: &CommitSha,
+        executor: &str,
+    ) -> Result<Vec<PlanDigest>, ExecError> {
+        let me = self.own_login().await?;
+        let comments = self.gh.comments(repo, pull).await?;
+        Ok(comments
+            .iter()
+            .filter(|c| {
+                c.user
+                    .as_ref()
+                    .is_some_and(|u| Login::new(u.login.clone()) == me)
+            })
+            .filter_map(|c| parse_plan_marker(&c.body))
+            .filter(|m| m.head == head.as_str() && m.executor == executor)
+            .map(|m| m.plan)
+            .collect())
+    }
+
+    /// Before the command: the approved plan (the merge's `Prgate-Plan`, which must be one
+    /// prgate showed on the PR; without trailers, the last one it showed for the head) and
+    /// the plan run again on the merge, with the program paths of its first parent. `Ok`
+    /// with both when their digests are equal; otherwise the refusal, already recorded.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_plan(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        m: Oid,
+        verified: &Verified,
+        name: &str,
+        exec: &ExecutorConfig,
+        local: &LocalFacts,
+    ) -> Result<Result<(PlanDigest, PlanDigest), Considered>, ExecError> {
+        let pull = PullNumber(verified.pull.number);
+        let head = &verified.note.head;
+        let shown = self.shown_plans(repo, pull, head, name).await?;
+        let approved = match &local.trailer_plan {
+            Some(d) => shown.iter().rev().find(|p| &p.digest == d).cloned().ok_or_else(|| {
+                format!(
+                    "the merge's Prgate-Plan {d} is not a plan prgate showed on PR #{pull}; a human must approve the plan that applies"
+                )
+            }),
+            None => shown.last().cloned().ok_or_else(|| {
+                format!(
+                    "no plan was shown on PR #{pull} for the approved head {}; a human must approve the plan that applies",
+                    head.short()
+                )
+            }),
+        };
+        let approved = match approved {
+            Ok(a) => a,
+            Err(reason) => {
+                return self
+                    .refuse_plan(repo, merge, verified, name, &reason, None, None)
+                    .await
+                    .map(Err);
+            }
+        };
+        let gerr = Self::git_err(repo);
+        let h = Oid::from_str(head.as_str()).map_err(&gerr)?;
+        let p = Oid::from_str(local.parent.as_str()).map_err(&gerr)?;
+        let dir = plan_dir(&self.config.data_dir, name, head.as_str());
+        let mirror = self.local_mirror(repo).await?;
+        let checkout = {
+            let content = mirror.find_commit(m).map_err(&gerr)?.tree_id();
+            let programs = mirror.find_commit(p).map_err(&gerr)?.tree_id();
+            with_programs_from(&mirror, content, programs, &exec.program_patterns())
+                .and_then(|t| checkout_plan_tree(&mirror, t, &[p, h], &dir))
+        };
+        drop(mirror);
+        let run = match checkout {
+            Ok(checkout) => run_plan(&self.plan_spec(repo, pull, name, exec, p, h), checkout).await,
+            Err(e) => PlanRun::failed(name, p, h, format!("cannot check out the merge: {e}")),
+        };
+        self.remember_plan(&run);
+        let now = match (&run.plan, &run.failure) {
+            (Some(now), None) => now.clone(),
+            (_, failure) => {
+                let reason = format!(
+                    "the plan failed before the command ({}), so nobody can tell its effect; nothing ran",
+                    failure.as_deref().unwrap_or("no digest")
+                );
+                return self
+                    .refuse_plan(
+                        repo,
+                        merge,
+                        verified,
+                        name,
+                        &reason,
+                        Some(approved),
+                        Some(&run),
+                    )
+                    .await
+                    .map(Err);
+            }
+        };
+        if now.digest == approved.digest {
+            return Ok(Ok((approved, now)));
+        }
+        let reason = format!(
+            "plan drifted: approved {}…, now {}… (the world changed or the base moved since the approval); a drifted plan is never applied: a human must approve the new plan",
+            approved.short(),
+            now.short()
+        );
+        self.refuse_plan(
+            repo,
+            merge,
+            verified,
+            name,
+            &reason,
+            Some(approved),
+            Some(&run),
+        )
+        .await
+        .map(Err)
+    }
+
+    /// A refusal because of the plan: recorded durably with the approved plan (the note's
+    /// `plan`) and the new one (the execution's), posted on the PR with both plans' text.
+    #[allow(clippy::too_many_arguments)]
+    async fn refuse_plan(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        verified: &Verified,
+        executor: &str,
+        reason: &str,
+        approved: Option<PlanDigest>,
+        now: Option<&PlanRun>,
+    ) -> Result<Considered, ExecError> {
+        let mut note = verified.note.clone();
+        note.plan = approved.clone();
+        let mut rec = ExecutionRecord::not_run(
+            executor,
+            Outcome::Refused,
+            Utc::now(),
+            Some(reason.to_string()),
+        );
+        rec.plan = now.and_then(|r| r.plan.clone());
+        note.execution = Some(rec);
+        self.write_refusal(repo, merge, note).await?;
+        self.refuse(repo, merge, None, Some(executor), reason)
+            .await?;
+        let plans = serde_json::json!({
+            "approved": approved.as_ref().map(|a| serde_json::json!({
+                "digest": a.digest,
+                "size": a.size,
+                "output": self.plan_output(&a.digest),
+            })),
+            "now": now.map(|r| serde_json::json!({
+                "digest": r.plan.as_ref().map(|p| p.digest.clone()),
+                "size": r.plan.as_ref().map(|p| p.size),
+                "output": r.output,
+                "truncated": r.truncated,
+                "failure": r.failure,
+            })),
+        });
+        self.comment_refusal_with(
+            repo,
+            merge,
+            &verified.pull,
+            Some(executor),
+            reason,
+            Some(plans),
+        )
+        .await;
+        Ok(Considered::Refused {
+            reason: reason.to_string(),
+        })
     }
 
     /// Step 4: is the governed content of M's first parent the approved one? Governed content
@@ -1204,7 +1507,7 @@ impl Executor {
             )));
         }
         let note = ExecutionNote {
-            version: NOTE_VERSION,
+            version: RECORD_VERSION,
             repo: repo.clone(),
             pull: PullNumber(pull.number),
             base: local.parent.clone(),
@@ -1214,8 +1517,23 @@ impl Executor {
             rules: decision.rules.iter().map(|r| r.name.clone()).collect(),
             approvals: decision.approvals.iter().map(NoteApproval::from).collect(),
             decided_at: Utc::now(),
+            plan: None,
             execution: None,
             signature: None,
+            v2: Some(Box::new(RecordFacts {
+                base_branch: pull.base.git_ref.clone(),
+                head_pushers: gathered
+                    .facts
+                    .head_pushers
+                    .iter()
+                    .flatten()
+                    .map(|a| Pusher {
+                        login: a.login.clone(),
+                        user_id: a.id,
+                    })
+                    .collect(),
+                ..RecordFacts::default()
+            })),
         };
         Ok(Ok(Verified {
             pull,
@@ -1502,18 +1820,12 @@ impl Executor {
         token: Option<&Secret>,
     ) -> Result<(), ExecError> {
         // Each write is signed anew: the note grows from the claim to the result, and a
-        // signature covers the whole note as written.
-        let signed;
-        let note = match &self.signing_key {
-            Some(key) => {
-                let mut n = note.clone();
-                sign_note(&mut n, key).map_err(|e| ExecError::Other(e.to_string()))?;
-                signed = n;
-                &signed
-            }
-            None => note,
-        };
-        write_note(mirror, m, note).map_err(|e| ExecError::Other(e.to_string()))?;
+        // signature covers the whole record as written.
+        let mut note = note.clone();
+        complete_record_facts(mirror, m, &mut note).map_err(|e| ExecError::Other(e.to_string()))?;
+        let text = encode_note(&note, self.signing_key.as_deref())
+            .map_err(|e| ExecError::Other(e.to_string()))?;
+        write_note_text(mirror, m, &text).map_err(|e| ExecError::Other(e.to_string()))?;
         if let Err(e) = push_notes(mirror, url, token) {
             // The note stays in the mirror and goes out with the next push.
             tracing::warn!(error = %e, "cannot push the note yet");
@@ -1569,7 +1881,7 @@ impl Executor {
             .map_err(|e: crate::types::InvalidId| ExecError::Other(e.to_string()))?;
         let now = Utc::now();
         let note = ExecutionNote {
-            version: NOTE_VERSION,
+            version: RECORD_VERSION,
             repo: repo.clone(),
             pull: PullNumber(pull.number),
             base: local.parent,
@@ -1579,6 +1891,7 @@ impl Executor {
             rules: vec![],
             approvals: vec![],
             decided_at: now,
+            plan: None,
             execution: Some(ExecutionRecord::not_run(
                 executor.unwrap_or(NO_EXECUTOR),
                 Outcome::Refused,
@@ -1586,6 +1899,11 @@ impl Executor {
                 Some(reason.to_string()),
             )),
             signature: None,
+            // No approval was established, so no pushers were judged; the branch is the PR's.
+            v2: Some(Box::new(RecordFacts {
+                base_branch: pull.base.git_ref.clone(),
+                ..RecordFacts::default()
+            })),
         };
         self.write_refusal(repo, merge, note).await
     }
@@ -1657,6 +1975,7 @@ impl Executor {
             Outcome::Refused.as_str(),
             Utc::now(),
         );
+        self.dashboard.record_execution_reason(repo, merge, reason);
         if let Some(pull) = pull {
             self.record_refusal(repo, merge, pull, executor, reason)
                 .await?;
@@ -1685,6 +2004,20 @@ impl Executor {
         executor: Option<&str>,
         reason: &str,
     ) {
+        self.comment_refusal_with(repo, merge, pull, executor, reason, None)
+            .await
+    }
+
+    /// As [`Self::comment_refusal`], with the approved and the new plan when the plan refused.
+    async fn comment_refusal_with(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        pull: &ApiPull,
+        executor: Option<&str>,
+        reason: &str,
+        plans: Option<serde_json::Value>,
+    ) {
         let marker = format!("<!-- prgate:execution merge={merge} -->");
         // Without our own login no comment can be told to be ours: comment (a repeat is better
         // than a refusal silenced).
@@ -1707,6 +2040,8 @@ impl Executor {
             "executor": executor,
             "repo": repo.to_string(),
             "reason": reason,
+            "plans": plans,
+            "pull": pull.number,
         });
         let body = match self.renderer.render("comment_refused.md.j2", &context) {
             Ok(body) if body.trim_start().starts_with(&marker) => body,
@@ -1785,6 +2120,48 @@ impl Executor {
 }
 
 /// The branch a merged PR was merged into.
+/// Fills in what a version 2 record learns from the mirror at the moment it is written: the
+/// merge's and the approved head's trees, the record it is chained to (`previous`), and the
+/// digests of this commit's earlier records it replaces.
+fn complete_record_facts(
+    mirror: &Repository,
+    m: Oid,
+    note: &mut ExecutionNote,
+) -> Result<(), crate::record::note::NoteError> {
+    let git = |source| crate::record::note::NoteError::Git {
+        commit: m.to_string(),
+        source,
+    };
+    let Some(facts) = note.v2.as_mut() else {
+        return Ok(());
+    };
+    let commit = mirror.find_commit(m).map_err(git)?;
+    facts.merge_tree = commit.tree_id().to_string().parse().ok();
+    facts.head_tree = Oid::from_str(note.head.as_str())
+        .ok()
+        .and_then(|h| mirror.find_commit(h).ok())
+        .and_then(|h| h.tree_id().to_string().parse().ok());
+    facts.previous = match commit.parent_ids().next() {
+        Some(parent) => previous_record(mirror, parent)?,
+        None => None,
+    };
+    // The record this write replaces: its digest, and those it replaced in turn, so that a
+    // later record chained to any version of this one still finds it.
+    if let Some(existing) = read_note_bytes(mirror, m)? {
+        let digest = note_digest(&existing);
+        let mut replaces = parse_note(&m.to_string(), &existing)
+            .ok()
+            .and_then(|n| n.v2)
+            .map(|f| f.replaces)
+            .unwrap_or_default();
+        if !replaces.contains(&digest) {
+            replaces.push(digest);
+        }
+        facts.replaces = replaces;
+    }
+    Ok(())
+}
+
 fn governed_base(pull: &ApiPull) -> String {
     pull.base.git_ref.clone()
 }
@@ -1796,5 +2173,80 @@ fn summarize_paths(paths: &[String]) -> String {
         [one] => one.clone(),
         [a, b] => format!("{a} and {b}"),
         [a, b, rest @ ..] => format!("{a}, {b} and {} more", rest.len()),
+    }
+}
+
+/// What a plan comment's marker says: `<!-- prgate:plan executor=E head=H digest=D size=N -->`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanMarker {
+    pub executor: String,
+    pub head: String,
+    pub plan: PlanDigest,
+}
+
+/// The plan marker at the start of a comment, when it has one that parses.
+pub fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
+    let rest = body.trim_start().strip_prefix(PLAN_MARKER)?;
+    let (fields, _) = rest.split_once("-->")?;
+    let mut executor = None;
+    let mut head = None;
+    let mut digest = None;
+    let mut size = None;
+    for field in fields.split_whitespace() {
+        match field.split_once('=')? {
+            ("executor", v) => executor = Some(v.to_string()),
+            ("head", v) => head = Some(v.to_string()),
+            ("digest", v) if crate::record::note::is_plan_digest(v) => digest = Some(v.to_string()),
+            ("size", v) => size = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some(PlanMarker {
+        executor: executor?,
+        head: head?,
+        plan: PlanDigest {
+            digest: digest?,
+            size: size?,
+        },
+    })
+}
+
+/// The marker that starts a plan comment (see [`parse_plan_marker`]).
+pub fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanDigest>) -> String {
+    match plan {
+        Some(p) => format!(
+            "{PLAN_MARKER}executor={executor} head={head} digest={} size={} -->",
+            p.digest, p.size
+        ),
+        None => format!("{PLAN_MARKER}executor={executor} head={head} failed -->"),
+    }
+}
+
+#[cfg(test)]
+mod plan_marker_tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_marker_round_trips_and_a_failed_plan_names_no_digest() {
+        let head: CommitSha = "a".repeat(40).parse().unwrap();
+        let plan = PlanDigest::of_output(&"3f".repeat(32), 120);
+        let body = format!(
+            "{}\n**Plan** …",
+            plan_marker("firewall", &head, Some(&plan))
+        );
+        assert_eq!(
+            parse_plan_marker(&body),
+            Some(PlanMarker {
+                executor: "firewall".into(),
+                head: head.to_string(),
+                plan
+            })
+        );
+        assert_eq!(
+            parse_plan_marker(&plan_marker("firewall", &head, None)),
+            None
+        );
+        // A marker quoted later in a comment is not the comment's.
+        assert_eq!(parse_plan_marker(&format!("see {body}")), None);
     }
 }

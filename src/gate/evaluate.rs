@@ -6,7 +6,7 @@ use tracing::Instrument;
 use crate::config::{MergeMode, RepoPolicy};
 use crate::github::facts::{GatherError, gather_from_read};
 use crate::policy::PullFacts;
-use crate::policy::{self, ApprovalDecision, ApprovalState};
+use crate::policy::{self, ApprovalDecision, ApprovalState, PlanFact};
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
 
 use super::{Evaluation, Gate, GateError};
@@ -46,8 +46,8 @@ impl Gate {
                     tracing::warn!(error = %e, "could not gather the facts; deciding error");
                     let d = policy::error_decision(head.clone(), &e.status_description());
                     // The page's view first: a row with its title is never shown without it.
-                    self.record_evaluation(&pull_ref, &pull, None, None, &d);
-                    self.publish(&pull_ref, &d).await?;
+                    self.record_evaluation(&pull_ref, &pull, None, None, &d, None);
+                    self.publish(&pull_ref, &d, None).await?;
                     // A code host failure is retried; a policy problem is a final answer.
                     return match e {
                         GatherError::GitHub(e) => Err(e.into()),
@@ -60,19 +60,49 @@ impl Gate {
                 }
             };
             let decision = policy::evaluate_approval(&g.policy, &g.facts);
+            // The executor's plan, when it has one: its effect is shown before any approval
+            // counts, and a plan that fails makes the decision `error`.
+            let plan = self.plan_of(&pull_ref, &head, &g.facts.base_sha, &decision);
+            let decision = match &plan {
+                Some(p) => {
+                    // A finished plan, failed or not, is posted on the PR once per head.
+                    let shown = self.show_plan(&pull_ref, &head, p).await;
+                    let mut fact = p.fact.clone();
+                    if let PlanFact::Ready { shown_at, .. } = &mut fact {
+                        *shown_at = shown;
+                    }
+                    policy::apply_plan(decision, &fact)
+                }
+                None => decision,
+            };
+            let plan_view = plan.as_ref().map(|p| &p.view);
             if let Some(expired) = self
-                .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision)
+                .expire_if_due(&pull_ref, &g.policy, &g.facts, &decision, plan_view)
                 .await?
             {
-                self.record_evaluation(&pull_ref, &pull, Some(&g.policy), Some(&g.facts), &expired);
+                self.record_evaluation(
+                    &pull_ref,
+                    &pull,
+                    Some(&g.policy),
+                    Some(&g.facts),
+                    &expired,
+                    plan_view,
+                );
                 return Ok(Some(Evaluation {
                     pull: pull_ref,
                     decision: expired,
                     merged: None,
                 }));
             }
-            self.record_evaluation(&pull_ref, &pull, Some(&g.policy), Some(&g.facts), &decision);
-            self.publish(&pull_ref, &decision).await?;
+            self.record_evaluation(
+                &pull_ref,
+                &pull,
+                Some(&g.policy),
+                Some(&g.facts),
+                &decision,
+                plan_view,
+            );
+            self.publish(&pull_ref, &decision, plan_view).await?;
             // The comment tells people; the status is the decision. A failing comment must
             // not hold up the merge, so it is logged and retried on the next evaluation.
             if let Err(e) = self.comment_decision(&pull_ref, &g.policy, &decision).await {
@@ -94,7 +124,9 @@ impl Gate {
             }
             let mut merged = None;
             if decision.is_approved() && g.policy.merge == MergeMode::Auto {
-                merged = self.merge_approved(&pull_ref, &decision).await?;
+                merged = self
+                    .merge_approved(&pull_ref, &decision, plan.as_ref())
+                    .await?;
                 if let Some(sha) = &merged {
                     self.dashboard.record_merge(&pull_ref, sha);
                 }
@@ -117,6 +149,7 @@ impl Gate {
         policy: Option<&RepoPolicy>,
         facts: Option<&PullFacts>,
         decision: &ApprovalDecision,
+        plan: Option<&crate::dashboard::PlanView>,
     ) {
         let created_at = facts.and_then(|f| f.created_at).or(pull.created_at);
         let expires_at = policy
@@ -147,6 +180,7 @@ impl Gate {
                     .and_then(|f| f.head_pushers.as_ref())
                     .map(|ps| ps.iter().map(|p| p.login.to_string()).collect()),
                 evaluated_at: self.clock.now(),
+                plan: plan.cloned(),
             },
         );
     }
@@ -228,6 +262,7 @@ impl Gate {
         policy: &RepoPolicy,
         facts: &PullFacts,
         decision: &ApprovalDecision,
+        plan: Option<&crate::dashboard::PlanView>,
     ) -> Result<Option<ApprovalDecision>, GateError> {
         let (Some(expire_after), Some(created)) = (policy.expire_after, facts.created_at) else {
             return Ok(None);
@@ -252,7 +287,7 @@ impl Gate {
         expired.description =
             format!("expired without approval after {human}; nothing was executed");
         tracing::info!(%pull, "request expired without approval; closing it");
-        self.publish(pull, &expired).await?;
+        self.publish(pull, &expired, plan).await?;
         let context = serde_json::json!({
             "head": expired.head_sha.as_str(),
             "head_short": expired.head_sha.short(),

@@ -2,7 +2,7 @@
 
 use crate::github::MergeOutcome;
 use crate::github::facts::{gather_from_read, truncate_chars};
-use crate::policy::{self, ApprovalDecision};
+use crate::policy::{self, ApprovalDecision, PlanFact};
 use crate::record::trailers::{ApprovalTrailers, TrailerApproval};
 use crate::types::{CommitSha, PullRef};
 
@@ -15,6 +15,7 @@ impl Gate {
         &self,
         pull: &PullRef,
         decision: &ApprovalDecision,
+        plan: Option<&super::plans::PlanKnown>,
     ) -> Result<Option<CommitSha>, GateError> {
         let read = self.gh.read_pull(&pull.repo, pull.number).await?;
         let live = read.pull.clone();
@@ -25,13 +26,25 @@ impl Gate {
         }
         let mut recheck = gather_from_read(&self.gh, &pull.repo, &read, &self.programs).await?;
         self.add_remembered_pushers(&mut recheck.facts, &live.head.git_ref);
-        let again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
-        if !again.is_approved() || again.head_sha != decision.head_sha {
+        let mut again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
+        // The plan the evaluation showed binds this merge: the same plan, judged again.
+        if let Some(p) = plan {
+            let mut fact = p.fact.clone();
+            if let PlanFact::Ready { shown_at, .. } = &mut fact {
+                *shown_at = self.show_plan(pull, &again.head_sha, p).await;
+            }
+            again = policy::apply_plan(again, &fact);
+        }
+        let plan_digest = plan.and_then(|p| p.digest()).map(|d| d.digest.clone());
+        if !again.is_approved()
+            || again.head_sha != decision.head_sha
+            || (plan.is_some() && plan_digest.is_none())
+        {
             tracing::info!(
                 state = again.state.as_str(),
                 "approval changed just before the merge; not merging"
             );
-            self.publish(pull, &again).await?;
+            self.publish(pull, &again, plan.map(|p| &p.view)).await?;
             self.metrics.merge("approval_changed");
             return Ok(None);
         }
@@ -39,6 +52,7 @@ impl Gate {
             pull: pull.clone(),
             head: again.head_sha.clone(),
             policy_blob: recheck.policy_blob.clone(),
+            plan: plan_digest,
             approvals: again.approvals.iter().map(TrailerApproval::from).collect(),
         };
         let title = format!("Merge pull request #{} (approved via prgate)", pull.number);
@@ -87,6 +101,7 @@ mod tests {
             pull: "acme/infra#1".parse().unwrap(),
             head: "a".repeat(40).parse().unwrap(),
             policy_blob: "b".repeat(40).parse().unwrap(),
+            plan: None,
             approvals: vec![],
         };
         let forged = format!(

@@ -25,6 +25,7 @@ mod comment;
 mod deliver;
 mod evaluate;
 mod merge;
+mod plans;
 mod pool;
 mod publish;
 mod reconcile;
@@ -100,6 +101,10 @@ pub struct Gate {
     executions: Arc<tokio::sync::Semaphore>,
     /// Held while an executor reconciler pass runs, so passes never run twice at once.
     executor_pass: tokio::sync::Mutex<()>,
+    /// Executors' plans per head (see [`plans`]).
+    plans: Arc<plans::Plans>,
+    /// This gate, for work that outlives an evaluation (a plan) and must evaluate again.
+    me: std::sync::OnceLock<std::sync::Weak<Gate>>,
 }
 
 impl Gate {
@@ -136,7 +141,16 @@ impl Gate {
                 config.runtime.executions.max(1),
             )),
             executor_pass: tokio::sync::Mutex::new(()),
+            plans: Arc::new(plans::Plans::new(config)),
+            me: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The gate, shared: work it starts in the background (a plan) can evaluate again.
+    pub fn shared(self) -> Arc<Self> {
+        let gate = Arc::new(self);
+        let _ = gate.me.set(Arc::downgrade(&gate));
+        gate
     }
 
     /// Hands pushes to governed branches to the executor.

@@ -135,6 +135,7 @@ impl Gate {
         &self,
         pull: &PullRef,
         d: &ApprovalDecision,
+        plan: Option<&crate::dashboard::PlanView>,
     ) -> Result<(), GitHubError> {
         let description = policy::clip_description(&d.description);
         tracing::info!(state = d.state.as_str(), %description, "decision");
@@ -158,7 +159,7 @@ impl Gate {
         // protection and token mode rely on it). A failed check run write is retried by the
         // next evaluation and never holds up the decision.
         if self.gh.is_app()
-            && let Err(e) = self.publish_check_run(pull, d, &description).await
+            && let Err(e) = self.publish_check_run(pull, d, &description, plan).await
         {
             tracing::warn!(error = %e, "cannot publish the prgate/approval check run");
         }
@@ -180,6 +181,7 @@ impl Gate {
         pull: &PullRef,
         d: &ApprovalDecision,
         description: &str,
+        plan: Option<&crate::dashboard::PlanView>,
     ) -> Result<(), GitHubError> {
         let (status, conclusion, title) = match d.state {
             ApprovalState::Pending => ("in_progress", None, "Waiting for approval"),
@@ -200,6 +202,7 @@ impl Gate {
             "denials": d.denials,
             "notes": d.notes,
             "page_url": page_url,
+            "plan": plan,
         });
         let summary = match self.renderer.render("check_run.md.j2", &context) {
             Ok(s) => clip_summary(&s),

@@ -65,6 +65,7 @@ impl Gate {
         if let Ok(mut q) = self.queue.lock() {
             *q = Some(queue.clone());
         }
+        let _ = self.me.set(Arc::downgrade(&self));
         // Deliveries set aside before a restart stay on the dashboard.
         let set_aside = queue.set_aside_list();
         self.metrics.set_aside_count(set_aside.len());

@@ -5,7 +5,10 @@
 use git2::{Oid, Repository, Signature};
 
 use crate::config::Secret;
-use crate::record::note::{ExecutionNote, NOTES_REF, NoteError, recorded_at};
+use crate::record::envelope::note_digest;
+use crate::record::note::{
+    ExecutionNote, NOTES_REF, NoteError, PreviousRecord, Sha256Digest, parse_note, recorded_at,
+};
 
 /// Where the remote's notes are fetched to when a push needs them merged in first.
 const REMOTE_NOTES_REF: &str = "refs/prgate/notes-remote";
@@ -14,20 +17,79 @@ fn signature() -> Result<Signature<'static>, git2::Error> {
     Signature::now("prgate", "prgate@localhost")
 }
 
-/// Writes (or replaces) the note on `commit`. Replacing is deliberate: the record grows from
-/// the decision to the execution result, and each write is the newest knowledge about it.
+/// Writes (or replaces) the note on `commit`, unsigned, in the format of its version (the
+/// executor signs with `write_note_text`). Replacing is deliberate: the record grows from the
+/// decision to the execution result, and each write is the newest knowledge about it.
 pub fn write_note(repo: &Repository, commit: Oid, note: &ExecutionNote) -> Result<Oid, NoteError> {
-    let text = note.to_json().map_err(|e| NoteError::Encode {
+    let text = crate::record::signing::encode_note(note, None).map_err(|e| NoteError::Encode {
         commit: commit.to_string(),
         message: e.to_string(),
     })?;
+    write_note_text(repo, commit, &text)
+}
+
+/// Writes (or replaces) the note on `commit` with exactly `text`.
+pub fn write_note_text(repo: &Repository, commit: Oid, text: &str) -> Result<Oid, NoteError> {
     let git = |source| NoteError::Git {
         commit: commit.to_string(),
         source,
     };
     let sig = signature().map_err(git)?;
-    repo.note(&sig, &sig, Some(NOTES_REF), commit, &text, true)
+    repo.note(&sig, &sig, Some(NOTES_REF), commit, text, true)
         .map_err(git)
+}
+
+/// The note's text on `commit` exactly as stored; `None` when there is none.
+pub fn read_note_bytes(repo: &Repository, commit: Oid) -> Result<Option<Vec<u8>>, NoteError> {
+    match repo.find_note(Some(NOTES_REF), commit) {
+        Ok(n) => Ok(Some(n.message_bytes().to_vec())),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(source) => Err(NoteError::Git {
+            commit: commit.to_string(),
+            source,
+        }),
+    }
+}
+
+/// The record a new record on a commit whose first parent is `parent` is chained to: the
+/// nearest commit on the first-parent history from `parent` (itself included) that carries a
+/// note, with the sha256 of that note's text. `None` when no commit back to the root has one.
+/// No depth cap: a cap would chain a record to nothing while a predecessor exists, which
+/// `audit` reports as a break.
+pub fn previous_record(
+    repo: &Repository,
+    parent: Oid,
+) -> Result<Option<PreviousRecord>, NoteError> {
+    let git = |source| NoteError::Git {
+        commit: parent.to_string(),
+        source,
+    };
+    let notes = match repo.notes(Some(NOTES_REF)) {
+        Ok(it) => it
+            .map(|r| r.map(|(blob, annotated)| (annotated, blob)))
+            .collect::<Result<std::collections::HashMap<Oid, Oid>, _>>()
+            .map_err(git)?,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(git(e)),
+    };
+    let mut current = Some(parent);
+    while let Some(c) = current {
+        if let Some(blob) = notes.get(&c) {
+            let text = repo.find_blob(*blob).map_err(git)?;
+            let Ok(commit) = c.to_string().parse() else {
+                return Ok(None);
+            };
+            return Ok(Some(PreviousRecord {
+                commit,
+                digest: Sha256Digest {
+                    sha256: note_digest(text.content()),
+                },
+            }));
+        }
+        let commit = repo.find_commit(c).map_err(git)?;
+        current = commit.parent_ids().next();
+    }
+    Ok(None)
 }
 
 /// Reads the note on `commit`: `Ok(None)` when there is none, an error (never a panic) when
@@ -51,11 +113,7 @@ fn read_note_at(
             });
         }
     };
-    let text = note.message().ok_or_else(|| NoteError::NotOurs {
-        commit: commit.to_string(),
-        message: "the note is not UTF-8 text".into(),
-    })?;
-    ExecutionNote::from_json(&commit.to_string(), text).map(Some)
+    parse_note(&commit.to_string(), note.message_bytes()).map(Some)
 }
 
 /// Pushes `refs/notes/prgate` to `url`. Never forced: when another replica has pushed notes

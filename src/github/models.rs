@@ -192,6 +192,9 @@ pub struct ApiComment {
     #[serde(default)]
     pub body: String,
     pub user: Option<ApiUser>,
+    /// When the comment was posted: a plan counts as shown from then on.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

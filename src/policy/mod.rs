@@ -8,6 +8,7 @@ pub mod facts;
 #[doc(hidden)]
 pub mod fixtures;
 mod pattern;
+mod plan;
 mod programs;
 mod requests;
 mod validate;
@@ -21,6 +22,7 @@ pub use evaluate::{
 };
 pub use facts::*;
 pub use pattern::{GlobError, compile_pattern, literal_prefix, meaning_changes};
+pub use plan::{PlanFact, apply_plan};
 pub use programs::{ProgramPaths, UncoveredProgram, govern_programs, uncovered_programs};
 pub use requests::{ReviewRequest, reviewers_to_request};
 pub use validate::{MAX_POLICY_BYTES, POLICY_VERSION, policy_check, validate_policy};

@@ -1,9 +1,13 @@
 //! The approval record, in one place for everyone who writes or reads it (the gate, the
 //! executor, `verify` and `audit`): the merge commit's trailers, the note under
-//! `refs/notes/prgate`, its signature, and the check that a merge carries exactly the approved
-//! content. Formats and checks only: reading and writing notes in a repository is `crate::git`'s.
+//! `refs/notes/prgate` (version 2: a DSSE envelope around an in-toto statement; version 1
+//! still read), its signature, and the check that a merge carries exactly the approved
+//! content. Formats and checks only: reading and writing notes in a repository is
+//! `crate::git`'s.
 
+pub mod envelope;
 pub mod equivalence;
 pub mod note;
 pub mod signing;
+pub mod statement;
 pub mod trailers;

@@ -1,6 +1,9 @@
-//! The execution record stored as a git note on the merge commit under `refs/notes/prgate`:
-//! one JSON object that auditors read with `git log --notes=prgate` and that `prgate verify`
-//! checks against the commit's trailers.
+//! The execution record stored as a git note on the merge commit under `refs/notes/prgate`,
+//! in memory one [`ExecutionNote`] whichever format it was read from: version 2 (what prgate
+//! writes) is a DSSE envelope around an in-toto statement (`super::envelope`,
+//! `super::statement`); version 1 (written by earlier prgates, still read and verified) is one
+//! JSON object with an optional signature over its re-serialisation (`super::signing`).
+//! [`parse_note`] reads either, from bytes alone.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,8 +12,11 @@ use crate::types::{CommitSha, Login, PullNumber, RepoName, UserId};
 
 /// Where prgate's notes live.
 pub const NOTES_REF: &str = "refs/notes/prgate";
-/// The note format this code writes; a reader refuses other versions rather than guess.
+/// The version 1 note format (one JSON object with a `version` field), still read.
 pub const NOTE_VERSION: u32 = 1;
+/// The record format this code writes: a DSSE envelope around an in-toto statement. A reader
+/// refuses other versions rather than guess.
+pub const RECORD_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NoteError {
@@ -19,7 +25,7 @@ pub enum NoteError {
     )]
     NotOurs { commit: String, message: String },
     #[error(
-        "the note on {commit} is prgate note version {version}, which this prgate does not read (it reads version {NOTE_VERSION}); upgrade prgate"
+        "the note on {commit} is prgate note version {version}, which this prgate does not read (it reads versions {NOTE_VERSION} and {RECORD_VERSION}); upgrade prgate"
     )]
     UnsupportedVersion { commit: String, version: u32 },
     #[error("cannot encode the note for {commit}: {message}")]
@@ -61,6 +67,10 @@ pub struct ExecutionNote {
     pub rules: Vec<String>,
     pub approvals: Vec<NoteApproval>,
     pub decided_at: DateTime<Utc>,
+    /// The plan the approval bound (`Prgate-Plan`), when the executor has a `plan`. Left out
+    /// of the JSON when absent, so notes without one read, and verify, exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanDigest>,
     /// Absent until the executor has claimed the commit and acted (or refused to).
     #[serde(default)]
     pub execution: Option<ExecutionRecord>,
@@ -69,6 +79,86 @@ pub struct ExecutionNote {
     /// left out of the JSON then, so unsigned notes read exactly as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<NoteSignature>,
+    /// What only a version 2 record holds (`None` for version 1). Never part of the version 1
+    /// JSON: version 2 is written by `super::statement` inside an envelope.
+    #[serde(skip)]
+    pub v2: Option<Box<RecordFacts>>,
+}
+
+/// The facts a version 2 record holds beyond version 1's, and the envelope it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordFacts {
+    /// The branch the pull request was merged into.
+    pub base_branch: String,
+    /// The approved head's tree; `None` when the head was not in the writer's clone.
+    pub head_tree: Option<CommitSha>,
+    /// The merge commit's tree (also the subject's `gitTree`); filled in when written.
+    pub merge_tree: Option<CommitSha>,
+    /// Every account that pushed to the PR's head branch.
+    pub head_pushers: Vec<Pusher>,
+    /// The record before this one on the branch's first-parent history; `None` for the first.
+    pub previous: Option<PreviousRecord>,
+    /// The digests (sha256 of the note text) of earlier versions of this commit's own record
+    /// that this one replaced (the provisional record before a run's result, an operator's
+    /// re-run), so that a later record chained to one of them still finds its predecessor.
+    pub replaces: Vec<String>,
+    /// The envelope as read from git: its exact payload bytes and signatures; `None` for a
+    /// record built in memory and not yet written.
+    pub sealed: Option<super::envelope::Opened>,
+}
+
+/// An account that pushed to the head branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pusher {
+    pub login: Login,
+    pub user_id: UserId,
+}
+
+/// The approved plan's digest (`sha256:<hex>`) and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanDigest {
+    pub digest: String,
+    pub size: u64,
+}
+
+/// The record a record is chained to: the commit it annotates and the sha256 of its note's
+/// text as stored (`super::envelope::note_digest`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousRecord {
+    pub commit: CommitSha,
+    pub digest: Sha256Digest,
+}
+
+/// A digest in in-toto's shape: `{"sha256": "<hex>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sha256Digest {
+    pub sha256: String,
+}
+
+impl PlanDigest {
+    /// The record of an output whose sha256 (hex) and size are given.
+    pub fn of_output(sha256_hex: &str, size: u64) -> Self {
+        PlanDigest {
+            digest: format!("sha256:{sha256_hex}"),
+            size,
+        }
+    }
+
+    /// The digest's first 6 hex digits, as statuses show it (`plan 3f2a9c…`).
+    pub fn short(&self) -> &str {
+        let hex = self.digest.strip_prefix("sha256:").unwrap_or(&self.digest);
+        hex.get(..6).unwrap_or(hex)
+    }
+}
+
+/// Whether `s` is a plan digest as prgate writes it: `sha256:` and 64 lower-case hex digits.
+pub fn is_plan_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +198,10 @@ pub struct ExecutionRecord {
     /// explicit `prgate execute` (by the account named) after an earlier record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// The plan the executor ran just before the command: equal to the note's approved plan
+    /// when the command ran, the new one when a drifted plan was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanDigest>,
 }
 
 impl ExecutionRecord {
@@ -132,6 +226,7 @@ impl ExecutionRecord {
                 None
             },
             operator: None,
+            plan: None,
         }
     }
 }
@@ -190,9 +285,14 @@ impl ExecutionNote {
         })
     }
 
-    /// Parses a note's text. Unknown fields are ignored, so that a later prgate may add some
-    /// without breaking older readers; another version is refused.
+    /// Parses a note's text, of either version (see [`parse_note`]).
     pub fn from_json(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
+        parse_note(commit, text.as_bytes())
+    }
+
+    /// Parses a version 1 note. Unknown fields are ignored, so that a later prgate may add
+    /// some without breaking older readers; another version is refused.
+    fn from_json_v1(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
         #[derive(Deserialize)]
         struct VersionOnly {
             version: u32,
@@ -210,6 +310,28 @@ impl ExecutionNote {
         }
         serde_json::from_str(text).map_err(not_ours)
     }
+}
+
+/// Reads a note's exact bytes (pure: no I/O, never a panic): a DSSE envelope is a version 2
+/// record, anything else must be a version 1 note. `commit` names the annotated commit in
+/// errors. Signatures are kept as read and checked by `super::signing::check_signature`.
+pub fn parse_note(commit: &str, bytes: &[u8]) -> Result<ExecutionNote, NoteError> {
+    if super::envelope::looks_like_envelope(bytes) {
+        let opened = super::envelope::open(bytes).map_err(|message| NoteError::NotOurs {
+            commit: commit.to_string(),
+            message,
+        })?;
+        let mut note = super::statement::parse_statement(commit, &opened.payload)?;
+        if let Some(facts) = note.v2.as_mut() {
+            facts.sealed = Some(opened);
+        }
+        return Ok(note);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| NoteError::NotOurs {
+        commit: commit.to_string(),
+        message: "the note is not UTF-8 text".into(),
+    })?;
+    ExecutionNote::from_json_v1(commit, text)
 }
 
 /// When a record was last brought up to date: the end of its execution, or its decision.
@@ -240,6 +362,7 @@ pub(crate) mod tests {
                 submitted_at: Some("2026-11-21T10:00:00Z".parse().unwrap()),
             }],
             decided_at: "2026-11-21T10:00:05Z".parse().unwrap(),
+            plan: None,
             execution: Some(ExecutionRecord {
                 executor: "firewall".into(),
                 started_at: "2026-11-21T10:01:00Z".parse().unwrap(),
@@ -249,8 +372,35 @@ pub(crate) mod tests {
                 outcome: Outcome::Succeeded,
                 refusal: None,
                 operator: None,
+                plan: None,
             }),
             signature: None,
+            v2: None,
+        }
+    }
+
+    /// [`sample`] as a version 2 record, as a writer fills it in.
+    pub(crate) fn sample_v2() -> ExecutionNote {
+        ExecutionNote {
+            version: RECORD_VERSION,
+            v2: Some(Box::new(RecordFacts {
+                base_branch: "main".into(),
+                head_tree: Some("6".repeat(40).parse().unwrap()),
+                merge_tree: Some("5".repeat(40).parse().unwrap()),
+                head_pushers: vec![Pusher {
+                    login: Login::new("ops-agent[bot]"),
+                    user_id: UserId(2001),
+                }],
+                previous: Some(PreviousRecord {
+                    commit: "9".repeat(40).parse().unwrap(),
+                    digest: Sha256Digest {
+                        sha256: "cd".repeat(32),
+                    },
+                }),
+                replaces: vec![],
+                sealed: None,
+            })),
+            ..sample()
         }
     }
 

@@ -3,7 +3,9 @@
 //! who can push to `refs/notes/prgate` can write a note, only the holder of the key can sign it.
 //!
 //! The crypto is `ed25519-dalek`'s; this module only decides what is signed and how keys are
-//! written down (hex, as `git log --notes` readers and shell scripts can handle it).
+//! written down (hex, as `git log --notes` readers and shell scripts can handle it). Version 2
+//! records are DSSE envelopes signed over their exact payload (`super::envelope`); version 1
+//! notes carry a signature over their re-serialisation, checked here as before.
 
 use std::path::{Path, PathBuf};
 
@@ -203,9 +205,57 @@ pub enum SignatureCheck {
     Invalid { reason: String },
 }
 
+/// The note's text as prgate stores it: for a version 2 record, the envelope around its
+/// statement, signed by `key` when one is given; for a version 1 note (kept for the tests and
+/// tools that still write one), its JSON, signed as version 1 signs.
+pub fn encode_note(note: &ExecutionNote, key: Option<&SigningKey>) -> Result<String, KeyError> {
+    if note.version >= super::note::RECORD_VERSION {
+        let payload = super::statement::statement_bytes(note).map_err(KeyError::Encode)?;
+        return Ok(super::envelope::seal(&payload, key));
+    }
+    let mut n = note.clone();
+    if let Some(key) = key {
+        sign_note(&mut n, key)?;
+    }
+    n.to_json().map_err(|e| KeyError::Encode(e.to_string()))
+}
+
+/// Who the note says signed it, without judging it: the key id(s) of a version 2 record's
+/// signatures, the public key of a version 1 note's; `None` when it carries no signature.
+pub fn signer_hint(note: &ExecutionNote) -> Option<String> {
+    if note.version >= super::note::RECORD_VERSION {
+        let sealed = note.v2.as_ref()?.sealed.as_ref()?;
+        if sealed.signatures.is_empty() {
+            return None;
+        }
+        let ids: Vec<&str> = sealed.signatures.iter().map(|s| s.keyid.as_str()).collect();
+        return Some(format!("key id {}", ids.join(", ")));
+    }
+    note.signature.as_ref().map(|s| s.public_key.clone())
+}
+
 /// Checks `note`'s signature against `trusted`. The key named in the note only selects which
 /// trusted key to try; a key the verifier was not given is never used to verify.
 pub fn check_signature(note: &ExecutionNote, trusted: &[VerifyingKey]) -> SignatureCheck {
+    if note.version >= super::note::RECORD_VERSION {
+        // A version 2 record read from git carries its envelope; one built in memory is not
+        // signed yet.
+        let Some(sealed) = note.v2.as_ref().and_then(|f| f.sealed.as_ref()) else {
+            return SignatureCheck::Unsigned;
+        };
+        return match super::envelope::verify(sealed, trusted) {
+            super::envelope::EnvelopeCheck::Valid { key } => SignatureCheck::Valid { key },
+            super::envelope::EnvelopeCheck::Unsigned => SignatureCheck::Unsigned,
+            super::envelope::EnvelopeCheck::UntrustedKey { keyids } => {
+                SignatureCheck::UntrustedKey {
+                    key: format!("key id {}", keyids.join(", ")),
+                }
+            }
+            super::envelope::EnvelopeCheck::Invalid { reason } => {
+                SignatureCheck::Invalid { reason }
+            }
+        };
+    }
     let Some(sig) = &note.signature else {
         return SignatureCheck::Unsigned;
     };
@@ -443,5 +493,112 @@ mod tests {
         // Like every secret, a literal value is refused.
         let literal = format!("note_signing_key = \"{}\"\n{base}", "ab".repeat(32));
         assert!(crate::config::parse_server_config("prgate.toml", &literal).is_err());
+    }
+}
+
+#[cfg(test)]
+mod v2_tests {
+    use super::*;
+    use crate::record::note::tests::sample_v2;
+    use crate::record::note::{Outcome, parse_note};
+
+    fn key(b: u8) -> SigningKey {
+        SigningKey::from_bytes(&[b; 32])
+    }
+
+    #[test]
+    fn a_written_v2_record_reads_back_and_verifies_against_its_key() {
+        let text = encode_note(&sample_v2(), Some(&key(7))).unwrap();
+        let read = parse_note("m", text.as_bytes()).unwrap();
+        assert_eq!(read.version, 2);
+        let vk = key(7).verifying_key();
+        assert_eq!(
+            check_signature(&read, &[key(1).verifying_key(), vk]),
+            SignatureCheck::Valid { key: vk }
+        );
+        assert_eq!(
+            signer_hint(&read),
+            Some(format!("key id {}", super::super::envelope::key_id(&vk)))
+        );
+        assert!(matches!(
+            check_signature(&read, &[key(1).verifying_key()]),
+            SignatureCheck::UntrustedKey { .. }
+        ));
+    }
+
+    #[test]
+    fn an_edited_v2_payload_fails_and_an_unsigned_one_is_unsigned() {
+        use base64::Engine as _;
+        let text = encode_note(&sample_v2(), Some(&key(7))).unwrap();
+        let mut env: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+        let edited = String::from_utf8(payload)
+            .unwrap()
+            .replace("\"succeeded\"", "\"failed\"");
+        env["payload"] = b64.encode(edited).into();
+        let read = parse_note("m", env.to_string().as_bytes()).unwrap();
+        assert_eq!(read.execution.as_ref().unwrap().outcome, Outcome::Failed);
+        assert!(matches!(
+            check_signature(&read, &[key(7).verifying_key()]),
+            SignatureCheck::Invalid { .. }
+        ));
+        let unsigned =
+            parse_note("m", encode_note(&sample_v2(), None).unwrap().as_bytes()).unwrap();
+        assert_eq!(
+            check_signature(&unsigned, &[key(7).verifying_key()]),
+            SignatureCheck::Unsigned
+        );
+        assert_eq!(signer_hint(&unsigned), None);
+    }
+}
+
+#[cfg(test)]
+mod v2_props {
+    use super::*;
+    use crate::record::note::parse_note;
+    use crate::record::note::tests::sample_v2;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Bytes from outside never make the parser panic.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = parse_note("m", &bytes);
+        }
+
+        /// One byte of a signed record changed: whatever still verifies under the key states
+        /// exactly the payload that was signed.
+        #[test]
+        fn a_changed_byte_never_verifies_as_other_content(index in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let k = SigningKey::from_bytes(&[7; 32]);
+            let text = encode_note(&sample_v2(), Some(&k)).unwrap().into_bytes();
+            let original = parse_note("m", &text).unwrap();
+            let original_payload = original.v2.as_ref().and_then(|f| f.sealed.as_ref()).map(|s| s.payload.clone());
+            let mut changed = text.clone();
+            let i = index.index(changed.len());
+            prop_assume!(changed[i] != byte);
+            changed[i] = byte;
+            if let Ok(n) = parse_note("m", &changed)
+                && matches!(check_signature(&n, &[k.verifying_key()]), SignatureCheck::Valid { .. })
+            {
+                let payload = n.v2.as_ref().and_then(|f| f.sealed.as_ref()).map(|s| s.payload.clone());
+                prop_assert_eq!(payload, original_payload);
+                prop_assert_eq!(n, original_without_seal_difference(&original, &changed));
+            }
+        }
+    }
+
+    /// The original record as read from `changed` would carry it: same statement, the
+    /// envelope as it now reads (a changed byte outside the payload, e.g. in `keyid` of no
+    /// trusted key, or whitespace).
+    fn original_without_seal_difference(original: &ExecutionNote, changed: &[u8]) -> ExecutionNote {
+        let mut n = original.clone();
+        if let (Some(f), Ok(opened)) = (n.v2.as_mut(), crate::record::envelope::open(changed)) {
+            f.sealed = Some(opened);
+        }
+        n
     }
 }

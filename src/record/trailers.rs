@@ -12,6 +12,8 @@ pub struct ApprovalTrailers {
     pub pull: PullRef,
     pub head: CommitSha,
     pub policy_blob: CommitSha,
+    /// The plan the approval bound (`Prgate-Plan: sha256:<hex>`), when the executor has one.
+    pub plan: Option<String>,
     pub approvals: Vec<TrailerApproval>,
 }
 
@@ -44,6 +46,9 @@ impl ApprovalTrailers {
             "Prgate-Pull: {}\nPrgate-Head: {}\nPrgate-Policy: {}\n",
             self.pull, self.head, self.policy_blob
         );
+        if let Some(plan) = &self.plan {
+            s.push_str(&format!("Prgate-Plan: {plan}\n"));
+        }
         for a in &self.approvals {
             s.push_str(&format!(
                 "Approved-by: {} <review {} at {}>\n",
@@ -77,6 +82,7 @@ impl ApprovalTrailers {
         let mut pull = None;
         let mut head = None;
         let mut policy_blob = None;
+        let mut plan: Option<String> = None;
         let mut approvals: Vec<TrailerApproval> = Vec::new();
         let mut ours = false;
         let mut not_a_trailer: Option<String> = None;
@@ -125,6 +131,13 @@ impl ApprovalTrailers {
                     once(policy_blob.is_some())?;
                     policy_blob = Some(value.parse().map_err(|_| invalid())?);
                 }
+                Key::Plan => {
+                    once(plan.is_some())?;
+                    if !super::note::is_plan_digest(value) {
+                        return Err(invalid());
+                    }
+                    plan = Some(value.to_string());
+                }
                 Key::ApprovedBy => {
                     let a = parse_approved_by(value).ok_or_else(invalid)?;
                     if approvals.iter().any(|b| b.review_id == a.review_id) {
@@ -153,6 +166,7 @@ impl ApprovalTrailers {
             pull: pull.ok_or_else(|| missing(Key::Pull))?,
             head: head.ok_or_else(|| missing(Key::Head))?,
             policy_blob: policy_blob.ok_or_else(|| missing(Key::Policy))?,
+            plan,
             approvals,
         }))
     }
@@ -187,17 +201,25 @@ enum Key {
     Pull,
     Head,
     Policy,
+    Plan,
     ApprovedBy,
 }
 
 impl Key {
-    const ALL: [Key; 4] = [Key::Pull, Key::Head, Key::Policy, Key::ApprovedBy];
+    const ALL: [Key; 5] = [
+        Key::Pull,
+        Key::Head,
+        Key::Policy,
+        Key::Plan,
+        Key::ApprovedBy,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Key::Pull => "Prgate-Pull",
             Key::Head => "Prgate-Head",
             Key::Policy => "Prgate-Policy",
+            Key::Plan => "Prgate-Plan",
             Key::ApprovedBy => "Approved-by",
         }
     }
@@ -253,6 +275,7 @@ mod tests {
             pull: "acme/infra#42".parse().unwrap(),
             head: "a".repeat(40).parse().unwrap(),
             policy_blob: "b".repeat(40).parse().unwrap(),
+            plan: None,
             approvals: vec![TrailerApproval {
                 login: "alice".into(),
                 review_id: 123456,
@@ -348,6 +371,39 @@ mod tests {
         // Other trailers beside prgate's are fine.
         let with_other = format!("M\n\n{block}Co-authored-by: x <x@y>\n");
         assert_eq!(ApprovalTrailers::read(&with_other), Ok(Some(sample())));
+    }
+
+    #[test]
+    fn a_plan_digest_is_one_trailer_that_must_be_well_formed() {
+        let mut with_plan = sample();
+        with_plan.plan = Some(format!("sha256:{}", "3f".repeat(32)));
+        let block = with_plan.to_trailer_block();
+        assert!(
+            block.contains(&format!("\nPrgate-Plan: sha256:{}\n", "3f".repeat(32))),
+            "{block}"
+        );
+        assert_eq!(
+            ApprovalTrailers::parse(&format!("M\n\n{block}")),
+            Some(with_plan)
+        );
+        let twice = format!("M\n\n{block}prgate-plan: sha256:{}\n", "00".repeat(32));
+        assert_eq!(
+            ApprovalTrailers::read(&twice),
+            Err(TrailerError::Duplicate { key: "Prgate-Plan" })
+        );
+        for bad in ["sha256:xyz", "3f2a9c", &format!("sha1:{}", "ab".repeat(20))] {
+            let msg = format!("M\n\n{}Prgate-Plan: {bad}\n", sample().to_trailer_block());
+            assert!(
+                matches!(
+                    ApprovalTrailers::read(&msg),
+                    Err(TrailerError::Invalid {
+                        key: "Prgate-Plan",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     /// Found by the `trailers` fuzz target: a time with a fraction parsed, then printed back

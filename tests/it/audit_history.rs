@@ -86,6 +86,7 @@ fn trailers(r: &TestRepo, base: Oid, head: Oid, approvers: &[&str]) -> String {
         pull: "acme/infra#42".parse().unwrap(),
         head: head.to_string().parse().unwrap(),
         policy_blob: r.blob_id(base, POLICY_PATH).to_string().parse().unwrap(),
+        plan: None,
         approvals: approvers
             .iter()
             .enumerate()
@@ -231,6 +232,7 @@ fn note(r: &TestRepo, commit: Oid, head: Oid, outcome: Outcome) -> ExecutionNote
             submitted_at: None,
         }],
         decided_at: "2026-11-21T10:00:05Z".parse().unwrap(),
+        plan: None,
         execution: Some(ExecutionRecord {
             executor: "firewall".into(),
             started_at: "2026-11-21T10:01:00Z".parse().unwrap(),
@@ -240,8 +242,10 @@ fn note(r: &TestRepo, commit: Oid, head: Oid, outcome: Outcome) -> ExecutionNote
             outcome,
             refusal: None,
             operator: None,
+            plan: None,
         }),
         signature: None,
+        v2: None,
     }
 }
 

@@ -40,8 +40,54 @@ async fn the_demo_story_turns_out_as_told() {
     assert_eq!(report.production_rules, "allow = [22, 443]\n");
     assert!(report.audit_clean_before);
     assert_eq!(report.direct_push_execution, "failure");
+    // The plan was shown before approval, and bound into the merge.
+    assert!(
+        report.plan_description.starts_with("plan "),
+        "{}",
+        report.plan_description
+    );
+    assert!(
+        report.plan_comment.contains("open  tcp/443"),
+        "{}",
+        report.plan_comment
+    );
+    let plan = trailers
+        .plan
+        .as_deref()
+        .expect("Prgate-Plan in the trailers");
+    assert!(
+        report.plan_comment.contains(plan),
+        "{}",
+        report.plan_comment
+    );
+    // The drifted plan was refused, both plans shown, nothing applied; once production was
+    // back, the operator's re-run planned again and applied the approved effect.
+    assert_eq!(report.drift_execution, "failure");
+    assert!(
+        report.drift_description.contains("plan drifted"),
+        "{}",
+        report.drift_description
+    );
+    for shown in [
+        "The plan that was approved",
+        "close tcp/22",
+        "close tcp/3389",
+    ] {
+        assert!(
+            report.drift_comment.contains(shown),
+            "{shown}: {}",
+            report.drift_comment
+        );
+    }
+    assert_eq!(report.production_after_drift, "allow = [22, 443, 3389]\n");
+    assert!(
+        report.drift_rerun.contains("succeeded"),
+        "{}",
+        report.drift_rerun
+    );
+    assert_eq!(report.production_after_rerun, "allow = [443, 8443]\n");
     assert_eq!(
-        report.production_after_direct_push, "allow = [22, 443]\n",
+        report.production_after_direct_push, "allow = [443, 8443]\n",
         "the direct push never ran"
     );
     assert_eq!(
@@ -98,7 +144,15 @@ async fn the_demo_story_turns_out_as_told() {
         .unwrap();
     let log = String::from_utf8_lossy(&log.stdout).to_string();
     assert!(
-        log.contains("Notes (prgate)") && log.contains("\"outcome\": \"succeeded\""),
+        log.contains("Notes (prgate)") && log.contains("application/vnd.in-toto+json"),
         "{log}"
     );
+    // The demo writes version 2 records: the note's statement says what ran.
+    let note = Command::new("git")
+        .args(["-C", repo, "notes", "--ref=prgate", "show", &report.merge])
+        .output()
+        .unwrap();
+    let record = crate::common::record_json(&note.stdout);
+    assert_eq!(record["version"], 2, "{record}");
+    assert_eq!(record["execution"]["outcome"], "succeeded", "{record}");
 }

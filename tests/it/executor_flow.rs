@@ -676,8 +676,15 @@ async fn an_execution_with_a_signing_key_writes_a_signed_note() {
     assert_eq!(w.runs(), vec![merge.clone()]);
     let note = w.note(&merge).unwrap();
     assert_eq!(note["execution"]["outcome"], json!("succeeded"));
-    assert_eq!(note["signature"]["algorithm"], json!("ed25519"));
-    assert_eq!(note["signature"]["public_key"], json!(public));
+    // A version 2 record: a DSSE envelope with one signature, naming the gate's key id.
+    let envelope: serde_json::Value = serde_json::from_str(&w.note_text(&merge).unwrap()).unwrap();
+    assert_eq!(
+        envelope["payloadType"],
+        json!("application/vnd.in-toto+json")
+    );
+    assert_eq!(envelope["signatures"].as_array().map(Vec::len), Some(1));
+    assert_eq!(envelope["signatures"][0]["keyid"], generated["key_id"]);
+    assert_eq!(generated["key_id"].as_str().map(str::len), Some(64));
 
     let clone = w.agent_clone("auditor");
     git(

@@ -29,8 +29,10 @@ fn note_for(merge: git2::Oid, head: git2::Oid, base: git2::Oid) -> ExecutionNote
             submitted_at: None,
         }],
         decided_at: "2026-11-21T10:00:05Z".parse().unwrap(),
+        plan: None,
         execution: None,
         signature: None,
+        v2: None,
     }
 }
 
@@ -52,6 +54,7 @@ fn notes_round_trip_and_are_replaced() {
         outcome: Outcome::Refused,
         refusal: Some("merged content differs from what was approved: x".into()),
         operator: None,
+        plan: None,
     });
     write_note(&r.repo, s.main, &note).unwrap();
     let back = read_note(&r.repo, s.main).unwrap().unwrap();
@@ -131,6 +134,7 @@ fn a_push_never_rolls_back_a_later_record_another_replica_pushed() {
             outcome,
             refusal: None,
             operator: None,
+            plan: None,
         });
         n
     };

@@ -158,7 +158,12 @@ async fn a_rolled_back_provisional_note_never_leads_to_a_second_run() {
     let history = git_out(&clone, &["rev-list", "refs/notes/prgate"]);
     let provisional = history
         .lines()
-        .find(|c| git_out(&clone, &["show", &format!("{c}:{merge}")]).contains("\"interrupted\""))
+        .find(|c| {
+            crate::common::record_json(
+                git_out(&clone, &["show", &format!("{c}:{merge}")]).as_bytes(),
+            )["execution"]["outcome"]
+                == "interrupted"
+        })
         .expect("the provisional note is in the notes' history")
         .to_string();
     git_as(

@@ -258,10 +258,13 @@ fn the_readme_walkthrough_runs_as_written() {
         .current_dir(&run.try_dir)
         .output()
         .unwrap();
-    let note = String::from_utf8_lossy(&note.stdout);
+    // A version 2 record: a DSSE envelope; the record is its decoded statement.
+    let record = crate::common::record_json(&note.stdout);
     assert!(
-        note.contains(r#""outcome": "succeeded""#) && note.contains(r#""executor": "firewall""#),
-        "{note}\n{out}"
+        record["execution"]["outcome"] == "succeeded"
+            && record["execution"]["executor"] == "firewall"
+            && record["version"] == 2,
+        "{record}\n{out}"
     );
     assert!(out.contains("Notes (prgate):"), "{out}");
 

@@ -281,3 +281,119 @@ fn check_run_summary_with_no_rule_and_no_review() {
         .unwrap();
     insta::assert_snapshot!(body);
 }
+
+/// The plan comment per head: marker first, digest and size, output fenced (a plan that
+/// prints fences or headings cannot break out of it), long output folded.
+#[test]
+fn plan_comment() {
+    let digest = format!("sha256:{}", "3f2a9c".repeat(10) + "0123");
+    let marker = format!(
+        "<!-- prgate:plan executor=firewall head={} digest={digest} size=42 -->",
+        head()
+    );
+    let output = "open  tcp/443\nclose tcp/22\n```\n# not a heading\n";
+    let context = |folded: bool| {
+        json!({
+            "marker": marker, "executor": "firewall", "head": head(), "head_short": &head()[..7],
+            "base": "1".repeat(40), "base_short": "1111111", "digest": digest, "size": 42,
+            "output": output, "truncated": false, "folded": folded, "lines": 4, "failure": null,
+        })
+    };
+    let body = Renderer::default()
+        .render("comment_plan.md.j2", &context(false))
+        .unwrap();
+    assert!(body.starts_with(&format!("{marker}\n")), "{body}");
+    assert!(body.contains(&format!("Prgate-Plan: {digest}")), "{body}");
+    let (len, _, inside, after) = first_fenced_block(&body);
+    assert!(len > longest_backtick_run(output));
+    assert!(inside.contains("# not a heading"));
+    assert!(!after.contains("# not a heading"));
+    insta::assert_snapshot!(body);
+    let folded = Renderer::default()
+        .render("comment_plan.md.j2", &context(true))
+        .unwrap();
+    assert!(
+        folded.contains("<details><summary>plan output, 4 lines"),
+        "{folded}"
+    );
+
+    let failed = Renderer::default()
+        .render(
+            "comment_plan.md.j2",
+            &json!({
+                "marker": "<!-- prgate:plan executor=firewall head=x failed -->",
+                "executor": "firewall", "head": head(), "head_short": &head()[..7],
+                "base": "1".repeat(40), "base_short": "1111111", "digest": null, "size": null,
+                "output": "cannot read the live firewall\n", "truncated": false, "folded": false,
+                "lines": 1, "failure": "the plan failed with exit code 3\n# injected",
+            }),
+        )
+        .unwrap();
+    assert!(
+        failed.contains("**The plan failed**: the plan failed with exit code 3 # injected."),
+        "{failed}"
+    );
+    assert!(!failed.contains("Prgate-Plan"), "{failed}");
+}
+
+/// A drift refusal shows the approved plan and the new one.
+#[test]
+fn refused_comment_with_both_plans() {
+    let body = Renderer::default()
+        .render(
+            "comment_refused.md.j2",
+            &json!({
+                "merge": head(), "merge_short": &head()[..7], "executor": "firewall",
+                "repo": "acme/infra", "pull": 3,
+                "reason": "plan drifted: approved 3f2a9c…, now 9b1e77… (the world changed or the base moved since the approval); a drifted plan is never applied: a human must approve the new plan",
+                "plans": {
+                    "approved": {"digest": "sha256:3f2a9c", "size": 14, "output": "open  tcp/443\n"},
+                    "now": {"digest": "sha256:9b1e77", "size": 34, "output": "open  tcp/443\nclose tcp/3389\n", "truncated": false, "failure": null},
+                },
+            }),
+        )
+        .unwrap();
+    assert!(body.starts_with(&format!("<!-- prgate:execution merge={} -->\n", head())));
+    assert!(body.contains("The plan that was approved") && body.contains("The plan now"));
+    insta::assert_snapshot!(body);
+    // Without the approved plan's text (another process planned it), the PR is pointed to it.
+    let without = Renderer::default()
+        .render(
+            "comment_refused.md.j2",
+            &json!({
+                "merge": head(), "merge_short": &head()[..7], "executor": "firewall",
+                "repo": "acme/infra", "pull": 3, "reason": "plan drifted",
+                "plans": {
+                    "approved": {"digest": "sha256:3f2a9c", "size": 14, "output": null},
+                    "now": null,
+                },
+            }),
+        )
+        .unwrap();
+    assert!(
+        without.contains("its text is in prgate's plan comment"),
+        "{without}"
+    );
+}
+
+/// The check run's summary carries the plan, its digest and output.
+#[test]
+fn check_run_summary_with_a_plan() {
+    let body = Renderer::default()
+        .render(
+            "check_run.md.j2",
+            &json!({
+                "state": "pending", "title": "Waiting for approval",
+                "description": "plan 3f2a9c…; needs 1 approval from alice or acme/netops (firewall)",
+                "head": head(), "head_short": &head()[..7],
+                "rules": [{"name": "firewall", "min_approvals": 1, "approvals": [], "satisfied": false, "approvers": "alice or acme/netops", "executor": "firewall"}],
+                "approvals": [], "denials": [], "notes": [], "page_url": null,
+                "plan": {"executor": "firewall", "state": "ready", "digest": "sha256:3f2a9c", "size": 14,
+                         "base": "1111111", "output": "open  tcp/443\n", "truncated": false, "failure": null},
+            }),
+        )
+        .unwrap();
+    assert!(body.contains("### Plan of `firewall`"), "{body}");
+    assert!(body.contains("Digest `sha256:3f2a9c` (14 bytes)"), "{body}");
+    insta::assert_snapshot!(body);
+}

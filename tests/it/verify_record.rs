@@ -20,6 +20,7 @@ fn trailers(head: Oid, policy_blob: Oid, approvers: &[&str]) -> String {
         pull: "acme/infra#42".parse().unwrap(),
         head: head.to_string().parse().unwrap(),
         policy_blob: policy_blob.to_string().parse().unwrap(),
+        plan: None,
         approvals: approvers
             .iter()
             .enumerate()
@@ -84,6 +85,7 @@ fn note_for(r: &TestRepo, s: &Scenario, m: Oid) -> ExecutionNote {
             submitted_at: None,
         }],
         decided_at: "2026-11-21T10:00:05Z".parse().unwrap(),
+        plan: None,
         execution: Some(ExecutionRecord {
             executor: "firewall".into(),
             started_at: "2026-11-21T10:01:00Z".parse().unwrap(),
@@ -93,8 +95,10 @@ fn note_for(r: &TestRepo, s: &Scenario, m: Oid) -> ExecutionNote {
             outcome: Outcome::Succeeded,
             refusal: None,
             operator: None,
+            plan: None,
         }),
         signature: None,
+        v2: None,
     }
 }
 

@@ -193,6 +193,8 @@ pub fn firewall_executor(dir: &Path, settings: &ExecSettings) -> prgate::config:
         // The script runs through `sh`, so it is named here: it is governed by the firewall
         // rule, not by the defaults.
         program_paths: Some(vec!["scripts/apply-firewall.sh".into()]),
+        plan: None,
+        plan_env: Default::default(),
     }
 }
 
@@ -300,6 +302,15 @@ impl World {
 
     /// As [`World::start_without_gate`], with another simulator seed.
     pub async fn start_without_gate_seeded(policy: &str, seed: &str) -> World {
+        Self::start_without_gate_with(policy, seed, &[]).await
+    }
+
+    /// As [`World::start_without_gate_seeded`], with more files in the first commit on main.
+    pub async fn start_without_gate_with(
+        policy: &str,
+        seed: &str,
+        extra_files: &[(&str, &str)],
+    ) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let seed = prgate_sim::SimState::from_toml(seed).unwrap();
         let sim = prgate_sim::start("127.0.0.1:0".parse().unwrap(), seed, tmp.path().join("sim"))
@@ -320,18 +331,14 @@ impl World {
             work,
             tmp,
         };
-        w.commit_and_push(
-            "main",
-            &[
-                (".github/prgate.toml", policy),
-                ("firewall/rules.toml", "allow = [22]\n"),
-                ("README.md", "infra\n"),
-                ("scripts/apply-firewall.sh", APPLY_SCRIPT),
-            ],
-            "root",
-            "root",
-            "initial",
-        );
+        let mut files = vec![
+            (".github/prgate.toml", policy),
+            ("firewall/rules.toml", "allow = [22]\n"),
+            ("README.md", "infra\n"),
+            ("scripts/apply-firewall.sh", APPLY_SCRIPT),
+        ];
+        files.extend_from_slice(extra_files);
+        w.commit_and_push("main", &files, "root", "root", "initial");
         w.sim.settle().await;
         w
     }
@@ -839,8 +846,15 @@ impl World {
         panic!("no execution result on {sha}");
     }
 
-    /// The prgate note on a commit, read from the code host's repository.
+    /// The prgate note on a commit, read from the code host's repository, as the record it
+    /// states (see `super::record_json`).
     pub fn note(&self, sha: &str) -> Option<serde_json::Value> {
+        self.note_text(sha)
+            .map(|t| super::record_json(t.as_bytes()))
+    }
+
+    /// The prgate note's text on a commit exactly as stored.
+    pub fn note_text(&self, sha: &str) -> Option<String> {
         let bare = self.bare_dir();
         let out = Command::new("git")
             .arg("--git-dir")
@@ -850,7 +864,7 @@ impl World {
             .unwrap();
         out.status
             .success()
-            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Every comment on a PR, joined.
