@@ -115,7 +115,7 @@ pub struct Pusher {
 }
 
 /// The approved plan's digest (`sha256:<hex>`) and size in bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanDigest {
     pub digest: String,
     pub size: u64,
