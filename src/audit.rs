@@ -330,6 +330,19 @@ impl From<AuditError> for WalkError {
     }
 }
 
+/// The error for a failed git read, its words built only if it fails: the walk asks for one
+/// on every commit it passes, and formatting them all up front cost a tenth of the audit.
+fn git_err<'a>(
+    path: &'a str,
+    what: impl FnOnce() -> String + 'a,
+) -> impl FnOnce(git2::Error) -> AuditError + 'a {
+    move |source| AuditError::Git {
+        what: what(),
+        path: path.to_string(),
+        source,
+    }
+}
+
 /// The facts of commit `id`: from the commit-graph when it covers the commit, else read.
 fn commit_facts(
     repo: &Repository,
@@ -369,16 +382,13 @@ fn walk_first_parent(
     findings: &mut Vec<(u64, Findings)>,
     trusted: &[VerifyingKey],
 ) -> Result<(), WalkError> {
-    let git = |what: String| {
-        let path = path.to_string();
-        move |source| AuditError::Git { what, path, source }
-    };
     let mut current = tip;
     let mut chain = chain::Chain::default();
-    let mut facts = commit_facts(repo, graph, tip).map_err(git(format!("commit {tip}")))?;
+    let mut facts =
+        commit_facts(repo, graph, tip).map_err(git_err(path, || format!("commit {tip}")))?;
     let mut current_tree = repo
         .find_tree(facts.tree)
-        .map_err(git(format!("the tree of {tip}")))?;
+        .map_err(git_err(path, || format!("the tree of {tip}")))?;
     loop {
         let note_blob = notes.get(&current).copied();
         let mut note = note_blob.map(|b| read_note_blob(repo, current, b));
@@ -389,7 +399,7 @@ fn walk_first_parent(
                 let digest = repo
                     .find_blob(blob)
                     .map(|b| crate::record::envelope::note_digest(b.content()))
-                    .map_err(git(format!("the note on {current}")))?;
+                    .map_err(git_err(path, || format!("the note on {current}")))?;
                 chain.meet(current, index, &digest, note.as_ref())
             }
             None => {
@@ -400,7 +410,8 @@ fn walk_first_parent(
         if let Some(b) = chain_break {
             findings.push((
                 b.index,
-                chain_findings(repo, &b).map_err(git(format!("commit {}", b.later)))?,
+                chain_findings(repo, &b)
+                    .map_err(git_err(path, || format!("commit {}", b.later)))?,
             ));
         }
         if let Some(stop) = limit.stop_at(current, note.as_ref()) {
@@ -412,10 +423,11 @@ fn walk_first_parent(
         let parent = match facts.first_parent {
             None => None,
             Some(p) => {
-                let pf = commit_facts(repo, graph, p).map_err(git(format!("commit {p}")))?;
+                let pf = commit_facts(repo, graph, p)
+                    .map_err(git_err(path, || format!("commit {p}")))?;
                 let t = repo
                     .find_tree(pf.tree)
-                    .map_err(git(format!("the tree of {p}")))?;
+                    .map_err(git_err(path, || format!("the tree of {p}")))?;
                 Some((p, pf, t))
             }
         };
@@ -423,12 +435,12 @@ fn walk_first_parent(
             None => (None, None),
             Some((p, _, t)) => policies
                 .governance_at(repo, t)
-                .map_err(git(format!("{POLICY_PATH} at {p}")))?,
+                .map_err(git_err(path, || format!("{POLICY_PATH} at {p}")))?,
         };
         let governed = match (governance, &parent) {
             (Some(g), Some((_, _, parent_tree))) => g
                 .changes_governed(repo, parent_tree, &current_tree)
-                .map_err(git(format!("the change of {current}")))?,
+                .map_err(git_err(path, || format!("the change of {current}")))?,
             _ => {
                 report.commits_before_policy += 1;
                 false
@@ -437,7 +449,7 @@ fn walk_first_parent(
         if governed || note.is_some() {
             let c = repo
                 .find_commit(current)
-                .map_err(git(format!("commit {current}")))?;
+                .map_err(git_err(path, || format!("commit {current}")))?;
             // The commit read in full must be what the graph said it is.
             if graph.is_some()
                 && (c.tree_id() != facts.tree
@@ -469,7 +481,8 @@ fn walk_first_parent(
                 if let Some(b) = chain.at_root() {
                     findings.push((
                         b.index,
-                        chain_findings(repo, &b).map_err(git(format!("commit {}", b.later)))?,
+                        chain_findings(repo, &b)
+                            .map_err(git_err(path, || format!("commit {}", b.later)))?,
                     ));
                 }
                 return Ok(());
