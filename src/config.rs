@@ -129,6 +129,18 @@ impl SecretRef {
     }
 }
 
+/// Resolves every secret of an executor's `env` or `plan_env`, naming the first that does not
+/// resolve: a run (or plan) gets all its secrets or does not start.
+pub fn resolve_env(env: &BTreeMap<String, SecretRef>) -> Result<Vec<(String, Secret)>, String> {
+    env.iter()
+        .map(|(k, r)| {
+            r.resolve()
+                .map(|s| (k.clone(), s))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 /// A duration written as in `"72h"`, `"10m"`, `"30s"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

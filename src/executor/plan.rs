@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::run::{RunSpec, run_executor};
-use crate::config::{ExecutorConfig, Secret};
+use crate::config::ExecutorConfig;
 use crate::git::worktree::{Checkout, checkout_fresh};
 use crate::policy::compile_pattern;
 use crate::record::note::{Outcome, PlanDigest};
@@ -209,16 +209,7 @@ pub struct PlanSpec<'a> {
 pub async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
     let failed =
         |reason: String| PlanRun::failed(spec.executor, spec.programs_from, spec.head, reason);
-    let env: Result<Vec<(String, Secret)>, String> = spec
-        .config
-        .plan_env
-        .iter()
-        .map(|(k, r)| {
-            r.resolve()
-                .map(|s| (k.clone(), s))
-                .map_err(|e| e.to_string())
-        })
-        .collect();
+    let env = crate::config::resolve_env(&spec.config.plan_env);
     let env = match env {
         Ok(env) => env,
         Err(reason) => {

@@ -963,15 +963,7 @@ impl Executor {
         let prepared = checkout_fresh(&mirror, m, &workdir)
             .map_err(|e| format!("cannot check out the merge: {e}"))
             .and_then(|checkout| {
-                let env: Result<Vec<(String, Secret)>, String> = exec
-                    .env
-                    .iter()
-                    .map(|(k, r)| {
-                        r.resolve()
-                            .map(|s| (k.clone(), s))
-                            .map_err(|e| e.to_string())
-                    })
-                    .collect();
+                let env = crate::config::resolve_env(&exec.env);
                 match env {
                     Ok(env) => Ok((checkout, env)),
                     Err(reason) => {
