@@ -3,6 +3,7 @@
 //! checks are `verify`'s; this module decides which commits need one and classifies what is
 //! wrong, fast enough to run over a long history in about the time `git log` takes.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -24,6 +25,7 @@ use crate::verify::{
 use ed25519_dalek::VerifyingKey;
 
 mod chain;
+mod checker;
 mod limit;
 pub use limit::StoppedAt;
 use limit::WalkLimit;
@@ -269,25 +271,55 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     let mut findings: Vec<(u64, Findings)> = Vec::new();
     let mut graph = CommitGraph::open(&repo);
 
-    // Governed commits are checked as they are found. (Checking them on worker threads, each
-    // with its own `Repository`, was measured slower: libgit2 serialises pack reads.)
+    // The walk finds the commits to check and a second thread checks them, each with its own
+    // `Repository`: checking a record reads several objects per commit, and on two cores it
+    // then costs the walk nothing (measured in docs/audit.md).
     loop {
         let mut policies = PolicyCache::default();
-        match walk_first_parent(
-            &repo,
-            graph.as_ref(),
-            tip,
-            &limit,
-            &notes,
-            &mut policies,
-            &mut report,
-            &mut progress,
-            &path,
-            &mut findings,
-            &opts.trusted_keys,
-        ) {
+        let walked = std::thread::scope(|scope| {
+            let (to_checker, checks) = std::sync::mpsc::sync_channel(checker::IN_FLIGHT);
+            let checker = scope.spawn(|| {
+                checker::check_commits(
+                    &opts.repo_path,
+                    graph.as_ref(),
+                    &opts.trusted_keys,
+                    &path,
+                    checks,
+                )
+            });
+            let walked = walk_first_parent(
+                &repo,
+                graph.as_ref(),
+                tip,
+                &limit,
+                &notes,
+                &mut policies,
+                &mut report,
+                &mut progress,
+                &path,
+                &to_checker,
+            );
+            drop(to_checker);
+            let checked = checker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            match (walked, checked) {
+                // The walk's own error first; a walk cut short by the checker has the checker's.
+                (Err(WalkError::Audit(e)), _) => Err(WalkError::Audit(e)),
+                (_, Err(e)) => Err(e),
+                (Err(e), Ok(_)) => Err(e),
+                (Ok(()), Ok(checked)) => {
+                    findings = checked;
+                    Ok(())
+                }
+            }
+        });
+        match walked {
             Ok(()) => break,
             Err(WalkError::Audit(e)) => return Err(e),
+            Err(WalkError::CheckerStopped) => {
+                unreachable!("the checker stops early only with an error, which is returned")
+            }
             Err(WalkError::GraphDisagrees) => {
                 // A commit-graph that does not describe the commits is not used at all.
                 graph = None;
@@ -322,6 +354,8 @@ enum WalkError {
     Audit(AuditError),
     /// The commit-graph disagrees with a commit read in full: start over without it.
     GraphDisagrees,
+    /// The checker stopped taking commits (it failed; its error says why).
+    CheckerStopped,
 }
 
 impl From<AuditError> for WalkError {
@@ -379,11 +413,12 @@ fn walk_first_parent(
     report: &mut AuditReport,
     progress: &mut Progress,
     path: &str,
-    findings: &mut Vec<(u64, Findings)>,
-    trusted: &[VerifyingKey],
+    checker: &std::sync::mpsc::SyncSender<checker::Message>,
 ) -> Result<(), WalkError> {
     let mut current = tip;
-    let mut chain = chain::Chain::default();
+    // Commits without a note walked since the last one handed to the checker (for the chain).
+    let mut passed = Vec::new();
+    let send = |m: checker::Message| checker.send(m).map_err(|_| WalkError::CheckerStopped);
     let mut facts =
         commit_facts(repo, graph, tip).map_err(git_err(path, || format!("commit {tip}")))?;
     let mut current_tree = repo
@@ -391,32 +426,29 @@ fn walk_first_parent(
         .map_err(git_err(path, || format!("the tree of {tip}")))?;
     loop {
         let note_blob = notes.get(&current).copied();
-        let mut note = note_blob.map(|b| read_note_blob(repo, current, b));
-        let index = report.commits_walked;
-        // The chain is checked up to the commit where the walk stops, whose note the walk read.
-        let chain_break = match note_blob {
-            Some(blob) => {
-                let digest = repo
-                    .find_blob(blob)
-                    .map(|b| crate::record::envelope::note_digest(b.content()))
-                    .map_err(git_err(path, || format!("the note on {current}")))?;
-                chain.meet(current, index, &digest, note.as_ref())
-            }
-            None => {
-                chain.pass(current);
-                None
-            }
+        // With --since a note may be where the walk stops, so the walk reads it; else the
+        // checker does.
+        let note = match (note_blob, limit.since) {
+            (Some(blob), Some(_)) => Some(read_note_blob(repo, current, blob)),
+            _ => None,
         };
-        if let Some(b) = chain_break {
-            findings.push((
-                b.index,
-                chain_findings(repo, &b)
-                    .map_err(git_err(path, || format!("commit {}", b.later)))?,
-            ));
-        }
+        let index = report.commits_walked;
         if let Some(stop) = limit.stop_at(current, note.as_ref()) {
             report.stopped_at = Some(stop);
-            return Ok(());
+            // The chain is checked up to the commit where the walk stops, with its note.
+            if let Some(blob) = note_blob {
+                send(checker::Message::Commit(checker::Check {
+                    index,
+                    commit: current,
+                    passed: std::mem::take(&mut passed),
+                    note: Some(checker::NoteToRead { blob, read: note }),
+                    audit: None,
+                }))?;
+            }
+            return send(checker::Message::End {
+                passed,
+                at_root: false,
+            });
         }
         report.commits_walked += 1;
         progress.tick(report);
@@ -446,30 +478,23 @@ fn walk_first_parent(
                 false
             }
         };
-        if governed || note.is_some() {
-            let c = repo
-                .find_commit(current)
-                .map_err(git_err(path, || format!("commit {current}")))?;
-            // The commit read in full must be what the graph said it is.
-            if graph.is_some()
-                && (c.tree_id() != facts.tree
-                    || c.parent_ids().next() != facts.first_parent
-                    || c.time().seconds() != facts.time)
-            {
-                return Err(WalkError::GraphDisagrees);
-            }
-            let known = Known {
-                graph,
-                base_policy: parent.as_ref().map(|_| base_policy),
-            };
-            let mut f = Findings::default();
-            if governed {
-                report.governed_commits += 1;
-                audit_governed(repo, &c, note.take(), known, trusted, &mut f);
-            } else if let Some(note) = note.take() {
-                audit_ungoverned_note(repo, &c, note, known, trusted, &mut f);
-            }
-            findings.push((index, f));
+        if governed {
+            report.governed_commits += 1;
+        }
+        if governed || note_blob.is_some() {
+            send(checker::Message::Commit(checker::Check {
+                index,
+                commit: current,
+                passed: std::mem::take(&mut passed),
+                note: note_blob.map(|blob| checker::NoteToRead { blob, read: note }),
+                audit: Some(checker::Audit {
+                    governed,
+                    graph_facts: graph.is_some().then_some(facts),
+                    base_policy: parent.as_ref().map(|_| base_policy),
+                }),
+            }))?;
+        } else {
+            passed.push(current);
         }
         match parent {
             Some((p, pf, t)) => {
@@ -478,14 +503,10 @@ fn walk_first_parent(
                 current_tree = t;
             }
             None => {
-                if let Some(b) = chain.at_root() {
-                    findings.push((
-                        b.index,
-                        chain_findings(repo, &b)
-                            .map_err(git_err(path, || format!("commit {}", b.later)))?,
-                    ));
-                }
-                return Ok(());
+                return send(checker::Message::End {
+                    passed,
+                    at_root: true,
+                });
             }
         }
     }
@@ -534,6 +555,10 @@ fn read_note_blob(
         commit: commit.to_string(),
         source,
     })?;
+    parse_note_blob(commit, &blob)
+}
+
+fn parse_note_blob(commit: Oid, blob: &git2::Blob<'_>) -> Result<Option<ExecutionNote>, NoteError> {
     let text = std::str::from_utf8(blob.content()).map_err(|_| NoteError::NotOurs {
         commit: commit.to_string(),
         message: "the note is not UTF-8 text".into(),
@@ -825,6 +850,95 @@ impl Governance {
         new: Option<&Tree<'_>>,
         dir: &str,
     ) -> Result<bool, git2::Error> {
+        if let (Some(old), Some(new)) = (old, new)
+            && let Some(governed) = self.sorted_trees_governed(repo, old, new, dir)
+        {
+            return governed;
+        }
+        self.trees_governed_by_name(repo, old, new, dir)
+    }
+
+    /// [`Self::trees_governed`] as one merge of the two sorted entry lists, with no lookup by
+    /// name; `None` when either tree's entries are not in git's order (a tree git would not
+    /// write), left to the lookup by name, which does not rely on the order.
+    fn sorted_trees_governed(
+        &self,
+        repo: &Repository,
+        old: &Tree<'_>,
+        new: &Tree<'_>,
+        dir: &str,
+    ) -> Option<Result<bool, git2::Error>> {
+        let entry = |e: &git2::TreeEntry<'_>| (e.id(), e.filemode());
+        let (mut olds, mut news) = (old.iter().peekable(), new.iter().peekable());
+        let (mut last_old, mut last_new) =
+            (None::<git2::TreeEntry<'_>>, None::<git2::TreeEntry<'_>>);
+        loop {
+            let order = match (olds.peek(), news.peek()) {
+                (None, None) => return Some(Ok(false)),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(o), Some(n)) => git_tree_order(o, n),
+            };
+            let (before, after, name) = match order {
+                Ordering::Less => {
+                    let o = olds.next()?;
+                    if last_old
+                        .as_ref()
+                        .is_some_and(|l| git_tree_order(l, &o).is_ge())
+                    {
+                        return None;
+                    }
+                    let r = (Some(entry(&o)), None, o.name_bytes().to_vec());
+                    last_old = Some(o);
+                    r
+                }
+                Ordering::Greater => {
+                    let n = news.next()?;
+                    if last_new
+                        .as_ref()
+                        .is_some_and(|l| git_tree_order(l, &n).is_ge())
+                    {
+                        return None;
+                    }
+                    let r = (None, Some(entry(&n)), n.name_bytes().to_vec());
+                    last_new = Some(n);
+                    r
+                }
+                Ordering::Equal => {
+                    let (o, n) = (olds.next()?, news.next()?);
+                    if last_old
+                        .as_ref()
+                        .is_some_and(|l| git_tree_order(l, &o).is_ge())
+                        || last_new
+                            .as_ref()
+                            .is_some_and(|l| git_tree_order(l, &n).is_ge())
+                    {
+                        return None;
+                    }
+                    let r = (Some(entry(&o)), Some(entry(&n)), n.name_bytes().to_vec());
+                    (last_old, last_new) = (Some(o), Some(n));
+                    r
+                }
+            };
+            if before != after {
+                match self.entry_governed(repo, dir, &name, before, after) {
+                    Ok(false) => {}
+                    // A governed change ends the comparison; so does an error, which the
+                    // lookup by name would meet again.
+                    done => return Some(done),
+                }
+            }
+        }
+    }
+
+    /// [`Self::trees_governed`] by looking each entry up in the other tree.
+    fn trees_governed_by_name(
+        &self,
+        repo: &Repository,
+        old: Option<&Tree<'_>>,
+        new: Option<&Tree<'_>>,
+        dir: &str,
+    ) -> Result<bool, git2::Error> {
         if let Some(new) = new {
             for e in new.iter() {
                 let before = old
@@ -907,6 +1021,16 @@ impl Governance {
             Some(lit) => lit.iter().zip(&parts).all(|(a, b)| a == b),
         })
     }
+}
+
+/// git's order of tree entries: by name, with a directory's name compared as if it ended in
+/// `/` (so `a.txt` sorts between a file `a` and a directory `a`).
+fn git_tree_order(a: &git2::TreeEntry<'_>, b: &git2::TreeEntry<'_>) -> Ordering {
+    fn key<'e>(e: &'e git2::TreeEntry<'_>) -> impl Iterator<Item = u8> + 'e {
+        let dir: &'static [u8] = if e.filemode() == TREE_MODE { b"/" } else { b"" };
+        e.name_bytes().iter().chain(dir).copied()
+    }
+    key(a).cmp(key(b))
 }
 
 /// Compiled policies by blob id, and the last `.github` directory seen, so that the usual

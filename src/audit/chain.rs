@@ -46,13 +46,14 @@ impl Chain {
         }
     }
 
-    /// A commit with a note: `digest` is the sha256 of its text, `note` as parsed. Returns the
-    /// break this reveals about the record waiting for its predecessor, if any.
+    /// A commit with a note: `digest` gives the sha256 of its text (asked for only when the
+    /// waiting record names this commit), `note` as parsed. Returns the break this reveals
+    /// about the record waiting for its predecessor, if any.
     pub fn meet(
         &mut self,
         commit: Oid,
         index: u64,
-        digest: &str,
+        digest: impl FnOnce() -> String,
         note: Option<&Result<Option<ExecutionNote>, NoteError>>,
     ) -> Option<Break> {
         let parsed = match note {
@@ -70,7 +71,12 @@ impl Chain {
         found
     }
 
-    fn check(&self, commit: Oid, digest: &str, note: Option<&ExecutionNote>) -> Option<Break> {
+    fn check(
+        &self,
+        commit: Oid,
+        digest: impl FnOnce() -> String,
+        note: Option<&ExecutionNote>,
+    ) -> Option<Break> {
         let w = self.waiting.as_ref()?;
         let broken = |detail: String| {
             Some(Break {
@@ -86,6 +92,7 @@ impl Chain {
             ));
         };
         if p.commit.as_str() == commit.to_string() {
+            let digest = digest();
             let replaced = note
                 .and_then(|n| n.v2.as_ref())
                 .is_some_and(|f| f.replaces.contains(&p.digest.sha256));
@@ -164,11 +171,19 @@ mod tests {
     fn an_intact_chain_has_no_break() {
         let mut c = Chain::default();
         assert_eq!(
-            c.meet(oid(9), 0, "d9", Some(&record(Some((7, "d7")), &[]))),
+            c.meet(
+                oid(9),
+                0,
+                || "d9".into(),
+                Some(&record(Some((7, "d7")), &[]))
+            ),
             None
         );
         c.pass(oid(8));
-        assert_eq!(c.meet(oid(7), 2, "d7", Some(&record(None, &[]))), None);
+        assert_eq!(
+            c.meet(oid(7), 2, || "d7".into(), Some(&record(None, &[]))),
+            None
+        );
         c.pass(oid(6));
         assert_eq!(c.at_root(), None);
     }
@@ -179,17 +194,27 @@ mod tests {
         c.meet(
             oid(9),
             0,
-            "d9",
+            || "d9".into(),
             Some(&record(Some((7, "provisional")), &[])),
         );
         assert_eq!(
-            c.meet(oid(7), 1, "final", Some(&record(None, &["provisional"]))),
+            c.meet(
+                oid(7),
+                1,
+                || "final".into(),
+                Some(&record(None, &["provisional"]))
+            ),
             None
         );
         let mut c = Chain::default();
-        c.meet(oid(9), 0, "d9", Some(&record(Some((7, "final")), &[])));
+        c.meet(
+            oid(9),
+            0,
+            || "d9".into(),
+            Some(&record(Some((7, "final")), &[])),
+        );
         let b = c
-            .meet(oid(7), 1, "provisional", Some(&record(None, &[])))
+            .meet(oid(7), 1, || "provisional".into(), Some(&record(None, &[])))
             .unwrap();
         assert_eq!(b.later, oid(9));
         assert!(
@@ -202,15 +227,27 @@ mod tests {
     #[test]
     fn a_deleted_predecessor_names_both_commits() {
         let mut c = Chain::default();
-        c.meet(oid(9), 0, "d9", Some(&record(Some((7, "d7")), &[])));
+        c.meet(
+            oid(9),
+            0,
+            || "d9".into(),
+            Some(&record(Some((7, "d7")), &[])),
+        );
         c.pass(oid(8));
         c.pass(oid(7));
-        let b = c.meet(oid(5), 3, "d5", Some(&record(None, &[]))).unwrap();
+        let b = c
+            .meet(oid(5), 3, || "d5".into(), Some(&record(None, &[])))
+            .unwrap();
         assert!(b.detail.contains("gone"), "{}", b.detail);
         assert!(b.detail.contains(&oid(7).to_string()) && b.detail.contains(&oid(9).to_string()));
         // Deleted with nothing older: found at the root.
         let mut c = Chain::default();
-        c.meet(oid(9), 0, "d9", Some(&record(Some((7, "d7")), &[])));
+        c.meet(
+            oid(9),
+            0,
+            || "d9".into(),
+            Some(&record(Some((7, "d7")), &[])),
+        );
         c.pass(oid(7));
         assert!(c.at_root().unwrap().detail.contains("gone"));
     }
@@ -218,19 +255,35 @@ mod tests {
     #[test]
     fn a_record_in_between_or_a_first_record_with_a_predecessor_breaks() {
         let mut c = Chain::default();
-        c.meet(oid(9), 0, "d9", Some(&record(Some((5, "d5")), &[])));
+        c.meet(
+            oid(9),
+            0,
+            || "d9".into(),
+            Some(&record(Some((5, "d5")), &[])),
+        );
         let b = c
-            .meet(oid(7), 1, "d7", Some(&record(Some((5, "d5")), &[])))
+            .meet(
+                oid(7),
+                1,
+                || "d7".into(),
+                Some(&record(Some((5, "d5")), &[])),
+            )
             .unwrap();
         assert!(b.detail.contains("added in between"), "{}", b.detail);
         let mut c = Chain::default();
-        c.meet(oid(9), 0, "d9", Some(&record(None, &[])));
-        assert!(c.meet(oid(7), 1, "d7", Some(&record(None, &[]))).is_some());
+        c.meet(oid(9), 0, || "d9".into(), Some(&record(None, &[])));
+        assert!(
+            c.meet(oid(7), 1, || "d7".into(), Some(&record(None, &[])))
+                .is_some()
+        );
         // A version 1 record names nothing and waits for nothing.
         let mut c = Chain::default();
         let mut v1 = crate::record::note::tests::sample();
         v1.version = 1;
-        c.meet(oid(9), 0, "d9", Some(&Ok(Some(v1))));
-        assert_eq!(c.meet(oid(7), 1, "d7", Some(&record(None, &[]))), None);
+        c.meet(oid(9), 0, || "d9".into(), Some(&Ok(Some(v1))));
+        assert_eq!(
+            c.meet(oid(7), 1, || "d7".into(), Some(&record(None, &[]))),
+            None
+        );
     }
 }
