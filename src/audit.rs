@@ -868,60 +868,26 @@ impl Governance {
         new: &Tree<'_>,
         dir: &str,
     ) -> Option<Result<bool, git2::Error>> {
-        let entry = |e: &git2::TreeEntry<'_>| (e.id(), e.filemode());
-        let (mut olds, mut news) = (old.iter().peekable(), new.iter().peekable());
-        let (mut last_old, mut last_new) =
-            (None::<git2::TreeEntry<'_>>, None::<git2::TreeEntry<'_>>);
+        let (old_entries, new_entries): (Vec<_>, Vec<_>) =
+            (old.iter().collect(), new.iter().collect());
+        let (olds, news) = (sorted_entries(&old_entries)?, sorted_entries(&new_entries)?);
+        let (mut i, mut j) = (0, 0);
         loop {
-            let order = match (olds.peek(), news.peek()) {
+            let order = match (olds.get(i), news.get(j)) {
                 (None, None) => return Some(Ok(false)),
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
-                (Some(o), Some(n)) => git_tree_order(o, n),
+                (Some(o), Some(n)) => o.git_order(n),
             };
             let (before, after, name) = match order {
-                Ordering::Less => {
-                    let o = olds.next()?;
-                    if last_old
-                        .as_ref()
-                        .is_some_and(|l| git_tree_order(l, &o).is_ge())
-                    {
-                        return None;
-                    }
-                    let r = (Some(entry(&o)), None, o.name_bytes().to_vec());
-                    last_old = Some(o);
-                    r
-                }
-                Ordering::Greater => {
-                    let n = news.next()?;
-                    if last_new
-                        .as_ref()
-                        .is_some_and(|l| git_tree_order(l, &n).is_ge())
-                    {
-                        return None;
-                    }
-                    let r = (None, Some(entry(&n)), n.name_bytes().to_vec());
-                    last_new = Some(n);
-                    r
-                }
-                Ordering::Equal => {
-                    let (o, n) = (olds.next()?, news.next()?);
-                    if last_old
-                        .as_ref()
-                        .is_some_and(|l| git_tree_order(l, &o).is_ge())
-                        || last_new
-                            .as_ref()
-                            .is_some_and(|l| git_tree_order(l, &n).is_ge())
-                    {
-                        return None;
-                    }
-                    let r = (Some(entry(&o)), Some(entry(&n)), n.name_bytes().to_vec());
-                    (last_old, last_new) = (Some(o), Some(n));
-                    r
-                }
+                Ordering::Less => (Some(olds[i].entry), None, olds[i].name),
+                Ordering::Greater => (None, Some(news[j].entry), news[j].name),
+                Ordering::Equal => (Some(olds[i].entry), Some(news[j].entry), news[j].name),
             };
+            i += usize::from(order.is_le());
+            j += usize::from(order.is_ge());
             if before != after {
-                match self.entry_governed(repo, dir, &name, before, after) {
+                match self.entry_governed(repo, dir, name, before, after) {
                     Ok(false) => {}
                     // A governed change ends the comparison; so does an error, which the
                     // lookup by name would meet again.
@@ -1023,14 +989,41 @@ impl Governance {
     }
 }
 
-/// git's order of tree entries: by name, with a directory's name compared as if it ended in
-/// `/` (so `a.txt` sorts between a file `a` and a directory `a`).
-fn git_tree_order(a: &git2::TreeEntry<'_>, b: &git2::TreeEntry<'_>) -> Ordering {
-    fn key<'e>(e: &'e git2::TreeEntry<'_>) -> impl Iterator<Item = u8> + 'e {
-        let dir: &'static [u8] = if e.filemode() == TREE_MODE { b"/" } else { b"" };
-        e.name_bytes().iter().chain(dir).copied()
+/// A tree entry as the sorted comparison reads it: its name, and its object id and mode.
+struct SortedEntry<'e> {
+    name: &'e [u8],
+    entry: (Oid, i32),
+}
+
+impl SortedEntry<'_> {
+    /// git's order of tree entries: by name, with a directory's name compared as if it ended
+    /// in `/` (so `a.txt` sorts between a file `a` and a directory `a`).
+    fn git_order(&self, other: &SortedEntry<'_>) -> Ordering {
+        let n = self.name.len().min(other.name.len());
+        let tail = |e: &SortedEntry<'_>| match e.name.get(n) {
+            Some(b) => *b,
+            None if e.entry.1 == TREE_MODE => b'/',
+            None => 0,
+        };
+        self.name[..n]
+            .cmp(&other.name[..n])
+            .then_with(|| tail(self).cmp(&tail(other)))
     }
-    key(a).cmp(key(b))
+}
+
+/// The entries with their names, or `None` unless each sorts strictly after the one before.
+fn sorted_entries<'e>(entries: &'e [git2::TreeEntry<'_>]) -> Option<Vec<SortedEntry<'e>>> {
+    let sorted: Vec<SortedEntry<'e>> = entries
+        .iter()
+        .map(|e| SortedEntry {
+            name: e.name_bytes(),
+            entry: (e.id(), e.filemode()),
+        })
+        .collect();
+    sorted
+        .windows(2)
+        .all(|w| w[0].git_order(&w[1]).is_lt())
+        .then_some(sorted)
 }
 
 /// Compiled policies by blob id, and the last `.github` directory seen, so that the usual
@@ -1296,4 +1289,130 @@ pub fn audit_branch(path: &Path, branch: &str) -> Result<AuditReport, AuditError
         branch: branch.to_string(),
         ..AuditOptions::new(path)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"version = 1
+[[rules]]
+name = "firewall"
+paths = ["firewall/**"]
+approvers = { users = ["alice"] }
+"#;
+
+    fn entry(name: &str, dir: bool) -> SortedEntry<'_> {
+        let mode = if dir { TREE_MODE } else { 0o100644 };
+        SortedEntry {
+            name: name.as_bytes(),
+            entry: (Oid::zero(), mode),
+        }
+    }
+
+    #[test]
+    fn tree_entries_sort_as_git_sorts_them() {
+        // git writes a file `a`, then `a.txt`, then a directory `a` (compared as `a/`).
+        let order = [
+            entry("a", false),
+            entry("a.txt", false),
+            entry("a", true),
+            entry("a0", false),
+            entry("b", true),
+        ];
+        for w in order.windows(2) {
+            assert_eq!(
+                w[0].git_order(&w[1]),
+                Ordering::Less,
+                "{:?}",
+                String::from_utf8_lossy(w[0].name)
+            );
+            assert_eq!(w[1].git_order(&w[0]), Ordering::Greater);
+        }
+        assert_eq!(
+            entry("a", true).git_order(&entry("a", true)),
+            Ordering::Equal
+        );
+    }
+
+    /// A root tree from (path, content) pairs, where a path has at most one folder.
+    fn tree(repo: &Repository, files: &[(&str, &str)]) -> Oid {
+        let mut folders: std::collections::BTreeMap<&str, Vec<(&str, &str)>> = Default::default();
+        let mut root = repo.treebuilder(None).unwrap();
+        for (path, content) in files {
+            let blob = repo.blob(content.as_bytes()).unwrap();
+            match path.split_once('/') {
+                Some((dir, name)) => folders.entry(dir).or_default().push((name, content)),
+                None => {
+                    root.insert(*path, blob, 0o100644).unwrap();
+                }
+            }
+        }
+        for (dir, files) in folders {
+            let mut b = repo.treebuilder(None).unwrap();
+            for (name, content) in files {
+                b.insert(name, repo.blob(content.as_bytes()).unwrap(), 0o100644)
+                    .unwrap();
+            }
+            root.insert(dir, b.write().unwrap(), TREE_MODE).unwrap();
+        }
+        root.write().unwrap()
+    }
+
+    #[test]
+    fn the_sorted_comparison_finds_what_the_lookup_by_name_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let g = Governance::from_policy_text(POLICY);
+        let base = [
+            ("README", "r"),
+            ("docs/a", "1"),
+            ("firewall/rules", "allow 22"),
+        ];
+        let cases: [(&[(&str, &str)], bool); 5] = [
+            (
+                &[
+                    ("README", "r"),
+                    ("docs/a", "2"),
+                    ("firewall/rules", "allow 22"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("README", "r"),
+                    ("docs/a", "1"),
+                    ("firewall/rules", "allow 23"),
+                ],
+                true,
+            ),
+            // The governed folder replaced by a file of the same name, which sorts elsewhere.
+            (
+                &[("README", "r"), ("docs/a", "1"), ("firewall", "allow all")],
+                true,
+            ),
+            (&[("README", "r"), ("docs/a", "1")], true),
+            (
+                &[
+                    ("README", "r"),
+                    ("docs/a", "1"),
+                    ("firewall/rules", "allow 22"),
+                    ("firewall.txt", "x"),
+                ],
+                false,
+            ),
+        ];
+        let old = repo.find_tree(tree(&repo, &base)).unwrap();
+        for (files, governed) in cases {
+            let new = repo.find_tree(tree(&repo, files)).unwrap();
+            let sorted = g
+                .sorted_trees_governed(&repo, &old, &new, "")
+                .unwrap()
+                .unwrap();
+            let by_name = g
+                .trees_governed_by_name(&repo, Some(&old), Some(&new), "")
+                .unwrap();
+            assert_eq!((sorted, by_name), (governed, governed), "{files:?}");
+        }
+    }
 }
