@@ -243,6 +243,11 @@ async fn a_plan_program_changed_in_the_pr_is_not_the_one_that_runs() {
     w.settle().await;
     let (state, description, _) = w.approval(&head).await.unwrap();
     assert_eq!(state, "pending", "{description}");
+    // The gate saw the review and set it aside, naming dave and why.
+    assert!(
+        description.contains("dave is not a designated approver of firewall"),
+        "{description}"
+    );
     assert_eq!(w.pull(n).await["merged"], json!(false));
     w.shutdown().await;
 }
