@@ -439,13 +439,13 @@ fn walk_first_parent(
             report.stopped_at = Some(stop);
             // The chain is checked up to the commit where the walk stops, with its note.
             if let Some(blob) = note_blob {
-                send(checker::Message::Commit(checker::Check {
+                send(checker::Message::Commit(Box::new(checker::Check {
                     index,
                     commit: current,
                     passed: std::mem::take(&mut passed),
                     note: Some(checker::NoteToRead { blob, read: note }),
                     audit: None,
-                }))?;
+                })))?;
             }
             return send(checker::Message::End {
                 passed,
@@ -484,7 +484,7 @@ fn walk_first_parent(
             report.governed_commits += 1;
         }
         if governed || note_blob.is_some() {
-            send(checker::Message::Commit(checker::Check {
+            send(checker::Message::Commit(Box::new(checker::Check {
                 index,
                 commit: current,
                 passed: std::mem::take(&mut passed),
@@ -494,7 +494,7 @@ fn walk_first_parent(
                     graph_facts: graph.is_some().then_some(facts),
                     base_policy: parent.as_ref().map(|_| base_policy),
                 }),
-            }))?;
+            })))?;
         } else {
             passed.push(current);
         }

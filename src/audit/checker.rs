@@ -26,7 +26,7 @@ pub(super) const IN_FLIGHT: usize = 1024;
 /// What the walk hands over, in walk order.
 pub(super) enum Message {
     /// A commit with a note, or one that changes a governed path.
-    Commit(Check),
+    Commit(Box<Check>),
     /// The walk is over: it reached the root (`at_root`) or stopped at its limit.
     End { passed: Vec<Oid>, at_root: bool },
 }
@@ -36,7 +36,8 @@ pub(super) struct Check {
     /// Its position in the walk (the report's order).
     pub index: u64,
     pub commit: Oid,
-    /// The commits without a note the walk passed since the previous message, in walk order.
+    /// The commits without a note and not governed that the walk passed since the previous
+    /// message, in walk order.
     pub passed: Vec<Oid>,
     pub note: Option<NoteToRead>,
     /// `None`: the commit where the walk stopped, whose note only closes the chain.
@@ -86,7 +87,7 @@ pub(super) fn check_commits(
     };
     for message in messages {
         let check = match message {
-            Message::Commit(check) => check,
+            Message::Commit(check) => *check,
             Message::End { passed, at_root } => {
                 passed.into_iter().for_each(|c| chain.pass(c));
                 if at_root {
@@ -98,7 +99,11 @@ pub(super) fn check_commits(
         check.passed.into_iter().for_each(|c| chain.pass(c));
         let commit = check.commit;
         let note = match check.note {
-            None => None,
+            // A governed commit without a note is passed like any other commit without one.
+            None => {
+                chain.pass(commit);
+                None
+            }
             Some(n) => {
                 let blob = repo
                     .find_blob(n.blob)
