@@ -9,7 +9,7 @@ use super::pattern::{GlobError, compile_pattern};
 use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 
 /// The name of the outcome for files that no rule matches.
-pub const DEFAULTS_RULE: &str = "defaults";
+pub(crate) const DEFAULTS_RULE: &str = "defaults";
 
 /// A [`RepoPolicy`] ready to match paths: one glob set for all rules' patterns.
 #[derive(Debug, Clone)]
