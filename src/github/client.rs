@@ -778,10 +778,10 @@ fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
 }
 
 /// GitHub's GraphQL endpoint, relative to the API root.
-pub const GRAPHQL_PATH: &str = "/graphql";
+const GRAPHQL_PATH: &str = "/graphql";
 
 /// A low-cardinality name for a path, for metrics: numbers, SHAs and names become `{}`.
-pub fn endpoint_template(path: &str) -> String {
+fn endpoint_template(path: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
     let segments: Vec<&str> = path.split('/').collect();
     let mut out = Vec::with_capacity(segments.len());
@@ -831,7 +831,7 @@ pub fn endpoint_template(path: &str) -> String {
 }
 
 /// The host part of a URL, for messages; the whole text when it has none.
-pub fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     reqwest::Url::parse(url)
         .ok()
         .and_then(|u| {

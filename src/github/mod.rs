@@ -6,7 +6,7 @@ pub mod app;
 pub mod client;
 pub mod facts;
 pub mod graphql;
-pub mod models;
+pub(crate) mod models;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -16,7 +16,8 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-pub use client::{ClientOptions, Credentials, GitHubError, Transport, host_of, parse_api_url};
+pub(crate) use client::host_of;
+pub use client::{ClientOptions, Credentials, GitHubError, Transport, parse_api_url};
 use models::*;
 
 use crate::config::{Secret, TeamRef};

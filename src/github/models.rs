@@ -143,7 +143,7 @@ pub struct ApiCompare {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiContent {
+pub(crate) struct ApiContent {
     pub sha: String,
     #[serde(default)]
     pub content: String,
@@ -163,14 +163,12 @@ pub struct ApiStatus {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiMergeResult {
+pub(crate) struct ApiMergeResult {
     pub sha: String,
-    #[serde(default)]
-    pub merged: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiErrorBody {
+pub(crate) struct ApiErrorBody {
     #[serde(default)]
     pub message: String,
 }
@@ -198,12 +196,12 @@ pub struct ApiComment {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiRefObject {
+pub(crate) struct ApiRefObject {
     pub sha: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiRef {
+pub(crate) struct ApiRef {
     #[serde(rename = "ref")]
     pub git_ref: String,
     pub object: ApiRefObject,
@@ -271,7 +269,11 @@ pub struct ApiCheckApp {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiCheckRunList {
+pub(crate) struct ApiCheckRunList {
+    #[expect(
+        dead_code,
+        reason = "never read, but required: a list without it is refused as before"
+    )]
     pub total_count: u64,
     pub check_runs: Vec<ApiCheckRun>,
 }
