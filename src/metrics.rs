@@ -12,9 +12,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// The content type of [`Metrics::render`].
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The content type of [`Metrics::render_openmetrics`].
-pub const OPENMETRICS_CONTENT_TYPE: &str =
+pub(crate) const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// GitHub's webhook event names (plus `unknown` for a missing header); anything else is
@@ -172,7 +172,7 @@ const EXECUTION_OUTCOMES: &[&str] = &[
 
 /// The version of this build, and the commit it was built from when known at build time
 /// (`PRGATE_GIT_COMMIT`, set by build.rs from git or by whoever builds), else `unknown`.
-pub fn build_commit() -> &'static str {
+fn build_commit() -> &'static str {
     match option_env!("PRGATE_GIT_COMMIT") {
         Some(c) if !c.is_empty() => c,
         _ => "unknown",

@@ -3,7 +3,7 @@
 //! The HTTP handler only verifies, persists and enqueues; all work happens in the gate's worker.
 
 pub mod event;
-pub mod handler;
+pub(crate) mod handler;
 pub mod intake;
 pub mod queue;
 pub mod signature;
@@ -11,4 +11,4 @@ pub mod signature;
 pub use event::{DecodeError, Delivery, Event, EventAccount, decode_event};
 pub use intake::{BodyIntake, IntakeError, VerifiedBody};
 pub use queue::{Enqueued, Queue, QueueError, QueueOptions, SetAside};
-pub use signature::{SignatureCheck, SignatureError, sign, verify_signature};
+pub use signature::{SignatureError, sign, verify_signature};
