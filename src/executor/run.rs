@@ -21,9 +21,9 @@ use crate::record::note::{ExecutionRecord, Outcome};
 
 /// The only variables taken from the gate's own environment. Everything else (the gate's
 /// `GITHUB_TOKEN`, webhook secrets, cloud credentials) never reaches the command.
-pub const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
+const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
 /// `PATH` for the command when the gate itself runs without one.
-pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub use super::redact::REDACTED;
 /// How long to wait for the output pipes to close once the process group is dead. Only a
 /// process that escaped the group (setsid) and kept the pipe open makes this wait matter.

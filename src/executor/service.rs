@@ -66,7 +66,7 @@ const RECONCILE_DEPTH: usize = 50;
 const PLAN_OUTPUTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(1_000).unwrap();
 /// The marker at the start of a plan comment: the gate writes it, the executor reads which
 /// plans were shown for a head.
-pub const PLAN_MARKER: &str = "<!-- prgate:plan ";
+pub(crate) const PLAN_MARKER: &str = "<!-- prgate:plan ";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -2170,14 +2170,14 @@ fn summarize_paths(paths: &[String]) -> String {
 
 /// What a plan comment's marker says: `<!-- prgate:plan executor=E head=H digest=D size=N -->`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanMarker {
+struct PlanMarker {
     pub executor: String,
     pub head: String,
     pub plan: PlanDigest,
 }
 
 /// The plan marker at the start of a comment, when it has one that parses.
-pub fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
+fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
     let rest = body.trim_start().strip_prefix(PLAN_MARKER)?;
     let (fields, _) = rest.split_once("-->")?;
     let mut executor = None;
@@ -2204,7 +2204,7 @@ pub fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
 }
 
 /// The marker that starts a plan comment (see [`parse_plan_marker`]).
-pub fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanDigest>) -> String {
+pub(crate) fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanDigest>) -> String {
     match plan {
         Some(p) => format!(
             "{PLAN_MARKER}executor={executor} head={head} digest={} size={} -->",
