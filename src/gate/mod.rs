@@ -33,7 +33,7 @@ mod worker;
 
 pub use merge::merge_message;
 pub use pool::{Job, JobKey, Pool};
-pub use publish::{CHECK_SUMMARY_MAX_BYTES, FORGED_STATUS_DESCRIPTION, clip_summary};
+pub use publish::FORGED_STATUS_DESCRIPTION;
 
 /// `pull_request` actions that change nothing prgate decides on.
 pub(crate) const IGNORED_PULL_ACTIONS: &[&str] = &[

@@ -44,7 +44,7 @@ impl std::fmt::Display for Job {
 }
 
 /// The key and job a delivery turns into; `None` for one with nothing to do.
-pub fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
+pub(crate) fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
     match &d.event {
         Event::PullRequest {
             action,
