@@ -131,7 +131,9 @@ impl SecretRef {
 
 /// Resolves every secret of an executor's `env` or `plan_env`, naming the first that does not
 /// resolve: a run (or plan) gets all its secrets or does not start.
-pub fn resolve_env(env: &BTreeMap<String, SecretRef>) -> Result<Vec<(String, Secret)>, String> {
+pub(crate) fn resolve_env(
+    env: &BTreeMap<String, SecretRef>,
+) -> Result<Vec<(String, Secret)>, String> {
     env.iter()
         .map(|(k, r)| {
             r.resolve()
@@ -280,7 +282,7 @@ impl Default for HttpLimits {
 }
 
 /// The largest webhook body prgate reads: GitHub's own cap on a delivery.
-pub const MAX_WEBHOOK_BODY_BYTES: usize = 25 * 1024 * 1024;
+pub(crate) const MAX_WEBHOOK_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,7 +373,7 @@ impl ExecutorConfig {
 
 /// `command[0]` as a path inside the repository, or `None` when it is not one: a bare name
 /// (`sh`) is looked up on `PATH` by exec, and an absolute path is outside the checkout.
-pub fn repo_relative_program(program: &str) -> Option<String> {
+fn repo_relative_program(program: &str) -> Option<String> {
     if !program.contains('/') || program.starts_with('/') {
         return None;
     }
@@ -557,7 +559,7 @@ impl<T> ConfigCheck<T> {
 }
 
 /// 1-based line and column (in characters) of a byte offset into `text`.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     // A span from the parser always lies on char boundaries, but be safe for any caller.
     while !text.is_char_boundary(offset) {

@@ -19,8 +19,8 @@ const RECENT_EXECUTIONS: usize = 200;
 const TRACKED_PULLS: usize = 5_000;
 
 /// The templates of the two pages (operators may override them in `templates_dir`).
-pub const DASHBOARD_TEMPLATE: &str = "dashboard.html.j2";
-pub const PULL_TEMPLATE: &str = "pull.html.j2";
+const DASHBOARD_TEMPLATE: &str = "dashboard.html.j2";
+const PULL_TEMPLATE: &str = "pull.html.j2";
 
 /// The gate's last evaluation of one PR, with what the decision page shows beside it.
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ pub fn page_url(
 }
 
 /// The path of a PR's decision page, from the root of the admin listener.
-pub fn pull_page_path(pull: &PullRef) -> String {
+fn pull_page_path(pull: &PullRef) -> String {
     format!("pulls/{}/{}", pull.repo, pull.number)
 }
 
@@ -575,7 +575,7 @@ fn execution_view(b: &Board, e: &ExecutionRow, root: &str) -> ExecutionView {
 }
 
 /// Parses the `<owner>/<repo>/<n>` of a decision page's path.
-pub fn parse_pull_path(owner: &str, repo: &str, number: &str) -> Option<PullRef> {
+pub(crate) fn parse_pull_path(owner: &str, repo: &str, number: &str) -> Option<PullRef> {
     Some(PullRef {
         repo: format!("{owner}/{repo}").parse().ok()?,
         number: PullNumber(number.parse().ok()?),
