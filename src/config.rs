@@ -88,7 +88,7 @@ impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -336,7 +336,7 @@ pub struct ExecutorConfig {
 impl ExecutorConfig {
     /// The repository paths of this executor's program: `program_paths`, or by default
     /// `command[0]` and `plan[0]` when they name files inside the repository.
-    pub fn program_patterns(&self) -> Vec<String> {
+    pub(crate) fn program_patterns(&self) -> Vec<String> {
         match &self.program_paths {
             Some(p) => p.clone(),
             None => {
@@ -352,7 +352,7 @@ impl ExecutorConfig {
     }
 
     /// The plan command, empty when the executor has none.
-    pub fn plan_argv(&self) -> &[String] {
+    pub(crate) fn plan_argv(&self) -> &[String] {
         self.plan.as_deref().unwrap_or_default()
     }
 }
@@ -545,7 +545,7 @@ impl<T> ConfigCheck<T> {
     }
 
     /// The value, or the first error (the one nearest the top of the file).
-    pub fn into_result(self) -> Result<T, ConfigError> {
+    pub(crate) fn into_result(self) -> Result<T, ConfigError> {
         match (self.value, self.errors.into_iter().next()) {
             (Some(v), None) => Ok(v),
             (_, Some(e)) => Err(e),
@@ -768,7 +768,7 @@ impl ServerConfig {
     /// checkout, not on this machine, and stays as written.) git then never sees a relative
     /// path, which it would resolve against whatever directory it runs in (a worktree nested
     /// inside itself).
-    pub fn anchor_paths(&mut self, folder: &std::path::Path) {
+    pub(crate) fn anchor_paths(&mut self, folder: &std::path::Path) {
         let anchor = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = folder.join(&*p);

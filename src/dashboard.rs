@@ -268,7 +268,7 @@ impl Dashboard {
 
     /// Records the gate's evaluation of `pull` (after its status was posted): the details
     /// the decision page shows.
-    pub fn record_evaluation(&self, pull: &PullRef, evaluation: PullEvaluation) {
+    pub(crate) fn record_evaluation(&self, pull: &PullRef, evaluation: PullEvaluation) {
         let mut b = self.board();
         if let Some(url) = repo_url_of(&evaluation.html_url) {
             b.repo_urls.insert(pull.repo.clone(), url);
@@ -287,14 +287,14 @@ impl Dashboard {
     }
 
     /// Records that prgate merged `pull` as `merge`: the page then shows its execution.
-    pub fn record_merge(&self, pull: &PullRef, merge: &CommitSha) {
+    pub(crate) fn record_merge(&self, pull: &PullRef, merge: &CommitSha) {
         if let Some(e) = self.board().pulls.get_mut(pull) {
             e.merged = Some(merge.clone());
         }
     }
 
     /// The PR prgate merged as `merge`, when this process did.
-    pub fn pull_of_merge(&self, repo: &RepoName, merge: &CommitSha) -> Option<PullRef> {
+    pub(crate) fn pull_of_merge(&self, repo: &RepoName, merge: &CommitSha) -> Option<PullRef> {
         self.board()
             .pulls
             .iter()
@@ -304,7 +304,7 @@ impl Dashboard {
 
     /// Records the outcome of running `executor` for merge commit `merge`. The same outcome
     /// of the same merge is listed once (the executor's reconciler reports records it finds).
-    pub fn record_execution(
+    pub(crate) fn record_execution(
         &self,
         repo: &RepoName,
         merge: &CommitSha,
@@ -332,7 +332,7 @@ impl Dashboard {
 
     /// Adds the reason to the listed execution of `merge` (a refusal says why, e.g. that the
     /// plan drifted and a human must approve the new one).
-    pub fn record_execution_reason(&self, repo: &RepoName, merge: &CommitSha, reason: &str) {
+    pub(crate) fn record_execution_reason(&self, repo: &RepoName, merge: &CommitSha, reason: &str) {
         let mut b = self.board();
         if let Some(row) = b
             .executions
@@ -344,7 +344,7 @@ impl Dashboard {
     }
 
     /// Records a delivery set aside after its processing kept failing.
-    pub fn record_set_aside(&self, id: &str, event: &str, reason: &str) {
+    pub(crate) fn record_set_aside(&self, id: &str, event: &str, reason: &str) {
         let mut b = self.board();
         if b.set_aside.iter().any(|(i, _, _)| i == id) {
             return;
@@ -361,7 +361,7 @@ impl Dashboard {
     }
 
     /// The dashboard: one row per PR, pending ones first.
-    pub fn render_dashboard(&self, renderer: &Renderer) -> Result<String, RenderError> {
+    pub(crate) fn render_dashboard(&self, renderer: &Renderer) -> Result<String, RenderError> {
         let context = {
             let b = self.board();
             let mut rows: Vec<(&PullRef, &PullEntry)> = b.pulls.iter().collect();
@@ -402,7 +402,7 @@ impl Dashboard {
 
     /// The decision page of one PR; `Ok(None)` when the gate has not evaluated it since it
     /// started.
-    pub fn render_pull(
+    pub(crate) fn render_pull(
         &self,
         renderer: &Renderer,
         pull: &PullRef,

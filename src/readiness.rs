@@ -37,7 +37,7 @@ impl Readiness {
     }
 
     /// `None` when ready, else the reasons joined ("; ").
-    pub fn not_ready(&self) -> Option<String> {
+    pub(crate) fn not_ready(&self) -> Option<String> {
         match self.blockers.lock() {
             Ok(b) if b.is_empty() => None,
             Ok(b) => Some(b.values().cloned().collect::<Vec<_>>().join("; ")),

@@ -76,7 +76,7 @@ pub struct RunResult {
 // run into a record is the executor's, so this constructor is declared here.
 impl ExecutionRecord {
     /// The record of a run that took place.
-    pub fn from_run(executor: impl Into<String>, run: &RunResult) -> Self {
+    pub(crate) fn from_run(executor: impl Into<String>, run: &RunResult) -> Self {
         ExecutionRecord {
             executor: executor.into(),
             started_at: run.started_at,

@@ -334,12 +334,6 @@ impl Executor {
         self
     }
 
-    /// How often a running execution checks the PR for the hold label (tests shorten it).
-    pub fn with_label_poll(mut self, every: Duration) -> Self {
-        self.label_poll = every;
-        self
-    }
-
     fn git_err(repo: &RepoName) -> impl Fn(git2::Error) -> ExecError + '_ {
         move |e| ExecError::Git {
             repo: repo.clone(),
@@ -455,7 +449,7 @@ impl Executor {
     }
 
     /// A push moved `branch` from `before` to `after`: consider each new first-parent commit.
-    pub async fn on_push(
+    pub(crate) async fn on_push(
         self: &Arc<Self>,
         repo: &RepoName,
         before: Option<&CommitSha>,
@@ -1061,7 +1055,7 @@ impl Executor {
     /// them. `Err` when the plan could not be attempted for a reason outside the change (the
     /// mirror cannot be synced, a commit is not fetched yet): the caller tries again later. A
     /// plan's own failure (no clean merge, a non-zero exit, a timeout) is `Ok` with `failure`.
-    pub async fn plan_pull(
+    pub(crate) async fn plan_pull(
         &self,
         repo: &RepoName,
         pull: PullNumber,
@@ -1136,7 +1130,7 @@ impl Executor {
     }
 
     /// The output of a plan run here with this digest, while it is remembered.
-    pub fn plan_output(&self, digest: &str) -> Option<String> {
+    pub(crate) fn plan_output(&self, digest: &str) -> Option<String> {
         self.plan_outputs
             .lock()
             .ok()

@@ -154,20 +154,14 @@ impl Gate {
     }
 
     /// Hands pushes to governed branches to the executor.
-    pub fn with_executor(mut self, executor: Arc<Executor>) -> Self {
+    pub(crate) fn with_executor(mut self, executor: Arc<Executor>) -> Self {
         self.executor = Some(executor);
         self
     }
 
     /// Replaces the clock (tests and the demo move time by hand).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
-        self
-    }
-
-    /// Shorter retry backoff, for tests.
-    pub fn with_retry_backoff(mut self, backoff: Duration) -> Self {
-        self.retry_backoff = backoff;
         self
     }
 
@@ -182,7 +176,7 @@ impl Gate {
     }
 
     /// The account prgate posts as; learnt once from the code host.
-    pub async fn self_login(&self) -> Result<Login, GitHubError> {
+    pub(crate) async fn self_login(&self) -> Result<Login, GitHubError> {
         if let Some(l) = self.self_login.lock().ok().and_then(|g| g.clone()) {
             return Ok(l);
         }

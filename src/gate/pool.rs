@@ -116,7 +116,7 @@ impl Pool {
     }
 
     /// A pool that reports set-aside deliveries in the metrics and on the dashboard.
-    pub fn reporting(
+    pub(crate) fn reporting(
         workers: usize,
         metrics: crate::metrics::Metrics,
         dashboard: crate::dashboard::Dashboard,
@@ -162,7 +162,7 @@ impl Pool {
 
     /// Runs `job` after whatever runs or waits under `key`; `delivery` (if any) is completed
     /// in `queue` once a run that covers it has finished.
-    pub fn submit<R: Runner>(
+    pub(crate) fn submit<R: Runner>(
         &self,
         runner: &Arc<R>,
         queue: &Queue,

@@ -155,32 +155,32 @@ pub(super) struct TokensGuard<'a> {
 }
 
 impl TokensGuard<'_> {
-    pub fn installation_of(&self, owner: &str) -> Option<u64> {
+    pub(crate) fn installation_of(&self, owner: &str) -> Option<u64> {
         self.guard
             .installation_of
             .get(&owner.to_ascii_lowercase())
             .copied()
     }
     /// Drops a cached installation id (the app was uninstalled, or reinstalled under a new id).
-    pub fn forget_installation(&mut self, owner: &str) {
+    pub(crate) fn forget_installation(&mut self, owner: &str) {
         self.guard
             .installation_of
             .remove(&owner.to_ascii_lowercase());
     }
-    pub fn set_installation(&mut self, owner: &str, id: u64) {
+    pub(crate) fn set_installation(&mut self, owner: &str, id: u64) {
         self.guard
             .installation_of
             .insert(owner.to_ascii_lowercase(), id);
     }
     /// The cached token of an installation when it is not close to expiry.
-    pub fn fresh_token(&self, installation: u64) -> Option<InstallationToken> {
+    pub(crate) fn fresh_token(&self, installation: u64) -> Option<InstallationToken> {
         self.guard
             .by_installation
             .get(&installation)
             .filter(|t| t.fresh(self.margin, Utc::now()))
             .cloned()
     }
-    pub fn set_token(&mut self, installation: u64, token: InstallationToken) {
+    pub(crate) fn set_token(&mut self, installation: u64, token: InstallationToken) {
         self.guard.by_installation.insert(installation, token);
     }
 }

@@ -32,7 +32,7 @@ pub enum GatherError {
 
 impl GatherError {
     /// A status description (under 140 characters) for the PR.
-    pub fn status_description(&self) -> String {
+    pub(crate) fn status_description(&self) -> String {
         let text = match self {
             GatherError::GitHub(GitHubError::GraphQl { .. }) => {
                 "GitHub's GraphQL API could not give the PR's facts; will retry".to_string()

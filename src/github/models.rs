@@ -212,11 +212,7 @@ pub(crate) struct ApiRef {
 pub struct ApiActivity {
     pub id: u64,
     #[serde(default)]
-    pub before: String,
-    #[serde(default)]
     pub after: String,
-    #[serde(rename = "ref", default)]
-    pub git_ref: String,
     pub timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
     pub activity_type: String,
@@ -242,12 +238,14 @@ pub struct ApiTeam {
 pub struct ApiCheckRun {
     pub id: u64,
     pub name: String,
+    #[expect(
+        dead_code,
+        reason = "never read, but required: a check run without it is refused as before"
+    )]
     pub head_sha: String,
     pub status: String,
     #[serde(default)]
     pub conclusion: Option<String>,
-    #[serde(default)]
-    pub details_url: Option<String>,
     pub output: ApiCheckOutput,
     #[serde(default)]
     pub app: Option<ApiCheckApp>,
@@ -264,8 +262,6 @@ pub struct ApiCheckOutput {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiCheckApp {
     pub id: u64,
-    #[serde(default)]
-    pub slug: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

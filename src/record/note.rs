@@ -137,7 +137,7 @@ pub struct Sha256Digest {
 
 impl PlanDigest {
     /// The record of an output whose sha256 (hex) and size are given.
-    pub fn of_output(sha256_hex: &str, size: u64) -> Self {
+    pub(crate) fn of_output(sha256_hex: &str, size: u64) -> Self {
         PlanDigest {
             digest: format!("sha256:{sha256_hex}"),
             size,
@@ -286,7 +286,7 @@ impl ExecutionNote {
     }
 
     /// Parses a note's text, of either version (see [`parse_note`]).
-    pub fn from_json(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
+    pub(crate) fn from_json(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
         parse_note(commit, text.as_bytes())
     }
 

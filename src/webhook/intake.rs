@@ -62,14 +62,15 @@ impl BodyIntake {
         }
     }
 
-    /// Bytes of the budget free right now (for tests and metrics).
-    pub fn available(&self) -> usize {
+    /// Bytes of the budget free right now (for tests).
+    #[cfg(test)]
+    fn available(&self) -> usize {
         self.budget.available_permits()
     }
 
     /// Reads `body` whole within the body deadline, never holding more bytes than it has
     /// reserved in the budget, and checks it against the signature on the way.
-    pub async fn read_verified(
+    pub(crate) async fn read_verified(
         &self,
         mut body: Body,
         mut check: SignatureCheck,
