@@ -24,7 +24,7 @@ const PULL_TEMPLATE: &str = "pull.html.j2";
 
 /// The gate's last evaluation of one PR, with what the decision page shows beside it.
 #[derive(Debug, Clone)]
-pub struct PullEvaluation {
+pub(crate) struct PullEvaluation {
     pub title: String,
     /// The PR on the code host.
     pub html_url: String,
@@ -47,7 +47,7 @@ pub struct PullEvaluation {
 
 /// A plan as the pages show it (the gate fills it from the plan it ran for the head).
 #[derive(Debug, Clone, Serialize)]
-pub struct PlanView {
+pub(crate) struct PlanView {
     pub executor: String,
     /// `running`, `ready` or `failed`.
     pub state: &'static str,

@@ -42,7 +42,7 @@ impl ProposalState {
     }
 
     /// No later event can change this state into success.
-    pub(crate) fn is_final_failure(self) -> bool {
+    fn is_final_failure(self) -> bool {
         matches!(
             self,
             ProposalState::Denied

@@ -26,7 +26,7 @@ const PLAN_OUTPUT_CAP: usize = 256 * 1024;
 
 /// One run of a plan: what it showed, and its digest when it succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlanRun {
+pub(crate) struct PlanRun {
     pub executor: String,
     /// The commit whose program paths the plan ran with (the base tip, or M's first parent).
     pub programs_from: String,

@@ -1130,7 +1130,7 @@ impl Executor {
     }
 
     /// The output of a plan run here with this digest, while it is remembered.
-    pub(crate) fn plan_output(&self, digest: &str) -> Option<String> {
+    fn plan_output(&self, digest: &str) -> Option<String> {
         self.plan_outputs
             .lock()
             .ok()

@@ -32,7 +32,8 @@ mod reconcile;
 mod worker;
 
 pub use merge::merge_message;
-pub use pool::{Job, JobKey, Pool};
+pub use pool::Pool;
+pub(crate) use pool::{Job, JobKey};
 pub use publish::FORGED_STATUS_DESCRIPTION;
 
 /// `pull_request` actions that change nothing prgate decides on.

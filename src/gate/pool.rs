@@ -18,7 +18,7 @@ const MAX_ATTEMPTS: u32 = 3;
 
 /// What a job is about; jobs with the same key never run at the same time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum JobKey {
+pub(crate) enum JobKey {
     Pull(RepoName, PullNumber),
     Status(RepoName, CommitSha),
     Push(RepoName, String),
@@ -26,7 +26,7 @@ pub enum JobKey {
 
 /// One unit of work.
 #[derive(Debug, Clone)]
-pub enum Job {
+pub(crate) enum Job {
     /// Re-evaluate a PR from fresh facts.
     Evaluate(RepoName, PullNumber),
     /// Handle a delivery as it is (statuses and pushes, in order).
@@ -106,7 +106,7 @@ struct PoolInner {
 }
 
 /// What runs a job; the gate in service, a stand-in in tests.
-pub trait Runner: Send + Sync + 'static {
+pub(crate) trait Runner: Send + Sync + 'static {
     fn run(self: Arc<Self>, job: Job) -> impl std::future::Future<Output = ()> + Send;
 }
 

@@ -79,7 +79,7 @@ impl Gate {
 
     /// Re-evaluates the open PRs of every governed repository; false when some repository
     /// could not be listed.
-    pub(crate) async fn reconcile_pulls(self: &Arc<Self>) -> bool {
+    async fn reconcile_pulls(self: &Arc<Self>) -> bool {
         let repos: Vec<RepoName> = self.governed.keys().cloned().collect();
         let mut ok = true;
         for repo in repos {

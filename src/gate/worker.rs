@@ -17,7 +17,7 @@ use super::{Job, Work, pool};
 impl Gate {
     /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
     /// reconciler (its PR stays without `success` meanwhile, which is the safe side).
-    pub(crate) async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
+    async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
         let span = tracing::info_span!("delivery", id = %delivery.id, event = %delivery.event_name);
         async {
             for attempt in 0..3u32 {

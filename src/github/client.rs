@@ -307,7 +307,10 @@ impl Transport {
     }
 
     /// A GET whose 404 is an answer (`Ok(None)`), not an error.
-    pub(crate) async fn get_optional(&self, path: &str) -> Result<Option<ApiResponse>, GitHubError> {
+    pub(crate) async fn get_optional(
+        &self,
+        path: &str,
+    ) -> Result<Option<ApiResponse>, GitHubError> {
         match self.get(path).await {
             Ok(r) => Ok(Some(r)),
             Err(GitHubError::Status { status: 404, .. }) => Ok(None),

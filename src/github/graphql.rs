@@ -163,7 +163,7 @@ fn add_team_variables(vars: &mut Value, teams: &[TeamRef]) {
 /// rest of prgate reads it as before; the other fields are still to be checked (see
 /// [`PullRead::facts`]).
 #[derive(Debug, Clone)]
-pub struct PullRead {
+pub(crate) struct PullRead {
     pub pull: ApiPull,
     rest: GqlPullRest,
     teams: BTreeMap<TeamRef, Option<Value>>,
@@ -174,7 +174,7 @@ pub struct PullRead {
 /// The parts of the facts that need checking before use, each `None` where GraphQL cannot
 /// give it completely (read over REST instead).
 #[derive(Debug, Clone)]
-pub struct ReadFacts {
+pub(crate) struct ReadFacts {
     pub tip: CommitSha,
     /// `None`: there is no policy file (or no blob) at the tip.
     pub policy: Option<FileAtCommit>,

@@ -29,14 +29,14 @@ const MAX_PAGES: usize = 30;
 
 /// A file's content at one commit, with its blob SHA (recorded as `Prgate-Policy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileAtCommit {
+pub(crate) struct FileAtCommit {
     pub blob_sha: CommitSha,
     pub text: String,
 }
 
 /// What became of a merge request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MergeOutcome {
+pub(crate) enum MergeOutcome {
     Merged {
         sha: CommitSha,
     },
@@ -96,7 +96,7 @@ impl GitHub {
     }
 
     /// The teams the last policies read on `repo`'s branches named, each once.
-    pub(crate) fn policy_teams(&self, repo: &RepoName) -> Vec<TeamRef> {
+    fn policy_teams(&self, repo: &RepoName) -> Vec<TeamRef> {
         let mut teams: Vec<TeamRef> = self
             .policy_teams
             .lock()
@@ -113,7 +113,7 @@ impl GitHub {
     }
 
     /// Remembers the teams the policy on `base` of `repo` names, for the next facts query.
-    pub(crate) fn remember_policy_teams(&self, repo: &RepoName, base: &str, teams: Vec<TeamRef>) {
+    fn remember_policy_teams(&self, repo: &RepoName, base: &str, teams: Vec<TeamRef>) {
         if let Ok(mut m) = self.policy_teams.lock() {
             if m.len() > IMMUTABLE_CACHE_ENTRIES {
                 m.clear();
@@ -268,7 +268,7 @@ impl GitHub {
     }
 
     /// A file at a commit; `None` when it does not exist there. Cached for good.
-    pub(crate) async fn file_at(
+    async fn file_at(
         &self,
         repo: &RepoName,
         path: &str,
@@ -718,7 +718,7 @@ impl GitHub {
     }
 
     /// The issue events of a PR (`base_ref_changed` among them).
-    pub(crate) async fn issue_events(
+    async fn issue_events(
         &self,
         repo: &RepoName,
         number: PullNumber,

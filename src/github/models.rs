@@ -209,7 +209,7 @@ pub(crate) struct ApiRef {
 
 /// One entry of the repository activity API: who moved which ref, from what to what.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiActivity {
+pub(crate) struct ApiActivity {
     pub id: u64,
     #[serde(default)]
     pub after: String,
@@ -222,7 +222,7 @@ pub struct ApiActivity {
 
 /// One issue event (only the fields prgate reads).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiIssueEvent {
+pub(crate) struct ApiIssueEvent {
     #[serde(default)]
     pub event: String,
     pub created_at: Option<DateTime<Utc>>,
@@ -235,7 +235,7 @@ pub struct ApiTeam {
 
 /// A check run, as far as prgate reads one back.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiCheckRun {
+pub(crate) struct ApiCheckRun {
     pub id: u64,
     pub name: String,
     #[expect(
@@ -252,7 +252,7 @@ pub struct ApiCheckRun {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ApiCheckOutput {
+pub(crate) struct ApiCheckOutput {
     #[serde(default)]
     pub title: Option<String>,
     #[serde(default)]
@@ -260,7 +260,7 @@ pub struct ApiCheckOutput {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiCheckApp {
+pub(crate) struct ApiCheckApp {
     pub id: u64,
 }
 

@@ -29,7 +29,7 @@ pub struct BodyIntake {
 
 /// Why a body was not taken in.
 #[derive(Debug, thiserror::Error)]
-pub enum IntakeError {
+pub(crate) enum IntakeError {
     #[error("the body exceeds {MAX_WEBHOOK_BODY_BYTES} bytes")]
     TooLarge,
     #[error("too many webhook bodies are being received at once; retry later")]
@@ -43,7 +43,7 @@ pub enum IntakeError {
 }
 
 /// A body whose signature verified. Its bytes stay counted in the budget until it is dropped.
-pub struct VerifiedBody {
+pub(crate) struct VerifiedBody {
     pub bytes: Vec<u8>,
     _reservation: Option<OwnedSemaphorePermit>,
 }

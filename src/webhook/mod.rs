@@ -9,6 +9,6 @@ pub mod queue;
 pub mod signature;
 
 pub use event::{DecodeError, Delivery, Event, EventAccount, decode_event};
-pub use intake::{BodyIntake, IntakeError, VerifiedBody};
+pub use intake::BodyIntake;
 pub use queue::{Enqueued, Queue, QueueError, QueueOptions, SetAside};
 pub use signature::{SignatureError, sign, verify_signature};

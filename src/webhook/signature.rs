@@ -44,7 +44,7 @@ pub fn verify_signature(
 ///
 /// Every secret is tried, whatever the earlier ones gave, and the results are combined without
 /// branching, so the time taken does not reveal which secret (if any) matched.
-pub struct SignatureCheck {
+pub(crate) struct SignatureCheck {
     claimed: [u8; 32],
     macs: Vec<HmacSha256>,
 }
