@@ -24,7 +24,6 @@ use crate::record::note::{ExecutionRecord, Outcome};
 const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
 /// `PATH` for the command when the gate itself runs without one.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-pub use super::redact::REDACTED;
 /// How long to wait for the output pipes to close once the process group is dead. Only a
 /// process that escaped the group (setsid) and kept the pipe open makes this wait matter.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);

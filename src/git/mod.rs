@@ -11,7 +11,7 @@ use crate::config::Secret;
 use crate::types::RepoName;
 
 pub(crate) mod commit_graph;
-pub mod history;
+pub(crate) mod history;
 pub mod mirror;
 pub mod notes;
 pub mod worktree;

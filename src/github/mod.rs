@@ -2,9 +2,9 @@
 //! makes (statuses, merges, comments, refs). Built on [`client::Transport`], which owns
 //! timeouts, retries, rate limits and ETags.
 
-pub mod app;
-pub mod client;
-pub mod facts;
+pub(crate) mod app;
+pub(crate) mod client;
+pub(crate) mod facts;
 pub mod graphql;
 pub(crate) mod models;
 

@@ -2,9 +2,9 @@
 //! no clock; this is where the approval semantics of DESIGN.md live and are tested.
 
 mod compiled;
-pub mod decision;
+pub(crate) mod decision;
 mod evaluate;
-pub mod facts;
+pub(crate) mod facts;
 #[doc(hidden)]
 pub mod fixtures;
 mod pattern;
