@@ -17,7 +17,7 @@ use crate::watch::{self, ProposalState, ProposalStatus, Until, WaitOptions, Watc
 
 /// The longest one `wait_for_decision` call waits: a tool call must end, and an agent calls
 /// again to go on waiting.
-pub const MAX_WAIT: Duration = Duration::from_secs(600);
+const MAX_WAIT: Duration = Duration::from_secs(600);
 
 /// What the tools act with: the code host client and the agent's own token.
 pub struct AgentTools {

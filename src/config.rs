@@ -88,7 +88,7 @@ impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -131,7 +131,9 @@ impl SecretRef {
 
 /// Resolves every secret of an executor's `env` or `plan_env`, naming the first that does not
 /// resolve: a run (or plan) gets all its secrets or does not start.
-pub fn resolve_env(env: &BTreeMap<String, SecretRef>) -> Result<Vec<(String, Secret)>, String> {
+pub(crate) fn resolve_env(
+    env: &BTreeMap<String, SecretRef>,
+) -> Result<Vec<(String, Secret)>, String> {
     env.iter()
         .map(|(k, r)| {
             r.resolve()
@@ -280,7 +282,7 @@ impl Default for HttpLimits {
 }
 
 /// The largest webhook body prgate reads: GitHub's own cap on a delivery.
-pub const MAX_WEBHOOK_BODY_BYTES: usize = 25 * 1024 * 1024;
+pub(crate) const MAX_WEBHOOK_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -334,7 +336,7 @@ pub struct ExecutorConfig {
 impl ExecutorConfig {
     /// The repository paths of this executor's program: `program_paths`, or by default
     /// `command[0]` and `plan[0]` when they name files inside the repository.
-    pub fn program_patterns(&self) -> Vec<String> {
+    pub(crate) fn program_patterns(&self) -> Vec<String> {
         match &self.program_paths {
             Some(p) => p.clone(),
             None => {
@@ -350,7 +352,7 @@ impl ExecutorConfig {
     }
 
     /// The plan command, empty when the executor has none.
-    pub fn plan_argv(&self) -> &[String] {
+    pub(crate) fn plan_argv(&self) -> &[String] {
         self.plan.as_deref().unwrap_or_default()
     }
 }
@@ -371,7 +373,7 @@ impl ExecutorConfig {
 
 /// `command[0]` as a path inside the repository, or `None` when it is not one: a bare name
 /// (`sh`) is looked up on `PATH` by exec, and an absolute path is outside the checkout.
-pub fn repo_relative_program(program: &str) -> Option<String> {
+fn repo_relative_program(program: &str) -> Option<String> {
     if !program.contains('/') || program.starts_with('/') {
         return None;
     }
@@ -543,7 +545,7 @@ impl<T> ConfigCheck<T> {
     }
 
     /// The value, or the first error (the one nearest the top of the file).
-    pub fn into_result(self) -> Result<T, ConfigError> {
+    pub(crate) fn into_result(self) -> Result<T, ConfigError> {
         match (self.value, self.errors.into_iter().next()) {
             (Some(v), None) => Ok(v),
             (_, Some(e)) => Err(e),
@@ -557,7 +559,7 @@ impl<T> ConfigCheck<T> {
 }
 
 /// 1-based line and column (in characters) of a byte offset into `text`.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     // A span from the parser always lies on char boundaries, but be safe for any caller.
     while !text.is_char_boundary(offset) {
@@ -766,7 +768,7 @@ impl ServerConfig {
     /// checkout, not on this machine, and stays as written.) git then never sees a relative
     /// path, which it would resolve against whatever directory it runs in (a worktree nested
     /// inside itself).
-    pub fn anchor_paths(&mut self, folder: &std::path::Path) {
+    pub(crate) fn anchor_paths(&mut self, folder: &std::path::Path) {
         let anchor = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = folder.join(&*p);

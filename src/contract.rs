@@ -277,7 +277,7 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
 }
 
 /// The schema of `T` as a JSON object (for MCP tool descriptions).
-pub fn schema_object<T: JsonSchema>() -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn schema_object<T: JsonSchema>() -> serde_json::Map<String, serde_json::Value> {
     match schema_value::<T>() {
         serde_json::Value::Object(m) => m,
         _ => serde_json::Map::new(),

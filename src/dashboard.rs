@@ -19,12 +19,12 @@ const RECENT_EXECUTIONS: usize = 200;
 const TRACKED_PULLS: usize = 5_000;
 
 /// The templates of the two pages (operators may override them in `templates_dir`).
-pub const DASHBOARD_TEMPLATE: &str = "dashboard.html.j2";
-pub const PULL_TEMPLATE: &str = "pull.html.j2";
+const DASHBOARD_TEMPLATE: &str = "dashboard.html.j2";
+const PULL_TEMPLATE: &str = "pull.html.j2";
 
 /// The gate's last evaluation of one PR, with what the decision page shows beside it.
 #[derive(Debug, Clone)]
-pub struct PullEvaluation {
+pub(crate) struct PullEvaluation {
     pub title: String,
     /// The PR on the code host.
     pub html_url: String,
@@ -47,7 +47,7 @@ pub struct PullEvaluation {
 
 /// A plan as the pages show it (the gate fills it from the plan it ran for the head).
 #[derive(Debug, Clone, Serialize)]
-pub struct PlanView {
+pub(crate) struct PlanView {
     pub executor: String,
     /// `running`, `ready` or `failed`.
     pub state: &'static str,
@@ -122,7 +122,7 @@ pub fn page_url(
 }
 
 /// The path of a PR's decision page, from the root of the admin listener.
-pub fn pull_page_path(pull: &PullRef) -> String {
+fn pull_page_path(pull: &PullRef) -> String {
     format!("pulls/{}/{}", pull.repo, pull.number)
 }
 
@@ -268,7 +268,7 @@ impl Dashboard {
 
     /// Records the gate's evaluation of `pull` (after its status was posted): the details
     /// the decision page shows.
-    pub fn record_evaluation(&self, pull: &PullRef, evaluation: PullEvaluation) {
+    pub(crate) fn record_evaluation(&self, pull: &PullRef, evaluation: PullEvaluation) {
         let mut b = self.board();
         if let Some(url) = repo_url_of(&evaluation.html_url) {
             b.repo_urls.insert(pull.repo.clone(), url);
@@ -287,14 +287,14 @@ impl Dashboard {
     }
 
     /// Records that prgate merged `pull` as `merge`: the page then shows its execution.
-    pub fn record_merge(&self, pull: &PullRef, merge: &CommitSha) {
+    pub(crate) fn record_merge(&self, pull: &PullRef, merge: &CommitSha) {
         if let Some(e) = self.board().pulls.get_mut(pull) {
             e.merged = Some(merge.clone());
         }
     }
 
     /// The PR prgate merged as `merge`, when this process did.
-    pub fn pull_of_merge(&self, repo: &RepoName, merge: &CommitSha) -> Option<PullRef> {
+    pub(crate) fn pull_of_merge(&self, repo: &RepoName, merge: &CommitSha) -> Option<PullRef> {
         self.board()
             .pulls
             .iter()
@@ -304,7 +304,7 @@ impl Dashboard {
 
     /// Records the outcome of running `executor` for merge commit `merge`. The same outcome
     /// of the same merge is listed once (the executor's reconciler reports records it finds).
-    pub fn record_execution(
+    pub(crate) fn record_execution(
         &self,
         repo: &RepoName,
         merge: &CommitSha,
@@ -332,7 +332,7 @@ impl Dashboard {
 
     /// Adds the reason to the listed execution of `merge` (a refusal says why, e.g. that the
     /// plan drifted and a human must approve the new one).
-    pub fn record_execution_reason(&self, repo: &RepoName, merge: &CommitSha, reason: &str) {
+    pub(crate) fn record_execution_reason(&self, repo: &RepoName, merge: &CommitSha, reason: &str) {
         let mut b = self.board();
         if let Some(row) = b
             .executions
@@ -344,7 +344,7 @@ impl Dashboard {
     }
 
     /// Records a delivery set aside after its processing kept failing.
-    pub fn record_set_aside(&self, id: &str, event: &str, reason: &str) {
+    pub(crate) fn record_set_aside(&self, id: &str, event: &str, reason: &str) {
         let mut b = self.board();
         if b.set_aside.iter().any(|(i, _, _)| i == id) {
             return;
@@ -361,7 +361,7 @@ impl Dashboard {
     }
 
     /// The dashboard: one row per PR, pending ones first.
-    pub fn render_dashboard(&self, renderer: &Renderer) -> Result<String, RenderError> {
+    pub(crate) fn render_dashboard(&self, renderer: &Renderer) -> Result<String, RenderError> {
         let context = {
             let b = self.board();
             let mut rows: Vec<(&PullRef, &PullEntry)> = b.pulls.iter().collect();
@@ -402,7 +402,7 @@ impl Dashboard {
 
     /// The decision page of one PR; `Ok(None)` when the gate has not evaluated it since it
     /// started.
-    pub fn render_pull(
+    pub(crate) fn render_pull(
         &self,
         renderer: &Renderer,
         pull: &PullRef,
@@ -575,7 +575,7 @@ fn execution_view(b: &Board, e: &ExecutionRow, root: &str) -> ExecutionView {
 }
 
 /// Parses the `<owner>/<repo>/<n>` of a decision page's path.
-pub fn parse_pull_path(owner: &str, repo: &str, number: &str) -> Option<PullRef> {
+pub(crate) fn parse_pull_path(owner: &str, repo: &str, number: &str) -> Option<PullRef> {
     Some(PullRef {
         repo: format!("{owner}/{repo}").parse().ok()?,
         number: PullNumber(number.parse().ok()?),

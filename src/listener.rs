@@ -159,7 +159,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 }
 
 /// This process's soft limit of open files, when it can be read.
-pub fn open_files_limit() -> Option<libc::rlim_t> {
+pub(crate) fn open_files_limit() -> Option<libc::rlim_t> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -170,7 +170,7 @@ pub fn open_files_limit() -> Option<libc::rlim_t> {
 
 /// Raises this process's soft limit of open files to its hard limit, so that the connection
 /// cap, not the descriptor limit, is what a flood meets. Returns the soft limit in force.
-pub fn raise_open_files_limit() -> Option<libc::rlim_t> {
+pub(crate) fn raise_open_files_limit() -> Option<libc::rlim_t> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -195,7 +195,10 @@ pub fn raise_open_files_limit() -> Option<libc::rlim_t> {
 
 /// The connection cap that fits under the open-files limit `open_files`, keeping a reserve for
 /// the queue, git and executors.
-pub fn connections_within(max_connections: usize, open_files: Option<libc::rlim_t>) -> usize {
+pub(crate) fn connections_within(
+    max_connections: usize,
+    open_files: Option<libc::rlim_t>,
+) -> usize {
     const RESERVE: libc::rlim_t = 128;
     match open_files {
         Some(n) => {

@@ -37,7 +37,7 @@ fn tool<I: schemars::JsonSchema, O: schemars::JsonSchema>(
 
 /// The tools on offer. Approving, merging and executing are not among them: an agent cannot
 /// reach those through prgate.
-pub fn tool_list() -> Vec<Tool> {
+fn tool_list() -> Vec<Tool> {
     use crate::propose::Proposal;
     use crate::watch::ProposalStatus;
     vec![

@@ -12,9 +12,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// The content type of [`Metrics::render`].
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The content type of [`Metrics::render_openmetrics`].
-pub const OPENMETRICS_CONTENT_TYPE: &str =
+pub(crate) const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// GitHub's webhook event names (plus `unknown` for a missing header); anything else is
@@ -172,7 +172,7 @@ const EXECUTION_OUTCOMES: &[&str] = &[
 
 /// The version of this build, and the commit it was built from when known at build time
 /// (`PRGATE_GIT_COMMIT`, set by build.rs from git or by whoever builds), else `unknown`.
-pub fn build_commit() -> &'static str {
+fn build_commit() -> &'static str {
     match option_env!("PRGATE_GIT_COMMIT") {
         Some(c) if !c.is_empty() => c,
         _ => "unknown",
@@ -377,7 +377,7 @@ impl Metrics {
     }
 
     /// `endpoint` is a route template such as `/repos/{owner}/{repo}/pulls/{number}`.
-    pub fn api_call(&self, method: &str, endpoint: &str, status: u16, seconds: f64) {
+    pub(crate) fn api_call(&self, method: &str, endpoint: &str, status: u16, seconds: f64) {
         let method = tidy(&method.to_ascii_uppercase());
         let endpoint = tidy(endpoint);
         self.inner
@@ -415,7 +415,7 @@ impl Metrics {
     }
 
     /// The rate limit left in `budget` (`installation:acme/core`, `token/graphql`, ...).
-    pub fn rate_limit_remaining(&self, budget: &str, remaining: u64) {
+    pub(crate) fn rate_limit_remaining(&self, budget: &str, remaining: u64) {
         let (credential, resource) = budget.rsplit_once('/').unwrap_or((budget, "core"));
         self.inner
             .rate_remaining
@@ -427,7 +427,7 @@ impl Metrics {
     }
 
     /// One reconciler pass ended; `ok` is false when some repository could not be listed.
-    pub fn reconcile_pass(&self, ok: bool, seconds: f64) {
+    pub(crate) fn reconcile_pass(&self, ok: bool, seconds: f64) {
         let outcome = if ok { "ok" } else { "failed" };
         self.inner
             .reconcile_passes
@@ -439,13 +439,13 @@ impl Metrics {
     }
 
     /// How many deliveries are set aside now.
-    pub fn set_aside_count(&self, n: usize) {
+    pub(crate) fn set_aside_count(&self, n: usize) {
         self.inner
             .set_aside
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    pub fn queue_depth(&self, n: usize) {
+    pub(crate) fn queue_depth(&self, n: usize) {
         self.inner
             .queue_depth
             .set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -457,7 +457,7 @@ impl Metrics {
     }
 
     /// Time the webhook handler took, in seconds.
-    pub fn webhook_latency(&self, seconds: f64) {
+    pub(crate) fn webhook_latency(&self, seconds: f64) {
         self.inner.webhook_seconds.observe(seconds);
     }
 
@@ -497,7 +497,7 @@ impl Metrics {
     }
 
     /// The OpenMetrics text format, for scrapers that ask for it.
-    pub fn render_openmetrics(&self) -> String {
+    pub(crate) fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);

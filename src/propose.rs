@@ -85,7 +85,7 @@ impl From<GitHubError> for ProposeError {
 }
 
 /// A branch-name-safe slug of a title: lowercase letters, digits and dashes.
-pub fn slugify(title: &str) -> String {
+fn slugify(title: &str) -> String {
     let mut out = String::new();
     for c in title.chars() {
         if c.is_ascii_alphanumeric() {
@@ -106,12 +106,12 @@ pub fn slugify(title: &str) -> String {
 }
 
 /// The agent part of a branch name: its login without a `[bot]` suffix.
-pub fn agent_slug(login: &str) -> String {
+fn agent_slug(login: &str) -> String {
     slugify(login.trim_end_matches("[bot]"))
 }
 
 /// The rules the changed files fall under, with who must approve and what runs after.
-pub fn required_rules(policy: &RepoPolicy, files: &[String]) -> Vec<RequiredRule> {
+fn required_rules(policy: &RepoPolicy, files: &[String]) -> Vec<RequiredRule> {
     policy::matched_rules(policy, files)
         .into_iter()
         .map(|m| {

@@ -14,7 +14,7 @@ pub struct Readiness {
 /// Not yet connected to the code host (the gate's own account is unknown).
 pub const CONNECTING: &str = "code host";
 /// The delivery dispatcher panicked and is being restarted.
-pub const DISPATCHER: &str = "dispatcher";
+pub(crate) const DISPATCHER: &str = "dispatcher";
 
 impl Readiness {
     /// Not ready until `reason` (under `cause`) is cleared.
@@ -37,7 +37,7 @@ impl Readiness {
     }
 
     /// `None` when ready, else the reasons joined ("; ").
-    pub fn not_ready(&self) -> Option<String> {
+    pub(crate) fn not_ready(&self) -> Option<String> {
         match self.blockers.lock() {
             Ok(b) if b.is_empty() => None,
             Ok(b) => Some(b.values().cloned().collect::<Vec<_>>().join("; ")),

@@ -139,7 +139,7 @@ impl Default for Renderer {
 
 /// Line endings as Markdown should see them: `\r\n` and a bare `\r` (which GitHub renders as
 /// a line break, so that it could end a quote or a fence) become `\n`.
-pub fn normalize_newlines(text: &str) -> String {
+pub(crate) fn normalize_newlines(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
@@ -171,7 +171,7 @@ pub fn quote(text: &str) -> String {
 
 /// `text` on one line (line breaks become spaces), for a value inside a sentence: it cannot
 /// start a heading, list, fence or quote of its own.
-pub fn oneline(text: &str) -> String {
+pub(crate) fn oneline(text: &str) -> String {
     normalize_newlines(text)
         .split('\n')
         .map(str::trim)
@@ -181,7 +181,7 @@ pub fn oneline(text: &str) -> String {
 }
 
 /// A duration as people write it in the policy: "72h", "90m", "30s", "2h30m".
-pub fn short_duration(d: std::time::Duration) -> String {
+pub(crate) fn short_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
     if secs == 0 {
         return "0s".into();

@@ -34,7 +34,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The cookie a browser may carry `admin_token` in (set by `POST /login`).
-pub const ADMIN_COOKIE: &str = "prgate_admin_token";
+const ADMIN_COOKIE: &str = "prgate_admin_token";
 
 /// What the admin listener's handlers share.
 #[derive(Clone)]

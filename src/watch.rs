@@ -42,7 +42,7 @@ impl ProposalState {
     }
 
     /// No later event can change this state into success.
-    pub fn is_final_failure(self) -> bool {
+    fn is_final_failure(self) -> bool {
         matches!(
             self,
             ProposalState::Denied
@@ -155,7 +155,7 @@ pub struct ProposalStatus {
 const NOT_JUDGED: &str = "prgate could not judge the reviews here";
 
 /// The reason given for a merge that runs no executor.
-pub const NO_EXECUTOR: &str = "no executor for this change";
+pub(crate) const NO_EXECUTOR: &str = "no executor for this change";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -190,7 +190,7 @@ fn latest_by(
 }
 
 /// Classifies a proposal from what the code host says. Pure, for tests.
-pub fn classify(
+pub(crate) fn classify(
     pull: &ApiPull,
     reviews: &[ApiReview],
     approval: Option<&StatusCheck>,
@@ -511,7 +511,7 @@ pub async fn wait(
 
 /// As [`wait`], telling `observe` each state it reads and how long it has waited (the MCP
 /// server turns these into progress notifications).
-pub async fn wait_observed<F, Fut>(
+pub(crate) async fn wait_observed<F, Fut>(
     gh: &GitHub,
     pull_ref: &PullRef,
     gate_login: Option<&str>,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs `work` to completion on a blocking thread. `None` when it panicked or was cancelled:
 /// dropping the returned future (a shutdown) cancels `work` at its next await.
-pub async fn off_runtime<F>(work: F) -> Option<F::Output>
+pub(crate) async fn off_runtime<F>(work: F) -> Option<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

@@ -13,11 +13,11 @@ use crate::git::history::{paths_between, policy_blob_at};
 
 /// How far back along the first-parent line the walk looks for the last approved state; a
 /// branch whose governed content was last approved further back is refused, never guessed.
-pub const MAX_WALK: usize = 20_000;
+pub(crate) const MAX_WALK: usize = 20_000;
 
 /// What the walk found on the branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Carried {
+pub(crate) enum Carried {
     /// Every governed path in the first parent holds approved content.
     Approved,
     /// `since` is the earliest unapproved commit that changed a path which still differs from
@@ -38,7 +38,7 @@ type Entry = Option<(Oid, i32)>;
 /// whether a path is governed content; `approved(commit)` whether a commit carries a valid
 /// approval record (its PR's approval of exactly what it merged); `awaiting_record(commit)`
 /// whether a commit claims to be a prgate merge (trailers) and has no record at all yet.
-pub fn check_carried(
+pub(crate) fn check_carried(
     repo: &Repository,
     parent: Oid,
     governs: &dyn Fn(&str) -> bool,

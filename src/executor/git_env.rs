@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Settings git takes from `GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`, which outrank every config
 /// file, so that no repository-level config can turn them back on.
-pub const PINNED_CONFIG: [(&str, &str); 3] = [
+const PINNED_CONFIG: [(&str, &str); 3] = [
     // A folder shaped like a repository is never taken as one unless named by GIT_DIR.
     ("safe.bareRepository", "explicit"),
     ("core.hooksPath", "/dev/null"),

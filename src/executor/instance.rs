@@ -9,7 +9,7 @@ use std::path::Path;
 /// The id of the process owning `data_dir`, created on first use. If it cannot be kept (a
 /// read-only disk), a fresh one is used: claims then look like another replica's after a
 /// restart, which only delays reporting them as interrupted.
-pub fn instance_id(data_dir: &Path) -> String {
+pub(crate) fn instance_id(data_dir: &Path) -> String {
     let path = data_dir.join("instance-id");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let id = text.trim();
@@ -26,7 +26,7 @@ pub fn instance_id(data_dir: &Path) -> String {
 }
 
 /// The line of a claim commit's message that names its instance.
-pub fn claim_line(instance: &str) -> String {
+pub(crate) fn claim_line(instance: &str) -> String {
     format!("instance: {instance}")
 }
 

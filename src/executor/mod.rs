@@ -8,12 +8,12 @@
 //! history walk, notes I/O) is `crate::git`'s.
 
 pub mod blocking;
-pub mod carried;
+mod carried;
 pub mod git_env;
-pub mod instance;
-pub mod plan;
+mod instance;
+pub(crate) mod plan;
 pub mod redact;
-pub mod run;
-pub mod run_status;
+pub(crate) mod run;
+mod run_status;
 pub mod service;
 pub use run::{RunResult, RunSpec, run_executor};

@@ -22,11 +22,11 @@ use crate::policy::compile_pattern;
 use crate::record::note::{Outcome, PlanDigest};
 
 /// Bytes of a plan's output kept for showing it; the digest and size cover all of it.
-pub const PLAN_OUTPUT_CAP: usize = 256 * 1024;
+const PLAN_OUTPUT_CAP: usize = 256 * 1024;
 
 /// One run of a plan: what it showed, and its digest when it succeeded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlanRun {
+pub(crate) struct PlanRun {
     pub executor: String,
     /// The commit whose program paths the plan ran with (the base tip, or M's first parent).
     pub programs_from: String,
@@ -60,7 +60,7 @@ impl PlanRun {
 /// The tree of the would-be merge of `head` into `base` (the base branch's tip): the clean
 /// three-way merge over their merge base, as the merge prgate makes would hold.
 /// `Ok(Err(reason))` when there is no such tree (conflicts, no shared history).
-pub fn would_be_merge(
+pub(crate) fn would_be_merge(
     repo: &Repository,
     base: Oid,
     head: Oid,
@@ -121,7 +121,7 @@ fn matching_entries(
 
 /// `content` with every path the program patterns cover as it is in `programs`: a program
 /// file the change added is gone, one it edited or deleted is the approved version.
-pub fn with_programs_from(
+pub(crate) fn with_programs_from(
     repo: &Repository,
     content: Oid,
     programs: Oid,
@@ -160,7 +160,7 @@ fn filemode(mode: i32) -> git2::FileMode {
 
 /// Checks out `tree` at `dir` for a plan: a commit made for it (parents as given, on no ref),
 /// so that the plan's git sees a repository as the command's does.
-pub fn checkout_plan_tree(
+pub(crate) fn checkout_plan_tree(
     repo: &Repository,
     tree: Oid,
     parents: &[Oid],
@@ -192,7 +192,7 @@ pub fn checkout_plan_tree(
 }
 
 /// What a plan run needs besides its checkout.
-pub struct PlanSpec<'a> {
+pub(crate) struct PlanSpec<'a> {
     pub executor: &'a str,
     pub config: &'a ExecutorConfig,
     pub timeout: Duration,
@@ -206,7 +206,7 @@ pub struct PlanSpec<'a> {
 /// Runs the plan in `checkout` (then removes it): a cleared environment with only
 /// `plan_env`'s secrets (the executor's `env` never reaches a plan), the executor's timeout,
 /// the output redacted, capped and hashed as a command's is.
-pub async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
+pub(crate) async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
     let failed =
         |reason: String| PlanRun::failed(spec.executor, spec.programs_from, spec.head, reason);
     let env = crate::config::resolve_env(&spec.config.plan_env);
@@ -255,7 +255,7 @@ pub async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
 
 /// Where a plan of `head` is checked out under the data directory: apart from the command's
 /// checkout, so that a plan never runs in (or leaves anything in) the tree the command gets.
-pub fn plan_dir(data_dir: &Path, executor: &str, head: &str) -> PathBuf {
+pub(crate) fn plan_dir(data_dir: &Path, executor: &str, head: &str) -> PathBuf {
     data_dir.join("plans").join(format!(
         "{executor}-{head}-{}",
         uuid::Uuid::new_v4().simple()

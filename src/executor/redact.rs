@@ -15,7 +15,7 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Encoded forms shorter than this many characters are not searched for: they would match
 /// ordinary output, and a secret that short has no strength to protect.
-pub const MIN_ENCODED_CHARS: usize = 8;
+const MIN_ENCODED_CHARS: usize = 8;
 
 /// One way a secret can appear in output: a sequence of units (a byte of the secret, or a
 /// character of its encoding), each of which may be written in any of a few ways, with an

@@ -21,10 +21,9 @@ use crate::record::note::{ExecutionRecord, Outcome};
 
 /// The only variables taken from the gate's own environment. Everything else (the gate's
 /// `GITHUB_TOKEN`, webhook secrets, cloud credentials) never reaches the command.
-pub const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
+const INHERITED_ENV: [&str; 7] = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
 /// `PATH` for the command when the gate itself runs without one.
-pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-pub use super::redact::REDACTED;
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// How long to wait for the output pipes to close once the process group is dead. Only a
 /// process that escaped the group (setsid) and kept the pipe open makes this wait matter.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -76,7 +75,7 @@ pub struct RunResult {
 // run into a record is the executor's, so this constructor is declared here.
 impl ExecutionRecord {
     /// The record of a run that took place.
-    pub fn from_run(executor: impl Into<String>, run: &RunResult) -> Self {
+    pub(crate) fn from_run(executor: impl Into<String>, run: &RunResult) -> Self {
         ExecutionRecord {
             executor: executor.into(),
             started_at: run.started_at,

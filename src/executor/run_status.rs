@@ -7,7 +7,7 @@ use crate::record::note::Outcome;
 
 /// What one of prgate's own `prgate/execution` statuses says about a merge commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     /// Posted right after the claim and before anything runs: the merge was claimed.
     Running,
     /// The run ended with this outcome (succeeded, failed, timeout, cancelled, interrupted).
@@ -59,7 +59,7 @@ pub fn blocked(reason: &str) -> (&'static str, String) {
     ("error", format!("execution blocked: {reason}"))
 }
 
-pub const INTERRUPTED: &str =
+pub(crate) const INTERRUPTED: &str =
     "interrupted: not re-run automatically; an operator may re-run it with prgate execute";
 
 /// The status of a run that ended; `detail` follows "failed" for a failure (" with exit code
@@ -84,7 +84,7 @@ pub fn ended(executor: &str, outcome: Outcome, detail: &str) -> (&'static str, S
 
 /// Reads one of prgate's own statuses back; `None` for a description this module does not
 /// write (an older prgate's, or a future one's).
-pub fn classify(state: &str, description: &str) -> Option<RunStatus> {
+pub(crate) fn classify(state: &str, description: &str) -> Option<RunStatus> {
     let d = description;
     match state {
         "success" if d.contains(" ran once and succeeded") => {

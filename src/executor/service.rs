@@ -66,7 +66,7 @@ const RECONCILE_DEPTH: usize = 50;
 const PLAN_OUTPUTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(1_000).unwrap();
 /// The marker at the start of a plan comment: the gate writes it, the executor reads which
 /// plans were shown for a head.
-pub const PLAN_MARKER: &str = "<!-- prgate:plan ";
+pub(crate) const PLAN_MARKER: &str = "<!-- prgate:plan ";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -334,12 +334,6 @@ impl Executor {
         self
     }
 
-    /// How often a running execution checks the PR for the hold label (tests shorten it).
-    pub fn with_label_poll(mut self, every: Duration) -> Self {
-        self.label_poll = every;
-        self
-    }
-
     fn git_err(repo: &RepoName) -> impl Fn(git2::Error) -> ExecError + '_ {
         move |e| ExecError::Git {
             repo: repo.clone(),
@@ -455,7 +449,7 @@ impl Executor {
     }
 
     /// A push moved `branch` from `before` to `after`: consider each new first-parent commit.
-    pub async fn on_push(
+    pub(crate) async fn on_push(
         self: &Arc<Self>,
         repo: &RepoName,
         before: Option<&CommitSha>,
@@ -1061,7 +1055,7 @@ impl Executor {
     /// them. `Err` when the plan could not be attempted for a reason outside the change (the
     /// mirror cannot be synced, a commit is not fetched yet): the caller tries again later. A
     /// plan's own failure (no clean merge, a non-zero exit, a timeout) is `Ok` with `failure`.
-    pub async fn plan_pull(
+    pub(crate) async fn plan_pull(
         &self,
         repo: &RepoName,
         pull: PullNumber,
@@ -1136,7 +1130,7 @@ impl Executor {
     }
 
     /// The output of a plan run here with this digest, while it is remembered.
-    pub fn plan_output(&self, digest: &str) -> Option<String> {
+    fn plan_output(&self, digest: &str) -> Option<String> {
         self.plan_outputs
             .lock()
             .ok()
@@ -2170,14 +2164,14 @@ fn summarize_paths(paths: &[String]) -> String {
 
 /// What a plan comment's marker says: `<!-- prgate:plan executor=E head=H digest=D size=N -->`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanMarker {
+struct PlanMarker {
     pub executor: String,
     pub head: String,
     pub plan: PlanDigest,
 }
 
 /// The plan marker at the start of a comment, when it has one that parses.
-pub fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
+fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
     let rest = body.trim_start().strip_prefix(PLAN_MARKER)?;
     let (fields, _) = rest.split_once("-->")?;
     let mut executor = None;
@@ -2204,7 +2198,7 @@ pub fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
 }
 
 /// The marker that starts a plan comment (see [`parse_plan_marker`]).
-pub fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanDigest>) -> String {
+pub(crate) fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanDigest>) -> String {
     match plan {
         Some(p) => format!(
             "{PLAN_MARKER}executor={executor} head={head} digest={} size={} -->",

@@ -15,7 +15,7 @@ use super::IGNORED_PULL_ACTIONS;
 
 impl Gate {
     /// Acts on one delivery. Errors are transient code host failures: the caller retries.
-    pub async fn handle(self: &Arc<Self>, delivery: &Delivery) -> Result<(), GateError> {
+    pub(crate) async fn handle(self: &Arc<Self>, delivery: &Delivery) -> Result<(), GateError> {
         match &delivery.event {
             Event::PullRequest {
                 action,

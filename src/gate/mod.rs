@@ -32,8 +32,9 @@ mod reconcile;
 mod worker;
 
 pub use merge::merge_message;
-pub use pool::{Job, JobKey, Pool};
-pub use publish::{CHECK_SUMMARY_MAX_BYTES, FORGED_STATUS_DESCRIPTION, clip_summary};
+pub use pool::Pool;
+pub(crate) use pool::{Job, JobKey};
+pub use publish::FORGED_STATUS_DESCRIPTION;
 
 /// `pull_request` actions that change nothing prgate decides on.
 pub(crate) const IGNORED_PULL_ACTIONS: &[&str] = &[
@@ -154,20 +155,14 @@ impl Gate {
     }
 
     /// Hands pushes to governed branches to the executor.
-    pub fn with_executor(mut self, executor: Arc<Executor>) -> Self {
+    pub(crate) fn with_executor(mut self, executor: Arc<Executor>) -> Self {
         self.executor = Some(executor);
         self
     }
 
     /// Replaces the clock (tests and the demo move time by hand).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
-        self
-    }
-
-    /// Shorter retry backoff, for tests.
-    pub fn with_retry_backoff(mut self, backoff: Duration) -> Self {
-        self.retry_backoff = backoff;
         self
     }
 
@@ -182,7 +177,7 @@ impl Gate {
     }
 
     /// The account prgate posts as; learnt once from the code host.
-    pub async fn self_login(&self) -> Result<Login, GitHubError> {
+    pub(crate) async fn self_login(&self) -> Result<Login, GitHubError> {
         if let Some(l) = self.self_login.lock().ok().and_then(|g| g.clone()) {
             return Ok(l);
         }

@@ -18,7 +18,7 @@ const MAX_ATTEMPTS: u32 = 3;
 
 /// What a job is about; jobs with the same key never run at the same time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum JobKey {
+pub(crate) enum JobKey {
     Pull(RepoName, PullNumber),
     Status(RepoName, CommitSha),
     Push(RepoName, String),
@@ -26,7 +26,7 @@ pub enum JobKey {
 
 /// One unit of work.
 #[derive(Debug, Clone)]
-pub enum Job {
+pub(crate) enum Job {
     /// Re-evaluate a PR from fresh facts.
     Evaluate(RepoName, PullNumber),
     /// Handle a delivery as it is (statuses and pushes, in order).
@@ -44,7 +44,7 @@ impl std::fmt::Display for Job {
 }
 
 /// The key and job a delivery turns into; `None` for one with nothing to do.
-pub fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
+pub(crate) fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
     match &d.event {
         Event::PullRequest {
             action,
@@ -106,7 +106,7 @@ struct PoolInner {
 }
 
 /// What runs a job; the gate in service, a stand-in in tests.
-pub trait Runner: Send + Sync + 'static {
+pub(crate) trait Runner: Send + Sync + 'static {
     fn run(self: Arc<Self>, job: Job) -> impl std::future::Future<Output = ()> + Send;
 }
 
@@ -116,7 +116,7 @@ impl Pool {
     }
 
     /// A pool that reports set-aside deliveries in the metrics and on the dashboard.
-    pub fn reporting(
+    pub(crate) fn reporting(
         workers: usize,
         metrics: crate::metrics::Metrics,
         dashboard: crate::dashboard::Dashboard,
@@ -162,7 +162,7 @@ impl Pool {
 
     /// Runs `job` after whatever runs or waits under `key`; `delivery` (if any) is completed
     /// in `queue` once a run that covers it has finished.
-    pub fn submit<R: Runner>(
+    pub(crate) fn submit<R: Runner>(
         &self,
         runner: &Arc<R>,
         queue: &Queue,

@@ -251,10 +251,10 @@ impl Gate {
 
 /// GitHub takes at most 65535 bytes of a check run's summary (it counts characters in one
 /// check and bytes in another; bytes is the stricter).
-pub const CHECK_SUMMARY_MAX_BYTES: usize = 65535;
+const CHECK_SUMMARY_MAX_BYTES: usize = 65535;
 
 /// Clips a check run summary to what GitHub accepts, at a character boundary, saying so.
-pub fn clip_summary(summary: &str) -> String {
+fn clip_summary(summary: &str) -> String {
     if summary.len() <= CHECK_SUMMARY_MAX_BYTES {
         return summary.to_string();
     }

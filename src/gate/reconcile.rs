@@ -12,7 +12,7 @@ use super::{Gate, GateError, Job, JobKey};
 impl Gate {
     /// Re-evaluates every open PR of `repo` against its governed branches (or one branch):
     /// through the worker pool when it runs (each PR in its own lane), else one by one.
-    pub async fn reconcile_repo(
+    pub(crate) async fn reconcile_repo(
         self: &Arc<Self>,
         repo: &RepoName,
         branch: Option<&str>,
@@ -79,7 +79,7 @@ impl Gate {
 
     /// Re-evaluates the open PRs of every governed repository; false when some repository
     /// could not be listed.
-    pub async fn reconcile_pulls(self: &Arc<Self>) -> bool {
+    async fn reconcile_pulls(self: &Arc<Self>) -> bool {
         let repos: Vec<RepoName> = self.governed.keys().cloned().collect();
         let mut ok = true;
         for repo in repos {

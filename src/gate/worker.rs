@@ -17,7 +17,7 @@ use super::{Job, Work, pool};
 impl Gate {
     /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
     /// reconciler (its PR stays without `success` meanwhile, which is the safe side).
-    pub async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
+    async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
         let span = tracing::info_span!("delivery", id = %delivery.id, event = %delivery.event_name);
         async {
             for attempt in 0..3u32 {
@@ -57,7 +57,7 @@ impl Gate {
     /// each to the pool under its key (a PR, a commit, a branch), where different keys run
     /// concurrently and one key in order; reconciler ticks start a pass beside it, the first
     /// at start-up. A delivery is completed once the run covering it has finished.
-    pub async fn run_worker(
+    pub(crate) async fn run_worker(
         self: Arc<Self>,
         queue: Queue,
         ticks: Arc<tokio::sync::Mutex<mpsc::Receiver<()>>>,

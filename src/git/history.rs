@@ -6,7 +6,7 @@ use git2::{Oid, Repository, Sort};
 use crate::config::POLICY_PATH;
 
 /// The policy file at `commit`: (blob id, text); `None` when the commit has none.
-pub fn policy_blob_at(
+pub(crate) fn policy_blob_at(
     repo: &Repository,
     commit: Oid,
 ) -> Result<Option<(Oid, String)>, git2::Error> {
@@ -21,7 +21,7 @@ pub fn policy_blob_at(
 }
 
 /// Paths that differ between `commit`'s first parent and `commit` (both sides of a rename).
-pub fn changed_paths(repo: &Repository, commit: Oid) -> Result<Vec<String>, git2::Error> {
+pub(crate) fn changed_paths(repo: &Repository, commit: Oid) -> Result<Vec<String>, git2::Error> {
     let c = repo.find_commit(commit)?;
     let new_tree = c.tree()?;
     let old_tree = match c.parent(0) {
@@ -32,7 +32,7 @@ pub fn changed_paths(repo: &Repository, commit: Oid) -> Result<Vec<String>, git2
 }
 
 /// Paths that differ between two trees (both sides of a rename), each once, in diff order.
-pub fn paths_between(
+pub(crate) fn paths_between(
     repo: &Repository,
     old: Option<&git2::Tree<'_>>,
     new: &git2::Tree<'_>,
@@ -54,7 +54,7 @@ pub fn paths_between(
 }
 
 /// First-parent commits reachable from `tip` and not from `stop`, oldest first, at most `limit`.
-pub fn first_parent_range(
+pub(crate) fn first_parent_range(
     repo: &Repository,
     tip: Oid,
     stop: Option<Oid>,

@@ -25,7 +25,7 @@ pub enum MirrorError {
 /// What the mirror keeps: every branch, the remote's notes (beside prgate's own, see
 /// `super::notes::adopt_fetched_notes`), and the PR heads, which a squash merge leaves reachable from
 /// no branch once the PR's branch is deleted.
-pub const MIRROR_REFSPECS: [&str; 3] = [
+const MIRROR_REFSPECS: [&str; 3] = [
     "+refs/heads/*:refs/heads/*",
     "+refs/notes/prgate:refs/prgate/remote-notes/prgate",
     "+refs/pull/*/head:refs/pull/*/head",

@@ -10,8 +10,8 @@ use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Si
 use crate::config::Secret;
 use crate::types::RepoName;
 
-pub mod commit_graph;
-pub mod history;
+pub(crate) mod commit_graph;
+pub(crate) mod history;
 pub mod mirror;
 pub mod notes;
 pub mod worktree;
@@ -81,14 +81,14 @@ pub fn open(path: &Path) -> Result<Repository, GitError> {
     })
 }
 
-pub fn origin_url(repo: &Repository) -> Result<String, GitError> {
+pub(crate) fn origin_url(repo: &Repository) -> Result<String, GitError> {
     let remote = repo.find_remote("origin").map_err(|_| GitError::NoOrigin)?;
     remote.url().map(str::to_string).ok_or(GitError::NoOrigin)
 }
 
 /// `OWNER/REPO` from a clone URL: the last two path segments, as GitHub's URLs and the
 /// simulator's `http://127.0.0.1:PORT/<owner>/<repo>.git` both end.
-pub fn repo_name_from_url(url: &str) -> Result<RepoName, GitError> {
+pub(crate) fn repo_name_from_url(url: &str) -> Result<RepoName, GitError> {
     let unknown = || GitError::UnknownOrigin {
         url: url.to_string(),
     };
@@ -107,7 +107,7 @@ pub fn repo_name_from_url(url: &str) -> Result<RepoName, GitError> {
 
 /// Credentials for an https remote: the token as the password, never on the command line
 /// nor in a URL. Shared by propose's push and the executor's mirror and notes push.
-pub fn callbacks(token: Option<&Secret>) -> RemoteCallbacks<'_> {
+pub(crate) fn callbacks(token: Option<&Secret>) -> RemoteCallbacks<'_> {
     let mut cb = RemoteCallbacks::new();
     cb.credentials(move |_url, _user, _allowed| match token {
         // GitHub takes any user name with a token as the password over https.
@@ -128,7 +128,7 @@ pub fn clone(url: &str, dir: &Path, token: Option<&Secret>) -> Result<Repository
 
 /// Fetches `branch` from `url` into `refs/prgate/fetch/<branch>` and returns its tip.
 /// The working tree, the index and the user's own refs are left alone.
-pub fn fetch_branch(
+pub(crate) fn fetch_branch(
     repo: &Repository,
     url: &str,
     branch: &str,
@@ -174,7 +174,7 @@ pub fn commit_tree(
 
 /// Pushes one refspec to `url`. `Ok(Some(message))` when the remote refused the update (the
 /// transport worked, the ref did not move); `Err` when the push itself failed.
-pub fn push_refspec(
+fn push_refspec(
     repo: &Repository,
     url: &str,
     refspec: &str,

@@ -230,7 +230,7 @@ pub const FETCHED_NOTES_REF: &str = "refs/prgate/remote-notes/prgate";
 /// replica's or an operator's later write), is adopted; any other difference keeps the local
 /// record. Returns the commits whose local record the remote lacks or has otherwise, which
 /// the caller pushes again: a rewritten or rolled-back notes ref is restored.
-pub fn adopt_fetched_notes(
+pub(crate) fn adopt_fetched_notes(
     repo: &Repository,
     trusted: &dyn Fn(&ExecutionNote) -> bool,
 ) -> Result<Vec<Oid>, NoteError> {

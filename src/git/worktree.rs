@@ -51,7 +51,7 @@ impl Checkout {
 
 /// Where the git directory of a checkout at `dir` lives: beside it, `<dir>.git`. Outside the
 /// tree, so that no file of the commit can be or shadow any part of it.
-pub fn git_dir_for(dir: &Path) -> Option<PathBuf> {
+fn git_dir_for(dir: &Path) -> Option<PathBuf> {
     let name = dir.file_name()?;
     let mut git_name = name.to_os_string();
     git_name.push(".git");

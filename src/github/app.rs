@@ -18,10 +18,10 @@ use super::GitHubError;
 use crate::config::Secret;
 
 /// How long before `expires_at` an installation token is replaced by default.
-pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+pub(crate) const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The app's identity: its id and the key that signs its JWTs. The key is never printed.
-pub struct AppAuth {
+pub(crate) struct AppAuth {
     app_id: u64,
     key: EncodingKey,
     refresh_margin: Duration,
@@ -48,7 +48,7 @@ struct Tokens {
 
 /// An installation access token and when it stops working.
 #[derive(Clone)]
-pub struct InstallationToken {
+pub(crate) struct InstallationToken {
     pub token: Secret,
     pub expires_at: DateTime<Utc>,
 }
@@ -69,20 +69,20 @@ struct Claims {
 
 /// `GET /repos/{o}/{r}/installation`, `GET /orgs/{o}/installation`.
 #[derive(Deserialize)]
-pub struct ApiInstallation {
+pub(crate) struct ApiInstallation {
     pub id: u64,
 }
 
 /// `POST /app/installations/{id}/access_tokens`.
 #[derive(Deserialize)]
-pub struct ApiAccessToken {
+pub(crate) struct ApiAccessToken {
     pub token: String,
     pub expires_at: DateTime<Utc>,
 }
 
 /// `GET /app`.
 #[derive(Deserialize)]
-pub struct ApiApp {
+pub(crate) struct ApiApp {
     pub slug: String,
 }
 
@@ -155,38 +155,38 @@ pub(super) struct TokensGuard<'a> {
 }
 
 impl TokensGuard<'_> {
-    pub fn installation_of(&self, owner: &str) -> Option<u64> {
+    pub(crate) fn installation_of(&self, owner: &str) -> Option<u64> {
         self.guard
             .installation_of
             .get(&owner.to_ascii_lowercase())
             .copied()
     }
     /// Drops a cached installation id (the app was uninstalled, or reinstalled under a new id).
-    pub fn forget_installation(&mut self, owner: &str) {
+    pub(crate) fn forget_installation(&mut self, owner: &str) {
         self.guard
             .installation_of
             .remove(&owner.to_ascii_lowercase());
     }
-    pub fn set_installation(&mut self, owner: &str, id: u64) {
+    pub(crate) fn set_installation(&mut self, owner: &str, id: u64) {
         self.guard
             .installation_of
             .insert(owner.to_ascii_lowercase(), id);
     }
     /// The cached token of an installation when it is not close to expiry.
-    pub fn fresh_token(&self, installation: u64) -> Option<InstallationToken> {
+    pub(crate) fn fresh_token(&self, installation: u64) -> Option<InstallationToken> {
         self.guard
             .by_installation
             .get(&installation)
             .filter(|t| t.fresh(self.margin, Utc::now()))
             .cloned()
     }
-    pub fn set_token(&mut self, installation: u64, token: InstallationToken) {
+    pub(crate) fn set_token(&mut self, installation: u64, token: InstallationToken) {
         self.guard.by_installation.insert(installation, token);
     }
 }
 
 /// `Bearer <token>`, marked sensitive so that it is never logged by the HTTP stack.
-pub fn bearer(token: &str, path: &str) -> Result<HeaderValue, GitHubError> {
+pub(crate) fn bearer(token: &str, path: &str) -> Result<HeaderValue, GitHubError> {
     let mut v =
         HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| GitHubError::App {
             path: path.to_string(),
@@ -198,7 +198,7 @@ pub fn bearer(token: &str, path: &str) -> Result<HeaderValue, GitHubError> {
 
 /// Which account a request is for: `/repos/{owner}/{repo}/...` gives the owner and repo,
 /// `/orgs/{org}/...` the org. Other paths (`/user`, `/users/..`) belong to no installation.
-pub fn scope_of(path: &str) -> Option<(String, Option<String>)> {
+pub(crate) fn scope_of(path: &str) -> Option<(String, Option<String>)> {
     let path = path.split('?').next().unwrap_or(path);
     let mut parts = path.trim_start_matches('/').split('/');
     match (parts.next(), parts.next(), parts.next()) {
@@ -211,7 +211,7 @@ pub fn scope_of(path: &str) -> Option<(String, Option<String>)> {
 }
 
 /// Paths answered for the app itself, with its JWT rather than an installation token.
-pub fn is_app_path(path: &str) -> bool {
+pub(crate) fn is_app_path(path: &str) -> bool {
     let path = path.split('?').next().unwrap_or(path);
     path == "/app" || path.starts_with("/app/")
 }

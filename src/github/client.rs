@@ -91,7 +91,7 @@ impl GitHubError {
 
     /// True when the request may or may not have been acted on: no answer, or a server error.
     /// A write that ends so must be read back before it is tried again.
-    pub fn is_ambiguous(&self) -> bool {
+    pub(crate) fn is_ambiguous(&self) -> bool {
         match self {
             GitHubError::Transport { .. } | GitHubError::Timeout { .. } => true,
             GitHubError::Status { status, .. } => *status >= 500,
@@ -150,7 +150,7 @@ impl ApiResponse {
     }
 
     /// The URL of the next page from a `Link` header, as a path relative to the API root.
-    pub fn next_page(&self, api_url: &str) -> Option<String> {
+    pub(crate) fn next_page(&self, api_url: &str) -> Option<String> {
         let link = self.headers.get(http::header::LINK)?.to_str().ok()?;
         link.split(',').find_map(|part| {
             let (url, rel) = part.split_once(';')?;
@@ -307,7 +307,10 @@ impl Transport {
     }
 
     /// A GET whose 404 is an answer (`Ok(None)`), not an error.
-    pub async fn get_optional(&self, path: &str) -> Result<Option<ApiResponse>, GitHubError> {
+    pub(crate) async fn get_optional(
+        &self,
+        path: &str,
+    ) -> Result<Option<ApiResponse>, GitHubError> {
         match self.get(path).await {
             Ok(r) => Ok(Some(r)),
             Err(GitHubError::Status { status: 404, .. }) => Ok(None),
@@ -339,7 +342,7 @@ impl Transport {
     }
 
     /// True when authenticating as a GitHub App.
-    pub fn is_app(&self) -> bool {
+    pub(crate) fn is_app(&self) -> bool {
         self.app.is_some()
     }
 
@@ -351,7 +354,7 @@ impl Transport {
     /// With a GitHub App, the installation token of `repo`'s owner for git over https
     /// (fetched or refreshed as needed); `None` with a configured token, which the caller
     /// already holds and uses for git itself.
-    pub async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError> {
+    pub(crate) async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError> {
         if self.app.is_none() {
             return Ok(None);
         }
@@ -778,10 +781,10 @@ fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
 }
 
 /// GitHub's GraphQL endpoint, relative to the API root.
-pub const GRAPHQL_PATH: &str = "/graphql";
+const GRAPHQL_PATH: &str = "/graphql";
 
 /// A low-cardinality name for a path, for metrics: numbers, SHAs and names become `{}`.
-pub fn endpoint_template(path: &str) -> String {
+fn endpoint_template(path: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
     let segments: Vec<&str> = path.split('/').collect();
     let mut out = Vec::with_capacity(segments.len());
@@ -831,7 +834,7 @@ pub fn endpoint_template(path: &str) -> String {
 }
 
 /// The host part of a URL, for messages; the whole text when it has none.
-pub fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     reqwest::Url::parse(url)
         .ok()
         .and_then(|u| {

@@ -1,7 +1,7 @@
 //! Gathering the facts of one PR from the code host: the PR, the policy at its base commit,
 //! its commits and changed files, its reviews, and the members of the teams the matched rules
-//! name; from one GraphQL query (`gather_from_read`) or over REST (`gather_facts*`, which the
-//! executor uses). Anything missing or truncated is an error, never a guess.
+//! name; from one GraphQL query (`gather_from_read`) or over REST (`gather_facts_with_policy`,
+//! which the executor uses). Anything missing or truncated is an error, never a guess.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +32,7 @@ pub enum GatherError {
 
 impl GatherError {
     /// A status description (under 140 characters) for the PR.
-    pub fn status_description(&self) -> String {
+    pub(crate) fn status_description(&self) -> String {
         let text = match self {
             GatherError::GitHub(GitHubError::GraphQl { .. }) => {
                 "GitHub's GraphQL API could not give the PR's facts; will retry".to_string()
@@ -53,7 +53,7 @@ impl GatherError {
 
 /// The facts of a PR plus the policy they are judged by.
 #[derive(Debug, Clone)]
-pub struct Gathered {
+pub(crate) struct Gathered {
     pub facts: PullFacts,
     pub policy: RepoPolicy,
     pub policy_blob: CommitSha,
@@ -67,7 +67,7 @@ fn sha(path: &str, s: &str) -> Result<CommitSha, GitHubError> {
 }
 
 /// Reads the policy in force at `base`.
-pub async fn policy_at(
+pub(crate) async fn policy_at(
     gh: &GitHub,
     repo: &RepoName,
     base: &CommitSha,
@@ -88,27 +88,11 @@ pub async fn policy_at(
     Ok((policy, file))
 }
 
-/// Gathers everything the policy engine needs about `pull`, judged by the policy at the
-/// current tip of its base branch. The tip is read through the refs API: GitHub does not
-/// refresh `pull.base.sha` when the base branch moves (https://github.com/github/docs/issues/431,
-/// https://github.com/rust-lang/bors/pull/40), so a policy tightened on `main` would not reach
-/// PRs opened before it.
-pub async fn gather_facts(
-    gh: &GitHub,
-    repo: &RepoName,
-    pull: &ApiPull,
-    programs: &ProgramPaths,
-) -> Result<Gathered, GatherError> {
-    let tip = gh.branch_tip(repo, &pull.base.git_ref).await?;
-    let (policy, policy_file) = policy_at(gh, repo, &tip).await?;
-    let policy = policy::govern_programs(&policy, programs);
-    gather_facts_with_policy(gh, repo, pull, &tip, policy, policy_file.blob_sha).await
-}
-
-/// As [`gather_facts`], judged by a policy the caller read at `base` (the executor reads it at
-/// the merge commit's first parent) and gave its executors' program paths. The changed files are those between the merge base of
-/// `base` and the head, and the head.
-pub async fn gather_facts_with_policy(
+/// Gathers everything the policy engine needs about `pull`, judged by a policy the caller read
+/// at `base` (the executor reads it at the merge commit's first parent) and gave its executors'
+/// program paths. The changed files are those between the merge base of `base` and the head,
+/// and the head.
+pub(crate) async fn gather_facts_with_policy(
     gh: &GitHub,
     repo: &RepoName,
     pull: &ApiPull,
@@ -207,7 +191,7 @@ pub async fn gather_facts_with_policy(
 /// policy at its base branch's tip as that query saw it. What the query could not give
 /// completely is read over REST (commits and files through the compare, cached for good;
 /// reviews); pushers always come from the REST activity API, which GraphQL does not serve.
-pub async fn gather_from_read(
+pub(crate) async fn gather_from_read(
     gh: &GitHub,
     repo: &RepoName,
     read: &graphql::PullRead,
@@ -572,7 +556,7 @@ fn commit_facts(here: &str, c: &ApiCommit) -> Result<CommitFacts, GitHubError> {
 }
 
 /// Cuts `s` to at most `max` characters, marking the cut with an ellipsis.
-pub fn truncate_chars(s: &str, max: usize) -> String {
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

@@ -20,11 +20,6 @@ use super::{FileAtCommit, GitHub, GitHubError};
 use crate::config::{POLICY_PATH, TeamRef};
 use crate::types::{CommitSha, PullNumber, RepoName, UserId};
 
-/// The largest page GitHub serves on any connection: "Values of `first` and `last` must be
-/// within 1-100" (docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api,
-/// "Node limit").
-pub const PAGE: usize = 100;
-
 /// The PR's facts. `{TEAMS}` is replaced by one aliased `organization { team { members } }`
 /// block per team (see [`pull_facts_query`]).
 const PULL_FACTS: &str = r#"query PrgatePullFacts($owner: String!, $name: String!, $number: Int!, $policyPath: String!{TEAM_VARS}) {
@@ -168,7 +163,7 @@ fn add_team_variables(vars: &mut Value, teams: &[TeamRef]) {
 /// rest of prgate reads it as before; the other fields are still to be checked (see
 /// [`PullRead::facts`]).
 #[derive(Debug, Clone)]
-pub struct PullRead {
+pub(crate) struct PullRead {
     pub pull: ApiPull,
     rest: GqlPullRest,
     teams: BTreeMap<TeamRef, Option<Value>>,
@@ -179,7 +174,7 @@ pub struct PullRead {
 /// The parts of the facts that need checking before use, each `None` where GraphQL cannot
 /// give it completely (read over REST instead).
 #[derive(Debug, Clone)]
-pub struct ReadFacts {
+pub(crate) struct ReadFacts {
     pub tip: CommitSha,
     /// `None`: there is no policy file (or no blob) at the tip.
     pub policy: Option<FileAtCommit>,
@@ -497,7 +492,7 @@ async fn post(
 /// seen on its base branch named). An answer without the PR is an error; an answer with the
 /// PR and errors elsewhere is a [`PullRead`] whose facts are an error, so that the PR's head
 /// still gets an `error` status.
-pub async fn read_pull(
+pub(crate) async fn read_pull(
     gh: &GitHub,
     repo: &RepoName,
     number: PullNumber,
@@ -877,7 +872,7 @@ fn members_of(
 
 /// The members of `teams`, in one call (the follow-up when the policy names teams the facts
 /// query did not ask for).
-pub async fn read_team_members(
+pub(crate) async fn read_team_members(
     gh: &GitHub,
     repo: &RepoName,
     teams: &[TeamRef],

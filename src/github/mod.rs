@@ -2,11 +2,11 @@
 //! makes (statuses, merges, comments, refs). Built on [`client::Transport`], which owns
 //! timeouts, retries, rate limits and ETags.
 
-pub mod app;
-pub mod client;
-pub mod facts;
+pub(crate) mod app;
+pub(crate) mod client;
+pub(crate) mod facts;
 pub mod graphql;
-pub mod models;
+pub(crate) mod models;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -16,7 +16,8 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-pub use client::{ClientOptions, Credentials, GitHubError, Transport, host_of, parse_api_url};
+pub(crate) use client::host_of;
+pub use client::{ClientOptions, Credentials, GitHubError, Transport, parse_api_url};
 use models::*;
 
 use crate::config::{Secret, TeamRef};
@@ -28,14 +29,14 @@ const MAX_PAGES: usize = 30;
 
 /// A file's content at one commit, with its blob SHA (recorded as `Prgate-Policy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileAtCommit {
+pub(crate) struct FileAtCommit {
     pub blob_sha: CommitSha,
     pub text: String,
 }
 
 /// What became of a merge request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MergeOutcome {
+pub(crate) enum MergeOutcome {
     Merged {
         sha: CommitSha,
     },
@@ -95,7 +96,7 @@ impl GitHub {
     }
 
     /// The teams the last policies read on `repo`'s branches named, each once.
-    pub fn policy_teams(&self, repo: &RepoName) -> Vec<TeamRef> {
+    fn policy_teams(&self, repo: &RepoName) -> Vec<TeamRef> {
         let mut teams: Vec<TeamRef> = self
             .policy_teams
             .lock()
@@ -112,7 +113,7 @@ impl GitHub {
     }
 
     /// Remembers the teams the policy on `base` of `repo` names, for the next facts query.
-    pub fn remember_policy_teams(&self, repo: &RepoName, base: &str, teams: Vec<TeamRef>) {
+    fn remember_policy_teams(&self, repo: &RepoName, base: &str, teams: Vec<TeamRef>) {
         if let Ok(mut m) = self.policy_teams.lock() {
             if m.len() > IMMUTABLE_CACHE_ENTRIES {
                 m.clear();
@@ -124,7 +125,7 @@ impl GitHub {
     /// Reads a PR's facts in one GraphQL query, asking for the members of the teams the last
     /// policies seen on the repository named. The PR's base is not known before the answer,
     /// so this is a guess: a wrong one costs a follow-up query, never a wrong answer.
-    pub async fn read_pull(
+    pub(crate) async fn read_pull(
         &self,
         repo: &RepoName,
         number: PullNumber,
@@ -136,7 +137,7 @@ impl GitHub {
     /// The login this client acts as: the token's user, or for a GitHub App its bot account
     /// `<slug>[bot]` (what GitHub shows as the creator of the statuses it posts).
     /// Learnt once per client.
-    pub async fn own_login(&self) -> Result<String, GitHubError> {
+    pub(crate) async fn own_login(&self) -> Result<String, GitHubError> {
         if let Some(l) = self.own_login.lock().ok().and_then(|g| g.clone()) {
             return Ok(l);
         }
@@ -154,7 +155,7 @@ impl GitHub {
 
     /// With a GitHub App, the installation token for git over https to `repo`; `None` when the
     /// client uses a plain token (the caller has it).
-    pub async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError> {
+    pub(crate) async fn git_token(&self, repo: &RepoName) -> Result<Option<Secret>, GitHubError> {
         self.transport.git_token(repo).await
     }
 
@@ -205,7 +206,7 @@ impl GitHub {
         }
     }
 
-    pub async fn current_user(&self) -> Result<ApiUser, GitHubError> {
+    pub(crate) async fn current_user(&self) -> Result<ApiUser, GitHubError> {
         self.get_json("/user").await
     }
 
@@ -215,7 +216,7 @@ impl GitHub {
     }
 
     /// Open PRs of a repository, optionally only those against `base`.
-    pub async fn open_pulls(
+    pub(crate) async fn open_pulls(
         &self,
         repo: &RepoName,
         base: Option<&str>,
@@ -267,7 +268,7 @@ impl GitHub {
     }
 
     /// A file at a commit; `None` when it does not exist there. Cached for good.
-    pub async fn file_at(
+    async fn file_at(
         &self,
         repo: &RepoName,
         path: &str,
@@ -320,7 +321,7 @@ impl GitHub {
 
     /// The 100 newest statuses of a commit, newest first: enough to see the latest of a
     /// context, in one (conditional) read.
-    pub async fn recent_statuses(
+    pub(crate) async fn recent_statuses(
         &self,
         repo: &RepoName,
         sha: &CommitSha,
@@ -340,7 +341,7 @@ impl GitHub {
             .await
     }
 
-    pub async fn post_status(
+    pub(crate) async fn post_status(
         &self,
         repo: &RepoName,
         sha: &CommitSha,
@@ -364,13 +365,13 @@ impl GitHub {
     }
 
     /// Whether this client acts as a GitHub App (only apps may write check runs).
-    pub fn is_app(&self) -> bool {
+    pub(crate) fn is_app(&self) -> bool {
         self.transport.is_app()
     }
 
     /// This app's latest check run named `name` on `sha`, if any (`filter=latest` keeps the
     /// newest of each name per app). A conditional read: unchanged, it costs no rate limit.
-    pub async fn own_check_run(
+    pub(crate) async fn own_check_run(
         &self,
         repo: &RepoName,
         sha: &CommitSha,
@@ -393,7 +394,7 @@ impl GitHub {
     }
 
     /// Creates a check run (`POST /repos/{o}/{r}/check-runs`).
-    pub async fn create_check_run(
+    pub(crate) async fn create_check_run(
         &self,
         repo: &RepoName,
         body: &serde_json::Value,
@@ -406,7 +407,7 @@ impl GitHub {
     }
 
     /// Updates one of this app's check runs (`PATCH /repos/{o}/{r}/check-runs/{id}`).
-    pub async fn update_check_run(
+    pub(crate) async fn update_check_run(
         &self,
         repo: &RepoName,
         id: u64,
@@ -420,7 +421,7 @@ impl GitHub {
     }
 
     /// Merges with the head SHA pinned: GitHub refuses (409) if the head moved since.
-    pub async fn merge_pinned(
+    pub(crate) async fn merge_pinned(
         &self,
         repo: &RepoName,
         number: PullNumber,
@@ -462,7 +463,7 @@ impl GitHub {
     }
 
     /// The open PR from `owner:branch`, if there is one.
-    pub async fn open_pull_for_branch(
+    pub(crate) async fn open_pull_for_branch(
         &self,
         repo: &RepoName,
         branch: &str,
@@ -474,7 +475,7 @@ impl GitHub {
         Ok(pulls.into_iter().next())
     }
 
-    pub async fn create_pull(
+    pub(crate) async fn create_pull(
         &self,
         repo: &RepoName,
         head: &str,
@@ -490,7 +491,7 @@ impl GitHub {
             .json(&path)
     }
 
-    pub async fn update_pull(
+    pub(crate) async fn update_pull(
         &self,
         repo: &RepoName,
         number: PullNumber,
@@ -534,7 +535,7 @@ impl GitHub {
     }
 
     /// Creates a commit object of `tree` on `parents` (no ref moves); returns its SHA.
-    pub async fn create_commit(
+    pub(crate) async fn create_commit(
         &self,
         repo: &RepoName,
         message: &str,
@@ -578,7 +579,7 @@ impl GitHub {
     }
 
     /// The parents of commit `sha`, in order.
-    pub async fn commit_parents(
+    pub(crate) async fn commit_parents(
         &self,
         repo: &RepoName,
         sha: &str,
@@ -627,7 +628,7 @@ impl GitHub {
     }
 
     /// The object a ref (`refs/...`) points to; `None` when there is no such ref.
-    pub async fn ref_target(
+    pub(crate) async fn ref_target(
         &self,
         repo: &RepoName,
         full_ref: &str,
@@ -646,7 +647,7 @@ impl GitHub {
     }
 
     /// Refs under `prefix` (e.g. `prgate/claims/`), as (full ref name, object SHA).
-    pub async fn matching_refs(
+    pub(crate) async fn matching_refs(
         &self,
         repo: &RepoName,
         prefix: &str,
@@ -661,7 +662,7 @@ impl GitHub {
     }
 
     /// Submits a review as the client's account (`APPROVE`, `REQUEST_CHANGES`, `COMMENT`).
-    pub async fn submit_review(
+    pub(crate) async fn submit_review(
         &self,
         repo: &RepoName,
         number: PullNumber,
@@ -700,7 +701,7 @@ impl GitHub {
 
     /// Everything done to `refs/heads/<branch>` (pushes, force pushes, creation, deletion,
     /// merges), oldest first, from the repository activity API: who really moved the ref.
-    pub async fn branch_activity(
+    pub(crate) async fn branch_activity(
         &self,
         repo: &RepoName,
         branch: &str,
@@ -717,7 +718,7 @@ impl GitHub {
     }
 
     /// The issue events of a PR (`base_ref_changed` among them).
-    pub async fn issue_events(
+    async fn issue_events(
         &self,
         repo: &RepoName,
         number: PullNumber,
@@ -728,7 +729,7 @@ impl GitHub {
 
     /// Asks users (logins) and teams (slugs of the repository owner's organisation) to review
     /// a PR; GitHub notifies them.
-    pub async fn request_reviewers(
+    pub(crate) async fn request_reviewers(
         &self,
         repo: &RepoName,
         number: PullNumber,

@@ -143,7 +143,7 @@ pub struct ApiCompare {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiContent {
+pub(crate) struct ApiContent {
     pub sha: String,
     #[serde(default)]
     pub content: String,
@@ -163,14 +163,12 @@ pub struct ApiStatus {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiMergeResult {
+pub(crate) struct ApiMergeResult {
     pub sha: String,
-    #[serde(default)]
-    pub merged: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiErrorBody {
+pub(crate) struct ApiErrorBody {
     #[serde(default)]
     pub message: String,
 }
@@ -198,12 +196,12 @@ pub struct ApiComment {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiRefObject {
+pub(crate) struct ApiRefObject {
     pub sha: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiRef {
+pub(crate) struct ApiRef {
     #[serde(rename = "ref")]
     pub git_ref: String,
     pub object: ApiRefObject,
@@ -211,14 +209,10 @@ pub struct ApiRef {
 
 /// One entry of the repository activity API: who moved which ref, from what to what.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiActivity {
+pub(crate) struct ApiActivity {
     pub id: u64,
     #[serde(default)]
-    pub before: String,
-    #[serde(default)]
     pub after: String,
-    #[serde(rename = "ref", default)]
-    pub git_ref: String,
     pub timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
     pub activity_type: String,
@@ -228,7 +222,7 @@ pub struct ApiActivity {
 
 /// One issue event (only the fields prgate reads).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiIssueEvent {
+pub(crate) struct ApiIssueEvent {
     #[serde(default)]
     pub event: String,
     pub created_at: Option<DateTime<Utc>>,
@@ -241,22 +235,24 @@ pub struct ApiTeam {
 
 /// A check run, as far as prgate reads one back.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiCheckRun {
+pub(crate) struct ApiCheckRun {
     pub id: u64,
     pub name: String,
+    #[expect(
+        dead_code,
+        reason = "never read, but required: a check run without it is refused as before"
+    )]
     pub head_sha: String,
     pub status: String,
     #[serde(default)]
     pub conclusion: Option<String>,
-    #[serde(default)]
-    pub details_url: Option<String>,
     pub output: ApiCheckOutput,
     #[serde(default)]
     pub app: Option<ApiCheckApp>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ApiCheckOutput {
+pub(crate) struct ApiCheckOutput {
     #[serde(default)]
     pub title: Option<String>,
     #[serde(default)]
@@ -264,14 +260,16 @@ pub struct ApiCheckOutput {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiCheckApp {
+pub(crate) struct ApiCheckApp {
     pub id: u64,
-    #[serde(default)]
-    pub slug: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ApiCheckRunList {
+pub(crate) struct ApiCheckRunList {
+    #[expect(
+        dead_code,
+        reason = "never read, but required: a list without it is refused as before"
+    )]
     pub total_count: u64,
     pub check_runs: Vec<ApiCheckRun>,
 }

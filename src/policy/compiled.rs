@@ -9,7 +9,7 @@ use super::pattern::{GlobError, compile_pattern};
 use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 
 /// The name of the outcome for files that no rule matches.
-pub const DEFAULTS_RULE: &str = "defaults";
+pub(crate) const DEFAULTS_RULE: &str = "defaults";
 
 /// A [`RepoPolicy`] ready to match paths: one glob set for all rules' patterns.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl CompiledPolicy {
     }
 
     /// Why this policy must not be used for decisions, or `None` when it is valid.
-    pub fn invalid_reason(&self) -> Option<&str> {
+    pub(crate) fn invalid_reason(&self) -> Option<&str> {
         self.invalid.as_deref()
     }
 
@@ -178,7 +178,7 @@ impl CompiledPolicy {
     }
 
     /// Whether some rule (not the defaults) covers the policy file itself.
-    pub fn policy_file_rule(&self) -> Option<&str> {
+    pub(crate) fn policy_file_rule(&self) -> Option<&str> {
         match self.rules_for_file(POLICY_PATH) {
             FileRules::Rules(rs) => rs.first().map(|&i| self.policy.rules[i].name.as_str()),
             FileRules::Defaults => None,

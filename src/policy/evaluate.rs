@@ -127,7 +127,7 @@ fn invalid_policy_decision(facts: &PullFacts, why: &str) -> ApprovalDecision {
 }
 
 /// A decision of `error` for when the facts could not be gathered.
-pub fn error_decision(head_sha: CommitSha, description: &str) -> ApprovalDecision {
+pub(crate) fn error_decision(head_sha: CommitSha, description: &str) -> ApprovalDecision {
     ApprovalDecision {
         state: ApprovalState::Error,
         description: clip_description(description),
@@ -142,7 +142,7 @@ pub fn error_decision(head_sha: CommitSha, description: &str) -> ApprovalDecisio
 
 /// Makes `text` a valid status description: one line, under 140 characters, cut on a
 /// character boundary with "…" when it had to be shortened.
-pub fn clip_description(text: &str) -> String {
+pub(crate) fn clip_description(text: &str) -> String {
     // Review bodies and error messages may hold newlines, tabs or control characters; a
     // status description is one line.
     let one_line: String = text
@@ -160,7 +160,7 @@ pub fn clip_description(text: &str) -> String {
 }
 
 /// "alice", "alice or acme/netops", "alice, bob or acme/netops".
-pub fn describe_approvers(approvers: &Approvers) -> String {
+pub(crate) fn describe_approvers(approvers: &Approvers) -> String {
     let names: Vec<String> = approvers
         .users
         .iter()

@@ -20,7 +20,7 @@ pub enum AccountKind {
 
 impl AccountKind {
     /// Maps GitHub's `type` field; anything unknown is `Other`, which never approves.
-    pub fn from_github(t: &str) -> Self {
+    pub(crate) fn from_github(t: &str) -> Self {
         match t {
             "User" => AccountKind::User,
             "Bot" => AccountKind::Bot,
@@ -48,7 +48,7 @@ pub enum ReviewState {
 }
 
 impl ReviewState {
-    pub fn from_github(s: &str) -> Self {
+    pub(crate) fn from_github(s: &str) -> Self {
         match s {
             "APPROVED" => ReviewState::Approved,
             "CHANGES_REQUESTED" => ReviewState::ChangesRequested,

@@ -2,9 +2,9 @@
 //! no clock; this is where the approval semantics of DESIGN.md live and are tested.
 
 mod compiled;
-pub mod decision;
+pub(crate) mod decision;
 mod evaluate;
-pub mod facts;
+pub(crate) mod facts;
 #[doc(hidden)]
 pub mod fixtures;
 mod pattern;
@@ -13,16 +13,19 @@ mod programs;
 mod requests;
 mod validate;
 
-pub use compiled::{CompiledPolicy, DEFAULTS_RULE};
+pub use compiled::CompiledPolicy;
+pub(crate) use compiled::DEFAULTS_RULE;
 pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome};
 pub use evaluate::{
-    MAX_DESCRIPTION_CHARS, MatchedRule, clip_description, describe_approvers, error_decision,
-    evaluate_approval, evaluate_final_head, executors_for, matched_rules, parse_policy,
-    teams_needed,
+    MAX_DESCRIPTION_CHARS, MatchedRule, evaluate_approval, evaluate_final_head, executors_for,
+    matched_rules, parse_policy, teams_needed,
 };
+pub(crate) use evaluate::{clip_description, describe_approvers, error_decision};
 pub use facts::*;
-pub use pattern::{GlobError, compile_pattern, literal_prefix, meaning_changes};
-pub use plan::{PlanFact, apply_plan};
+pub(crate) use pattern::literal_prefix;
+pub use pattern::{GlobError, compile_pattern};
+pub(crate) use plan::{PlanFact, apply_plan};
 pub use programs::{ProgramPaths, UncoveredProgram, govern_programs, uncovered_programs};
 pub use requests::{ReviewRequest, reviewers_to_request};
-pub use validate::{MAX_POLICY_BYTES, POLICY_VERSION, policy_check, validate_policy};
+pub use validate::policy_check;
+pub(crate) use validate::validate_policy;

@@ -99,7 +99,7 @@ fn is_glob_meta(c: char) -> bool {
 /// `["firewall", "rules"]`), exact-case; `None` when it may match below any folder (it is not
 /// anchored, or its first component is a glob). Lets a tree walk skip folders no pattern can
 /// reach; a wrong `Some` would hide changes, so anything unsure is `None`.
-pub fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
+pub(crate) fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
     let s = shape(pattern).ok()?;
     if !s.anchored {
         return None;
@@ -116,7 +116,7 @@ pub fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
 /// How a pattern read before CODEOWNERS semantics differs from what it means now, with the
 /// pattern that keeps the old meaning; empty when nothing changed. Before, every pattern was
 /// anchored at the root and matched without regard to case.
-pub fn meaning_changes(pattern: &str) -> Vec<String> {
+pub(crate) fn meaning_changes(pattern: &str) -> Vec<String> {
     let Ok(s) = shape(pattern) else {
         return Vec::new();
     };

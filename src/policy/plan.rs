@@ -9,7 +9,7 @@ use super::decision::{ApprovalDecision, ApprovalState};
 
 /// The state of the plan of the executor a PR's rules name, as far as the decision goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanFact {
+pub(crate) enum PlanFact {
     /// The plan runs (or waits for the execution pool).
     Running { executor: String },
     /// The plan succeeded; `shown_at` is when its comment reached the PR (`None`: not yet).
@@ -24,7 +24,7 @@ pub enum PlanFact {
 }
 
 /// `decision` with the plan taken into account (see the module's comment).
-pub fn apply_plan(mut decision: ApprovalDecision, plan: &PlanFact) -> ApprovalDecision {
+pub(crate) fn apply_plan(mut decision: ApprovalDecision, plan: &PlanFact) -> ApprovalDecision {
     if decision.state == ApprovalState::Error {
         return decision;
     }

@@ -13,10 +13,10 @@ use super::pattern::{compile_pattern, meaning_changes};
 
 /// Larger than any sensible policy; refusing early keeps a hostile base branch from making
 /// every evaluation slow.
-pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
+const MAX_POLICY_BYTES: usize = 1024 * 1024;
 
 /// The policy versions this prgate understands.
-pub const POLICY_VERSION: u32 = 1;
+const POLICY_VERSION: u32 = 1;
 
 /// Checks a policy file: every error and warning, each with line and column. This is what
 /// `prgate policy check FILE` prints, one per line.
@@ -53,7 +53,7 @@ pub fn parse_policy(file: &str, text: &str) -> Result<RepoPolicy, ConfigError> {
 
 /// Validates a policy that is already a value (built in code, or parsed elsewhere); the
 /// error is the first problem's message. The engine refuses to decide under an invalid policy.
-pub fn validate_policy(policy: &RepoPolicy) -> Result<(), String> {
+pub(crate) fn validate_policy(policy: &RepoPolicy) -> Result<(), String> {
     match policy_problems(policy).0.into_iter().next() {
         None => Ok(()),
         Some(p) => Err(p.message),

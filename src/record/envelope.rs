@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The payload type of an in-toto statement, the only one a prgate record carries.
-pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
 /// A stored envelope, as JSON. Unknown fields are refused: an envelope is written by prgate
 /// only, and a field this version does not know could be one it should have checked.
@@ -58,7 +58,7 @@ pub struct Opened {
 
 /// DSSE's pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`,
 /// lengths in ASCII decimal. What every signature covers.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "DSSEv1 {} {} {} ",
         payload_type.len(),
@@ -79,7 +79,7 @@ pub fn key_id(key: &VerifyingKey) -> String {
 
 /// The envelope's text for `payload`, signed by `key` when one is given (an executor without
 /// a `note_signing_key` writes an envelope with no signature, which verifies under no key).
-pub fn seal(payload: &[u8], key: Option<&SigningKey>) -> String {
+pub(crate) fn seal(payload: &[u8], key: Option<&SigningKey>) -> String {
     let signatures = key
         .map(|k| {
             let sig: Signature = k.sign(&pae(PAYLOAD_TYPE, payload));
@@ -103,7 +103,7 @@ pub fn seal(payload: &[u8], key: Option<&SigningKey>) -> String {
 
 /// Whether `text` looks like an envelope rather than a version 1 note: a JSON object with a
 /// `payloadType` key. Only decides which parser reads it; that parser then judges it.
-pub fn looks_like_envelope(text: &[u8]) -> bool {
+pub(crate) fn looks_like_envelope(text: &[u8]) -> bool {
     #[derive(Deserialize)]
     struct Probe {
         #[serde(rename = "payloadType")]

@@ -29,7 +29,7 @@ impl Equivalence {
 }
 
 /// The prefix of every refusal, as DESIGN.md words it, so that people and scripts can find it.
-pub const DIFFERS: &str = "merged content differs from what was approved";
+const DIFFERS: &str = "merged content differs from what was approved";
 
 fn differs(detail: impl AsRef<str>) -> Equivalence {
     Equivalence::Differs {

@@ -9,5 +9,5 @@ pub mod envelope;
 pub mod equivalence;
 pub mod note;
 pub mod signing;
-pub mod statement;
+pub(crate) mod statement;
 pub mod trailers;

@@ -137,7 +137,7 @@ pub struct Sha256Digest {
 
 impl PlanDigest {
     /// The record of an output whose sha256 (hex) and size are given.
-    pub fn of_output(sha256_hex: &str, size: u64) -> Self {
+    pub(crate) fn of_output(sha256_hex: &str, size: u64) -> Self {
         PlanDigest {
             digest: format!("sha256:{sha256_hex}"),
             size,
@@ -152,7 +152,7 @@ impl PlanDigest {
 }
 
 /// Whether `s` is a plan digest as prgate writes it: `sha256:` and 64 lower-case hex digits.
-pub fn is_plan_digest(s: &str) -> bool {
+pub(crate) fn is_plan_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|hex| {
         hex.len() == 64
             && hex
@@ -286,7 +286,7 @@ impl ExecutionNote {
     }
 
     /// Parses a note's text, of either version (see [`parse_note`]).
-    pub fn from_json(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
+    pub(crate) fn from_json(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
         parse_note(commit, text.as_bytes())
     }
 
@@ -335,7 +335,7 @@ pub fn parse_note(commit: &str, bytes: &[u8]) -> Result<ExecutionNote, NoteError
 }
 
 /// When a record was last brought up to date: the end of its execution, or its decision.
-pub fn recorded_at(n: &ExecutionNote) -> DateTime<Utc> {
+pub(crate) fn recorded_at(n: &ExecutionNote) -> DateTime<Utc> {
     n.execution
         .as_ref()
         .map_or(n.decided_at, |e| e.finished_at.max(n.decided_at))

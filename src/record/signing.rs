@@ -15,10 +15,10 @@ use super::note::{ExecutionNote, NoteSignature};
 use crate::config::{ConfigError, SecretRef};
 
 /// The only algorithm this version writes or accepts.
-pub const ALGORITHM: &str = "ed25519";
+const ALGORITHM: &str = "ed25519";
 
 /// What a key file holds: the 32-byte seed as 64 hex characters (a trailing newline allowed).
-pub const SEED_FORMAT: &str =
+const SEED_FORMAT: &str =
     "64 hexadecimal characters (a 32-byte ed25519 seed, as `prgate key generate` writes it)";
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ fn describe(text: &str) -> String {
 }
 
 /// Parses a seed written as 64 hex characters; `what` names where it came from.
-pub fn parse_seed(what: &str, text: &str) -> Result<SigningKey, KeyError> {
+fn parse_seed(what: &str, text: &str) -> Result<SigningKey, KeyError> {
     let text = text.trim();
     let bytes: [u8; 32] = hex::decode(text)
         .ok()
@@ -173,7 +173,7 @@ pub fn parse_public_key_arg(arg: &str) -> Result<VerifyingKey, KeyError> {
 /// note's text, so whitespace or key order in the stored text do not matter. Fields this
 /// version does not know are dropped when parsing and so are not covered, which is why the
 /// note's `version` must change whenever a field is added.
-pub fn signed_bytes(note: &ExecutionNote) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn signed_bytes(note: &ExecutionNote) -> Result<Vec<u8>, KeyError> {
     let mut unsigned = note.clone();
     unsigned.signature = None;
     serde_json::to_vec(&unsigned).map_err(|e| KeyError::Encode(e.to_string()))
@@ -194,7 +194,7 @@ pub fn sign_note(note: &mut ExecutionNote, key: &SigningKey) -> Result<(), KeyEr
 
 /// What a note's signature amounts to against the keys the verifier trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignatureCheck {
+pub(crate) enum SignatureCheck {
     /// Signed by `key`, one of the trusted keys, and the note is what it signed.
     Valid { key: VerifyingKey },
     /// The note carries no signature.
@@ -222,7 +222,7 @@ pub fn encode_note(note: &ExecutionNote, key: Option<&SigningKey>) -> Result<Str
 
 /// Who the note says signed it, without judging it: the key id(s) of a version 2 record's
 /// signatures, the public key of a version 1 note's; `None` when it carries no signature.
-pub fn signer_hint(note: &ExecutionNote) -> Option<String> {
+pub(crate) fn signer_hint(note: &ExecutionNote) -> Option<String> {
     if note.version >= super::note::RECORD_VERSION {
         let sealed = note.v2.as_ref()?.sealed.as_ref()?;
         if sealed.signatures.is_empty() {
@@ -236,7 +236,7 @@ pub fn signer_hint(note: &ExecutionNote) -> Option<String> {
 
 /// Checks `note`'s signature against `trusted`. The key named in the note only selects which
 /// trusted key to try; a key the verifier was not given is never used to verify.
-pub fn check_signature(note: &ExecutionNote, trusted: &[VerifyingKey]) -> SignatureCheck {
+pub(crate) fn check_signature(note: &ExecutionNote, trusted: &[VerifyingKey]) -> SignatureCheck {
     if note.version >= super::note::RECORD_VERSION {
         // A version 2 record read from git carries its envelope; one built in memory is not
         // signed yet.

@@ -16,10 +16,10 @@ use super::note::{
 use crate::types::{CommitSha, Login, PullNumber, RepoName, UserId};
 
 /// in-toto's statement type, version 1.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// prgate's predicate type for approval records, version 2 of the record format. An
 /// identifier (in-toto asks for a URI, which need not resolve); docs/audit.md describes it.
-pub const PREDICATE_TYPE: &str = "https://prgate.dev/approval-record/v2";
+const PREDICATE_TYPE: &str = "https://prgate.dev/approval-record/v2";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Statement {
@@ -108,7 +108,7 @@ struct PredicateRefusal {
 
 /// The statement's bytes for `note` (which must carry its version 2 facts). Compact JSON;
 /// these bytes are what is signed and stored, and never produced again by a reader.
-pub fn statement_bytes(note: &ExecutionNote) -> Result<Vec<u8>, String> {
+pub(crate) fn statement_bytes(note: &ExecutionNote) -> Result<Vec<u8>, String> {
     let facts = note
         .v2
         .as_deref()
@@ -194,7 +194,7 @@ pub fn statement_bytes(note: &ExecutionNote) -> Result<Vec<u8>, String> {
 
 /// Reads a statement's exact bytes into the record they state (pure: no I/O). `commit` names
 /// the annotated commit in errors only; whether the statement is about it is `verify`'s check.
-pub fn parse_statement(commit: &str, payload: &[u8]) -> Result<ExecutionNote, NoteError> {
+pub(crate) fn parse_statement(commit: &str, payload: &[u8]) -> Result<ExecutionNote, NoteError> {
     let not_ours = |message: String| NoteError::NotOurs {
         commit: commit.to_string(),
         message,

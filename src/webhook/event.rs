@@ -122,7 +122,7 @@ mod wire {
         pub git_ref: Option<String>,
     }
     #[derive(Deserialize)]
-    pub struct PullRequestBody {
+    pub(crate) struct PullRequestBody {
         pub number: Option<u64>,
         pub head: Option<Head>,
         pub base: Option<Base>,
@@ -141,7 +141,7 @@ mod wire {
         pub repository: Option<Repository>,
     }
     #[derive(Deserialize)]
-    pub struct Push {
+    pub(crate) struct Push {
         #[serde(rename = "ref")]
         pub git_ref: Option<String>,
         pub before: Option<String>,
@@ -155,7 +155,7 @@ mod wire {
         pub commits: Option<Vec<PushCommit>>,
     }
     #[derive(Deserialize)]
-    pub struct PushCommit {
+    pub(crate) struct PushCommit {
         #[serde(default)]
         pub added: Vec<String>,
         #[serde(default)]
@@ -173,7 +173,7 @@ mod wire {
     }
     /// Any other event: the body must still be JSON, but nothing in it is kept.
     #[derive(Deserialize)]
-    pub struct Anything {}
+    pub(crate) struct Anything {}
 }
 
 /// GitHub lists at most this many commits in a push delivery.

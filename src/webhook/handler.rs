@@ -25,7 +25,7 @@ use crate::webhook::intake::BodyIntake;
 use crate::webhook::queue::Queue;
 
 /// GitHub's own cap on a delivery's size; nothing larger is read.
-pub const MAX_BODY_BYTES: usize = crate::config::MAX_WEBHOOK_BODY_BYTES;
+const MAX_BODY_BYTES: usize = crate::config::MAX_WEBHOOK_BODY_BYTES;
 
 const EVENT_HEADER: &str = "x-github-event";
 const DELIVERY_HEADER: &str = "x-github-delivery";
@@ -75,7 +75,7 @@ pub struct AppState {
 }
 
 /// `POST /webhook`.
-pub async fn receive_webhook(State(state): State<AppState>, request: Request) -> Response {
+pub(crate) async fn receive_webhook(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
     let headers = request.headers();
     let event_name = header_str(headers, EVENT_HEADER).unwrap_or("").to_string();

@@ -29,7 +29,7 @@ pub struct BodyIntake {
 
 /// Why a body was not taken in.
 #[derive(Debug, thiserror::Error)]
-pub enum IntakeError {
+pub(crate) enum IntakeError {
     #[error("the body exceeds {MAX_WEBHOOK_BODY_BYTES} bytes")]
     TooLarge,
     #[error("too many webhook bodies are being received at once; retry later")]
@@ -43,7 +43,7 @@ pub enum IntakeError {
 }
 
 /// A body whose signature verified. Its bytes stay counted in the budget until it is dropped.
-pub struct VerifiedBody {
+pub(crate) struct VerifiedBody {
     pub bytes: Vec<u8>,
     _reservation: Option<OwnedSemaphorePermit>,
 }
@@ -62,14 +62,15 @@ impl BodyIntake {
         }
     }
 
-    /// Bytes of the budget free right now (for tests and metrics).
-    pub fn available(&self) -> usize {
+    /// Bytes of the budget free right now (for tests).
+    #[cfg(test)]
+    fn available(&self) -> usize {
         self.budget.available_permits()
     }
 
     /// Reads `body` whole within the body deadline, never holding more bytes than it has
     /// reserved in the budget, and checks it against the signature on the way.
-    pub async fn read_verified(
+    pub(crate) async fn read_verified(
         &self,
         mut body: Body,
         mut check: SignatureCheck,

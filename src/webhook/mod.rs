@@ -2,13 +2,13 @@
 //! enum, and the durable queue that holds an accepted delivery until a worker has processed it.
 //! The HTTP handler only verifies, persists and enqueues; all work happens in the gate's worker.
 
-pub mod event;
-pub mod handler;
-pub mod intake;
+pub(crate) mod event;
+pub(crate) mod handler;
+pub(crate) mod intake;
 pub mod queue;
-pub mod signature;
+pub(crate) mod signature;
 
 pub use event::{DecodeError, Delivery, Event, EventAccount, decode_event};
-pub use intake::{BodyIntake, IntakeError, VerifiedBody};
+pub use intake::BodyIntake;
 pub use queue::{Enqueued, Queue, QueueError, QueueOptions, SetAside};
-pub use signature::{SignatureCheck, SignatureError, sign, verify_signature};
+pub use signature::{SignatureError, sign, verify_signature};

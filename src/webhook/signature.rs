@@ -10,7 +10,7 @@ use crate::config::Secret;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The header GitHub signs deliveries with.
-pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+pub(crate) const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 /// Why a delivery's signature was refused. The messages are safe to send back to the sender:
 /// they never say which secret was tried.
@@ -44,7 +44,7 @@ pub fn verify_signature(
 ///
 /// Every secret is tried, whatever the earlier ones gave, and the results are combined without
 /// branching, so the time taken does not reveal which secret (if any) matched.
-pub struct SignatureCheck {
+pub(crate) struct SignatureCheck {
     claimed: [u8; 32],
     macs: Vec<HmacSha256>,
 }

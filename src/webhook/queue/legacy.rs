@@ -214,7 +214,7 @@ pub(super) mod tests {
 
     use std::path::Path;
 
-    pub fn write_segment(dir: &Path, first_seq: u64, jsons: &[Vec<u8>]) {
+    pub(crate) fn write_segment(dir: &Path, first_seq: u64, jsons: &[Vec<u8>]) {
         let mut buf = Vec::new();
         for (i, json) in jsons.iter().enumerate() {
             let seq = first_seq + i as u64;
@@ -230,7 +230,7 @@ pub(super) mod tests {
         std::fs::write(dir.join(format!("{first_seq:020}.seg")), buf).unwrap();
     }
 
-    pub fn write_done(dir: &Path, seqs: &[u64]) {
+    pub(crate) fn write_done(dir: &Path, seqs: &[u64]) {
         let mut buf = Vec::new();
         for seq in seqs {
             buf.extend_from_slice(&crc32fast::hash(&seq.to_le_bytes()).to_le_bytes());

@@ -28,11 +28,11 @@ use crate::webhook::event::Delivery;
 use store::Op;
 
 /// How many delivery ids are remembered (and kept on disk) to recognise a redelivery.
-pub const DEDUPE_WINDOW: usize = 100_000;
+const DEDUPE_WINDOW: usize = 100_000;
 /// Size at which the old segment log started a new file. Unused since the queue is a redb
 /// database.
 #[deprecated(note = "ignored: the queue is a redb database and has no segments")]
-pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Tuning of a [`Queue`]; [`Queue::open`] uses the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
