@@ -101,6 +101,10 @@ pub enum AuditError {
         path: String,
         source: git2::Error,
     },
+    #[error(
+        "cannot start the audit's checking thread: {source}; the machine is short of threads or memory, run the audit again when it is not"
+    )]
+    Thread { source: std::io::Error },
 }
 
 /// What is wrong with a commit.
@@ -273,21 +277,24 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     progress.without_graph = graph.is_none();
 
     // The walk finds the commits to check and a second thread checks them, each with its own
-    // `Repository`: checking a record reads several objects per commit, and on two cores it
-    // then costs the walk nothing (measured in docs/audit.md).
+    // `Repository`: checking a record reads several objects per commit, and on two cores the
+    // audit then takes about as long as the walk alone (measured in docs/audit.md).
     loop {
         let mut policies = PolicyCache::default();
         let walked = std::thread::scope(|scope| {
             let (to_checker, checks) = std::sync::mpsc::sync_channel(checker::IN_FLIGHT);
-            let checker = scope.spawn(|| {
-                checker::check_commits(
-                    &opts.repo_path,
-                    graph.as_ref(),
-                    &opts.trusted_keys,
-                    &path,
-                    checks,
-                )
-            });
+            let checker = std::thread::Builder::new()
+                .name("prgate-audit-check".into())
+                .spawn_scoped(scope, || {
+                    checker::check_commits(
+                        &opts.repo_path,
+                        graph.as_ref(),
+                        &opts.trusted_keys,
+                        &path,
+                        checks,
+                    )
+                })
+                .map_err(|source| WalkError::Audit(AuditError::Thread { source }))?;
             let walked = walk_first_parent(
                 &repo,
                 graph.as_ref(),
