@@ -1071,6 +1071,85 @@ fn a_commit_graph_changes_nothing_in_the_report() {
     assert!(with.contains("execution_without_approval"));
 }
 
+#[test]
+fn a_commit_graph_that_disagrees_with_a_checked_commit_is_dropped() {
+    let h = clean_history();
+    let push = change(
+        &h.r,
+        h.tip,
+        &[("firewall/rules", Some("allow all\n"))],
+        "open all",
+        "Mallory",
+        T0 + 101,
+    );
+    let tip = change(
+        &h.r,
+        push,
+        &[("README", Some("bye\n"))],
+        "docs",
+        "Dev",
+        T0 + 102,
+    );
+    h.r.set_branch("main", tip);
+    let without = render_json(&run(&h.r));
+    assert!(without.contains(&push.to_string()), "{without}");
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(h.r.path())
+        .args(["commit-graph", "write", "--reachable"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A damaged graph: it says the push left the tree as it was (its parent's tree).
+    let file = h.r.repo.path().join("objects/info/commit-graph");
+    let tree_of = |c: Oid| h.r.repo.find_commit(c).unwrap().tree_id();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let (from, to) = (tree_of(push), tree_of(h.tip));
+    let at = bytes
+        .windows(20)
+        .position(|w| w == from.as_bytes())
+        .expect("the push's tree in the graph");
+    bytes[at..at + 20].copy_from_slice(to.as_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+    // The walk believes the graph where it reads no commit: the report changes (which shows
+    // that the graph is read at all).
+    let believed = render_json(&run(&h.r));
+    assert_ne!(believed, without);
+    // A note on the push makes the audit read it in full: the graph disagrees with the
+    // commit, and the audit starts over without it.
+    write_note(
+        &h.r.repo,
+        push,
+        &note(&h.r, push, h.tip, Outcome::Succeeded),
+    )
+    .unwrap();
+    let report = run(&h.r);
+    let push_kinds: Vec<ViolationKind> = report
+        .violations
+        .iter()
+        .filter(|v| v.commit == push.to_string())
+        .map(|v| v.kind)
+        .collect();
+    // Governed (its content is judged), as it is without the graph; the README change after
+    // it is not blamed for the push's change.
+    assert!(
+        push_kinds.contains(&ViolationKind::ContentDiffers)
+            && push_kinds.contains(&ViolationKind::ExecutionWithoutApproval),
+        "{:#?}",
+        report.violations
+    );
+    assert!(
+        report
+            .violations
+            .iter()
+            .all(|v| v.commit != tip.to_string()),
+        "{:#?}",
+        report.violations
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(render_json(&report), render_json(&run(&h.r)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signed notes
 
