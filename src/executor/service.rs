@@ -3,6 +3,7 @@
 //! host, runs the executor in a fresh checkout, and records the outcome as a note, a
 //! `prgate/execution` status and a PR comment.
 
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -1160,6 +1161,34 @@ impl Executor {
             .collect())
     }
 
+    /// The text of `plan` as one of prgate's own plan comments on the PR shows it, when that
+    /// text hashes to the plan's digest: a comment can be edited by the repository's admins,
+    /// and a text that is not the approved plan is never quoted as it. `None` on any doubt
+    /// (no such comment, clipped output, a read that fails); the refusal then points to the
+    /// comment instead.
+    async fn shown_plan_text(
+        &self,
+        repo: &RepoName,
+        pull: PullNumber,
+        executor: &str,
+        plan: &PlanDigest,
+    ) -> Option<String> {
+        let me = self.own_login().await.ok()?;
+        let comments = self.gh.comments(repo, pull).await.ok()?;
+        comments
+            .iter()
+            .filter(|c| {
+                c.user
+                    .as_ref()
+                    .is_some_and(|u| Login::new(u.login.clone()) == me)
+            })
+            .filter(|c| {
+                parse_plan_marker(&c.body)
+                    .is_some_and(|m| m.executor == executor && m.plan == *plan)
+            })
+            .find_map(|c| plan_text_in_comment(&c.body, plan))
+    }
+
     /// Before the command: the approved plan (the merge's `Prgate-Plan`, which must be one
     /// prgate showed on the PR; without trailers, the last one it showed for the head) and
     /// the plan run again on the merge, with the program paths of its first parent. `Ok`
@@ -1285,11 +1314,23 @@ impl Executor {
         self.write_refusal(repo, merge, note).await?;
         self.refuse(repo, merge, None, Some(executor), reason)
             .await?;
+        // The approved plan's text: remembered by this process, or else as prgate's own plan
+        // comment on the PR shows it (after a restart), if that text hashes to the digest.
+        let approved_output = match &approved {
+            None => None,
+            Some(a) => match self.plan_output(&a.digest) {
+                Some(text) => Some(text),
+                None => {
+                    let pull = PullNumber(verified.pull.number);
+                    self.shown_plan_text(repo, pull, executor, a).await
+                }
+            },
+        };
         let plans = serde_json::json!({
             "approved": approved.as_ref().map(|a| serde_json::json!({
                 "digest": a.digest,
                 "size": a.size,
-                "output": self.plan_output(&a.digest),
+                "output": approved_output,
             })),
             "now": now.map(|r| serde_json::json!({
                 "digest": r.plan.as_ref().map(|p| p.digest.clone()),
@@ -2197,6 +2238,28 @@ fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
     })
 }
 
+/// The plan output fenced in a plan comment's `body`, when it is `plan`'s whole text: it
+/// hashes to the digest and has its size. The comment's fence dropped the output's last line
+/// break, so the text is tried with one and without.
+fn plan_text_in_comment(body: &str, plan: &PlanDigest) -> Option<String> {
+    let mut lines = body.lines();
+    let fence = lines
+        .by_ref()
+        .find(|l| l.len() >= 3 && l.bytes().all(|b| b == b'`'))?;
+    let mut shown: Vec<&str> = Vec::new();
+    for line in lines.by_ref() {
+        if line == fence {
+            let text = shown.join("\n");
+            return [format!("{text}\n"), text].into_iter().find(|t| {
+                PlanDigest::of_output(&hex::encode(Sha256::digest(t.as_bytes())), t.len() as u64)
+                    == *plan
+            });
+        }
+        shown.push(line);
+    }
+    None
+}
+
 /// The marker that starts a plan comment (see [`parse_plan_marker`]).
 pub(crate) fn plan_marker(executor: &str, head: &CommitSha, plan: Option<&PlanDigest>) -> String {
     match plan {
@@ -2234,5 +2297,46 @@ mod plan_marker_tests {
         );
         // A marker quoted later in a comment is not the comment's.
         assert_eq!(parse_plan_marker(&format!("see {body}")), None);
+    }
+
+    /// The plan comment as the gate renders it, for `output`.
+    fn plan_comment(output: &str, folded: bool) -> (String, PlanDigest) {
+        let head: CommitSha = "a".repeat(40).parse().unwrap();
+        let sha = hex::encode(Sha256::digest(output.as_bytes()));
+        let plan = PlanDigest::of_output(&sha, output.len() as u64);
+        let context = serde_json::json!({
+            "marker": plan_marker("firewall", &head, Some(&plan)),
+            "executor": "firewall", "head": head.as_str(), "head_short": head.short(),
+            "base": "b".repeat(40), "base_short": "bbbbbbb", "digest": plan.digest,
+            "size": plan.size, "output": output, "truncated": false, "folded": folded,
+            "lines": output.lines().count(), "failure": null,
+        });
+        let body = crate::render::Renderer::new(None)
+            .render("comment_plan.md.j2", &context)
+            .unwrap();
+        (body, plan)
+    }
+
+    #[test]
+    fn the_approved_plan_is_read_back_from_its_comment_only_when_it_hashes_to_the_digest() {
+        for (output, folded) in [
+            ("allow 22\nallow 443\n", false),
+            ("no trailing line break", false),
+            ("a fence inside:\n```\nnot the end\n```\n", false),
+            (&"line\n".repeat(80), true),
+        ] {
+            let (body, plan) = plan_comment(output, folded);
+            assert_eq!(
+                plan_text_in_comment(&body, &plan).as_deref(),
+                Some(output),
+                "{body}"
+            );
+        }
+        // An edited comment, or another plan's digest: not quoted as the approved plan.
+        let (body, plan) = plan_comment("allow 22\n", false);
+        let edited = body.replace("allow 22", "allow all");
+        assert_eq!(plan_text_in_comment(&edited, &plan), None);
+        let other = PlanDigest::of_output(&"3f".repeat(32), plan.size);
+        assert_eq!(plan_text_in_comment(&body, &other), None);
     }
 }

@@ -401,6 +401,15 @@ async fn a_plan_that_drifted_after_approval_is_refused_recorded_and_replanned_by
         "{comments}"
     );
     assert!(comments.contains("live: allow = [3389]"), "{comments}");
+    // The approved plan's text too: this executor ran it for the PR and remembers it (after a
+    // restart it is read back from prgate's own plan comment; see the unit test of
+    // `plan_text_in_comment`).
+    let refusal = &comments[comments.find("<!-- prgate:execution").unwrap()..];
+    assert!(
+        refusal.contains("live: none\nwanted: allow = [22, 443]"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("no longer holds it"), "{refusal}");
 
     // Durable: another pass does not run it.
     w.gate().gate.reconcile_once().await;
