@@ -401,9 +401,7 @@ async fn a_plan_that_drifted_after_approval_is_refused_recorded_and_replanned_by
         "{comments}"
     );
     assert!(comments.contains("live: allow = [3389]"), "{comments}");
-    // The approved plan's text too: this executor ran it for the PR and remembers it (after a
-    // restart it is read back from prgate's own plan comment; see the unit test of
-    // `plan_text_in_comment`).
+    // The approved plan's text too (this executor ran it for the PR and remembers it).
     let refusal = &comments[comments.find("<!-- prgate:execution").unwrap()..];
     assert!(
         refusal.contains("live: none\nwanted: allow = [22, 443]"),
@@ -434,9 +432,45 @@ async fn a_plan_that_drifted_after_approval_is_refused_recorded_and_replanned_by
             ],
         )
     };
+    // An admin deletes the refusal comment (helper[bot], no writer, may not), so the operator's run below,
+    // a process that never ran the approved plan, comments again.
+    let (_, listed) = w
+        .api(
+            "root-token",
+            reqwest::Method::GET,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            None,
+        )
+        .await;
+    let id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("<!-- prgate:execution"))
+        })
+        .map(|c| c["id"].as_u64().unwrap())
+        .unwrap();
+    let path = format!("/repos/{REPO}/issues/comments/{id}");
+    let delete = |token: &'static str| w.api(token, reqwest::Method::DELETE, &path, None);
+    assert_eq!(delete("helper-token").await.0, 403);
+    assert_eq!(delete("root-token").await.0, 204);
+    assert_eq!(delete("root-token").await.0, 404);
+    assert!(!w.comments_text(n).await.contains("<!-- prgate:execution"));
     let (code, out, err) = execute();
     assert_eq!(code, 31, "{out} {err}");
     assert!(w.runs().is_empty());
+    // Its refusal quotes the approved plan as prgate's own plan comment shows it, since that
+    // text hashes to the approved digest.
+    let comments = w.comments_after_execution(n).await;
+    let refusal = &comments[comments.find("<!-- prgate:execution").unwrap()..];
+    assert!(
+        refusal.contains("live: none\nwanted: allow = [22, 443]"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("no longer holds it"), "{refusal}");
     // Production restored to the approved state: the plan equals the approved one, and it runs.
     std::fs::remove_file(w.production().join("rules.toml")).unwrap();
     let (code, out, err) = execute();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
+use axum::response::IntoResponse;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -260,4 +261,49 @@ pub async fn remove_label(
     }
     sim.hooks.emit("pull_request", &payload);
     ok(Value::Array(labels_of(&sim, &w, idx, n)))
+}
+
+/// `DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}`: 204, and an `issue_comment`
+/// delivery with action `deleted`. GitHub lets the comment's author delete it, and anyone with
+/// write access delete any comment ("Anyone with write access to a repository can delete
+/// comments on issues, pull requests, and commits": docs.github.com, Managing disruptive
+/// comments); others get 403, an unknown id 404 (REST "Delete an issue comment",
+/// `issues/delete-comment` in @octokit/openapi, whose only response is 204).
+pub async fn delete_comment(
+    State(sim): State<Arc<Sim>>,
+    Extension(actor): Extension<Actor>,
+    Path((o, r, id)): IssuePath,
+) -> ApiResult {
+    let id = number(&id)?;
+    let mut w = sim.world();
+    let idx = find_repo(&sim, &mut w, &o, &r)?;
+    let found = w.repos[idx].pulls.iter().find_map(|p| {
+        p.comments
+            .iter()
+            .position(|c| c.id == id)
+            .map(|at| (p.number, at, p.comments[at].user))
+    });
+    let Some((n, at, author)) = found else {
+        return Err(ApiError::not_found());
+    };
+    if author != actor.0 {
+        need_write(&w, idx, actor.0)?;
+    }
+    let c = match w.repos[idx].pull_mut(n) {
+        Some(p) => p.comments.remove(at),
+        None => return Err(ApiError::not_found()),
+    };
+    let rp = &w.repos[idx];
+    let p = rp.pull(n).ok_or_else(ApiError::not_found)?;
+    sim.hooks.emit(
+        "issue_comment",
+        &json!({
+            "action": "deleted",
+            "issue": render::issue(&sim.urls, &w, rp, p),
+            "comment": render::comment(&sim.urls, &w, rp, p, &c),
+            "repository": render::repo(&sim.urls, &w, rp),
+            "sender": render::user_id(&sim.urls, &w, actor.0),
+        }),
+    );
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -121,6 +121,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(issues::list_comments).post(issues::create_comment),
         )
         .route(
+            &format!("{repo}/issues/comments/{{id}}"),
+            axum::routing::delete(issues::delete_comment),
+        )
+        .route(
             &format!("{repo}/issues/{{number}}/labels"),
             get(issues::list_labels).post(issues::add_labels),
         )
