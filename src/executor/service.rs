@@ -1246,35 +1246,20 @@ impl Executor {
             Err(e) => PlanRun::failed(name, p, h, format!("cannot check out the merge: {e}")),
         };
         self.remember_plan(&run);
-        let now = match (&run.plan, &run.failure) {
-            (Some(now), None) => now.clone(),
-            (_, failure) => {
-                let reason = format!(
-                    "the plan failed before the command ({}), so nobody can tell its effect; nothing ran",
-                    failure.as_deref().unwrap_or("no digest")
-                );
-                return self
-                    .refuse_plan(
-                        repo,
-                        merge,
-                        verified,
-                        name,
-                        &reason,
-                        Some(approved),
-                        Some(&run),
-                    )
-                    .await
-                    .map(Err);
+        let reason = match (&run.plan, &run.failure) {
+            (Some(now), None) if now.digest == approved.digest => {
+                return Ok(Ok((approved, now.clone())));
             }
+            (Some(now), None) => format!(
+                "plan drifted: approved {}…, now {}… (the world changed or the base moved since the approval); a drifted plan is never applied: a human must approve the new plan",
+                approved.short(),
+                now.short()
+            ),
+            (_, failure) => format!(
+                "the plan failed before the command ({}), so nobody can tell its effect; nothing ran",
+                failure.as_deref().unwrap_or("no digest")
+            ),
         };
-        if now.digest == approved.digest {
-            return Ok(Ok((approved, now)));
-        }
-        let reason = format!(
-            "plan drifted: approved {}…, now {}… (the world changed or the base moved since the approval); a drifted plan is never applied: a human must approve the new plan",
-            approved.short(),
-            now.short()
-        );
         self.refuse_plan(
             repo,
             merge,
@@ -2048,7 +2033,7 @@ impl Executor {
         let marker = format!("<!-- prgate:execution merge={merge} -->");
         // Without our own login no comment can be told to be ours: comment (a repeat is better
         // than a refusal silenced).
-        let me = self.gh.own_login().await.ok().map(crate::types::Login::new);
+        let me = self.own_login().await.ok();
         let already = match (&me, self.gh.comments(repo, PullNumber(pull.number)).await) {
             (Some(me), Ok(cs)) => cs.iter().any(|c| {
                 c.body.trim_start().starts_with(&marker)
