@@ -108,6 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dashboard: Dashboard::new(),
         renderer: Arc::new(prgate::render::Renderer::default()),
         token: None,
+        hosts: Arc::new(prgate::server::AdminHosts::new(listen.ip(), None)),
     });
     let state = AppState {
         secrets: Arc::new(vec![Secret::new(secret)]),

@@ -2,7 +2,7 @@
 //! owner's policy `.github/prgate.toml`. Both are parsed strictly (unknown keys are errors
 //! with line and column); secrets are only ever references, resolved at the moment of use.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -99,9 +99,41 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Values shorter than this are not held for redaction: they would garble ordinary output, and
+/// a secret that short protects nothing.
+const MIN_HELD_BYTES: usize = 8;
+
+/// Every secret value this process has read (webhook secrets, tokens, the app key, the signing
+/// key, every executor's and plan's secrets), so that redaction covers all of them, not only
+/// those of the run at hand. A key file's lines are held one by one too, so that a part of a
+/// PEM file is redacted as well as the whole.
+static HELD: std::sync::Mutex<BTreeSet<Vec<u8>>> = std::sync::Mutex::new(BTreeSet::new());
+
+fn hold(value: &str) {
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    for part in std::iter::once(value).chain(value.lines()) {
+        let part = part.trim();
+        if part.len() >= MIN_HELD_BYTES {
+            held.insert(part.as_bytes().to_vec());
+        }
+    }
+}
+
+/// Every secret value this process has read, for redaction.
+pub(crate) fn held_secrets() -> Vec<Vec<u8>> {
+    let held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    held.iter().cloned().collect()
+}
+
 impl SecretRef {
     /// Reads the secret's value now. A file's trailing newline is not part of the secret.
     pub fn resolve(&self) -> Result<Secret, ConfigError> {
+        let secret = self.read()?;
+        hold(secret.expose());
+        Ok(secret)
+    }
+
+    fn read(&self) -> Result<Secret, ConfigError> {
         let err = |message: String| ConfigError::Secret {
             reference: self.to_string(),
             message,
@@ -236,6 +268,9 @@ pub struct ServerConfig {
 pub struct RuntimeLimits {
     pub workers: usize,
     pub executions: usize,
+    /// Plans run on a pool of their own: they run agents' proposals before anyone approved
+    /// them, and a slow or hostile one must never delay an approved execution.
+    pub plans: usize,
 }
 
 impl Default for RuntimeLimits {
@@ -245,6 +280,7 @@ impl Default for RuntimeLimits {
         RuntimeLimits {
             workers: 16,
             executions: 2,
+            plans: 2,
         }
     }
 }
@@ -331,6 +367,74 @@ pub struct ExecutorConfig {
     /// The only secrets a plan gets (read-only credentials); `env` never reaches a plan.
     #[serde(default)]
     pub plan_env: BTreeMap<String, SecretRef>,
+    /// What the command may reach beyond its checkout and the system's paths
+    /// (`{ read = [...], write = [...] }`; plans get both read-only), or `"off"`.
+    #[serde(default)]
+    pub sandbox: SandboxSetting,
+    /// Whether plans may open TCP connections (executor commands always may).
+    #[serde(default)]
+    pub plan_network: bool,
+}
+
+/// `[executors.X] sandbox`: the folders the executor may reach beyond its checkout, or `"off"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxSetting {
+    Paths(SandboxPaths),
+    /// No sandbox: the command and the plan run with the gate's own reach.
+    Off,
+}
+
+impl Default for SandboxSetting {
+    fn default() -> Self {
+        SandboxSetting::Paths(SandboxPaths::default())
+    }
+}
+
+/// Absolute folders or files an executor reads (`read`) or writes (`write`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxPaths {
+    #[serde(default)]
+    pub read: Vec<PathBuf>,
+    #[serde(default)]
+    pub write: Vec<PathBuf>,
+}
+
+impl Serialize for SandboxSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SandboxSetting::Off => s.serialize_str("off"),
+            SandboxSetting::Paths(p) => p.serialize(s),
+        }
+    }
+}
+
+// By hand rather than `#[serde(untagged)]`, whose error ("did not match any variant") names
+// neither form.
+impl<'de> Deserialize<'de> for SandboxSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        const EXPECTED: &str = "\"off\" or a table { read = [\"/path\"], write = [\"/path\"] }";
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SandboxSetting;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "off" => Ok(SandboxSetting::Off),
+                    other => Err(E::custom(format!(
+                        "sandbox must be {EXPECTED}, not {other:?}"
+                    ))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                SandboxPaths::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(SandboxSetting::Paths)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl ExecutorConfig {
@@ -744,12 +848,21 @@ pub fn parse_server_config(file: &str, text: &str) -> Result<ServerConfig, Confi
 /// Reads, parses and validates the server config at `path`. Relative paths in it are taken
 /// relative to the config file's folder, whatever the working directory of the process.
 pub fn load_server_config(path: &std::path::Path) -> Result<ServerConfig, ConfigError> {
+    load_server_config_with_warnings(path).map(|(config, _)| config)
+}
+
+/// As [`load_server_config`], with the warnings (`config check` prints them, `serve` logs them).
+pub fn load_server_config_with_warnings(
+    path: &std::path::Path,
+) -> Result<(ServerConfig, Vec<ConfigWarning>), ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Other {
         file: file.clone(),
         message: format!("cannot read the server config: {e}"),
     })?;
-    let mut config = parse_server_config(&file, &text)?;
+    let checked = check_server_config(&file, &text);
+    let warnings = checked.warnings.clone();
+    let mut config = checked.into_result()?;
     let folder = std::path::absolute(path)
         .map_err(|e| ConfigError::Other {
             file: file.clone(),
@@ -759,7 +872,7 @@ pub fn load_server_config(path: &std::path::Path) -> Result<ServerConfig, Config
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
     config.anchor_paths(&folder);
-    Ok(config)
+    Ok((config, warnings))
 }
 
 impl ServerConfig {
@@ -856,10 +969,10 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         ));
     }
     if !cfg.admin_listen.ip().is_loopback() && cfg.admin_token.is_none() {
-        warnings.push(Problem::new(
+        errors.push(Problem::new(
             toml_path!["admin_listen"],
             format!(
-                "admin_listen {} is reachable beyond this machine and admin_token is not set: anyone who reaches it reads PR titles, logins and decisions; set admin_token = \"env:PRGATE_ADMIN_TOKEN\" or listen on 127.0.0.1",
+                "admin_listen {} is reachable beyond this machine and admin_token is not set: anyone who reaches it would read PR titles, logins and decisions, so prgate does not start; set admin_token = \"env:PRGATE_ADMIN_TOKEN\" or listen on 127.0.0.1",
                 cfg.admin_listen
             ),
         ));
@@ -875,6 +988,7 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
     for (key, value) in [
         ("workers", cfg.runtime.workers),
         ("executions", cfg.runtime.executions),
+        ("plans", cfg.runtime.plans),
     ] {
         if !(1..=1024).contains(&value) {
             errors.push(Problem::new(
@@ -1030,6 +1144,38 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
                     toml_path!["executors", name, "program_paths", j],
                     format!("executor {name}: program path {pattern:?} {why}"),
                 ));
+            }
+        }
+        match &ex.sandbox {
+            SandboxSetting::Off => warnings.push(Problem::new(
+                toml_path!["executors", name, "sandbox"],
+                format!(
+                    "executor {name} runs without a sandbox: its plan runs on PR content before anyone approved it, with prgate's own reach (its config, keys and data_dir); remove sandbox = \"off\" unless this kernel has no Landlock"
+                ),
+            )),
+            SandboxSetting::Paths(p) => {
+                for (key, list) in [("read", &p.read), ("write", &p.write)] {
+                    for (j, path) in list.iter().enumerate() {
+                        if !path.is_absolute() {
+                            errors.push(Problem::new(
+                                toml_path!["executors", name, "sandbox", key, j],
+                                format!(
+                                    "executor {name}: sandbox.{key} path {} must be absolute",
+                                    path.display()
+                                ),
+                            ));
+                        } else if cfg.data_dir.is_absolute() && cfg.data_dir.starts_with(path) {
+                            warnings.push(Problem::new(
+                                toml_path!["executors", name, "sandbox", key, j],
+                                format!(
+                                    "executor {name}: sandbox.{key} {} holds data_dir ({}), where prgate keeps its queue and mirrors: list only the folders the command needs",
+                                    path.display(),
+                                    cfg.data_dir.display()
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
         }
         if ex.repos.is_empty() {

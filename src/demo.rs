@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::{
-    ExecutorConfig, GithubConfig, GovernedRepo, HumanDuration, Secret, SecretRef, ServerConfig,
+    ExecutorConfig, GithubConfig, GovernedRepo, HumanDuration, SandboxPaths, SandboxSetting, Secret,
+    SecretRef, ServerConfig,
 };
 use crate::github::{ClientOptions, GitHub};
 use crate::metrics::Metrics;
@@ -278,6 +279,12 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
                 )]
                 .into_iter()
                 .collect(),
+                // The command writes production; the plan only reads it.
+                sandbox: SandboxSetting::Paths(SandboxPaths {
+                    read: Vec::new(),
+                    write: vec![production.clone()],
+                }),
+                plan_network: false,
             },
         )]
         .into_iter()

@@ -397,6 +397,10 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // Before anything reads a secret: no process of this user reads ours through /proc.
+    if let Err(e) = prgate::executor::sandbox::forbid_dumps() {
+        eprintln!("prgate: warning: cannot mark the process as not dumpable: {e}");
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,

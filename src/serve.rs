@@ -166,6 +166,11 @@ pub async fn start_with_clock(
 ) -> Result<ServeHandle, ServeError> {
     // A config built in code may hold relative paths: they are fixed now, against the
     // working directory, so that no later `cd` (git's included) changes what they mean.
+    // The library's callers (tests, the demo) start here without main's hardening.
+    if let Err(e) = crate::executor::sandbox::forbid_dumps() {
+        tracing::warn!(error = %e, "cannot mark the process as not dumpable");
+    }
+    tracing::info!("{}", crate::executor::sandbox::report());
     let mut config = config;
     if let Ok(cwd) = std::env::current_dir() {
         config.anchor_paths(&cwd);
@@ -243,6 +248,10 @@ pub async fn start_with_clock(
         dashboard,
         renderer: Arc::new(crate::render::Renderer::new(config.templates_dir.clone())),
         token: admin_token,
+        hosts: Arc::new(crate::server::AdminHosts::new(
+            admin_addr.ip(),
+            config.public_url.as_deref(),
+        )),
     });
     let max_connections = connections_within(
         config.http.max_connections,

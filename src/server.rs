@@ -46,6 +46,63 @@ pub struct AdminState {
     pub renderer: Arc<Renderer>,
     /// When set, every request needs it (bearer token or cookie); `/login` sets the cookie.
     pub token: Option<Arc<Secret>>,
+    /// Which `Host` headers name this listener (see [`AdminHosts`]).
+    pub hosts: Arc<AdminHosts>,
+}
+
+/// The names a browser may use for the admin listener: its own address, `localhost` when it
+/// listens on loopback (or everywhere), and `public_url`'s host. A page on another site that
+/// rebinds its own name to this address (DNS rebinding) sends its own name as `Host`, and is
+/// answered 421, so it reads nothing.
+#[derive(Debug, Clone)]
+pub struct AdminHosts {
+    bound: std::net::IpAddr,
+    public: Option<String>,
+}
+
+impl AdminHosts {
+    pub fn new(bound: std::net::IpAddr, public_url: Option<&str>) -> Self {
+        let public = public_url
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(|h| h.to_ascii_lowercase()));
+        AdminHosts { bound, public }
+    }
+
+    /// Whether `host` (a `Host` header's value, with or without a port) names this listener.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        // `[::1]:9090`, `127.0.0.1:9090`, `name:9090`, or any of them without the port.
+        let name = match host.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default().to_string(),
+            None => host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n).to_string(),
+        };
+        let name = name.trim_end_matches('.');
+        if self.public.as_deref() == Some(name) {
+            return true;
+        }
+        let everywhere = self.bound.is_unspecified();
+        match name.parse::<std::net::IpAddr>() {
+            // An address is never rebound: a page that uses one has that address as its origin.
+            Ok(ip) => everywhere || ip == self.bound,
+            Err(_) => name == "localhost" && (everywhere || self.bound.is_loopback()),
+        }
+    }
+}
+
+async fn require_own_host(State(hosts): State<Arc<AdminHosts>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    match host {
+        Some(h) if hosts.allows(h) => next.run(request).await,
+        _ => (
+            StatusCode::MISDIRECTED_REQUEST,
+            "prgate: this listener answers only to its own address, localhost or public_url's host\n",
+        )
+            .into_response(),
+    }
 }
 
 /// The admin listener's routes: the dashboard, the decision pages and metrics.
@@ -57,7 +114,9 @@ pub fn admin_router(state: AdminState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         // Outside the token check: the way in.
         .route("/login", get(login_form).post(login))
-        .with_state(state)
+        .with_state(state.clone())
+        // Outermost: a request for another name reaches nothing, the login form included.
+        .layer(middleware::from_fn_with_state(state.hosts, require_own_host))
 }
 
 /// Whether `given` is the token, in time that does not depend on where they differ (both

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use prgate::config::load_server_config;
+use prgate::config::load_server_config_with_warnings;
 use prgate::preflight::{self, Finding};
 
 /// Exit code for a usage or configuration error.
@@ -15,10 +15,14 @@ const EXIT_USAGE: u8 = 2;
 
 pub fn run(config_path: &Path, as_json: bool) -> ExitCode {
     let name = config_path.display().to_string();
-    let findings = match load_server_config(config_path) {
+    let findings = match load_server_config_with_warnings(config_path) {
         Err(e) => vec![Finding::error(name.clone(), e.to_string())],
-        Ok(config) => {
-            let mut findings = preflight::secrets(&config);
+        Ok((config, warnings)) => {
+            let mut findings: Vec<Finding> = warnings
+                .iter()
+                .map(|w| Finding::warning(format!("line {}", w.line), w.message.clone()))
+                .collect();
+            findings.extend(preflight::secrets(&config));
             findings.extend(code_host(&config));
             findings
         }

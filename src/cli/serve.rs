@@ -9,8 +9,13 @@ use crate::{EXIT_OTHER, EXIT_USAGE};
 /// `prgate serve --config FILE`.
 pub fn run(config_path: PathBuf) -> ExitCode {
     init_tracing();
-    let config = match prgate::config::load_server_config(&config_path) {
-        Ok(c) => c,
+    let config = match prgate::config::load_server_config_with_warnings(&config_path) {
+        Ok((c, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            c
+        }
         Err(e) => {
             eprintln!("prgate: {e}");
             return ExitCode::from(EXIT_USAGE);

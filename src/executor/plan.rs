@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::run::{RunSpec, run_executor};
+use super::sandbox::Isolation;
 use crate::config::ExecutorConfig;
 use crate::git::worktree::{Checkout, checkout_fresh};
 use crate::policy::compile_pattern;
@@ -206,7 +207,11 @@ pub(crate) struct PlanSpec<'a> {
 /// Runs the plan in `checkout` (then removes it): a cleared environment with only
 /// `plan_env`'s secrets (the executor's `env` never reaches a plan), the executor's timeout,
 /// the output redacted, capped and hashed as a command's is.
-pub(crate) async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun {
+pub(crate) async fn run_plan(
+    spec: &PlanSpec<'_>,
+    checkout: Checkout,
+    cancel: CancellationToken,
+) -> PlanRun {
     let failed =
         |reason: String| PlanRun::failed(spec.executor, spec.programs_from, spec.head, reason);
     let env = crate::config::resolve_env(&spec.config.plan_env);
@@ -225,8 +230,9 @@ pub(crate) async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun
         context: spec.context.clone(),
         timeout: spec.timeout,
         output_cap: PLAN_OUTPUT_CAP,
+        isolation: Isolation::for_plan(spec.config, &checkout.objects),
     };
-    let result = run_executor(&run_spec, CancellationToken::new()).await;
+    let result = run_executor(&run_spec, cancel).await;
     checkout.remove();
     let failure = match result.outcome {
         Outcome::Succeeded => None,
@@ -235,6 +241,7 @@ pub(crate) async fn run_plan(spec: &PlanSpec<'_>, checkout: Checkout) -> PlanRun
             crate::render::short_duration(spec.timeout)
         )),
         Outcome::NotStarted => Some(format!("the plan did not start: {}", result.output.trim())),
+        Outcome::Cancelled => Some("the plan was cancelled: a newer head of the PR supersedes it".into()),
         _ => Some(match result.exit_code {
             Some(c) => format!("the plan failed with exit code {c}"),
             None => "the plan was killed by a signal".to_string(),

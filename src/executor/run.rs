@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::git_env::git_environment;
 use super::redact::{Redactor, SecretForms};
+use super::sandbox::{Confinement, Isolation, enter};
 use crate::config::Secret;
 use crate::record::note::{ExecutionRecord, Outcome};
 
@@ -50,6 +51,9 @@ pub struct RunSpec {
     pub timeout: Duration,
     /// Bytes of output kept; the rest is read (so the command never blocks) and hashed only.
     pub output_cap: usize,
+    /// The sandbox: the checkout and its git directory are added to what it may write, and a
+    /// temporary folder of the run's own (its `HOME` and `TMPDIR`).
+    pub isolation: Isolation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,17 +102,48 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
     let secrets = Arc::new(SecretForms::new(&secret_values(spec)));
     let mut sink = Sink::new(spec.output_cap);
 
-    let (mut command, output) = match build_command(spec) {
+    let private = private_dir(&spec.workdir);
+    let result = run_prepared(spec, &private, secrets, &mut sink, cancel).await;
+    if let Some(dir) = &private {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match result {
+        Ok(done) => done,
+        Err(()) => sink.finish(Outcome::NotStarted, None, started_at),
+    }
+}
+
+/// The run's own temporary folder, beside the checkout: a sandboxed child may write nowhere
+/// else but there and the checkout. `None` when the checkout's path has no final name.
+fn private_dir(workdir: &Path) -> Option<PathBuf> {
+    let mut name = workdir.file_name()?.to_os_string();
+    name.push(".tmp");
+    Some(workdir.with_file_name(name))
+}
+
+/// Starts the command and waits for it; `Err(())` when it did not start (the reason is in
+/// `sink`).
+async fn run_prepared(
+    spec: &RunSpec,
+    private: &Option<PathBuf>,
+    secrets: Arc<SecretForms>,
+    sink: &mut Sink,
+    cancel: CancellationToken,
+) -> Result<RunResult, ()> {
+    let started_at = Utc::now();
+    let (mut command, output, confinement) = match build_command(spec, private.as_deref()) {
         Ok(c) => c,
         Err(message) => {
-            redact_all(secrets, message.as_bytes(), &mut sink);
-            return sink.finish(Outcome::NotStarted, None, started_at);
+            redact_all(secrets, message.as_bytes(), sink);
+            return Err(());
         }
     };
     let spawned = command.spawn();
     // The command holds our copies of the pipe's write end; they must be closed now, or the
-    // pipe never reaches its end once the child is gone.
+    // pipe never reaches its end once the child is gone. The ruleset's descriptor is closed
+    // too: the child has applied it (or failed to start).
     drop(command);
+    drop(confinement);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -117,10 +152,11 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
                 spec.argv.first().map(String::as_str).unwrap_or_default(),
                 spec.workdir.display()
             );
-            redact_all(secrets, message.as_bytes(), &mut sink);
-            return sink.finish(Outcome::NotStarted, None, started_at);
+            redact_all(secrets, message.as_bytes(), sink);
+            return Err(());
         }
     };
+    let sink = std::mem::replace(sink, Sink::new(spec.output_cap));
     let pid = child.id();
     let stop_capture = CancellationToken::new();
     let mut capture = tokio::spawn(capture_output(
@@ -167,7 +203,7 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
             capture.await
         }
     };
-    match sink {
+    Ok(match sink {
         Ok(sink) => sink.finish(outcome, exit_code, started_at),
         Err(e) => {
             // The capture task panicked: report the outcome without output rather than guess.
@@ -175,15 +211,22 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
             sink.write(format!("prgate: output capture failed: {e}\n").as_bytes());
             sink.finish(outcome, exit_code, started_at)
         }
-    }
+    })
 }
 
+/// The run's own secrets and every other secret this process holds (webhook secrets, tokens,
+/// keys, other executors' secrets): none may reach the output.
 fn secret_values(spec: &RunSpec) -> Vec<Vec<u8>> {
-    spec.env
+    let mut values: Vec<Vec<u8>> = spec
+        .env
         .iter()
         .map(|(_, s)| s.expose().as_bytes().to_vec())
         .filter(|v| !v.is_empty())
-        .collect()
+        .collect();
+    values.extend(crate::config::held_secrets());
+    values.sort();
+    values.dedup();
+    values
 }
 
 /// Redacts a whole message (prgate's own, which may quote the command line) into the sink.
@@ -203,8 +246,12 @@ fn program(argv0: &str, workdir: &Path) -> PathBuf {
     }
 }
 
-/// The command, and the read end of the one pipe its stdout and stderr both write to.
-fn build_command(spec: &RunSpec) -> Result<(tokio::process::Command, OutputPipe), String> {
+/// The command, the read end of the one pipe its stdout and stderr both write to, and the
+/// sandbox's ruleset (kept open until the child has started).
+fn build_command(
+    spec: &RunSpec,
+    private: Option<&Path>,
+) -> Result<(tokio::process::Command, OutputPipe, Option<Confinement>), String> {
     let argv0 = spec
         .argv
         .first()
@@ -247,6 +294,33 @@ fn build_command(spec: &RunSpec) -> Result<(tokio::process::Command, OutputPipe)
     for (name, value) in &spec.context {
         cmd.env(name, value);
     }
+    let confinement = match &spec.isolation {
+        Isolation::Off => None,
+        Isolation::Sandboxed(rules) => {
+            let private = private.ok_or("prgate: the checkout's path has no final name\n")?;
+            std::fs::create_dir_all(private).map_err(|e| {
+                format!(
+                    "prgate: cannot create the run's temporary folder {}: {e}\n",
+                    private.display()
+                )
+            })?;
+            // The gate's own home and temporary folder are out of reach: the run gets its own.
+            cmd.env("HOME", private).env("TMPDIR", private);
+            let mut rules = rules.clone();
+            rules.read_write.push(workdir.clone());
+            rules.read_write.extend(git_dir.clone());
+            rules.read_write.push(private.to_path_buf());
+            let confinement = Confinement::prepare(&rules)
+                .map_err(|e| format!("prgate: the sandbox cannot be set up, so nothing started: {e}\n"))?;
+            let fd = confinement.raw_fd();
+            // SAFETY: `enter` makes two system calls and nothing else (no allocation, no lock),
+            // which is what may run between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || enter(fd));
+            }
+            Some(confinement)
+        }
+    };
     // One pipe for both streams, as with `2>&1`: the output is interleaved exactly as the
     // command wrote it, which two pipes read side by side cannot promise.
     let pipe_err = |e: std::io::Error| format!("prgate: cannot create the output pipe: {e}\n");
@@ -260,7 +334,7 @@ fn build_command(spec: &RunSpec) -> Result<(tokio::process::Command, OutputPipe)
         .process_group(0)
         // A last resort should this future be dropped mid-run; it reaches only the leader.
         .kill_on_drop(true);
-    Ok((cmd, reader))
+    Ok((cmd, reader, confinement))
 }
 
 fn kill_group(pid: u32) {
@@ -367,6 +441,7 @@ mod tests {
             context: vec![],
             timeout: Duration::ZERO,
             output_cap: 0,
+            isolation: crate::executor::sandbox::Isolation::Off,
         };
         Arc::new(SecretForms::new(&secret_values(&spec)))
     }

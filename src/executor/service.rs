@@ -1001,6 +1001,7 @@ impl Executor {
                     ],
                     timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
                     output_cap: OUTPUT_CAP,
+                    isolation: super::sandbox::Isolation::for_command(&exec, &checkout.objects),
                 };
                 let watcher = self.watch_hold_label(repo.clone(), pull_number, cancel.clone());
                 let result = run_executor(&spec, cancel.clone()).await;
@@ -1063,6 +1064,7 @@ impl Executor {
         base: &CommitSha,
         head: &CommitSha,
         executor: &str,
+        cancel: tokio_util::sync::CancellationToken,
     ) -> Result<PlanRun, ExecError> {
         let (mirror, _) = self.mirror(repo).await?;
         let gerr = Self::git_err(repo);
@@ -1093,7 +1095,7 @@ impl Executor {
         let run = match checkout {
             Ok(checkout) => {
                 let spec = self.plan_spec(repo, pull, executor, &exec, b, h);
-                run_plan(&spec, checkout).await
+                run_plan(&spec, checkout, cancel).await
             }
             Err(reason) => PlanRun::failed(executor, b, h, reason),
         };
@@ -1242,7 +1244,10 @@ impl Executor {
         };
         drop(mirror);
         let run = match checkout {
-            Ok(checkout) => run_plan(&self.plan_spec(repo, pull, name, exec, p, h), checkout).await,
+            Ok(checkout) => {
+                let spec = self.plan_spec(repo, pull, name, exec, p, h);
+                run_plan(&spec, checkout, tokio_util::sync::CancellationToken::new()).await
+            }
             Err(e) => PlanRun::failed(name, p, h, format!("cannot check out the merge: {e}")),
         };
         self.remember_plan(&run);

@@ -104,6 +104,8 @@ pub struct Gate {
     executor_pass: tokio::sync::Mutex<()>,
     /// Executors' plans per head (see [`plans`]).
     plans: Arc<plans::Plans>,
+    /// Plans run on their own pool: an approved execution never waits behind one.
+    plan_slots: Arc<tokio::sync::Semaphore>,
     /// This gate, for work that outlives an evaluation (a plan) and must evaluate again.
     me: std::sync::OnceLock<std::sync::Weak<Gate>>,
 }
@@ -143,6 +145,7 @@ impl Gate {
             )),
             executor_pass: tokio::sync::Mutex::new(()),
             plans: Arc::new(plans::Plans::new(config)),
+            plan_slots: Arc::new(tokio::sync::Semaphore::new(config.runtime.plans.max(1))),
             me: std::sync::OnceLock::new(),
         }
     }

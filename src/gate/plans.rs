@@ -10,6 +10,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
 use super::Gate;
 use crate::config::ServerConfig;
@@ -46,6 +47,9 @@ pub(super) struct Plans {
     /// Executors with a `plan`, and the repositories that may name them.
     planned: BTreeMap<String, Vec<RepoName>>,
     runs: Mutex<lru::LruCache<PlanKey, PlanEntry>>,
+    /// The one plan running (or waiting for a slot) per PR: its head, and how to stop it when
+    /// a newer head supersedes it.
+    current: Mutex<BTreeMap<(RepoName, PullNumber), (CommitSha, CancellationToken)>>,
     /// Plan comments known to be on their PR (marker -> when it was posted).
     shown: Mutex<lru::LruCache<String, DateTime<Utc>>>,
 }
@@ -60,7 +64,21 @@ impl Plans {
                 .map(|(n, e)| (n.clone(), e.repos.clone()))
                 .collect(),
             runs: Mutex::new(lru::LruCache::new(REMEMBERED)),
+            current: Mutex::new(BTreeMap::new()),
             shown: Mutex::new(lru::LruCache::new(REMEMBERED)),
+        }
+    }
+
+    /// Records a plan's end, and that its PR no longer has this plan running.
+    fn finish(&self, key: &PlanKey, entry: PlanEntry) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.put(key.clone(), entry);
+        }
+        if let Ok(mut current) = self.current.lock() {
+            let pr = (key.0.clone(), key.1);
+            if current.get(&pr).is_some_and(|(head, _)| head == &key.2) {
+                current.remove(&pr);
+            }
         }
     }
 
@@ -153,7 +171,8 @@ impl Gate {
         }
     }
 
-    /// Runs the plan on the execution pool, then evaluates the PR again.
+    /// Runs the plan on the plans' own pool, then evaluates the PR again. A plan still running
+    /// for an older head of the same PR is cancelled first: one plan per PR at a time.
     fn start_plan(&self, key: PlanKey, base: CommitSha) {
         let Some(executor) = self.executor.clone() else {
             return;
@@ -161,17 +180,38 @@ impl Gate {
         if let Ok(mut runs) = self.plans.runs.lock() {
             runs.put(key.clone(), PlanEntry::Running);
         }
-        let permits = self.executions.clone();
+        let cancel = CancellationToken::new();
+        let superseded = self.plans.current.lock().ok().and_then(|mut current| {
+            current.insert(
+                (key.0.clone(), key.1),
+                (key.2.clone(), cancel.clone()),
+            )
+        });
+        if let Some((old_head, old)) = superseded
+            && old_head != key.2
+        {
+            tracing::info!(repo = %key.0, pull = %key.1, head = %old_head, "a newer head supersedes this plan; cancelling it");
+            old.cancel();
+        }
+        let permits = self.plan_slots.clone();
         let plans = self.plans.clone();
         let me = self.me.get().cloned();
         tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
+            let permit = tokio::select! {
+                p = permits.acquire_owned() => p,
+                _ = cancel.cancelled() => {
+                    plans.finish(&key, PlanEntry::Unavailable("superseded by a newer head".into()));
+                    return;
+                }
+            };
+            let Ok(_permit) = permit else {
                 return;
             };
             let (repo, pull, head, name) = key.clone();
+            let stop = cancel.clone();
             let planned = off_runtime(async move {
                 executor
-                    .plan_pull(&repo, pull, &base, &head, &name)
+                    .plan_pull(&repo, pull, &base, &head, &name, stop)
                     .await
                     .map_err(|e| e.to_string())
             })
@@ -181,9 +221,12 @@ impl Gate {
                 Some(Err(e)) => PlanEntry::Unavailable(format!("cannot run the plan yet: {e}")),
                 None => PlanEntry::Unavailable("the plan's task failed; it runs again".into()),
             };
-            if let Ok(mut runs) = plans.runs.lock() {
-                runs.put(key.clone(), entry);
+            if cancel.is_cancelled() {
+                // Superseded: its result speaks of a head the PR no longer has.
+                plans.finish(&key, PlanEntry::Unavailable("superseded by a newer head".into()));
+                return;
             }
+            plans.finish(&key, entry);
             // The decision waits for the plan: evaluate the PR again now, not at its next event.
             if let Some(gate) = me.and_then(|w| w.upgrade()) {
                 let (repo, pull, _, _) = key;
@@ -324,7 +367,8 @@ fn failed_now(executor: &str, base: &CommitSha, reason: String) -> PlanKnown {
 }
 
 fn known(run: Arc<PlanRun>) -> PlanKnown {
-    let (output, clipped) = shown_output(&run.output);
+    // The page shows all the output kept (the comment clips it); the digest covers all of it.
+    let output = crate::render::normalize_newlines(&run.output);
     let base_short = run
         .programs_from
         .get(..7)
@@ -355,7 +399,7 @@ fn known(run: Arc<PlanRun>) -> PlanKnown {
         size: run.plan.as_ref().map(|p| p.size),
         base: base_short,
         output,
-        truncated: run.truncated || clipped,
+        truncated: run.truncated,
         failure: run.failure.clone(),
     };
     PlanKnown {

@@ -14,7 +14,9 @@ pub(crate) mod commit_graph;
 pub(crate) mod history;
 pub mod mirror;
 pub mod notes;
+mod tree_links;
 pub mod worktree;
+pub use tree_links::{tree_symlinks, tree_lookup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {

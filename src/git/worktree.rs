@@ -22,6 +22,14 @@ pub enum WorktreeError {
         path: PathBuf,
         source: git2::Error,
     },
+    /// A symlink in the tree leads out of the checkout (to `/proc/...`, a device, a key
+    /// file): nothing is checked out and nothing runs.
+    #[error("refusing to check out {commit}: the symlink {link} leaves the checkout ({why}); a checkout holds only what the tree holds")]
+    EscapingLink {
+        commit: Oid,
+        link: String,
+        why: String,
+    },
     #[error("cannot prepare the git directory {path} for the checkout: {source}")]
     GitDir {
         path: PathBuf,
@@ -38,6 +46,8 @@ pub struct Checkout {
     /// tree, the mirror's objects (by `objects/info/alternates`) and tags, and a config that
     /// prgate wrote. Executors get it as `GIT_DIR`.
     pub git_dir: PathBuf,
+    /// The mirror's object folder that `git_dir` borrows from: a sandboxed run reads it.
+    pub objects: PathBuf,
 }
 
 impl Checkout {
@@ -47,6 +57,33 @@ impl Checkout {
         let _ = std::fs::remove_dir_all(&self.work_tree);
         let _ = std::fs::remove_dir_all(&self.git_dir);
     }
+}
+
+/// `$GIT_DIR/info/attributes`, which outranks every `.gitattributes` in the tree: no line-ending
+/// conversion, no `ident` expansion, no filter, no working-tree encoding.
+const NO_CONVERSION: &str = "* -text -ident -filter -crlf !eol !working-tree-encoding\n";
+
+/// The first symlink of `tree` that leads out of it, with why; `None` when every link stays
+/// inside (git stores nothing else that is not a plain file or folder, and submodules are not
+/// checked out).
+pub(crate) fn escaping_link(
+    repo: &Repository,
+    tree: Oid,
+) -> Result<Option<(String, String)>, git2::Error> {
+    let links = crate::git::tree_symlinks(repo, tree)?;
+    if links.is_empty() {
+        return Ok(None);
+    }
+    let root = repo.find_tree(tree)?;
+    let lookup = crate::git::tree_lookup(repo, &root);
+    for (path, _) in &links {
+        if let crate::policy::links::Resolved::Outside(why) =
+            crate::policy::links::resolve(path, &lookup)
+        {
+            return Ok(Some((path.clone(), why)));
+        }
+    }
+    Ok(None)
 }
 
 /// Where the git directory of a checkout at `dir` lives: beside it, `<dir>.git`. Outside the
@@ -94,16 +131,24 @@ pub fn checkout_fresh(
             }
         }
     }
-    std::fs::create_dir_all(dir).map_err(|source| WorktreeError::Clear {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     let checkout_err = |source| WorktreeError::Checkout {
         commit,
         path: dir.to_path_buf(),
         source,
     };
-    let repo = run_repository(mirror, dir, &git_dir)?;
+    // Before anything is written: a link that leaves the tree refuses the whole checkout.
+    let tree_id = mirror
+        .find_commit(commit)
+        .map(|c| c.tree_id())
+        .map_err(checkout_err)?;
+    if let Some((link, why)) = escaping_link(mirror, tree_id).map_err(checkout_err)? {
+        return Err(WorktreeError::EscapingLink { commit, link, why });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| WorktreeError::Clear {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let (repo, objects) = run_repository(mirror, dir, &git_dir)?;
     // Read through the run's repository (the mirror's objects, by alternates).
     let tree = repo
         .find_commit(commit)
@@ -119,6 +164,7 @@ pub fn checkout_fresh(
     Ok(Checkout {
         work_tree: dir.to_path_buf(),
         git_dir,
+        objects,
     })
 }
 
@@ -128,7 +174,7 @@ fn run_repository(
     mirror: &Repository,
     dir: &Path,
     git_dir: &Path,
-) -> Result<Repository, WorktreeError> {
+) -> Result<(Repository, PathBuf), WorktreeError> {
     let io_err = |source| WorktreeError::GitDir {
         path: git_dir.to_path_buf(),
         source,
@@ -142,6 +188,10 @@ fn run_repository(
         .map_err(io_err)?;
     {
         let repo = Repository::init_bare(git_dir).map_err(git_err)?;
+        // Byte-exact to the tree: whatever the repository's `.gitattributes` say (eol, ident,
+        // filters, encodings), this file outranks them, for the checkout and for git in the run.
+        std::fs::create_dir_all(git_dir.join("info")).map_err(io_err)?;
+        std::fs::write(git_dir.join("info/attributes"), NO_CONVERSION).map_err(io_err)?;
         let mut config = repo.config().map_err(git_err)?;
         config.set_bool("core.bare", false).map_err(git_err)?;
         let work_tree_text = work_tree
@@ -150,8 +200,10 @@ fn run_repository(
         config
             .set_str("core.worktree", work_tree_text)
             .map_err(git_err)?;
+        // Nor does the gate account's own config turn line-ending conversion on.
+        config.set_bool("core.autocrlf", false).map_err(git_err)?;
     }
-    let mut alternates = objects.into_os_string().into_encoded_bytes();
+    let mut alternates = objects.clone().into_os_string().into_encoded_bytes();
     alternates.push(b'\n');
     std::fs::write(git_dir.join("objects/info/alternates"), alternates).map_err(io_err)?;
     let repo = Repository::open(git_dir).map_err(git_err)?;
@@ -163,5 +215,5 @@ fn run_repository(
                 .map_err(git_err)?;
         }
     }
-    Ok(repo)
+    Ok((repo, objects))
 }

@@ -7,6 +7,7 @@ mod evaluate;
 pub(crate) mod facts;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod links;
 mod pattern;
 mod plan;
 mod programs;

@@ -24,6 +24,7 @@ async fn the_gates_environment_is_not_inherited() {
         context: vec![("PRGATE_MERGE_SHA".into(), "a".repeat(40))],
         timeout: Duration::from_secs(30),
         output_cap: 1 << 20,
+        isolation: prgate::executor::sandbox::Isolation::Off,
     };
     let r = run_executor(&spec, CancellationToken::new()).await;
     assert_eq!(r.outcome, Outcome::Succeeded);

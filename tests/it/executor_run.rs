@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use prgate::config::Secret;
+use prgate::executor::sandbox::Isolation;
 use prgate::executor::{RunSpec, run_executor};
 use prgate::record::note::Outcome;
 use sha2::{Digest, Sha256};
@@ -22,6 +23,7 @@ fn spec(dir: &Path, script: &str) -> RunSpec {
         ],
         timeout: Duration::from_secs(30),
         output_cap: 64 * 1024,
+        isolation: Isolation::Off,
     }
 }
 

@@ -60,7 +60,53 @@ fn admin_state(state: &AppState, dashboard: &Dashboard, token: Option<&str>) -> 
         dashboard: dashboard.clone(),
         renderer: Arc::new(prgate::render::Renderer::default()),
         token: token.map(|t| Arc::new(Secret::new(t))),
+        hosts: Arc::new(prgate::server::AdminHosts::new(
+            "127.0.0.1".parse().unwrap(),
+            Some("https://prgate.example.com"),
+        )),
     }
+}
+
+#[tokio::test]
+async fn the_admin_listener_answers_only_its_own_names() {
+    let app = app();
+    let ask = |host: &str| {
+        Request::get("/metrics")
+            .header("host", host)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for own in [
+        "127.0.0.1:9090",
+        "localhost:9090",
+        "LOCALHOST",
+        "prgate.example.com",
+        "prgate.example.com.:443",
+    ] {
+        assert_eq!(route(&app.admin, ask(own)).await.0, StatusCode::OK, "{own}");
+    }
+    // A page of another site whose name now points here (DNS rebinding) sends its own name.
+    for other in [
+        "evil.example:9090",
+        "attacker.test",
+        "127.0.0.2:9090",
+        "[::1]:9090",
+        "localhost.evil.example",
+        "",
+    ] {
+        let (status, _, body) = route(&app.admin, ask(other)).await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{other}");
+        assert!(body.contains("own address"), "{body}");
+    }
+    // The sign-in form is behind the same check.
+    let login = Request::get("/login")
+        .header("host", "evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        route(&app.admin, login).await.0,
+        StatusCode::MISDIRECTED_REQUEST
+    );
 }
 
 struct Post<'a> {
@@ -111,7 +157,13 @@ async fn get(app: &App, path: &str) -> (StatusCode, String, String) {
     route(&app.router, Request::get(path).body(Body::empty()).unwrap()).await
 }
 
-async fn route(router: &Router, request: Request<Body>) -> (StatusCode, String, String) {
+async fn route(router: &Router, mut request: Request<Body>) -> (StatusCode, String, String) {
+    // As a browser or curl sends it: the listener's own address.
+    if !request.headers().contains_key("host") {
+        request
+            .headers_mut()
+            .insert("host", "127.0.0.1:9090".parse().unwrap());
+    }
     let res = router.clone().oneshot(request).await.unwrap();
     let status = res.status();
     let ct = res

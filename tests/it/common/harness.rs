@@ -195,6 +195,12 @@ pub fn firewall_executor(dir: &Path, settings: &ExecSettings) -> prgate::config:
         program_paths: Some(vec!["scripts/apply-firewall.sh".into()]),
         plan: None,
         plan_env: Default::default(),
+        // The command writes production and nothing else of this machine.
+        sandbox: prgate::config::SandboxSetting::Paths(prgate::config::SandboxPaths {
+            read: Vec::new(),
+            write: vec![prod],
+        }),
+        plan_network: false,
     }
 }
 
