@@ -993,7 +993,11 @@ impl Governance {
         let parts: Vec<&str> = dir.split('/').collect();
         prefixes.iter().any(|prefix| match prefix {
             None => true,
-            Some(lit) => lit.iter().zip(&parts).all(|(a, b)| a == b),
+            // Without case: a governed path's case variant is governed too.
+            Some(lit) => lit
+                .iter()
+                .zip(&parts)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b)),
         })
     }
 }

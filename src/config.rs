@@ -99,41 +99,47 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Values shorter than this are not held for redaction: they would garble ordinary output, and
-/// a secret that short protects nothing.
+/// Values shorter than this are not redacted as "another secret the gate holds": they would
+/// garble ordinary output, and a secret that short protects nothing.
 const MIN_HELD_BYTES: usize = 8;
 
-/// Every secret value this process has read (webhook secrets, tokens, the app key, the signing
-/// key, every executor's and plan's secrets), so that redaction covers all of them, not only
-/// those of the run at hand. A key file's lines are held one by one too, so that a part of a
-/// PEM file is redacted as well as the whole.
-static HELD: std::sync::Mutex<BTreeSet<Vec<u8>>> = std::sync::Mutex::new(BTreeSet::new());
-
-fn hold(value: &str) {
-    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-    for part in std::iter::once(value).chain(value.lines()) {
-        let part = part.trim();
-        if part.len() >= MIN_HELD_BYTES {
-            held.insert(part.as_bytes().to_vec());
+impl ServerConfig {
+    /// Every secret value this config names (webhook secrets, the code host's token or app
+    /// key, the signing key, the admin token, every executor's `env` and `plan_env`), for
+    /// redaction from all that prgate publishes, not only the running executor's own. A key
+    /// file's lines are taken one by one too, so that part of a PEM file is caught as well as
+    /// the whole. A reference that does not resolve is skipped (start-up refuses it anyway).
+    pub(crate) fn held_secret_values(&self) -> Vec<Vec<u8>> {
+        let refs = self
+            .webhook_secrets
+            .iter()
+            .chain(&self.github.token)
+            .chain(&self.github.private_key)
+            .chain(&self.note_signing_key)
+            .chain(&self.admin_token)
+            .chain(
+                self.executors
+                    .values()
+                    .flat_map(|e| e.env.values().chain(e.plan_env.values())),
+            );
+        let mut held = BTreeSet::new();
+        for r in refs {
+            let Ok(secret) = r.resolve() else { continue };
+            let value = secret.expose();
+            for part in std::iter::once(value).chain(value.lines()) {
+                let part = part.trim();
+                if part.len() >= MIN_HELD_BYTES {
+                    held.insert(part.as_bytes().to_vec());
+                }
+            }
         }
+        held.into_iter().collect()
     }
-}
-
-/// Every secret value this process has read, for redaction.
-pub(crate) fn held_secrets() -> Vec<Vec<u8>> {
-    let held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-    held.iter().cloned().collect()
 }
 
 impl SecretRef {
     /// Reads the secret's value now. A file's trailing newline is not part of the secret.
     pub fn resolve(&self) -> Result<Secret, ConfigError> {
-        let secret = self.read()?;
-        hold(secret.expose());
-        Ok(secret)
-    }
-
-    fn read(&self) -> Result<Secret, ConfigError> {
         let err = |message: String| ConfigError::Secret {
             reference: self.to_string(),
             message,
@@ -390,7 +396,8 @@ impl Default for SandboxSetting {
     }
 }
 
-/// Absolute folders or files an executor reads (`read`) or writes (`write`).
+/// Folders or files an executor reads (`read`) or writes (`write`); a relative path is taken
+/// from the config file's folder, as `data_dir` is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxPaths {
@@ -428,7 +435,10 @@ impl<'de> Deserialize<'de> for SandboxSetting {
                     ))),
                 }
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
                 SandboxPaths::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(SandboxSetting::Paths)
             }
@@ -905,6 +915,11 @@ impl ServerConfig {
                 anchor(p);
             }
         }
+        for e in self.executors.values_mut() {
+            if let SandboxSetting::Paths(p) = &mut e.sandbox {
+                p.read.iter_mut().chain(p.write.iter_mut()).for_each(anchor);
+            }
+        }
     }
 }
 
@@ -1156,15 +1171,12 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
             SandboxSetting::Paths(p) => {
                 for (key, list) in [("read", &p.read), ("write", &p.write)] {
                     for (j, path) in list.iter().enumerate() {
-                        if !path.is_absolute() {
+                        if path.as_os_str().is_empty() {
                             errors.push(Problem::new(
                                 toml_path!["executors", name, "sandbox", key, j],
-                                format!(
-                                    "executor {name}: sandbox.{key} path {} must be absolute",
-                                    path.display()
-                                ),
+                                format!("executor {name}: a sandbox.{key} path is empty"),
                             ));
-                        } else if cfg.data_dir.is_absolute() && cfg.data_dir.starts_with(path) {
+                        } else if cfg.data_dir.starts_with(path) {
                             warnings.push(Problem::new(
                                 toml_path!["executors", name, "sandbox", key, j],
                                 format!(

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::{
-    ExecutorConfig, GithubConfig, GovernedRepo, HumanDuration, SandboxPaths, SandboxSetting, Secret,
-    SecretRef, ServerConfig,
+    ExecutorConfig, GithubConfig, GovernedRepo, HumanDuration, SandboxPaths, SandboxSetting,
+    Secret, SecretRef, ServerConfig,
 };
 use crate::github::{ClientOptions, GitHub};
 use crate::metrics::Metrics;

@@ -74,7 +74,10 @@ impl AdminHosts {
         // `[::1]:9090`, `127.0.0.1:9090`, `name:9090`, or any of them without the port.
         let name = match host.strip_prefix('[') {
             Some(rest) => rest.split(']').next().unwrap_or_default().to_string(),
-            None => host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n).to_string(),
+            None => host
+                .rsplit_once(':')
+                .map_or(host.as_str(), |(n, _)| n)
+                .to_string(),
         };
         let name = name.trim_end_matches('.');
         if self.public.as_deref() == Some(name) {
@@ -89,7 +92,11 @@ impl AdminHosts {
     }
 }
 
-async fn require_own_host(State(hosts): State<Arc<AdminHosts>>, request: Request, next: Next) -> Response {
+async fn require_own_host(
+    State(hosts): State<Arc<AdminHosts>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
@@ -116,7 +123,10 @@ pub fn admin_router(state: AdminState) -> Router {
         .route("/login", get(login_form).post(login))
         .with_state(state.clone())
         // Outermost: a request for another name reaches nothing, the login form included.
-        .layer(middleware::from_fn_with_state(state.hosts, require_own_host))
+        .layer(middleware::from_fn_with_state(
+            state.hosts,
+            require_own_host,
+        ))
 }
 
 /// Whether `given` is the token, in time that does not depend on where they differ (both

@@ -14,7 +14,7 @@ mod instance;
 pub(crate) mod plan;
 pub mod redact;
 pub(crate) mod run;
-pub mod sandbox;
 mod run_status;
+pub mod sandbox;
 pub mod service;
 pub use run::{RunResult, RunSpec, run_executor};

@@ -199,6 +199,8 @@ pub(crate) struct PlanSpec<'a> {
     pub timeout: Duration,
     pub programs_from: Oid,
     pub head: Oid,
+    /// Every secret the gate holds, redacted from the output.
+    pub held: std::sync::Arc<Vec<Vec<u8>>>,
     /// `PRGATE_REPO`, `PRGATE_PULL`, `PRGATE_HEAD_SHA`: the same before approval and before
     /// the command, so that a plan which prints them stays deterministic.
     pub context: Vec<(String, String)>,
@@ -231,6 +233,7 @@ pub(crate) async fn run_plan(
         timeout: spec.timeout,
         output_cap: PLAN_OUTPUT_CAP,
         isolation: Isolation::for_plan(spec.config, &checkout.objects),
+        held: spec.held.clone(),
     };
     let result = run_executor(&run_spec, cancel).await;
     checkout.remove();
@@ -241,7 +244,9 @@ pub(crate) async fn run_plan(
             crate::render::short_duration(spec.timeout)
         )),
         Outcome::NotStarted => Some(format!("the plan did not start: {}", result.output.trim())),
-        Outcome::Cancelled => Some("the plan was cancelled: a newer head of the PR supersedes it".into()),
+        Outcome::Cancelled => {
+            Some("the plan was cancelled: a newer head of the PR supersedes it".into())
+        }
         _ => Some(match result.exit_code {
             Some(c) => format!("the plan failed with exit code {c}"),
             None => "the plan was killed by a signal".to_string(),

@@ -54,6 +54,9 @@ pub struct RunSpec {
     /// The sandbox: the checkout and its git directory are added to what it may write, and a
     /// temporary folder of the run's own (its `HOME` and `TMPDIR`).
     pub isolation: Isolation,
+    /// Every other secret the gate holds (its tokens, keys, other executors' secrets): redacted
+    /// from the output like `env`'s, though the command never gets them.
+    pub held: Arc<Vec<Vec<u8>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -223,7 +226,7 @@ fn secret_values(spec: &RunSpec) -> Vec<Vec<u8>> {
         .map(|(_, s)| s.expose().as_bytes().to_vec())
         .filter(|v| !v.is_empty())
         .collect();
-    values.extend(crate::config::held_secrets());
+    values.extend(spec.held.iter().cloned());
     values.sort();
     values.dedup();
     values
@@ -310,8 +313,9 @@ fn build_command(
             rules.read_write.push(workdir.clone());
             rules.read_write.extend(git_dir.clone());
             rules.read_write.push(private.to_path_buf());
-            let confinement = Confinement::prepare(&rules)
-                .map_err(|e| format!("prgate: the sandbox cannot be set up, so nothing started: {e}\n"))?;
+            let confinement = Confinement::prepare(&rules).map_err(|e| {
+                format!("prgate: the sandbox cannot be set up, so nothing started: {e}\n")
+            })?;
             let fd = confinement.raw_fd();
             // SAFETY: `enter` makes two system calls and nothing else (no allocation, no lock),
             // which is what may run between fork and exec.
@@ -442,6 +446,7 @@ mod tests {
             timeout: Duration::ZERO,
             output_cap: 0,
             isolation: crate::executor::sandbox::Isolation::Off,
+            held: Arc::default(),
         };
         Arc::new(SecretForms::new(&secret_values(&spec)))
     }

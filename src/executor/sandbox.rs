@@ -81,7 +81,12 @@ impl Isolation {
             SandboxSetting::Off => Isolation::Off,
             SandboxSetting::Paths(p) => Isolation::Sandboxed(SandboxRules {
                 read_write: p.write.clone(),
-                read_only: p.read.iter().chain([&borrowed.to_path_buf()]).cloned().collect(),
+                read_only: p
+                    .read
+                    .iter()
+                    .chain([&borrowed.to_path_buf()])
+                    .cloned()
+                    .collect(),
                 network: true,
             }),
         }
@@ -169,9 +174,7 @@ impl Confinement {
         if version >= 6 {
             // No signals to processes outside the sandbox (the gate among them), no abstract
             // UNIX sockets made outside it.
-            ruleset = ruleset
-                .scope(Scope::from_all(abi))
-                .map_err(fail)?;
+            ruleset = ruleset.scope(Scope::from_all(abi)).map_err(fail)?;
         }
         let mut created = ruleset.create().map_err(fail)?;
         let read = AccessFs::from_read(abi);

@@ -276,6 +276,8 @@ struct Verified {
 pub struct Executor {
     gh: Arc<GitHub>,
     config: Arc<ServerConfig>,
+    /// Every secret value the config names, redacted from every run's and plan's output.
+    held: Arc<Vec<Vec<u8>>>,
     token: Option<Secret>,
     metrics: Metrics,
     dashboard: Dashboard,
@@ -309,6 +311,7 @@ impl Executor {
         dashboard: Dashboard,
     ) -> Self {
         Executor {
+            held: Arc::new(config.held_secret_values()),
             instance: super::instance::instance_id(&config.data_dir),
             renderer: Renderer::new(config.templates_dir.clone()),
             gh,
@@ -1002,6 +1005,7 @@ impl Executor {
                     timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
                     output_cap: OUTPUT_CAP,
                     isolation: super::sandbox::Isolation::for_command(&exec, &checkout.objects),
+                    held: self.held.clone(),
                 };
                 let watcher = self.watch_hold_label(repo.clone(), pull_number, cancel.clone());
                 let result = run_executor(&spec, cancel.clone()).await;
@@ -1118,6 +1122,7 @@ impl Executor {
             timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
             programs_from,
             head,
+            held: self.held.clone(),
             context: vec![
                 ("PRGATE_REPO".into(), repo.to_string()),
                 ("PRGATE_PULL".into(), pull.to_string()),

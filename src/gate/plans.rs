@@ -182,10 +182,7 @@ impl Gate {
         }
         let cancel = CancellationToken::new();
         let superseded = self.plans.current.lock().ok().and_then(|mut current| {
-            current.insert(
-                (key.0.clone(), key.1),
-                (key.2.clone(), cancel.clone()),
-            )
+            current.insert((key.0.clone(), key.1), (key.2.clone(), cancel.clone()))
         });
         if let Some((old_head, old)) = superseded
             && old_head != key.2
@@ -223,7 +220,10 @@ impl Gate {
             };
             if cancel.is_cancelled() {
                 // Superseded: its result speaks of a head the PR no longer has.
-                plans.finish(&key, PlanEntry::Unavailable("superseded by a newer head".into()));
+                plans.finish(
+                    &key,
+                    PlanEntry::Unavailable("superseded by a newer head".into()),
+                );
                 return;
             }
             plans.finish(&key, entry);

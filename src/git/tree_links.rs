@@ -37,7 +37,10 @@ pub fn tree_symlinks(repo: &Repository, tree: Oid) -> Result<Vec<(String, String
 
 /// What each path names in `root`, for [`crate::policy::links::resolve`]. A path that cannot
 /// be read counts as a link out of the tree (fail closed).
-pub fn tree_lookup<'a>(repo: &'a Repository, root: &'a Tree<'a>) -> impl Fn(&str) -> TreeEntry + 'a {
+pub fn tree_lookup<'a>(
+    repo: &'a Repository,
+    root: &'a Tree<'a>,
+) -> impl Fn(&str) -> TreeEntry + 'a {
     move |path: &str| match root.get_path(std::path::Path::new(path)) {
         Err(e) if e.code() == git2::ErrorCode::NotFound => TreeEntry::Missing,
         Err(_) => TreeEntry::Link("/unreadable".into()),

@@ -24,7 +24,9 @@ pub enum WorktreeError {
     },
     /// A symlink in the tree leads out of the checkout (to `/proc/...`, a device, a key
     /// file): nothing is checked out and nothing runs.
-    #[error("refusing to check out {commit}: the symlink {link} leaves the checkout ({why}); a checkout holds only what the tree holds")]
+    #[error(
+        "symlink {link} leaves the checkout ({why}), so {commit} is not checked out: a checkout holds only what the tree holds"
+    )]
     EscapingLink {
         commit: Oid,
         link: String,

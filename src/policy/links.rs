@@ -112,6 +112,9 @@ mod tests {
         assert_eq!(resolve("x", &t), Resolved::Inside("etc".into()));
         assert_eq!(resolve("d/g", &t), Resolved::Inside("e/f/g".into()));
         assert!(matches!(resolve("loop1", &t), Resolved::Outside(w) if w.contains("loop")));
-        assert_eq!(resolve("plain/file", &t), Resolved::Inside("plain/file".into()));
+        assert_eq!(
+            resolve("plain/file", &t),
+            Resolved::Inside("plain/file".into())
+        );
     }
 }

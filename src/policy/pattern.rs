@@ -1,4 +1,4 @@
-//! What a path pattern of a rule means: CODEOWNERS/.gitignore semantics, exact-case, compiled
+//! What a path pattern of a rule means: CODEOWNERS/.gitignore semantics, case variants included, compiled
 //! to globs. Kept apart from the rule matching so that the policy check (meaning changes) and
 //! the audit (which folders a pattern can reach) read patterns exactly as the engine does.
 
@@ -64,14 +64,18 @@ fn shape(pattern: &str) -> Result<Shape<'_>, GlobError> {
 /// `firewall/**` all govern `firewall/rules/a.yml` (and a file named `firewall` too: a rule
 /// that covers more than its author typed asks for more approval, never less).
 ///
-/// Matching is exact-case, as git, GitHub and CODEOWNERS compare paths: `Firewall/a` is not
-/// `firewall/a`. (docs/choices.md says what that asks of the executor's file system.)
+/// A path that differs from a governed path only by letter case is governed by the same rule
+/// (`Firewall/a` by `firewall/**`): git and GitHub tell them apart, but a case-insensitive file
+/// system writes one over the other. Covering more asks for more approval, never less.
 pub fn compile_pattern(pattern: &str) -> Result<Vec<Glob>, GlobError> {
     let s = shape(pattern)?;
     let build = |p: &str| {
         GlobBuilder::new(p)
             .literal_separator(true)
-            .case_insensitive(false)
+            // A path that differs from a governed one only by letter case is governed by the
+            // same rule: on a case-insensitive filesystem (an executor on macOS, a Windows
+            // runner) `FIREWALL/rules.toml` would be checked out over `firewall/rules.toml`.
+            .case_insensitive(true)
             .backslash_escape(true)
             .build()
             .map_err(|e| GlobError {
@@ -96,7 +100,7 @@ fn is_glob_meta(c: char) -> bool {
 }
 
 /// The literal folders a pattern is confined to, from the root (`firewall/rules/*.toml` ->
-/// `["firewall", "rules"]`), exact-case; `None` when it may match below any folder (it is not
+/// `["firewall", "rules"]`), to be compared without case; `None` when it may match below any folder (it is not
 /// anchored, or its first component is a glob). Lets a tree walk skip folders no pattern can
 /// reach; a wrong `Some` would hide changes, so anything unsure is `None`.
 pub(crate) fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
@@ -115,7 +119,7 @@ pub(crate) fn literal_prefix(pattern: &str) -> Option<Vec<String>> {
 
 /// How a pattern read before CODEOWNERS semantics differs from what it means now, with the
 /// pattern that keeps the old meaning; empty when nothing changed. Before, every pattern was
-/// anchored at the root and matched without regard to case.
+/// anchored at the root (and matched without regard to case, as every pattern is again now).
 pub(crate) fn meaning_changes(pattern: &str) -> Vec<String> {
     let Ok(s) = shape(pattern) else {
         return Vec::new();
@@ -128,79 +132,10 @@ pub(crate) fn meaning_changes(pattern: &str) -> Vec<String> {
             format!("/{pattern}")
         ));
     }
-    if has_uppercase_literal(s.base) {
-        let mut old = either_case(pattern);
-        if !s.anchored && !s.base.chars().all(|c| c == '*') {
-            old = format!("/{old}");
-        }
-        out.push(format!(
-            "{pattern:?} is matched with exact case now: it no longer covers paths that differ from it only in case, as it did before; to cover them as before, write {old:?}"
-        ));
-    }
     if s.base.starts_with('!') {
         out.push(format!(
             "{pattern:?} starts with \"!\", which is not a negation here (CODEOWNERS has none): it matches paths whose name starts with \"!\""
         ));
-    }
-    out
-}
-
-/// Whether an upper-case letter stands for itself in the pattern (outside `[...]`, or
-/// escaped): where the owner most likely typed a name in a case other than the path's, and
-/// the old case-blind matching hid it.
-fn has_uppercase_literal(base: &str) -> bool {
-    let mut in_class = false;
-    let mut escaped = false;
-    for c in base.chars() {
-        if escaped {
-            // `\X` is the letter X itself.
-            escaped = false;
-            if c.is_ascii_uppercase() {
-                return true;
-            }
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            c if !in_class && c.is_ascii_uppercase() => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
-/// The pattern with every ASCII letter that stands for itself replaced by a class of both
-/// cases: `Firewall/*.tf` -> `[Ff][Ii]...`. What a case-blind pattern means in exact-case terms.
-fn either_case(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() * 4);
-    let mut in_class = false;
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                out.push(c);
-                if let Some(e) = chars.next() {
-                    out.push(e);
-                }
-            }
-            '[' if !in_class => {
-                in_class = true;
-                out.push(c);
-            }
-            ']' if in_class => {
-                in_class = false;
-                out.push(c);
-            }
-            c if !in_class && c.is_ascii_alphabetic() => {
-                out.push('[');
-                out.push(c.to_ascii_uppercase());
-                out.push(c.to_ascii_lowercase());
-                out.push(']');
-            }
-            c => out.push(c),
-        }
     }
     out
 }

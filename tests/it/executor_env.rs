@@ -25,6 +25,7 @@ async fn the_gates_environment_is_not_inherited() {
         timeout: Duration::from_secs(30),
         output_cap: 1 << 20,
         isolation: prgate::executor::sandbox::Isolation::Off,
+        held: Default::default(),
     };
     let r = run_executor(&spec, CancellationToken::new()).await;
     assert_eq!(r.outcome, Outcome::Succeeded);

@@ -579,7 +579,9 @@ command = ["sh", "scripts/apply-firewall.sh"]
 timeout = "30s"
 env = {{ PROD_DIR = "file:{prod}", FIREWALL_TOKEN = "file:{fw}" }}
 repos = ["{REPO}"]
+sandbox = {{ write = ["{production}"] }}
 "#,
+        production = w.production().display(),
         data = w.tmp.path().join("operator-data").display(),
         api = w.sim.api_url,
         token = write_secret(w, "operator-token.secret", "prgate-token").display(),

@@ -59,7 +59,9 @@ command = ["sh", "scripts/apply-firewall.sh"]
 timeout = "60s"
 env = {{ PROD_DIR = "{prod}", FIREWALL_TOKEN = "{fw}" }}
 repos = ["{REPO}"]
+sandbox = {{ write = ["{production}"] }}
 "#,
+            production = w.production().display(),
             data = w.data_dir.display(),
             api = w.sim.api_url,
             token = token_file.display(),

@@ -24,6 +24,7 @@ fn spec(dir: &Path, script: &str) -> RunSpec {
         timeout: Duration::from_secs(30),
         output_cap: 64 * 1024,
         isolation: Isolation::Off,
+        held: Default::default(),
     }
 }
 

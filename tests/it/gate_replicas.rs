@@ -66,6 +66,7 @@ program_paths = ["scripts/apply-firewall.sh"]
 timeout = "30s"
 env = {{ PROD_DIR = "file:{exec}/prod-dir.secret", FIREWALL_TOKEN = "file:{exec}/firewall-token.secret" }}
 repos = ["{REPO}"]
+sandbox = {{ write = ["{exec}/production"] }}
 "#,
                 data = dir.join("data").display(),
                 api = w.sim.api_url,

@@ -503,7 +503,9 @@ timeout = "30s"
 env = {{ PROD_DIR = "file:{prod}", FIREWALL_TOKEN = "file:{fw}" }}
 plan_env = {{ PROD_DIR = "file:{prod}", PLAN_READ_TOKEN = "file:{read}" }}
 repos = ["{REPO}"]
+sandbox = {{ write = ["{production}"] }}
 "#,
+        production = w.production().display(),
         data = w.tmp.path().join("operator-data").display(),
         api = w.sim.api_url,
         token = token.display(),

@@ -31,6 +31,7 @@ mod gate_restart;
 mod gate_runtime;
 mod informed_review;
 mod input_robustness;
+mod isolation;
 mod json_contract;
 mod mcp_server;
 mod observability;

@@ -893,11 +893,10 @@ approvers = { users = ["alice"] }
     };
     assert_eq!(rules_of("firewall/a.yml"), ["fw"]);
     assert_eq!(rules_of("firewall/deep/er/a.yml"), ["fw"]);
-    // Exact case, as git, GitHub and CODEOWNERS compare paths (it used to ignore case).
-    assert!(
-        rules_of("Firewall/a.yml").is_empty(),
-        "exact-case: Firewall/ is another folder than firewall/"
-    );
+    // A case variant is governed by the same rule: on a case-insensitive filesystem
+    // `Firewall/a.yml` would be checked out over `firewall/a.yml`.
+    assert_eq!(rules_of("Firewall/a.yml"), ["fw"]);
+    assert_eq!(rules_of("FIREWALL/rules.toml"), ["fw"]);
     assert!(rules_of("firewallx/a.yml").is_empty());
     assert!(
         rules_of("x/firewall/a.yml").is_empty(),
@@ -908,7 +907,7 @@ approvers = { users = ["alice"] }
     // at the root, so modules/vpc/main.tf fell to the defaults).
     assert_eq!(rules_of("mod/main.tf"), ["tf"]);
     assert_eq!(rules_of("modules/vpc/main.tf"), ["tf"]);
-    assert!(rules_of("main.TF").is_empty(), "exact-case");
+    assert_eq!(rules_of("main.TF"), ["tf"], "a case variant is governed");
     assert_eq!(rules_of("deploy"), ["dir"]);
     assert_eq!(
         rules_of("deploy/prod/app.yml"),

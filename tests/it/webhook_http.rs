@@ -545,6 +545,7 @@ async fn the_admin_token_guards_every_page() {
     // The sign-in form sets the cookie only for the right token.
     let login = |token: &str| {
         Request::post("/login")
+            .header("host", "localhost:9090")
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Body::from(format!("token={token}")))
             .unwrap()

@@ -21,6 +21,9 @@ use prgate_sim::SimHandle;
 use serde_json::{Value, json};
 
 pub const SECRET: &str = "harness-webhook-secret";
+
+/// A file content that [`World::commit`] writes as a symlink to what follows it.
+pub const LINK_TO: &str = "symlink->";
 pub const REPO: &str = "acme/infra";
 
 /// Users of the seeded world. `alice` and `carol` are in acme/netops; `dave` and `erin` in
@@ -171,6 +174,8 @@ impl Default for ExecSettings {
 pub fn firewall_executor(dir: &Path, settings: &ExecSettings) -> prgate::config::ExecutorConfig {
     std::fs::create_dir_all(dir).unwrap();
     let prod = dir.join("production");
+    // The sandbox lets the command write there, so it must exist before the first run.
+    std::fs::create_dir_all(&prod).unwrap();
     std::fs::write(dir.join("prod-dir.secret"), prod.display().to_string()).unwrap();
     std::fs::write(dir.join("firewall-token.secret"), FIREWALL_TOKEN).unwrap();
     prgate::config::ExecutorConfig {
@@ -526,7 +531,11 @@ impl World {
         for (path, content) in files {
             let p = w.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, content).unwrap();
+            let _ = std::fs::remove_file(&p);
+            match content.strip_prefix(LINK_TO) {
+                Some(target) => std::os::unix::fs::symlink(target, &p).unwrap(),
+                None => std::fs::write(&p, content).unwrap(),
+            }
             git(w, &["add", path]);
         }
         let status = Command::new("git")
