@@ -225,6 +225,9 @@ struct LocalFacts {
     existing: Option<ExecutionRecord>,
     /// Whether any prgate note is on the commit (an approval record without execution too).
     has_note: bool,
+    /// The symlinks of M^1 and M that stay in the tree, with their targets: a governed link
+    /// governs its target (see `policy::links::govern_links`).
+    links: Vec<(String, String)>,
 }
 
 /// `None` when the commit is not governed: a root commit, or no policy at its first parent.
@@ -241,6 +244,10 @@ fn read_local(
         return Ok(None);
     };
     let changed = changed_paths(mirror, m)?;
+    let mut links = crate::git::resolved_links(mirror, mirror.find_commit(parent)?.tree_id())?;
+    links.extend(crate::git::resolved_links(mirror, commit.tree_id())?);
+    links.sort();
+    links.dedup();
     let trailers = commit
         .message()
         .and_then(ApprovalTrailers::parse)
@@ -263,6 +270,7 @@ fn read_local(
         trailer_plan,
         existing,
         has_note,
+        links,
     }))
 }
 
@@ -539,6 +547,7 @@ impl Executor {
                                 local.existing.is_none()
                                     && policy::parse_policy(POLICY_PATH, &local.policy_text)
                                         .map(|p| policy::govern_programs(&p, &programs))
+                                        .map(|p| policy::links::govern_links(&p, &local.links))
                                         .map(|p| {
                                             // An executor to run, or a governed merge still
                                             // without its approval record.
@@ -711,7 +720,10 @@ impl Executor {
             return Ok(Considered::NotGoverned);
         };
         let policy = match policy::parse_policy(POLICY_PATH, &local.policy_text) {
-            Ok(p) => policy::govern_programs(&p, &self.config.program_paths()),
+            Ok(p) => policy::links::govern_links(
+                &policy::govern_programs(&p, &self.config.program_paths()),
+                &local.links,
+            ),
             Err(e) => {
                 let reason = format!("the policy at the merge's first parent is invalid: {e}");
                 return self.refuse(repo, merge, None, None, &reason).await;

@@ -16,7 +16,7 @@ pub mod mirror;
 pub mod notes;
 mod tree_links;
 pub mod worktree;
-pub use tree_links::{tree_lookup, tree_symlinks};
+pub use tree_links::{resolved_links, tree_lookup, tree_symlinks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {

@@ -35,6 +35,26 @@ pub fn tree_symlinks(repo: &Repository, tree: Oid) -> Result<Vec<(String, String
     }
 }
 
+/// Every symlink of `tree` that resolves inside it, with the path it leads to. (Links that
+/// leave the tree are refused by every checkout; they govern nothing in it.)
+pub fn resolved_links(repo: &Repository, tree: Oid) -> Result<Vec<(String, String)>, git2::Error> {
+    let links = tree_symlinks(repo, tree)?;
+    if links.is_empty() {
+        return Ok(links);
+    }
+    let root = repo.find_tree(tree)?;
+    let lookup = tree_lookup(repo, &root);
+    Ok(links
+        .into_iter()
+        .filter_map(
+            |(path, _)| match crate::policy::links::resolve(&path, &lookup) {
+                crate::policy::links::Resolved::Inside(target) => Some((path, target)),
+                crate::policy::links::Resolved::Outside(_) => None,
+            },
+        )
+        .collect())
+}
+
 /// What each path names in `root`, for [`crate::policy::links::resolve`]. A path that cannot
 /// be read counts as a link out of the tree (fail closed).
 pub fn tree_lookup<'a>(

@@ -3,6 +3,8 @@
 //! must stay inside) and what a governed link governs (its target, with the same rule).
 //! Pure: the tree is read through a lookup the caller provides.
 
+use crate::config::RepoPolicy;
+
 /// What a path names in the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeEntry {
@@ -62,6 +64,49 @@ pub fn resolve(path: &str, lookup: &dyn Fn(&str) -> TreeEntry) -> Resolved {
     Resolved::Inside(done.join("/"))
 }
 
+/// `policy` with the target of every symlink a rule matches added to that rule, as an exact
+/// path (a folder's target covers what is below it): once `firewall/rules.toml` is a link to
+/// `shared/rules.toml`, a change to `shared/rules.toml` changes what the firewall executor
+/// reads, so it needs the firewall rule's approvers, not the defaults'. `links` are (link,
+/// target inside the tree) pairs, as [`resolve`] gives them.
+pub fn govern_links(policy: &RepoPolicy, links: &[(String, String)]) -> RepoPolicy {
+    if links.is_empty() {
+        return policy.clone();
+    }
+    let Ok(compiled) = super::CompiledPolicy::globs_only(policy) else {
+        return policy.clone();
+    };
+    let mut out = policy.clone();
+    for (link, target) in links {
+        if target.is_empty() {
+            continue;
+        }
+        if let super::compiled::FileRules::Rules(rules) = compiled.rules_for_file(link) {
+            let pattern = format!("/{}", escape_glob(target));
+            for r in rules {
+                if let Some(rule) = out.rules.get_mut(r)
+                    && !rule.paths.contains(&pattern)
+                {
+                    rule.paths.push(pattern.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A path as a pattern that matches only itself (the patterns' glob characters escaped).
+fn escape_glob(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '\\' | '!') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +161,35 @@ mod tests {
             resolve("plain/file", &t),
             Resolved::Inside("plain/file".into())
         );
+    }
+
+    #[test]
+    fn a_governed_link_governs_its_target_with_the_same_rule() {
+        let policy = crate::policy::parse_policy(
+            "p",
+            "version = 1\n[defaults]\napprovers = { users = [\"carol\"] }\n[[rules]]\nname = \"firewall\"\npaths = [\"firewall/**\"]\napprovers = { users = [\"alice\"] }\n",
+        )
+        .unwrap();
+        let links = vec![
+            (
+                "firewall/rules.toml".to_string(),
+                "shared/rules.toml".to_string(),
+            ),
+            ("firewall/lib".to_string(), "vendor/[lib]".to_string()),
+            ("docs/link".to_string(), "shared/other.toml".to_string()),
+        ];
+        let governed = govern_links(&policy, &links);
+        let rules_of = |path: &str| -> Vec<String> {
+            crate::policy::matched_rules(&governed, &[path.to_string()])
+                .into_iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        assert_eq!(rules_of("shared/rules.toml"), ["firewall"]);
+        assert_eq!(rules_of("vendor/[lib]/a.sh"), ["firewall"]);
+        // Only the link's own target: a neighbour, or an ungoverned link's target, is not.
+        assert_eq!(rules_of("shared/rules.toml.bak"), ["defaults"]);
+        assert_eq!(rules_of("shared/other.toml"), ["defaults"]);
+        assert_eq!(rules_of("vendor/l/a.sh"), ["defaults"]);
     }
 }

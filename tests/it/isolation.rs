@@ -461,3 +461,51 @@ fn config_check(config: &std::path::Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_governed_symlinks_target_needs_the_rules_approvers() {
+    // main holds the firewall rules in a shared folder, linked from the governed path.
+    let w = World::start_without_gate_with(
+        POLICY,
+        SEED,
+        &[
+            ("shared/rules.toml", "allow = [22]\n"),
+            (
+                "firewall/rules.toml",
+                &format!("{LINK_TO}../shared/rules.toml"),
+            ),
+        ],
+    )
+    .await;
+    let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+    config.executors.insert(
+        "firewall".into(),
+        firewall_executor(&w.exec_dir(), &ExecSettings::default()),
+    );
+    let w = w.with_gate(config, test_client_options()).await;
+    // The agent changes only the link's target; dave, a maintainer but no firewall approver,
+    // approves it under the defaults.
+    let (n, _) = propose(&w, "via-link", &[("shared/rules.toml", "allow = [0]\n")]).await;
+    w.approve("dave-token", n).await;
+    w.settle().await;
+    let mut merge = None;
+    for _ in 0..500 {
+        if let Some(m) = w.pull(n).await["merge_commit_sha"].as_str() {
+            merge = Some(m.to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let merge = merge.expect("merged under the defaults");
+    let (state, description) = w.execution_result(&merge).await;
+    assert_ne!(state, "success", "{description}");
+    assert!(
+        w.runs().is_empty(),
+        "the firewall executor applied a target nobody approved"
+    );
+    // The executor saw the link: dave's approval is set aside for the firewall rule.
+    assert!(
+        description.contains("dave is not a designated approver of firewall"),
+        "{description}"
+    );
+}
