@@ -47,6 +47,7 @@ pub fn run(file: &Path, config: Option<&Path>, as_json: bool) -> ExitCode {
         .collect();
     if let Some(policy) = check.value.as_ref() {
         findings.extend(unapprovable_rules(&name, policy, &|_| false));
+        findings.extend(governed_links(&name, file, policy));
     }
     if let (Some(config_path), Some(policy)) = (config, check.value.as_ref()) {
         match load_server_config(config_path) {
@@ -61,6 +62,51 @@ pub fn run(file: &Path, config: Option<&Path>, as_json: bool) -> ExitCode {
         }
     }
     finish(&name, as_json, findings)
+}
+
+/// When the policy file lies in a git repository: every symlink at its HEAD that a rule
+/// governs, with the target that rule now governs too (or the warning that every checkout
+/// refuses it, when it leads out of the repository).
+fn governed_links(name: &str, file: &Path, policy: &prgate::config::RepoPolicy) -> Vec<Finding> {
+    let folder = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(repo) = git2::Repository::discover(folder) else {
+        return Vec::new();
+    };
+    let Ok(tree) = repo.head().and_then(|h| h.peel_to_tree()) else {
+        return Vec::new();
+    };
+    let Ok(links) = prgate::git::tree_symlinks(&repo, tree.id()) else {
+        return Vec::new();
+    };
+    let lookup = prgate::git::tree_lookup(&repo, &tree);
+    let mut out = Vec::new();
+    for (link, _) in links {
+        let rules: Vec<String> = policy::matched_rules(policy, std::slice::from_ref(&link))
+            .into_iter()
+            .map(|m| m.name)
+            .filter(|r| r != "defaults")
+            .collect();
+        if rules.is_empty() {
+            continue;
+        }
+        let message = match policy::links::resolve(&link, &lookup) {
+            policy::links::Resolved::Inside(target) => format!(
+                "{name}: {link} is a symlink to {target}: rule {} governs {target} too (a change to it needs that rule's approvers)",
+                rules.join(", ")
+            ),
+            policy::links::Resolved::Outside(why) => format!(
+                "{name}: {link} is a symlink that leaves the repository ({why}): every plan and execution refuses a checkout holding it"
+            ),
+        };
+        out.push(Finding {
+            error: false,
+            message,
+        });
+    }
+    out
 }
 
 /// Rules whose every approver can never approve: listed agents, `[bot]` accounts, and any

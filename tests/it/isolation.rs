@@ -509,3 +509,54 @@ async fn a_governed_symlinks_target_needs_the_rules_approvers() {
         "{description}"
     );
 }
+
+#[test]
+fn policy_check_lists_governed_symlinks_and_their_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init", "-q"]);
+    std::fs::create_dir_all(repo.join(".github")).unwrap();
+    std::fs::create_dir_all(repo.join("firewall")).unwrap();
+    std::fs::create_dir_all(repo.join("shared")).unwrap();
+    std::fs::write(repo.join(".github/prgate.toml"), POLICY).unwrap();
+    std::fs::write(repo.join("shared/rules.toml"), "allow = [22]\n").unwrap();
+    std::os::unix::fs::symlink("../shared/rules.toml", repo.join("firewall/rules.toml")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", repo.join("firewall/passwd")).unwrap();
+    std::os::unix::fs::symlink("shared/rules.toml", repo.join("ungoverned-link")).unwrap();
+    run(&["add", "-A"]);
+    run(&["commit", "-q", "-m", "links"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
+        .args(["policy", "check"])
+        .arg(repo.join(".github/prgate.toml"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "firewall/rules.toml is a symlink to shared/rules.toml: rule firewall governs shared/rules.toml too"
+        ),
+        "{v}"
+    );
+    assert!(
+        warnings.contains("firewall/passwd is a symlink that leaves the repository"),
+        "{v}"
+    );
+    assert!(!warnings.contains("ungoverned-link"), "{v}");
+}
