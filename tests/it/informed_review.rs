@@ -67,7 +67,7 @@ fn planned_executor(w: &World, settings: &ExecSettings) -> prgate::config::Execu
     fw
 }
 
-async fn propose(w: &World, branch: &str, files: &[(&str, &str)]) -> (u64, String) {
+pub(crate) async fn propose(w: &World, branch: &str, files: &[(&str, &str)]) -> (u64, String) {
     let head = w.commit_and_push(
         branch,
         files,
@@ -81,7 +81,7 @@ async fn propose(w: &World, branch: &str, files: &[(&str, &str)]) -> (u64, Strin
 }
 
 /// Waits until the status on `head` speaks of the plan (shown, or failed): (state, description).
-async fn plan_status(w: &World, head: &str) -> (String, String) {
+pub(crate) async fn plan_status(w: &World, head: &str) -> (String, String) {
     let mut last = None;
     for _ in 0..1000 {
         if let Some((state, description, _)) = w.approval(head).await {
@@ -115,7 +115,7 @@ fn merge_message(w: &World, merge: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-async fn merged(w: &World, n: u64) -> String {
+pub(crate) async fn merged(w: &World, n: u64) -> String {
     for _ in 0..500 {
         if let Some(m) = w.pull(n).await["merge_commit_sha"].as_str() {
             return m.to_string();

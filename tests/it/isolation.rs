@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::common::harness::*;
+use crate::informed_review::{merged, plan_status, propose};
 use prgate::config::SecretRef;
 
 /// The plan main holds for these tests: it reads what the PR asks it to (`firewall/probe`, one
@@ -27,7 +28,6 @@ if [ "$(cat firewall/plan-hangs 2>/dev/null)" = "1" ]; then sleep 60; fi
 echo "wanted: $(cat firewall/rules.toml)"
 "#;
 
-const AGENT: &str = "agent-token";
 const PLAN_READ_TOKEN: &str = "plan-read-9e1f00d5";
 
 async fn world(plan_network: bool, timeout: Duration) -> World {
@@ -66,34 +66,6 @@ async fn world_with_slots(plan_network: bool, timeout: Duration, plan_slots: usi
     config.executors.insert("firewall".into(), fw);
     config.runtime.plans = plan_slots;
     w.with_gate(config, test_client_options()).await
-}
-
-async fn propose(w: &World, branch: &str, files: &[(&str, &str)]) -> (u64, String) {
-    let head = w.commit_and_push(
-        branch,
-        files,
-        "ops-agent[bot]",
-        "ops-agent[bot]",
-        "firewall change",
-    );
-    let n = w.open_pr(AGENT, branch, "main", "firewall change").await;
-    w.settle().await;
-    (n, head)
-}
-
-/// Waits until the status on `head` speaks of the plan's result: (state, description).
-async fn plan_status(w: &World, head: &str) -> (String, String) {
-    let mut last = None;
-    for _ in 0..1500 {
-        if let Some((state, description, _)) = w.approval(head).await {
-            if description.starts_with("plan ") && !description.contains("running") {
-                return (state, description);
-            }
-            last = Some((state, description));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the plan never showed on {head}: {last:?}");
 }
 
 /// Every secret the gate holds, none of which may reach anything a reader of the PR sees.
@@ -253,15 +225,7 @@ async fn gitattributes_do_not_change_the_bytes_the_executor_applies() {
     // alice is a maintainer (the defaults, for .gitattributes) and in netops (the firewall).
     w.approve("alice-token", n).await;
     w.settle().await;
-    let mut merge = None;
-    for _ in 0..500 {
-        if let Some(m) = w.pull(n).await["merge_commit_sha"].as_str() {
-            merge = Some(m.to_string());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let merge = merge.expect("merged");
+    let merge = merged(&w, n).await;
     let (state, description) = w.execution_result(&merge).await;
     assert_eq!(state, "success", "{description}");
     let applied = std::fs::read(w.production().join("rules.toml")).unwrap();
@@ -359,15 +323,7 @@ async fn blocked_plans_never_delay_an_approved_execution() {
     }
     w.approve("alice-token", n).await;
     w.settle().await;
-    let mut merge = None;
-    for _ in 0..500 {
-        if let Some(m) = w.pull(n).await["merge_commit_sha"].as_str() {
-            merge = Some(m.to_string());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let merge = merge.expect("merged");
+    let merge = merged(&w, n).await;
     let (state, description) = w.execution_result(&merge).await;
     assert_eq!(state, "success", "{description}");
     // It ran while every hanging plan was still running or waiting for a slot.
@@ -488,15 +444,7 @@ async fn a_governed_symlinks_target_needs_the_rules_approvers() {
     let (n, _) = propose(&w, "via-link", &[("shared/rules.toml", "allow = [0]\n")]).await;
     w.approve("dave-token", n).await;
     w.settle().await;
-    let mut merge = None;
-    for _ in 0..500 {
-        if let Some(m) = w.pull(n).await["merge_commit_sha"].as_str() {
-            merge = Some(m.to_string());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let merge = merge.expect("merged under the defaults");
+    let merge = merged(&w, n).await;
     let (state, description) = w.execution_result(&merge).await;
     assert_ne!(state, "success", "{description}");
     assert!(
