@@ -105,7 +105,12 @@ pub async fn run_executor(spec: &RunSpec, cancel: CancellationToken) -> RunResul
     let secrets = Arc::new(SecretForms::new(&secret_values(spec)));
     let mut sink = Sink::new(spec.output_cap);
 
-    let private = private_dir(&spec.workdir);
+    // Only a sandboxed run gets (and later loses) a folder of its own: never remove a folder
+    // beside an unsandboxed command's workdir that prgate did not make.
+    let private = match spec.isolation {
+        Isolation::Sandboxed(_) => private_dir(&spec.workdir),
+        Isolation::Off => None,
+    };
     let result = run_prepared(spec, &private, secrets, &mut sink, cancel).await;
     if let Some(dir) = &private {
         let _ = std::fs::remove_dir_all(dir);
