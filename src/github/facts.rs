@@ -212,7 +212,9 @@ pub(crate) async fn gather_from_read(
     })?;
     // The next query on this branch asks for these teams' members up front.
     gh.remember_policy_teams(repo, &pull.base.git_ref, all_teams(&policy));
-    let policy = policy::govern_programs(&policy, programs);
+    // A governed symlink governs its target: the base tip's links, read once per tip.
+    let links = gh.tree_links(repo, &tip).await?;
+    let policy = policy::links::govern_links(&policy::govern_programs(&policy, programs), &links);
 
     let here = format!("/repos/{repo}/pulls/{}", pull.number);
     let head_sha = sha(&here, &pull.head.sha)?;

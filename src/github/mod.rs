@@ -7,6 +7,7 @@ pub(crate) mod client;
 pub(crate) mod facts;
 pub mod graphql;
 pub(crate) mod models;
+mod trees;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -60,7 +61,12 @@ pub struct GitHub {
     /// facts query asks for their members up front. Only saves a call; a team missing here is
     /// read by a follow-up query.
     policy_teams: Mutex<HashMap<(RepoName, String), Vec<TeamRef>>>,
+    /// The symlinks of commits' trees (see `trees`), which never change.
+    links_cache: Mutex<lru::LruCache<(RepoName, CommitSha), trees::TreeLinks>>,
 }
+
+/// Commits whose trees' links are remembered.
+const LINK_CACHE_ENTRIES: std::num::NonZeroUsize = std::num::NonZeroUsize::new(1_000).unwrap();
 
 /// Entries kept in each of the for-good caches before they are emptied.
 const IMMUTABLE_CACHE_ENTRIES: usize = 10_000;
@@ -92,6 +98,7 @@ impl GitHub {
             immutable: Mutex::new(HashMap::new()),
             own_login: Mutex::new(None),
             policy_teams: Mutex::new(HashMap::new()),
+            links_cache: Mutex::new(lru::LruCache::new(LINK_CACHE_ENTRIES)),
         })
     }
 

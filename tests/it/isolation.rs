@@ -440,10 +440,30 @@ async fn a_governed_symlinks_target_needs_the_rules_approvers() {
     );
     let w = w.with_gate(config, test_client_options()).await;
     // The agent changes only the link's target; dave, a maintainer but no firewall approver,
-    // approves it under the defaults.
-    let (n, _) = propose(&w, "via-link", &[("shared/rules.toml", "allow = [0]\n")]).await;
+    // approves it. The gate read the link on main: the firewall rule governs the target.
+    let (n, head) = propose(&w, "via-link", &[("shared/rules.toml", "allow = [0]\n")]).await;
     w.approve("dave-token", n).await;
     w.settle().await;
+    let (state, description, _) = w.approval(&head).await.expect("a status");
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        description.contains("alice") || description.contains("acme/netops"),
+        "the gate asks the firewall approvers: {description}"
+    );
+    assert!(
+        w.pull(n).await["merge_commit_sha"].is_null(),
+        "merged on dave's approval"
+    );
+    // An admin merges past the gate: the executor sees the link too, and runs nothing.
+    let (code, body) = w
+        .api(
+            "root-token",
+            reqwest::Method::PUT,
+            &format!("/repos/{REPO}/pulls/{n}/merge"),
+            Some(serde_json::json!({"merge_method": "merge"})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
     let merge = merged(&w, n).await;
     let (state, description) = w.execution_result(&merge).await;
     assert_ne!(state, "success", "{description}");
@@ -451,7 +471,6 @@ async fn a_governed_symlinks_target_needs_the_rules_approvers() {
         w.runs().is_empty(),
         "the firewall executor applied a target nobody approved"
     );
-    // The executor saw the link: dave's approval is set aside for the firewall rule.
     assert!(
         description.contains("dave is not a designated approver of firewall"),
         "{description}"

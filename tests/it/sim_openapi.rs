@@ -320,6 +320,42 @@ async fn responses_match_githubs_openapi_description() {
         .get(agent, "/repos/acme/infra/contents/dir/new.txt?ref=topic")
         .await;
     c.check("/repos/{owner}/{repo}/contents/{path}", "get", st, &b);
+    // "Get a tree": a ref names its commit's tree, and `recursive` set to any value, even
+    // `false`, lists the whole tree (GitHub's docs say so); without it, only the root.
+    let (st, b) = e
+        .get(agent, "/repos/acme/infra/git/trees/topic?recursive=false")
+        .await;
+    c.check("/repos/{owner}/{repo}/git/trees/{tree_sha}", "get", st, &b);
+    let paths: Vec<&str> = b["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"dir/new.txt"), "{paths:?}");
+    assert_eq!(b["truncated"], json!(false));
+    let blob = b["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == json!("dir/new.txt"))
+        .and_then(|e| e["sha"].as_str())
+        .unwrap()
+        .to_string();
+    let (_, root_only) = e.get(agent, "/repos/acme/infra/git/trees/topic").await;
+    assert!(
+        root_only["tree"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["path"].as_str().unwrap().contains('/')),
+        "{root_only}"
+    );
+    let (st, b) = e
+        .get(agent, &format!("/repos/acme/infra/git/blobs/{blob}"))
+        .await;
+    c.check("/repos/{owner}/{repo}/git/blobs/{file_sha}", "get", st, &b);
+    assert_eq!(b["encoding"], json!("base64"));
     let (st, b) = e.get(agent, "/repos/acme/infra/git/ref/heads/main").await;
     c.check("/repos/{owner}/{repo}/git/ref/{ref}", "get", st, &b);
     let (st, b) = e

@@ -5,6 +5,7 @@ mod apps;
 mod checks;
 mod control;
 mod git_commits;
+mod git_trees;
 mod issues;
 pub mod pulls;
 mod refs;
@@ -108,6 +109,8 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route(&format!("{repo}/git/refs"), post(refs::create))
         .route(&format!("{repo}/git/commits"), post(git_commits::create))
+        .route(&format!("{repo}/git/trees/{{sha}}"), get(git_trees::tree))
+        .route(&format!("{repo}/git/blobs/{{sha}}"), get(git_trees::blob))
         .route(
             &format!("{repo}/git/refs/{{*name}}"),
             get(refs::get_ref).patch(refs::update).delete(refs::delete),
