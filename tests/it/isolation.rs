@@ -527,3 +527,63 @@ fn policy_check_lists_governed_symlinks_and_their_targets() {
     );
     assert!(!warnings.contains("ungoverned-link"), "{v}");
 }
+
+/// Seconds from an approval to the approved change's execution ending, in a fresh world
+/// where `hanging` agent PRs' plans hang (more than the plan pool holds) when it is approved.
+async fn approval_to_execution(hanging: usize) -> f64 {
+    let w = world(false, Duration::from_secs(300)).await;
+    let (n, head) = propose(
+        &w,
+        "approved",
+        &[("firewall/rules.toml", "allow = [22, 587]\n")],
+    )
+    .await;
+    plan_status(&w, &head).await;
+    for i in 0..hanging {
+        propose(
+            &w,
+            &format!("hang-{i}"),
+            &[
+                ("firewall/rules.toml", &format!("allow = [{i}]\n")),
+                ("firewall/plan-hangs", "1\n"),
+            ],
+        )
+        .await;
+    }
+    let started = std::time::Instant::now();
+    w.approve("alice-token", n).await;
+    let merge = merged(&w, n).await;
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    started.elapsed().as_secs_f64()
+}
+
+/// The delay blocked plans add to an approved execution, against a baseline measured in the
+/// same run (scripts/bench-plans.sh runs it and prints the figures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by scripts/bench-plans.sh"]
+async fn bench_plan_delay() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let hanging: usize = std::env::var("HANGING")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut quiet, mut blocked) = (Vec::new(), Vec::new());
+    // Alternating, so that a noisy moment hits both.
+    for _ in 0..rounds {
+        quiet.push(approval_to_execution(0).await);
+        blocked.push(approval_to_execution(hanging).await);
+    }
+    let (q, b) = (median(quiet.clone()), median(blocked.clone()));
+    println!("approval -> execution ended, median of {rounds} rounds");
+    println!("  no other plans:           {q:.2} s  {quiet:.2?}");
+    println!("  {hanging} plans hanging (2 slots): {b:.2} s  {blocked:.2?}");
+    println!("  ratio: {:.2}", b / q);
+}
