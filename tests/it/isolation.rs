@@ -587,3 +587,39 @@ async fn bench_plan_delay() {
     println!("  {hanging} plans hanging (2 slots): {b:.2} s  {blocked:.2?}");
     println!("  ratio: {:.2}", b / q);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_the_whole_plan_the_comment_clips() {
+    let w = world(false, Duration::from_secs(30)).await;
+    // A plan output past the comment's 30,000 characters.
+    let long: String = (0..2_000)
+        .map(|i| format!("# line {i:05} of the rules\n"))
+        .collect();
+    let rules = format!("allow = [22]\n{long}# the last line\n");
+    let (n, head) = propose(&w, "long-plan", &[("firewall/rules.toml", &rules)]).await;
+    let (state, description) = plan_status(&w, &head).await;
+    assert_eq!(state, "pending", "{description}");
+    let comments = w.comments_text(n).await;
+    assert!(comments.contains("# line 00010 of the rules"), "{comments}");
+    assert!(
+        !comments.contains("# the last line"),
+        "the comment was not clipped"
+    );
+    let page = w
+        .http
+        .get(format!("{}/pulls/acme/infra/{n}", w.gate().admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("# line 01999 of the rules"),
+        "the page clipped the plan"
+    );
+    assert!(
+        page.contains("# the last line"),
+        "the page clipped the plan"
+    );
+}

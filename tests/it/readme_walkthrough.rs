@@ -268,6 +268,17 @@ fn the_readme_walkthrough_runs_as_written() {
     );
     assert!(out.contains("Notes (prgate):"), "{out}");
 
+    // The gate's own log of the whole story holds none of the secrets it was given.
+    let serve_log = std::fs::read_to_string(run.try_dir.join("serve.log")).unwrap_or_default();
+    assert!(!serve_log.is_empty(), "serve.log is empty");
+    let key = std::fs::read_to_string(run.try_dir.join("note.key")).unwrap_or_default();
+    for secret in ["prgate-token", "fw-secret", key.trim()] {
+        assert!(
+            !secret.is_empty() && !serve_log.contains(secret),
+            "a secret reached serve.log: {secret:?}"
+        );
+    }
+
     // The checks of the config, as written and with a secret unset.
     let check = run.prgate(&["config", "check"], &[]);
     assert_eq!(
