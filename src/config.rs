@@ -448,21 +448,38 @@ impl<'de> Deserialize<'de> for SandboxSetting {
 }
 
 impl ExecutorConfig {
-    /// The repository paths of this executor's program: `program_paths`, or by default
-    /// `command[0]` and `plan[0]` when they name files inside the repository.
+    /// The repository paths of this executor's program: `program_paths`, or by default every
+    /// argument of `command` and `plan` that names a file in the repository
+    /// (`["sh", "scripts/apply.sh"]` governs the script, not only `sh`): an easy omission must
+    /// not leave the script that runs with the executor's secrets to the defaults' approvers.
     pub(crate) fn program_patterns(&self) -> Vec<String> {
         match &self.program_paths {
             Some(p) => p.clone(),
             None => {
-                let mut found: Vec<String> = [self.command.first(), self.plan_argv().first()]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| repo_relative_program(c))
-                    .collect();
+                let mut found = self.run_files();
+                found.sort();
                 found.dedup();
                 found
             }
         }
+    }
+
+    /// The inline script of `command` or `plan` (`sh -c "…"`, `python3 -c`, `node -e`), which
+    /// lives in prgate.toml rather than in a repository file: no rule can govern what it
+    /// runs beyond itself. `None` when there is none.
+    pub(crate) fn inline_script(&self) -> Option<String> {
+        const INTERPRETERS: [&str; 10] = [
+            "sh", "bash", "dash", "zsh", "python", "python3", "perl", "ruby", "node", "pwsh",
+        ];
+        [self.command.as_slice(), self.plan_argv()]
+            .into_iter()
+            .find(|argv| {
+                argv.first().is_some_and(|p| {
+                    let name = p.rsplit('/').next().unwrap_or(p);
+                    INTERPRETERS.contains(&name)
+                }) && argv.iter().skip(1).any(|a| a == "-c" || a == "-e")
+            })
+            .map(|argv| argv.join(" "))
     }
 
     /// The plan command, empty when the executor has none.
@@ -485,10 +502,25 @@ impl ExecutorConfig {
     }
 }
 
-/// `command[0]` as a path inside the repository, or `None` when it is not one: a bare name
-/// (`sh`) is looked up on `PATH` by exec, and an absolute path is outside the checkout.
+/// An argument as a path inside the repository, or `None` when it is not one: a bare name
+/// (`sh`) is looked up on `PATH` by exec, an absolute path is outside the checkout, and an
+/// option, an assignment or a shell string names no file. A file in the repository's root
+/// (`apply.py`) counts when it has an extension; governing a name that is no file costs
+/// nothing, missing one would leave a script ungoverned.
 fn repo_relative_program(program: &str) -> Option<String> {
-    if !program.contains('/') || program.starts_with('/') {
+    if program.starts_with('/')
+        || program.starts_with('-')
+        || program
+            .chars()
+            .any(|c| c.is_whitespace() || "=$;&|<>`\"'*?[]{}".contains(c))
+    {
+        return None;
+    }
+    let trimmed = program.strip_prefix("./").unwrap_or(program);
+    let has_extension = trimmed.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    if !program.contains('/') && !has_extension {
         return None;
     }
     let trimmed = program.strip_prefix("./").unwrap_or(program);
@@ -1189,6 +1221,14 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
                     }
                 }
             }
+        }
+        if let Some(inline) = ex.inline_script() {
+            warnings.push(Problem::new(
+                toml_path!["executors", name],
+                format!(
+                    "executor {name} runs an inline script ({inline}): what it runs lives in prgate.toml, and any file it reads from the checkout is governed only if program_paths names it; put the script in a repository file and name that instead"
+                ),
+            ));
         }
         if ex.repos.is_empty() {
             warnings.push(Problem::new(

@@ -15,9 +15,11 @@ const EXIT_USAGE: u8 = 2;
 
 pub fn run(config_path: &Path, as_json: bool) -> ExitCode {
     let name = config_path.display().to_string();
+    let mut programs = Vec::new();
     let findings = match load_server_config_with_warnings(config_path) {
         Err(e) => vec![Finding::error(name.clone(), e.to_string())],
         Ok((config, warnings)) => {
+            programs = program_lines(&config);
             let mut findings: Vec<Finding> = warnings
                 .iter()
                 .map(|w| Finding::warning(format!("line {}", w.line), w.message.clone()))
@@ -27,7 +29,36 @@ pub fn run(config_path: &Path, as_json: bool) -> ExitCode {
             findings
         }
     };
+    if !as_json {
+        for line in &programs {
+            eprintln!("{name}: {line}");
+        }
+    }
     finish(&name, as_json, &findings)
+}
+
+/// What each executor's program is, as the rules that run it govern it: `program_paths`, or
+/// every argument of `command` and `plan` that names a repository file.
+pub(crate) fn program_lines(config: &prgate::config::ServerConfig) -> Vec<String> {
+    config
+        .program_paths()
+        .into_iter()
+        .map(|(name, paths)| {
+            let how = if config
+                .executors
+                .get(&name)
+                .is_some_and(|e| e.program_paths.is_some())
+            {
+                "program_paths"
+            } else {
+                "the arguments of command and plan that name repository files"
+            };
+            format!(
+                "executor {name}: its program is {} ({how}), governed by every rule that runs it",
+                paths.join(", ")
+            )
+        })
+        .collect()
 }
 
 fn code_host(config: &prgate::config::ServerConfig) -> Vec<Finding> {

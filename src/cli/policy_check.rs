@@ -52,6 +52,11 @@ pub fn run(file: &Path, config: Option<&Path>, as_json: bool) -> ExitCode {
     if let (Some(config_path), Some(policy)) = (config, check.value.as_ref()) {
         match load_server_config(config_path) {
             Ok(cfg) => {
+                if !as_json {
+                    for line in crate::cli::config_check::program_lines(&cfg) {
+                        eprintln!("{name}: {line}");
+                    }
+                }
                 findings.extend(executor_findings(&name, config_path, policy, &cfg));
                 findings.extend(code_host_findings(&name, policy, &cfg));
             }

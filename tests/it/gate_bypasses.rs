@@ -379,3 +379,46 @@ async fn the_designated_approvers_are_asked_once_and_only_those_who_can_approve(
     assert_eq!(events(&after), 2, "{after}");
     w.shutdown().await;
 }
+
+/// `command = ["sh", "scripts/apply-firewall.sh"]` without `program_paths` (an easy omission):
+/// the script is still governed by the firewall rule, with `[defaults]` (a maintainer's
+/// approval is not enough) and without (no auto-merge with no human at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bypass_the_script_an_interpreter_runs_is_governed_without_program_paths() {
+    let without_defaults = {
+        let start = POLICY.find("[defaults]").unwrap();
+        let end = POLICY[start..].find("[[rules]]").unwrap() + start;
+        format!("{}{}", &POLICY[..start], &POLICY[end..])
+    };
+    for (policy, approver) in [
+        (POLICY.to_string(), Some("dave-token")),
+        (without_defaults, None),
+    ] {
+        let w = World::start_without_gate(&policy).await;
+        let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+        let mut fw = firewall_executor(&w.exec_dir(), &ExecSettings::default());
+        fw.program_paths = None;
+        config.executors.insert("firewall".into(), fw);
+        let w = w.with_gate(config, test_client_options()).await;
+        let script = format!("{APPLY_SCRIPT}echo changed by the agent\n");
+        let (n, head) = propose(&w, "script", &[("scripts/apply-firewall.sh", &script)]).await;
+        if let Some(token) = approver {
+            w.approve(token, n).await;
+            w.settle().await;
+        }
+        let (state, description, _) = w.approval(&head).await.unwrap();
+        assert_eq!(state, "pending", "{description}");
+        assert!(
+            description.contains("alice") || description.contains("acme/netops"),
+            "the firewall approvers are asked: {description}"
+        );
+        if approver.is_some() {
+            assert!(
+                description.contains("dave is not a designated approver of firewall"),
+                "{description}"
+            );
+        }
+        assert_not_merged(&w, n).await;
+        w.shutdown().await;
+    }
+}

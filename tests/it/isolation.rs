@@ -405,7 +405,7 @@ sandbox = "off"
     assert!(err.contains("\"off\" or a table"), "{err}");
 }
 
-fn config_check(config: &std::path::Path) -> (i32, String, String) {
+pub(crate) fn config_check(config: &std::path::Path) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
         .args(["config", "check", "--config"])
         .arg(config)

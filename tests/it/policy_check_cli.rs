@@ -50,7 +50,15 @@ fn check(w: &World, policy: &str, config: &std::path::Path) -> (i32, serde_json:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_program_no_rule_running_it_covers_is_an_error() {
     let w = World::start_without_gate(POLICY).await;
+    // Without program_paths, every argument naming a repository file is the program: covered.
     let (code, v) = check(&w, POLICY, &write_config(&w, ""));
+    assert_eq!(code, 0, "{v}");
+    // program_paths that name something else leave the script the command runs uncovered.
+    let (code, v) = check(
+        &w,
+        POLICY,
+        &write_config(&w, r#"program_paths = ["scripts/lib/**"]"#),
+    );
     assert_eq!(code, 2, "{v}");
     let errors = v["errors"].to_string();
     assert!(
@@ -111,4 +119,42 @@ async fn unknown_teams_and_rules_nobody_can_approve_are_errors() {
         "{v}"
     );
     w.shutdown().await;
+}
+
+#[test]
+fn config_check_lists_each_executors_program_and_warns_about_an_inline_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prgate.toml");
+    std::fs::write(dir.path().join("webhook.secret"), "a-webhook-secret-value").unwrap();
+    std::fs::write(dir.path().join("token.secret"), "a-token-value-12345").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            r#"webhook_secrets = ["file:{d}/webhook.secret"]
+[github]
+api_url = "http://127.0.0.1:9"
+token = "file:{d}/token.secret"
+[[repos]]
+name = "acme/infra"
+[executors.firewall]
+command = ["sh", "scripts/apply-firewall.sh", "--dry-run=no"]
+plan = ["python3", "plan.py"]
+repos = ["acme/infra"]
+[executors.dns]
+command = ["sh", "-c", "./scripts/apply-dns.sh $ZONE"]
+repos = ["acme/infra"]
+"#,
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (_, _, err) = crate::isolation::config_check(&config);
+    assert!(
+        err.contains("executor firewall: its program is plan.py, scripts/apply-firewall.sh"),
+        "{err}"
+    );
+    assert!(
+        err.contains("executor dns runs an inline script (sh -c ./scripts/apply-dns.sh $ZONE)"),
+        "{err}"
+    );
 }
