@@ -600,6 +600,14 @@ pub fn issue_event(u: &Urls, w: &World, r: &Repo, e: &IssueEvent) -> Value {
         "created_at": format_chrono(e.created_at),
         "performed_via_github_app": null,
     });
+    if let Some((review_id, state, message)) = &e.dismissed_review {
+        v["dismissed_review"] = json!({
+            "state": state,
+            "review_id": review_id,
+            "dismissal_message": message,
+            "dismissal_commit_id": null,
+        });
+    }
     if let Some(id) = e.requested_user {
         v["requested_reviewer"] = user_id(u, w, id);
         v["review_requester"] = user_id(u, w, e.actor);

@@ -95,6 +95,9 @@ pub struct IssueEvent {
     /// For `review_requested`: the requested user or team.
     pub requested_user: Option<UserId>,
     pub requested_team: Option<u64>,
+    /// For `review_dismissed`: the review, its state before (lower case, as the REST event
+    /// writes it) and the message.
+    pub dismissed_review: Option<(u64, String, String)>,
 }
 
 #[derive(Debug, Clone)]

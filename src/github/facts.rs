@@ -9,8 +9,8 @@ use super::models::{ApiActivity, ApiCommit, ApiFile, ApiPull, ApiReview};
 use super::{FileAtCommit, GitHub, GitHubError, graphql};
 use crate::config::{ConfigError, POLICY_PATH, RepoPolicy, TeamRef};
 use crate::policy::{
-    self, Account, CommitFacts, ProgramPaths, ProposedPolicy, PullFacts, PullState, Review,
-    ReviewState,
+    self, Account, CommitFacts, Dismissal, ProgramPaths, ProposedPolicy, PullFacts, PullState,
+    Review, ReviewState,
 };
 use crate::types::{CommitSha, InvalidId, PullNumber, RepoName};
 
@@ -165,6 +165,7 @@ pub(crate) async fn gather_facts_with_policy(
         });
     }
 
+    let dismissals = read_dismissals(gh, repo, pull, &reviews).await?;
     let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
     assemble(
         repo,
@@ -181,6 +182,7 @@ pub(crate) async fn gather_facts_with_policy(
             labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
             head_pushers,
             base_changed_at,
+            dismissals,
         },
         policy,
         policy_blob,
@@ -279,6 +281,7 @@ pub(crate) async fn gather_from_read(
         }
     }
 
+    let dismissals = read_dismissals(gh, repo, pull, &reviews).await?;
     let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
     assemble(
         repo,
@@ -295,6 +298,7 @@ pub(crate) async fn gather_from_read(
             labels: f.labels.clone(),
             head_pushers,
             base_changed_at,
+            dismissals,
         },
         policy,
         file.blob_sha,
@@ -409,6 +413,35 @@ async fn proposed_policy(
     })
 }
 
+/// Who dismissed the PR's dismissed reviews and what each was before, from the issue events
+/// (`review_dismissed`: its `actor`, and `dismissed_review.state` in lower case). Costs a
+/// call only when a review is dismissed.
+async fn read_dismissals(
+    gh: &GitHub,
+    repo: &RepoName,
+    pull: &ApiPull,
+    reviews: &[Review],
+) -> Result<Option<Vec<Dismissal>>, GatherError> {
+    if !reviews.iter().any(|r| r.state == ReviewState::Dismissed) {
+        return Ok(Some(Vec::new()));
+    }
+    let events = gh.issue_events(repo, PullNumber(pull.number)).await?;
+    Ok(Some(
+        events
+            .iter()
+            .filter(|e| e.event == "review_dismissed")
+            .filter_map(|e| {
+                let d = e.dismissed_review.as_ref()?;
+                Some(Dismissal {
+                    review_id: d.review_id,
+                    by: e.actor.as_ref()?.account(),
+                    previous: ReviewState::from_github(&d.state.to_ascii_uppercase()),
+                })
+            })
+            .collect(),
+    ))
+}
+
 /// What [`assemble`] puts together, read one way or another.
 struct Parts {
     head_sha: CommitSha,
@@ -422,6 +455,7 @@ struct Parts {
     labels: Vec<String>,
     head_pushers: Option<Vec<Account>>,
     base_changed_at: Option<chrono::DateTime<chrono::Utc>>,
+    dismissals: Option<Vec<Dismissal>>,
 }
 
 fn assemble(
@@ -467,6 +501,7 @@ fn assemble(
             head_pushers: parts.head_pushers,
             base_changed_at: parts.base_changed_at,
             merged_at,
+            dismissals: parts.dismissals,
         },
         policy,
         policy_blob,

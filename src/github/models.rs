@@ -226,6 +226,17 @@ pub(crate) struct ApiIssueEvent {
     #[serde(default)]
     pub event: String,
     pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub actor: Option<ApiUser>,
+    /// For `review_dismissed`: which review, and its state before, in lower case.
+    #[serde(default)]
+    pub dismissed_review: Option<ApiDismissedReview>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ApiDismissedReview {
+    pub state: String,
+    pub review_id: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -507,14 +507,61 @@ impl CompiledPolicy {
                     }
                 }
                 ReviewState::Dismissed => {
-                    notes.push(format!(
-                        "review {} by {login} was dismissed and counts for nothing",
-                        review.id
-                    ));
-                    verdicts.insert(
-                        review.id,
-                        (false, vec![], Some("it was dismissed".to_string())),
-                    );
+                    let Some(dismissals) = &facts.dismissals else {
+                        errors.push(format!(
+                            "prgate could not read who dismissed review {} by {login}; it cannot tell whether a designated approver's \"no\" still stands",
+                            review.id
+                        ));
+                        notes.push(errors[errors.len() - 1].clone());
+                        continue;
+                    };
+                    let dismissal = dismissals.iter().find(|d| d.review_id == review.id);
+                    // Unknown before (no event found): taken as a "no", fail closed.
+                    let was_no = dismissal.is_none_or(|d| {
+                        !matches!(d.previous, ReviewState::Approved | ReviewState::Commented)
+                    });
+                    let by = dismissal.map(|d| &d.by);
+                    let cleared = by.is_some_and(|by| {
+                        ineligibility(policy, facts, by).is_none()
+                            && rules_for
+                                .iter()
+                                .any(|&i| designated(reqs[i].approvers, facts, by))
+                    });
+                    let who = by.map_or("someone prgate cannot name".to_string(), |b| {
+                        b.login.to_string()
+                    });
+                    if was_no && general.is_none() && !rules_for.is_empty() && !cleared {
+                        let rules: Vec<&str> =
+                            rules_for.iter().map(|&i| reqs[i].name.as_str()).collect();
+                        let why = format!(
+                            "dismissed by {who}, who is not an eligible approver of {}; it stands until {login} approves",
+                            rules.join(", ")
+                        );
+                        notes.push(format!(
+                            "change request by {login} (review {}) still blocks: {why}",
+                            review.id
+                        ));
+                        verdicts.insert(review.id, (true, vec![], None));
+                        let body = review.body.trim();
+                        denials.push(Denial {
+                            login: login.clone(),
+                            review_id: review.id,
+                            reason: if body.is_empty() {
+                                why
+                            } else {
+                                format!("{body} ({why})")
+                            },
+                        });
+                    } else {
+                        notes.push(format!(
+                            "review {} by {login} was dismissed by {who} and counts for nothing",
+                            review.id
+                        ));
+                        verdicts.insert(
+                            review.id,
+                            (false, vec![], Some(format!("it was dismissed by {who}"))),
+                        );
+                    }
                 }
                 ReviewState::Commented | ReviewState::Other => {}
             }

@@ -140,4 +140,19 @@ pub struct PullFacts {
     /// on merged PRs).
     #[serde(default)]
     pub merged_at: Option<DateTime<Utc>>,
+    /// Who dismissed which review, and what it was before (the code host's review only says
+    /// DISMISSED). `None` when they were not read; the gatherer reads them whenever a review
+    /// is dismissed, and a dismissed review judged without them is an `error` (fail closed).
+    #[serde(default)]
+    pub dismissals: Option<Vec<Dismissal>>,
+}
+
+/// A review someone dismissed: a designated human's "no" stands unless someone who could
+/// approve in their place cleared it (the agent cannot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dismissal {
+    pub review_id: u64,
+    pub by: Account,
+    /// The review's state before it was dismissed.
+    pub previous: ReviewState,
 }

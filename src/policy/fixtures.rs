@@ -146,6 +146,7 @@ pub fn pull(author: &Account, head: CommitSha, files: &[&str]) -> PullFacts {
         head_pushers: Some(vec![author.clone()]),
         base_changed_at: None,
         merged_at: None,
+        dismissals: Some(Vec::new()),
     }
 }
 

@@ -499,3 +499,42 @@ async fn a_copied_decision_marker_does_not_silence_prgates_comments() {
     assert_eq!(w.pull(n).await["merged"], json!(true));
     w.shutdown().await;
 }
+
+/// alice, a designated approver, says no; the agent dismisses her review and carol (another
+/// firewall approver) approves. alice's "no" still stands: the agent cannot clear it, and the
+/// status names who dismissed it. carol dismissing it herself clears it.
+#[tokio::test]
+async fn attack_the_agent_dismisses_a_designated_approvers_no() {
+    let w = World::start().await;
+    let (n, head) = agent_proposes(&w, "prgate/ops-agent/dismiss").await;
+    let (s, v) = w
+        .review(
+            "alice-token",
+            n,
+            "REQUEST_CHANGES",
+            None,
+            "port 443 stays closed",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let review_id = v["id"].as_u64().unwrap();
+    let (s, v) = w
+        .api(
+            AGENT,
+            Method::PUT,
+            &format!("/repos/{REPO}/pulls/{n}/reviews/{review_id}/dismissals"),
+            Some(json!({"message": "outdated"})),
+        )
+        .await;
+    assert_eq!(s, 200, "a writer may dismiss a review on GitHub: {v}");
+    w.approve("carol-token", n).await;
+    w.settle().await;
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "failure", "{description}");
+    assert!(
+        description.contains("changes requested by alice")
+            && description.contains("dismissed by ops-agent[bot]"),
+        "{description}"
+    );
+    assert_not_merged(&w, n).await;
+}

@@ -1268,3 +1268,61 @@ fn every_review_has_a_verdict_for_the_decision_page() {
         }
     }
 }
+
+/// The agent (or any writer) dismisses a designated approver's "no": it still stands, and
+/// the description names who dismissed it. Only an eligible approver of the same rule, or
+/// the reviewer's own approval, clears it.
+#[test]
+fn attack_a_dismissed_change_request_still_blocks_unless_an_approver_dismissed_it() {
+    use prgate::policy::Dismissal;
+    let c = cast();
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    let mut no = review(10, &c.alice, ReviewState::Dismissed, &head(), 1);
+    no.body = "port 22 stays closed".into();
+    f.reviews.push(no);
+    f.reviews
+        .push(review(11, &c.bob, ReviewState::Approved, &head(), 2));
+    let dismissed_by = |who: &prgate::policy::Account, previous| {
+        Some(vec![Dismissal {
+            review_id: 10,
+            by: who.clone(),
+            previous,
+        }])
+    };
+    for writer in [&c.agent, &c.mallory, &c.carol] {
+        f.dismissals = dismissed_by(writer, ReviewState::ChangesRequested);
+        let d = decide(&f);
+        assert_eq!(d.state, ApprovalState::Failure, "{}: {d:#?}", writer.login);
+        assert!(
+            d.description.starts_with("changes requested by alice"),
+            "{}",
+            d.description
+        );
+        assert_eq!(d.denials[0].review_id, 10);
+        assert!(
+            d.denials[0].reason.contains(&format!(
+                "dismissed by {}, who is not an eligible approver of firewall",
+                writer.login
+            )),
+            "{}",
+            d.denials[0].reason
+        );
+    }
+    // bob may approve the firewall change himself: his dismissal clears alice's "no".
+    f.dismissals = dismissed_by(&c.bob, ReviewState::ChangesRequested);
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+    // A dismissed approval is simply gone, whoever dismissed it.
+    f.dismissals = dismissed_by(&c.agent, ReviewState::Approved);
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+    // Alice's own new approval clears her "no" whoever dismissed it.
+    f.dismissals = dismissed_by(&c.agent, ReviewState::ChangesRequested);
+    f.reviews
+        .push(review(12, &c.alice, ReviewState::Approved, &head(), 3));
+    assert_eq!(decide(&f).state, ApprovalState::Success);
+    f.reviews.pop();
+    // Who dismissed it could not be read: fail closed.
+    f.dismissals = None;
+    let d = decide(&f);
+    assert_eq!(d.state, ApprovalState::Error, "{d:#?}");
+    assert!(d.description.contains("dismissed"), "{}", d.description);
+}

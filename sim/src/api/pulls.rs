@@ -346,6 +346,7 @@ pub(crate) fn apply_pull_edit(
                 created_at: Utc::now(),
                 requested_user: None,
                 requested_team: None,
+                dismissed_review: None,
             });
         }
     }

@@ -163,6 +163,7 @@ fn record_event(
             created_at: at,
             requested_user: user,
             requested_team: team,
+            dismissed_review: None,
         });
     }
 }

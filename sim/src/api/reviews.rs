@@ -195,7 +195,24 @@ pub async fn dismiss(
             rv.state.to_ascii_lowercase()
         )));
     }
+    // The issue timeline keeps who dismissed it and what it was (REST issue event
+    // `review_dismissed`, its `dismissed_review.state` the state before, in lower case; GraphQL
+    // `ReviewDismissedEvent.previousReviewState`): the review itself now only says DISMISSED.
+    let before = rv.state.to_ascii_lowercase();
     rv.state = "DISMISSED".into();
+    let message = d.message.clone().unwrap_or_default();
+    let event_id = w.next_id();
+    if let Some(p) = w.repos[idx].pull_mut(n) {
+        p.events.push(crate::world::IssueEvent {
+            id: event_id,
+            event: "review_dismissed".into(),
+            actor: actor.0,
+            created_at: chrono::Utc::now(),
+            requested_user: None,
+            requested_team: None,
+            dismissed_review: Some((id, before, message)),
+        });
+    }
     emit_review(&sim, &w, idx, n, id, "dismissed", actor.0);
     ok(review_json(&sim, &w, idx, n, id).ok_or_else(ApiError::not_found)?)
 }
