@@ -102,6 +102,16 @@ pub enum ExecError {
     EarlierMergeUnrecorded(String),
 }
 
+/// Earlier merges without a record here that prgate's own statuses show it ran.
+#[derive(Debug, Default)]
+struct SpotChecks {
+    approved: std::collections::BTreeSet<Oid>,
+}
+
+/// Earlier merges looked up in the statuses for one merge before it waits instead (each costs
+/// the code host a call).
+const MAX_SPOT_CHECKS: usize = 20;
+
 /// Who asked: the service on its own, or an operator with `prgate execute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -228,6 +238,8 @@ struct LocalFacts {
     /// The symlinks of M^1 and M that stay in the tree, with their targets: a governed link
     /// governs its target (see `policy::links::govern_links`).
     links: Vec<(String, String)>,
+    /// The note the code host had on M at the last fetch, whoever wrote it.
+    fetched: Option<ExecutionNote>,
 }
 
 /// `None` when the commit is not governed: a root commit, or no policy at its first parent.
@@ -255,6 +267,9 @@ fn read_local(
     let trailer_pull = trailers.as_ref().map(|t| t.pull.number);
     let trailer_plan = trailers.and_then(|t| t.plan);
     let note = read_note(mirror, m).ok().flatten();
+    let fetched = crate::git::notes::read_fetched_note(mirror, m)
+        .ok()
+        .flatten();
     let has_note = note.is_some();
     let existing = note.and_then(|n| n.execution);
     let (Ok(parent), Ok(policy_blob)) = (parent.to_string().parse(), blob.to_string().parse())
@@ -271,6 +286,7 @@ fn read_local(
         existing,
         has_note,
         links,
+        fetched,
     }))
 }
 
@@ -419,6 +435,27 @@ impl Executor {
         Ok((mirror, url))
     }
 
+    /// Whether a record read from the code host may be one of prgate's own: signed by its key
+    /// (when it has one) and not dated in the future. Whether a merge ran rests on prgate's own
+    /// statuses first either way (see `consider_inner`).
+    fn trusted_note(&self) -> impl Fn(&ExecutionNote) -> bool + use<> {
+        let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
+        move |n: &ExecutionNote| {
+            // Without a key, replicas' notes cannot be told from a writer's: they are taken,
+            // and `consider` believes one only where prgate's own statuses agree.
+            let signed = own_key.as_ref().is_none_or(|k| {
+                matches!(
+                    check_signature(n, std::slice::from_ref(k)),
+                    SignatureCheck::Valid { .. }
+                )
+            });
+            // A clock a little ahead of ours is a replica's; days ahead is a forgery.
+            let not_future =
+                crate::record::note::recorded_at(n) <= Utc::now() + chrono::Duration::minutes(5);
+            signed && not_future
+        }
+    }
+
     /// Adopts the notes just fetched and pushes again every record of prgate's the remote
     /// lacks or has otherwise: a writer who deletes or rolls back `refs/notes/prgate` cannot
     /// erase what prgate wrote. A failure is logged; the next sync tries again.
@@ -429,15 +466,8 @@ impl Executor {
         url: &str,
         token: Option<&Secret>,
     ) {
-        let own_key = self.signing_key.as_ref().map(|k| k.verifying_key());
-        let trusted = |n: &ExecutionNote| match &own_key {
-            Some(k) => matches!(
-                check_signature(n, std::slice::from_ref(k)),
-                SignatureCheck::Valid { .. }
-            ),
-            None => true,
-        };
-        let restore = match adopt_fetched_notes(mirror, &trusted) {
+        let trusted = self.trusted_note();
+        let restore = match adopt_fetched_notes(mirror, &trusted, self.signing_key.is_some()) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(%repo, error = %e, "cannot merge the fetched notes");
@@ -448,7 +478,7 @@ impl Executor {
             return;
         }
         tracing::warn!(%repo, records = restore.len(), "the remote's prgate notes lack records prgate wrote (deleted or rolled back?); pushing them again");
-        if let Err(e) = push_notes(mirror, url, token) {
+        if let Err(e) = push_notes(mirror, url, token, &trusted) {
             tracing::warn!(%repo, error = %e, "cannot push the records again yet");
         }
     }
@@ -726,7 +756,7 @@ impl Executor {
             ),
             Err(e) => {
                 let reason = format!("the policy at the merge's first parent is invalid: {e}");
-                return self.refuse(repo, merge, None, None, &reason).await;
+                return self.cannot_act(repo, merge, None, &reason).await;
             }
         };
         let executors = policy::executors_for(&policy, &local.changed);
@@ -741,8 +771,27 @@ impl Executor {
                 .record_approval(repo, merge, policy, &local, &clone_url, m)
                 .await;
         }
-        // A record already there means this commit was dealt with.
-        if let Some(rec) = &local.existing {
+        // Notes and claim refs can be deleted or rolled back by any writer; prgate's own
+        // statuses cannot: they are read first. A record already there means this commit was
+        // dealt with only when prgate's statuses say it dealt with it: a note on a merge prgate
+        // never posted a status on is a writer's, and never stops a run.
+        let history = self.own_statuses(repo, merge).await?;
+        // A note on M that prgate did not write (unsigned, another key, dated ahead, or with no
+        // status of prgate's behind it): it never stops the run, prgate's record replaces it,
+        // and the final status says so.
+        let trusted = self.trusted_note();
+        // What backs a record: prgate claimed M (a run) or refused it, by its own statuses.
+        let backed = history
+            .iter()
+            .any(|s| s.claimed() || matches!(s, RunStatus::Refused));
+        let foreign_note = local
+            .fetched
+            .as_ref()
+            .is_some_and(|n| !trusted(n) || !backed);
+        if local.existing.is_some() && !backed {
+            tracing::warn!(%repo, %merge, "a note prgate's statuses do not back is on this merge; it is not prgate's record and does not stop the run");
+        }
+        if let Some(rec) = local.existing.as_ref().filter(|_| backed) {
             let rerunnable = matches!(
                 rec.outcome,
                 Outcome::Interrupted
@@ -769,10 +818,26 @@ impl Executor {
         if running_here {
             return Ok(Considered::ClaimedElsewhere);
         }
-        let history = self.own_statuses(repo, merge).await?;
+        // What the code host's note says of an outcome the statuses show, for the words only.
+        let said = |outcome: Outcome| {
+            local
+                .fetched
+                .as_ref()
+                .and_then(|n| n.execution.as_ref())
+                .filter(|e| e.outcome == outcome)
+                .and_then(|e| e.refusal.clone())
+        };
         if let Some(outcome) = history.iter().find_map(RunStatus::finished) {
             return Ok(Considered::AlreadyRecorded {
                 outcome,
+                reason: said(outcome),
+            });
+        }
+        // A refusal prgate posted is durable even where its note is not one prgate trusts (no
+        // signing key) or is gone: only an operator's `prgate execute` reconsiders it.
+        if mode == Mode::Automatic && history.iter().any(|s| matches!(s, RunStatus::Refused)) {
+            return Ok(Considered::AlreadyRecorded {
+                outcome: Outcome::Refused,
                 reason: None,
             });
         }
@@ -787,7 +852,7 @@ impl Executor {
             tracing::warn!(%repo, %merge, %outcome, "prgate's statuses show this merge claimed before; its note is missing or rolled back, so it is not run again");
             return Ok(Considered::AlreadyRecorded {
                 outcome,
-                reason: None,
+                reason: said(outcome),
             });
         }
         if executors.len() > 1 {
@@ -795,12 +860,12 @@ impl Executor {
                 "the change meets several executors ({}); split it so that each merge runs one",
                 executors.join(", ")
             );
-            return self.refuse(repo, merge, None, None, &reason).await;
+            return self.cannot_act(repo, merge, None, &reason).await;
         }
         let name = executors[0].clone();
         let Some(exec) = self.executor_config(&name, repo) else {
             let reason = format!("executor {name} is not defined for {repo} in prgate.toml");
-            return self.refuse(repo, merge, None, Some(&name), &reason).await;
+            return self.cannot_act(repo, merge, Some(&name), &reason).await;
         };
 
         // --- verification: from the code host and from git, never from statuses ---
@@ -826,11 +891,30 @@ impl Executor {
                 .refuse(repo, merge, Some(&verified.pull), Some(&name), &reason)
                 .await;
         }
-        // 4. No unapproved content rides along: what M runs with must itself be approved.
-        let carried = self
-            .carried(&mirror, repo, m, &policy, &verified.note.rules)
-            .map_err(&gerr)?;
+        // 4. No unapproved content rides along: what M runs with must itself be approved. An
+        // earlier merge without a record here whose run prgate's own statuses show ended (run by
+        // another replica, its note not taken: without a signing key a fetched note proves
+        // nothing) counts as approved; one still running, or never claimed, is waited for, so
+        // that merges run in order.
         drop(mirror);
+        let mut spot = SpotChecks::default();
+        let carried = loop {
+            let mirror = self.local_mirror(repo).await?;
+            let found = self
+                .carried(&mirror, repo, m, &policy, &verified.note.rules, &spot)
+                .map_err(&gerr)?;
+            drop(mirror);
+            match found {
+                Carried::Pending { commit } if spot.approved.len() < MAX_SPOT_CHECKS => {
+                    if self.ran_by_prgate(repo, commit).await? {
+                        spot.approved.insert(commit);
+                    } else {
+                        break Carried::Pending { commit };
+                    }
+                }
+                other => break other,
+            }
+        };
         match carried {
             Carried::Approved => {}
             Carried::Pending { commit } => {
@@ -1053,7 +1137,10 @@ impl Executor {
                     .unwrap_or_else(|| "it did not run".into())
             ),
         };
-        let (state, description) = run_status::ended(&name, outcome, &detail);
+        let (state, mut description) = run_status::ended(&name, outcome, &detail);
+        if foreign_note {
+            description.push_str("; it replaced a note prgate did not write");
+        }
         self.status(repo, merge, state, &description).await?;
         self.comment(
             repo,
@@ -1370,6 +1457,7 @@ impl Executor {
         m: Oid,
         policy: &crate::config::RepoPolicy,
         rules: &[String],
+        spot: &SpotChecks,
     ) -> Result<Carried, git2::Error> {
         let governs = |path: &str| {
             policy::matched_rules(policy, &[path.to_string()])
@@ -1381,6 +1469,7 @@ impl Executor {
         // (a merge refused only because of content it carried still approved its own change).
         let has_valid_record = |c: Oid| {
             c == m
+                || spot.approved.contains(&c)
                 || match read_note(mirror, c) {
                     Ok(Some(n)) => {
                         let approved = n.merge.as_str() == c.to_string()
@@ -1410,6 +1499,17 @@ impl Executor {
         };
         // The walk starts at M itself: what M changed is what its (verified) approval covers.
         check_carried(mirror, m, &governs, &has_valid_record, &awaiting_record)
+    }
+
+    /// Whether prgate's own statuses on `commit` show a run of it that ended: prgate ran it
+    /// only after verifying it, so its content was approved.
+    async fn ran_by_prgate(&self, repo: &RepoName, commit: Oid) -> Result<bool, ExecError> {
+        let sha: CommitSha = commit
+            .to_string()
+            .parse()
+            .map_err(|_| ExecError::Other(format!("{commit} is not a commit id")))?;
+        let history = self.own_statuses(repo, &sha).await?;
+        Ok(history.iter().any(|s| matches!(s, RunStatus::Ended(_))))
     }
 
     /// "direct push by root", "force push by root", "merged by alice": who brought `commit`
@@ -1860,7 +1960,7 @@ impl Executor {
         let text = encode_note(&note, self.signing_key.as_deref())
             .map_err(|e| ExecError::Other(e.to_string()))?;
         write_note_text(mirror, m, &text).map_err(|e| ExecError::Other(e.to_string()))?;
-        if let Err(e) = push_notes(mirror, url, token) {
+        if let Err(e) = push_notes(mirror, url, token, &self.trusted_note()) {
             // The note stays in the mirror and goes out with the next push.
             tracing::warn!(error = %e, "cannot push the note yet");
         }
@@ -1991,6 +2091,33 @@ impl Executor {
             return Ok(());
         }
         self.record(&mirror, &clone_url, m, &note, token.as_ref())
+    }
+
+    /// prgate cannot act on the merge for a reason of its own configuration (no such executor,
+    /// several executors, a policy it cannot read): an `error`, not a refusal, and not durable —
+    /// the merge is considered again once the configuration is fixed.
+    async fn cannot_act(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        executor: Option<&str>,
+        reason: &str,
+    ) -> Result<Considered, ExecError> {
+        tracing::warn!(%repo, %merge, %reason, "execution blocked");
+        self.dashboard.record_execution(
+            repo,
+            merge,
+            executor.unwrap_or(""),
+            Outcome::Refused.as_str(),
+            Utc::now(),
+        );
+        self.dashboard.record_execution_reason(repo, merge, reason);
+        let (state, description) = run_status::blocked(reason);
+        self.status(repo, merge, state, &description).await?;
+        self.metrics.execution("blocked");
+        Ok(Considered::Refused {
+            reason: reason.to_string(),
+        })
     }
 
     async fn refuse(

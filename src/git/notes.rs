@@ -119,7 +119,12 @@ fn read_note_at(
 /// Pushes `refs/notes/prgate` to `url`. Never forced: when another replica has pushed notes
 /// meanwhile, theirs are fetched and ours are replayed on top (ours win for a commit both
 /// annotated, as the claim makes this replica the one executing it), then the push is retried.
-pub fn push_notes(repo: &Repository, url: &str, token: Option<&Secret>) -> Result<(), NoteError> {
+pub fn push_notes(
+    repo: &Repository,
+    url: &str,
+    token: Option<&Secret>,
+    trusted: &dyn Fn(&ExecutionNote) -> bool,
+) -> Result<(), NoteError> {
     const ATTEMPTS: usize = 3;
     let mut last = String::new();
     for _ in 0..ATTEMPTS {
@@ -127,7 +132,7 @@ pub fn push_notes(repo: &Repository, url: &str, token: Option<&Secret>) -> Resul
             Ok(()) => return Ok(()),
             Err(message) => last = message,
         }
-        merge_remote_notes(repo, url, token)?;
+        merge_remote_notes(repo, url, token, trusted)?;
     }
     Err(NoteError::Push {
         url: url.to_string(),
@@ -149,6 +154,7 @@ fn merge_remote_notes(
     repo: &Repository,
     url: &str,
     token: Option<&Secret>,
+    trusted: &dyn Fn(&ExecutionNote) -> bool,
 ) -> Result<(), NoteError> {
     let push_err = |message: String| NoteError::Push {
         url: url.to_string(),
@@ -193,13 +199,14 @@ fn merge_remote_notes(
             .map(|n| n.message_bytes().to_vec());
         // Another replica's later record of the same commit (its run's end over the
         // provisional `interrupted` this mirror adopted) is kept: replaying an older record
-        // over it would roll the run back. An older or unreadable one is replaced by ours.
+        // over it would roll the run back. An older, unreadable or untrusted one (a writer's,
+        // however late it says it was written) is replaced by ours.
         let newer_remote = theirs_text.as_deref().is_some_and(|theirs| {
             let commit = annotated.to_string();
             let parse =
                 |b: &[u8]| ExecutionNote::from_json(&commit, &String::from_utf8_lossy(b)).ok();
             match (parse(theirs), parse(&ours_text)) {
-                (Some(t), Some(o)) => recorded_at(&t) > recorded_at(&o),
+                (Some(t), Some(o)) => trusted(&t) && recorded_at(&t) > recorded_at(&o),
                 _ => false,
             }
         });
@@ -225,14 +232,27 @@ fn merge_remote_notes(
 /// erase what prgate wrote.
 pub const FETCHED_NOTES_REF: &str = "refs/prgate/remote-notes/prgate";
 
+/// The note the remote had on `commit` at the last fetch (whoever wrote it), read apart from
+/// prgate's own notes.
+pub fn read_fetched_note(
+    repo: &Repository,
+    commit: Oid,
+) -> Result<Option<ExecutionNote>, NoteError> {
+    read_note_at(repo, FETCHED_NOTES_REF, commit)
+}
+
 /// Takes the remote's notes (just fetched to [`FETCHED_NOTES_REF`]) into the local notes: a
-/// note for a commit the local notes lack, or a newer record that `trusted` accepts (another
-/// replica's or an operator's later write), is adopted; any other difference keeps the local
-/// record. Returns the commits whose local record the remote lacks or has otherwise, which
+/// record that `trusted` accepts (signed by prgate's key, not dated in the future) for a
+/// commit the local notes lack (only when `adopt_unknown`: without a signing key nothing
+/// says a note for a commit prgate has no record of is prgate's), or newer than the local one
+/// (another replica's or an operator's later write), is adopted; anything else — a writer's note above all — is never
+/// adopted, so it can never make the executor skip a run. Any other difference keeps the
+/// local record. Returns the commits whose local record the remote lacks or has otherwise, which
 /// the caller pushes again: a rewritten or rolled-back notes ref is restored.
 pub(crate) fn adopt_fetched_notes(
     repo: &Repository,
     trusted: &dyn Fn(&ExecutionNote) -> bool,
+    adopt_unknown: bool,
 ) -> Result<Vec<Oid>, NoteError> {
     let git = |source| NoteError::Git {
         commit: NOTES_REF.to_string(),
@@ -255,8 +275,13 @@ pub(crate) fn adopt_fetched_notes(
     for (their_blob, commit) in &theirs {
         let their_text = text_of(*their_blob)?;
         let Some((our_blob, _)) = ours.iter().find(|(_, c)| c == commit) else {
-            repo.note(&sig, &sig, Some(NOTES_REF), *commit, &their_text, true)
-                .map_err(git)?;
+            let ours_to_take = adopt_unknown
+                && ExecutionNote::from_json(&commit.to_string(), &their_text)
+                    .is_ok_and(|t| t.merge.as_str() == commit.to_string() && trusted(&t));
+            if ours_to_take {
+                repo.note(&sig, &sig, Some(NOTES_REF), *commit, &their_text, true)
+                    .map_err(git)?;
+            }
             continue;
         };
         let our_text = text_of(*our_blob)?;

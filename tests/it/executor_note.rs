@@ -86,7 +86,7 @@ fn notes_are_pushed_and_merged_with_notes_pushed_by_another_replica() {
 
     // This replica records M1 and pushes.
     write_note(&r.repo, s.main, &note_for(s.main, s.head, s.base)).unwrap();
-    push_notes(&r.repo, &url, None).unwrap();
+    push_notes(&r.repo, &url, None, &|_| true).unwrap();
     assert_eq!(
         read_note(&remote, s.main).unwrap(),
         Some(note_for(s.main, s.head, s.base))
@@ -104,11 +104,11 @@ fn notes_are_pushed_and_merged_with_notes_pushed_by_another_replica() {
     };
     fetch(&other.repo);
     write_note(&other.repo, s2.head, &note_for(s2.head, s2.head, s2.base)).unwrap();
-    push_notes(&other.repo, &url, None).unwrap();
+    push_notes(&other.repo, &url, None, &|_| true).unwrap();
 
     // This replica, unaware, records a third commit; its push must not lose the other's note.
     write_note(&r.repo, s.base, &note_for(s.base, s.head, s.base)).unwrap();
-    push_notes(&r.repo, &url, None).unwrap();
+    push_notes(&r.repo, &url, None, &|_| true).unwrap();
     for c in [s.main, s.head, s.base] {
         assert!(read_note(&remote, c).unwrap().is_some(), "note on {c} lost");
     }
@@ -150,10 +150,34 @@ fn a_push_never_rolls_back_a_later_record_another_replica_pushed() {
     let s2 = scenario(&other);
     let final_ = run(Outcome::Succeeded, "2026-11-21T10:01:09Z");
     write_note(&other.repo, s2.main, &final_).unwrap();
-    push_notes(&other.repo, &url, None).unwrap();
+    push_notes(&other.repo, &url, None, &|_| true).unwrap();
     // ... and this one pushes a note for another merge.
     write_note(&r.repo, s.base, &note_for(s.base, s.head, s.base)).unwrap();
-    push_notes(&r.repo, &url, None).unwrap();
+    push_notes(&r.repo, &url, None, &|_| true).unwrap();
     assert_eq!(read_note(&remote, s.main).unwrap(), Some(final_));
     assert!(read_note(&remote, s.base).unwrap().is_some());
+}
+
+/// A writer's note that claims to be later (dated 2099) is not one of prgate's records: a push
+/// replays prgate's own record over it instead of keeping it.
+#[test]
+fn a_push_replaces_a_later_note_prgate_does_not_trust() {
+    let r = TestRepo::new();
+    let s = scenario(&r);
+    let remote_dir = tempfile::tempdir().unwrap();
+    let remote = Repository::init_bare(remote_dir.path()).unwrap();
+    let url = format!("file://{}", remote_dir.path().display());
+    let ours = note_for(s.main, s.head, s.base);
+    write_note(&r.repo, s.main, &ours).unwrap();
+    // The writer's clone pushes a note dated 2099 on the same commit.
+    let writer = TestRepo::new();
+    let s2 = scenario(&writer);
+    let mut forged = note_for(s2.main, s2.head, s2.base);
+    forged.decided_at = "2099-01-01T00:00:00Z".parse().unwrap();
+    write_note(&writer.repo, s2.main, &forged).unwrap();
+    push_notes(&writer.repo, &url, None, &|_| true).unwrap();
+    // prgate trusts only its own records (here: none the writer made).
+    let own = ours.clone();
+    push_notes(&r.repo, &url, None, &move |n| n == &own).unwrap();
+    assert_eq!(read_note(&remote, s.main).unwrap(), Some(ours));
 }

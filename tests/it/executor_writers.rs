@@ -489,3 +489,79 @@ async fn another_replicas_running_claim_is_not_called_interrupted() {
     assert_eq!(state, "success", "{description}");
     w.shutdown().await;
 }
+
+/// A writer's note: an unsigned version 1 record saying the merge ran and succeeded, dated as
+/// given, pushed to `refs/notes/prgate` with the writer's own token.
+fn push_forged_note(w: &World, merge: &str, decided_at: &str) {
+    let clone = w.agent_clone("forger");
+    let text = serde_json::json!({
+        "version": 1,
+        "repo": REPO,
+        "pull": 1,
+        "base": merge,
+        "head": merge,
+        "merge": merge,
+        "policy_blob": "4".repeat(40),
+        "rules": ["firewall"],
+        "approvals": [{"login": "alice", "user_id": 3, "review_id": 1, "submitted_at": null}],
+        "decided_at": decided_at,
+        "execution": {
+            "executor": "firewall",
+            "started_at": decided_at,
+            "finished_at": decided_at,
+            "exit_code": 0,
+            "output_sha256": null,
+            "outcome": "succeeded"
+        }
+    })
+    .to_string();
+    git(
+        &clone,
+        &["notes", "--ref=prgate", "add", "-f", "-m", &text, merge],
+    );
+    git_as(
+        &clone,
+        "bob-token",
+        &[
+            "push",
+            "-q",
+            "origin",
+            "refs/notes/prgate:refs/notes/prgate",
+        ],
+    );
+}
+
+/// A writer pushes a note saying an approved merge already ran (for one that landed while the
+/// gate was down, or pre-pushed on a predicted merge commit; here, dated 2099 too). prgate's
+/// own statuses show no run, so the note is not its record: the merge runs exactly once, the
+/// status names the note it replaced, and prgate's record replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_forged_note_never_stops_an_approved_run() {
+    for decided_at in ["2026-11-21T10:00:05Z", "2099-01-01T00:00:00Z"] {
+        let (w, merge) =
+            merged_by_hand("forged", &[("firewall/rules.toml", "allow = [9]\n")]).await;
+        push_forged_note(&w, &merge, decided_at);
+        // The reconciler's pass, as after the gate was down: it must not skip the merge.
+        let executor = fresh_executor(&w, "executor");
+        executor.reconcile().await;
+        assert_eq!(
+            w.runs(),
+            vec![merge.clone()],
+            "{decided_at}: the forged note stopped the run"
+        );
+        let (state, description) = w.execution_result(&merge).await;
+        assert_eq!(state, "success", "{description}");
+        assert!(
+            description.contains("replaced a note prgate did not write"),
+            "{description}"
+        );
+        let note = w.note(&merge).expect("prgate's record");
+        assert_eq!(note["execution"]["outcome"], "succeeded");
+        assert_ne!(note["decided_at"], serde_json::json!(decided_at), "{note}");
+        // Considered again (a restart, a replica): it ran once, never twice.
+        executor.reconcile().await;
+        fresh_executor(&w, "replica").reconcile().await;
+        assert_eq!(w.runs(), vec![merge.clone()]);
+        w.shutdown().await;
+    }
+}

@@ -420,12 +420,21 @@ fn changes_requested_by_an_ineligible_reviewer_do_not_block() {
 fn attack_dismissal_removes_an_approval() {
     let c = cast();
     let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
-    // On GitHub a dismissed review keeps its id and time and changes state.
+    // On GitHub a dismissed review keeps its id and time and changes state; the issue events
+    // say who dismissed it and what it was.
+    let approval_dismissed = |id| {
+        Some(vec![prgate::policy::Dismissal {
+            review_id: id,
+            by: c.mallory.clone(),
+            previous: ReviewState::Approved,
+        }])
+    };
     f.reviews
         .push(review(10, &c.alice, ReviewState::Dismissed, &head(), 1));
+    f.dismissals = approval_dismissed(10);
     let d = decide(&f);
     assert_eq!(d.state, ApprovalState::Pending);
-    assert!(notes_mention(&d, "dismissed"), "{:?}", d.notes);
+    assert!(notes_mention(&d, "dismissed by mallory"), "{:?}", d.notes);
 
     // An older approval does not come back when a later one is dismissed.
     let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
@@ -433,6 +442,7 @@ fn attack_dismissal_removes_an_approval() {
         .push(review(10, &c.alice, ReviewState::Approved, &head(), 1));
     f.reviews
         .push(review(11, &c.alice, ReviewState::Dismissed, &head(), 2));
+    f.dismissals = approval_dismissed(11);
     assert_eq!(decide(&f).state, ApprovalState::Pending);
 }
 
