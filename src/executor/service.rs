@@ -1244,14 +1244,15 @@ impl Executor {
             .and_then(|mut o| o.get(digest).cloned())
     }
 
-    /// The plans prgate showed on a PR for `head` (its own comments' markers), oldest first.
+    /// The plans prgate showed on a PR for `head` (its own comments' markers) with when each
+    /// was shown, oldest first.
     async fn shown_plans(
         &self,
         repo: &RepoName,
         pull: PullNumber,
         head: &CommitSha,
         executor: &str,
-    ) -> Result<Vec<PlanDigest>, ExecError> {
+    ) -> Result<Vec<(PlanDigest, Option<chrono::DateTime<Utc>>)>, ExecError> {
         let me = self.own_login().await?;
         let comments = self.gh.comments(repo, pull).await?;
         Ok(comments
@@ -1261,10 +1262,14 @@ impl Executor {
                     .as_ref()
                     .is_some_and(|u| Login::new(u.login.clone()) == me)
             })
-            .filter_map(|c| parse_plan_marker(&c.body))
-            .filter(|m| m.head == head.as_str() && m.executor == executor)
-            .map(|m| m.plan)
-            .collect())
+            .filter_map(|c| parse_plan_marker(&c.body).map(|m| (m, c.created_at)))
+            .filter(|(m, _)| m.head == head.as_str() && m.executor == executor)
+            .map(|(m, at)| (m.plan, at))
+            .collect::<Vec<_>>())
+        .map(|mut v| {
+            v.sort_by_key(|(_, at)| *at);
+            v
+        })
     }
 
     /// The text of `plan` as one of prgate's own plan comments on the PR shows it, when that
@@ -1313,18 +1318,43 @@ impl Executor {
         let pull = PullNumber(verified.pull.number);
         let head = &verified.note.head;
         let shown = self.shown_plans(repo, pull, head, name).await?;
-        let approved = match &local.trailer_plan {
-            Some(d) => shown.iter().rev().find(|p| &p.digest == d).cloned().ok_or_else(|| {
-                format!(
-                    "the merge's Prgate-Plan {d} is not a plan prgate showed on PR #{pull}; a human must approve the plan that applies"
-                )
-            }),
-            None => shown.last().cloned().ok_or_else(|| {
-                format!(
-                    "no plan was shown on PR #{pull} for the approved head {}; a human must approve the plan that applies",
-                    head.short()
-                )
-            }),
+        // The plan that counts is prgate's latest plan comment for the head, and only an
+        // approval given after it approved it: the rule the gate decides by, on every replica.
+        let approved = match shown.last() {
+            None => Err(format!(
+                "no plan was shown on PR #{pull} for the approved head {}; a human must approve the plan that applies",
+                head.short()
+            )),
+            Some((latest, at)) => {
+                let earlier: Vec<String> = shown
+                    .iter()
+                    .map(|(p, _)| p.short().to_string())
+                    .filter(|s| s != latest.short())
+                    .collect();
+                let others = if earlier.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (also shown before it: {})", earlier.join(", "))
+                };
+                let after = verified
+                    .note
+                    .approvals
+                    .iter()
+                    .any(|a| at.zip(a.submitted_at).is_some_and(|(at, t)| t >= at));
+                match &local.trailer_plan {
+                    Some(d) if d != &latest.digest => Err(format!(
+                        "the merge's Prgate-Plan {d} is not the latest plan prgate showed for {} ({}…){others}; a human must approve the plan that applies",
+                        head.short(),
+                        latest.short()
+                    )),
+                    _ if !after => Err(format!(
+                        "no approval follows the latest plan shown for {} ({}…){others}; a human must approve the plan that applies",
+                        head.short(),
+                        latest.short()
+                    )),
+                    _ => Ok(latest.clone()),
+                }
+            }
         };
         let approved = match approved {
             Ok(a) => a,
@@ -2339,14 +2369,14 @@ fn summarize_paths(paths: &[String]) -> String {
 
 /// What a plan comment's marker says: `<!-- prgate:plan executor=E head=H digest=D size=N -->`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct PlanMarker {
+pub(crate) struct PlanMarker {
     pub executor: String,
     pub head: String,
     pub plan: PlanDigest,
 }
 
 /// The plan marker at the start of a comment, when it has one that parses.
-fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
+pub(crate) fn parse_plan_marker(body: &str) -> Option<PlanMarker> {
     let rest = body.trim_start().strip_prefix(PLAN_MARKER)?;
     let (fields, _) = rest.split_once("-->")?;
     let mut executor = None;

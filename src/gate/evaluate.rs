@@ -6,7 +6,7 @@ use tracing::Instrument;
 use crate::config::{MergeMode, RepoPolicy};
 use crate::github::facts::{GatherError, gather_from_read};
 use crate::policy::PullFacts;
-use crate::policy::{self, ApprovalDecision, ApprovalState, PlanFact};
+use crate::policy::{self, ApprovalDecision, ApprovalState};
 use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
 
 use super::{Evaluation, Gate, GateError};
@@ -67,11 +67,7 @@ impl Gate {
                 Some(p) => {
                     // A finished plan, failed or not, is posted on the PR once per head.
                     let shown = self.show_plan(&pull_ref, &head, p).await;
-                    let mut fact = p.fact.clone();
-                    if let PlanFact::Ready { shown_at, .. } = &mut fact {
-                        *shown_at = shown;
-                    }
-                    policy::apply_plan(decision, &fact)
+                    policy::apply_plan(decision, &p.counting(shown.as_ref()))
                 }
                 None => decision,
             };

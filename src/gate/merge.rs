@@ -2,7 +2,7 @@
 
 use crate::github::MergeOutcome;
 use crate::github::facts::{gather_from_read, truncate_chars};
-use crate::policy::{self, ApprovalDecision, PlanFact};
+use crate::policy::{self, ApprovalDecision};
 use crate::record::trailers::{ApprovalTrailers, TrailerApproval};
 use crate::types::{CommitSha, PullRef};
 
@@ -28,14 +28,16 @@ impl Gate {
         self.add_remembered_pushers(&mut recheck.facts, &live.head.git_ref);
         let mut again = policy::evaluate_approval(&recheck.policy, &recheck.facts);
         // The plan the evaluation showed binds this merge: the same plan, judged again.
+        // The plan that binds the merge is the one that counts on the code host: prgate's latest
+        // plan comment for the head (another replica's, or an earlier process's, included).
+        let mut plan_digest = None;
         if let Some(p) = plan {
-            let mut fact = p.fact.clone();
-            if let PlanFact::Ready { shown_at, .. } = &mut fact {
-                *shown_at = self.show_plan(pull, &again.head_sha, p).await;
-            }
-            again = policy::apply_plan(again, &fact);
+            let shown = self.show_plan(pull, &again.head_sha, p).await;
+            again = policy::apply_plan(again, &p.counting(shown.as_ref()));
+            plan_digest = shown
+                .filter(|_| p.digest().is_some())
+                .map(|s| s.plan.digest);
         }
-        let plan_digest = plan.and_then(|p| p.digest()).map(|d| d.digest.clone());
         if !again.is_approved()
             || again.head_sha != decision.head_sha
             || (plan.is_some() && plan_digest.is_none())

@@ -17,7 +17,7 @@ use crate::config::ServerConfig;
 use crate::dashboard::PlanView;
 use crate::executor::blocking::off_runtime;
 use crate::executor::plan::PlanRun;
-use crate::executor::service::plan_marker;
+use crate::executor::service::{parse_plan_marker, plan_marker};
 use crate::github::facts::truncate_chars;
 use crate::policy::{ApprovalDecision, PlanFact};
 use crate::record::note::PlanDigest;
@@ -50,8 +50,6 @@ pub(super) struct Plans {
     /// The one plan running (or waiting for a slot) per PR: its head, and how to stop it when
     /// a newer head supersedes it.
     current: Mutex<BTreeMap<(RepoName, PullNumber), (CommitSha, CancellationToken)>>,
-    /// Plan comments known to be on their PR (marker -> when it was posted).
-    shown: Mutex<lru::LruCache<String, DateTime<Utc>>>,
 }
 
 impl Plans {
@@ -65,7 +63,6 @@ impl Plans {
                 .collect(),
             runs: Mutex::new(lru::LruCache::new(REMEMBERED)),
             current: Mutex::new(BTreeMap::new()),
-            shown: Mutex::new(lru::LruCache::new(REMEMBERED)),
         }
     }
 
@@ -255,76 +252,101 @@ impl Gate {
         }
     }
 
-    /// Posts the plan's comment on the PR once per head and digest (found again by its marker
-    /// after a restart or on another replica); returns when it was posted, `None` when it is
-    /// not on the PR (the approval then waits).
+    /// Posts the plan's comment on the PR once per head and digest, then reads which plan
+    /// counts: the latest plan comment prgate's own account posted for this head, whatever
+    /// process posted it. Every replica and every restart decides from the comments, so two
+    /// processes can never approve different plans. `None` when no plan of prgate's is on the
+    /// PR for the head (the approval then waits).
     pub(super) async fn show_plan(
         &self,
         pull: &PullRef,
         head: &CommitSha,
         plan: &PlanKnown,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Option<ShownPlan> {
         let run = plan.run.as_ref()?;
         let marker = plan_marker(&run.executor, head, run.plan.as_ref());
-        if let Some(at) = self.plans.shown.lock().ok()?.get(&marker).copied() {
-            return Some(at);
-        }
         let shown = async {
             let me = self.self_login().await?;
-            let existing = self.gh.comments(&pull.repo, pull.number).await?;
-            let found = existing.iter().find(|c| {
-                c.body.trim_start().starts_with(&marker)
-                    && c.user
-                        .as_ref()
-                        .is_some_and(|u| Login::new(u.login.clone()) == me)
-            });
-            if let Some(c) = found {
-                return Ok::<_, crate::github::GitHubError>(c.created_at);
-            }
-            let body = match self
-                .renderer
-                .render("comment_plan.md.j2", &comment_context(&marker, head, run))
-            {
-                Ok(body) if body.trim_start().starts_with(&marker) => body,
-                Ok(body) => format!("{marker}\n{body}"),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot render the plan comment");
-                    return Ok(None);
-                }
+            let ours = |c: &crate::github::models::ApiComment| {
+                c.user
+                    .as_ref()
+                    .is_some_and(|u| Login::new(u.login.clone()) == me)
             };
-            self.gh.comment(&pull.repo, pull.number, &body).await?;
-            // Read back for the code host's own time of the comment: approvals are compared
-            // with it, never with this machine's clock.
-            let me_again = me.clone();
-            Ok(self
-                .gh
-                .comments(&pull.repo, pull.number)
-                .await?
-                .into_iter()
-                .rev()
-                .find(|c| {
-                    c.body.trim_start().starts_with(&marker)
-                        && c.user
-                            .as_ref()
-                            .is_some_and(|u| Login::new(u.login.clone()) == me_again)
-                })
-                .and_then(|c| c.created_at))
+            let mut comments = self.gh.comments(&pull.repo, pull.number).await?;
+            let posted = comments
+                .iter()
+                .any(|c| c.body.trim_start().starts_with(&marker) && ours(c));
+            if !posted {
+                let body = match self
+                    .renderer
+                    .render("comment_plan.md.j2", &comment_context(&marker, head, run))
+                {
+                    Ok(body) if body.trim_start().starts_with(&marker) => body,
+                    Ok(body) => format!("{marker}\n{body}"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot render the plan comment");
+                        return Ok(None);
+                    }
+                };
+                self.gh.comment(&pull.repo, pull.number, &body).await?;
+                // Read back for the code host's own time of the comment: approvals are compared
+                // with it, never with this machine's clock.
+                comments = self.gh.comments(&pull.repo, pull.number).await?;
+            }
+            Ok::<_, crate::github::GitHubError>(latest_shown(&comments, &ours, &run.executor, head))
         }
         .await;
         match shown {
-            Ok(Some(at)) => {
-                if let Ok(mut s) = self.plans.shown.lock() {
-                    s.put(marker, at);
-                }
-                Some(at)
-            }
-            Ok(None) => None,
+            Ok(found) => found,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot post the plan comment; the approval waits for it");
+                tracing::warn!(error = %e, "cannot read or post the plan comment; the approval waits for it");
                 None
             }
         }
     }
+}
+
+impl PlanKnown {
+    /// The fact the policy weighs once the PR's comments were read: a plan that succeeded counts
+    /// as the latest plan prgate showed for the head (its digest and the time it was shown),
+    /// which may be another replica's or an earlier process's, never only this one's memory.
+    pub(super) fn counting(&self, shown: Option<&ShownPlan>) -> PlanFact {
+        match (&self.fact, shown) {
+            (PlanFact::Ready { executor, .. }, Some(s)) => PlanFact::Ready {
+                executor: executor.clone(),
+                short: s.plan.short().to_string(),
+                shown_at: Some(s.at),
+            },
+            (fact, _) => fact.clone(),
+        }
+    }
+}
+
+/// The plan that counts for a head: prgate's latest plan comment for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ShownPlan {
+    pub at: DateTime<Utc>,
+    pub plan: PlanDigest,
+}
+
+/// prgate's latest plan comment for `executor` and `head` among `comments`.
+fn latest_shown(
+    comments: &[crate::github::models::ApiComment],
+    ours: &dyn Fn(&crate::github::models::ApiComment) -> bool,
+    executor: &str,
+    head: &CommitSha,
+) -> Option<ShownPlan> {
+    comments
+        .iter()
+        .filter(|c| ours(c))
+        .filter_map(|c| {
+            let m = parse_plan_marker(&c.body)?;
+            (m.executor == executor && m.head == head.as_str()).then_some(ShownPlan {
+                at: c.created_at?,
+                plan: m.plan,
+            })
+        })
+        .max_by_key(|s| s.at)
 }
 
 fn running(executor: &str, base: &CommitSha) -> PlanKnown {

@@ -514,3 +514,93 @@ sandbox = {{ write = ["{production}"] }}
         read = exec.join("plan-read.secret").display(),
     )
 }
+
+/// Two processes saw two plans for one head: alice approved D1, then the world changed and
+/// another process (a restart, a second replica) showed D2. The plan that counts is prgate's
+/// latest plan comment: the process that remembers D1 does not approve on it, and an admin's
+/// merge past the gate runs nothing, the refusal naming both plans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_plan_nobody_approved_is_never_applied() {
+    let manual = POLICY.replace("merge = \"auto\"", "merge = \"manual\"");
+    let w =
+        World::start_without_gate_with(&manual, SEED, &[("scripts/plan-firewall.sh", PLAN_SCRIPT)])
+            .await;
+    let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+    config.executors.insert(
+        "firewall".into(),
+        planned_executor(&w, &ExecSettings::default()),
+    );
+    let w = w.with_gate(config.clone(), test_client_options()).await;
+    let (n, head) = propose(
+        &w,
+        "two-plans",
+        &[("firewall/rules.toml", "allow = [22, 8080]\n")],
+    )
+    .await;
+    plan_status(&w, &head).await;
+    let first = plan_digest(&w.comments_text(n).await, &head);
+    // A second of the code host's time between the plan and the approval.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+
+    // The live firewall changes: the same head now plans differently. Another process (no
+    // memory of D1) plans it again and shows D2.
+    std::fs::write(w.production().join("rules.toml"), "allow = [22, 25]\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    config.data_dir = w.tmp.path().join("replica");
+    let replica = prgate::serve::start(config, test_client_options())
+        .await
+        .unwrap();
+    replica.gate.reconcile_once().await;
+    let mut second = first.clone();
+    for _ in 0..500 {
+        let comments = w.comments_text(n).await;
+        let markers: Vec<&str> = comments
+            .match_indices(&format!(
+                "<!-- prgate:plan executor=firewall head={head} digest="
+            ))
+            .map(|(i, _)| &comments[i..])
+            .collect();
+        if markers.len() >= 2 {
+            second = plan_digest(markers[1], &head);
+            break;
+        }
+        replica.gate.reconcile_once().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_ne!(first, second, "the replica showed a second plan");
+    // The process that remembers D1 decides from the comments too: alice approved D1, not D2.
+    w.gate().gate.reconcile_once().await;
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        description.contains(&format!("plan {}…", &second[7..13])),
+        "{description}"
+    );
+    // An admin merges past the gate: nothing applies a plan nobody approved.
+    let (s, v) = w
+        .api(
+            "root-token",
+            reqwest::Method::PUT,
+            &format!("/repos/{REPO}/pulls/{n}/merge"),
+            Some(json!({"merge_method": "merge"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let merge = merged(&w, n).await;
+    let (state, description) = w.execution_result(&merge).await;
+    assert_ne!(state, "success", "{description}");
+    assert!(w.runs().is_empty(), "a plan nobody approved was applied");
+    assert!(
+        description.contains("no approval follows the latest plan"),
+        "{description}"
+    );
+    let comments = w.comments_after_execution(n).await;
+    assert!(
+        comments.contains(&second[7..13]) && comments.contains(&first[7..13]),
+        "the refusal names both plans: {comments}"
+    );
+    replica.shutdown().await;
+}
