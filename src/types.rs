@@ -184,6 +184,29 @@ impl Login {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The login, without a policy's pinned id: `alice` of `alice#583231`.
+    pub fn name(&self) -> &str {
+        self.0.split_once('#').map_or(&self.0, |(name, _)| name)
+    }
+    /// A policy's pinned account id (`alice#583231`): then only that account counts, whatever
+    /// its login is today. `None` when the entry is not pinned, `Some(Err)` when what follows
+    /// `#` is not an id.
+    pub fn pinned_id(&self) -> Option<Result<UserId, String>> {
+        let (_, id) = self.0.split_once('#')?;
+        Some(
+            id.parse::<u64>()
+                .map(UserId)
+                .map_err(|_| format!("{:?}: the account id after '#' must be a number", self.0)),
+        )
+    }
+    /// Whether this policy entry names `account`: by the pinned id when there is one, else
+    /// by login (compared without case).
+    pub fn names_account(&self, login: &Login, id: UserId) -> bool {
+        match self.pinned_id() {
+            Some(pinned) => pinned == Ok(id),
+            None => self == login,
+        }
+    }
 }
 impl PartialEq for Login {
     fn eq(&self, other: &Self) -> bool {

@@ -159,6 +159,15 @@ impl SimHandle {
     pub fn ready_line(&self) -> String {
         json!({ "api_url": self.api_url, "repos": self.repos }).to_string()
     }
+    /// A user renames their account (it keeps its id; the old login is free at once).
+    pub fn rename_user(&self, login: &str, to: &str) -> Result<(), String> {
+        self.sim.world().rename(login, to)
+    }
+    /// Someone registers a new user account under `login` (a released one, say), with a new
+    /// id and `created_at`; it signs in with `token`. Returns its id.
+    pub fn register_user(&self, login: &str, token: &str) -> Result<u64, String> {
+        self.sim.world().register(login, token).map(|id| id.0)
+    }
     /// Adds a webhook; it receives a `ping` and then every later event.
     pub fn add_hook(&self, url: &str, secret: &str) {
         self.sim.add_hook(url, secret);

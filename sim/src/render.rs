@@ -79,7 +79,7 @@ pub fn public_user(u: &Urls, a: &Account) -> Value {
         "name": a.login.as_str(), "company": null, "blog": "", "location": null,
         "email": a.email, "hireable": null, "bio": null, "twitter_username": null,
         "public_repos": 0, "public_gists": 0, "followers": 0, "following": 0,
-        "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z",
+        "created_at": format_chrono(a.created_at), "updated_at": format_chrono(a.created_at),
     });
     merge(&mut v, extra);
     v

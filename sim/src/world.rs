@@ -21,6 +21,9 @@ pub struct Account {
     pub is_org: bool,
     pub token: Option<String>,
     pub email: Option<String>,
+    /// When the account was registered (GitHub's `created_at`); seeded accounts are older
+    /// than anything a test does.
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +254,7 @@ impl World {
                 is_org: false,
                 token: Some(u.token.clone()),
                 email: Some(u.email()),
+                created_at: seeded_at(),
             })
             .collect();
         let mut apps = Vec::new();
@@ -267,6 +271,7 @@ impl World {
                     bot.0,
                     a.bot_login()
                 )),
+                created_at: seeded_at(),
             });
             apps.push(App {
                 id: a.id,
@@ -299,6 +304,7 @@ impl World {
                     is_org: true,
                     token: None,
                     email: None,
+                    created_at: seeded_at(),
                 });
                 org_id += 1;
             }
@@ -395,6 +401,43 @@ impl World {
             issued_tokens: Vec::new(),
             next_id: 1_000_000,
         }
+    }
+
+    /// GitHub's "Changing your username": the account keeps its id, and its old login is
+    /// released at once for anyone to register (docs.github.com, "Changing your GitHub
+    /// username": "After changing your username, your old username becomes available for
+    /// anyone else to claim"). `Err` when `to` is taken.
+    pub fn rename(&mut self, login: &str, to: &str) -> Result<(), String> {
+        if self.account_by_login(to).is_some() {
+            return Err(format!("{to} is taken"));
+        }
+        let login = Login::new(login);
+        let a = self
+            .accounts
+            .iter_mut()
+            .find(|a| a.login == login)
+            .ok_or_else(|| format!("no account {}", login.as_str()))?;
+        a.login = Login::new(to);
+        Ok(())
+    }
+
+    /// A new user account registers `login` (a new id and `created_at` now), as anyone may
+    /// claim a released login. `Err` when the login is taken.
+    pub fn register(&mut self, login: &str, token: &str) -> Result<UserId, String> {
+        if self.account_by_login(login).is_some() {
+            return Err(format!("{login} is taken"));
+        }
+        let id = UserId(self.next_id());
+        self.accounts.push(Account {
+            id,
+            login: Login::new(login),
+            kind: AccountType::User,
+            is_org: false,
+            token: Some(token.to_string()),
+            email: Some(format!("{}+{login}@users.noreply.github.com", id.0)),
+            created_at: Utc::now(),
+        });
+        Ok(id)
     }
 
     /// A fresh id for a review, comment, status, label or pull request.
@@ -508,4 +551,9 @@ impl World {
             .iter()
             .find(|t| t.org.eq_ignore_ascii_case(org) && t.slug.eq_ignore_ascii_case(slug))
     }
+}
+
+/// When seeded accounts were registered: long before anything a test does.
+fn seeded_at() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(1_577_836_800, 0).unwrap_or_default()
 }

@@ -214,8 +214,29 @@ fn code_host_findings(
                 .flat_map(|a| a.users.iter().cloned())
                 .collect();
             for login in users {
-                match gh.user(login.as_str()).await {
-                    Ok(Some(u)) if u.kind == "User" => {}
+                match gh.user(login.name()).await {
+                    Ok(Some(u)) if u.kind == "User" => match login.pinned_id() {
+                        // The pinned form: only this account counts, whatever its login becomes
+                        // (a login can be renamed, and a released one registered by anyone).
+                        None => out.push(Finding {
+                            error: false,
+                            message: format!(
+                                "{name}: {login} is account {}; pin it as \"{}#{}\" so that only that account counts, whatever its login becomes",
+                                u.id, u.login, u.id
+                            ),
+                        }),
+                        Some(Ok(id)) if id.0 != u.id => out.push(Finding {
+                            error: false,
+                            message: format!(
+                                "{name}: {login} is pinned to account {}, but the login {} belongs to account {} now (renamed, and registered again?); only account {} counts",
+                                id.0,
+                                login.name(),
+                                u.id,
+                                id.0
+                            ),
+                        }),
+                        _ => {}
+                    },
                     Ok(Some(u)) => {
                         not_people.push(login.to_string());
                         out.push(Finding {

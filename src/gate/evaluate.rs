@@ -7,7 +7,7 @@ use crate::config::{MergeMode, RepoPolicy};
 use crate::github::facts::{GatherError, gather_from_read};
 use crate::policy::PullFacts;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
-use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
+use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
 
 use super::{Evaluation, Gate, GateError};
 
@@ -213,9 +213,9 @@ impl Gate {
                     !live
                         .requested_reviewers
                         .iter()
-                        .any(|a| Login::new(a.login.clone()) == **u)
+                        .any(|a| a.login.eq_ignore_ascii_case(u.name()))
                 })
-                .map(|u| u.to_string())
+                .map(|u| u.name().to_string())
                 .collect();
             let owner = pull.repo.owner();
             let teams: Vec<String> = wanted

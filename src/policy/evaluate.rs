@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
-use crate::types::{CommitSha, UserId};
+use crate::types::{CommitSha, Login, UserId};
 
 use super::compiled::{CompiledPolicy, DEFAULTS_RULE, Requirement};
 use super::decision::{
@@ -164,7 +164,7 @@ pub(crate) fn describe_approvers(approvers: &Approvers) -> String {
     let names: Vec<String> = approvers
         .users
         .iter()
-        .map(|u| u.to_string())
+        .map(|u| u.name().to_string())
         .chain(approvers.teams.iter().map(|t| t.to_string()))
         .collect();
     match names.as_slice() {
@@ -263,7 +263,10 @@ fn team_has(facts: &PullFacts, team: &TeamRef, id: UserId) -> bool {
 }
 
 fn designated(approvers: &Approvers, facts: &PullFacts, who: &Account) -> bool {
-    approvers.users.contains(&who.login)
+    approvers
+        .users
+        .iter()
+        .any(|u| u.names_account(&who.login, who.id))
         || approvers.teams.iter().any(|t| team_has(facts, t, who.id))
 }
 
@@ -415,6 +418,14 @@ impl CompiledPolicy {
                 .filter(|&i| designated(reqs[i].approvers, facts, who))
                 .collect();
             let not_designated = || {
+                // A released login registered again: say so, not only "not designated".
+                let pinned_other = reqs
+                    .iter()
+                    .flat_map(|r| r.approvers.users.iter())
+                    .find(|u| u.pinned_id().is_some() && Login::new(u.name()) == *login);
+                if let Some(pinned) = pinned_other {
+                    return format!("{login} is account {}, not the pinned {pinned}", who.id.0);
+                }
                 let names: Vec<&str> = reqs.iter().map(|r| r.name.as_str()).collect();
                 if names.is_empty() {
                     format!("{login} is not a designated approver (no rule applies)")

@@ -56,7 +56,9 @@ pub fn reviewers_to_request(
     out
 }
 
-fn may_be_asked(policy: &RepoPolicy, facts: &PullFacts, login: &Login) -> bool {
+fn may_be_asked(policy: &RepoPolicy, facts: &PullFacts, entry: &Login) -> bool {
+    // A review is requested by login; a pinned entry's login is its name part.
+    let login = &Login::new(entry.name());
     let is = |l: &Login| l == login;
     let wrote = facts.commits.iter().any(|c| {
         c.author.as_ref().is_some_and(|a| is(&a.login))

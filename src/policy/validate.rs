@@ -99,7 +99,14 @@ fn approver_problems(
             ));
             continue;
         }
-        if agents.contains(u) {
+        if let Some(Err(why)) = u.pinned_id() {
+            errors.push(Problem::new(
+                with(base, toml_path!["approvers", "users", k]),
+                format!("{label}: {why}; write a pinned approver as \"alice#583231\" (prgate policy check --config prints each one's)"),
+            ));
+            continue;
+        }
+        if agents.contains(&Login::new(u.name())) {
             warnings.push(Problem::new(
                 with(base, toml_path!["approvers", "users", k]),
                 format!("{label}: {u} is listed in identities.agents and will never count as an approver"),

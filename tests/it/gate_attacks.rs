@@ -538,3 +538,49 @@ async fn attack_the_agent_dismisses_a_designated_approvers_no() {
     );
     assert_not_merged(&w, n).await;
 }
+
+/// alice is pinned (`alice#ID`). She renames her account; someone registers the released
+/// login `alice` and approves: that account is not alice, and the status says so. alice,
+/// renamed, approves: her approval counts.
+#[tokio::test]
+async fn attack_a_released_login_registered_again_does_not_approve() {
+    let w = World::start_without_gate(POLICY).await;
+    let (_, alice) = w
+        .api("alice-token", Method::GET, "/users/alice", None)
+        .await;
+    let id = alice["id"].as_u64().unwrap();
+    let pinned = POLICY.replace(
+        "approvers = { users = [\"alice\", \"release-bot\", \"helper[bot]\"], teams = [\"acme/netops\"] }",
+        &format!("approvers = {{ users = [\"alice#{id}\"] }}"),
+    );
+    assert_ne!(pinned, POLICY);
+    w.commit_and_push(
+        "main",
+        &[(".github/prgate.toml", &pinned)],
+        "root",
+        "root",
+        "pin alice",
+    );
+    let config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+    let w = w.with_gate(config, test_client_options()).await;
+    w.sim.rename_user("alice", "alice-old").unwrap();
+    let squatter = w.sim.register_user("alice", "squatter-token").unwrap();
+    assert_ne!(squatter, id);
+    let (n, head) = agent_proposes(&w, "prgate/ops-agent/squat").await;
+    let (s, v) = w.review("squatter-token", n, "APPROVE", None, "lgtm").await;
+    assert_eq!(s, 200, "{v}");
+    w.settle().await;
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        description.contains(&format!(
+            "alice is account {squatter}, not the pinned alice#{id}"
+        )),
+        "{description}"
+    );
+    assert_not_merged(&w, n).await;
+    // The pinned account, under its new login, approves.
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+}

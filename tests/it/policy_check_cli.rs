@@ -158,3 +158,34 @@ repos = ["acme/infra"]
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_check_prints_each_approvers_pinned_form() {
+    let w = World::start_without_gate(POLICY).await;
+    let config = write_config(&w, r#"program_paths = ["scripts/apply-firewall.sh"]"#);
+    let (_, alice) = w
+        .api("alice-token", reqwest::Method::GET, "/users/alice", None)
+        .await;
+    let id = alice["id"].as_u64().unwrap();
+    let (code, v) = check(&w, POLICY, &config);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains(&format!("pin it as \\\"alice#{id}\\\"")),
+        "{v}"
+    );
+    // A pinned approver whose login now names another account is reported.
+    w.sim.rename_user("alice", "alice-old").unwrap();
+    w.sim.register_user("alice", "squatter-token").unwrap();
+    let pinned = POLICY.replace("users = [\"alice\",", &format!("users = [\"alice#{id}\","));
+    let (code, v) = check(&w, &pinned, &config);
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["warnings"].to_string().contains(&format!(
+            "is pinned to account {id}, but the login alice belongs to account"
+        )),
+        "{v}"
+    );
+    w.shutdown().await;
+}

@@ -1336,3 +1336,30 @@ fn attack_a_dismissed_change_request_still_blocks_unless_an_approver_dismissed_i
     assert_eq!(d.state, ApprovalState::Error, "{d:#?}");
     assert!(d.description.contains("dismissed"), "{}", d.description);
 }
+
+/// A pinned approver (`alice#1`) is that account, whatever its login is today: a new account
+/// that registered the released login `alice` is not it, and alice renamed still is.
+#[test]
+fn attack_a_released_login_does_not_approve_for_a_pinned_approver() {
+    let c = cast();
+    let mut policy = example_policy();
+    policy.rules[0].approvers.users =
+        vec![prgate::types::Login::new(format!("alice#{}", c.alice.id.0))];
+    policy.rules[0].approvers.teams.clear();
+    let squatter = user("alice", 999);
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &squatter, ReviewState::Approved, &head(), 1));
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Pending, "{d:#?}");
+    assert!(
+        d.description.contains("alice's approval does not count"),
+        "{}",
+        d.description
+    );
+    // The pinned account, renamed, approves: it counts.
+    let renamed = user("alice-old", c.alice.id.0);
+    f.reviews
+        .push(review(11, &renamed, ReviewState::Approved, &head(), 2));
+    assert_eq!(evaluate_approval(&policy, &f).state, ApprovalState::Success);
+}
