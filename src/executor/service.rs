@@ -300,6 +300,8 @@ struct Verified {
 pub struct Executor {
     gh: Arc<GitHub>,
     config: Arc<ServerConfig>,
+    /// The key claim commits are authenticated with (see `instance::claim_key`).
+    claim_key: Vec<u8>,
     /// Every secret value the config names, redacted from every run's and plan's output.
     held: Arc<Vec<Vec<u8>>>,
     token: Option<Secret>,
@@ -334,7 +336,15 @@ impl Executor {
         metrics: Metrics,
         dashboard: Dashboard,
     ) -> Self {
+        let claim_secret = config
+            .note_signing_key
+            .iter()
+            .chain(config.webhook_secrets.first())
+            .find_map(|r| r.resolve().ok());
         Executor {
+            claim_key: claim_secret
+                .map(|s| super::instance::claim_key(s.expose().as_bytes()))
+                .unwrap_or_default(),
             held: Arc::new(config.held_secret_values()),
             instance: super::instance::instance_id(&config.data_dir),
             renderer: Renderer::new(config.templates_dir.clone()),
@@ -1023,8 +1033,20 @@ impl Executor {
         };
         // The claim shows on the merge commit at once, in a status only prgate can post and
         // nobody can delete: from now on no pass, replica or restart runs M again.
+        // Statuses are append-only: a post whose answer was lost is sent again freely.
         let (state, description) = run_status::running(&name);
-        self.status(repo, merge, state, &description).await?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.status(repo, merge, state, &description).await {
+                Ok(()) => break,
+                Err(ExecError::GitHub(e)) if e.is_ambiguous() && tries < 4 => {
+                    tracing::warn!(%repo, %merge, error = %e, "the running status got no clear answer; posting it again");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         // An operator's re-run is their decision, and the record says so.
         let operator = match (mode, &local.existing) {
             (Mode::Operator, Some(rec)) => {
@@ -1729,8 +1751,15 @@ impl Executor {
             Mode::Automatic => format!("refs/prgate/claims/{merge}"),
             Mode::Operator => format!("refs/prgate/claims/{merge}-operator-{}", &id[..12]),
         };
+        let auth = super::instance::claim_auth(
+            &self.claim_key,
+            &repo.to_string(),
+            merge.as_str(),
+            &self.instance,
+            &id,
+        );
         let message = format!(
-            "prgate claim of {merge}\n\nclaim-id: {id}\n{}\n",
+            "prgate claim of {merge}\n\nclaim-id: {id}\n{}\nclaim-auth: {auth}\n",
             super::instance::claim_line(&self.instance)
         );
         let ours = self
@@ -1758,6 +1787,21 @@ impl Executor {
         match existing {
             Some(target) if target == ours.as_str() => Ok(Claim::Ours),
             Some(target) if self.claims_merge(repo, &target, merge).await? => {
+                // prgate's own claim, by its authentication code: this instance's from an
+                // earlier attempt that ended before its `running` status (nothing ran: `consider`
+                // found no claim in the statuses) is resumed; another instance's is its.
+                if let Some(instance) = self.prgates_claim(repo, &target, merge).await? {
+                    let running_here = self
+                        .running
+                        .lock()
+                        .map(|r| r.contains_key(merge))
+                        .unwrap_or(true);
+                    if instance == self.instance && !running_here {
+                        tracing::info!(%repo, %merge, "resuming this instance's own claim of an attempt that ended before anything ran");
+                        return Ok(Claim::Ours);
+                    }
+                    return Ok(Claim::Elsewhere);
+                }
                 // Another replica claimed it moments ago, or a writer made it: the claimer
                 // posts its `running` status right after the claim.
                 for wait in [0u64, 1, 2] {
@@ -1793,6 +1837,36 @@ impl Executor {
                 }))
             }
         }
+    }
+
+    /// The instance that made the claim commit `target`, when its authentication code shows it
+    /// is prgate's own; `None` for anything else (a writer's claim, an old unauthenticated one).
+    async fn prgates_claim(
+        &self,
+        repo: &RepoName,
+        target: &str,
+        merge: &CommitSha,
+    ) -> Result<Option<String>, ExecError> {
+        if self.claim_key.is_empty() || target == merge.as_str() {
+            return Ok(None);
+        }
+        let message = match self.gh.commit_message(repo, target).await {
+            Ok(m) => m,
+            Err(e) if matches!(e.status(), Some(404 | 422)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some((id, instance, auth)) = super::instance::parse_claim(&message) else {
+            return Ok(None);
+        };
+        let want = super::instance::claim_auth(
+            &self.claim_key,
+            &repo.to_string(),
+            merge.as_str(),
+            &instance,
+            &id,
+        );
+        let genuine: bool = subtle::ConstantTimeEq::ct_eq(want.as_bytes(), auth.as_bytes()).into();
+        Ok(genuine.then_some(instance))
     }
 
     /// Whether `target`, the object a claim ref points to, claims `merge`: a claim commit whose

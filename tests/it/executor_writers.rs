@@ -565,3 +565,83 @@ async fn attack_a_forged_note_never_stops_an_approved_run() {
         w.shutdown().await;
     }
 }
+
+/// A bad day at the code host, step by step: the `running` status after the claim fails (so
+/// the attempt gives up before anything runs), and the next attempt's claim create gets a 502
+/// too and reads back the claim ref it made itself. The claim's authentication code shows it
+/// is prgate's own: the merge runs exactly once, and nothing is left blocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_running_status_never_turns_prgates_own_claim_into_a_foreign_one() {
+    let (w, merge) =
+        merged_by_hand("running-502", &[("firewall/rules.toml", "allow = [11]\n")]).await;
+    w.settle().await;
+    gate_done_with(&w, &merge).await;
+    let executor = fresh_executor(&w, "executor");
+    let (repo, sha) = (REPO.parse().unwrap(), merge.parse().unwrap());
+    // Every try of the running status fails before it reaches the code host (the status
+    // posts on the merge, not the reads of its statuses).
+    w.sim.inject_fault(&format!("/statuses/{merge}"), 502, 4);
+    let first = executor
+        .consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+        .await;
+    assert!(first.is_err(), "the attempt gives up: {first:?}");
+    assert!(w.runs().is_empty());
+    // The next attempt: its claim create is lost too; the ref it reads back is the claim the
+    // first attempt made.
+    w.sim.inject_fault("/git/refs", 502, 1);
+    let second = executor
+        .consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+        .await
+        .unwrap();
+    assert!(
+        matches!(second, prgate::executor::service::Considered::Ran { .. }),
+        "{second:?}"
+    );
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    // Another instance sees the claim as prgate's (not "a ref prgate did not create"), and
+    // runs nothing.
+    fresh_executor(&w, "replica").reconcile().await;
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    assert_eq!(w.execution_result(&merge).await.0, "success");
+    w.shutdown().await;
+}
+
+/// The `running` status reaches the code host but its answer is lost: statuses are
+/// append-only, so it is posted again, and the merge runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_the_running_status_is_posted_again() {
+    let (w, merge) =
+        merged_by_hand("running-lost", &[("firewall/rules.toml", "allow = [12]\n")]).await;
+    w.settle().await;
+    gate_done_with(&w, &merge).await;
+    w.sim
+        .inject_fault_after(&format!("/statuses/{merge}"), 502, 1);
+    let result = fresh_executor(&w, "executor")
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        "{result:?}"
+    );
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    assert_eq!(w.execution_result(&merge).await.0, "success");
+    w.shutdown().await;
+}
+
+/// Waits until the world's own gate (which has no executor defined) has said so on `merge`,
+/// so that its status post cannot take a fault meant for the executor under test.
+async fn gate_done_with(w: &World, merge: &str) {
+    for _ in 0..500 {
+        if w.status_in(merge, "prgate/execution").await.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
