@@ -802,6 +802,24 @@ impl Executor {
             tracing::warn!(%repo, %merge, "a note prgate's statuses do not back is on this merge; it is not prgate's record and does not stop the run");
         }
         if let Some(rec) = local.existing.as_ref().filter(|_| backed) {
+            // The run ended and its record says how, but the final status never reached the
+            // code host (a failed call after the run): post it now from the record, so that the
+            // merge does not show `running` for ever.
+            if history.first() == Some(&RunStatus::Running)
+                && !matches!(rec.outcome, Outcome::Interrupted)
+                && !self
+                    .running
+                    .lock()
+                    .map(|r| r.contains_key(merge))
+                    .unwrap_or(true)
+            {
+                let detail = match rec.exit_code {
+                    Some(c) => format!(" with exit code {c}"),
+                    None => format!(": {}", rec.refusal.clone().unwrap_or_default()),
+                };
+                let (state, description) = run_status::ended(&rec.executor, rec.outcome, &detail);
+                self.status(repo, merge, state, &description).await?;
+            }
             let rerunnable = matches!(
                 rec.outcome,
                 Outcome::Interrupted

@@ -645,3 +645,66 @@ async fn gate_done_with(w: &World, merge: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Every step of an execution, failed once before it reaches the code host and with its answer
+/// lost once after: the merge runs exactly once (or is reported `interrupted`, with its
+/// recovery), nothing is left blocked, and the final status is the run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_survives_a_failed_call_and_a_lost_answer() {
+    // (what, the path the step calls); the merge's SHA stands for `{m}`, the PR's number for `{n}`.
+    let steps = [
+        ("verification: the PR", "/pulls/{n}"),
+        ("verification: its reviews", "/pulls/{n}/reviews"),
+        ("the claim commit", "/git/commits"),
+        ("the claim ref", "/git/refs"),
+        ("the statuses on M", "/statuses/{m}"),
+        ("the note push", "git-receive-pack"),
+        ("the comment", "/issues/{n}/comments"),
+    ];
+    for (what, path) in steps {
+        for after in [false, true] {
+            let (w, merge) =
+                merged_by_hand("faulty", &[("firewall/rules.toml", "allow = [13]\n")]).await;
+            w.settle().await;
+            gate_done_with(&w, &merge).await;
+            let n = w.pull(1).await["number"].as_u64().unwrap_or(1);
+            let path = path.replace("{m}", &merge).replace("{n}", &n.to_string());
+            if after {
+                w.sim.inject_fault_after(&path, 502, 1);
+            } else {
+                w.sim.inject_fault(&path, 502, 1);
+            }
+            let executor = fresh_executor(&w, "executor");
+            let first = executor
+                .consider(
+                    &REPO.parse().unwrap(),
+                    &merge.parse().unwrap(),
+                    prgate::executor::service::Mode::Automatic,
+                )
+                .await;
+            // Whatever the first attempt made of it, the next passes finish the job.
+            executor.reconcile().await;
+            executor.reconcile().await;
+            let runs = w.runs().iter().filter(|r| **r == merge).count();
+            let (state, description) = w.execution_result(&merge).await;
+            let case = format!(
+                "{what} ({}): first {first:?}",
+                if after { "answer lost" } else { "failed" }
+            );
+            assert!(
+                !description.starts_with("execution blocked"),
+                "{case}: {description}"
+            );
+            if description.starts_with("interrupted: ") {
+                assert!(runs <= 1, "{case}: ran {runs} times");
+            } else {
+                assert_eq!(
+                    (state.as_str(), runs),
+                    ("success", 1),
+                    "{case}: {description}"
+                );
+            }
+            w.shutdown().await;
+        }
+    }
+}

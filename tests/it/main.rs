@@ -8,6 +8,7 @@ mod sim_support;
 
 mod agent_loop;
 mod audit_history;
+mod chaos;
 mod cli_help;
 mod cli_props;
 mod demo;
