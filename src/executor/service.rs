@@ -920,10 +920,9 @@ impl Executor {
                 .await;
         }
         // 4. No unapproved content rides along: what M runs with must itself be approved. An
-        // earlier merge without a record here whose run prgate's own statuses show ended (run by
-        // another replica, its note not taken: without a signing key a fetched note proves
-        // nothing) counts as approved; one still running, or never claimed, is waited for, so
-        // that merges run in order.
+        // earlier merge without a record here counts as approved when prgate's statuses show it
+        // ran, or show it stuck and it verifies now (see `approved_earlier`); one still running,
+        // or not yet considered, is waited for, so that merges run in order.
         drop(mirror);
         let mut spot = SpotChecks::default();
         let carried = loop {
@@ -934,7 +933,7 @@ impl Executor {
             drop(mirror);
             match found {
                 Carried::Pending { commit } if spot.approved.len() < MAX_SPOT_CHECKS => {
-                    if self.ran_by_prgate(repo, commit).await? {
+                    if self.approved_earlier(repo, commit).await? {
                         spot.approved.insert(commit);
                     } else {
                         break Carried::Pending { commit };
@@ -1571,15 +1570,52 @@ impl Executor {
         check_carried(mirror, m, &governs, &has_valid_record, &awaiting_record)
     }
 
-    /// Whether prgate's own statuses on `commit` show a run of it that ended: prgate ran it
-    /// only after verifying it, so its content was approved.
-    async fn ran_by_prgate(&self, repo: &RepoName, commit: Oid) -> Result<bool, ExecError> {
+    /// Whether an earlier merge `commit` without a record counts as approved content for a
+    /// later merge's step 4: prgate's own statuses show a run of it that ended (prgate ran it
+    /// only after verifying it), or show it stuck ("execution blocked": a ref or a
+    /// configuration problem that waits for an operator) and it verifies now as approved, so
+    /// that one stuck merge never holds back the ones after it. One still running, or not yet
+    /// considered, is waited for: merges of one rule run in order.
+    async fn approved_earlier(&self, repo: &RepoName, commit: Oid) -> Result<bool, ExecError> {
         let sha: CommitSha = commit
             .to_string()
             .parse()
             .map_err(|_| ExecError::Other(format!("{commit} is not a commit id")))?;
         let history = self.own_statuses(repo, &sha).await?;
-        Ok(history.iter().any(|s| matches!(s, RunStatus::Ended(_))))
+        if history.iter().any(|s| matches!(s, RunStatus::Ended(_))) {
+            return Ok(true);
+        }
+        if history.first() != Some(&RunStatus::Blocked) {
+            return Ok(false);
+        }
+        let gerr = Self::git_err(repo);
+        let local = {
+            let mirror = self.local_mirror(repo).await?;
+            read_local(&mirror, commit, repo).map_err(&gerr)?
+        };
+        let Some(local) = local else {
+            return Ok(false);
+        };
+        let Ok(policy) = policy::parse_policy(POLICY_PATH, &local.policy_text) else {
+            return Ok(false);
+        };
+        let policy = policy::links::govern_links(
+            &policy::govern_programs(&policy, &self.config.program_paths()),
+            &local.links,
+        );
+        let verified = match self.verify(repo, &sha, policy, &local).await? {
+            Ok(v) => v,
+            Err((_, reason)) => {
+                tracing::info!(%repo, merge = %sha, %reason, "a stuck earlier merge does not verify; later merges wait for it");
+                return Ok(false);
+            }
+        };
+        let mirror = self.local_mirror(repo).await?;
+        let h = Oid::from_str(verified.note.head.as_str()).map_err(&gerr)?;
+        Ok(matches!(
+            check_content(&mirror, commit, h),
+            Ok(Equivalence::Equivalent { .. })
+        ))
     }
 
     /// "direct push by root", "force push by root", "merged by alice": who brought `commit`

@@ -708,3 +708,57 @@ async fn every_step_survives_a_failed_call_and_a_lost_answer() {
         }
     }
 }
+
+/// One approved merge is stuck (here: the process that took it has no `firewall` executor,
+/// so it waits for an operator, named in its status). The next approved merge of the same rule
+/// is not held back by it: the stuck one verifies as approved on the spot, so its content
+/// counts as approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stuck_merge_does_not_hold_back_the_next() {
+    let w = World::start_with(POLICY, &["main"]).await;
+    let merged = |branch: &'static str, file: &'static str| {
+        let w = &w;
+        async move {
+            w.commit_and_push(
+                branch,
+                &[(file, "allow = [14]\n")],
+                "ops-agent[bot]",
+                "ops-agent[bot]",
+                "x",
+            );
+            let n = w.open_pr(AGENT, branch, "main", branch).await;
+            w.settle().await;
+            w.approve("alice-token", n).await;
+            w.settle().await;
+            let merge = w.pull(n).await["merge_commit_sha"]
+                .as_str()
+                .expect("merged by prgate")
+                .to_string();
+            gate_done_with(w, &merge).await;
+            merge
+        }
+    };
+    let first = merged("stuck-1", "firewall/a.toml").await;
+    let (state, description) = w.status_in(&first, "prgate/execution").await.unwrap();
+    assert_eq!(state, "error", "{description}");
+    assert!(
+        description.starts_with("execution blocked: executor firewall is not defined"),
+        "{description}"
+    );
+    let second = merged("stuck-2", "firewall/b.toml").await;
+    let executor = fresh_executor(&w, "executor");
+    let next = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &second.parse().unwrap(),
+            prgate::executor::service::Mode::Automatic,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(next, prgate::executor::service::Considered::Ran { .. }),
+        "the stuck merge held back the next: {next:?}"
+    );
+    assert_eq!(w.runs(), vec![second.clone()]);
+    w.shutdown().await;
+}
