@@ -306,6 +306,8 @@ fn build_command(
         Isolation::Off => None,
         Isolation::Sandboxed(rules) => {
             let private = private.ok_or("prgate: the checkout's path has no final name\n")?;
+            // Fresh for each run: nothing an earlier run of the same checkout left is seen.
+            let _ = std::fs::remove_dir_all(private);
             std::fs::create_dir_all(private).map_err(|e| {
                 format!(
                     "prgate: cannot create the run's temporary folder {}: {e}\n",
