@@ -759,11 +759,8 @@ impl Executor {
         let Some(local) = read_local(&mirror, m, repo).map_err(&gerr)? else {
             return Ok(Considered::NotGoverned);
         };
-        let policy = match policy::parse_policy(POLICY_PATH, &local.policy_text) {
-            Ok(p) => policy::links::govern_links(
-                &policy::govern_programs(&p, &self.config.program_paths()),
-                &local.links,
-            ),
+        let policy = match self.governing_policy(&local) {
+            Ok(p) => p,
             Err(e) => {
                 let reason = format!("the policy at the merge's first parent is invalid: {e}");
                 return self.cannot_act(repo, merge, None, &reason).await;
@@ -1596,13 +1593,9 @@ impl Executor {
         let Some(local) = local else {
             return Ok(false);
         };
-        let Ok(policy) = policy::parse_policy(POLICY_PATH, &local.policy_text) else {
+        let Ok(policy) = self.governing_policy(&local) else {
             return Ok(false);
         };
-        let policy = policy::links::govern_links(
-            &policy::govern_programs(&policy, &self.config.program_paths()),
-            &local.links,
-        );
         let verified = match self.verify(repo, &sha, policy, &local).await? {
             Ok(v) => v,
             Err((_, reason)) => {
@@ -2251,6 +2244,37 @@ impl Executor {
         self.record(&mirror, &clone_url, m, &note, token.as_ref())
     }
 
+    /// The policy at M's first parent as decisions use it: each executor's program paths and
+    /// each governed symlink's target governed by the rules that reach them.
+    fn governing_policy(
+        &self,
+        local: &LocalFacts,
+    ) -> Result<crate::config::RepoPolicy, crate::config::ConfigError> {
+        let p = policy::parse_policy(POLICY_PATH, &local.policy_text)?;
+        Ok(policy::links::govern_links(
+            &policy::govern_programs(&p, &self.config.program_paths()),
+            &local.links,
+        ))
+    }
+
+    /// The dashboard's line for a merge that did not run, and why.
+    fn show_refused(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        executor: Option<&str>,
+        reason: &str,
+    ) {
+        self.dashboard.record_execution(
+            repo,
+            merge,
+            executor.unwrap_or(""),
+            Outcome::Refused.as_str(),
+            Utc::now(),
+        );
+        self.dashboard.record_execution_reason(repo, merge, reason);
+    }
+
     /// prgate cannot act on the merge for a reason of its own configuration (no such executor,
     /// several executors, a policy it cannot read): an `error`, not a refusal, and not durable —
     /// the merge is considered again once the configuration is fixed.
@@ -2262,14 +2286,7 @@ impl Executor {
         reason: &str,
     ) -> Result<Considered, ExecError> {
         tracing::warn!(%repo, %merge, %reason, "execution blocked");
-        self.dashboard.record_execution(
-            repo,
-            merge,
-            executor.unwrap_or(""),
-            Outcome::Refused.as_str(),
-            Utc::now(),
-        );
-        self.dashboard.record_execution_reason(repo, merge, reason);
+        self.show_refused(repo, merge, executor, reason);
         let (state, description) = run_status::blocked(reason);
         self.status(repo, merge, state, &description).await?;
         self.metrics.execution("blocked");
@@ -2287,14 +2304,7 @@ impl Executor {
         reason: &str,
     ) -> Result<Considered, ExecError> {
         tracing::warn!(%repo, %merge, %reason, "execution refused");
-        self.dashboard.record_execution(
-            repo,
-            merge,
-            executor.unwrap_or(""),
-            Outcome::Refused.as_str(),
-            Utc::now(),
-        );
-        self.dashboard.record_execution_reason(repo, merge, reason);
+        self.show_refused(repo, merge, executor, reason);
         if let Some(pull) = pull {
             self.record_refusal(repo, merge, pull, executor, reason)
                 .await?;
