@@ -192,6 +192,11 @@ pub struct Transport {
     octo: Octocrab,
     app: Option<AppAuth>,
     api_url: String,
+    /// The REST API's path under the host (`/api/v3` on GitHub Enterprise Server, empty on
+    /// github.com): octocrab is given the host alone, so that GraphQL can live elsewhere.
+    rest_prefix: String,
+    /// Where GraphQL lives, derived from the API URL (see [`graphql_path_for`]).
+    graphql_path: String,
     options: ClientOptions,
     metrics: Metrics,
     etags: Mutex<EtagCache>,
@@ -231,13 +236,16 @@ impl Transport {
         };
         // octocrab panics inside its service on some URLs it accepted (no host, odd
         // schemes): it only ever sees one that parsed as http(s) with a host.
-        parse_api_url(&api_url).map_err(|message| GitHubError::Setup {
+        let parsed = parse_api_url(&api_url).map_err(|message| GitHubError::Setup {
             api_url: api_url.clone(),
             context: "the API address".into(),
             source: message.into(),
         })?;
+        let rest_prefix = parsed.path().trim_end_matches('/').to_string();
+        let graphql_path = graphql_path_for(&rest_prefix);
+        let origin = parsed.origin().ascii_serialization();
         let mut builder = Octocrab::builder()
-            .base_uri(api_url.as_str())
+            .base_uri(origin.as_str())
             .map_err(|e| setup_err("the API address", e))?
             // We own the retries (bounded, with backoff) so that octocrab does not add its own.
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
@@ -272,6 +280,8 @@ impl Transport {
             octo,
             app,
             api_url,
+            rest_prefix,
+            graphql_path,
             options,
             metrics,
             etags: Mutex::new(EtagCache::new(
@@ -548,7 +558,13 @@ impl Transport {
         auth: Option<&HeaderValue>,
         budget: &str,
     ) -> Result<ApiResponse, GitHubError> {
-        let mut builder = http::Request::builder().method(method.clone()).uri(path);
+        // REST under the API URL's path; GraphQL where GitHub serves it for that URL.
+        let uri = if path == GRAPHQL_PATH {
+            self.graphql_path.clone()
+        } else {
+            format!("{}{path}", self.rest_prefix)
+        };
+        let mut builder = http::Request::builder().method(method.clone()).uri(uri);
         if let Some(auth) = auth {
             builder = builder.header(http::header::AUTHORIZATION, auth.clone());
         }
@@ -783,6 +799,19 @@ fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
 /// GitHub's GraphQL endpoint, relative to the API root.
 const GRAPHQL_PATH: &str = "/graphql";
 
+/// Where GraphQL lives for a REST API at `rest_prefix` (the API URL's path), as GitHub's own
+/// clients derive it (@octokit's replace a trailing `/api/v3` with `/api`): GitHub Enterprise
+/// Server serves REST under `https://HOST/api/v3` and GraphQL at `https://HOST/api/graphql`
+/// (GitHub's "Forming calls with GraphQL" for GHES); github.com and the simulator serve both at
+/// one root (`/graphql`).
+pub fn graphql_path_for(rest_prefix: &str) -> String {
+    let prefix = rest_prefix.trim_end_matches('/');
+    match prefix.strip_suffix("/api/v3") {
+        Some(host_prefix) => format!("{host_prefix}/api/graphql"),
+        None => format!("{prefix}{GRAPHQL_PATH}"),
+    }
+}
+
 /// A low-cardinality name for a path, for metrics: numbers, SHAs and names become `{}`.
 fn endpoint_template(path: &str) -> String {
     let path = path.split('?').next().unwrap_or(path);
@@ -889,6 +918,50 @@ mod tests {
             endpoint_template("/orgs/acme/teams/netops/members"),
             "/orgs/{}/teams/{}/members"
         );
+    }
+
+    #[test]
+    fn graphql_lives_where_github_serves_it_for_the_api_url() {
+        assert_eq!(graphql_path_for(""), "/graphql");
+        assert_eq!(graphql_path_for("/api/v3"), "/api/graphql");
+        assert_eq!(graphql_path_for("/api/v3/"), "/api/graphql");
+        assert_eq!(graphql_path_for("/github/api/v3"), "/github/api/graphql");
+        assert_eq!(graphql_path_for("/proxy"), "/proxy/graphql");
+    }
+
+    /// A GHES-shaped server: REST answers only under `/api/v3`, GraphQL only at `/api/graphql`.
+    #[tokio::test]
+    async fn a_ghes_api_url_sends_rest_under_it_and_graphql_to_api_graphql() {
+        use axum::routing::{get, post};
+        let app = axum::Router::new()
+            .route(
+                "/api/v3/user",
+                get(|| async { axum::Json(serde_json::json!({"login": "prgate", "id": 1})) }),
+            )
+            .route(
+                "/api/graphql",
+                post(|| async { axum::Json(serde_json::json!({"data": {"ok": true}})) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let transport = Transport::new(
+            &format!("http://{addr}/api/v3"),
+            None,
+            ClientOptions::default(),
+            Metrics::new(),
+        )
+        .unwrap();
+        let user = transport.get("/user").await.unwrap();
+        assert_eq!(user.status, 200);
+        let repo: RepoName = "acme/infra".parse().unwrap();
+        let answer = transport
+            .graphql(&repo, &serde_json::json!({"query": "{ ok }"}))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200);
     }
 
     /// A refused connection keeps hyper's cause chain: the log line says which host refused
