@@ -209,6 +209,8 @@ pub async fn start_with_clock(
         .as_ref()
         .map(crate::record::signing::resolve_signing_key)
         .transpose()?;
+    // The service owns data_dir: a lock file in its mirrors is one a killed process left.
+    crate::git::mirror::clear_stale_locks(&config.data_dir.join("mirrors"));
     let mut executor = Executor::new(
         Arc::new(config.clone()),
         gh.clone(),

@@ -31,6 +31,27 @@ const MIRROR_REFSPECS: [&str; 3] = [
     "+refs/pull/*/head:refs/pull/*/head",
 ];
 
+/// Removes the lock files a process killed in the middle of a git write left under `dir` (a
+/// ref, `packed-refs`, the config, a notes update): git refuses every later write while one
+/// is there, so a `kill -9` during a fetch would stop the executor for good. Called by `serve`
+/// at start only: the service owns its data directory (README), so no lock there is live.
+pub fn clear_stale_locks(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => clear_stale_locks(&path),
+            Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "lock") => {
+                tracing::warn!(path = %path.display(), "removing a lock file a killed process left");
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Opens the bare mirror at `dir` (creating it on first use) and fetches `clone_url` into it.
 pub fn sync_mirror(
     dir: &Path,
@@ -60,4 +81,21 @@ pub fn sync_mirror(
             })?;
     }
     Ok(repo)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_killed_processs_lock_files_are_cleared_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let refs = dir.path().join("acme/infra.git/refs/heads");
+        std::fs::create_dir_all(&refs).unwrap();
+        std::fs::write(refs.join("main.lock"), "x").unwrap();
+        std::fs::write(refs.join("main"), "sha").unwrap();
+        std::fs::write(dir.path().join("acme/infra.git/packed-refs.lock"), "").unwrap();
+        super::clear_stale_locks(dir.path());
+        assert!(!refs.join("main.lock").exists());
+        assert!(!dir.path().join("acme/infra.git/packed-refs.lock").exists());
+        assert!(refs.join("main").exists());
+    }
 }
