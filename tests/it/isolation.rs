@@ -82,15 +82,7 @@ fn gate_secrets() -> Vec<String> {
 async fn assert_nothing_leaked(w: &World, n: u64, head: &str) {
     let comments = w.comments_text(n).await;
     let status = w.approval(head).await.map(|s| s.1).unwrap_or_default();
-    let page = w
-        .http
-        .get(format!("{}/pulls/acme/infra/{n}", w.gate().admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = w.admin_page(&format!("/pulls/acme/infra/{n}")).await;
     for secret in gate_secrets() {
         for (what, text) in [
             ("comments", &comments),
@@ -605,15 +597,7 @@ async fn the_page_shows_the_whole_plan_the_comment_clips() {
         !comments.contains("# the last line"),
         "the comment was not clipped"
     );
-    let page = w
-        .http
-        .get(format!("{}/pulls/acme/infra/{n}", w.gate().admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = w.admin_page(&format!("/pulls/acme/infra/{n}")).await;
     assert!(
         page.contains("# line 01999 of the rules"),
         "the page clipped the plan"

@@ -372,6 +372,18 @@ impl World {
         self.gate.as_ref().unwrap()
     }
 
+    /// A page of the gate's admin listener (`/`, `/pulls/acme/infra/7`, `/metrics`), as text.
+    pub async fn admin_page(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.gate().admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn wait_ready(&self) {
         let url = format!("{}/readyz", self.gate().url());
         for _ in 0..200 {
