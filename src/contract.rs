@@ -171,7 +171,7 @@ pub enum CancelOutput {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ExecuteOutput {
-    Considered(crate::executor::service::Considered),
+    Considered(crate::executor::Considered),
     Cancel(CancelOutput),
 }
 

@@ -620,7 +620,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
 
     // 10. The operator reverts the hand change; `prgate execute` plans again and applies.
     std::fs::write(production.join("firewall.toml"), "allow = [22, 443]\n").map_err(step_err)?;
-    let operator = crate::executor::service::Executor::new(
+    let operator = crate::executor::Executor::new(
         std::sync::Arc::new(operator_config),
         std::sync::Arc::new(client("demo-prgate-token")?),
         Some(Secret::new("demo-prgate-token")),
@@ -629,7 +629,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
     )
     .with_signing_key(signing_key.clone());
     let rerun = std::sync::Arc::new(operator)
-        .consider(&repo, &merge2, crate::executor::service::Mode::Operator)
+        .consider(&repo, &merge2, crate::executor::Mode::Operator)
         .await
         .map_err(step_err)?;
     let production_after_rerun =
@@ -733,7 +733,7 @@ async fn plan_comment_of(
             .into_iter()
             .rev()
             .map(|c| c.body)
-            .find(|b| b.starts_with(crate::executor::service::PLAN_MARKER))
+            .find(|b| b.starts_with(crate::executor::plan_marker::PLAN_MARKER))
     })
     .await
     .ok_or_else(|| step_err(format!("no plan comment on PR #{pull}")))

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, GithubConfig, Secret, ServerConfig};
 use crate::dashboard::Dashboard;
-use crate::executor::service::Executor;
+use crate::executor::Executor;
 use crate::gate::Gate;
 use crate::github::{ClientOptions, Credentials, GitHub, GitHubError};
 use crate::listener::{ListenerLimits, connections_within};

@@ -55,7 +55,7 @@ pub async fn run(
     cancel: bool,
     json: bool,
 ) -> ExitCode {
-    use prgate::executor::service::{Considered, Executor, HOLD_LABEL, Mode};
+    use prgate::executor::{Considered, Executor, HOLD_LABEL, Mode};
     let metrics = prgate::metrics::Metrics::new();
     let (gh, token) =
         match prgate::serve::github_client(&config.github, Default::default(), metrics.clone()) {

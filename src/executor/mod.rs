@@ -1,20 +1,42 @@
-//! The post-merge executor: re-verifies that a merge commit carries exactly the approved
-//! content, runs the configured action once in a fresh checkout with its secrets released only
-//! then, and records the result as a note in git. The pieces here are local (git and processes);
-//! the code host side (finding the PR, claiming the merge) is wired in by the gate.
-
+//! The post-merge executor: for a commit M on a governed branch it re-verifies the approval on
+//! its own (never trusting statuses or notes a writer can forge), claims M at most once, runs
+//! the configured action once in a fresh, sandboxed checkout, and records the outcome as a
+//! signed note, a `prgate/execution` status and a PR comment.
 //!
-//! The record's format and checks are `crate::record`'s; the git plumbing (mirror, checkout,
-//! history walk, notes I/O) is `crate::git`'s.
+//! The decision is one pure function, [`decide::decide`], over the facts gathered so far; the
+//! files around it do the I/O, one job each: `consider` (gathers what the decision asks for and
+//! carries out its step), `verify` (steps 1 to 4), `plan_check`, `claim`, `apply` (the run),
+//! `report` (records, statuses, comments, refusals), `ledger` (prgate's own statuses),
+//! `mirror`, `local` (what the mirror says) and `reconcile` (what brings merges here).
+//! The record's format and checks are `crate::record`'s; the git plumbing is `crate::git`'s.
 
+mod apply;
 pub mod blocking;
 mod carried;
+mod claim;
+mod consider;
+mod considered;
+pub(crate) mod decide;
+mod engine;
+mod error;
 pub mod git_env;
 mod instance;
+mod ledger;
+mod local;
+mod mirror;
 pub(crate) mod plan;
+mod plan_check;
+pub(crate) mod plan_marker;
+mod reconcile;
 pub mod redact;
+pub(crate) mod refusal;
+mod report;
 pub(crate) mod run;
 mod run_status;
 pub mod sandbox;
-pub mod service;
+mod verify;
+
+pub use considered::{Considered, HOLD_LABEL, Mode};
+pub use engine::Executor;
+pub use error::ExecError;
 pub use run::{RunResult, RunSpec, run_executor};

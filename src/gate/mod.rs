@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServerConfig;
 use crate::dashboard::Dashboard;
-use crate::executor::service::Executor;
+use crate::executor::Executor;
 use crate::github::facts::GatherError;
 use crate::github::{GitHub, GitHubError};
 use crate::metrics::Metrics;

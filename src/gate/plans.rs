@@ -17,7 +17,7 @@ use crate::config::ServerConfig;
 use crate::dashboard::PlanView;
 use crate::executor::blocking::off_runtime;
 use crate::executor::plan::PlanRun;
-use crate::executor::service::{parse_plan_marker, plan_marker};
+use crate::executor::plan_marker::{parse_plan_marker, plan_marker};
 use crate::github::facts::truncate_chars;
 use crate::policy::{ApprovalDecision, PlanFact};
 use crate::record::note::PlanDigest;

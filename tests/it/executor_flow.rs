@@ -154,14 +154,14 @@ async fn an_admin_merge_past_protection_without_approval_is_refused() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
         matches!(
             again,
-            prgate::executor::service::Considered::AlreadyRecorded {
+            prgate::executor::Considered::AlreadyRecorded {
                 outcome: prgate::record::note::Outcome::Refused,
                 ..
             }
@@ -210,15 +210,12 @@ async fn a_copied_refusal_marker_does_not_silence_the_refusal_comment() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
-        matches!(
-            considered,
-            prgate::executor::service::Considered::Refused { .. }
-        ),
+        matches!(considered, prgate::executor::Considered::Refused { .. }),
         "{considered:?}"
     );
     let (_, v) = w
@@ -358,14 +355,14 @@ async fn the_same_push_twice_and_two_racing_workers_run_it_once() {
         for wk in &workers {
             let (wk, repo, merge) = (wk.clone(), repo.clone(), merge.clone());
             tasks.push(tokio::spawn(async move {
-                wk.consider(&repo, &merge, prgate::executor::service::Mode::Automatic)
+                wk.consider(&repo, &merge, prgate::executor::Mode::Automatic)
                     .await
             }));
         }
     }
     let mut ran = 0;
     for t in tasks {
-        if let Ok(Ok(prgate::executor::service::Considered::Ran { .. })) = t.await {
+        if let Ok(Ok(prgate::executor::Considered::Ran { .. })) = t.await {
             ran += 1;
         }
     }

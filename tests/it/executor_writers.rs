@@ -98,14 +98,14 @@ async fn a_writer_deleting_claims_and_notes_never_makes_a_merge_run_twice() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
         matches!(
             again,
-            prgate::executor::service::Considered::AlreadyRecorded {
+            prgate::executor::Considered::AlreadyRecorded {
                 outcome: prgate::record::note::Outcome::Succeeded,
                 ..
             }
@@ -188,14 +188,14 @@ async fn a_rolled_back_provisional_note_never_leads_to_a_second_run() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Operator,
+            prgate::executor::Mode::Operator,
         )
         .await
         .unwrap();
     assert!(
         matches!(
             result,
-            prgate::executor::service::Considered::AlreadyRecorded {
+            prgate::executor::Considered::AlreadyRecorded {
                 outcome: prgate::record::note::Outcome::Succeeded,
                 ..
             }
@@ -301,12 +301,12 @@ async fn a_claim_whose_answer_was_lost_is_read_back_as_ours_and_runs_once() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
-        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        matches!(result, prgate::executor::Considered::Ran { .. }),
         "{result:?}"
     );
     assert_eq!(w.runs(), vec![merge.clone()]);
@@ -338,12 +338,12 @@ async fn a_claim_whose_answer_was_lost_is_read_back_as_ours_and_runs_once() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
-        !matches!(again, prgate::executor::service::Considered::Ran { .. }),
+        !matches!(again, prgate::executor::Considered::Ran { .. }),
         "{again:?}"
     );
     assert_eq!(w.runs(), vec![merge]);
@@ -361,12 +361,12 @@ async fn a_claim_a_writer_made_first_is_reported_and_an_operator_recovers() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     match result {
-        prgate::executor::service::Considered::Blocked { reason } => {
+        prgate::executor::Considered::Blocked { reason } => {
             assert!(reason.contains(&claim), "{reason}")
         }
         other => panic!("a claim prgate did not make must be reported: {other:?}"),
@@ -379,12 +379,12 @@ async fn a_claim_a_writer_made_first_is_reported_and_an_operator_recovers() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Operator,
+            prgate::executor::Mode::Operator,
         )
         .await
         .unwrap();
     assert!(
-        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        matches!(result, prgate::executor::Considered::Ran { .. }),
         "{result:?}"
     );
     assert_eq!(w.runs(), vec![merge]);
@@ -462,7 +462,7 @@ async fn another_replicas_running_claim_is_not_called_interrupted() {
     let running = {
         let (a, repo, sha) = (a.clone(), repo.clone(), sha.clone());
         tokio::spawn(async move {
-            a.consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+            a.consider(&repo, &sha, prgate::executor::Mode::Automatic)
                 .await
         })
     };
@@ -482,7 +482,7 @@ async fn another_replicas_running_claim_is_not_called_interrupted() {
     assert_eq!(state, "pending", "{description}");
     let result = running.await.unwrap().unwrap();
     assert!(
-        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        matches!(result, prgate::executor::Considered::Ran { .. }),
         "{result:?}"
     );
     let (state, description) = w.execution_result(&merge).await;
@@ -582,7 +582,7 @@ async fn a_failed_running_status_never_turns_prgates_own_claim_into_a_foreign_on
     // posts on the merge, not the reads of its statuses).
     w.sim.inject_fault(&format!("/statuses/{merge}"), 502, 4);
     let first = executor
-        .consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+        .consider(&repo, &sha, prgate::executor::Mode::Automatic)
         .await;
     assert!(first.is_err(), "the attempt gives up: {first:?}");
     assert!(w.runs().is_empty());
@@ -590,11 +590,11 @@ async fn a_failed_running_status_never_turns_prgates_own_claim_into_a_foreign_on
     // first attempt made.
     w.sim.inject_fault("/git/refs", 502, 1);
     let second = executor
-        .consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+        .consider(&repo, &sha, prgate::executor::Mode::Automatic)
         .await
         .unwrap();
     assert!(
-        matches!(second, prgate::executor::service::Considered::Ran { .. }),
+        matches!(second, prgate::executor::Considered::Ran { .. }),
         "{second:?}"
     );
     assert_eq!(w.runs(), vec![merge.clone()]);
@@ -622,12 +622,12 @@ async fn a_lost_answer_to_the_running_status_is_posted_again() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
-        matches!(result, prgate::executor::service::Considered::Ran { .. }),
+        matches!(result, prgate::executor::Considered::Ran { .. }),
         "{result:?}"
     );
     assert_eq!(w.runs(), vec![merge.clone()]);
@@ -679,7 +679,7 @@ async fn every_step_survives_a_failed_call_and_a_lost_answer() {
                 .consider(
                     &REPO.parse().unwrap(),
                     &merge.parse().unwrap(),
-                    prgate::executor::service::Mode::Automatic,
+                    prgate::executor::Mode::Automatic,
                 )
                 .await;
             // Whatever the first attempt made of it, the next passes finish the job.
@@ -751,12 +751,12 @@ async fn one_stuck_merge_does_not_hold_back_the_next() {
         .consider(
             &REPO.parse().unwrap(),
             &second.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
-        matches!(next, prgate::executor::service::Considered::Ran { .. }),
+        matches!(next, prgate::executor::Considered::Ran { .. }),
         "the stuck merge held back the next: {next:?}"
     );
     assert_eq!(w.runs(), vec![second.clone()]);

@@ -196,14 +196,14 @@ async fn bypass_a_refused_admin_merge_is_never_laundered_by_a_late_approval() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Automatic,
+            prgate::executor::Mode::Automatic,
         )
         .await
         .unwrap();
     assert!(
         matches!(
             again,
-            prgate::executor::service::Considered::AlreadyRecorded {
+            prgate::executor::Considered::AlreadyRecorded {
                 outcome: prgate::record::note::Outcome::Refused,
                 ..
             }
@@ -215,13 +215,13 @@ async fn bypass_a_refused_admin_merge_is_never_laundered_by_a_late_approval() {
         .consider(
             &REPO.parse().unwrap(),
             &merge.parse().unwrap(),
-            prgate::executor::service::Mode::Operator,
+            prgate::executor::Mode::Operator,
         )
         .await
         .unwrap();
     match operator {
         // The executor saw the late approval and says why it does not count.
-        prgate::executor::service::Considered::Refused { reason } => assert!(
+        prgate::executor::Considered::Refused { reason } => assert!(
             reason.contains(
                 "not approved: alice's approval does not count: it was submitted after the merge"
             ),

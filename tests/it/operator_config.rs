@@ -231,7 +231,7 @@ async fn a_run_that_did_not_start_is_recoverable_and_a_finished_one_is_final() {
     let executor = fresh_executor(&w, "operator");
     let (repo, sha) = (REPO.parse().unwrap(), merge.parse().unwrap());
     let again = executor
-        .consider(&repo, &sha, prgate::executor::service::Mode::Automatic)
+        .consider(&repo, &sha, prgate::executor::Mode::Automatic)
         .await
         .unwrap();
     assert!(
@@ -244,14 +244,14 @@ async fn a_run_that_did_not_start_is_recoverable_and_a_finished_one_is_final() {
     // The operator fixes the cause and runs it.
     std::fs::write(&secret, kept).unwrap();
     let ran = executor
-        .consider(&repo, &sha, prgate::executor::service::Mode::Operator)
+        .consider(&repo, &sha, prgate::executor::Mode::Operator)
         .await
         .unwrap();
     assert_eq!(ran.describe(), "ran: succeeded (exit code 0)");
     assert_eq!(w.runs(), vec![merge.clone()]);
     // Finished: an operator cannot run it again, and cancelling says it is finished.
     let final_ = executor
-        .consider(&repo, &sha, prgate::executor::service::Mode::Operator)
+        .consider(&repo, &sha, prgate::executor::Mode::Operator)
         .await
         .unwrap();
     assert!(

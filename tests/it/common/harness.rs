@@ -942,10 +942,7 @@ impl World {
 
 /// An executor of its own (its own data dir, as another replica would have), pointed at the
 /// world's simulator.
-pub fn fresh_executor(
-    w: &World,
-    name: &str,
-) -> std::sync::Arc<prgate::executor::service::Executor> {
+pub fn fresh_executor(w: &World, name: &str) -> std::sync::Arc<prgate::executor::Executor> {
     let mut config = gate_config(&w.sim.api_url, &w.tmp.path().join(name), &["main"]);
     config.executors.insert(
         "firewall".into(),
@@ -961,7 +958,7 @@ pub fn fresh_executor(
         )
         .unwrap(),
     );
-    std::sync::Arc::new(prgate::executor::service::Executor::new(
+    std::sync::Arc::new(prgate::executor::Executor::new(
         std::sync::Arc::new(config),
         gh,
         Some(token),

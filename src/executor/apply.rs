@@ -1,0 +1,302 @@
+//! Running an approved merge once it is claimed: the `running` status, the provisional record,
+//! the fresh checkout, the command under its kill switch, the record and the final status.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use super::claim::Claim;
+use super::consider::Gathered;
+use super::considered::{Considered, HOLD_LABEL, Mode};
+use super::engine::{DEFAULT_TIMEOUT, Executor};
+use super::error::ExecError;
+use super::refusal::Refusal;
+use super::run::{RunSpec, run_executor};
+use super::run_status;
+use crate::git::worktree::checkout_fresh;
+use crate::record::note::{ExecutionRecord, Outcome, PlanDigest};
+use crate::types::{CommitSha, PullNumber, RepoName};
+
+/// Output kept in the record; the rest is hashed only.
+const OUTPUT_CAP: usize = 1024 * 1024;
+
+/// Marks a merge as running in this process while it lives (however the run ends).
+pub(super) struct RunningHere<'a> {
+    pub(super) running: &'a Mutex<HashMap<CommitSha, CancellationToken>>,
+    pub(super) merge: CommitSha,
+}
+
+impl Drop for RunningHere<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(&self.merge);
+        }
+    }
+}
+
+impl Executor {
+    /// The kill switch, before anything starts: the record says `held` and why, the status and
+    /// the PR say how to release it; nothing runs.
+    pub(super) async fn hold(
+        &self,
+        repo: &RepoName,
+        merge: &CommitSha,
+        g: &Gathered,
+        reason: String,
+    ) -> Result<Considered, ExecError> {
+        let verified = g
+            .verified
+            .as_ref()
+            .ok_or_else(|| ExecError::Other("a hold without a verified approval".into()))?;
+        let name = g.executor_name().unwrap_or_default();
+        let mut note = verified.note.clone();
+        note.execution = Some(ExecutionRecord::not_run(
+            name,
+            Outcome::Held,
+            Utc::now(),
+            Some(reason.clone()),
+        ));
+        let git_token = self.note_token(repo).await;
+        let mirror = self.local_mirror(repo).await?;
+        self.record(&mirror, &g.clone_url, g.m, &note, git_token.as_ref())?;
+        drop(mirror);
+        let (state, description) = run_status::held(&reason);
+        self.status(repo, merge, state, &description).await?;
+        self.comment(repo, PullNumber(verified.pull.number), &note, None)
+            .await;
+        self.metrics.execution("held");
+        Ok(Considered::Held { reason })
+    }
+
+    /// Step 5 on: claims M, runs it once in a fresh checkout, and records the outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn claim_and_run(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        merge: &CommitSha,
+        mode: Mode,
+        g: Gathered,
+        name: &str,
+        (approved_plan, ran_plan): (Option<PlanDigest>, Option<PlanDigest>),
+        replaces_foreign_note: bool,
+    ) -> Result<Considered, ExecError> {
+        let Some(mut verified) = g.verified.clone() else {
+            return Err(ExecError::Other("a run without a verified approval".into()));
+        };
+        let Some(exec) = g.exec.clone() else {
+            return Err(ExecError::Other(format!(
+                "a run of {name} without its configuration"
+            )));
+        };
+        if approved_plan.is_some() {
+            verified.note.plan = approved_plan;
+        }
+        let (m, clone_url, local) = (g.m, g.clone_url.clone(), &g.local);
+        let pull_number = PullNumber(verified.pull.number);
+        let mirror = self.local_mirror(repo).await?;
+
+        // One attempt per merge in this process, from before the claim until the record and the
+        // final status are written: a second consider of M here (a push and a reconciler pass at
+        // once) stops now, so that it never meets the first one's claim and takes it for an
+        // earlier attempt of its own; and this process's reconciler does not take its own claim,
+        // with no result yet, for an interrupted run.
+        let cancel = CancellationToken::new();
+        match self.running.lock() {
+            Ok(mut r) if !r.contains_key(merge) => {
+                r.insert(merge.clone(), cancel.clone());
+            }
+            _ => return Ok(Considered::ClaimedElsewhere),
+        }
+        let _running = RunningHere {
+            running: &self.running,
+            merge: merge.clone(),
+        };
+
+        // --- claim: at most once, atomically on the code host, and confirmed as prgate's ---
+        let tree = mirror
+            .find_commit(m)
+            .map_err(Self::git_err(repo))?
+            .tree_id()
+            .to_string();
+        match self.claim(repo, merge, &tree, mode).await? {
+            Claim::Ours => {}
+            Claim::Elsewhere => return Ok(Considered::ClaimedElsewhere),
+            Claim::Blocked(reason) => {
+                drop(mirror);
+                return self
+                    .report_refusal(repo, merge, &Refusal::ClaimBlocked(reason), &g)
+                    .await;
+            }
+        }
+        // The claim shows on the merge commit at once, in a status only prgate can post and
+        // nobody can delete: from now on no pass, replica or restart runs M again.
+        // Statuses are append-only: a post whose answer was lost is sent again freely.
+        let (state, description) = run_status::running(name);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.status(repo, merge, state, &description).await {
+                Ok(()) => break,
+                Err(ExecError::GitHub(e)) if e.is_ambiguous() && tries < 4 => {
+                    tracing::warn!(%repo, %merge, error = %e, "the running status got no clear answer; posting it again");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // An operator's re-run is their decision, and the record says so.
+        let operator = match (mode, &local.existing) {
+            (Mode::Operator, Some(rec)) => {
+                let who = self
+                    .gh
+                    .own_login()
+                    .await
+                    .unwrap_or_else(|_| "an operator".to_string());
+                Some(format!(
+                    "re-run by {who} with prgate execute after the record said {}",
+                    rec.outcome
+                ))
+            }
+            _ => None,
+        };
+        // A provisional record: if this process dies now, the note already says `interrupted`.
+        let mut note = verified.note.clone();
+        let started = Utc::now();
+        let mut provisional = ExecutionRecord::not_run(name, Outcome::Interrupted, started, None);
+        provisional.operator = operator.clone();
+        note.execution = Some(provisional);
+        let git_token = self.note_token(repo).await;
+        self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
+
+        // --- run ---
+        let workdir = self.config.data_dir.join("worktrees").join(merge.as_str());
+        // Whatever keeps the command from starting (a checkout that fails, a secret that does
+        // not resolve) is recorded as `not_started` with the reason: nothing ran, and an
+        // operator may run it again once the cause is fixed.
+        let prepared = checkout_fresh(&mirror, m, &workdir)
+            .map_err(|e| format!("cannot check out the merge: {e}"))
+            .and_then(|checkout| {
+                let env = crate::config::resolve_env(&exec.env);
+                match env {
+                    Ok(env) => Ok((checkout, env)),
+                    Err(reason) => {
+                        checkout.remove();
+                        Err(reason)
+                    }
+                }
+            });
+        drop(mirror);
+        let run = match prepared {
+            Err(reason) => {
+                tracing::warn!(%repo, %merge, %reason, "the execution did not start");
+                note.execution = Some(ExecutionRecord::not_run(
+                    name,
+                    Outcome::NotStarted,
+                    started,
+                    Some(reason),
+                ));
+                None
+            }
+            Ok((checkout, env)) => {
+                let approvers: Vec<String> = verified
+                    .note
+                    .approvals
+                    .iter()
+                    .map(|a| a.login.to_string())
+                    .collect();
+                let spec = RunSpec {
+                    argv: exec.command.clone(),
+                    workdir: checkout.work_tree.clone(),
+                    git_dir: Some(checkout.git_dir.clone()),
+                    env,
+                    context: vec![
+                        ("PRGATE_REPO".into(), repo.to_string()),
+                        ("PRGATE_PULL".into(), pull_number.to_string()),
+                        ("PRGATE_MERGE_SHA".into(), merge.to_string()),
+                        ("PRGATE_HEAD_SHA".into(), verified.note.head.to_string()),
+                        ("PRGATE_APPROVERS".into(), approvers.join(",")),
+                        ("PRGATE_CHANGED_FILES".into(), verified.changed.join("\n")),
+                    ],
+                    timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
+                    output_cap: OUTPUT_CAP,
+                    isolation: super::sandbox::Isolation::for_command(&exec, &checkout.objects),
+                    held: self.held.clone(),
+                };
+                let watcher = self.watch_hold_label(repo.clone(), pull_number, cancel.clone());
+                let result = run_executor(&spec, cancel.clone()).await;
+                watcher.abort();
+                note.execution = Some(ExecutionRecord::from_run(name, &result));
+                checkout.remove();
+                Some(result)
+            }
+        };
+        if let Some(rec) = note.execution.as_mut() {
+            rec.operator = operator;
+            rec.plan = ran_plan;
+        }
+
+        // --- record --- (the mirror was synced before the run; notes merge on push)
+        let mirror = self.local_mirror(repo).await?;
+        let git_token = self.note_token(repo).await;
+        self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
+        drop(mirror);
+        let outcome = note
+            .execution
+            .as_ref()
+            .map(|e| e.outcome)
+            .unwrap_or(Outcome::Failed);
+        let exit_code = note.execution.as_ref().and_then(|e| e.exit_code);
+        let detail = match exit_code {
+            Some(c) => format!(" with exit code {c}"),
+            None => format!(
+                ": {}",
+                note.execution
+                    .as_ref()
+                    .and_then(|e| e.refusal.clone())
+                    .unwrap_or_else(|| "it did not run".into())
+            ),
+        };
+        let (state, mut description) = run_status::ended(name, outcome, &detail);
+        if replaces_foreign_note {
+            description.push_str("; it replaced a note prgate did not write");
+        }
+        self.status(repo, merge, state, &description).await?;
+        self.comment(
+            repo,
+            pull_number,
+            &note,
+            run.as_ref().map(|r| r.output.as_str()),
+        )
+        .await;
+        self.metrics.execution(outcome.as_str());
+        self.dashboard
+            .record_execution(repo, merge, name, outcome.as_str(), Utc::now());
+        Ok(Considered::Ran { outcome, exit_code })
+    }
+
+    /// Cancels the run when the hold label appears on the PR while it runs.
+    pub(super) fn watch_hold_label(
+        &self,
+        repo: RepoName,
+        pull: PullNumber,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let gh = self.gh.clone();
+        let every = self.label_poll;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Ok(p) = gh.pull(&repo, pull).await
+                    && p.labels.iter().any(|l| l.name == HOLD_LABEL)
+                {
+                    tracing::warn!(%repo, %pull, "hold label added while running; cancelling");
+                    cancel.cancel();
+                    return;
+                }
+            }
+        })
+    }
+}
