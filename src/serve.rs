@@ -321,8 +321,9 @@ pub async fn start_with_clock(
     tasks.push(tokio::spawn(async move {
         let mut wait = Duration::from_millis(200);
         loop {
-            match ready_gate.self_login().await {
-                Ok(login) => {
+            match ready_gate.self_account().await {
+                Ok(me) => {
+                    let login = me.login().clone();
                     tracing::info!(%login, "connected to the code host");
                     ready.clear(readiness::CONNECTING);
                     return;

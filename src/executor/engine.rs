@@ -16,7 +16,7 @@ use crate::github::GitHub;
 use crate::metrics::Metrics;
 use crate::policy;
 use crate::render::Renderer;
-use crate::types::{CommitSha, Login, RepoName};
+use crate::types::{CommitSha, RepoName};
 
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Merges this process has settled, remembered so that a reconciler pass skips them; the
@@ -49,8 +49,6 @@ pub struct Executor {
     pub(super) label_poll: Duration,
     /// Signs every note this executor writes; `None` writes them unsigned.
     pub(super) signing_key: Option<Arc<SigningKey>>,
-    /// The account prgate acts as (its statuses are the runs' record).
-    pub(super) own_login: Mutex<Option<Login>>,
     /// This data_dir's instance id, written into its claims (see [`super::instance`]).
     pub(super) instance: String,
     /// Outputs of the plans run here, by digest (see [`PLAN_OUTPUTS`]).
@@ -89,7 +87,6 @@ impl Executor {
             mirror_lock: tokio::sync::Mutex::new(()),
             label_poll: Duration::from_secs(2),
             signing_key: None,
-            own_login: Mutex::new(None),
             plan_outputs: Mutex::new(lru::LruCache::new(PLAN_OUTPUTS)),
         }
     }

@@ -8,19 +8,12 @@ use super::error::ExecError;
 use super::run_status::{self, RunStatus};
 use crate::EXECUTION_CONTEXT;
 use crate::record::note::Outcome;
-use crate::types::{CommitSha, Login, RepoName};
+use crate::types::{CommitSha, RepoName};
 
 impl Executor {
-    /// The account prgate acts as, learnt once.
-    pub(super) async fn own_login(&self) -> Result<Login, ExecError> {
-        if let Some(l) = self.own_login.lock().ok().and_then(|g| g.clone()) {
-            return Ok(l);
-        }
-        let login = Login::new(self.gh.own_login().await?);
-        if let Ok(mut g) = self.own_login.lock() {
-            *g = Some(login.clone());
-        }
-        Ok(login)
+    /// The account prgate acts as (learnt once by the client): what it wrote is told by its id.
+    pub(super) async fn own_account(&self) -> Result<crate::github::OwnAccount, ExecError> {
+        Ok(self.gh.own_account().await?)
     }
 
     /// prgate's own `prgate/execution` statuses on M, newest first, with when they were posted.
@@ -46,18 +39,14 @@ impl Executor {
         repo: &RepoName,
         merge: &CommitSha,
     ) -> Result<Vec<crate::github::models::ApiStatus>, ExecError> {
-        let me = self.own_login().await?;
+        let me = self.own_account().await?;
         Ok(self
             .gh
             .statuses(repo, merge)
             .await?
             .into_iter()
             .filter(|s| s.context == EXECUTION_CONTEXT)
-            .filter(|s| {
-                s.creator
-                    .as_ref()
-                    .is_some_and(|c| Login::new(c.login.clone()) == me)
-            })
+            .filter(|s| s.creator.as_ref().is_some_and(|c| me.wrote(c)))
             .collect())
     }
 

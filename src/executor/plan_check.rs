@@ -14,7 +14,7 @@ use super::plan_marker::{parse_plan_marker, plan_text_in_comment};
 use super::verify::Verified;
 use crate::config::ExecutorConfig;
 use crate::record::note::PlanDigest;
-use crate::types::{CommitSha, Login, PullNumber, RepoName};
+use crate::types::{CommitSha, PullNumber, RepoName};
 
 impl Executor {
     /// Runs `executor`'s plan for a PR's `head` on `base`, the base branch's tip: in a fresh
@@ -115,15 +115,11 @@ impl Executor {
         head: &CommitSha,
         executor: &str,
     ) -> Result<Vec<(PlanDigest, Option<chrono::DateTime<Utc>>)>, ExecError> {
-        let me = self.own_login().await?;
+        let me = self.own_account().await?;
         let comments = self.gh.comments(repo, pull).await?;
         Ok(comments
             .iter()
-            .filter(|c| {
-                c.user
-                    .as_ref()
-                    .is_some_and(|u| Login::new(u.login.clone()) == me)
-            })
+            .filter(|c| c.user.as_ref().is_some_and(|u| me.wrote(u)))
             .filter_map(|c| parse_plan_marker(&c.body).map(|m| (m, c.created_at)))
             .filter(|(m, _)| m.head == head.as_str() && m.executor == executor)
             .map(|(m, at)| (m.plan, at))
@@ -146,15 +142,11 @@ impl Executor {
         executor: &str,
         plan: &PlanDigest,
     ) -> Option<String> {
-        let me = self.own_login().await.ok()?;
+        let me = self.own_account().await.ok()?;
         let comments = self.gh.comments(repo, pull).await.ok()?;
         comments
             .iter()
-            .filter(|c| {
-                c.user
-                    .as_ref()
-                    .is_some_and(|u| Login::new(u.login.clone()) == me)
-            })
+            .filter(|c| c.user.as_ref().is_some_and(|u| me.wrote(u)))
             .filter(|c| {
                 parse_plan_marker(&c.body)
                     .is_some_and(|m| m.executor == executor && m.plan == *plan)

@@ -407,13 +407,11 @@ impl Executor {
         let marker = format!("<!-- prgate:execution merge={merge} -->");
         // Without our own login no comment can be told to be ours: comment (a repeat is better
         // than a refusal silenced).
-        let me = self.own_login().await.ok();
+        let me = self.own_account().await.ok();
         let already = match (&me, self.gh.comments(repo, PullNumber(pull.number)).await) {
             (Some(me), Ok(cs)) => cs.iter().any(|c| {
                 c.body.trim_start().starts_with(&marker)
-                    && c.user
-                        .as_ref()
-                        .is_some_and(|u| &crate::types::Login::new(u.login.clone()) == me)
+                    && c.user.as_ref().is_some_and(|u| me.wrote(u))
             }),
             _ => false,
         };

@@ -3,7 +3,7 @@
 use crate::config::{MergeMode, RepoPolicy};
 use crate::policy::{self, ApprovalDecision, ApprovalState};
 use crate::policy::{ProposedPolicy, PullFacts};
-use crate::types::{CommitSha, Login, PullRef};
+use crate::types::{CommitSha, PullRef};
 
 use super::{Gate, GateError};
 
@@ -93,13 +93,10 @@ impl Gate {
         // comment of prgate's own account that starts with the marker says so: anyone can
         // write the marker, and prgate's own comments quote others' text (a review body).
         let marker = format!("<!-- prgate:decision state={kind} head={head} -->");
-        let me = self.self_login().await?;
+        let me = self.self_account().await?;
         let existing = self.gh.comments(&pull.repo, pull.number).await?;
         let already = existing.iter().any(|c| {
-            c.body.trim_start().starts_with(&marker)
-                && c.user
-                    .as_ref()
-                    .is_some_and(|u| Login::new(u.login.clone()) == me)
+            c.body.trim_start().starts_with(&marker) && c.user.as_ref().is_some_and(|u| me.wrote(u))
         });
         if !already {
             match self.renderer.render(template, context) {

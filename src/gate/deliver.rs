@@ -42,8 +42,10 @@ impl Gate {
                     return Ok(());
                 }
                 if context == APPROVAL_CONTEXT {
-                    match self.self_login().await {
-                        Ok(me) if sender.as_ref() == Some(&me) => {}
+                    // The sender's login is only a hint here: whether the latest status is
+                    // prgate's own is judged by the creator's id when overwriting.
+                    match self.self_account().await {
+                        Ok(me) if sender.as_ref() == Some(me.login()) => {}
                         Ok(_) => {
                             self.overwrite_forged_status(repo, sha, sender.as_ref())
                                 .await?

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::policy::{Account, ProgramPaths};
 use crate::policy::{ApprovalDecision, ApprovalState};
 use crate::render::Renderer;
-use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
+use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
 use crate::webhook::Queue;
 
 mod comment;
@@ -79,7 +79,6 @@ pub struct Gate {
     dashboard: Dashboard,
     /// The last status this process posted per (repo, sha): re-posting the same one is skipped.
     posted: Mutex<HashMap<(RepoName, CommitSha), (ApprovalState, String)>>,
-    self_login: Mutex<Option<Login>>,
     retry_backoff: Duration,
     clock: Arc<dyn Clock>,
     renderer: Renderer,
@@ -129,7 +128,6 @@ impl Gate {
             metrics,
             dashboard,
             posted: Mutex::new(HashMap::new()),
-            self_login: Mutex::new(None),
             retry_backoff: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             renderer: Renderer::new(config.templates_dir.clone()),
@@ -179,16 +177,10 @@ impl Gate {
             .is_some_and(|branches| branches.iter().any(|b| b == base_ref))
     }
 
-    /// The account prgate posts as; learnt once from the code host.
-    pub(crate) async fn self_login(&self) -> Result<Login, GitHubError> {
-        if let Some(l) = self.self_login.lock().ok().and_then(|g| g.clone()) {
-            return Ok(l);
-        }
-        let login = Login::new(self.gh.own_login().await?);
-        if let Ok(mut g) = self.self_login.lock() {
-            *g = Some(login.clone());
-        }
-        Ok(login)
+    /// The account prgate posts as; learnt once from the code host. What prgate wrote is told
+    /// by this account's id.
+    pub(crate) async fn self_account(&self) -> Result<crate::github::OwnAccount, GitHubError> {
+        self.gh.own_account().await
     }
 
     /// The worker pool (for tests and metrics).

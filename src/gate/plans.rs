@@ -21,7 +21,7 @@ use crate::executor::plan_marker::{parse_plan_marker, plan_marker};
 use crate::github::facts::truncate_chars;
 use crate::policy::{ApprovalDecision, PlanFact};
 use crate::record::note::PlanDigest;
-use crate::types::{CommitSha, Login, PullNumber, PullRef, RepoName};
+use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
 
 /// Heads whose plans are remembered; the least recently used are planned again if needed.
 const REMEMBERED: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
@@ -266,11 +266,9 @@ impl Gate {
         let run = plan.run.as_ref()?;
         let marker = plan_marker(&run.executor, head, run.plan.as_ref());
         let shown = async {
-            let me = self.self_login().await?;
+            let me = self.self_account().await?;
             let ours = |c: &crate::github::models::ApiComment| {
-                c.user
-                    .as_ref()
-                    .is_some_and(|u| Login::new(u.login.clone()) == me)
+                c.user.as_ref().is_some_and(|u| me.wrote(u))
             };
             let mut comments = self.gh.comments(&pull.repo, pull.number).await?;
             let posted = comments

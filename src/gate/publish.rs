@@ -23,7 +23,7 @@ impl Gate {
         // The delivery is a hint, and a validly signed one can be replayed long after: only
         // what the code host shows now decides. If the latest `prgate/approval` on the SHA is
         // prgate's own, the forged status is already overwritten (or was never the latest).
-        let me = self.self_login().await?;
+        let me = self.self_account().await?;
         let latest_is_ours = self
             .gh
             .recent_statuses(repo, sha)
@@ -31,7 +31,7 @@ impl Gate {
             .iter()
             .find(|s| s.context == APPROVAL_CONTEXT)
             .and_then(|s| s.creator.as_ref())
-            .is_some_and(|c| Login::new(c.login.clone()) == me);
+            .is_some_and(|c| me.wrote(c));
         if latest_is_ours {
             tracing::info!(%repo, %sha, "a status delivery from someone else, but prgate's own status is the latest; nothing to overwrite");
             return Ok(());
@@ -70,7 +70,7 @@ impl Gate {
         state: ApprovalState,
         description: &str,
     ) -> Result<bool, GitHubError> {
-        let me = self.self_login().await?;
+        let me = self.self_account().await?;
         Ok(self
             .gh
             .recent_statuses(repo, sha)
@@ -80,9 +80,7 @@ impl Gate {
             .is_some_and(|s| {
                 s.state == state.as_str()
                     && s.description.as_deref() == Some(description)
-                    && s.creator
-                        .as_ref()
-                        .is_some_and(|c| Login::new(c.login.clone()) == me)
+                    && s.creator.as_ref().is_some_and(|c| me.wrote(c))
             }))
     }
 

@@ -23,7 +23,7 @@ use models::*;
 
 use crate::config::{Secret, TeamRef};
 use crate::metrics::Metrics;
-use crate::types::{CommitSha, InvalidId, PullNumber, RepoName, UserId};
+use crate::types::{CommitSha, InvalidId, Login, PullNumber, RepoName, UserId};
 
 /// Lists longer than this many pages are refused rather than evaluated partly (fail closed).
 const MAX_PAGES: usize = 30;
@@ -56,7 +56,7 @@ pub struct GitHub {
     /// Answers addressed by commit SHAs only (a compare of two SHAs) never change either.
     immutable: Mutex<HashMap<String, bytes::Bytes>>,
     /// The account this client acts as, once learnt: its credentials never change.
-    own_login: Mutex<Option<String>>,
+    own_account: Mutex<Option<OwnAccount>>,
     /// Per repository and base branch, the teams the last policy read there names: the next
     /// facts query asks for their members up front. Only saves a call; a team missing here is
     /// read by a follow-up query.
@@ -96,7 +96,7 @@ impl GitHub {
             transport: Transport::with_credentials(api_url, credentials, options, metrics)?,
             file_cache: Mutex::new(HashMap::new()),
             immutable: Mutex::new(HashMap::new()),
-            own_login: Mutex::new(None),
+            own_account: Mutex::new(None),
             policy_teams: Mutex::new(HashMap::new()),
             links_cache: Mutex::new(lru::LruCache::new(LINK_CACHE_ENTRIES)),
         })
@@ -141,23 +141,28 @@ impl GitHub {
         graphql::read_pull(self, repo, number, &teams).await
     }
 
-    /// The login this client acts as: the token's user, or for a GitHub App its bot account
-    /// `<slug>[bot]` (what GitHub shows as the creator of the statuses it posts).
-    /// Learnt once per client.
-    pub(crate) async fn own_login(&self) -> Result<String, GitHubError> {
-        if let Some(l) = self.own_login.lock().ok().and_then(|g| g.clone()) {
-            return Ok(l);
+    /// The account this client acts as: the token's user, or for a GitHub App its bot account
+    /// `<slug>[bot]` (what GitHub shows as the creator of the statuses it posts). Learnt once per
+    /// client.
+    pub(crate) async fn own_account(&self) -> Result<OwnAccount, GitHubError> {
+        if let Some(a) = self.own_account.lock().ok().and_then(|g| g.clone()) {
+            return Ok(a);
         }
-        let login = if self.transport.is_app() {
+        let account = if self.transport.is_app() {
             let app: app::ApiApp = self.get_json("/app").await?;
-            format!("{}[bot]", app.slug)
+            OwnAccount::AppBot(Login::new(format!("{}[bot]", app.slug)))
         } else {
-            self.current_user().await?.login
+            OwnAccount::User(self.current_user().await?.account())
         };
-        if let Ok(mut g) = self.own_login.lock() {
-            *g = Some(login.clone());
+        if let Ok(mut g) = self.own_account.lock() {
+            *g = Some(account.clone());
         }
-        Ok(login)
+        Ok(account)
+    }
+
+    /// The login of [`Self::own_account`], for messages.
+    pub(crate) async fn own_login(&self) -> Result<String, GitHubError> {
+        Ok(self.own_account().await?.login().as_str().to_string())
     }
 
     /// With a GitHub App, the installation token for git over https to `repo`; `None` when the
@@ -819,4 +824,34 @@ fn url_escape(s: &str) -> String {
 /// Escapes a repository path, keeping its `/` separators.
 fn url_escape_path(s: &str) -> String {
     s.split('/').map(url_escape).collect::<Vec<_>>().join("/")
+}
+
+/// Who prgate is on the code host, to tell what it wrote (its statuses, its comments) from what
+/// anyone else did.
+#[derive(Debug, Clone)]
+pub(crate) enum OwnAccount {
+    /// A token's user: judged by id, never by login, since a user's login can be renamed and
+    /// registered again by someone else.
+    User(crate::policy::Account),
+    /// A GitHub App's bot, `<slug>[bot]`. Its login cannot be taken by a user or an
+    /// organisation (their logins hold only letters, digits and hyphens), and its user id is
+    /// only answered at `/users/<slug>[bot]`, outside any installation the App's token is for.
+    AppBot(Login),
+}
+
+impl OwnAccount {
+    /// Whether `user` is this account.
+    pub(crate) fn wrote(&self, user: &ApiUser) -> bool {
+        match self {
+            OwnAccount::User(me) => user.is(me),
+            OwnAccount::AppBot(login) => Login::new(user.login.clone()) == *login,
+        }
+    }
+
+    pub(crate) fn login(&self) -> &Login {
+        match self {
+            OwnAccount::User(me) => &me.login,
+            OwnAccount::AppBot(login) => login,
+        }
+    }
 }

@@ -19,6 +19,10 @@ pub struct ApiUser {
 }
 
 impl ApiUser {
+    /// Whether this is `account`: by id, never by login (logins are renamed and re-registered).
+    pub fn is(&self, account: &Account) -> bool {
+        UserId(self.id) == account.id
+    }
     pub fn account(&self) -> Account {
         Account {
             login: Login::new(self.login.clone()),

@@ -762,3 +762,46 @@ async fn one_stuck_merge_does_not_hold_back_the_next() {
     assert_eq!(w.runs(), vec![second.clone()]);
     w.shutdown().await;
 }
+
+/// prgate's own account is renamed while prgate runs, and a writer renames their account to
+/// the released login `prgate` and posts `prgate/execution` "firewall ran once and succeeded" on an approved
+/// merge that never ran. What prgate wrote is told by its account's id, not by the login it
+/// learnt at start: the forged status is not prgate's record, and the merge runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_status_from_prgates_released_login_is_not_prgates_record() {
+    let (w, merge) = merged_by_hand("released", &[("firewall/rules.toml", "allow = [8]\n")]).await;
+    let executor = fresh_executor(&w, "executor");
+    let repo: prgate::types::RepoName = REPO.parse().unwrap();
+    let m: prgate::types::CommitSha = merge.parse().unwrap();
+    // The executor learns who it is (and finds no run of M yet).
+    assert_eq!(executor.finished_outcome(&repo, &m).await.unwrap(), None);
+    w.sim.rename_user("prgate", "prgate-renamed").unwrap();
+    w.sim.rename_user("bob", "prgate").unwrap();
+    let (s, v) = w
+        .api(
+            "bob-token",
+            Method::POST,
+            &format!("/repos/{REPO}/statuses/{merge}"),
+            Some(json!({
+                "state": "success",
+                "context": "prgate/execution",
+                "description": "firewall ran once and succeeded",
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["creator"]["login"], json!("prgate"), "{v}");
+    let (_, bob) = w.api("bob-token", Method::GET, "/user", None).await;
+    assert_eq!(v["creator"]["id"], bob["id"], "{v}");
+    assert_eq!(executor.finished_outcome(&repo, &m).await.unwrap(), None);
+    let result = executor
+        .consider(&repo, &m, prgate::executor::Mode::Automatic)
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, prgate::executor::Considered::Ran { .. }),
+        "{result:?}"
+    );
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    w.shutdown().await;
+}
