@@ -131,6 +131,37 @@ pub fn range(repo: &Repository, base: Option<Oid>, head: Oid) -> GitResult<Vec<O
     walk.collect()
 }
 
+/// Commits reachable from `head`, newest first; with `path`, only those that changed it: whose
+/// blob (or tree) at `path` differs from every parent's, as `git log -- PATH` keeps a commit
+/// (a merge that took the path unchanged from one parent is left out).
+pub fn history(repo: &Repository, head: Oid, path: Option<&str>) -> GitResult<Vec<Oid>> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+    walk.push(head)?;
+    let entry = |c: &git2::Commit<'_>, p: &str| -> Option<Oid> {
+        c.tree().ok()?.get_path(Path::new(p)).ok().map(|e| e.id())
+    };
+    let mut out = Vec::new();
+    for oid in walk {
+        let oid = oid?;
+        let Some(p) = path else {
+            out.push(oid);
+            continue;
+        };
+        let c = repo.find_commit(oid)?;
+        let here = entry(&c, p);
+        let changed = if c.parent_count() == 0 {
+            here.is_some()
+        } else {
+            c.parents().all(|parent| entry(&parent, p) != here)
+        };
+        if changed {
+            out.push(oid);
+        }
+    }
+    Ok(out)
+}
+
 pub fn merge_base(repo: &Repository, a: Oid, b: Oid) -> Option<Oid> {
     repo.merge_base(a, b).ok()
 }

@@ -328,6 +328,18 @@ impl Transport {
         }
     }
 
+    /// A GET of a path that names no repository (`/user/{id}`), made for `repo`: with a GitHub
+    /// App it goes out with the installation token of `repo`'s owner.
+    pub(crate) async fn get_for(
+        &self,
+        repo: &RepoName,
+        path: &str,
+    ) -> Result<ApiResponse, GitHubError> {
+        let scope = format!("/repos/{repo}");
+        self.request_with(Method::GET, path, &scope, None, true)
+            .await
+    }
+
     /// Any request; non-2xx answers are errors that carry GitHub's message.
     pub async fn send(
         &self,

@@ -166,6 +166,8 @@ pub(crate) async fn gather_facts_with_policy(
     }
 
     let dismissals = read_dismissals(gh, repo, pull, &reviews).await?;
+    let registered_after =
+        super::registered::read_registered_after(gh, repo, &base_sha, &policy, &reviews).await?;
     let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
     assemble(
         repo,
@@ -183,6 +185,7 @@ pub(crate) async fn gather_facts_with_policy(
             head_pushers,
             base_changed_at,
             dismissals,
+            registered_after,
         },
         policy,
         policy_blob,
@@ -282,6 +285,8 @@ pub(crate) async fn gather_from_read(
     }
 
     let dismissals = read_dismissals(gh, repo, pull, &reviews).await?;
+    let registered_after =
+        super::registered::read_registered_after(gh, repo, &tip, &policy, &reviews).await?;
     let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
     assemble(
         repo,
@@ -299,6 +304,7 @@ pub(crate) async fn gather_from_read(
             head_pushers,
             base_changed_at,
             dismissals,
+            registered_after,
         },
         policy,
         file.blob_sha,
@@ -456,6 +462,7 @@ struct Parts {
     head_pushers: Option<Vec<Account>>,
     base_changed_at: Option<chrono::DateTime<chrono::Utc>>,
     dismissals: Option<Vec<Dismissal>>,
+    registered_after: Option<Vec<crate::policy::RegisteredAfter>>,
 }
 
 fn assemble(
@@ -502,6 +509,7 @@ fn assemble(
             base_changed_at: parts.base_changed_at,
             merged_at,
             dismissals: parts.dismissals,
+            registered_after: parts.registered_after,
         },
         policy,
         policy_blob,

@@ -808,6 +808,7 @@ fn rest_commits_and_files(
             ApiGitIdentity {
                 name: String::new(),
                 email: a.email.clone()?,
+                date: None,
             },
             ApiUser {
                 login: u.login.clone(),

@@ -7,6 +7,7 @@ pub(crate) mod client;
 pub(crate) mod facts;
 pub mod graphql;
 pub(crate) mod models;
+mod registered;
 mod trees;
 
 use std::collections::{BTreeSet, HashMap};
@@ -277,6 +278,92 @@ impl GitHub {
             cache.insert(path, r.body);
         }
         Ok(compare)
+    }
+
+    /// An immutable answer (addressed by commit SHAs or an account id), read once and kept.
+    /// `repo` is whose installation reads it, for a GitHub App.
+    async fn get_immutable<T: DeserializeOwned>(
+        &self,
+        repo: &RepoName,
+        path: &str,
+    ) -> Result<T, GitHubError> {
+        let cached = self
+            .immutable
+            .lock()
+            .ok()
+            .and_then(|c| c.get(path).cloned());
+        let body = match cached {
+            Some(body) => body,
+            None => {
+                let body = self.transport.get_for(repo, path).await?.body;
+                if let Ok(mut cache) = self.immutable.lock() {
+                    if cache.len() > IMMUTABLE_CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(path.to_string(), body.clone());
+                }
+                body
+            }
+        };
+        serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
+            path: path.to_string(),
+            source: e.into(),
+        })
+    }
+
+    /// The commits of `base`'s history that changed `path`, newest first, with their commit
+    /// times: the first 100 (a history addressed by a SHA never changes, so read once).
+    pub(crate) async fn path_history(
+        &self,
+        repo: &RepoName,
+        base: &CommitSha,
+        path: &str,
+    ) -> Result<Vec<(CommitSha, Option<chrono::DateTime<chrono::Utc>>)>, GitHubError> {
+        let url = format!(
+            "/repos/{repo}/commits?sha={base}&path={}&per_page=100",
+            url_escape_path(path)
+        );
+        let commits: Vec<ApiCommit> = self.get_immutable(repo, &url).await?;
+        commits
+            .into_iter()
+            .map(|c| {
+                let at = c.commit.committer.as_ref().and_then(|p| p.date);
+                c.sha
+                    .parse()
+                    .map(|sha| (sha, at))
+                    .map_err(|e: InvalidId| GitHubError::Malformed {
+                        path: url.clone(),
+                        source: e.into(),
+                    })
+            })
+            .collect()
+    }
+
+    /// When the account with this id was created (`GET /user/{account_id}`, read through
+    /// `repo`'s installation); an account's id and creation never change, so read once.
+    pub(crate) async fn account_created_at(
+        &self,
+        repo: &RepoName,
+        id: UserId,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            created_at: Option<chrono::DateTime<chrono::Utc>>,
+        }
+        let c: Created = self.get_immutable(repo, &format!("/user/{}", id.0)).await?;
+        Ok(c.created_at)
+    }
+
+    /// The policy file at a commit of the base's history (cached for good).
+    pub(crate) async fn policy_text_at(
+        &self,
+        repo: &RepoName,
+        commit: &CommitSha,
+    ) -> Result<Option<String>, GitHubError> {
+        Ok(self
+            .file_at(repo, crate::config::POLICY_PATH, commit)
+            .await?
+            .map(|f| f.text))
     }
 
     /// A file at a commit; `None` when it does not exist there. Cached for good.

@@ -108,6 +108,8 @@ pub struct ApiGitIdentity {
     pub name: String,
     #[serde(default)]
     pub email: String,
+    #[serde(default)]
+    pub date: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

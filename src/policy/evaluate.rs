@@ -14,7 +14,8 @@ use super::decision::{
     Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome,
 };
 use super::facts::{
-    Account, AccountKind, ProposedPolicy, PullFacts, PullState, Review, ReviewState,
+    Account, AccountKind, ProposedPolicy, PullFacts, PullState, RegisteredAfter, Review,
+    ReviewState,
 };
 use super::pattern::GlobError;
 
@@ -263,11 +264,21 @@ fn team_has(facts: &PullFacts, team: &TeamRef, id: UserId) -> bool {
 }
 
 fn designated(approvers: &Approvers, facts: &PullFacts, who: &Account) -> bool {
-    approvers
-        .users
+    approvers.users.iter().any(|u| {
+        u.names_account(&who.login, who.id)
+            // An unpinned login whose account is younger than the policy's naming of it was
+            // released and registered again: that account is not the one the policy meant.
+            && (u.pinned_id().is_some() || registered_after(facts, who).is_none())
+    }) || approvers.teams.iter().any(|t| team_has(facts, t, who.id))
+}
+
+/// `who`, when their account was created after the policy named their login.
+fn registered_after<'a>(facts: &'a PullFacts, who: &Account) -> Option<&'a RegisteredAfter> {
+    facts
+        .registered_after
+        .as_ref()?
         .iter()
-        .any(|u| u.names_account(&who.login, who.id))
-        || approvers.teams.iter().any(|t| team_has(facts, t, who.id))
+        .find(|r| r.id == who.id)
 }
 
 /// Each reviewer's latest review that carries a stance, by account id. Order in the list is
@@ -404,6 +415,13 @@ impl CompiledPolicy {
             );
             notes.push(errors[errors.len() - 1].clone());
         }
+        if stance_taken && facts.registered_after.is_none() {
+            errors.push(
+                "prgate could not read when the reviewers' accounts were created; it cannot tell a released login registered again from its owner"
+                    .to_string(),
+            );
+            notes.push(errors[errors.len() - 1].clone());
+        }
 
         // Per rule: approvals that count. Per reviewer: the reason a stance did not count.
         let mut counted: Vec<Vec<Approval>> = vec![Vec::new(); reqs.len()];
@@ -425,6 +443,17 @@ impl CompiledPolicy {
                     .find(|u| u.pinned_id().is_some() && Login::new(u.name()) == *login);
                 if let Some(pinned) = pinned_other {
                     return format!("{login} is account {}, not the pinned {pinned}", who.id.0);
+                }
+                if let Some(r) = registered_after(facts, who) {
+                    let named = r.named_at.map_or_else(
+                        || "named the login".to_string(),
+                        |at| format!("named the login on {}", at.format("%Y-%m-%d")),
+                    );
+                    return format!(
+                        "{login} is account {}, created {} after the policy {named}: a released login registered again",
+                        who.id.0,
+                        r.created_at.format("%Y-%m-%d"),
+                    );
                 }
                 let names: Vec<&str> = reqs.iter().map(|r| r.name.as_str()).collect();
                 if names.is_empty() {

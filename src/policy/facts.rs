@@ -145,6 +145,25 @@ pub struct PullFacts {
     /// is dismissed, and a dismissed review judged without them is an `error` (fail closed).
     #[serde(default)]
     pub dismissals: Option<Vec<Dismissal>>,
+    /// Reviewers matched by a policy entry that names their login without pinning an id, whose
+    /// account was created after the policy commit that named the login: a released login
+    /// registered again by someone else. `None` when this was not read; the gatherer reads it
+    /// whenever such a reviewer took a stance, and a stance judged without it is an `error`.
+    #[serde(default)]
+    pub registered_after: Option<Vec<RegisteredAfter>>,
+}
+
+/// An account younger than the policy's naming of its login (see
+/// [`PullFacts::registered_after`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredAfter {
+    pub id: UserId,
+    pub login: Login,
+    /// The account's `created_at`.
+    pub created_at: DateTime<Utc>,
+    /// When the policy commit that named the login was committed; `None` when the policy's
+    /// history as read does not name it at all.
+    pub named_at: Option<DateTime<Utc>>,
 }
 
 /// A review someone dismissed: a designated human's "no" stands unless someone who could

@@ -147,6 +147,7 @@ pub fn pull(author: &Account, head: CommitSha, files: &[&str]) -> PullFacts {
         base_changed_at: None,
         merged_at: None,
         dismissals: Some(Vec::new()),
+        registered_after: Some(Vec::new()),
     }
 }
 

@@ -584,3 +584,29 @@ async fn attack_a_released_login_registered_again_does_not_approve() {
     w.settle().await;
     assert_eq!(w.approval(&head).await.unwrap().0, "success");
 }
+
+/// The policy names alice without pinning her id. She renames her account, and someone
+/// registers the released login `alice` after the policy commit that named it: that account
+/// approves, and the status says its account is younger than the policy's naming of the login.
+/// alice, renamed, still counts through her team.
+#[tokio::test]
+async fn attack_a_login_registered_after_the_policy_named_it_does_not_approve() {
+    let w = World::start().await;
+    w.sim.rename_user("alice", "alice-old").unwrap();
+    let squatter = w.sim.register_user("alice", "squatter-token").unwrap();
+    let (n, head) = agent_proposes(&w, "prgate/ops-agent/registered").await;
+    let (s, v) = w.review("squatter-token", n, "APPROVE", None, "lgtm").await;
+    assert_eq!(s, 200, "{v}");
+    w.settle().await;
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        description.contains(&format!("alice is account {squatter}, created "))
+            && description.contains("after the policy named the login on"),
+        "{description}"
+    );
+    assert_not_merged(&w, n).await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+}

@@ -1337,6 +1337,55 @@ fn attack_a_dismissed_change_request_still_blocks_unless_an_approver_dismissed_i
     assert!(d.description.contains("dismissed"), "{}", d.description);
 }
 
+/// An unpinned approver (`alice`) is the account that held the login when the policy named it:
+/// an account created after that commit registered the login once it was released, and its
+/// approval never counts; the status names the account and the dates. Without knowing when the
+/// reviewers' accounts were created, a stance is an error.
+#[test]
+fn attack_a_login_registered_after_the_policy_named_it_does_not_approve() {
+    let c = cast();
+    let mut policy = example_policy();
+    policy.rules[0].approvers.users = vec![prgate::types::Login::new("alice")];
+    policy.rules[0].approvers.teams.clear();
+    let squatter = user("alice", 999);
+    let mut f = firewall_pr(&c, &["firewall/rules.yml"]);
+    f.reviews
+        .push(review(10, &squatter, ReviewState::Approved, &head(), 1));
+    // No account is younger than the policy's naming of its login: the approval counts.
+    assert_eq!(evaluate_approval(&policy, &f).state, ApprovalState::Success);
+    f.registered_after = Some(vec![prgate::policy::RegisteredAfter {
+        id: squatter.id,
+        login: squatter.login.clone(),
+        created_at: at(0),
+        named_at: Some(at(-60 * 24 * 400)),
+    }]);
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Pending, "{d:#?}");
+    assert_eq!(
+        d.notes,
+        vec![
+            "approval by alice (review 10) does not count: alice is account 999, created 2026-11-21 after the policy named the login on 2025-10-17: a released login registered again"
+        ],
+        "{d:#?}"
+    );
+    assert!(
+        d.description
+            .contains("alice is account 999, created 2026-11-21"),
+        "{}",
+        d.description
+    );
+    // Not read at all: fail closed.
+    f.registered_after = None;
+    let d = evaluate_approval(&policy, &f);
+    assert_eq!(d.state, ApprovalState::Error, "{d:#?}");
+    assert!(
+        d.description
+            .contains("when the reviewers' accounts were created"),
+        "{}",
+        d.description
+    );
+}
+
 /// A pinned approver (`alice#1`) is that account, whatever its login is today: a new account
 /// that registered the released login `alice` is not it, and alice renamed still is.
 #[test]

@@ -232,3 +232,37 @@ async fn ready_line_and_clone_urls() {
     assert_eq!(repo["default_branch"], "main");
     e.sim.shutdown().await;
 }
+
+/// GitHub's "List commits" with `path` keeps only the commits that changed it, newest first;
+/// `GET /user/{account_id}` answers an account by id whatever its login is today.
+#[tokio::test]
+async fn commits_listed_by_path_and_accounts_by_id() {
+    let e = env().await;
+    let work = e.clone_repo("acme/infra", "root-token", "Root", "root@acme.example");
+    let first = work.commit_file("a", "1\n", "a one");
+    work.commit_file("b", "1\n", "b one");
+    let third = work.commit_file("a", "2\n", "a two");
+    work.push("main");
+    let (st, list) = e
+        .get(AGENT, "/repos/acme/infra/commits?sha=main&path=a")
+        .await;
+    assert_eq!(st, 200, "{list}");
+    let shas: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha"].as_str().unwrap())
+        .collect();
+    assert_eq!(shas, vec![third.as_str(), first.as_str()]);
+    let (st, _) = e.get(AGENT, "/repos/acme/infra/commits?sha=nowhere").await;
+    assert_eq!(st, 404);
+    let (_, alice) = e.get(AGENT, "/users/alice").await;
+    e.sim.rename_user("alice", "alice-old").unwrap();
+    let (st, by_id) = e
+        .get(AGENT, &format!("/user/{}", alice["id"].as_u64().unwrap()))
+        .await;
+    assert_eq!(st, 200, "{by_id}");
+    assert_eq!(by_id["login"], "alice-old");
+    assert_eq!(by_id["created_at"], alice["created_at"]);
+    e.sim.shutdown().await;
+}

@@ -159,6 +159,12 @@ async fn responses_match_githubs_openapi_description() {
     c.check("/user", "get", st, &b);
     let (st, b) = e.get(agent, "/users/alice").await;
     c.check("/users/{username}", "get", st, &b);
+    let alice_id = b["id"].as_u64().unwrap();
+    let (st, b) = e.get(agent, &format!("/user/{alice_id}")).await;
+    c.check("/user/{account_id}", "get", st, &b);
+    let (st, b) = e.get(agent, "/repos/acme/infra/commits?sha=main").await;
+    assert!(b.as_array().is_some_and(|a| !a.is_empty()), "{b}");
+    c.check("/repos/{owner}/{repo}/commits", "get", st, &b);
     let (st, b) = e.get(agent, "/repos/acme/infra").await;
     c.check("/repos/{owner}/{repo}", "get", st, &b);
     let (st, b) = e.get(agent, "/repos/acme/infra/pulls?state=all").await;

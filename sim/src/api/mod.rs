@@ -41,6 +41,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/graphql", post(super::graphql::query))
         .route("/user", get(users::me))
         .route("/users/{login}", get(users::by_login))
+        .route("/user/{account_id}", get(users::by_id))
         .route("/orgs/{org}/teams/{slug}/members", get(users::team_members))
         .route(
             "/orgs/{org}/teams/{slug}/memberships/{login}",
@@ -49,6 +50,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route(repo, get(repos::get_repo))
         .route(&format!("{repo}/activity"), get(activity::list))
         .route(&format!("{repo}/contents/{{*path}}"), get(repos::contents))
+        .route(&format!("{repo}/commits"), get(repos::list_commits))
         .route(
             &format!("{repo}/commits/{{*rest}}"),
             get(repos::commits_dispatch),

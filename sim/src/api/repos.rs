@@ -76,6 +76,38 @@ pub async fn contents(
 /// `commits/{ref}`, `commits/{ref}/statuses`, `commits/{ref}/status`, `commits/{sha}/pulls`,
 /// `commits/{ref}/check-runs`:
 /// one route because a ref may itself contain slashes.
+/// `GET /repos/{owner}/{repo}/commits`: commits reachable from `sha` (a SHA or branch; the
+/// default branch when absent), newest first, with `path` only those that changed it.
+/// https://docs.github.com/en/rest/commits/commits#list-commits
+pub async fn list_commits(
+    State(sim): State<Arc<Sim>>,
+    Path((o, r)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let mut w = sim.world();
+    let idx = find_repo(&sim, &mut w, &o, &r)?;
+    let repo = git(&w, idx)?;
+    let rp = &w.repos[idx];
+    let from = q
+        .get("sha")
+        .cloned()
+        .unwrap_or_else(|| rp.default_branch.clone());
+    // GitHub answers 404 for a `sha` that names neither a commit nor a branch, and 409 for an
+    // empty repository.
+    let head = gitstore::resolve_commit(&repo, &from).ok_or_else(ApiError::not_found)?;
+    let oids = gitstore::history(&repo, head, q.get("path").map(String::as_str))?;
+    let mut items = Vec::with_capacity(oids.len());
+    for oid in oids {
+        let info = gitstore::commit_info(&repo, oid)?;
+        items.push(render::commit(&sim.urls, &w, rp, &info));
+    }
+    paginate(
+        items,
+        &q,
+        &format!("{}/repos/{}/commits", sim.urls.api, rp.full_name()),
+    )
+}
+
 pub async fn commits_dispatch(
     State(sim): State<Arc<Sim>>,
     Path((o, r, rest)): Path<(String, String, String)>,

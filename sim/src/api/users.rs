@@ -22,6 +22,17 @@ pub async fn by_login(State(sim): State<Arc<Sim>>, Path(login): Path<String>) ->
     ok(render::public_user(&sim.urls, a))
 }
 
+/// `GET /user/{account_id}`: the public profile of the account with that id, whatever its
+/// login is today. https://docs.github.com/en/rest/users/users#get-a-user-using-their-id
+pub async fn by_id(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> ApiResult {
+    let id = id.parse::<u64>().map_err(|_| ApiError::not_found())?;
+    let w = sim.world();
+    let a = w
+        .account(crate::ids::UserId(id))
+        .ok_or_else(ApiError::not_found)?;
+    ok(render::public_user(&sim.urls, a))
+}
+
 pub async fn team_members(
     State(sim): State<Arc<Sim>>,
     Path((org, slug)): Path<(String, String)>,
