@@ -27,8 +27,10 @@ use ed25519_dalek::VerifyingKey;
 mod chain;
 mod checker;
 mod limit;
+mod replaced;
 pub use limit::StoppedAt;
 use limit::WalkLimit;
+pub use replaced::ReplacedNote;
 
 /// What to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +210,10 @@ pub struct AuditReport {
     pub violations: Vec<Violation>,
     /// One per governed commit, newest first.
     pub records: Vec<CommitRecord>,
+    /// Notes on governed commits that a trusted key did not sign and that prgate's own record
+    /// replaced (a writer's forged "it ran", say): seen, though the record now holds. Only
+    /// with `--public-key`.
+    pub replaced_notes: Vec<ReplacedNote>,
 }
 
 /// Audits the branch. Errors only when the repository, the branch or an object of its history
@@ -270,6 +276,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
         clean: true,
         violations: Vec::new(),
         records: Vec::new(),
+        replaced_notes: Vec::new(),
     };
     let mut progress = Progress::new(opts.progress);
     let mut findings: Vec<(u64, Findings)> = Vec::new();
@@ -353,6 +360,13 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
         report.violations.extend(f.violations);
         report.records.extend(f.records);
     }
+    let governed: std::collections::HashSet<Oid> = report
+        .records
+        .iter()
+        .filter_map(|r| Oid::from_str(&r.commit).ok())
+        .collect();
+    report.replaced_notes = replaced::replaced_notes(&repo, &notes, &governed, &opts.trusted_keys)
+        .map_err(git(format!("the history of {NOTES_REF}")))?;
     progress.finish();
     report.clean = report.violations.is_empty();
     Ok(report)
@@ -1250,6 +1264,22 @@ pub fn render_text(report: &AuditReport) -> String {
             );
         }
     }
+    if !report.replaced_notes.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nNotes prgate did not write, replaced by its record (`git show NOTES_COMMIT` says who pushed each):"
+        );
+        for n in &report.replaced_notes {
+            let _ = writeln!(
+                s,
+                "{}  note {} ({}), pushed in {}",
+                short(&n.commit),
+                short(&n.note_blob),
+                n.why,
+                short(&n.notes_commit)
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "\nApprovals are checked offline for presence only; who approved and whether they were eligible can only be re-checked against the code host."
@@ -1299,6 +1329,7 @@ pub fn render_html(report: &AuditReport) -> Result<String, crate::render::Render
         "clean": report.clean,
         "violations": violations,
         "records": records,
+        "replaced_notes": report.replaced_notes,
     });
     crate::render::Renderer::new(None).render("audit.html.j2", &context)
 }

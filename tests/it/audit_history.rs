@@ -1160,6 +1160,12 @@ fn signing_key(b: u8) -> ed25519_dalek::SigningKey {
 /// The clean history with a signed note on each prgate merge.
 fn signed_history(key: &ed25519_dalek::SigningKey) -> History {
     let h = clean_history();
+    write_signed_notes(&h, key);
+    h
+}
+
+/// A signed note on each prgate merge of `h`.
+fn write_signed_notes(h: &History, key: &ed25519_dalek::SigningKey) {
     for m in [h.first_merge, h.tip] {
         let head = h.r.repo.find_commit(m).unwrap().parent_id(1).unwrap();
         let mut n = note(&h.r, m, head, Outcome::Succeeded);
@@ -1179,7 +1185,6 @@ fn signed_history(key: &ed25519_dalek::SigningKey) -> History {
         prgate::record::signing::sign_note(&mut n, key).unwrap();
         write_note(&h.r.repo, m, &n).unwrap();
     }
-    h
 }
 
 fn audit_with(r: &TestRepo, keys: &[ed25519_dalek::SigningKey]) -> AuditReport {
@@ -1247,6 +1252,46 @@ fn a_tampered_signed_note_is_an_invalid_record_naming_its_commit() {
     assert!(violation.detail.contains(&m.to_string()), "{violation:#?}");
     // Without a key the verdict is unchanged.
     assert!(run(&h.r).clean);
+}
+
+/// A writer pushed an unsigned note saying the tip ran; prgate's executor never adopted it and
+/// wrote its signed record over it. The record holds, and the audit names the replaced note, the
+/// notes commit that pushed it and why it was not prgate's. Without a key nothing can be told
+/// to be prgate's, so nothing is named.
+#[test]
+fn a_note_prgate_did_not_write_is_named_after_its_record_replaced_it() {
+    let key = signing_key(7);
+    let h = clean_history();
+    let head = h.r.repo.find_commit(h.tip).unwrap().parent_id(1).unwrap();
+    let forged = note(&h.r, h.tip, head, Outcome::Succeeded);
+    write_note(&h.r.repo, h.tip, &forged).unwrap();
+    let forged_commit = h.r.repo.refname_to_id("refs/notes/prgate").unwrap();
+    let forged_blob =
+        h.r.repo
+            .find_note(Some("refs/notes/prgate"), h.tip)
+            .unwrap()
+            .id();
+    write_signed_notes(&h, &key);
+    let report = audit_with(&h.r, std::slice::from_ref(&key));
+    assert!(report.clean, "{:#?}", report.violations);
+    assert_eq!(
+        report.replaced_notes.len(),
+        1,
+        "{:#?}",
+        report.replaced_notes
+    );
+    let replaced = &report.replaced_notes[0];
+    assert_eq!(replaced.commit, h.tip.to_string());
+    assert_eq!(replaced.note_blob, forged_blob.to_string());
+    assert_eq!(replaced.notes_commit, forged_commit.to_string());
+    assert_eq!(replaced.why, "note unsigned");
+    let text = render_text(&report);
+    assert!(
+        text.contains("Notes prgate did not write, replaced by its record")
+            && text.contains("note unsigned"),
+        "{text}"
+    );
+    assert!(run(&h.r).replaced_notes.is_empty());
 }
 
 #[test]
