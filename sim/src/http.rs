@@ -126,7 +126,7 @@ pub async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: Next) ->
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    match take_fault(&sim, &target) {
+    match take_fault(&sim, req.method().as_str(), &target) {
         None => authorized(sim, req, next).await,
         Some(fault) if !fault.after => fault.response(),
         Some(fault) => {
@@ -242,11 +242,17 @@ fn same_etag(given: &str, ours: &str) -> bool {
     given == "*" || given.trim_start_matches("W/") == ours.trim_start_matches("W/")
 }
 
-fn take_fault(sim: &Sim, target: &str) -> Option<TakenFault> {
+fn take_fault(sim: &Sim, method: &str, target: &str) -> Option<TakenFault> {
     let mut faults = sim.faults.lock().unwrap_or_else(|e| e.into_inner());
-    let i = faults
-        .iter()
-        .position(|f| f.count > 0 && target.contains(&f.path_contains))?;
+    let i = faults.iter().position(|f| {
+        f.count > 0
+            && target.contains(&f.path_contains)
+            && f.method.as_deref().is_none_or(|m| m == method)
+    })?;
+    if faults[i].skip > 0 {
+        faults[i].skip -= 1;
+        return None;
+    }
     faults[i].count -= 1;
     let status =
         StatusCode::from_u16(faults[i].status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -92,6 +92,13 @@ pub struct Fault {
     /// is why a client must read a write back before trying it again.
     #[serde(default)]
     pub after: bool,
+    /// Only requests with this method (`POST`); any method when absent.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Let this many matching requests through first: reaches a step that follows an earlier
+    /// call to the same path (the final status after the `running` one).
+    #[serde(default)]
+    pub skip: u64,
 }
 
 fn one() -> u64 {
@@ -181,6 +188,8 @@ impl SimHandle {
             count: 1,
             retry_after: Some(retry_after),
             after: false,
+            method: None,
+            skip: 0,
         });
     }
     /// Delays every API answer by `latency` from now on (git and `/_sim` excluded), as a real
@@ -203,6 +212,8 @@ impl SimHandle {
             count,
             retry_after: None,
             after: false,
+            method: None,
+            skip: 0,
         });
     }
     /// Makes the next `count` API requests whose path contains `path_contains` happen, but
@@ -214,6 +225,29 @@ impl SimHandle {
             count,
             retry_after: None,
             after: true,
+            method: None,
+            skip: 0,
+        });
+    }
+    /// Makes `count` `method` requests whose path contains `path_contains` fail (`after`:
+    /// happen, with their answer lost), after letting `skip` through: one step of several
+    /// that call one path.
+    pub fn inject_fault_on(
+        &self,
+        method: &str,
+        path_contains: &str,
+        status: u16,
+        (skip, count): (u64, u64),
+        after: bool,
+    ) {
+        self.sim.inject_fault(Fault {
+            path_contains: path_contains.to_string(),
+            status,
+            count,
+            retry_after: None,
+            after,
+            method: Some(method.to_ascii_uppercase()),
+            skip,
         });
     }
     /// Scans refs now (announcing moves written past the git server since the last scan),

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -64,7 +63,8 @@ impl Executor {
         self.record(&mirror, &g.clone_url, g.m, &note, git_token.as_ref())?;
         drop(mirror);
         let (state, description) = run_status::held(&reason);
-        self.status(repo, merge, state, &description).await?;
+        self.status_retried(repo, merge, state, &description)
+            .await?;
         self.comment(repo, PullNumber(verified.pull.number), &note, None)
             .await;
         self.metrics.execution("held");
@@ -135,18 +135,8 @@ impl Executor {
         // nobody can delete: from now on no pass, replica or restart runs M again.
         // Statuses are append-only: a post whose answer was lost is sent again freely.
         let (state, description) = run_status::running(name);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.status(repo, merge, state, &description).await {
-                Ok(()) => break,
-                Err(ExecError::GitHub(e)) if e.is_ambiguous() && tries < 4 => {
-                    tracing::warn!(%repo, %merge, error = %e, "the running status got no clear answer; posting it again");
-                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.status_retried(repo, merge, state, &description)
+            .await?;
         // An operator's re-run is their decision, and the record says so.
         let operator = match (mode, &local.existing) {
             (Mode::Operator, Some(rec)) => {
@@ -263,7 +253,14 @@ impl Executor {
         if replaces_foreign_note {
             description.push_str("; it replaced a note prgate did not write");
         }
-        self.status(repo, merge, state, &description).await?;
+        // The run is over and its record pushed; a final status that still fails is posted
+        // again from the record by the reconciler's next pass (it looks at M again for that).
+        if let Err(e) = self.status_retried(repo, merge, state, &description).await {
+            if let Ok(mut f) = self.final_unposted.lock() {
+                f.insert((repo.clone(), merge.clone()));
+            }
+            return Err(e);
+        }
         self.comment(
             repo,
             pull_number,

@@ -159,7 +159,11 @@ impl Executor {
                 Step::Settle(considered) => return Ok(considered),
                 Step::RecordApproval => return self.record_approval(repo, merge, &g).await,
                 Step::RepostFinal { state, description } => {
-                    self.status(repo, merge, state, &description).await?;
+                    self.status_retried(repo, merge, state, &description)
+                        .await?;
+                    if let Ok(mut f) = self.final_unposted.lock() {
+                        f.remove(&(repo.clone(), merge.clone()));
+                    }
                     if let Some(l) = facts.ledger.as_mut() {
                         l.final_reposted = true;
                     }

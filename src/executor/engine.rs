@@ -40,6 +40,9 @@ pub struct Executor {
     pub(super) clone_urls: Mutex<HashMap<RepoName, String>>,
     /// Cancellation of the runs in progress in this process, by merge commit.
     pub(super) running: Mutex<HashMap<CommitSha, CancellationToken>>,
+    /// Merges whose run ended and was recorded, but whose final status could not be posted:
+    /// the reconciler looks at them again, though their record exists, to post it.
+    pub(super) final_unposted: Mutex<std::collections::HashSet<(RepoName, CommitSha)>>,
     /// Commits this process has already dealt with (saves the reconciler a re-verification).
     pub(super) seen: Mutex<lru::LruCache<(RepoName, CommitSha), ()>>,
     pub(super) mirror_lock: tokio::sync::Mutex<()>,
@@ -82,6 +85,7 @@ impl Executor {
             dashboard,
             clone_urls: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            final_unposted: Mutex::new(std::collections::HashSet::new()),
             seen: Mutex::new(lru::LruCache::new(SEEN_ENTRIES)),
             push_order: Mutex::new(HashMap::new()),
             mirror_lock: tokio::sync::Mutex::new(()),

@@ -109,7 +109,13 @@ impl Executor {
                                         rec.finished_at,
                                     );
                                 }
-                                local.existing.is_none()
+                                let unposted = self.final_unposted.lock().map_or(true, |f| {
+                                    oid.to_string()
+                                        .parse::<CommitSha>()
+                                        .is_ok_and(|sha| f.contains(&(repo.clone(), sha)))
+                                });
+                                unposted
+                                    || (local.existing.is_none()
                                     && policy::parse_policy(POLICY_PATH, &local.policy_text)
                                         .map(|p| policy::govern_programs(&p, &programs))
                                         .map(|p| policy::links::govern_links(&p, &local.links))
@@ -122,7 +128,7 @@ impl Executor {
                                                         .is_empty())
                                         })
                                         // An unreadable policy is refused (and reported) by consider.
-                                        .unwrap_or(true)
+                                        .unwrap_or(true))
                             }
                             Ok(None) => false,
                             Err(_) => true,
@@ -137,12 +143,13 @@ impl Executor {
                     let Ok(sha) = sha.parse::<CommitSha>() else {
                         continue;
                     };
-                    if self
-                        .seen
+                    let key = (repo.clone(), sha.clone());
+                    let unposted = self
+                        .final_unposted
                         .lock()
-                        .map(|s| s.contains(&(repo.clone(), sha.clone())))
-                        .unwrap_or(false)
-                    {
+                        .map(|f| f.contains(&key))
+                        .unwrap_or(true);
+                    if !unposted && self.seen.lock().map(|s| s.contains(&key)).unwrap_or(false) {
                         continue;
                     }
                     if let Err(e) = self.consider(repo, &sha, Mode::Automatic).await {

@@ -195,6 +195,29 @@ impl Executor {
         Ok(())
     }
 
+    /// Posts a status on M, again on an unclear answer: statuses are append-only, so a post
+    /// whose answer was lost is sent again freely (a repeat shows twice and changes nothing).
+    pub(super) async fn status_retried(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        state: &str,
+        description: &str,
+    ) -> Result<(), ExecError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.status(repo, sha, state, description).await {
+                Ok(()) => return Ok(()),
+                Err(ExecError::GitHub(e)) if e.is_ambiguous() && tries < 4 => {
+                    tracing::warn!(%repo, merge = %sha, error = %e, "a status got no clear answer; posting it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     pub(super) async fn status(
         &self,
         repo: &RepoName,

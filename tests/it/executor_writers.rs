@@ -651,17 +651,26 @@ async fn gate_done_with(w: &World, merge: &str) {
 /// recovery), nothing is left blocked, and the final status is the run's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_survives_a_failed_call_and_a_lost_answer() {
-    // (what, the path the step calls); the merge's SHA stands for `{m}`, the PR's number for `{n}`.
+    // (what, the method when it matters, the path the step calls, earlier calls to that path
+    // to let through); the merge's SHA stands for `{m}`, the PR's number for `{n}`.
     let steps = [
-        ("verification: the PR", "/pulls/{n}"),
-        ("verification: its reviews", "/pulls/{n}/reviews"),
-        ("the claim commit", "/git/commits"),
-        ("the claim ref", "/git/refs"),
-        ("the statuses on M", "/statuses/{m}"),
-        ("the note push", "git-receive-pack"),
-        ("the comment", "/issues/{n}/comments"),
+        ("the checkout: fetching M", None, "git-upload-pack", 0),
+        ("verification: the PR", None, "/pulls/{n}", 0),
+        ("verification: its reviews", None, "/pulls/{n}/reviews", 0),
+        (
+            "the ledger: prgate's statuses on M",
+            Some("GET"),
+            "/statuses/{m}",
+            0,
+        ),
+        ("the claim commit", None, "/git/commits", 0),
+        ("the claim ref", None, "/git/refs", 0),
+        ("the running status", Some("POST"), "/statuses/{m}", 0),
+        ("the note push", None, "git-receive-pack", 0),
+        ("the final status", Some("POST"), "/statuses/{m}", 1),
+        ("the comment", None, "/issues/{n}/comments", 0),
     ];
-    for (what, path) in steps {
+    for (what, method, path, skip) in steps {
         for after in [false, true] {
             let (w, merge) =
                 merged_by_hand("faulty", &[("firewall/rules.toml", "allow = [13]\n")]).await;
@@ -669,10 +678,10 @@ async fn every_step_survives_a_failed_call_and_a_lost_answer() {
             gate_done_with(&w, &merge).await;
             let n = w.pull(1).await["number"].as_u64().unwrap_or(1);
             let path = path.replace("{m}", &merge).replace("{n}", &n.to_string());
-            if after {
-                w.sim.inject_fault_after(&path, 502, 1);
-            } else {
-                w.sim.inject_fault(&path, 502, 1);
+            match method {
+                Some(method) => w.sim.inject_fault_on(method, &path, 502, (skip, 1), after),
+                None if after => w.sim.inject_fault_after(&path, 502, 1),
+                None => w.sim.inject_fault(&path, 502, 1),
             }
             let executor = fresh_executor(&w, "executor");
             let first = executor
@@ -686,6 +695,7 @@ async fn every_step_survives_a_failed_call_and_a_lost_answer() {
             executor.reconcile().await;
             executor.reconcile().await;
             let runs = w.runs().iter().filter(|r| **r == merge).count();
+            eprintln!("step: {what} (answer lost: {after}), first attempt: {first:?}");
             let (state, description) = w.execution_result(&merge).await;
             let case = format!(
                 "{what} ({}): first {first:?}",
@@ -803,5 +813,39 @@ async fn attack_a_status_from_prgates_released_login_is_not_prgates_record() {
         "{result:?}"
     );
     assert_eq!(w.runs(), vec![merge.clone()]);
+    w.shutdown().await;
+}
+
+/// The run ended and its record was pushed, but the final status cannot be posted, not even
+/// after the retries (the code host answers 502 to every try): the attempt reports the error,
+/// and the reconciler's next pass looks at M again, though its record exists, and posts the
+/// final status from the record. The merge ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_status_that_cannot_be_posted_is_posted_by_the_next_pass() {
+    let (w, merge) =
+        merged_by_hand("final-status", &[("firewall/rules.toml", "allow = [14]\n")]).await;
+    w.settle().await;
+    gate_done_with(&w, &merge).await;
+    // The running status goes through; the final one and its three retries fail.
+    w.sim
+        .inject_fault_on("POST", &format!("/statuses/{merge}"), 502, (1, 4), false);
+    let executor = fresh_executor(&w, "executor");
+    let first = executor
+        .consider(
+            &REPO.parse().unwrap(),
+            &merge.parse().unwrap(),
+            prgate::executor::Mode::Automatic,
+        )
+        .await;
+    assert!(first.is_err(), "{first:?}");
+    assert_eq!(w.runs(), vec![merge.clone()]);
+    let note = w
+        .note(&merge)
+        .expect("the record was pushed before the status");
+    assert_eq!(note["execution"]["outcome"], "succeeded");
+    executor.reconcile().await;
+    let (state, description) = w.execution_result(&merge).await;
+    assert_eq!(state, "success", "{description}");
+    assert_eq!(w.runs(), vec![merge]);
     w.shutdown().await;
 }
