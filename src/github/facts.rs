@@ -34,8 +34,10 @@ impl GatherError {
     /// A status description (under 140 characters) for the PR.
     pub(crate) fn status_description(&self) -> String {
         let text = match self {
-            GatherError::GitHub(GitHubError::GraphQl { .. }) => {
-                "GitHub's GraphQL API could not give the PR's facts; will retry".to_string()
+            // GitHub's own words say which field or type was refused, e.g. one that an older
+            // GitHub Enterprise Server lacks.
+            GatherError::GitHub(GitHubError::GraphQl { message, .. }) => {
+                format!("GitHub's GraphQL API could not give the PR's facts; will retry: {message}")
             }
             GatherError::GitHub(e) => match e.status() {
                 Some(s) => format!("could not read the PR's facts from GitHub ({s}); will retry"),
