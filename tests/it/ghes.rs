@@ -152,6 +152,57 @@ async fn the_ghes_shaped_simulator_serves_only_ghes_paths() {
     assert_eq!(w.sim_stats().await["off_base_requests"], json!(4));
 }
 
+/// `prgate sim --ghes`: the ready line's `api_url` is the GHES one, its clone URLs at the root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prgate_sim_ghes_prints_the_ghes_api_url_in_its_ready_line() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("sim.toml");
+    std::fs::write(&state, SEED).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prgate"))
+        .args(["sim", "--ghes", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .env("PRGATE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
+    let api = ready["api_url"].as_str().unwrap_or_default().to_string();
+    let host = api.strip_suffix("/api/v3").map(str::to_string);
+    let user = match &host {
+        Some(_) => {
+            let r = reqwest::Client::new()
+                .get(format!("{api}/user"))
+                .bearer_auth("alice-token")
+                .send()
+                .await;
+            r.ok().map(|r| r.status().as_u16())
+        }
+        None => None,
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let host = host.unwrap_or_else(|| panic!("not a GHES api_url: {line}"));
+    assert!(host.starts_with("http://127.0.0.1:"), "{line}");
+    assert_eq!(
+        ready["repos"][REPO],
+        json!(format!("{host}/{REPO}.git")),
+        "{line}"
+    );
+    assert_eq!(user, Some(200), "{line}");
+}
+
 /// The whole story of DESIGN.md's flow on GHES: the agent proposes through the binary, the
 /// plan is shown, the designated approvers are asked, alice approves, prgate merges, the
 /// executor re-verifies and runs once, the note records it, and `verify` and `audit` hold —
