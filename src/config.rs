@@ -329,8 +329,14 @@ pub(crate) const MAX_WEBHOOK_BODY_BYTES: usize = 25 * 1024 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
+    /// The REST API's base: `https://api.github.com`, `https://HOST/api/v3` on GitHub
+    /// Enterprise Server. Every other endpoint is derived from it.
     #[serde(default = "default_api_url")]
     pub api_url: String,
+    /// Where GraphQL lives, only to override what is derived from `api_url` (`.../api/v3` has
+    /// it at `.../api/graphql`, any other base at `<api_url>/graphql`); on `api_url`'s host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql_url: Option<String>,
     #[serde(default)]
     pub token: Option<SecretRef>,
     #[serde(default)]
@@ -966,6 +972,28 @@ fn is_http_url(s: &str) -> Result<(), String> {
     }
 }
 
+/// An override of GraphQL's URL must be an http(s) URL with a path, on the API URL's host:
+/// prgate sends the same credentials to both.
+fn graphql_url_fits(api_url: &str, graphql: &str) -> Result<(), String> {
+    is_http_url(graphql)?;
+    let (Ok(g), Ok(api)) = (reqwest::Url::parse(graphql), reqwest::Url::parse(api_url)) else {
+        return Ok(());
+    };
+    if g.origin() != api.origin() {
+        return Err(format!(
+            "{graphql:?} is not on api_url's host ({}); give a URL on it, or leave graphql_url out to derive it from api_url",
+            api.origin().ascii_serialization()
+        ));
+    }
+    if g.path().trim_end_matches('/').is_empty() {
+        return Err(format!(
+            "{graphql:?} names no path; give GraphQL's full URL, e.g. {}/api/graphql",
+            api.origin().ascii_serialization()
+        ));
+    }
+    Ok(())
+}
+
 fn valid_executor_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
@@ -1049,6 +1077,14 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         errors.push(Problem::new(
             toml_path!["github", "api_url"],
             format!("github.api_url {m}"),
+        ));
+    }
+    if let Some(graphql) = &cfg.github.graphql_url
+        && let Err(m) = graphql_url_fits(&cfg.github.api_url, graphql)
+    {
+        errors.push(Problem::new(
+            toml_path!["github", "graphql_url"],
+            format!("github.graphql_url {m}"),
         ));
     }
     let gh = &cfg.github;

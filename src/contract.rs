@@ -141,7 +141,22 @@ pub struct ConfigCheckOutput {
     pub config: String,
     /// True when it can be served (exit 0).
     pub ok: bool,
+    /// Where prgate sends its calls, derived from `[github]` (absent when the config could not
+    /// be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<ConfigEndpoints>,
     pub problems: Vec<ConfigProblem>,
+}
+
+/// The code host's endpoints as `prgate config check` derived them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigEndpoints {
+    /// The REST API's base (`github.api_url`).
+    pub rest: String,
+    /// GraphQL's URL.
+    pub graphql: String,
+    /// Where `graphql` came from: `api_url` (derived from it) or `graphql_url` (set).
+    pub graphql_from: String,
 }
 
 /// `prgate key generate|public --json`.

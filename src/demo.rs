@@ -165,6 +165,9 @@ pub struct DemoReport {
     pub drift_rerun: String,
     pub production_after_rerun: String,
     pub repo_dir: PathBuf,
+    /// The API URL every client was given, and the GraphQL URL prgate derived from it.
+    pub api_url: String,
+    pub graphql_url: String,
     /// The gate's note-signing public key (hex).
     pub public_key: String,
 }
@@ -172,6 +175,9 @@ pub struct DemoReport {
 pub struct DemoOptions {
     /// Keep everything under this directory instead of a temporary one.
     pub keep: Option<PathBuf>,
+    /// Run against the simulator in GitHub Enterprise Server's shape; the demo fails if any
+    /// request leaves its bases.
+    pub ghes: bool,
 }
 
 /// Runs the demo, telling the story on `out`.
@@ -205,13 +211,21 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
 
     // --- the stage: a simulator, the repository, the gate ---
     let seed = prgate_sim::SimState::from_toml(SEED).map_err(setup_err)?;
-    let sim = prgate_sim::start(
+    let shape = if opts.ghes {
+        prgate_sim::Shape::EnterpriseServer
+    } else {
+        prgate_sim::Shape::GitHubCom
+    };
+    let sim = prgate_sim::start_shaped(
         "127.0.0.1:0".parse().map_err(setup_err)?,
         seed,
         dir.join("github"),
+        shape,
     )
     .await
     .map_err(setup_err)?;
+    // What prgate derives from the one API URL, as every client below does.
+    let endpoints = crate::github::Endpoints::derive(&sim.api_url, None).map_err(setup_err)?;
     let clone_url = sim
         .clone_url(REPO)
         .ok_or_else(|| setup_err("the simulator has no acme/infra"))?;
@@ -246,6 +260,7 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         admin_token: None,
         github: GithubConfig {
             api_url: sim.api_url.clone(),
+            graphql_url: None,
             token: Some(write_secret("gate-token", "demo-prgate-token")?),
             app_id: None,
             private_key: None,
@@ -320,6 +335,12 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         gate.url(),
         gate.admin_url()
     ));
+    if opts.ghes {
+        say(format!(
+            "  in GitHub Enterprise Server's shape: REST {}, GraphQL {} (derived), git {}",
+            endpoints.rest, endpoints.graphql, clone_url
+        ));
+    }
     say(
         "  acme/infra's policy: changes to firewall/** need 1 approval from alice or acme/netops,"
             .into(),
@@ -670,6 +691,20 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
             v.detail
         ));
     }
+    let off_base = sim.off_base_requests();
+    if !off_base.is_empty() {
+        return Err(step_err(format!(
+            "{} request(s) left GitHub Enterprise Server's bases (REST under /api/v3, GraphQL at /api/graphql, git at the root): {}",
+            off_base.len(),
+            off_base.join(", ")
+        )));
+    }
+    if opts.ghes {
+        say(
+            "13. Every call stayed on GitHub Enterprise Server's bases: REST under /api/v3, GraphQL at /api/graphql, git at the host's root."
+                .into(),
+        );
+    }
     say(String::new());
     say(format!("Done in {:.1}s.", started.elapsed().as_secs_f64()));
     if opts.keep.is_some() {
@@ -716,6 +751,8 @@ pub async fn run_demo(opts: DemoOptions, out: &mut dyn Write) -> Result<DemoRepo
         drift_rerun: rerun.describe(),
         production_after_rerun,
         repo_dir: mirror,
+        api_url: endpoints.rest.clone(),
+        graphql_url: endpoints.graphql.clone(),
         public_key,
     })
 }

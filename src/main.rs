@@ -238,11 +238,17 @@ Example (an agent runtime's MCP config):
         host: HostArgs,
     },
     /// The whole loop in one command, against the built-in GitHub simulator on loopback.
-    #[command(after_help = "Example:\n  prgate demo --keep /tmp/prgate-demo")]
+    #[command(
+        after_help = "Examples:\n  prgate demo --keep /tmp/prgate-demo\n  prgate demo --ghes     (against the simulator in GitHub Enterprise Server's shape)"
+    )]
     Demo {
         /// Keep the repositories and the production folder in this (new or empty) directory.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        /// Run against the simulator in GitHub Enterprise Server's shape (REST under /api/v3,
+        /// GraphQL at /api/graphql); the demo fails if any call leaves those bases.
+        #[arg(long)]
+        ghes: bool,
     },
     /// Run the GitHub simulator (for the demo, tests and trying prgate out).
     #[command(
@@ -261,6 +267,10 @@ Example (an agent runtime's MCP config):
         /// Delay every API answer by this much (e.g. `100ms`), as a real code host would.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
         latency: std::time::Duration,
+        /// Take GitHub Enterprise Server's shape: REST under /api/v3, GraphQL at /api/graphql,
+        /// git at the host's root; any other path answers 404 (counted in /_sim/stats).
+        #[arg(long)]
+        ghes: bool,
     },
 }
 
@@ -492,12 +502,13 @@ fn main() -> ExitCode {
         }
         Command::Key { command } => cli::key::run(command),
         Command::Mcp { host } => cli::mcp::run(host),
-        Command::Demo { keep } => cli::demo::run(keep),
+        Command::Demo { keep, ghes } => cli::demo::run(keep, ghes),
         Command::Sim {
             listen,
             state,
             data,
             latency,
-        } => cli::sim::run(listen, state, data, latency),
+            ghes,
+        } => cli::sim::run(listen, state, data, latency, ghes),
     }
 }

@@ -4,8 +4,8 @@
 //! read, only as an `error` on every PR.
 
 use crate::config::{SecretRef, ServerConfig};
-use crate::github::GitHub;
 use crate::github::facts::{GatherError, policy_at};
+use crate::github::{GitHub, GraphqlSource};
 
 /// One problem (or, with `error == false`, a warning), in words that say what to do.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -100,6 +100,78 @@ pub fn secrets(config: &ServerConfig) -> Vec<Finding> {
             })
         })
         .collect()
+}
+
+/// Asks each endpoint prgate derived from `[github]` whether it answers as GitHub's does:
+/// REST (prgate's own account), the repository activity API (the newest API prgate needs) and
+/// GraphQL (the first governed repository's name). A wrong base answers 404 or not at all,
+/// and the finding names the URL and the key to fix; nothing more is asked once REST fails.
+pub async fn endpoints(config: &ServerConfig, gh: &GitHub) -> Vec<Finding> {
+    let ep = gh.transport().endpoints();
+    let rest = &ep.rest;
+    if let Err(e) = gh.own_login().await {
+        let message = match e.status() {
+            Some(401) => format!(
+                "{rest} refuses prgate's credential ({e}); check github.token or the app's key"
+            ),
+            Some(404) => format!(
+                "the REST API at {rest} answered 404 ({e}): it is not the base of a GitHub API; set github.api_url to https://api.github.com, or to https://HOST/api/v3 on GitHub Enterprise Server"
+            ),
+            Some(_) => format!("the REST API at {rest} did not answer as GitHub's: {e}"),
+            None => format!(
+                "cannot reach the REST API at {rest}: {e}; check github.api_url and that its host is reachable from here"
+            ),
+        };
+        return vec![Finding::error("github.api_url", message)];
+    }
+    let Some(first) = config.repos.first() else {
+        return vec![Finding::warning(
+            "github",
+            format!(
+                "GraphQL at {} not checked: no [[repos]] to ask about",
+                ep.graphql
+            ),
+        )];
+    };
+    let mut out = Vec::new();
+    if let Err(e) = gh.activity_api_answers(&first.name).await {
+        let message = match e.status() {
+            Some(404) => format!(
+                "the repository activity API (GET {rest}/repos/{}/activity) answered 404: the code host lacks it (GitHub Enterprise Server has it from 3.11) or prgate cannot read it; without it prgate cannot tell who pushed to a PR and every decision is `error`; upgrade GHES to 3.11 or later",
+                first.name
+            ),
+            _ => format!("the repository activity API at {rest} did not answer: {e}"),
+        };
+        out.push(Finding::error(format!("repos {}", first.name), message));
+    }
+    let Err(e) = crate::github::graphql::probe(gh, &first.name).await else {
+        return out;
+    };
+    let (subject, whence) = match ep.graphql_source {
+        GraphqlSource::Derived => ("github.api_url", format!("derived from api_url {rest}")),
+        GraphqlSource::Configured => ("github.graphql_url", "github.graphql_url".to_string()),
+    };
+    let fix = "GitHub Enterprise Server serves GraphQL at https://HOST/api/graphql, which prgate derives from an api_url ending in /api/v3; check api_url, or set github.graphql_url if the host serves GraphQL elsewhere";
+    let message = match e.status() {
+        Some(401) => format!(
+            "GraphQL at {} ({whence}) refuses prgate's credential ({e}); check github.token or the app's key",
+            ep.graphql
+        ),
+        Some(404) => format!(
+            "GraphQL at {} ({whence}) answered 404 ({e}); {fix}",
+            ep.graphql
+        ),
+        Some(_) => format!(
+            "GraphQL at {} ({whence}) did not answer as GitHub's: {e}; {fix}",
+            ep.graphql
+        ),
+        None => format!(
+            "GraphQL at {} ({whence}) did not answer as GitHub's GraphQL API: {e}; {fix}",
+            ep.graphql
+        ),
+    };
+    out.push(Finding::error(subject, message));
+    out
 }
 
 /// Asks the code host: the credential works, and each governed repository is readable and

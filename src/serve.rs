@@ -14,7 +14,7 @@ use crate::config::{ConfigError, GithubConfig, Secret, ServerConfig};
 use crate::dashboard::Dashboard;
 use crate::executor::Executor;
 use crate::gate::Gate;
-use crate::github::{ClientOptions, Credentials, GitHub, GitHubError};
+use crate::github::{ClientOptions, Credentials, Endpoints, GitHub, GitHubError};
 use crate::listener::{ListenerLimits, connections_within};
 use crate::metrics::Metrics;
 use crate::server::{AdminState, AppState, admin_router, router};
@@ -124,14 +124,22 @@ pub fn github_client(
     metrics: Metrics,
 ) -> Result<(GitHub, Option<Secret>), ServeError> {
     let token = github.token.as_ref().map(|t| t.resolve()).transpose()?;
+    let endpoints =
+        Endpoints::derive(&github.api_url, github.graphql_url.as_deref()).map_err(|message| {
+            GitHubError::Setup {
+                api_url: github.api_url.clone(),
+                context: "[github] api_url and graphql_url".into(),
+                source: message.into(),
+            }
+        })?;
     let gh = match (&token, github.app_id, &github.private_key) {
         (Some(t), _, _) => {
-            GitHub::with_credentials(&github.api_url, Credentials::Token(t), options, metrics)?
+            GitHub::with_endpoints(endpoints, Credentials::Token(t), options, metrics)?
         }
         (None, Some(app_id), Some(key)) => {
             let key = key.resolve()?;
-            GitHub::with_credentials(
-                &github.api_url,
+            GitHub::with_endpoints(
+                endpoints,
                 Credentials::App {
                     app_id,
                     private_key: &key,

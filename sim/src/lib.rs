@@ -27,14 +27,21 @@
 //!   (`ghs_...`) act as the account `<slug>[bot]` (type Bot), a writer on every repo of the
 //!   installation's account, until `expires_at`; after that they answer 401, over git too.
 //!
-//! Test-control endpoints (not GitHub's; they need no token and are not counted as API calls):
+//! In GitHub Enterprise Server's shape ([`Shape::EnterpriseServer`], `prgate sim --ghes`) the
+//! same API is served under `/api/v3`, GraphQL at `/api/graphql` and git at the host's root,
+//! and any request outside those bases answers 404 and is recorded (see `ghes`).
+//!
+//! Test-control endpoints (not GitHub's; under the API URL, `<api_url>/_sim/...`; they need no
+//! token and are not counted as API calls):
 //! - `POST /_sim/faults` `{"path_contains": "...", "status": 500, "count": N}`: the next N API
 //!   requests whose path (with query) contains the string fail with that status.
-//! - `GET /_sim/stats` -> `{"api_calls", "deliveries_sent", "deliveries_failed", "deliveries_pending"}`.
+//! - `GET /_sim/stats` -> `{"api_calls", "deliveries_sent", "deliveries_failed",
+//!   "deliveries_pending", "off_base_requests"}`.
 //! - `POST /_sim/hooks` `{"url", "secret"}` -> `{"id"}`: adds a webhook (a `ping` follows).
 //! - `POST /_sim/refresh`: scans every repo's refs now and announces what moved.
 
 mod api;
+mod ghes;
 mod githttp;
 mod gitstore;
 pub mod graphql;
@@ -105,6 +112,18 @@ fn one() -> u64 {
     1
 }
 
+/// Which of GitHub's shapes the simulator takes: the paths it serves its API, GraphQL and git
+/// at. Nothing else differs between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// github.com's: REST and GraphQL (`/graphql`) at one root, as `https://api.github.com`.
+    #[default]
+    GitHubCom,
+    /// GitHub Enterprise Server's (`--ghes`): REST under `/api/v3`, GraphQL at `/api/graphql`,
+    /// git at the host's root; every other path answers 404 and is recorded (see `ghes`).
+    EnterpriseServer,
+}
+
 /// Shared by every request handler and background task.
 pub(crate) struct Sim {
     world: Mutex<world::World>,
@@ -116,6 +135,9 @@ pub(crate) struct Sim {
     rate_reset: i64,
     /// Added to every API answer (milliseconds), to give benchmarks a real round trip.
     latency_ms: AtomicU64,
+    /// In GitHub Enterprise Server's shape, every request that missed its bases
+    /// (`METHOD path?query`), in order.
+    off_base: Mutex<Vec<String>>,
 }
 
 impl Sim {
@@ -134,7 +156,21 @@ impl Sim {
             "deliveries_sent": c.sent.load(Ordering::SeqCst),
             "deliveries_failed": c.failed.load(Ordering::SeqCst),
             "deliveries_pending": c.pending.load(Ordering::SeqCst),
+            "off_base_requests": self.off_base_requests().len(),
         })
+    }
+    fn record_off_base(&self, request: String) {
+        tracing::warn!(%request, "request outside GitHub Enterprise Server's bases");
+        self.off_base
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(request);
+    }
+    fn off_base_requests(&self) -> Vec<String> {
+        self.off_base
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
     fn inject_fault(&self, fault: Fault) {
         self.faults
@@ -152,8 +188,12 @@ impl Sim {
 
 /// A running simulator.
 pub struct SimHandle {
-    /// `http://127.0.0.1:PORT`, no trailing slash; the `api_url` for clients.
+    /// The `api_url` for clients, no trailing slash: `http://127.0.0.1:PORT` in github.com's
+    /// shape, `http://127.0.0.1:PORT/api/v3` in GitHub Enterprise Server's.
     pub api_url: String,
+    /// The host's root, `http://127.0.0.1:PORT`: where git and the web pages live.
+    pub host_url: String,
+    pub shape: Shape,
     /// `owner/repo` -> clone URL over HTTP (`http://127.0.0.1:PORT/owner/repo.git`).
     pub repos: BTreeMap<String, String>,
     sim: Arc<Sim>,
@@ -274,9 +314,16 @@ impl SimHandle {
     pub fn refresh(&self) {
         self.sim.refresh();
     }
-    /// `{api_calls, deliveries_sent, deliveries_failed, deliveries_pending}`.
+    /// `{api_calls, deliveries_sent, deliveries_failed, deliveries_pending, off_base_requests}`.
     pub fn stats(&self) -> serde_json::Value {
         self.sim.stats()
+    }
+    /// In GitHub Enterprise Server's shape, every request so far that missed its bases (a
+    /// github.com-shaped path such as `/repos/...` or `/graphql` at the root, GraphQL or git
+    /// under `/api/v3`), as `METHOD path?query`; each was answered 404. Always empty in
+    /// github.com's shape.
+    pub fn off_base_requests(&self) -> Vec<String> {
+        self.sim.off_base_requests()
     }
     /// The clone URL of `owner/repo` (case-insensitive), as GitHub's `clone_url`.
     pub fn clone_url(&self, repo: &str) -> Option<String> {
@@ -306,11 +353,21 @@ impl SimHandle {
 
 /// Creates the bare repositories (kept if they already exist), binds `listen` (port 0 picks
 /// a free port) and starts serving, scanning refs and delivering webhooks, on a runtime of
-/// its own. Dropping the handle stops it too.
+/// its own, in github.com's shape. Dropping the handle stops it too.
 pub async fn start(
     listen: SocketAddr,
     seed: SimState,
     data_dir: PathBuf,
+) -> Result<SimHandle, SimError> {
+    start_shaped(listen, seed, data_dir, Shape::GitHubCom).await
+}
+
+/// As [`start`], in the given shape.
+pub async fn start_shaped(
+    listen: SocketAddr,
+    seed: SimState,
+    data_dir: PathBuf,
+    shape: Shape,
 ) -> Result<SimHandle, SimError> {
     seed.validate()?;
     std::fs::create_dir_all(&data_dir).map_err(|e| {
@@ -336,9 +393,14 @@ pub async fn start(
     let addr = listener
         .local_addr()
         .map_err(|e| SimError::Io(e.to_string()))?;
-    let api_url = format!("http://{addr}");
+    let host_url = format!("http://{addr}");
+    let api_url = match shape {
+        Shape::GitHubCom => host_url.clone(),
+        Shape::EnterpriseServer => format!("{host_url}{}", ghes::REST_PREFIX),
+    };
     let urls = render::Urls {
         api: api_url.clone(),
+        html: host_url.clone(),
     };
     let repos = world
         .repos
@@ -362,13 +424,17 @@ pub async fn start(
             rate: Mutex::new(Default::default()),
             rate_reset: chrono::Utc::now().timestamp() + 3600,
             latency_ms: AtomicU64::new(0),
+            off_base: Mutex::new(Vec::new()),
         })
     };
     for h in &seed.hooks {
         sim.add_hook(&h.url, &h.secret);
     }
     let (stop, stopped) = watch::channel(false);
-    let app = githttp::router(sim.clone()).merge(api::router(sim.clone()));
+    let mut app = githttp::router(sim.clone()).merge(api::router(sim.clone()));
+    if shape == Shape::EnterpriseServer {
+        app = ghes::shaped(sim.clone(), app);
+    }
     let scan_sim = sim.clone();
     let thread = std::thread::Builder::new()
         .name("prgate-sim".into())
@@ -379,6 +445,8 @@ pub async fn start(
         .map_err(|e| SimError::Io(format!("cannot start the simulator's thread: {e}")))?;
     Ok(SimHandle {
         api_url,
+        host_url,
+        shape,
         repos,
         sim,
         stop,
@@ -426,13 +494,14 @@ async fn serve(
     let _ = scanner.await;
 }
 
-/// `prgate sim`: loads the seed, starts, prints the ready line on stdout and runs until
-/// ctrl-c. Without `data_dir`, repos live in `<state file>.data` next to the state file.
+/// `prgate sim`: loads the seed, starts in `shape`, prints the ready line on stdout and runs
+/// until ctrl-c. Without `data_dir`, repos live in `<state file>.data` next to the state file.
 pub async fn run_cli(
     listen: SocketAddr,
     state_file: &Path,
     data_dir: Option<PathBuf>,
     latency: Duration,
+    shape: Shape,
 ) -> Result<(), SimError> {
     let text = std::fs::read_to_string(state_file)
         .map_err(|e| SimError::Seed(format!("cannot read {}: {e}", state_file.display())))?;
@@ -445,7 +514,7 @@ pub async fn run_cli(
         p.push(".data");
         PathBuf::from(p)
     });
-    let handle = start(listen, seed, data_dir).await?;
+    let handle = start_shaped(listen, seed, data_dir, shape).await?;
     handle.set_latency(latency);
     println!("{}", handle.ready_line());
     let _ = tokio::signal::ctrl_c().await;

@@ -11,18 +11,22 @@ use super::world::{
 };
 use crate::ids::UserId;
 
-/// Where the simulator is reachable; html links use the same root, as GHES does.
+/// Where the simulator is reachable. `api` is the REST API's base (the host's root in
+/// github.com's shape, `<root>/api/v3` in GitHub Enterprise Server's); `html` is the host's
+/// root, where the web pages and git live in both shapes (github.com keeps them on another
+/// host than its API; the simulator, like GHES, has one host).
 #[derive(Debug, Clone)]
 pub struct Urls {
     pub api: String,
+    pub html: String,
 }
 
 impl Urls {
-    fn repo(&self, r: &Repo) -> String {
+    pub(crate) fn repo(&self, r: &Repo) -> String {
         format!("{}/repos/{}", self.api, r.full_name())
     }
-    fn html_repo(&self, r: &Repo) -> String {
-        format!("{}/{}", self.api, r.full_name())
+    pub(crate) fn html_repo(&self, r: &Repo) -> String {
+        format!("{}/{}", self.html, r.full_name())
     }
 }
 
@@ -50,7 +54,7 @@ pub fn user(u: &Urls, a: &Account) -> Value {
         "avatar_url": format!("{}/_sim/avatars/{}", u.api, a.id.0),
         "gravatar_id": "",
         "url": base,
-        "html_url": format!("{}/{}", u.api, url_login(a.login.as_str())),
+        "html_url": format!("{}/{}", u.html, url_login(a.login.as_str())),
         "followers_url": format!("{base}/followers"),
         "following_url": format!("{base}/following{{/other_user}}"),
         "gists_url": format!("{base}/gists{{/gist_id}}"),
@@ -92,9 +96,9 @@ fn merge(into: &mut Value, extra: Value) {
 }
 
 /// The repository's git URL over smart HTTP, as GitHub's `clone_url`:
-/// `http://127.0.0.1:PORT/<owner>/<repo>.git`.
+/// `http://127.0.0.1:PORT/<owner>/<repo>.git`, on the host's root in both shapes.
 pub fn clone_url(u: &Urls, r: &Repo) -> String {
-    format!("{}/{}.git", u.api, r.full_name())
+    format!("{}/{}.git", u.html, r.full_name())
 }
 
 pub fn repo(u: &Urls, w: &World, r: &Repo) -> Value {
@@ -443,8 +447,8 @@ pub fn app(u: &Urls, w: &World, a: &App) -> Value {
         "owner": owner,
         "name": a.slug,
         "description": null,
-        "external_url": format!("{}/apps/{}", u.api, a.slug),
-        "html_url": format!("{}/apps/{}", u.api, a.slug),
+        "external_url": format!("{}/apps/{}", u.html, a.slug),
+        "html_url": format!("{}/apps/{}", u.html, a.slug),
         "created_at": at,
         "updated_at": at,
         "permissions": app_permissions(),
@@ -484,7 +488,7 @@ pub fn check_run(u: &Urls, w: &World, r: &Repo, c: &CheckRun) -> Value {
         "url": url,
         "html_url": format!("{}/runs/{}", u.html_repo(r), c.id),
         // Without one, GitHub shows the app's homepage.
-        "details_url": c.details_url.clone().unwrap_or_else(|| format!("{}/apps/{}", u.api, app["slug"].as_str().unwrap_or(""))),
+        "details_url": c.details_url.clone().unwrap_or_else(|| format!("{}/apps/{}", u.html, app["slug"].as_str().unwrap_or(""))),
         "status": c.status,
         "conclusion": c.conclusion,
         "started_at": c.started_at.map(format_chrono),
@@ -574,7 +578,7 @@ pub fn team(u: &Urls, t: &Team) -> Value {
         "id": t.id,
         "node_id": node_id("Team", t.id),
         "url": url,
-        "html_url": format!("https://github.com/orgs/{}/teams/{}", t.org, t.slug),
+        "html_url": format!("{}/orgs/{}/teams/{}", u.html, t.org, t.slug),
         "name": t.slug,
         "slug": t.slug,
         "description": null,

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use super::app::{
     ApiAccessToken, ApiInstallation, AppAuth, InstallationToken, bearer, is_app_path, scope_of,
 };
+use super::endpoints::Endpoints;
 use crate::config::Secret;
 use crate::error_chain::{BoxError, chain};
 use crate::metrics::Metrics;
@@ -192,11 +193,9 @@ pub struct Transport {
     octo: Octocrab,
     app: Option<AppAuth>,
     api_url: String,
-    /// The REST API's path under the host (`/api/v3` on GitHub Enterprise Server, empty on
-    /// github.com): octocrab is given the host alone, so that GraphQL can live elsewhere.
-    rest_prefix: String,
-    /// Where GraphQL lives, derived from the API URL (see [`graphql_path_for`]).
-    graphql_path: String,
+    /// Where REST and GraphQL live: octocrab is given the host alone, and each request the
+    /// path under it, so that GraphQL can live outside the REST API's path (as on GHES).
+    endpoints: Endpoints,
     options: ClientOptions,
     metrics: Metrics,
     etags: Mutex<EtagCache>,
@@ -222,30 +221,38 @@ impl Transport {
         Self::with_credentials(api_url, credentials, options, metrics)
     }
 
+    /// A transport to the API at `api_url`, GraphQL where GitHub serves it for that URL.
     pub fn with_credentials(
         api_url: &str,
         credentials: Credentials<'_>,
         options: ClientOptions,
         metrics: Metrics,
     ) -> Result<Self, GitHubError> {
-        let api_url = api_url.trim_end_matches('/').to_string();
+        // octocrab panics inside its service on some URLs it accepted (no host, odd
+        // schemes): it only ever sees one that parsed as http(s) with a host.
+        let endpoints = Endpoints::derive(api_url, None).map_err(|message| GitHubError::Setup {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            context: "the API address".into(),
+            source: message.into(),
+        })?;
+        Self::with_endpoints(endpoints, credentials, options, metrics)
+    }
+
+    /// A transport to the code host at `endpoints`.
+    pub fn with_endpoints(
+        endpoints: Endpoints,
+        credentials: Credentials<'_>,
+        options: ClientOptions,
+        metrics: Metrics,
+    ) -> Result<Self, GitHubError> {
+        let api_url = endpoints.rest.clone();
         let setup_err = |context: &str, source: octocrab::Error| GitHubError::Setup {
             api_url: api_url.clone(),
             context: context.to_string(),
             source: source.into(),
         };
-        // octocrab panics inside its service on some URLs it accepted (no host, odd
-        // schemes): it only ever sees one that parsed as http(s) with a host.
-        let parsed = parse_api_url(&api_url).map_err(|message| GitHubError::Setup {
-            api_url: api_url.clone(),
-            context: "the API address".into(),
-            source: message.into(),
-        })?;
-        let rest_prefix = parsed.path().trim_end_matches('/').to_string();
-        let graphql_path = graphql_path_for(&rest_prefix);
-        let origin = parsed.origin().ascii_serialization();
         let mut builder = Octocrab::builder()
-            .base_uri(origin.as_str())
+            .base_uri(endpoints.origin.as_str())
             .map_err(|e| setup_err("the API address", e))?
             // We own the retries (bounded, with backoff) so that octocrab does not add its own.
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
@@ -280,8 +287,7 @@ impl Transport {
             octo,
             app,
             api_url,
-            rest_prefix,
-            graphql_path,
+            endpoints,
             options,
             metrics,
             etags: Mutex::new(EtagCache::new(
@@ -295,6 +301,11 @@ impl Transport {
 
     pub fn api_url(&self) -> &str {
         &self.api_url
+    }
+
+    /// Where this transport sends REST and GraphQL calls.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// How many HTTP requests this transport has made (including 304s).
@@ -572,9 +583,9 @@ impl Transport {
     ) -> Result<ApiResponse, GitHubError> {
         // REST under the API URL's path; GraphQL where GitHub serves it for that URL.
         let uri = if path == GRAPHQL_PATH {
-            self.graphql_path.clone()
+            self.endpoints.graphql_path.clone()
         } else {
-            format!("{}{path}", self.rest_prefix)
+            format!("{}{path}", self.endpoints.rest_prefix)
         };
         let mut builder = http::Request::builder().method(method.clone()).uri(uri);
         if let Some(auth) = auth {
@@ -808,21 +819,9 @@ fn status_error(method: &Method, path: &str, r: &ApiResponse) -> GitHubError {
     }
 }
 
-/// GitHub's GraphQL endpoint, relative to the API root.
+/// The logical path of GraphQL calls inside prgate (budgets, metrics, messages); the request
+/// goes to the endpoint's real path ([`Endpoints`]).
 const GRAPHQL_PATH: &str = "/graphql";
-
-/// Where GraphQL lives for a REST API at `rest_prefix` (the API URL's path), as GitHub's own
-/// clients derive it (@octokit's replace a trailing `/api/v3` with `/api`): GitHub Enterprise
-/// Server serves REST under `https://HOST/api/v3` and GraphQL at `https://HOST/api/graphql`
-/// (GitHub's "Forming calls with GraphQL" for GHES); github.com and the simulator serve both at
-/// one root (`/graphql`).
-pub fn graphql_path_for(rest_prefix: &str) -> String {
-    let prefix = rest_prefix.trim_end_matches('/');
-    match prefix.strip_suffix("/api/v3") {
-        Some(host_prefix) => format!("{host_prefix}/api/graphql"),
-        None => format!("{prefix}{GRAPHQL_PATH}"),
-    }
-}
 
 /// A low-cardinality name for a path, for metrics: numbers, SHAs and names become `{}`.
 fn endpoint_template(path: &str) -> String {
@@ -887,27 +886,6 @@ pub(crate) fn host_of(url: &str) -> String {
         .unwrap_or_else(|| url.to_string())
 }
 
-/// Checks that `value` is an http(s) URL with a host before any client sees it (octocrab
-/// panics on some malformed ones); the error names what was wrong and what to write.
-pub fn parse_api_url(value: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(value).map_err(|e| format!("{value:?} is not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "{value:?} is not an http or https URL (scheme {:?})",
-            url.scheme()
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{value:?} names no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "{value:?} has a query or fragment; give the API's base URL"
-        ));
-    }
-    Ok(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -930,15 +908,6 @@ mod tests {
             endpoint_template("/orgs/acme/teams/netops/members"),
             "/orgs/{}/teams/{}/members"
         );
-    }
-
-    #[test]
-    fn graphql_lives_where_github_serves_it_for_the_api_url() {
-        assert_eq!(graphql_path_for(""), "/graphql");
-        assert_eq!(graphql_path_for("/api/v3"), "/api/graphql");
-        assert_eq!(graphql_path_for("/api/v3/"), "/api/graphql");
-        assert_eq!(graphql_path_for("/github/api/v3"), "/github/api/graphql");
-        assert_eq!(graphql_path_for("/proxy"), "/proxy/graphql");
     }
 
     /// A GHES-shaped server: REST answers only under `/api/v3`, GraphQL only at `/api/graphql`.

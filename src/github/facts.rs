@@ -34,8 +34,10 @@ impl GatherError {
     /// A status description (under 140 characters) for the PR.
     pub(crate) fn status_description(&self) -> String {
         let text = match self {
-            GatherError::GitHub(GitHubError::GraphQl { .. }) => {
-                "GitHub's GraphQL API could not give the PR's facts; will retry".to_string()
+            // GitHub's own words say which field or type was refused, e.g. one that an older
+            // GitHub Enterprise Server lacks.
+            GatherError::GitHub(GitHubError::GraphQl { message, .. }) => {
+                format!("GitHub's GraphQL API could not give the PR's facts; will retry: {message}")
             }
             GatherError::GitHub(e) => match e.status() {
                 Some(s) => format!("could not read the PR's facts from GitHub ({s}); will retry"),
@@ -516,6 +518,10 @@ fn assemble(
     })
 }
 
+/// The status description when the code host has no repository activity API (under 140
+/// characters, as a status description must be).
+pub(crate) const ACTIVITY_API_MISSING: &str = "the repository activity API answered 404 (GHES before 3.11 lacks it); prgate cannot tell who pushed to the PR";
+
 /// Everyone who pushed to the PR's head branch, from the repository activity API, and for
 /// each commit who pushed it. A head branch in another repository (a fork) or a push whose
 /// actor the code host cannot name makes the PR fail closed: prgate cannot tell who wrote it.
@@ -535,7 +541,15 @@ async fn read_pushers(
         )));
     }
     let branch = pull.head.git_ref.as_str();
-    let activity = gh.branch_activity(repo, branch).await?;
+    let activity = match gh.branch_activity(repo, branch).await {
+        Ok(a) => a,
+        // The PR was just read with the same credential, so a 404 here is the API itself
+        // missing: GitHub Enterprise Server before 3.11 has no activity API.
+        Err(e) if e.status() == Some(404) => {
+            return Err(GatherError::Incomplete(ACTIVITY_API_MISSING.into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     // The list must reach the push that brought the current head; one that does not (kept
     // for a limited time, or cut short) may be missing a pusher, so it decides nothing.
     if !activity.iter().any(|a| a.after == pull.head.sha) {

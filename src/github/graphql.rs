@@ -488,6 +488,27 @@ async fn post(
     serde_json::from_slice(&r.body).map_err(|e| gql_error(operation, e.to_string()))
 }
 
+/// The smallest question about a repository: whether GraphQL answers at all.
+const PROBE: &str = "query PrgateConfigCheck($owner: String!, $name: String!) {\n  repository(owner: $owner, name: $name) { nameWithOwner }\n}";
+
+/// Asks GraphQL for `repo`'s name, with prgate's credentials: `config check`'s proof that the
+/// GraphQL endpoint answers as GitHub's does. An answer with errors only is an error.
+pub(crate) async fn probe(gh: &GitHub, repo: &RepoName) -> Result<(), GitHubError> {
+    const OP: &str = "PrgateConfigCheck";
+    let variables = json!({ "owner": repo.owner(), "name": repo.name() });
+    let answer = post(gh, repo, OP, PROBE.to_string(), variables).await?;
+    let found = answer
+        .data
+        .as_ref()
+        .and_then(|d| d.get("repository"))
+        .is_some_and(|r| !r.is_null());
+    match answer.errors {
+        _ if found => Ok(()),
+        Some(errors) if !errors.is_empty() => Err(gql_error(OP, describe_errors(&errors))),
+        _ => Err(gql_error(OP, format!("no repository {repo} in the answer"))),
+    }
+}
+
 /// Reads a PR's facts in one call, asking for the members of `teams` (those the last policy
 /// seen on its base branch named). An answer without the PR is an error; an answer with the
 /// PR and errors elsewhere is a [`PullRead`] whose facts are an error, so that the PR's head

@@ -4,6 +4,7 @@
 
 pub(crate) mod app;
 pub(crate) mod client;
+mod endpoints;
 pub(crate) mod facts;
 pub mod graphql;
 pub(crate) mod models;
@@ -19,7 +20,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 pub(crate) use client::host_of;
-pub use client::{ClientOptions, Credentials, GitHubError, Transport, parse_api_url};
+pub use client::{ClientOptions, Credentials, GitHubError, Transport};
+pub use endpoints::{Endpoints, GraphqlSource, parse_api_url};
 use models::*;
 
 use crate::config::{Secret, TeamRef};
@@ -86,21 +88,46 @@ impl GitHub {
         Self::with_credentials(api_url, credentials, options, metrics)
     }
 
-    /// A client with a token or as a GitHub App (see [`Credentials`]).
+    /// A client with a token or as a GitHub App (see [`Credentials`]), GraphQL where GitHub
+    /// serves it for `api_url`.
     pub fn with_credentials(
         api_url: &str,
         credentials: Credentials<'_>,
         options: ClientOptions,
         metrics: Metrics,
     ) -> Result<Self, GitHubError> {
-        Ok(GitHub {
-            transport: Transport::with_credentials(api_url, credentials, options, metrics)?,
+        Ok(Self::around(Transport::with_credentials(
+            api_url,
+            credentials,
+            options,
+            metrics,
+        )?))
+    }
+
+    /// A client for the code host at `endpoints` (an operator's `[github] graphql_url`).
+    pub fn with_endpoints(
+        endpoints: Endpoints,
+        credentials: Credentials<'_>,
+        options: ClientOptions,
+        metrics: Metrics,
+    ) -> Result<Self, GitHubError> {
+        Ok(Self::around(Transport::with_endpoints(
+            endpoints,
+            credentials,
+            options,
+            metrics,
+        )?))
+    }
+
+    fn around(transport: Transport) -> Self {
+        GitHub {
+            transport,
             file_cache: Mutex::new(HashMap::new()),
             immutable: Mutex::new(HashMap::new()),
             own_account: Mutex::new(None),
             policy_teams: Mutex::new(HashMap::new()),
             links_cache: Mutex::new(lru::LruCache::new(LINK_CACHE_ENTRIES)),
-        })
+        }
     }
 
     /// The teams the last policies read on `repo`'s branches named, each once.
@@ -814,6 +841,16 @@ impl GitHub {
         // The order of the answer is not trusted; the engine needs chronological order.
         list.sort_by_key(|a| (a.timestamp, a.id));
         Ok(list)
+    }
+
+    /// Whether the repository activity API answers for `repo` (one entry asked for):
+    /// GitHub Enterprise Server has it from 3.11 on, and without it prgate cannot tell who
+    /// pushed to a PR.
+    pub(crate) async fn activity_api_answers(&self, repo: &RepoName) -> Result<(), GitHubError> {
+        self.transport
+            .get(&format!("/repos/{repo}/activity?per_page=1"))
+            .await
+            .map(|_| ())
     }
 
     /// The issue events of a PR (`base_ref_changed` among them).

@@ -11,6 +11,7 @@ async fn the_demo_story_turns_out_as_told() {
     let report = prgate::demo::run_demo(
         prgate::demo::DemoOptions {
             keep: Some(keep.clone()),
+            ghes: false,
         },
         &mut out,
     )

@@ -30,6 +30,7 @@ mod gate_bypasses;
 mod gate_replicas;
 mod gate_restart;
 mod gate_runtime;
+mod ghes;
 mod informed_review;
 mod input_robustness;
 mod isolation;

@@ -8,9 +8,9 @@ use serde_json::json;
 use crate::common::harness::*;
 use crate::common::python::py_dir;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mcp_client_completes_the_approval_loop_and_hears_a_denial() {
-    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+/// Runs tests/it/mcp_client.py against the world (its simulator's API URL, whatever its
+/// shape) and returns what the client saw; panics when the client fails.
+pub(crate) async fn run_mcp_client(w: &World) -> serde_json::Value {
     let dir = w.agent_clone("agent");
     std::fs::write(dir.join("firewall/rules.toml"), "allow = [22, 8443]\n").unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/mcp_client.py");
@@ -37,7 +37,13 @@ async fn an_mcp_client_completes_the_approval_loop_and_hears_a_denial() {
         out.status.success(),
         "the MCP client failed:\n{stderr}\n{stdout}"
     );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_client_completes_the_approval_loop_and_hears_a_denial() {
+    let w = World::start_with_executor(POLICY, ExecSettings::default()).await;
+    let seen = run_mcp_client(&w).await;
 
     // Only what an agent may do is on offer.
     assert_eq!(

@@ -48,7 +48,7 @@ pub async fn me(State(sim): State<Arc<Sim>>, Extension(actor): Extension<AppActo
         "slug": app.slug,
         "name": app.slug,
         "node_id": format!("A_{}", app.id),
-        "html_url": format!("{}/apps/{}", sim.urls.api, app.slug),
+        "html_url": format!("{}/apps/{}", sim.urls.html, app.slug),
         "permissions": permissions(),
         "events": ["pull_request", "pull_request_review", "push", "status"],
         "installations_count": app.installations.len(),

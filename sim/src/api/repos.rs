@@ -52,7 +52,7 @@ pub async fn contents(
     let api = format!("{}/repos/{}", sim.urls.api, rp.full_name());
     let html = format!(
         "{}/{}/blob/{reference}/{path}",
-        sim.urls.api,
+        sim.urls.html,
         rp.full_name()
     );
     let git_url = format!("{api}/git/blobs/{sha}");
@@ -68,7 +68,7 @@ pub async fn contents(
         "url": self_url,
         "git_url": git_url,
         "html_url": html,
-        "download_url": format!("{}/{}/raw/{reference}/{path}", sim.urls.api, rp.full_name()),
+        "download_url": format!("{}/{}/raw/{reference}/{path}", sim.urls.html, rp.full_name()),
         "_links": { "self": self_url, "git": git_url, "html": html },
     }))
 }
@@ -216,11 +216,11 @@ pub async fn compare(
         .map(|f| render::file(&sim.urls, rp, f, &head.to_string()))
         .collect();
     let api = format!("{}/repos/{}", sim.urls.api, rp.full_name());
-    let html = format!("{}/{}/compare/{basehead}", sim.urls.api, rp.full_name());
+    let html = format!("{}/{}/compare/{basehead}", sim.urls.html, rp.full_name());
     ok(json!({
         "url": format!("{api}/compare/{basehead}"),
         "html_url": html,
-        "permalink_url": format!("{}/{}/compare/{base}...{head}", sim.urls.api, rp.full_name()),
+        "permalink_url": format!("{}/{}/compare/{base}...{head}", sim.urls.html, rp.full_name()),
         "diff_url": format!("{html}.diff"),
         "patch_url": format!("{html}.patch"),
         "base_commit": render::commit(&sim.urls, &w, rp, &gitstore::commit_info(&repo, base)?),

@@ -270,7 +270,7 @@ impl Resolve for Resolver<'_> {
                 match field {
                     "nameWithOwner" => leaf(r.full_name()),
                     "databaseId" => leaf(r.id),
-                    "url" => leaf(format!("{}/{}", self.sim.urls.api, r.full_name())),
+                    "url" => leaf(format!("{}/{}", self.sim.urls.html, r.full_name())),
                     "pullRequest" => {
                         let n = args.get("number").and_then(Value::as_u64).unwrap_or(0);
                         match r.pull(n) {
@@ -478,7 +478,7 @@ impl Resolver<'_> {
             "title" => leaf(p.title.clone()),
             "url" => leaf(format!(
                 "{}/{}/pull/{}",
-                self.sim.urls.api,
+                self.sim.urls.html,
                 r.full_name(),
                 p.number
             )),

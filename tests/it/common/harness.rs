@@ -224,6 +224,7 @@ pub fn gate_config(api_url: &str, data_dir: &Path, branches: &[&str]) -> ServerC
         admin_token: None,
         github: GithubConfig {
             api_url: api_url.to_string(),
+            graphql_url: None,
             token: Some(SecretRef::Env("PRGATE_TEST_TOKEN".into())),
             app_id: None,
             private_key: None,
@@ -322,11 +323,28 @@ impl World {
         seed: &str,
         extra_files: &[(&str, &str)],
     ) -> World {
+        Self::start_without_gate_shaped(policy, seed, extra_files, prgate_sim::Shape::GitHubCom)
+            .await
+    }
+
+    /// As [`World::start_without_gate_with`], with the simulator in `shape` (GitHub Enterprise
+    /// Server's: `sim.api_url` ends in `/api/v3`, git stays at the host's root).
+    pub async fn start_without_gate_shaped(
+        policy: &str,
+        seed: &str,
+        extra_files: &[(&str, &str)],
+        shape: prgate_sim::Shape,
+    ) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let seed = prgate_sim::SimState::from_toml(seed).unwrap();
-        let sim = prgate_sim::start("127.0.0.1:0".parse().unwrap(), seed, tmp.path().join("sim"))
-            .await
-            .unwrap();
+        let sim = prgate_sim::start_shaped(
+            "127.0.0.1:0".parse().unwrap(),
+            seed,
+            tmp.path().join("sim"),
+            shape,
+        )
+        .await
+        .unwrap();
         let clone_url = sim.clone_url(REPO).unwrap();
         let work = tmp.path().join("work");
         git(
