@@ -269,6 +269,14 @@ impl SimHandle {
             skip: 0,
         });
     }
+    /// Drops every injected fault not yet taken: the code host recovers.
+    pub fn clear_faults(&self) {
+        self.sim
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
     /// Makes `count` `method` requests whose path contains `path_contains` fail (`after`:
     /// happen, with their answer lost), after letting `skip` through: one step of several
     /// that call one path.

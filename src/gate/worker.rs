@@ -7,10 +7,11 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::types::{PullNumber, RepoName};
+use crate::policy::ApprovalState;
+use crate::types::{CommitSha, PullNumber, RepoName};
 use crate::webhook::{Delivery, Queue};
 
-use super::Gate;
+use super::{Gate, GateError};
 
 use super::{Job, Work, pool};
 
@@ -37,8 +38,11 @@ impl Gate {
         .await
     }
 
-    /// Evaluates one PR with bounded retries; one that keeps failing is left to the reconciler.
+    /// Evaluates one PR with bounded retries; one that keeps failing is left to the reconciler,
+    /// and its status says so: a decision never goes quiet (the agent and the reviewer would
+    /// otherwise read a stale "needs 1 approval" after the approval arrived).
     pub(super) async fn evaluate_with_retries(&self, repo: &RepoName, number: PullNumber) {
+        let mut last = None;
         for attempt in 0..3u32 {
             match self.evaluate_pull(repo, number).await {
                 Ok(_) => return,
@@ -47,10 +51,44 @@ impl Gate {
                     if attempt < 2 {
                         tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
                     }
+                    last = Some(e);
                 }
             }
         }
         tracing::error!(%repo, pull = %number, "giving up on the evaluation; the reconciler will re-evaluate");
+        if let Some(e) = last {
+            self.report_given_up(repo, number, &e).await;
+        }
+    }
+
+    /// After an evaluation gave up: `error` on the PR's head with the cause and "retrying at
+    /// the next pass", unless the code host cannot even say what the head is (then nothing
+    /// can be posted either). The next decision replaces it.
+    async fn report_given_up(&self, repo: &RepoName, number: PullNumber, e: &GateError) {
+        let head = match self.gh.pull(repo, number).await {
+            Ok(p) if p.state == "open" && !p.merged => p.head.sha.parse::<CommitSha>().ok(),
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(%repo, pull = %number, error = %err, "cannot read the PR to say the decision failed");
+                None
+            }
+        };
+        let Some(head) = head else {
+            return;
+        };
+        let description = format!("{}; retrying at the next pass", given_up_cause(e));
+        if let Err(err) = self
+            .post(
+                repo,
+                &head,
+                ApprovalState::Error,
+                &description,
+                Some(number),
+            )
+            .await
+        {
+            tracing::warn!(%repo, pull = %number, error = %err, "cannot post that the decision failed");
+        }
     }
 
     /// The dispatcher: takes deliveries from the durable queue in acceptance order and hands
@@ -110,5 +148,16 @@ impl pool::Runner for Gate {
             Job::Evaluate(repo, number) => self.evaluate_with_retries(&repo, number).await,
             Job::Handle(d) => self.handle_with_retries(&d).await,
         }
+    }
+}
+
+/// The cause of a failed decision, in words for the status (no URL, no response body).
+fn given_up_cause(e: &GateError) -> String {
+    match e {
+        GateError::Gather(g) => g.status_description(),
+        GateError::GitHub(g) => match g.status() {
+            Some(s) => format!("prgate could not decide: GitHub answered {s}"),
+            None => "prgate could not decide: GitHub did not answer".to_string(),
+        },
     }
 }

@@ -254,3 +254,46 @@ async fn merges_that_land_together_all_run_without_waiting_for_the_reconciler() 
     assert_eq!(w.runs().len(), 3, "{:?}", w.runs());
     w.shutdown().await;
 }
+
+/// The code host fails every facts query while an approval arrives: the evaluation gives up
+/// after its retries, and instead of leaving "needs 1 approval" on the head (as if nothing had
+/// happened), the status becomes `error` with the cause and "retrying at the next pass". Once
+/// the code host recovers, the next pass replaces it with the decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_gives_up_says_so_and_the_next_pass_replaces_it() {
+    let w = World::start().await;
+    let head = w.commit_and_push(
+        "prgate/ops-agent/quiet",
+        &[("firewall/rules.toml", "allow = [22, 443]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "open 443",
+    );
+    let n = w
+        .open_pr(AGENT, "prgate/ops-agent/quiet", "main", "Open port 443")
+        .await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    w.sim.inject_fault("/graphql", 502, 10_000);
+    w.approve("alice-token", n).await;
+    let mut seen = None;
+    for _ in 0..600 {
+        let (state, description, _) = w.approval(&head).await.unwrap();
+        if state == "error" {
+            seen = Some(description);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let description = seen.expect("the status never said the decision failed");
+    assert!(
+        description.contains("GitHub answered 502")
+            && description.ends_with("retrying at the next pass"),
+        "{description}"
+    );
+    assert_eq!(w.pull(n).await["merged"], false);
+    w.sim.clear_faults();
+    w.gate().gate.reconcile_once().await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+}
