@@ -7,6 +7,8 @@ use crate::config::{SecretRef, ServerConfig};
 use crate::github::facts::{GatherError, policy_at};
 use crate::github::{GitHub, GraphqlSource};
 
+mod pin;
+
 /// One problem (or, with `error == false`, a warning), in words that say what to do.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
@@ -237,6 +239,54 @@ pub async fn code_host(config: &ServerConfig, gh: &GitHub) -> Vec<Finding> {
                     format!("cannot read the policy: {e}"),
                 )),
             }
+        }
+    }
+    out
+}
+
+/// Reads each governed branch's protection and rulesets and says whether only prgate can
+/// satisfy the required `prgate/approval` (for `config check`; `serve` does not refuse to start
+/// on it, since a set-up it cannot read may still be right).
+pub async fn required_check_pinned(config: &ServerConfig, gh: &GitHub) -> Vec<Finding> {
+    let app_id = gh.transport().app_id();
+    let mut out = Vec::new();
+    for governed in &config.repos {
+        let repo = &governed.name;
+        for branch in &governed.branches {
+            let subject = format!("repos {repo} branch {branch}");
+            // A branch that does not exist yet is said once, by the code host's check.
+            if gh
+                .branch_tip(repo, branch)
+                .await
+                .is_err_and(|e| matches!(e.status(), Some(404 | 409)))
+            {
+                continue;
+            }
+            let protection = match gh.branch_protection(repo, branch).await {
+                Ok(Some(p)) => pin::ProtectionRead::Protected(p),
+                Ok(None) => pin::ProtectionRead::NotProtected,
+                Err(e) => match e.status() {
+                    Some(404) => pin::ProtectionRead::Unreadable(
+                        "GitHub answers 404 to an account that is not an admin of the repository"
+                            .into(),
+                    ),
+                    Some(403) => pin::ProtectionRead::Unreadable(
+                        "the App needs the \"Administration: read\" permission".into(),
+                    ),
+                    _ => pin::ProtectionRead::Unreadable(e.to_string()),
+                },
+            };
+            let rules = match gh.branch_rules(repo, branch).await {
+                Ok(r) => r,
+                Err(e) => {
+                    out.push(Finding::warning(
+                        subject.clone(),
+                        format!("cannot read the rulesets of {branch}: {e}"),
+                    ));
+                    Vec::new()
+                }
+            };
+            out.extend(pin::judge(&subject, branch, app_id, &protection, &rules));
         }
     }
     out

@@ -172,6 +172,8 @@ pub struct Repo {
     /// (the `app_id` of protection's `required_status_checks.checks`, "the ID of the GitHub
     /// App that must provide this check", GitHub's OpenAPI description).
     pub required_sources: BTreeMap<String, UserId>,
+    /// The app id each pinned context names, as the seed gave it (branch protection answers it).
+    pub required_apps: BTreeMap<String, u64>,
     pub enforce_admins: bool,
     pub git_dir: PathBuf,
     pub created_at: DateTime<Utc>,
@@ -378,6 +380,11 @@ impl World {
                             .map_or(UserId(0), |a| a.bot);
                         Some((c.context.clone(), bot))
                     })
+                    .collect(),
+                required_apps: r
+                    .required_checks
+                    .iter()
+                    .filter_map(|c| Some((c.context.clone(), c.app_id?)))
                     .collect(),
                 enforce_admins: r.enforce_admins,
                 git_dir: data_dir

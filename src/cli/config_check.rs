@@ -113,6 +113,7 @@ fn code_host(config: &prgate::config::ServerConfig) -> Vec<Finding> {
                 let mut findings = preflight::endpoints(config, &gh).await;
                 if !findings.iter().any(|f| f.error) {
                     findings.extend(preflight::code_host(config, &gh).await);
+                    findings.extend(preflight::required_check_pinned(config, &gh).await);
                 }
                 findings
             }

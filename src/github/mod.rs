@@ -584,6 +584,42 @@ impl GitHub {
         }
     }
 
+    /// A branch's classic protection: `Ok(None)` when the branch is not protected. GitHub
+    /// answers 404 both for that ("Branch not protected") and to a caller that may not read it
+    /// (not an admin); the latter is the error.
+    pub(crate) async fn branch_protection(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<Option<ApiProtection>, GitHubError> {
+        let path = format!(
+            "/repos/{repo}/branches/{}/protection",
+            url_escape_path(branch)
+        );
+        match self.get_json(&path).await {
+            Ok(p) => Ok(Some(p)),
+            Err(GitHubError::Status {
+                status: 404,
+                ref message,
+                ..
+            }) if message.contains("Branch not protected") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The ruleset rules in force on a branch (readable with read access).
+    pub(crate) async fn branch_rules(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<Vec<ApiBranchRule>, GitHubError> {
+        self.get_all(&format!(
+            "/repos/{repo}/rules/branches/{}",
+            url_escape_path(branch)
+        ))
+        .await
+    }
+
     pub async fn repo(&self, repo: &RepoName) -> Result<ApiRepo, GitHubError> {
         self.get_json(&format!("/repos/{repo}")).await
     }

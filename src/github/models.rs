@@ -290,3 +290,35 @@ pub(crate) struct ApiCheckRunList {
     pub total_count: u64,
     pub check_runs: Vec<ApiCheckRun>,
 }
+
+/// `GET /repos/{owner}/{repo}/branches/{branch}/protection`, the part prgate reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiProtection {
+    #[serde(default)]
+    pub required_status_checks: Option<ApiRequiredChecks>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiRequiredChecks {
+    #[serde(default)]
+    pub contexts: Vec<String>,
+    #[serde(default)]
+    pub checks: Vec<ApiRequiredCheck>,
+}
+
+/// A required check and its source: `app_id` null (or -1) means any source satisfies it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiRequiredCheck {
+    pub context: String,
+    #[serde(default)]
+    pub app_id: Option<i64>,
+}
+
+/// One active rule of `GET /repos/{owner}/{repo}/rules/branches/{branch}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiBranchRule {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub parameters: Option<serde_json::Value>,
+}

@@ -747,3 +747,60 @@ async fn with_a_token_the_gate_posts_no_check_run() {
     assert!(!calls.keys().any(|k| k.contains("check-runs")), "{calls:?}");
     w.shutdown().await;
 }
+
+/// `prgate config check --json` on `config`: (exit code, the report).
+fn config_check_json(
+    folder: &std::path::Path,
+    config: &prgate::config::ServerConfig,
+) -> (i32, serde_json::Value) {
+    std::fs::create_dir_all(folder).unwrap();
+    let path = folder.join("prgate.toml");
+    std::fs::write(&path, toml::to_string(config).unwrap()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prgate"))
+        .args(["config", "check", "--json", "--config"])
+        .arg(&path)
+        .env("PRGATE_LOG", "warn")
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// On GitHub a required check not pinned to an app is satisfied by anyone's check run or
+/// status with its name (an Actions job an agent adds to its own PR). `config check`, run as
+/// prgate's App, reads the branch protection and fails on an unpinned `prgate/approval`,
+/// naming the fix; pinned to prgate's app, it passes.
+#[tokio::test]
+async fn config_check_fails_when_the_required_check_is_not_pinned_to_prgates_app() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(3600)).await;
+    let config = app_config(&w, fixture("test-app.pem"));
+    let (code, report) = config_check_json(&w.tmp.path().join("unpinned"), &config);
+    assert_ne!(code, 0, "{report}");
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["error"] == json!(true)
+            && p["subject"] == json!("repos acme/infra branch main")
+            && p["message"]
+                .as_str()
+                .unwrap()
+                .contains("prgate/approval is required on main but not pinned to an app")
+            && p["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("prgate's app (id {APP_ID})"))),
+        "{report}"
+    );
+    w.shutdown().await;
+
+    let pinned = seed_with_app(3600).replace(
+        "required_contexts = [\"prgate/approval\"]",
+        &format!("required_checks = [{{ context = \"prgate/approval\", app_id = {APP_ID} }}]"),
+    );
+    let w = World::start_without_gate_seeded(POLICY, &pinned).await;
+    let config = app_config(&w, fixture("test-app.pem"));
+    let (code, report) = config_check_json(&w.tmp.path().join("pinned"), &config);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["problems"], json!([]), "{report}");
+    w.shutdown().await;
+}

@@ -160,6 +160,28 @@ async fn responses_match_githubs_openapi_description() {
     let (st, b) = e.get(agent, "/users/alice").await;
     c.check("/users/{username}", "get", st, &b);
     let alice_id = b["id"].as_u64().unwrap();
+    let (st, b) = e
+        .get("root-token", "/repos/acme/infra/branches/main/protection")
+        .await;
+    assert_eq!(st, 200, "{b}");
+    c.check(
+        "/repos/{owner}/{repo}/branches/{branch}/protection",
+        "get",
+        st,
+        &b,
+    );
+    // Not an admin: GitHub shows no protection at all.
+    let (st, _) = e
+        .get(agent, "/repos/acme/infra/branches/main/protection")
+        .await;
+    assert_eq!(st, 404);
+    let (st, b) = e.get(agent, "/repos/acme/infra/rules/branches/main").await;
+    c.check(
+        "/repos/{owner}/{repo}/rules/branches/{branch}",
+        "get",
+        st,
+        &b,
+    );
     let (st, b) = e.get(agent, &format!("/user/{alice_id}")).await;
     c.check("/user/{account_id}", "get", st, &b);
     let (st, b) = e.get(agent, "/repos/acme/infra/commits?sha=main").await;

@@ -52,6 +52,14 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route(&format!("{repo}/contents/{{*path}}"), get(repos::contents))
         .route(&format!("{repo}/commits"), get(repos::list_commits))
         .route(
+            &format!("{repo}/branches/{{branch}}/protection"),
+            get(repos::branch_protection),
+        )
+        .route(
+            &format!("{repo}/rules/branches/{{branch}}"),
+            get(repos::branch_rules),
+        )
+        .route(
             &format!("{repo}/commits/{{*rest}}"),
             get(repos::commits_dispatch),
         )

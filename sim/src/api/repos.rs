@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use base64::Engine;
 use git2::Oid;
 use serde_json::{Value, json};
 
 use super::{find_repo, git};
 use crate::gitstore;
-use crate::http::{ApiError, ApiResult, ok, paginate};
+use crate::http::{Actor, ApiError, ApiResult, ok, paginate};
 use crate::{Sim, render};
 
 pub async fn get_repo(
@@ -106,6 +106,69 @@ pub async fn list_commits(
         &q,
         &format!("{}/repos/{}/commits", sim.urls.api, rp.full_name()),
     )
+}
+
+/// `GET /repos/{owner}/{repo}/branches/{branch}/protection`. Only admins may read it: anyone
+/// else gets 404, as for a repository they cannot see (community discussion 24582); an App's
+/// installation reads it with the "Administration: read" permission, which the simulator's
+/// apps are taken to hold. An unprotected branch answers 404 "Branch not protected".
+/// https://docs.github.com/en/rest/branches/branch-protection#get-branch-protection
+pub async fn branch_protection(
+    State(sim): State<Arc<Sim>>,
+    Extension(actor): Extension<Actor>,
+    Path((o, r, branch)): Path<(String, String, String)>,
+) -> ApiResult {
+    let mut w = sim.world();
+    let idx = find_repo(&sim, &mut w, &o, &r)?;
+    let is_app = w.apps.iter().any(|a| a.bot == actor.0);
+    let rp = &w.repos[idx];
+    if !rp.is_admin(actor.0) && !is_app {
+        return Err(ApiError::not_found());
+    }
+    let url = format!(
+        "{}/repos/{}/branches/{branch}/protection",
+        sim.urls.api,
+        rp.full_name()
+    );
+    if !crate::protection::is_protected(rp, &format!("refs/heads/{branch}")) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "Branch not protected",
+        ));
+    }
+    // `checks[].app_id` is null when any source satisfies the context.
+    let checks: Vec<Value> = rp
+        .required_contexts
+        .iter()
+        .map(|c| json!({ "context": c, "app_id": rp.required_apps.get(c) }))
+        .collect();
+    ok(json!({
+        "url": url,
+        "required_status_checks": {
+            "url": format!("{url}/required_status_checks"),
+            "strict": false,
+            "contexts": rp.required_contexts,
+            "contexts_url": format!("{url}/required_status_checks/contexts"),
+            "checks": checks,
+        },
+        "enforce_admins": {
+            "url": format!("{url}/enforce_admins"),
+            "enabled": rp.enforce_admins,
+        },
+    }))
+}
+
+/// `GET /repos/{owner}/{repo}/rules/branches/{branch}`: the active ruleset rules for a branch,
+/// readable by anyone who can read the repository. The simulator models classic branch
+/// protection only, so no ruleset applies: an empty list, as GitHub answers then.
+/// https://docs.github.com/en/rest/repos/rules#get-rules-for-a-branch
+pub async fn branch_rules(
+    State(sim): State<Arc<Sim>>,
+    Path((o, r, _branch)): Path<(String, String, String)>,
+) -> ApiResult {
+    let mut w = sim.world();
+    find_repo(&sim, &mut w, &o, &r)?;
+    ok(json!([]))
 }
 
 pub async fn commits_dispatch(
