@@ -564,6 +564,9 @@ pub enum MergeMode {
     Auto,
     #[default]
     Manual,
+    /// prgate puts approved PRs into GitHub's merge queue, pinned to the approved head, and
+    /// answers the queue's `merge_group` checks (DESIGN "Merge queues").
+    Queue,
 }
 
 /// `org/slug` of a team.

@@ -122,6 +122,19 @@ impl Gate {
                     }
                 }
             }
+            Event::MergeGroup {
+                action,
+                repo,
+                head_sha,
+                base_sha,
+                base_ref,
+                ..
+            } => {
+                if action == "checks_requested" && self.governed.contains_key(repo) {
+                    self.answer_merge_group(repo, head_sha, base_sha, base_ref)
+                        .await?;
+                }
+            }
             Event::Ping | Event::Ignored { .. } => {}
         }
         Ok(())

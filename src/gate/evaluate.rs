@@ -119,6 +119,12 @@ impl Gate {
                 tracing::warn!(error = %e, "cannot request the reviews");
             }
             let mut merged = None;
+            if decision.is_approved() && g.policy.merge == MergeMode::Queue {
+                // GitHub merges it once the queue's checks pass; prgate answers those.
+                if let Err(e) = self.enqueue_approved(&pull_ref, &decision).await {
+                    tracing::warn!(error = %e, "cannot put the approved PR into the merge queue; the next evaluation tries again");
+                }
+            }
             if decision.is_approved() && g.policy.merge == MergeMode::Auto {
                 merged = self
                     .merge_approved(&pull_ref, &decision, plan.as_ref())
@@ -169,6 +175,7 @@ impl Gate {
                 expires_at,
                 merge: match policy.map(|p| p.merge) {
                     Some(MergeMode::Manual) => "manual",
+                    Some(MergeMode::Queue) => "queue",
                     _ => "auto",
                 },
                 decision: decision.clone(),

@@ -25,6 +25,7 @@ mod comment;
 mod deliver;
 mod evaluate;
 mod merge;
+mod merge_group;
 mod plans;
 mod pool;
 mod publish;

@@ -72,7 +72,18 @@ pub(crate) fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
             JobKey::Push(repo.clone(), git_ref.clone()),
             Job::Handle(Box::new(d.clone())),
         )),
-        Event::Ping | Event::Ignored { .. } => None,
+        // Only a group waiting for its checks needs an answer; a destroyed group needs none
+        // (its merged commits reach the executor as a push of the base).
+        Event::MergeGroup {
+            action,
+            repo,
+            head_sha,
+            ..
+        } if action == "checks_requested" => Some((
+            JobKey::Status(repo.clone(), head_sha.clone()),
+            Job::Handle(Box::new(d.clone())),
+        )),
+        Event::MergeGroup { .. } | Event::Ping | Event::Ignored { .. } => None,
     }
 }
 

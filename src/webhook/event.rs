@@ -48,6 +48,19 @@ pub enum Event {
         /// Who posted the status (the delivery's `sender`).
         sender: Option<Login>,
     },
+    /// GitHub's merge queue built a group commit and asks for its required checks
+    /// (`checks_requested`), or took a group down (`destroyed`).
+    MergeGroup {
+        action: String,
+        repo: RepoName,
+        /// The group commit, on `head_ref` (`refs/heads/gh-readonly-queue/<base>/pr-<n>-<sha>`).
+        head_sha: CommitSha,
+        head_ref: String,
+        /// The base branch's commit the group was built on.
+        base_sha: CommitSha,
+        /// `refs/heads/<base>`.
+        base_ref: String,
+    },
     /// An event or action prgate does not act on; answered 2xx and dropped.
     Ignored {
         event: String,
@@ -169,6 +182,20 @@ mod wire {
         pub context: Option<String>,
         pub state: Option<String>,
         pub sender: Option<Account>,
+        pub repository: Option<Repository>,
+    }
+    #[derive(Deserialize)]
+    pub struct MergeGroupBody {
+        pub head_sha: Option<String>,
+        pub head_ref: Option<String>,
+        pub base_sha: Option<String>,
+        pub base_ref: Option<String>,
+    }
+    /// `merge_group`: https://docs.github.com/en/webhooks/webhook-events-and-payloads#merge_group
+    #[derive(Deserialize)]
+    pub struct MergeGroup {
+        pub action: Option<String>,
+        pub merge_group: Option<MergeGroupBody>,
         pub repository: Option<Repository>,
     }
     /// Any other event: the body must still be JSON, but nothing in it is kept.
@@ -316,6 +343,30 @@ pub fn decode_event(event_name: &str, body: &[u8]) -> Result<Event, DecodeError>
                 context,
                 state,
                 sender: p.sender.and_then(|s| s.login).map(Login::new),
+            })
+        }
+        "merge_group" => {
+            let p: wire::MergeGroup = serde_json::from_slice(body).map_err(json_err)?;
+            let (Some(action), Some(g), Some(repo)) =
+                (p.action, p.merge_group, repo_of(p.repository)?)
+            else {
+                return Ok(ignored());
+            };
+            let (Some(head_sha), Some(base_sha), Some(head_ref), Some(base_ref)) = (
+                sha_of("merge_group.head_sha", g.head_sha)?,
+                sha_of("merge_group.base_sha", g.base_sha)?,
+                g.head_ref,
+                g.base_ref,
+            ) else {
+                return Ok(ignored());
+            };
+            Ok(Event::MergeGroup {
+                action,
+                repo,
+                head_sha,
+                head_ref,
+                base_sha,
+                base_ref,
             })
         }
         _ => {

@@ -256,6 +256,10 @@ async fn handle(
             span.record("repo", tracing::field::display(repo));
             span.record("pull", number.0);
         }
+        Event::MergeGroup { repo, head_sha, .. } => {
+            span.record("repo", tracing::field::display(repo));
+            span.record("head", tracing::field::display(head_sha));
+        }
         Event::Push { repo, after, .. } => {
             span.record("repo", tracing::field::display(repo));
             if let Some(sha) = after {

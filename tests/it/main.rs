@@ -27,6 +27,7 @@ mod gate_app_auth;
 mod gate_approvals;
 mod gate_attacks;
 mod gate_bypasses;
+mod gate_merge_group;
 mod gate_replicas;
 mod gate_restart;
 mod gate_runtime;

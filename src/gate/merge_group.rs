@@ -1,0 +1,131 @@
+//! The gate's answer to GitHub's merge queue: every `checks_requested` gets `prgate/approval`
+//! on the group's head, `success` only when every PR in the group is approved now at the head
+//! the group merged, and the group's content is exactly the clean sequential merge of those
+//! heads onto its base; otherwise `failure` naming the PR and the reason. Never an
+//! unconditional success, never silence (DESIGN "Merge queues").
+
+use std::sync::Arc;
+
+use crate::executor::GroupContent;
+use crate::policy::ApprovalState;
+use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
+
+use super::{Gate, GateError};
+
+impl Gate {
+    /// Answers one group's `checks_requested`. A code host failure is an error (the delivery
+    /// is retried, and the queue's timeout fails the group if it never clears).
+    pub(super) async fn answer_merge_group(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        head: &CommitSha,
+        base: &CommitSha,
+        base_ref: &str,
+    ) -> Result<(), GateError> {
+        let branch = base_ref.strip_prefix("refs/heads/").unwrap_or(base_ref);
+        if !self.is_governed(repo, branch) {
+            return Ok(());
+        }
+        let (state, description) = match self.judge_group(repo, head, base, branch).await? {
+            Ok(pulls) => (
+                ApprovalState::Success,
+                format!(
+                    "merge group approved: {} each approved at the head merged here",
+                    pulls
+                        .iter()
+                        .map(|n| format!("#{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            Err(reason) => (
+                ApprovalState::Failure,
+                format!("merge group refused: {reason}"),
+            ),
+        };
+        tracing::info!(%repo, group = %head, state = state.as_str(), %description, "merge group answered");
+        let description = crate::policy::clip_description(&description);
+        self.post(repo, head, state, &description, None).await?;
+        Ok(())
+    }
+
+    /// `Ok(Ok(pulls))` when the group may land; `Ok(Err(reason))` when it may not.
+    async fn judge_group(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        head: &CommitSha,
+        base: &CommitSha,
+        branch: &str,
+    ) -> Result<Result<Vec<PullNumber>, String>, GateError> {
+        let Some(executor) = &self.executor else {
+            return Ok(Err(
+                "prgate runs without a git mirror here, so it cannot read the group's content"
+                    .into(),
+            ));
+        };
+        let steps = match executor.group_content(repo, base, head).await {
+            Ok(GroupContent::Steps(steps)) => steps,
+            Ok(GroupContent::Differs(why)) => return Ok(Err(why)),
+            Err(e) => {
+                tracing::warn!(%repo, group = %head, error = %e, "cannot read the merge group");
+                return Ok(Err(format!(
+                    "prgate could not read the group's commits ({e})"
+                )));
+            }
+        };
+        if steps.is_empty() {
+            return Ok(Err("the group holds no PR".into()));
+        }
+        // Each step's PR head, attributed to the open PR whose head it is.
+        let open = self.gh.open_pulls(repo, Some(branch)).await?;
+        let mut pulls = Vec::with_capacity(steps.len());
+        for step in &steps {
+            let Some(pull) = open.iter().find(|p| p.head.sha == step.head.as_str()) else {
+                return Ok(Err(format!(
+                    "commit {} merges {}, the head of no open PR into {branch}",
+                    step.commit.short(),
+                    step.head.short()
+                )));
+            };
+            let n = PullNumber(pull.number);
+            // Decided now, as for any evaluation: approvals dismissed or a "no" given after
+            // the PR was queued, or a policy tightened on the base, count.
+            let evaluation = self.evaluate_pull(repo, n).await?;
+            let Some(evaluation) = evaluation else {
+                return Ok(Err(format!("#{n} is no longer an open governed PR")));
+            };
+            let d = &evaluation.decision;
+            if d.head_sha != step.head {
+                return Ok(Err(format!(
+                    "#{n} was decided at head {}, but the group merged {}",
+                    d.head_sha.short(),
+                    step.head.short()
+                )));
+            }
+            if !d.is_approved() {
+                let pull_ref = PullRef {
+                    repo: repo.clone(),
+                    number: n,
+                };
+                return Ok(Err(format!(
+                    "{pull_ref} is not approved: {}",
+                    d.description
+                )));
+            }
+            pulls.push(n);
+        }
+        Ok(Ok(pulls))
+    }
+
+    /// Puts an approved PR into the merge queue, pinned to the approved head.
+    pub(super) async fn enqueue_approved(
+        &self,
+        pull: &PullRef,
+        decision: &crate::policy::ApprovalDecision,
+    ) -> Result<(), GateError> {
+        crate::github::graphql::enqueue_pull(&self.gh, &pull.repo, pull.number, &decision.head_sha)
+            .await?;
+        tracing::info!(head = %decision.head_sha, "approved PR put into the merge queue with its head pinned");
+        Ok(())
+    }
+}
