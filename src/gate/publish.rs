@@ -24,14 +24,13 @@ impl Gate {
         // what the code host shows now decides. If the latest `prgate/approval` on the SHA is
         // prgate's own, the forged status is already overwritten (or was never the latest).
         let me = self.self_account().await?;
-        let latest_is_ours = self
-            .gh
-            .recent_statuses(repo, sha)
-            .await?
+        let statuses = self.gh.recent_statuses(repo, sha).await?;
+        let latest = statuses
             .iter()
             .find(|s| s.context == APPROVAL_CONTEXT)
-            .and_then(|s| s.creator.as_ref())
-            .is_some_and(|c| me.wrote(c));
+            .and_then(|s| s.creator.as_ref());
+        let latest_is_ours = latest.is_some_and(|c| me.wrote(c));
+        let creator = latest.map(|c| c.login.clone());
         if latest_is_ours {
             tracing::info!(%repo, %sha, "a status delivery from someone else, but prgate's own status is the latest; nothing to overwrite");
             return Ok(());
@@ -49,6 +48,46 @@ impl Gate {
             None,
         )
         .await?;
+        if let Some(creator) = creator
+            && let Err(e) = self
+                .comment_foreign_check(repo, sha, "status", &creator)
+                .await
+        {
+            tracing::warn!(%repo, %sha, error = %e, "cannot comment on the status from someone else");
+        }
+        Ok(())
+    }
+
+    /// Tells the PRs whose head is `sha` that a `prgate/approval` `kind` (status or check run)
+    /// came from `creator`, not prgate: once per (sha, creator, kind), found again by its
+    /// marker among prgate's own comments.
+    pub(super) async fn comment_foreign_check(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        kind: &str,
+        creator: &str,
+    ) -> Result<(), GateError> {
+        let me = self.self_account().await?;
+        let marker = format!("<!-- prgate:foreign-check {kind} sha={sha} by={creator} -->");
+        for pull in self.gh.pulls_for_commit(repo, sha).await? {
+            if pull.state != "open" || pull.head.sha != sha.as_str() {
+                continue;
+            }
+            let n = crate::types::PullNumber(pull.number);
+            let existing = self.gh.comments(repo, n).await?;
+            if existing.iter().any(|c| {
+                c.body.trim_start().starts_with(&marker)
+                    && c.user.as_ref().is_some_and(|u| me.wrote(u))
+            }) {
+                continue;
+            }
+            let body = format!(
+                "{marker}\n**A `{APPROVAL_CONTEXT}` {kind} on {} was created by `{creator}`, not by prgate.** It is not an approval: only prgate's own decision counts, and prgate answered it with `failure` on that commit until it decides again. Ask the repository's admins to pin the required check `{APPROVAL_CONTEXT}` to prgate's app (`prgate config check` names what is missing).",
+                sha.short()
+            );
+            self.gh.comment(repo, n, &body).await?;
+        }
         Ok(())
     }
 

@@ -364,6 +364,18 @@ async fn a_forged_status_by_a_writer_is_overwritten_with_failure() {
     assert_eq!((state.as_str(), creator.as_str()), ("failure", "prgate"));
     assert_eq!(description, prgate::gate::FORGED_STATUS_DESCRIPTION);
     assert_not_merged(&w, n).await;
+    // The PR says who posted it, once.
+    let comments = w.comments_text(n).await;
+    assert!(
+        comments.contains("A `prgate/approval` status on")
+            && comments.contains("was created by `bob`, not by prgate"),
+        "{comments}"
+    );
+    assert_eq!(
+        comments.matches("was created by `bob`").count(),
+        1,
+        "{comments}"
+    );
     w.shutdown().await;
 }
 
