@@ -135,6 +135,46 @@ impl Gate {
                         .await?;
                 }
             }
+            Event::CheckRun {
+                repo,
+                head_sha,
+                app_id,
+                app_slug,
+                ..
+            } => {
+                if !self.governed.contains_key(repo) {
+                    return Ok(());
+                }
+                // prgate's own check run (as an App) is its decision; any other app's is not.
+                let ours = self.gh.transport().app_id();
+                if ours.is_some() && *app_id == ours {
+                    return Ok(());
+                }
+                // A delivery is a hint (a signed one can be replayed): the code host decides.
+                let foreign = self
+                    .gh
+                    .foreign_check_runs(repo, head_sha, crate::APPROVAL_CONTEXT)
+                    .await?;
+                let Some(slug) = foreign.first() else {
+                    tracing::info!(%repo, sha = %head_sha, app = ?app_slug, "a check run delivery, but the code host shows no prgate/approval check run by another app");
+                    return Ok(());
+                };
+                let creator = format!("{slug}[bot]");
+                tracing::warn!(%repo, sha = %head_sha, %creator, "a prgate/approval check run from someone else");
+                if let Ok(mut p) = self.posted.lock() {
+                    p.remove(&(repo.clone(), head_sha.clone()));
+                }
+                self.post(
+                    repo,
+                    head_sha,
+                    crate::policy::ApprovalState::Failure,
+                    super::publish::FOREIGN_CHECK_RUN_DESCRIPTION,
+                    None,
+                )
+                .await?;
+                self.comment_foreign_check(repo, head_sha, "check run", &creator)
+                    .await?;
+            }
             Event::Ping | Event::Ignored { .. } => {}
         }
         Ok(())

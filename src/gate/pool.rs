@@ -83,6 +83,10 @@ pub(crate) fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
             JobKey::Status(repo.clone(), head_sha.clone()),
             Job::Handle(Box::new(d.clone())),
         )),
+        Event::CheckRun { repo, head_sha, .. } => Some((
+            JobKey::Status(repo.clone(), head_sha.clone()),
+            Job::Handle(Box::new(d.clone())),
+        )),
         Event::MergeGroup { .. } | Event::Ping | Event::Ignored { .. } => None,
     }
 }

@@ -12,6 +12,9 @@ use super::{Gate, GateError};
 
 /// The description prgate gives a `prgate/approval` status someone else posted.
 pub const FORGED_STATUS_DESCRIPTION: &str = "status set by someone other than prgate";
+/// prgate's status when another app created a `prgate/approval` check run on the commit.
+pub const FOREIGN_CHECK_RUN_DESCRIPTION: &str =
+    "a prgate/approval check run by another app is not prgate's decision";
 
 impl Gate {
     pub(super) async fn overwrite_forged_status(

@@ -519,6 +519,30 @@ impl GitHub {
             .find(|c| app.is_none() || c.app.as_ref().map(|a| a.id) == app))
     }
 
+    /// The apps other than prgate's own that have a check run named `name` on `sha` now (their
+    /// slugs): what a `check_run` delivery claims, read back from the code host.
+    pub(crate) async fn foreign_check_runs(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        name: &str,
+    ) -> Result<Vec<String>, GitHubError> {
+        let path = format!(
+            "/repos/{repo}/commits/{sha}/check-runs?check_name={}&filter=latest",
+            url_escape(name)
+        );
+        let list: ApiCheckRunList = self.get_json(&path).await?;
+        let ours = self.transport.app_id();
+        Ok(list
+            .check_runs
+            .into_iter()
+            .filter(|c| c.name == name)
+            .filter_map(|c| c.app)
+            .filter(|a| Some(a.id) != ours)
+            .map(|a| a.slug.unwrap_or_else(|| format!("app {}", a.id)))
+            .collect())
+    }
+
     /// Creates a check run (`POST /repos/{o}/{r}/check-runs`).
     pub(crate) async fn create_check_run(
         &self,

@@ -279,6 +279,8 @@ pub(crate) struct ApiCheckOutput {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ApiCheckApp {
     pub id: u64,
+    #[serde(default)]
+    pub slug: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

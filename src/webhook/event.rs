@@ -61,6 +61,17 @@ pub enum Event {
         /// `refs/heads/<base>`.
         base_ref: String,
     },
+    /// A check run was created or completed. Only apps create check runs (GitHub Actions is
+    /// one); a `prgate/approval` one from any app but prgate's satisfies an unpinned required
+    /// check, so prgate answers it.
+    CheckRun {
+        repo: RepoName,
+        name: String,
+        head_sha: CommitSha,
+        /// The app that created it: its id and slug.
+        app_id: Option<u64>,
+        app_slug: Option<String>,
+    },
     /// An event or action prgate does not act on; answered 2xx and dropped.
     Ignored {
         event: String,
@@ -196,6 +207,23 @@ mod wire {
     pub struct MergeGroup {
         pub action: Option<String>,
         pub merge_group: Option<MergeGroupBody>,
+        pub repository: Option<Repository>,
+    }
+    #[derive(Deserialize)]
+    pub struct App {
+        pub id: Option<u64>,
+        pub slug: Option<String>,
+    }
+    #[derive(Deserialize)]
+    pub struct CheckRunBody {
+        pub name: Option<String>,
+        pub head_sha: Option<String>,
+        pub app: Option<App>,
+    }
+    /// `check_run`: https://docs.github.com/en/webhooks/webhook-events-and-payloads#check_run
+    #[derive(Deserialize)]
+    pub struct CheckRun {
+        pub check_run: Option<CheckRunBody>,
         pub repository: Option<Repository>,
     }
     /// Any other event: the body must still be JSON, but nothing in it is kept.
@@ -343,6 +371,28 @@ pub fn decode_event(event_name: &str, body: &[u8]) -> Result<Event, DecodeError>
                 context,
                 state,
                 sender: p.sender.and_then(|s| s.login).map(Login::new),
+            })
+        }
+        "check_run" => {
+            let p: wire::CheckRun = serde_json::from_slice(body).map_err(json_err)?;
+            let (Some(run), Some(repo)) = (p.check_run, repo_of(p.repository)?) else {
+                return Ok(ignored());
+            };
+            let (Some(name), Some(head_sha)) =
+                (run.name, sha_of("check_run.head_sha", run.head_sha)?)
+            else {
+                return Ok(ignored());
+            };
+            // Only prgate's own context matters; any other check run is someone's CI.
+            if name != crate::APPROVAL_CONTEXT {
+                return Ok(ignored());
+            }
+            Ok(Event::CheckRun {
+                repo,
+                name,
+                head_sha,
+                app_id: run.app.as_ref().and_then(|a| a.id),
+                app_slug: run.app.and_then(|a| a.slug),
             })
         }
         "merge_group" => {

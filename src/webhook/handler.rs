@@ -256,7 +256,7 @@ async fn handle(
             span.record("repo", tracing::field::display(repo));
             span.record("pull", number.0);
         }
-        Event::MergeGroup { repo, head_sha, .. } => {
+        Event::MergeGroup { repo, head_sha, .. } | Event::CheckRun { repo, head_sha, .. } => {
             span.record("repo", tracing::field::display(repo));
             span.record("head", tracing::field::display(head_sha));
         }

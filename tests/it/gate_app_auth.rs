@@ -439,12 +439,17 @@ async fn as_an_app_a_spent_installation_limits_only_its_own_account() {
 
 /// A fresh installation token for `installation`, as prgate would fetch it.
 async fn installation_token(w: &World, installation: u64) -> String {
+    installation_token_of(w, APP_ID, installation).await
+}
+
+/// An installation token of app `app_id` (every app of these seeds shares the test key).
+async fn installation_token_of(w: &World, app_id: u64, installation: u64) -> String {
     let key = std::fs::read(fixture("test-app.pem")).unwrap();
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key).unwrap();
     let now = chrono::Utc::now().timestamp();
     let jwt = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &json!({"iss": APP_ID.to_string(), "iat": now - 60, "exp": now + 540}),
+        &json!({"iss": app_id.to_string(), "iat": now - 60, "exp": now + 540}),
         &key,
     )
     .unwrap();
@@ -802,5 +807,55 @@ async fn config_check_fails_when_the_required_check_is_not_pinned_to_prgates_app
     let (code, report) = config_check_json(&w.tmp.path().join("pinned"), &config);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["problems"], json!([]), "{report}");
+    w.shutdown().await;
+}
+
+/// A GitHub Actions job the agent added to its own PR creates a check run named
+/// `prgate/approval` (GitHub Actions is an app; an unpinned required check counts it). prgate
+/// sees the `check_run` delivery, reads the run back from the code host, answers `failure` on
+/// the head and names the app in a comment on the PR; its own check runs are left alone.
+#[tokio::test]
+async fn a_prgate_approval_check_run_by_another_app_is_answered_and_named() {
+    let public_key = std::fs::read_to_string(fixture("test-app.pub.pem")).unwrap();
+    let seed = format!(
+        "{}\n[[apps]]\nid = 15368\nslug = \"github-actions\"\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 9, account = \"acme\" }}]\n",
+        seed_with_app(3600)
+    );
+    let w = World::start_without_gate_seeded(POLICY, &seed).await;
+    let config = app_config(&w, fixture("test-app.pem"));
+    let w = w.with_gate(config, test_client_options()).await;
+    let (n, head) = propose(&w, "actions-check", "allow = [31]\n").await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    let actions = installation_token_of(&w, 15368, 9).await;
+    let (s, b) = w
+        .api(
+            &actions,
+            Method::POST,
+            &format!("/repos/{REPO}/check-runs"),
+            Some(json!({
+                "name": "prgate/approval", "head_sha": head,
+                "status": "completed", "conclusion": "success",
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    w.settle().await;
+    let (state, description, creator) = w.approval(&head).await.unwrap();
+    assert_eq!(
+        (state.as_str(), description.as_str(), creator.as_str()),
+        (
+            "failure",
+            "a prgate/approval check run by another app is not prgate's decision",
+            "prgate[bot]"
+        )
+    );
+    let comments = w.comments_text(n).await;
+    assert!(
+        comments.contains("A `prgate/approval` check run on")
+            && comments.contains("was created by `github-actions[bot]`, not by prgate"),
+        "{comments}"
+    );
+    // prgate's own decisions, as check runs too, never trigger it.
+    assert_eq!(comments.matches("not by prgate").count(), 1, "{comments}");
     w.shutdown().await;
 }
