@@ -51,6 +51,7 @@ mod sim_api;
 mod sim_flow;
 mod sim_git_http;
 mod sim_graphql;
+mod sim_merge_queue;
 mod sim_openapi;
 mod sim_quirks;
 mod verify_record;
