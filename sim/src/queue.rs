@@ -18,8 +18,9 @@
 //!   (https://docs.github.com/en/webhooks/webhook-events-and-payloads#merge_group). This is a
 //!   build concurrency of 100 with merge limits of 1: every entry builds at once, chained.
 //! - The required checks are evaluated on the group's `head_sha`. When the first group's all
-//!   pass, the base branch moves to that very commit (a fast-forward; the queue "lands the
-//!   exact commit it tested"), the PR is marked merged with it as `merge_commit_sha`, and
+//!   pass, the base branch moves to that very commit (a fast-forward: "The queue lands the
+//!   exact commit it tested", sipyourdrink-ltd/bernstein#5809, with the merge method MERGE),
+//!   the PR is marked merged with it as `merge_commit_sha`, and
 //!   `merge_group` `destroyed` (`reason: merged`), `push` and `pull_request` `closed` are
 //!   delivered; the temporary branch is deleted. Only passing groups merge ("Only merge
 //!   non-failing pull requests", the ALLGREEN strategy).

@@ -100,10 +100,10 @@ pub fn public_user(u: &Urls, a: &Account) -> Value {
     v
 }
 
-/// `GET /user`: the authenticated account's own profile, GitHub's `private-user` ("Get the
-/// authenticated user": "If the authenticated user is authenticated ... the response lists
-/// public and private profile information", https://docs.github.com/en/rest/users/users#get-the-authenticated-user),
-/// told apart from the public one by `user_view_type: private`.
+/// `GET /user`: the authenticated account's own profile, GitHub's `private-user`, told apart
+/// from the public one by `user_view_type: private` ("Get the authenticated user",
+/// https://docs.github.com/en/rest/users/users#get-the-authenticated-user: tokens with the
+/// `user` scope get "private profile information"; the simulator's tokens have every scope).
 pub fn private_user(u: &Urls, a: &Account) -> Value {
     let mut v = public_user(u, a);
     let extra = json!({

@@ -262,11 +262,12 @@ impl SimState {
                 )))
             }
         };
-        // GitHub's teams hold people: "Only organization members can be added to a team"
-        // (https://docs.github.com/en/organizations/organizing-members-into-teams/adding-organization-members-to-a-team),
-        // and a bot account (an app's `<slug>[bot]`, or any account of type Bot) is no
-        // organization member. A seed naming one would make GraphQL's `Team.members`, a
-        // connection of `User`s, fail on every query later; refuse it here instead.
+        // GitHub's teams are made of organization members ("People with owner or team
+        // maintainer permissions can add organization members to teams",
+        // https://docs.github.com/en/organizations/organizing-members-into-teams/adding-organization-members-to-a-team),
+        // and a bot account (an app's `<slug>[bot]`, or any account of type Bot) is none: its
+        // schema says so too, `Team.members` being a connection of `User`s. A seed naming one
+        // would make every GraphQL query of that team fail later; refuse it here instead.
         for t in &self.teams {
             for m in &t.members {
                 let team = format!("{}/{}", t.org, t.slug);
