@@ -110,3 +110,96 @@ pub fn unmet_checks<'a>(r: &'a Repo, sha: &str) -> Vec<(&'a str, Option<&'static
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::SimState;
+    use crate::world::{ACTIONS_APP_ID, ACTIONS_BOT, Status, World};
+
+    const SHA: &str = "1111111111111111111111111111111111111111";
+
+    fn repo(seed: &str) -> Repo {
+        let state = SimState::from_toml(seed).expect("seed");
+        let w = World::from_seed(&state, std::path::Path::new("/nonexistent"));
+        w.repos[0].clone()
+    }
+
+    fn status(r: &mut Repo, id: u64, state: &str, creator: UserId) {
+        r.statuses.push(Status {
+            id,
+            sha: SHA.into(),
+            state: state.into(),
+            context: "ci".into(),
+            description: None,
+            target_url: None,
+            creator,
+            created_at: chrono::Utc::now(),
+        });
+    }
+
+    fn run(r: &mut Repo, id: u64, app: u64, bot: UserId, status: &str, conclusion: Option<&str>) {
+        r.check_runs.push(CheckRun {
+            id,
+            app,
+            bot,
+            suite: 1,
+            head_sha: SHA.into(),
+            name: "ci".into(),
+            status: status.into(),
+            conclusion: conclusion.map(str::to_string),
+            started_at: None,
+            completed_at: None,
+            details_url: None,
+            external_id: None,
+            title: None,
+            summary: None,
+            text: None,
+        });
+    }
+
+    #[test]
+    fn runs_and_statuses_of_a_name_are_all_required_unless_pinned_elsewhere() {
+        let mut r = repo("[[repos]]\nname = \"a/b\"\nrequired_contexts = [\"ci\"]\n");
+        assert_eq!(unmet_checks(&r, SHA), [("ci", None)]);
+        run(&mut r, 1, ACTIONS_APP_ID, ACTIONS_BOT, "in_progress", None);
+        assert_eq!(unmet_checks(&r, SHA), [("ci", Some("pending"))]);
+        run(
+            &mut r,
+            2,
+            ACTIONS_APP_ID,
+            ACTIONS_BOT,
+            "completed",
+            Some("skipped"),
+        );
+        assert!(
+            unmet_checks(&r, SHA).is_empty(),
+            "the app's latest run counts"
+        );
+        status(&mut r, 3, "failure", UserId(1000));
+        assert_eq!(unmet_checks(&r, SHA), [("ci", Some("failure"))]);
+        status(&mut r, 4, "success", UserId(1000));
+        assert!(unmet_checks(&r, SHA).is_empty());
+        run(&mut r, 5, 77, UserId(8000), "completed", Some("cancelled"));
+        assert_eq!(
+            unmet_checks(&r, SHA),
+            [("ci", Some("failure"))],
+            "another app's failing run of the name fails it too"
+        );
+
+        // Pinned to the app 77: only its runs and statuses count.
+        let mut r = repo(
+            "[[repos]]\nname = \"a/b\"\nrequired_checks = [{ context = \"ci\", app_id = 77 }]\n",
+        );
+        run(
+            &mut r,
+            1,
+            ACTIONS_APP_ID,
+            ACTIONS_BOT,
+            "completed",
+            Some("success"),
+        );
+        status(&mut r, 2, "success", UserId(1000));
+        assert_eq!(unmet_checks(&r, SHA), [("ci", None)]);
+    }
+}

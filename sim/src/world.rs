@@ -655,3 +655,42 @@ pub const QUEUE_BOT_LOGIN: &str = "github-merge-queue[bot]";
 fn seeded_at() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(1_577_836_800, 0).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_no_reply_forms_map_to_the_account_and_github_bots_are_built_in() {
+        let seed = SimState::from_toml(
+            "[[users]]\nlogin = \"alice\"\ntoken = \"a\"\nemail = \"alice@example.com\"\n",
+        )
+        .unwrap();
+        let w = World::from_seed(&seed, Path::new("/nonexistent"));
+        let alice = w.account_by_login("alice").unwrap().id;
+        for email in [
+            "alice@example.com",
+            "ALICE@users.noreply.github.com",
+            "1000+alice@users.noreply.github.com",
+        ] {
+            assert_eq!(
+                w.account_by_email(email).map(|a| a.id),
+                Some(alice),
+                "{email}"
+            );
+        }
+        assert!(
+            w.account_by_email("1001+alice@users.noreply.github.com")
+                .is_none()
+        );
+        assert!(w.account_by_email("alice@elsewhere.example").is_none());
+        let actions = w.account_by_login(ACTIONS_BOT_LOGIN).unwrap();
+        assert_eq!((actions.id, actions.kind), (ACTIONS_BOT, AccountType::Bot));
+        assert!(
+            w.apps
+                .iter()
+                .any(|a| a.id == ACTIONS_APP_ID && a.bot == ACTIONS_BOT)
+        );
+        assert!(w.account_by_login(QUEUE_BOT_LOGIN).is_some());
+    }
+}
