@@ -39,6 +39,12 @@
 //!   "deliveries_pending", "off_base_requests"}`.
 //! - `POST /_sim/hooks` `{"url", "secret"}` -> `{"id"}`: adds a webhook (a `ping` follows).
 //! - `POST /_sim/refresh`: scans every repo's refs now and announces what moved.
+//! - `POST /_sim/clock` `{"advance_secs": N}`: moves the simulator's clock forward (merge
+//!   queue timeouts are measured on it) and advances the queues.
+//!
+//! Merge queues (`merge_queue = true` on a repo): see `queue`. GitHub Actions is built in as
+//! the app `github-actions` (id 15368), whose bot `github-actions[bot]` creates check runs
+//! through [`SimHandle::actions_check_run`], as a PR's own workflow would.
 
 mod api;
 mod ghes;
@@ -50,6 +56,7 @@ mod http;
 mod ids;
 mod pktline;
 mod protection;
+mod queue;
 mod receive;
 mod render;
 mod scan;
@@ -59,7 +66,7 @@ mod world;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -67,6 +74,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 pub use hooks::signature as webhook_signature;
+pub use queue::QueueError;
 pub use seed::{
     AccountType, SeedApp, SeedHook, SeedInstallation, SeedRepo, SeedTeam, SeedUser, SimState,
 };
@@ -138,6 +146,8 @@ pub(crate) struct Sim {
     /// In GitHub Enterprise Server's shape, every request that missed its bases
     /// (`METHOD path?query`), in order.
     off_base: Mutex<Vec<String>>,
+    /// How far the simulator's clock is ahead of the real one (milliseconds).
+    clock_offset_ms: AtomicI64,
 }
 
 impl Sim {
@@ -183,6 +193,60 @@ impl Sim {
         for i in 0..w.repos.len() {
             scan::scan_repo(self, &mut w, i, scan::Cause::Unseen);
         }
+    }
+    /// The simulator's clock: the real one, plus however far tests moved it.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::SeqCst))
+    }
+    fn advance_clock(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 2);
+        self.clock_offset_ms.fetch_add(ms, Ordering::SeqCst);
+        queue::tick_all(self);
+    }
+}
+
+/// A merge queue entry, as [`SimHandle::queue_entries`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntryInfo {
+    pub number: u64,
+    /// 1-based, first in line first.
+    pub position: usize,
+    /// The PR's head when it was queued.
+    pub head_sha: String,
+    /// The login of who queued it.
+    pub enqueuer: String,
+    /// GraphQL's `MergeQueueEntryState`: `QUEUED`, `AWAITING_CHECKS` or `MERGEABLE`.
+    pub state: String,
+    /// Its merge group, once built.
+    pub group: Option<MergeGroupInfo>,
+}
+
+/// A merge group: the commit the queue built for an entry, on its temporary branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeGroupInfo {
+    /// `refs/heads/gh-readonly-queue/<base>/pr-<n>-<base_sha>`.
+    pub head_ref: String,
+    pub head_sha: String,
+    /// The group's parent: the group ahead of it, or the base branch's tip.
+    pub base_sha: String,
+}
+
+fn entry_info(w: &world::World, v: &queue::EntryView) -> QueueEntryInfo {
+    QueueEntryInfo {
+        number: v.entry.number,
+        position: v.position,
+        head_sha: v.entry.head_sha.clone(),
+        enqueuer: w
+            .account(v.entry.enqueuer)
+            .map(|a| a.login.to_string())
+            .unwrap_or_default(),
+        state: v.state.to_string(),
+        group: v.entry.group.as_ref().map(|g| MergeGroupInfo {
+            head_ref: g.head_ref.clone(),
+            head_sha: g.head_sha.clone(),
+            base_sha: g.base_sha.clone(),
+        }),
     }
 }
 
@@ -299,10 +363,111 @@ impl SimHandle {
         });
     }
     /// Scans refs now (announcing moves written past the git server since the last scan),
-    /// then waits until every webhook delivery queued so far has been answered or given up on.
+    /// advances the merge queues, then waits until every webhook delivery queued so far has
+    /// been answered or given up on.
     pub async fn settle(&self) {
         self.sim.refresh();
+        queue::tick_all(&self.sim);
         self.sim.hooks.settle().await;
+    }
+    fn repo_idx(&self, w: &world::World, repo: &str) -> Result<usize, QueueError> {
+        let not_found = || QueueError {
+            kind: "NOT_FOUND",
+            message: format!("Could not resolve to a Repository with the name '{repo}'."),
+        };
+        let name: crate::ids::RepoName = repo.parse().map_err(|_| not_found())?;
+        w.repo_index(name.owner(), name.name())
+            .ok_or_else(not_found)
+    }
+    fn account_id(w: &world::World, login: &str) -> Result<crate::ids::UserId, QueueError> {
+        w.account_by_login(login)
+            .map(|a| a.id)
+            .ok_or_else(|| QueueError {
+                kind: "NOT_FOUND",
+                message: format!("no account {login}"),
+            })
+    }
+    /// Adds PR `number` of `repo` to its merge queue as the account `login` would with GraphQL
+    /// `enqueuePullRequest` (same checks, same refusals: see `queue`), pinned to
+    /// `expected_head` when given, at the front with `jump`. Its group is built at once.
+    pub fn enqueue(
+        &self,
+        repo: &str,
+        number: u64,
+        login: &str,
+        expected_head: Option<&str>,
+        jump: bool,
+    ) -> Result<QueueEntryInfo, QueueError> {
+        let mut w = self.sim.world();
+        let idx = self.repo_idx(&w, repo)?;
+        let actor = Self::account_id(&w, login)?;
+        let v = queue::enqueue(&self.sim, &mut w, idx, number, actor, expected_head, jump)?;
+        Ok(entry_info(&w, &v))
+    }
+    /// Takes PR `number` out of `repo`'s merge queue as `login` would with GraphQL
+    /// `dequeuePullRequest`.
+    pub fn dequeue(&self, repo: &str, number: u64, login: &str) -> Result<(), QueueError> {
+        let mut w = self.sim.world();
+        let idx = self.repo_idx(&w, repo)?;
+        let actor = Self::account_id(&w, login)?;
+        queue::dequeue(&self.sim, &mut w, idx, number, actor).map(|_| ())
+    }
+    /// `repo`'s merge queue now, first in line first (empty for an unknown repo).
+    pub fn queue_entries(&self, repo: &str) -> Vec<QueueEntryInfo> {
+        let w = self.sim.world();
+        let Ok(idx) = self.repo_idx(&w, repo) else {
+            return vec![];
+        };
+        (0..w.repos[idx].queue.len())
+            .filter_map(|pos| queue::view(&w, idx, pos))
+            .map(|v| entry_info(&w, &v))
+            .collect()
+    }
+    /// Advances the merge queues now (they also advance on their own every ~100 ms, and
+    /// after every write that can change a group's checks).
+    pub fn tick_queues(&self) {
+        queue::tick_all(&self.sim);
+    }
+    /// Moves the simulator's clock forward by `by` (merge queue check timeouts are measured
+    /// on it), then advances the queues: a test reaches a timeout without waiting for it.
+    pub fn advance_clock(&self, by: Duration) {
+        self.sim.advance_clock(by);
+    }
+    /// A check run made by GitHub Actions (the app `github-actions`, its bot
+    /// `github-actions[bot]`) on `head_sha` of `repo`, as a job named `name` of a workflow in
+    /// the repository would make it: `created` in progress, then `completed` with
+    /// `conclusion` when one is given. Each is a `check_run` delivery. Returns the run's id.
+    pub fn actions_check_run(
+        &self,
+        repo: &str,
+        head_sha: &str,
+        name: &str,
+        conclusion: Option<&str>,
+    ) -> Result<u64, QueueError> {
+        let mut w = self.sim.world();
+        let idx = self.repo_idx(&w, repo)?;
+        api::create_actions_check_run(&self.sim, &mut w, idx, head_sha, name, conclusion).map_err(
+            |e| QueueError {
+                kind: "UNPROCESSABLE",
+                message: e.message,
+            },
+        )
+    }
+    /// Test-only, not GitHub's: replaces the merge group of PR `number` with a commit of the
+    /// same parents, author, committer and message whose tree also has `path` = `content`,
+    /// moves its branch there and requests its checks again (`checks_requested` with the new
+    /// `head_sha`), as if the queue had built that commit: what a group whose content is not
+    /// the sequential merge of its PRs looks like to a gate. Returns the new head.
+    pub fn alter_queue_group(
+        &self,
+        repo: &str,
+        number: u64,
+        path: &str,
+        content: &str,
+    ) -> Result<String, QueueError> {
+        let mut w = self.sim.world();
+        let idx = self.repo_idx(&w, repo)?;
+        queue::alter_group(&self.sim, &mut w, idx, number, path, content)
     }
     /// Spends an installation's rate limit down to `remaining` requests (all its tokens share
     /// it), as other work on that installation would.
@@ -433,6 +598,7 @@ pub async fn start_shaped(
             rate_reset: chrono::Utc::now().timestamp() + 3600,
             latency_ms: AtomicU64::new(0),
             off_base: Mutex::new(Vec::new()),
+            clock_offset_ms: AtomicI64::new(0),
         })
     };
     for h in &seed.hooks {
@@ -493,7 +659,11 @@ async fn serve(
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {
                     let s = sim.clone();
                     // git2 work is blocking; keep it off the async workers.
-                    let _ = tokio::task::spawn_blocking(move || s.refresh()).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        s.refresh();
+                        queue::tick_all(&s);
+                    })
+                    .await;
                 }
             }
         }

@@ -141,6 +141,17 @@ fn refusal(
     pusher: UserId,
     u: &RefUpdate,
 ) -> Option<Vec<String>> {
+    // The merge queue's branches are GitHub's to write ("gh-readonly-queue"): a push to one
+    // would change what the queue tested, so none is taken, from anyone.
+    if protection::is_queue_branch(&u.refname) {
+        return Some(vec![
+            format!(
+                "error: GH006: Protected branch update failed for {}.",
+                u.refname
+            ),
+            "error: Cannot update a merge queue branch".to_string(),
+        ]);
+    }
     if !protection::is_protected(r, &u.refname) || protection::bypasses(r, pusher) {
         return None;
     }
@@ -148,6 +159,10 @@ fn refusal(
         vec!["Cannot delete this protected branch".into()]
     } else if !u.is_creation() && is_force(repo, &u.old, &u.new) {
         vec!["Cannot force-push to this branch".into()]
+    } else if protection::requires_queue(r, &u.refname) {
+        // "Require merge queue": changes reach the branch through the queue only, whatever
+        // checks the pushed commit has.
+        vec![protection::THROUGH_THE_QUEUE.to_string()]
     } else {
         // A commit that is not in the repository yet has no statuses: it is "expected".
         protection::unmet_checks(r, &u.new)
@@ -232,6 +247,9 @@ pub fn serve(
         refused_response(req, &refusals, atomic, ran)
     };
     scan::scan_repo(sim, &mut w, idx, Cause::Push(pusher));
+    // A push to a queued PR's head takes it out of the queue; one to the base (an admin's)
+    // moves every group's base.
+    super::queue::tick(sim, &mut w, idx);
     Ok(out)
 }
 

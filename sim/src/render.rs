@@ -30,7 +30,7 @@ impl Urls {
     }
 }
 
-fn node_id(kind: &str, id: u64) -> String {
+pub(crate) fn node_id(kind: &str, id: u64) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("{kind}:{id}"))
 }
@@ -76,14 +76,42 @@ pub fn user_id(u: &Urls, w: &World, id: UserId) -> Value {
     w.account(id).map(|a| user(u, a)).unwrap_or(Value::Null)
 }
 
-/// `GET /users/{login}` and `GET /user`: the public profile.
+/// The account's public email, as profiles show it: its address when it is one (a bot's
+/// no-reply address, `<id>+<slug>[bot]@users.noreply.github.com`, is a commit email but no
+/// email address, so a profile shows none, GitHub's `null`).
+fn public_email(a: &Account) -> Option<String> {
+    a.email.clone().filter(|e| {
+        e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        }) && !e.contains(['[', ']', ' ', '(', ')', ',', ';', ':', '<', '>', '"', '\\'])
+    })
+}
+
+/// `GET /users/{login}`: the public profile.
 pub fn public_user(u: &Urls, a: &Account) -> Value {
     let mut v = user(u, a);
     let extra = json!({
         "name": a.login.as_str(), "company": null, "blog": "", "location": null,
-        "email": a.email, "hireable": null, "bio": null, "twitter_username": null,
+        "email": public_email(a), "hireable": null, "bio": null, "twitter_username": null,
         "public_repos": 0, "public_gists": 0, "followers": 0, "following": 0,
         "created_at": format_chrono(a.created_at), "updated_at": format_chrono(a.created_at),
+    });
+    merge(&mut v, extra);
+    v
+}
+
+/// `GET /user`: the authenticated account's own profile, GitHub's `private-user`, told apart
+/// from the public one by `user_view_type: private` ("Get the authenticated user",
+/// https://docs.github.com/en/rest/users/users#get-the-authenticated-user: tokens with the
+/// `user` scope get "private profile information"; the simulator's tokens have every scope).
+pub fn private_user(u: &Urls, a: &Account) -> Value {
+    let mut v = public_user(u, a);
+    let extra = json!({
+        "user_view_type": "private",
+        "notification_email": public_email(a),
+        "private_gists": 0, "total_private_repos": 0, "owned_private_repos": 0,
+        "disk_usage": 0, "collaborators": 0, "two_factor_authentication": false,
+        "plan": { "name": "free", "space": 976_562_499, "collaborators": 0, "private_repos": 10_000 },
     });
     merge(&mut v, extra);
     v

@@ -29,13 +29,16 @@ pub enum Cause {
     Push(UserId),
     /// The API's merge endpoint, by this account (activity type `pr_merge`).
     Merge(UserId),
+    /// The merge queue moved the base branch to a merge group's head, for the account that
+    /// queued its pull request (activity type `merge_queue_merge`).
+    QueueMerge(UserId),
 }
 
 impl Cause {
     pub fn actor(self) -> Option<UserId> {
         match self {
             Cause::Unseen => None,
-            Cause::Push(u) | Cause::Merge(u) => Some(u),
+            Cause::Push(u) | Cause::Merge(u) | Cause::QueueMerge(u) => Some(u),
         }
     }
 }
@@ -124,6 +127,7 @@ fn record_activity(w: &mut World, idx: usize, m: &Move, forced: bool, cause: Cau
         (None, _, _) => "branch_creation",
         (_, None, _) => "branch_deletion",
         (_, _, Cause::Merge(_)) => "pr_merge",
+        (_, _, Cause::QueueMerge(_)) => "merge_queue_merge",
         _ if forced => "force_push",
         _ => "push",
     };

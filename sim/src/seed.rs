@@ -130,6 +130,51 @@ pub struct SeedRepo {
     pub required_checks: Vec<SeedCheck>,
     #[serde(default)]
     pub enforce_admins: bool,
+    /// Merges of the default branch go through GitHub's merge queue ("Require merge queue" in
+    /// its protection): see `queue`.
+    #[serde(default)]
+    pub merge_queue: bool,
+    /// The queue's "Status check timeout": a group whose required checks have not all passed
+    /// this long after it was built is failed and its PR dequeued. GitHub's default is 60
+    /// minutes. A duration such as `"90s"`, `"5m"`, `"1h"` or `"500ms"`.
+    #[serde(default)]
+    pub merge_queue_check_timeout: Option<String>,
+}
+
+/// GitHub's default "Status check timeout" of a merge queue: 60 minutes
+/// (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/configuring-pull-request-merges/managing-a-merge-queue#managing-a-merge-queue).
+pub const DEFAULT_QUEUE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Parses a duration of the seed: an integer and a unit, `ms`, `s`, `m` or `h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as \"60s\""))?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{text:?} is not a duration such as \"60s\" (units: ms, s, m, h)"))?;
+    if ms == 0 {
+        return Err(format!("{text:?} is not a positive duration"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+impl SeedRepo {
+    /// The queue's status check timeout (checked by [`SimState::validate`]).
+    pub fn queue_check_timeout(&self) -> std::time::Duration {
+        self.merge_queue_check_timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(DEFAULT_QUEUE_CHECK_TIMEOUT)
+    }
 }
 
 /// A required status context, optionally pinned to the app that must provide it.
@@ -155,6 +200,8 @@ impl SeedRepo {
             required_contexts: vec![],
             required_checks: vec![],
             enforce_admins: false,
+            merge_queue: false,
+            merge_queue_check_timeout: None,
         })
     }
 }
@@ -190,6 +237,15 @@ impl SimState {
             if !logins.insert(u.login.clone()) {
                 return err(format!("user {} is declared twice", u.login));
             }
+            if ["github-actions[bot]", "github-merge-queue[bot]"]
+                .iter()
+                .any(|b| u.login == Login::new(*b))
+            {
+                return err(format!(
+                    "user {} is GitHub's own bot, built into the simulator; choose another login",
+                    u.login
+                ));
+            }
             if u.token.is_empty() || !tokens.insert(u.token.clone()) {
                 return err(format!(
                     "user {} needs a non-empty token used by no other user",
@@ -206,9 +262,31 @@ impl SimState {
                 )))
             }
         };
+        // GitHub's teams are made of organization members ("People with owner or team
+        // maintainer permissions can add organization members to teams",
+        // https://docs.github.com/en/organizations/organizing-members-into-teams/adding-organization-members-to-a-team),
+        // and a bot account (an app's `<slug>[bot]`, or any account of type Bot) is none: its
+        // schema says so too, `Team.members` being a connection of `User`s. A seed naming one
+        // would make every GraphQL query of that team fail later; refuse it here instead.
         for t in &self.teams {
             for m in &t.members {
-                known(m, &format!("team {}/{}", t.org, t.slug))?;
+                let team = format!("{}/{}", t.org, t.slug);
+                if let Some(a) = self.apps.iter().find(|a| &a.bot_login() == m) {
+                    return err(format!(
+                        "team {team}: member {m} is the bot account of app {}; GitHub teams hold only user accounts, so remove it from the team's members",
+                        a.id
+                    ));
+                }
+                if self
+                    .users
+                    .iter()
+                    .any(|u| &u.login == m && u.kind == AccountType::Bot)
+                {
+                    return err(format!(
+                        "team {team}: member {m} is a Bot account; GitHub teams hold only user accounts, so remove it from the team's members (or declare it with type = \"User\", a machine user)"
+                    ));
+                }
+                known(m, &format!("team {team}"))?;
             }
         }
         let mut repos = std::collections::HashSet::new();
@@ -227,10 +305,21 @@ impl SimState {
             for l in r.admins.iter().chain(&r.writers) {
                 known(l, &format!("repo {}", r.name))?;
             }
+            if let Some(t) = &r.merge_queue_check_timeout {
+                parse_duration(t).map_err(|e| {
+                    SimError::Seed(format!("repo {}: merge_queue_check_timeout {e}", r.name))
+                })?;
+            }
         }
         let mut app_ids = std::collections::HashSet::new();
         let mut installation_ids = std::collections::HashSet::new();
         for a in &self.apps {
+            if a.id == 15368 || a.slug.eq_ignore_ascii_case("github-actions") {
+                return err(format!(
+                    "app {}: GitHub Actions (id 15368, slug github-actions) is built into the simulator; choose another id and slug",
+                    a.id
+                ));
+            }
             if !app_ids.insert(a.id) || a.slug.is_empty() {
                 return err(format!(
                     "app {} needs a unique id and a non-empty slug",
@@ -333,5 +422,43 @@ secret = "s"
             .unwrap_err()
             .to_string();
         assert!(e.contains("nobody"), "{e}");
+    }
+
+    #[test]
+    fn a_bot_in_a_team_is_refused_naming_it_and_what_to_do() {
+        let e = SimState::from_toml(
+            "[[users]]\nlogin = \"ops-agent[bot]\"\ntype = \"Bot\"\ntoken = \"t\"\n[[teams]]\norg = \"acme\"\nslug = \"netops\"\nmembers = [\"ops-agent[bot]\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("team acme/netops")
+                && e.contains("ops-agent[bot] is a Bot account")
+                && e.contains("remove it from the team"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn queue_timeouts_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse_duration("60s").unwrap().as_secs(), 60);
+        assert_eq!(parse_duration("5m").unwrap().as_secs(), 300);
+        assert_eq!(parse_duration("1h").unwrap().as_secs(), 3600);
+        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
+        for bad in ["", "0s", "s", "10", "10 days", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        let s = SimState::from_toml(
+            "[[repos]]\nname = \"a/b\"\nmerge_queue = true\nmerge_queue_check_timeout = \"90s\"\n",
+        )
+        .unwrap();
+        assert!(s.repos[0].merge_queue);
+        assert_eq!(s.repos[0].queue_check_timeout().as_secs(), 90);
+        let e = SimState::from_toml(
+            "[[repos]]\nname = \"a/b\"\nmerge_queue = true\nmerge_queue_check_timeout = \"soon\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("merge_queue_check_timeout"), "{e}");
     }
 }

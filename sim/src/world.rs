@@ -137,6 +137,32 @@ pub struct CheckRun {
     pub text: Option<String>,
 }
 
+/// A pull request in the merge queue.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    pub id: u64,
+    pub number: u64,
+    /// The PR's head when it was queued: a later push to the head takes it out of the queue.
+    pub head_sha: String,
+    pub enqueuer: UserId,
+    pub enqueued_at: DateTime<Utc>,
+    pub jump: bool,
+    /// Its merge group, once built.
+    pub group: Option<MergeGroup>,
+}
+
+/// The merge group of a queue entry: a commit GitHub made on a temporary branch.
+#[derive(Debug, Clone)]
+pub struct MergeGroup {
+    /// `refs/heads/gh-readonly-queue/<base>/pr-<n>-<base_sha>`.
+    pub head_ref: String,
+    pub head_sha: String,
+    /// Its parent: the previous group's head, or the base branch's tip for the first.
+    pub base_sha: String,
+    /// When its required checks time out, on the simulator's clock.
+    pub deadline: DateTime<Utc>,
+}
+
 /// One entry of the repository activity API: a branch moved, by whom (`None`: the simulator
 /// found the move on disk and knows no authenticated actor).
 #[derive(Debug, Clone)]
@@ -146,7 +172,8 @@ pub struct Activity {
     pub before: String,
     pub after: String,
     pub timestamp: DateTime<Utc>,
-    /// `push`, `force_push`, `branch_creation`, `branch_deletion` or `pr_merge`.
+    /// `push`, `force_push`, `branch_creation`, `branch_deletion`, `pr_merge` or
+    /// `merge_queue_merge`.
     pub kind: &'static str,
     pub actor: Option<UserId>,
 }
@@ -175,6 +202,12 @@ pub struct Repo {
     /// The app id each pinned context names, as the seed gave it (branch protection answers it).
     pub required_apps: BTreeMap<String, u64>,
     pub enforce_admins: bool,
+    /// Merges of the default branch go through the merge queue (see `queue`).
+    pub merge_queue: bool,
+    /// The queue's status check timeout.
+    pub queue_timeout: chrono::Duration,
+    /// The merge queue of the default branch, first in line first.
+    pub queue: Vec<QueueEntry>,
     pub git_dir: PathBuf,
     pub created_at: DateTime<Utc>,
     pub pushed_at: DateTime<Utc>,
@@ -290,6 +323,41 @@ impl World {
                 ),
             });
         }
+        // GitHub's own apps and bots, present on every instance: GitHub Actions (whose jobs
+        // create check runs as `github-actions[bot]`) and the merge queue's bot (which creates
+        // and deletes the `gh-readonly-queue/...` branches).
+        accounts.push(Account {
+            id: ACTIONS_BOT,
+            login: Login::new(ACTIONS_BOT_LOGIN),
+            kind: AccountType::Bot,
+            is_org: false,
+            token: None,
+            email: Some(format!(
+                "{}+{ACTIONS_BOT_LOGIN}@users.noreply.github.com",
+                ACTIONS_BOT.0
+            )),
+            created_at: seeded_at(),
+        });
+        apps.push(App {
+            id: ACTIONS_APP_ID,
+            slug: ACTIONS_APP_SLUG.to_string(),
+            public_key: String::new(),
+            bot: ACTIONS_BOT,
+            installations: vec![],
+            token_lifetime: chrono::Duration::hours(1),
+        });
+        accounts.push(Account {
+            id: QUEUE_BOT,
+            login: Login::new(QUEUE_BOT_LOGIN),
+            kind: AccountType::Bot,
+            is_org: false,
+            token: None,
+            email: Some(format!(
+                "{}+{QUEUE_BOT_LOGIN}@users.noreply.github.com",
+                QUEUE_BOT.0
+            )),
+            created_at: seeded_at(),
+        });
         let mut org_id = 9000;
         let orgs = seed
             .teams
@@ -387,6 +455,10 @@ impl World {
                     .filter_map(|c| Some((c.context.clone(), c.app_id?)))
                     .collect(),
                 enforce_admins: r.enforce_admins,
+                merge_queue: r.merge_queue,
+                queue_timeout: chrono::Duration::from_std(r.queue_check_timeout())
+                    .unwrap_or(chrono::Duration::hours(1)),
+                queue: vec![],
                 git_dir: data_dir
                     .join(r.name.owner())
                     .join(format!("{}.git", r.name.name())),
@@ -548,12 +620,27 @@ impl World {
         Err(UNDECODABLE)
     }
 
-    /// The account a commit's email belongs to, as GitHub maps commits to users.
+    /// The account a commit's email belongs to, as GitHub maps commits to users: its own
+    /// address, or either form of its no-reply address (`<id>+<login>@users.noreply.github.com`
+    /// and the older `<login>@users.noreply.github.com`), which GitHub attributes to the
+    /// account ("Setting your commit email address", docs.github.com).
     pub fn account_by_email(&self, email: &str) -> Option<&Account> {
-        self.accounts.iter().find(|a| {
+        let by_address = self.accounts.iter().find(|a| {
             a.email
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
+        if by_address.is_some() {
+            return by_address;
+        }
+        let local = email
+            .to_ascii_lowercase()
+            .strip_suffix("@users.noreply.github.com")?
+            .to_string();
+        self.accounts.iter().find(|a| {
+            !a.is_org
+                && (local == a.login.as_str().to_ascii_lowercase()
+                    || local == format!("{}+{}", a.id.0, a.login.as_str().to_ascii_lowercase()))
         })
     }
     pub fn repo_index(&self, owner: &str, name: &str) -> Option<usize> {
@@ -567,7 +654,57 @@ impl World {
     }
 }
 
+/// GitHub Actions, as GitHub has it: app id 15368, slug `github-actions`, its bot
+/// `github-actions[bot]` (id 41898282). Its runs are made through
+/// [`crate::SimHandle::actions_check_run`]; nobody holds a token of it.
+pub const ACTIONS_APP_ID: u64 = 15368;
+pub const ACTIONS_APP_SLUG: &str = "github-actions";
+pub const ACTIONS_BOT: UserId = UserId(41_898_282);
+pub const ACTIONS_BOT_LOGIN: &str = "github-actions[bot]";
+/// The merge queue's bot, `github-merge-queue[bot]`.
+pub const QUEUE_BOT: UserId = UserId(118_344_674);
+pub const QUEUE_BOT_LOGIN: &str = "github-merge-queue[bot]";
+
 /// When seeded accounts were registered: long before anything a test does.
 fn seeded_at() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(1_577_836_800, 0).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_no_reply_forms_map_to_the_account_and_github_bots_are_built_in() {
+        let seed = SimState::from_toml(
+            "[[users]]\nlogin = \"alice\"\ntoken = \"a\"\nemail = \"alice@example.com\"\n",
+        )
+        .unwrap();
+        let w = World::from_seed(&seed, Path::new("/nonexistent"));
+        let alice = w.account_by_login("alice").unwrap().id;
+        for email in [
+            "alice@example.com",
+            "ALICE@users.noreply.github.com",
+            "1000+alice@users.noreply.github.com",
+        ] {
+            assert_eq!(
+                w.account_by_email(email).map(|a| a.id),
+                Some(alice),
+                "{email}"
+            );
+        }
+        assert!(
+            w.account_by_email("1001+alice@users.noreply.github.com")
+                .is_none()
+        );
+        assert!(w.account_by_email("alice@elsewhere.example").is_none());
+        let actions = w.account_by_login(ACTIONS_BOT_LOGIN).unwrap();
+        assert_eq!((actions.id, actions.kind), (ACTIONS_BOT, AccountType::Bot));
+        assert!(
+            w.apps
+                .iter()
+                .any(|a| a.id == ACTIONS_APP_ID && a.bot == ACTIONS_BOT)
+        );
+        assert!(w.account_by_login(QUEUE_BOT_LOGIN).is_some());
+    }
 }

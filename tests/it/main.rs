@@ -52,6 +52,7 @@ mod sim_api;
 mod sim_flow;
 mod sim_git_http;
 mod sim_graphql;
+mod sim_merge_queue;
 mod sim_openapi;
 mod sim_quirks;
 mod verify_record;

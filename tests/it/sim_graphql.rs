@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 
 /// Validates documents, compares the simulator's schema with GitHub's, and re-executes the
 /// simulator's answers on GitHub's schema.
-const CHECK: &str = r#"
+pub(crate) const CHECK: &str = r#"
 import fs from 'fs';
-import { buildSchema, parse, validate, execute, isObjectType, isInterfaceType, isUnionType, isEnumType } from 'graphql';
+import { buildSchema, parse, validate, execute, isObjectType, isInterfaceType, isUnionType, isEnumType, isInputObjectType } from 'graphql';
 const input = JSON.parse(fs.readFileSync(0, 'utf8'));
 // GitHub's published SDL repeats a few enterprise fields; they are not ours to fix.
 const gh = buildSchema(fs.readFileSync('node_modules/@octokit/graphql-schema/schema.graphql', 'utf8'), { assumeValidSDL: true });
@@ -49,6 +49,11 @@ for (const [name, t] of Object.entries(sim.getTypeMap())) {
     if (isObjectType(t)) for (const i of t.getInterfaces()) {
       if (!g.getInterfaces().some(x => x.name === i.name)) out.subset.push(`${name} implements ${i.name}, not on GitHub`);
     }
+  }
+  if (isInputObjectType(t)) for (const [f, def] of Object.entries(t.getFields())) {
+    const gf = g.getFields()[f];
+    if (!gf) out.subset.push(`${name}.${f} is not GitHub's`);
+    else if (String(gf.type) !== String(def.type)) out.subset.push(`${name}.${f}: ${def.type}, GitHub: ${gf.type}`);
   }
   if (isUnionType(t)) for (const m of t.getTypes()) {
     if (!g.getTypes().some(x => x.name === m.name)) out.subset.push(`${m.name} is not in GitHub's ${name}`);

@@ -81,15 +81,33 @@ struct Checker {
 impl Checker {
     fn check(&mut self, api_path: &str, method: &str, status: u16, body: &Value) {
         let op = &self.paths[api_path][method];
-        let schema = &op["responses"][status.to_string()]["content"]["application/json"]["schema"];
+        let schema =
+            op["responses"][status.to_string()]["content"]["application/json"]["schema"].clone();
         if schema.is_null() {
             self.problems.push(format!(
                 "{method} {api_path} {status}: no response schema in the description"
             ));
             return;
         }
+        self.check_against(&format!("{method} {api_path} {status}"), &schema, body);
+    }
+
+    /// Checks `body` against one of the description's own schemas (`components/schemas/NAME`):
+    /// where a response may be one of several (`GET /user`: `private-user` or `public-user`),
+    /// the one the simulator must answer.
+    fn check_component(&mut self, what: &str, name: &str, body: &Value) {
+        if self.components["schemas"][name].is_null() {
+            self.problems
+                .push(format!("{what}: no schema {name} in the description"));
+            return;
+        }
+        let schema = json!({ "$ref": format!("#/components/schemas/{name}") });
+        self.check_against(&format!("{what} ({name})"), &schema, body);
+    }
+
+    fn check_against(&mut self, what: &str, schema: &Value, body: &Value) {
         let mut root: Map<String, Value> = Map::new();
-        root.insert("allOf".into(), json!([schema]));
+        root.insert("allOf".into(), json!([schema.clone()]));
         root.insert("components".into(), self.components.clone());
         let validator = match jsonschema::options()
             .with_draft(jsonschema::Draft::Draft4)
@@ -98,7 +116,7 @@ impl Checker {
             Ok(v) => v,
             Err(e) => {
                 self.problems
-                    .push(format!("{method} {api_path}: schema does not compile: {e}"));
+                    .push(format!("{what}: schema does not compile: {e}"));
                 return;
             }
         };
@@ -108,10 +126,8 @@ impl Checker {
             if text.len() > 300 {
                 text = format!("{}...", &text[..text.floor_char_boundary(300)]);
             }
-            self.problems.push(format!(
-                "{method} {api_path} {status}: at {}: {text}",
-                err.instance_path
-            ));
+            self.problems
+                .push(format!("{what}: at {}: {text}", err.instance_path));
         }
     }
 }
@@ -133,8 +149,10 @@ async fn responses_match_githubs_openapi_description() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let public_key =
         std::fs::read_to_string(fixtures.join("test-app.pub.pem")).expect("app public key");
+    // Plus a bot account with no email of its own: its no-reply address is no email
+    // address, and `GET /user` must not show it as one.
     let seed = format!(
-        "{}\n[[apps]]\nid = 4242\nslug = \"prgate\"\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 7, account = \"acme\" }}]\n",
+        "{}\n[[apps]]\nid = 4242\nslug = \"prgate\"\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 7, account = \"acme\" }}]\n[[users]]\nlogin = \"deploy[bot]\"\ntype = \"Bot\"\ntoken = \"deploy-token\"\n",
         crate::sim_support::SEED
     );
     let e = env_seeded(&seed).await;
@@ -155,8 +173,19 @@ async fn responses_match_githubs_openapi_description() {
         )
         .await;
     c.check("/repos/{owner}/{repo}/pulls", "post", st, &b);
+    // "Get the authenticated user" answers the caller's own profile: the private one.
     let (st, b) = e.get(agent, "/user").await;
-    c.check("/user", "get", st, &b);
+    assert_eq!(
+        (st, b["user_view_type"].clone()),
+        (200, json!("private")),
+        "{b}"
+    );
+    c.check_component("get /user 200", "private-user", &b);
+    let (_, b) = e.get("alice-token", "/user").await;
+    c.check_component("get /user 200 as alice", "private-user", &b);
+    let (_, b) = e.get("deploy-token", "/user").await;
+    assert_eq!(b["email"], Value::Null, "{b}");
+    c.check_component("get /user 200 as a bot", "private-user", &b);
     let (st, b) = e.get(agent, "/users/alice").await;
     c.check("/users/{username}", "get", st, &b);
     let alice_id = b["id"].as_u64().unwrap();

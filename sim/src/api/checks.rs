@@ -244,7 +244,79 @@ pub async fn create(
     apply_state(&mut run, &body, now);
     w.repos[idx].check_runs.push(run.clone());
     emit(&sim, &w, idx, &run, "created");
-    created(render::check_run(&sim.urls, &w, &w.repos[idx], &run))
+    let body = render::check_run(&sim.urls, &w, &w.repos[idx], &run);
+    // A run can satisfy (or fail) a merge group's required check.
+    crate::queue::tick(&sim, &mut w, idx);
+    created(body)
+}
+
+/// A check run of GitHub Actions (app `github-actions`, bot `github-actions[bot]`), as a job
+/// of a workflow in the repository makes one: created in progress, then completed with
+/// `conclusion` when given, each a `check_run` delivery. Any workflow may name its job
+/// anything, `prgate/approval` included, which is why a required check not pinned to an app
+/// is satisfied by such a run (see `protection`).
+pub(crate) fn create_actions_check_run(
+    sim: &Sim,
+    w: &mut World,
+    idx: usize,
+    head_sha: &str,
+    name: &str,
+    conclusion: Option<&str>,
+) -> Result<u64, ApiError> {
+    use crate::world::{ACTIONS_APP_ID, ACTIONS_BOT};
+    if let Some(c) = conclusion
+        && !CONCLUSIONS.contains(&c)
+    {
+        return Err(not_member("conclusion", c, CONCLUSIONS));
+    }
+    let repo = git(w, idx)?;
+    let oid = gitstore::resolve_commit(&repo, head_sha)
+        .ok_or_else(|| ApiError::invalid(format!("No commit found for SHA: {head_sha}")))?;
+    let head_sha = oid.to_string();
+    let suite = w.repos[idx]
+        .check_runs
+        .iter()
+        .find(|c| c.app == ACTIONS_APP_ID && c.head_sha == head_sha)
+        .map(|c| c.suite);
+    let suite = match suite {
+        Some(s) => s,
+        None => w.next_id(),
+    };
+    let id = w.next_id();
+    let now = Utc::now();
+    let mut run = CheckRun {
+        id,
+        app: ACTIONS_APP_ID,
+        bot: ACTIONS_BOT,
+        suite,
+        head_sha,
+        name: name.to_string(),
+        status: "in_progress".into(),
+        conclusion: None,
+        started_at: Some(now),
+        completed_at: None,
+        details_url: Some(format!(
+            "{}/actions/runs/{suite}/job/{id}",
+            sim.urls.html_repo(&w.repos[idx])
+        )),
+        external_id: None,
+        title: None,
+        summary: None,
+        text: None,
+    };
+    w.repos[idx].check_runs.push(run.clone());
+    emit(sim, w, idx, &run, "created");
+    if let Some(c) = conclusion {
+        run.status = "completed".into();
+        run.conclusion = Some(c.to_string());
+        run.completed_at = Some(Utc::now());
+        if let Some(stored) = w.repos[idx].check_runs.iter_mut().find(|r| r.id == id) {
+            *stored = run.clone();
+        }
+        emit(sim, w, idx, &run, "completed");
+    }
+    crate::queue::tick(sim, w, idx);
+    Ok(id)
 }
 
 pub async fn update(
@@ -281,7 +353,9 @@ pub async fn update(
     if run.status == "completed" && !was_completed {
         emit(&sim, &w, idx, &run, "completed");
     }
-    ok(render::check_run(&sim.urls, &w, &w.repos[idx], &run))
+    let body = render::check_run(&sim.urls, &w, &w.repos[idx], &run);
+    crate::queue::tick(&sim, &mut w, idx);
+    ok(body)
 }
 
 pub async fn get_one(

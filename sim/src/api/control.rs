@@ -40,3 +40,21 @@ pub async fn refresh(State(sim): State<Arc<Sim>>) -> ApiResult {
         .map_err(crate::http::ApiError::internal)?;
     ok(json!({ "ok": true }))
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockMove {
+    advance_secs: u64,
+}
+
+/// Moves the simulator's clock forward (merge queue timeouts) and advances the queues.
+pub async fn clock(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
+    let c: ClockMove = parse_body(&body)?;
+    let s = sim.clone();
+    tokio::task::spawn_blocking(move || {
+        s.advance_clock(std::time::Duration::from_secs(c.advance_secs))
+    })
+    .await
+    .map_err(crate::http::ApiError::internal)?;
+    ok(json!({ "ok": true }))
+}

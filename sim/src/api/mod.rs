@@ -20,6 +20,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post, put};
 
+pub(crate) use checks::create_actions_check_run;
+
 use super::Sim;
 use super::http::{ApiError, api_layer};
 use super::world::World;
@@ -149,6 +151,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/stats", get(control::stats))
         .route("/_sim/hooks", post(control::hooks))
         .route("/_sim/refresh", post(control::refresh))
+        .route("/_sim/clock", post(control::clock))
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn_with_state(sim.clone(), api_layer))
         .with_state(sim)

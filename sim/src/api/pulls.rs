@@ -500,6 +500,21 @@ pub async fn merge(
     if p.draft {
         return Err(not_allowed("Pull Request is still a draft"));
     }
+    // A branch that requires a merge queue takes merges only from the queue: the merge API
+    // answers 405 "Changes must be made through the merge queue" (as clients meet it,
+    // pascalgn/automerge-action#235, cncf/prow-github-actions#166). The API honours bypass as
+    // it does for the rest of protection: an admin (without `enforce_admins`) still merges
+    // straight past the queue, as classic branch protection's bypass does
+    // (codenote-net/merge-queue-bypass-demo, scenario 2; community discussions 203926 and
+    // 208718). Enqueuing honours no bypass (see `queue`).
+    {
+        let r = &w.repos[idx];
+        if protection::requires_queue(r, &format!("refs/heads/{}", p.base_ref))
+            && !protection::bypasses(r, actor.0)
+        {
+            return Err(not_allowed(protection::THROUGH_THE_QUEUE));
+        }
+    }
     if let Some(why) = protection_blocks(&w, idx, &p, actor.0) {
         return Err(not_allowed(why));
     }
@@ -554,6 +569,9 @@ pub async fn merge(
     let payload = scan::pull_event(&sim, &w, idx, n, "closed", Some(actor.0));
     sim.hooks.emit("pull_request", &payload);
     scan::scan_repo(&sim, &mut w, idx, scan::Cause::Merge(actor.0));
+    // A merge past the queue (an admin's) takes the PR out of it and moves the base under
+    // every group.
+    crate::queue::tick(&sim, &mut w, idx);
     ok(
         json!({ "sha": new_tip.to_string(), "merged": true, "message": "Pull Request successfully merged" }),
     )

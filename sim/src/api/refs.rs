@@ -104,12 +104,20 @@ fn protected(
     forced: bool,
 ) -> Result<(), ApiError> {
     let r = &w.repos[idx];
+    // The merge queue's branches are GitHub's alone to write (see `receive`).
+    if protection::is_queue_branch(full) {
+        return Err(ApiError::invalid(format!(
+            "Protected branch update failed for {full}"
+        )));
+    }
     if !protection::is_protected(r, full) || protection::bypasses(r, actor) {
         return Ok(());
     }
     let allowed = match new {
         None => false,
         Some(_) if forced => false,
+        // "Require merge queue": only the queue moves the branch.
+        Some(_) if protection::requires_queue(r, full) => false,
         Some(sha) => protection::unmet_checks(r, sha).is_empty(),
     };
     if allowed {

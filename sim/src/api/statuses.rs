@@ -98,6 +98,8 @@ pub async fn create(
         "sender": render::user_id(&sim.urls, &w, actor.0),
     });
     sim.hooks.emit("status", &event);
+    // A status can satisfy (or fail) a merge group's required check.
+    crate::queue::tick(&sim, &mut w, idx);
     created(body)
 }
 

@@ -13,7 +13,7 @@ use crate::render;
 pub async fn me(State(sim): State<Arc<Sim>>, Extension(actor): Extension<Actor>) -> ApiResult {
     let w = sim.world();
     let a = w.account(actor.0).ok_or_else(ApiError::not_found)?;
-    ok(render::public_user(&sim.urls, a))
+    ok(render::private_user(&sim.urls, a))
 }
 
 pub async fn by_login(State(sim): State<Arc<Sim>>, Path(login): Path<String>) -> ApiResult {

@@ -50,6 +50,8 @@ pub trait Resolve {
 /// One request: the document, the chosen operation and its variables.
 pub struct Request<'d> {
     schema: &'static Schema,
+    /// The operation's root type: `Query` or `Mutation`.
+    root: &'static str,
     op_name: String,
     selection: &'d SelectionSet<'d, String>,
     var_defs: &'d [VariableDefinition<'d, String>],
@@ -113,10 +115,15 @@ impl<'d> Request<'d> {
                 ));
             }
         };
-        let (label, selection, var_defs): (String, _, &[VariableDefinition<'d, String>]) = match op
-        {
-            OperationDefinition::SelectionSet(s) => ("query".to_string(), s, &[]),
+        let (root, label, selection, var_defs): (
+            &'static str,
+            String,
+            _,
+            &[VariableDefinition<'d, String>],
+        ) = match op {
+            OperationDefinition::SelectionSet(s) => ("Query", "query".to_string(), s, &[]),
             OperationDefinition::Query(q) => (
+                "Query",
                 match &q.name {
                     Some(n) => format!("query {n}"),
                     None => "query".to_string(),
@@ -124,15 +131,25 @@ impl<'d> Request<'d> {
                 &q.selection_set,
                 &q.variable_definitions,
             ),
-            // The simulator serves reads only; prgate sends no mutation.
-            OperationDefinition::Mutation(_) | OperationDefinition::Subscription(_) => {
+            // The mutations served are the merge queue's (see `schema.graphql`).
+            OperationDefinition::Mutation(m) => (
+                "Mutation",
+                match &m.name {
+                    Some(n) => format!("mutation {n}"),
+                    None => "mutation".to_string(),
+                },
+                &m.selection_set,
+                &m.variable_definitions,
+            ),
+            OperationDefinition::Subscription(_) => {
                 return Err(request_error(
-                    "The simulator serves GraphQL queries only, no mutations or subscriptions",
+                    "The simulator serves GraphQL queries and mutations, no subscriptions",
                 ));
             }
         };
         Ok(Request {
             schema,
+            root,
             op_name: label,
             selection,
             var_defs,
@@ -166,8 +183,13 @@ impl<'d> Request<'d> {
         }
         let declared: Vec<&str> = self.var_defs.iter().map(|d| d.name.as_str()).collect();
         let mut path = vec![op_label.clone()];
-        self.check_set("Query", self.selection, &mut path, &declared, &mut errors);
+        self.check_set(self.root, self.selection, &mut path, &declared, &mut errors);
         errors
+    }
+
+    /// Whether this request is a mutation.
+    pub fn is_mutation(&self) -> bool {
+        self.root == "Mutation"
     }
 
     fn value_fits(&self, v: &Value, t: &Ty) -> bool {
@@ -188,6 +210,21 @@ impl<'d> Request<'d> {
                     Some(Kind::Enum { values }) => {
                         v.as_str().is_some_and(|s| values.iter().any(|x| x == s))
                     }
+                    // An input object: known fields only, each of its type, the required
+                    // ones present.
+                    Some(Kind::InputObject { fields }) => match v {
+                        Value::Object(o) => {
+                            o.keys().all(|k| fields.iter().any(|(n, _)| n == k))
+                                && fields.iter().all(|(n, a)| {
+                                    let given = o.get(n).cloned().unwrap_or(Value::Null);
+                                    if given.is_null() && a.default.is_some() {
+                                        return true;
+                                    }
+                                    self.value_fits(&given, &a.ty)
+                                })
+                        }
+                        _ => false,
+                    },
                     _ => false,
                 },
             },
@@ -306,7 +343,21 @@ impl<'d> Request<'d> {
                         "argumentNotAccepted",
                     )),
                     Some((_, arg)) => {
-                        if !matches!(value, QValue::Variable(_))
+                        if let Some(unknown) = self.unknown_input_field(value, &arg.ty) {
+                            // graphql-ruby's words, as GitHub answers a field an input object
+                            // lacks (OmniNode-ai/omnibase_core#895: "InputObject
+                            // 'EnqueuePullRequestInput' doesn't accept argument
+                            // 'mergeMethod'").
+                            errors.push(validation_error(
+                                format!(
+                                    "InputObject '{}' doesn't accept argument '{unknown}'",
+                                    arg.ty.named()
+                                ),
+                                path,
+                                f.position,
+                                "argumentNotAccepted",
+                            ));
+                        } else if !matches!(value, QValue::Variable(_))
                             && !self.value_fits(&self.arg_value(value), &arg.ty)
                         {
                             errors.push(validation_error(
@@ -377,6 +428,19 @@ impl<'d> Request<'d> {
             }
         })();
         path.pop();
+    }
+
+    /// A field of an input object literal that its type does not have.
+    fn unknown_input_field(&self, value: &QValue<'d, String>, ty: &Ty) -> Option<String> {
+        let QValue::Object(o) = value else {
+            return None;
+        };
+        let Some(Kind::InputObject { fields }) = self.schema.types.get(ty.named()) else {
+            return None;
+        };
+        o.keys()
+            .find(|k| !fields.iter().any(|(n, _)| n == *k))
+            .cloned()
     }
 
     /// GitHub's node limit: every connection needs `first` or `last`, each within 1-100.
@@ -454,7 +518,7 @@ impl<'d> Request<'d> {
             .select(
                 resolver,
                 &root,
-                "Query",
+                self.root,
                 self.selection,
                 &mut Vec::new(),
                 &mut errors,

@@ -1,4 +1,5 @@
-//! `POST /graphql`: the part of GitHub's GraphQL API that prgate reads, served from the same
+//! `POST /graphql`: the part of GitHub's GraphQL API that prgate uses (reads, and the merge
+//! queue's mutations), served from the same
 //! state as the REST routes. The query is parsed with `graphql-parser`, validated against the
 //! served subset of GitHub's schema (`schema.graphql`) with GitHub's rules (connections need
 //! `first` or `last` within 1-100) and executed with the schema's types enforced. Answers are
@@ -12,12 +13,12 @@ mod schema;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Sim;
-use super::http::{ApiError, ApiResult, ok};
+use super::http::{Actor, ApiError, ApiResult, ok};
 
 pub use schema::SDL as SCHEMA_SDL;
 
@@ -31,7 +32,11 @@ struct Body {
     operation_name: Option<String>,
 }
 
-pub(crate) async fn query(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
+pub(crate) async fn query(
+    State(sim): State<Arc<Sim>>,
+    Extension(actor): Extension<Actor>,
+    body: Bytes,
+) -> ApiResult {
     let body: Body = serde_json::from_slice(&body).map_err(ApiError::bad_json)?;
     // GitHub answers a body without a query with 200 and an error, not a 4xx.
     let Some(Value::String(text)) = body.query else {
@@ -75,6 +80,12 @@ pub(crate) async fn query(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult
     let mut resolver = resolve::Resolver {
         sim: &sim,
         w: &mut w,
+        actor: actor.0,
     };
-    ok(request.execute(&mut resolver, resolve::Node::Query))
+    let root = if request.is_mutation() {
+        resolve::Node::Mutation
+    } else {
+        resolve::Node::Query
+    };
+    ok(request.execute(&mut resolver, root))
 }

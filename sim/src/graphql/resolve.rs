@@ -9,13 +9,21 @@ use super::exec::{FieldError, Out, Resolve};
 use crate::api::pulls::pull_changes;
 use crate::gitstore::{self, FileChange, Person, format_chrono};
 use crate::ids::UserId;
+use crate::queue::{self, EntryView};
 use crate::seed::AccountType;
 use crate::world::World;
-use crate::{Sim, scan};
+use crate::{Sim, protection, render, scan};
 
 #[derive(Clone)]
 pub enum Node {
     Query,
+    Mutation,
+    /// The merge queue of a repo's default branch.
+    MergeQueue(usize),
+    MergeQueueConfiguration(usize),
+    MergeQueueEntry(Box<EntryView>),
+    /// A mutation's payload: its type, the entry, the client's mutation id.
+    Payload(&'static str, Option<Box<EntryView>>, Option<String>),
     Repository(usize),
     /// Any account: `User`, `Bot` or `Organization` by its kind.
     Account(UserId),
@@ -137,6 +145,24 @@ fn opt_leaf<T: Into<Value>>(v: Option<T>) -> Result<Out<Node>, FieldError> {
 pub struct Resolver<'a> {
     pub sim: &'a Sim,
     pub w: &'a mut World,
+    /// Who is asking (mutations act as them).
+    pub actor: UserId,
+}
+
+/// A global node ID as GitHub's REST `node_id` carries it (base64 of `Kind:id` here), and
+/// what it names.
+fn decode_node_id(id: &str) -> Option<(String, u64)> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(id).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (kind, n) = text.split_once(':')?;
+    Some((kind.to_string(), n.parse().ok()?))
+}
+
+fn unresolved(id: &str) -> FieldError {
+    // GitHub's words (as clients meet them, flutter/cocoon#4012).
+    not_found(format!(
+        "Could not resolve to a node with the global id of '{id}'"
+    ))
 }
 
 impl Resolver<'_> {
@@ -169,6 +195,11 @@ impl Resolve for Resolver<'_> {
     fn type_name(&self, node: &Node) -> &'static str {
         match node {
             Node::Query => "Query",
+            Node::Mutation => "Mutation",
+            Node::MergeQueue(_) => "MergeQueue",
+            Node::MergeQueueConfiguration(_) => "MergeQueueConfiguration",
+            Node::MergeQueueEntry(_) => "MergeQueueEntry",
+            Node::Payload(t, ..) => t,
             Node::Repository(_) => "Repository",
             Node::Account(id) => match self.w.account(*id) {
                 Some(a) if a.is_org => "Organization",
@@ -201,6 +232,118 @@ impl Resolve for Resolver<'_> {
         args: &Map<String, Value>,
     ) -> Result<Out<Node>, FieldError> {
         match (node, field) {
+            (Node::Query, "node") => {
+                let id = arg(args, "id");
+                let (kind, n) = decode_node_id(id).ok_or_else(|| unresolved(id))?;
+                match kind.as_str() {
+                    "PullRequest" => self
+                        .w
+                        .repos
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, r)| {
+                            r.pulls
+                                .iter()
+                                .find(|p| p.id == n)
+                                .map(|p| Node::PullRequest(i, p.number))
+                        })
+                        .map(Out::Node)
+                        .ok_or_else(|| unresolved(id)),
+                    "MergeQueueEntry" => self
+                        .entry_by_id(n)
+                        .map(|v| Out::Node(Node::MergeQueueEntry(Box::new(v))))
+                        .ok_or_else(|| unresolved(id)),
+                    "MergeQueue" => self
+                        .w
+                        .repos
+                        .iter()
+                        .position(|r| r.id == n && r.merge_queue)
+                        .map(|i| Out::Node(Node::MergeQueue(i)))
+                        .ok_or_else(|| unresolved(id)),
+                    _ => Err(unresolved(id)),
+                }
+            }
+            (Node::Mutation, "enqueuePullRequest" | "dequeuePullRequest") => {
+                self.mutate(field, args)
+            }
+            (Node::Payload(_, entry, client_id), _) => match field {
+                "clientMutationId" => opt_leaf(client_id.clone()),
+                "mergeQueueEntry" => Ok(entry
+                    .clone()
+                    .map_or(Out::Null, |e| Out::Node(Node::MergeQueueEntry(e)))),
+                _ => Err(internal(format!("unserved field {field}"))),
+            },
+            (Node::MergeQueue(idx), _) => {
+                let r = &self.w.repos[*idx];
+                match field {
+                    "id" => leaf(render::node_id("MergeQueue", r.id)),
+                    "url" => leaf(format!(
+                        "{}/{}/queue/{}",
+                        self.sim.urls.html,
+                        r.full_name(),
+                        r.default_branch
+                    )),
+                    "repository" => Ok(Out::Node(Node::Repository(*idx))),
+                    "configuration" => Ok(Out::Node(Node::MergeQueueConfiguration(*idx))),
+                    "entries" => {
+                        let all = (0..r.queue.len())
+                            .filter_map(|pos| queue::view(self.w, *idx, pos))
+                            .map(|v| Node::MergeQueueEntry(Box::new(v)))
+                            .collect();
+                        Ok(page("MergeQueueEntryConnection", all, args))
+                    }
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::MergeQueueConfiguration(idx), _) => {
+                let r = &self.w.repos[*idx];
+                match field {
+                    // Minutes, as GitHub's configuration says it.
+                    "checkResponseTimeout" => {
+                        leaf((r.queue_timeout.num_seconds() + 59).max(0) / 60)
+                    }
+                    // Every entry builds at once, each group merging alone, only when it
+                    // passes (see `queue`).
+                    "maximumEntriesToBuild" => leaf(100),
+                    "maximumEntriesToMerge" | "minimumEntriesToMerge" => leaf(1),
+                    "minimumEntriesToMergeWaitTime" => leaf(0),
+                    "mergeMethod" => leaf("MERGE"),
+                    "mergingStrategy" => leaf("ALLGREEN"),
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::MergeQueueEntry(v), _) => {
+                let e = &v.entry;
+                match field {
+                    "id" => leaf(render::node_id("MergeQueueEntry", e.id)),
+                    "baseCommit" | "headCommit" => {
+                        let sha = e.group.as_ref().map(|g| {
+                            if field == "baseCommit" {
+                                g.base_sha.clone()
+                            } else {
+                                g.head_sha.clone()
+                            }
+                        });
+                        match sha.and_then(|s| Oid::from_str(&s).ok()) {
+                            Some(o) => self.object(v.repo, o),
+                            None => Ok(Out::Null),
+                        }
+                    }
+                    "enqueuedAt" => leaf(format_chrono(e.enqueued_at)),
+                    "enqueuer" => Ok(Out::Node(Node::Account(e.enqueuer))),
+                    "jump" => leaf(e.jump),
+                    "solo" => leaf(false),
+                    "position" => leaf(v.position),
+                    "state" => leaf(v.state),
+                    "mergeQueue" => Ok(Out::Node(Node::MergeQueue(v.repo))),
+                    "pullRequest" => Ok(if self.w.repos[v.repo].pull(e.number).is_some() {
+                        Out::Node(Node::PullRequest(v.repo, e.number))
+                    } else {
+                        Out::Null
+                    }),
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
             (Node::Query, "repository") => {
                 let (owner, name) = (arg(args, "owner"), arg(args, "name"));
                 match self.w.repo_index(owner, name) {
@@ -268,6 +411,19 @@ impl Resolve for Resolver<'_> {
             (Node::Repository(idx), _) => {
                 let r = &self.w.repos[*idx];
                 match field {
+                    "mergeQueue" => {
+                        // "The merge queue for a specified branch, otherwise the default
+                        // branch if not provided"; null where no queue is required.
+                        let branch = args
+                            .get("branch")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&r.default_branch);
+                        Ok(if r.merge_queue && branch == r.default_branch {
+                            Out::Node(Node::MergeQueue(*idx))
+                        } else {
+                            Out::Null
+                        })
+                    }
                     "nameWithOwner" => leaf(r.full_name()),
                     "databaseId" => leaf(r.id),
                     "url" => leaf(format!("{}/{}", self.sim.urls.html, r.full_name())),
@@ -461,6 +617,57 @@ impl Resolve for Resolver<'_> {
 }
 
 impl Resolver<'_> {
+    fn entry_by_id(&self, id: u64) -> Option<EntryView> {
+        self.w.repos.iter().enumerate().find_map(|(i, r)| {
+            let pos = r.queue.iter().position(|e| e.id == id)?;
+            queue::view(self.w, i, pos)
+        })
+    }
+
+    /// `enqueuePullRequest(input: {pullRequestId, expectedHeadOid, jump, clientMutationId})`
+    /// and `dequeuePullRequest(input: {id, clientMutationId})`, as `self.actor`.
+    fn mutate(&mut self, field: &str, args: &Map<String, Value>) -> Result<Out<Node>, FieldError> {
+        let input = args.get("input").and_then(Value::as_object);
+        let get = |k: &str| input.and_then(|i| i.get(k)).and_then(Value::as_str);
+        let client_id = get("clientMutationId").map(str::to_string);
+        let enqueue = field == "enqueuePullRequest";
+        let id = get(if enqueue { "pullRequestId" } else { "id" }).unwrap_or("");
+        let (idx, n) = match decode_node_id(id) {
+            Some((kind, n)) if kind == "PullRequest" => self
+                .w
+                .repos
+                .iter()
+                .enumerate()
+                .find_map(|(i, r)| r.pulls.iter().find(|p| p.id == n).map(|p| (i, p.number)))
+                .ok_or_else(|| unresolved(id))?,
+            _ => return Err(unresolved(id)),
+        };
+        let result = if enqueue {
+            let expected = get("expectedHeadOid");
+            let jump = input
+                .and_then(|i| i.get("jump"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            queue::enqueue(self.sim, self.w, idx, n, self.actor, expected, jump)
+        } else {
+            queue::dequeue(self.sim, self.w, idx, n, self.actor)
+        };
+        let view = result.map_err(|e| FieldError {
+            kind: Some(e.kind),
+            message: e.message,
+        })?;
+        let payload = if enqueue {
+            "EnqueuePullRequestPayload"
+        } else {
+            "DequeuePullRequestPayload"
+        };
+        Ok(Out::Node(Node::Payload(
+            payload,
+            Some(Box::new(view)),
+            client_id,
+        )))
+    }
+
     fn pull_field(
         &mut self,
         idx: usize,
@@ -474,6 +681,18 @@ impl Resolver<'_> {
         };
         let merged = p.merged_at.is_some();
         match field {
+            "id" => leaf(render::node_id("PullRequest", p.id)),
+            "isInMergeQueue" => leaf(r.queue.iter().any(|e| e.number == n)),
+            "isMergeQueueEnabled" => leaf(protection::requires_queue(
+                r,
+                &format!("refs/heads/{}", p.base_ref),
+            )),
+            "mergeQueueEntry" => Ok(r
+                .queue
+                .iter()
+                .position(|e| e.number == n)
+                .and_then(|pos| queue::view(self.w, idx, pos))
+                .map_or(Out::Null, |v| Out::Node(Node::MergeQueueEntry(Box::new(v))))),
             "number" => leaf(p.number),
             "title" => leaf(p.title.clone()),
             "url" => leaf(format!(

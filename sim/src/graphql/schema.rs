@@ -72,6 +72,10 @@ pub enum Kind {
         values: Vec<String>,
     },
     Scalar,
+    /// An input object: its fields, as arguments are.
+    InputObject {
+        fields: Vec<(String, Arg)>,
+    },
 }
 
 #[derive(Debug)]
@@ -155,7 +159,24 @@ impl Schema {
                     },
                 ),
                 TypeDefinition::Scalar(sc) => (sc.name.clone(), Kind::Scalar),
-                TypeDefinition::InputObject(i) => (i.name.clone(), Kind::Scalar),
+                TypeDefinition::InputObject(i) => (
+                    i.name.clone(),
+                    Kind::InputObject {
+                        fields: i
+                            .fields
+                            .iter()
+                            .map(|f| {
+                                (
+                                    f.name.clone(),
+                                    Arg {
+                                        ty: ty(&f.value_type),
+                                        default: f.default_value.as_ref().map(constant),
+                                    },
+                                )
+                            })
+                            .collect(),
+                    },
+                ),
             };
             types.insert(name, kind);
         }
