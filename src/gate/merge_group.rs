@@ -117,6 +117,54 @@ impl Gate {
         Ok(Ok(pulls))
     }
 
+    /// The reconciler's look at the merge queue: a group whose `checks_requested` delivery was
+    /// lost (prgate down, a delivery dropped) has no `prgate/approval` of prgate's on its head;
+    /// it is answered now, before the queue's timeout fails it. Its base is its first parent
+    /// (the base tip or the group ahead), as GitHub's `base_sha` is.
+    pub(super) async fn reconcile_groups(
+        self: &Arc<Self>,
+        repo: &RepoName,
+    ) -> Result<(), GateError> {
+        const PREFIX: &str = "refs/heads/gh-readonly-queue/";
+        let groups = self
+            .gh
+            .matching_refs(repo, "heads/gh-readonly-queue/")
+            .await?;
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let me = self.self_account().await?;
+        for (name, target) in groups {
+            let Some(rest) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
+            // `<base>/pr-<n>-<sha>`; the base may itself hold slashes.
+            let Some((branch, _)) = rest.rsplit_once("/pr-") else {
+                continue;
+            };
+            let Ok(head) = target.parse::<CommitSha>() else {
+                continue;
+            };
+            if !self.is_governed(repo, branch) {
+                continue;
+            }
+            let answered = self.gh.recent_statuses(repo, &head).await?.iter().any(|s| {
+                s.context == crate::APPROVAL_CONTEXT
+                    && s.creator.as_ref().is_some_and(|c| me.wrote(c))
+            });
+            if answered {
+                continue;
+            }
+            let Some(base) = self.gh.first_parent(repo, &head).await? else {
+                continue;
+            };
+            tracing::info!(%repo, group = %head, "a merge group without prgate's answer; answering it now");
+            self.answer_merge_group(repo, &head, &base, &format!("refs/heads/{branch}"))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Puts an approved PR into the merge queue, pinned to the approved head.
     pub(super) async fn enqueue_approved(
         &self,

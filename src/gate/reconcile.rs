@@ -87,6 +87,10 @@ impl Gate {
                 tracing::warn!(%repo, error = %e, "reconcile failed; next pass will retry");
                 ok = false;
             }
+            if let Err(e) = self.reconcile_groups(&repo).await {
+                tracing::warn!(%repo, error = %e, "reconcile of the merge queue failed; next pass will retry");
+                ok = false;
+            }
         }
         ok
     }

@@ -833,6 +833,35 @@ impl GitHub {
     }
 
     /// Refs under `prefix` (e.g. `prgate/claims/`), as (full ref name, object SHA).
+    /// A commit's first parent; `None` for a root commit.
+    pub(crate) async fn first_parent(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+    ) -> Result<Option<CommitSha>, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Parent {
+            sha: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct WithParents {
+            parents: Vec<Parent>,
+        }
+        let path = format!("/repos/{repo}/commits/{sha}");
+        let c: WithParents = self.get_immutable(repo, &path).await?;
+        match c.parents.first() {
+            None => Ok(None),
+            Some(p) => p
+                .sha
+                .parse()
+                .map(Some)
+                .map_err(|e: InvalidId| GitHubError::Malformed {
+                    path,
+                    source: e.into(),
+                }),
+        }
+    }
+
     pub(crate) async fn matching_refs(
         &self,
         repo: &RepoName,

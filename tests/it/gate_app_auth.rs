@@ -439,17 +439,12 @@ async fn as_an_app_a_spent_installation_limits_only_its_own_account() {
 
 /// A fresh installation token for `installation`, as prgate would fetch it.
 async fn installation_token(w: &World, installation: u64) -> String {
-    installation_token_of(w, APP_ID, installation).await
-}
-
-/// An installation token of app `app_id` (every app of these seeds shares the test key).
-async fn installation_token_of(w: &World, app_id: u64, installation: u64) -> String {
     let key = std::fs::read(fixture("test-app.pem")).unwrap();
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&key).unwrap();
     let now = chrono::Utc::now().timestamp();
     let jwt = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &json!({"iss": app_id.to_string(), "iat": now - 60, "exp": now + 540}),
+        &json!({"iss": APP_ID.to_string(), "iat": now - 60, "exp": now + 540}),
         &key,
     )
     .unwrap();
@@ -816,29 +811,15 @@ async fn config_check_fails_when_the_required_check_is_not_pinned_to_prgates_app
 /// the head and names the app in a comment on the PR; its own check runs are left alone.
 #[tokio::test]
 async fn a_prgate_approval_check_run_by_another_app_is_answered_and_named() {
-    let public_key = std::fs::read_to_string(fixture("test-app.pub.pem")).unwrap();
-    let seed = format!(
-        "{}\n[[apps]]\nid = 15368\nslug = \"github-actions\"\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 9, account = \"acme\" }}]\n",
-        seed_with_app(3600)
-    );
-    let w = World::start_without_gate_seeded(POLICY, &seed).await;
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_app(3600)).await;
     let config = app_config(&w, fixture("test-app.pem"));
     let w = w.with_gate(config, test_client_options()).await;
     let (n, head) = propose(&w, "actions-check", "allow = [31]\n").await;
     assert_eq!(w.approval(&head).await.unwrap().0, "pending");
-    let actions = installation_token_of(&w, 15368, 9).await;
-    let (s, b) = w
-        .api(
-            &actions,
-            Method::POST,
-            &format!("/repos/{REPO}/check-runs"),
-            Some(json!({
-                "name": "prgate/approval", "head_sha": head,
-                "status": "completed", "conclusion": "success",
-            })),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
+    // The job of a workflow the agent added to its PR (GitHub Actions, app 15368).
+    w.sim
+        .actions_check_run(REPO, &head, "prgate/approval", Some("success"))
+        .unwrap();
     w.settle().await;
     let (state, description, creator) = w.approval(&head).await.unwrap();
     assert_eq!(

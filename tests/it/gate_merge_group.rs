@@ -34,7 +34,8 @@ async fn propose(w: &World, branch: &str, file: &str, text: &str) -> (u64, Strin
 
 /// Builds the group as GitHub's queue does: from main, a merge commit per PR head, in order;
 /// `extra` adds a file to the last group commit (content that no one approved). Pushed by an
-/// admin (the queue's branches are GitHub's own). Returns (base, group head, head ref).
+/// admin to a branch of its own (nobody may push to the queue's `gh-readonly-queue/*`; the
+/// delivery names that form). Returns (base, group head, head ref).
 fn build_group(
     w: &World,
     name: &str,
@@ -74,7 +75,12 @@ fn build_group(
     let head_ref = format!("refs/heads/gh-readonly-queue/main/pr-{last_n}-{last_head}");
     git(
         &clone,
-        &["push", "-q", "origin", &format!("HEAD:{head_ref}")],
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("HEAD:refs/heads/hand-built/{name}"),
+        ],
     );
     (base, group, head_ref)
 }
@@ -178,4 +184,164 @@ async fn a_group_whose_content_is_not_the_merge_of_the_approved_heads_fails() {
         description.contains("holds other content than the merge of PR head"),
         "{description}"
     );
+}
+
+/// The harness seed with `acme/infra`'s main behind GitHub's merge queue.
+fn queued_seed() -> String {
+    let seed = SEED.replace(
+        "enforce_admins = false\n",
+        "enforce_admins = false\nmerge_queue = true\nmerge_queue_check_timeout = \"60s\"\n",
+    );
+    assert_ne!(seed, SEED);
+    seed
+}
+
+/// The gate's config, with the firewall executor.
+fn queue_config(w: &World) -> prgate::config::ServerConfig {
+    let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+    config.executors.insert(
+        "firewall".into(),
+        firewall_executor(&w.exec_dir(), &ExecSettings::default()),
+    );
+    config
+}
+
+fn queue_policy() -> String {
+    POLICY.replace("merge = \"auto\"", "merge = \"queue\"")
+}
+
+/// Waits until PR `n` is merged; its merge commit.
+async fn merged(w: &World, n: u64) -> String {
+    for _ in 0..1000 {
+        w.sim.tick_queues();
+        let p = w.pull(n).await;
+        if p["merged"] == json!(true) {
+            return p["merge_commit_sha"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("#{n} never merged: {}", w.pull(n).await);
+}
+
+/// Three approved PRs, queued by prgate as each is approved: GitHub builds a group per PR on
+/// the one ahead, prgate answers each group, the base moves to each in turn, and the executor
+/// runs each group commit once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_approved_prs_go_through_the_queue_and_each_runs_once_in_order() {
+    let w = World::start_without_gate_seeded(&queue_policy(), &queued_seed()).await;
+    let config = queue_config(&w);
+    let w = w.with_gate(config, test_client_options()).await;
+    let mut pulls = Vec::new();
+    for (branch, file) in [
+        ("q1", "firewall/one.toml"),
+        ("q2", "firewall/two.toml"),
+        ("q3", "firewall/three.toml"),
+    ] {
+        pulls.push(propose(&w, branch, file, "allow = [1]\n").await.0);
+    }
+    for n in &pulls {
+        w.approve("alice-token", *n).await;
+    }
+    w.settle().await;
+    let mut merges = Vec::new();
+    for n in &pulls {
+        merges.push(merged(&w, *n).await);
+    }
+    // Each landed through a group that prgate approved.
+    for m in &merges {
+        let (state, description) = answer(&w, m).await;
+        assert_eq!(state, "success", "{description}");
+    }
+    for m in &merges {
+        let (state, description) = w.execution_result(m).await;
+        assert_eq!(state, "success", "{m}: {description}");
+    }
+    // In the order they landed on main (the queue's order, which follows the enqueues).
+    let clone = w.agent_clone("landed");
+    let landed: Vec<String> = git_out(
+        &clone,
+        &[
+            "log",
+            "--first-parent",
+            "--reverse",
+            "--format=%H",
+            "origin/main",
+        ],
+    )
+    .lines()
+    .filter(|c| merges.iter().any(|m| m == c))
+    .map(str::to_string)
+    .collect();
+    assert_eq!(landed.len(), 3, "{landed:?}");
+    assert_eq!(w.runs(), landed, "each group commit ran once, in order");
+}
+
+/// prgate is down while three PRs are queued; one of them lost its approval after it was queued
+/// (alice dismissed it: on GitHub the queue does not look again). The reconciler answers the
+/// groups whose deliveries were lost: that PR's group fails, naming it; GitHub takes it out and
+/// rebuilds the group behind it, which lands. The unapproved change never merges or runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pr_whose_approval_went_after_it_was_queued_fails_its_group_and_the_rest_land() {
+    let w = World::start_without_gate_seeded(&queue_policy(), &queued_seed()).await;
+    let mut heads = Vec::new();
+    for (branch, file) in [
+        ("d1", "firewall/one.toml"),
+        ("d2", "firewall/two.toml"),
+        ("d3", "firewall/three.toml"),
+    ] {
+        let head = w.commit_and_push(
+            branch,
+            &[(file, "allow = [2]\n")],
+            "ops-agent[bot]",
+            "ops-agent[bot]",
+            branch,
+        );
+        let n = w.open_pr(AGENT, branch, "main", branch).await;
+        let (s, v) = w.review("alice-token", n, "APPROVE", None, "ok").await;
+        assert_eq!(s, 200, "{v}");
+        // prgate's success, as it decided before it went down.
+        let (s, v) = w
+            .api("prgate-token", http::Method::POST, &format!("/repos/{REPO}/statuses/{head}"),
+                Some(json!({"state": "success", "context": "prgate/approval", "description": "approved"})))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        heads.push((n, head, v["id"].as_u64().unwrap(), branch));
+    }
+    // alice takes back her approval of the middle PR (she dismisses her own review).
+    let middle = heads[1].0;
+    let (_, reviews) = w
+        .api(
+            "alice-token",
+            http::Method::GET,
+            &format!("/repos/{REPO}/pulls/{middle}/reviews"),
+            None,
+        )
+        .await;
+    let review = reviews[0]["id"].as_u64().unwrap();
+    let (s, v) = w
+        .api(
+            "root-token",
+            http::Method::PUT,
+            &format!("/repos/{REPO}/pulls/{middle}/reviews/{review}/dismissals"),
+            Some(json!({"message": "not this one"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for (n, head, _, _) in &heads {
+        w.sim.enqueue(REPO, *n, "alice", Some(head), false).unwrap();
+    }
+    // prgate starts: its first pass answers the groups.
+    let config = queue_config(&w);
+    let w = w.with_gate(config, test_client_options()).await;
+    w.gate().gate.reconcile_once().await;
+    w.settle().await;
+    let first = merged(&w, heads[0].0).await;
+    let third = merged(&w, heads[2].0).await;
+    assert_eq!(w.pull(middle).await["merged"], json!(false));
+    for m in [&first, &third] {
+        let (state, description) = w.execution_result(m).await;
+        assert_eq!(state, "success", "{m}: {description}");
+    }
+    assert_eq!(w.runs(), vec![first, third]);
+    assert!(w.sim.queue_entries(REPO).iter().all(|e| e.number != middle));
 }
