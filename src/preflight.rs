@@ -287,7 +287,56 @@ pub async fn required_check_pinned(config: &ServerConfig, gh: &GitHub) -> Vec<Fi
                 }
             };
             out.extend(pin::judge(&subject, branch, app_id, &protection, &rules));
+            if rules.iter().any(|r| r.kind == "merge_queue") {
+                out.extend(queue_findings(gh, &subject, repo, branch).await);
+            }
         }
+    }
+    out
+}
+
+/// A branch that requires GitHub's merge queue: prgate must hear its `merge_group` deliveries
+/// and may read the queue ("Merge queues: read"), and the policy there should enqueue rather
+/// than merge (GitHub refuses a merge past the queue).
+async fn queue_findings(
+    gh: &GitHub,
+    subject: &str,
+    repo: &crate::types::RepoName,
+    branch: &str,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match gh.app_settings().await {
+        Ok(Some((events, permissions))) => {
+            if !events.iter().any(|e| e == "merge_group") {
+                out.push(Finding::error(
+                    subject,
+                    format!("{branch} requires the merge queue, but the App does not subscribe to the merge_group event: prgate never hears the queue's checks and every group fails at its timeout; tick \"Merge group\" in the App's settings"),
+                ));
+            }
+            if !permissions.contains_key("merge_queues") {
+                out.push(Finding::error(
+                    subject,
+                    format!("{branch} requires the merge queue, but the App lacks the \"Merge queues: read\" permission; grant it in the App's settings"),
+                ));
+            }
+        }
+        Ok(None) => out.push(Finding::warning(
+            subject,
+            format!("{branch} requires the merge queue: the repository's webhook must send merge_group events, or prgate never answers the queue's checks"),
+        )),
+        Err(e) => out.push(Finding::warning(
+            subject,
+            format!("cannot read the App's settings to check its merge_group event: {e}"),
+        )),
+    }
+    if let Ok(tip) = gh.branch_tip(repo, branch).await
+        && let Ok((policy, _)) = policy_at(gh, repo, &tip).await
+        && policy.merge == crate::config::MergeMode::Auto
+    {
+        out.push(Finding::error(
+            subject,
+            format!("{branch} requires the merge queue, but its policy says merge = \"auto\": GitHub refuses merges past the queue; set merge = \"queue\" in {}", crate::config::POLICY_PATH),
+        ));
     }
     out
 }

@@ -467,6 +467,10 @@ pub fn app(u: &Urls, w: &World, a: &App) -> Value {
         .map(|o| user(u, o))
         .unwrap_or(Value::Null);
     let at = format_chrono(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+    let mut permissions = app_permissions();
+    for (k, v) in &a.extra_permissions {
+        permissions[k] = json!(v);
+    }
     json!({
         "id": a.id,
         "slug": a.slug,
@@ -479,8 +483,8 @@ pub fn app(u: &Urls, w: &World, a: &App) -> Value {
         "html_url": format!("{}/apps/{}", u.html, a.slug),
         "created_at": at,
         "updated_at": at,
-        "permissions": app_permissions(),
-        "events": ["check_run", "pull_request", "pull_request_review", "push", "status"],
+        "permissions": permissions,
+        "events": a.events,
     })
 }
 

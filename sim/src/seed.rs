@@ -38,6 +38,14 @@ pub struct SeedApp {
     /// How long an installation token lives (GitHub: one hour); tests shorten it.
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_secs: u64,
+    /// The events the app subscribes to, as its settings page sets them; `None`: those
+    /// prgate's README asks for.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// Repository permissions beyond the ones every simulated app has (`merge_queues =
+    /// "read"`); `None`: those prgate's README asks for.
+    #[serde(default)]
+    pub extra_permissions: Option<std::collections::BTreeMap<String, String>>,
 }
 
 fn default_token_lifetime() -> u64 {

@@ -249,6 +249,24 @@ pub struct App {
     /// (installation id, account login).
     pub installations: Vec<(u64, String)>,
     pub token_lifetime: chrono::Duration,
+    /// `GET /app`'s `events`, and permissions beyond the common ones.
+    pub events: Vec<String>,
+    pub extra_permissions: BTreeMap<String, String>,
+}
+
+/// The events prgate's README asks its App to subscribe to.
+pub fn default_app_events() -> Vec<String> {
+    [
+        "check_run",
+        "merge_group",
+        "pull_request",
+        "pull_request_review",
+        "push",
+        "status",
+    ]
+    .iter()
+    .map(|e| e.to_string())
+    .collect()
 }
 
 /// An installation access token the simulator handed out.
@@ -321,6 +339,10 @@ impl World {
                 token_lifetime: chrono::Duration::seconds(
                     i64::try_from(a.token_lifetime_secs).unwrap_or(i64::MAX / 1000),
                 ),
+                events: a.events.clone().unwrap_or_else(default_app_events),
+                extra_permissions: a.extra_permissions.clone().unwrap_or_else(|| {
+                    BTreeMap::from([("merge_queues".to_string(), "read".to_string())])
+                }),
             });
         }
         // GitHub's own apps and bots, present on every instance: GitHub Actions (whose jobs
@@ -345,6 +367,8 @@ impl World {
             bot: ACTIONS_BOT,
             installations: vec![],
             token_lifetime: chrono::Duration::hours(1),
+            events: vec![],
+            extra_permissions: BTreeMap::new(),
         });
         accounts.push(Account {
             id: QUEUE_BOT,

@@ -84,6 +84,12 @@ pub(crate) struct ApiAccessToken {
 #[derive(Deserialize)]
 pub(crate) struct ApiApp {
     pub slug: String,
+    /// The events the App subscribes to.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Its permissions, `name -> read|write`.
+    #[serde(default)]
+    pub permissions: std::collections::BTreeMap<String, String>,
 }
 
 impl AppAuth {

@@ -833,6 +833,19 @@ impl GitHub {
     }
 
     /// Refs under `prefix` (e.g. `prgate/claims/`), as (full ref name, object SHA).
+    /// As a GitHub App: the events it subscribes to and its permissions (`GET /app`);
+    /// `None` with a token.
+    pub(crate) async fn app_settings(
+        &self,
+    ) -> Result<Option<(Vec<String>, std::collections::BTreeMap<String, String>)>, GitHubError>
+    {
+        if !self.transport.is_app() {
+            return Ok(None);
+        }
+        let app: app::ApiApp = self.get_json("/app").await?;
+        Ok(Some((app.events, app.permissions)))
+    }
+
     /// A commit's first parent; `None` for a root commit.
     pub(crate) async fn first_parent(
         &self,

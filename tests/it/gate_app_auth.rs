@@ -840,3 +840,56 @@ async fn a_prgate_approval_check_run_by_another_app_is_answered_and_named() {
     assert_eq!(comments.matches("not by prgate").count(), 1, "{comments}");
     w.shutdown().await;
 }
+
+/// A branch that requires the merge queue: `config check` fails when the App does not hear
+/// `merge_group` (every group would fail at its timeout) or when the policy there still says
+/// `merge = "auto"` (GitHub refuses merges past the queue); set up as the README says, it passes.
+#[tokio::test]
+async fn config_check_names_what_a_queued_branch_needs() {
+    let queued = |extra_app: &str| {
+        seed_with_app(3600)
+            .replace(
+                "required_contexts = [\"prgate/approval\"]\nenforce_admins = false\n",
+                &format!("required_checks = [{{ context = \"prgate/approval\", app_id = {APP_ID} }}]\nenforce_admins = false\nmerge_queue = true\n"),
+            )
+            + extra_app
+    };
+    assert_ne!(queued(""), seed_with_app(3600));
+    let queue_policy = POLICY.replace("merge = \"auto\"", "merge = \"queue\"");
+    // The App hears no merge_group; the policy still merges by itself.
+    let w = World::start_without_gate_seeded(
+        POLICY,
+        &queued("events = [\"pull_request\", \"pull_request_review\", \"push\", \"status\"]\n"),
+    )
+    .await;
+    let config = app_config(&w, fixture("test-app.pem"));
+    let (code, report) = config_check_json(&w.tmp.path().join("deaf"), &config);
+    assert_ne!(code, 0, "{report}");
+    let messages: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["error"] == json!(true))
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("does not subscribe to the merge_group event")),
+        "{report}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("its policy says merge = \"auto\"")),
+        "{report}"
+    );
+    w.shutdown().await;
+    // As the README says: the event, the permission, merge = "queue".
+    let w = World::start_without_gate_seeded(&queue_policy, &queued("")).await;
+    let config = app_config(&w, fixture("test-app.pem"));
+    let (code, report) = config_check_json(&w.tmp.path().join("ready"), &config);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["problems"], json!([]), "{report}");
+    w.shutdown().await;
+}

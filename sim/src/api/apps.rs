@@ -43,16 +43,11 @@ fn permissions() -> Value {
 pub async fn me(State(sim): State<Arc<Sim>>, Extension(actor): Extension<AppActor>) -> ApiResult {
     let w = sim.world();
     let app = app_of(&w, actor)?;
-    ok(json!({
-        "id": app.id,
-        "slug": app.slug,
-        "name": app.slug,
-        "node_id": format!("A_{}", app.id),
-        "html_url": format!("{}/apps/{}", sim.urls.html, app.slug),
-        "permissions": permissions(),
-        "events": ["pull_request", "pull_request_review", "push", "status"],
-        "installations_count": app.installations.len(),
-    }))
+    // The app as GitHub embeds it elsewhere (`integration`), with its own events and
+    // permissions as its settings page set them.
+    let mut v = render::app(&sim.urls, &w, app);
+    v["installations_count"] = json!(app.installations.len());
+    ok(v)
 }
 
 fn installation_on(sim: &Sim, actor: AppActor, account: &str) -> ApiResult {

@@ -164,11 +164,32 @@ pub async fn branch_protection(
 /// https://docs.github.com/en/rest/repos/rules#get-rules-for-a-branch
 pub async fn branch_rules(
     State(sim): State<Arc<Sim>>,
-    Path((o, r, _branch)): Path<(String, String, String)>,
+    Path((o, r, branch)): Path<(String, String, String)>,
 ) -> ApiResult {
     let mut w = sim.world();
-    find_repo(&sim, &mut w, &o, &r)?;
-    ok(json!([]))
+    let idx = find_repo(&sim, &mut w, &o, &r)?;
+    let rp = &w.repos[idx];
+    // A queued default branch shows its `merge_queue` rule, as a ruleset requiring the queue
+    // does (the simulator's queue stands for one).
+    let mut rules = Vec::new();
+    if rp.merge_queue && branch == rp.default_branch {
+        rules.push(json!({
+            "type": "merge_queue",
+            "ruleset_source_type": "Repository",
+            "ruleset_source": rp.full_name(),
+            "ruleset_id": 1,
+            "parameters": {
+                "check_response_timeout_minutes": 60,
+                "grouping_strategy": "ALLGREEN",
+                "max_entries_to_build": 5,
+                "max_entries_to_merge": 5,
+                "merge_method": "MERGE",
+                "min_entries_to_merge": 1,
+                "min_entries_to_merge_wait_minutes": 5,
+            },
+        }));
+    }
+    ok(json!(rules))
 }
 
 pub async fn commits_dispatch(
