@@ -229,7 +229,12 @@ async fn merged(w: &World, n: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_approved_prs_go_through_the_queue_and_each_runs_once_in_order() {
     let w = World::start_without_gate_seeded(&queue_policy(), &queued_seed()).await;
-    let config = queue_config(&w);
+    let mut config = queue_config(&w);
+    // Records signed, as an auditor checks them: the queue's commits carry no trailers.
+    let seed = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let key_file = w.tmp.path().join("note-signing.key");
+    std::fs::write(&key_file, hex::encode(seed.to_bytes())).unwrap();
+    config.note_signing_key = Some(prgate::config::SecretRef::File(key_file));
     let w = w.with_gate(config, test_client_options()).await;
     let mut pulls = Vec::new();
     for (branch, file) in [
@@ -274,6 +279,55 @@ async fn three_approved_prs_go_through_the_queue_and_each_runs_once_in_order() {
     .collect();
     assert_eq!(landed.len(), 3, "{landed:?}");
     assert_eq!(w.runs(), landed, "each group commit ran once, in order");
+    // `verify` and `audit` accept the signed note as the record of each, naming its PR.
+    git(
+        &clone,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "refs/notes/prgate:refs/notes/prgate",
+        ],
+    );
+    let public = hex::encode(seed.verifying_key().as_bytes());
+    for (m, n) in merges.iter().zip(&pulls) {
+        let (code, report, err) = prgate_cli(
+            &w,
+            None,
+            &[
+                "verify",
+                "--repo",
+                clone.to_str().unwrap(),
+                "--commit",
+                m,
+                "--public-key",
+                &public,
+                "--json",
+            ],
+        );
+        assert_eq!(code, 0, "{m}: {report} {err}");
+        assert_eq!(report["signature"]["state"], json!("valid"), "{report}");
+        assert_eq!(report["pull"], json!(format!("{REPO}#{n}")), "{report}");
+        assert_eq!(report["record"], json!("note"), "{report}");
+    }
+    git(&clone, &["checkout", "-q", "origin/main"]);
+    let (code, report, err) = prgate_cli(
+        &w,
+        None,
+        &[
+            "audit",
+            "--repo",
+            clone.to_str().unwrap(),
+            "--branch",
+            "origin/main",
+            "--public-key",
+            &public,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{report} {err}");
+    assert_eq!(report["clean"], json!(true), "{report}");
 }
 
 /// prgate is down while three PRs are queued; one of them lost its approval after it was queued
