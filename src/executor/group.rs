@@ -15,6 +15,8 @@ const MAX_GROUP: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupStep {
     pub commit: CommitSha,
+    /// Its first parent: the base tip or the group step ahead.
+    pub base: CommitSha,
     pub head: CommitSha,
 }
 
@@ -108,6 +110,7 @@ fn read_group(
         };
         out.push(GroupStep {
             commit: sha(c.id())?,
+            base: sha(ours.id())?,
             head: sha(theirs.id())?,
         });
     }

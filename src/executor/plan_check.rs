@@ -108,7 +108,7 @@ impl Executor {
 
     /// The plans prgate showed on a PR for `head` (its own comments' markers) with when each
     /// was shown, oldest first.
-    pub(super) async fn shown_plans(
+    pub(crate) async fn shown_plans(
         &self,
         repo: &RepoName,
         pull: PullNumber,

@@ -112,9 +112,69 @@ impl Gate {
                     d.description
                 )));
             }
+            if let Some(why) = self.plan_drift(executor, repo, n, step, d).await? {
+                return Ok(Err(why));
+            }
             pulls.push(n);
         }
         Ok(Ok(pulls))
+    }
+
+    /// Each plan the PR's rules run, re-run on the group's content (its head merged onto the
+    /// step before), must be the one its approvers saw: prgate's latest plan comment for the
+    /// head. `Some(reason)` when one is not.
+    async fn plan_drift(
+        &self,
+        executor: &crate::executor::Executor,
+        repo: &RepoName,
+        n: PullNumber,
+        step: &crate::executor::GroupStep,
+        decision: &crate::policy::ApprovalDecision,
+    ) -> Result<Option<String>, GateError> {
+        for name in self.plans.named(repo, decision) {
+            let shown = match executor.shown_plans(repo, n, &step.head, &name).await {
+                Ok(shown) => shown,
+                Err(e) => return Ok(Some(format!("cannot read the plans shown on #{n}: {e}"))),
+            };
+            let Some((approved, _)) = shown.last() else {
+                return Ok(Some(format!("#{n} shows no plan of {name} for its head")));
+            };
+            let run = executor
+                .plan_pull(
+                    repo,
+                    n,
+                    &step.base,
+                    &step.head,
+                    &name,
+                    tokio_util::sync::CancellationToken::new(),
+                )
+                .await;
+            let run = match run {
+                Ok(run) => run,
+                Err(e) => {
+                    return Ok(Some(format!(
+                        "cannot run the plan of {name} on the group: {e}"
+                    )));
+                }
+            };
+            match (&run.plan, &run.failure) {
+                (Some(now), _) if now == approved => {}
+                (Some(now), _) => {
+                    return Ok(Some(format!(
+                        "the plan of {name} on the group ({}) is not the one approved for #{n} ({}); it needs a new approval",
+                        short_digest(&now.digest),
+                        short_digest(&approved.digest)
+                    )));
+                }
+                (None, failure) => {
+                    return Ok(Some(format!(
+                        "the plan of {name} failed on the group for #{n}: {}",
+                        failure.as_deref().unwrap_or("no effect to compare")
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The reconciler's look at the merge queue: a group whose `checks_requested` delivery was
@@ -176,4 +236,9 @@ impl Gate {
         tracing::info!(head = %decision.head_sha, "approved PR put into the merge queue with its head pinned");
         Ok(())
     }
+}
+
+/// `sha256:0123456789ab`: enough to tell two plans apart in a status.
+fn short_digest(d: &str) -> &str {
+    d.get(..19).unwrap_or(d)
 }

@@ -80,7 +80,7 @@ impl Plans {
     }
 
     /// The executors with a plan that the decision's rules name for `repo`.
-    fn named(&self, repo: &RepoName, decision: &ApprovalDecision) -> Vec<String> {
+    pub(super) fn named(&self, repo: &RepoName, decision: &ApprovalDecision) -> Vec<String> {
         let mut names: Vec<String> = decision
             .rules
             .iter()

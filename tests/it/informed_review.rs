@@ -604,3 +604,68 @@ async fn attack_a_plan_nobody_approved_is_never_applied() {
     );
     replica.shutdown().await;
 }
+
+/// On a branch behind GitHub's merge queue: alice approves the plan she saw; production changes
+/// before the PR's group is checked. The plan re-run on the group is not the approved one, so
+/// the group fails, naming both digests' starts; GitHub takes the PR out, and nothing runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_drifts_between_approval_and_the_queue_group_fails_the_group() {
+    let seed = SEED.replace(
+        "enforce_admins = false\n",
+        "enforce_admins = false\nmerge_queue = true\nmerge_queue_check_timeout = \"60s\"\n",
+    );
+    let manual = POLICY.replace("merge = \"auto\"", "merge = \"manual\"");
+    let w = World::start_without_gate_with(
+        &manual,
+        &seed,
+        &[("scripts/plan-firewall.sh", PLAN_SCRIPT)],
+    )
+    .await;
+    let mut config = gate_config(&w.sim.api_url, &w.data_dir, &["main"]);
+    config.executors.insert(
+        "firewall".into(),
+        planned_executor(&w, &ExecSettings::default()),
+    );
+    let w = w.with_gate(config, test_client_options()).await;
+    let (n, head) = propose(
+        &w,
+        "queued-drift",
+        &[("firewall/rules.toml", "allow = [22, 8443]\n")],
+    )
+    .await;
+    plan_status(&w, &head).await;
+    let digest = plan_digest(&w.comments_text(n).await, &head);
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+    // Production changes by hand; then the PR is queued (it meets the branch's rules).
+    std::fs::create_dir_all(w.production()).unwrap();
+    std::fs::write(w.production().join("rules.toml"), "allow = [3389]\n").unwrap();
+    w.sim.enqueue(REPO, n, "alice", Some(&head), false).unwrap();
+    w.sim.tick_queues();
+    let group = w
+        .sim
+        .queue_entries(REPO)
+        .into_iter()
+        .find(|e| e.number == n)
+        .and_then(|e| e.group)
+        .expect("the queue built the PR's group")
+        .head_sha;
+    w.settle().await;
+    let mut answer = None;
+    for _ in 0..1000 {
+        if let Some((state, description, _)) = w.approval(&group).await {
+            answer = Some((state, description));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (state, description) = answer.expect("prgate never answered the group");
+    assert_eq!(state, "failure", "{description}");
+    assert!(
+        description.contains("is not the one approved") && description.contains(&digest[..19]),
+        "{description}"
+    );
+    assert_eq!(w.pull(n).await["merged"], json!(false));
+    assert!(w.runs().is_empty());
+}
