@@ -13,7 +13,7 @@
 //   git           config, types, record (notes I/O writes record::note)
 //   github        config, metrics, policy, types
 //   verify        config, git, record, types
-//   audit         verify, git, record, policy, config, dashboard
+//   audit         verify, git, record, policy, config, render
 //   proposed_tree git, links;   propose  proposed_tree, git, github, policy, config, render, types
 //   dashboard     policy, render, types;   watch  github, policy, types;   preflight  config, github
 //   executor      git, record, github, policy, config, dashboard, metrics, render, types

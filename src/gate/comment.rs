@@ -114,10 +114,7 @@ impl Gate {
             }
         }
         if let Ok(mut c) = self.commented.lock() {
-            if c.len() > 100_000 {
-                c.clear();
-            }
-            c.insert(key);
+            c.put(key, ());
         }
         Ok(())
     }

@@ -54,7 +54,7 @@ impl Gate {
                             // Who posted it is unknown: our memory of what this SHA shows can no
                             // longer be trusted, so the next evaluation posts again.
                             if let Ok(mut p) = self.posted.lock() {
-                                p.remove(&(repo.clone(), sha.clone()));
+                                p.pop(&(repo.clone(), sha.clone()));
                             }
                             return Err(e.into());
                         }
@@ -162,7 +162,7 @@ impl Gate {
                 let creator = format!("{slug}[bot]");
                 tracing::warn!(%repo, sha = %head_sha, %creator, "a prgate/approval check run from someone else");
                 if let Ok(mut p) = self.posted.lock() {
-                    p.remove(&(repo.clone(), head_sha.clone()));
+                    p.pop(&(repo.clone(), head_sha.clone()));
                 }
                 self.post(
                     repo,
@@ -187,10 +187,7 @@ impl Gate {
             kind: AccountKind::from_github(&sender.kind),
         };
         if let Ok(mut m) = self.push_senders.lock() {
-            if m.len() > 100_000 {
-                m.clear();
-            }
-            let list = m.entry((repo.clone(), branch.to_string())).or_default();
+            let list = m.get_or_insert_mut((repo.clone(), branch.to_string()), Vec::new);
             if !list.iter().any(|a| a.id == account.id) {
                 list.push(account);
             }
@@ -207,7 +204,7 @@ impl Gate {
             .lock()
             .ok()
             .and_then(|m| {
-                m.get(&(facts.repo.clone(), head_branch.to_string()))
+                m.peek(&(facts.repo.clone(), head_branch.to_string()))
                     .cloned()
             })
             .unwrap_or_default();

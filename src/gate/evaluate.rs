@@ -249,10 +249,7 @@ impl Gate {
             }
         }
         if let Ok(mut r) = self.requested.lock() {
-            if r.len() > 100_000 {
-                r.clear();
-            }
-            r.insert(key);
+            r.put(key, ());
         }
         Ok(())
     }

@@ -1,10 +1,11 @@
 //! The gate: a delivery names a PR to re-evaluate; the gate gathers the facts afresh from the
 //! code host, asks the policy engine, posts `prgate/approval` on the head SHA and, when the
-//! policy says `merge = "auto"`, merges with that SHA pinned. Every evaluation is recomputed
+//! policy says `merge = "auto"`, merges with that SHA pinned (`"queue"`: puts it into GitHub's
+//! merge queue, and answers the queue's groups, `merge_group`). Every evaluation is recomputed
 //! from scratch, so it is idempotent and any replica may handle any delivery. The reconciler
 //! re-evaluates open PRs so that a missed webhook delays a decision but never loses it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,13 @@ use crate::policy::{ApprovalDecision, ApprovalState};
 use crate::render::Renderer;
 use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
 use crate::webhook::Queue;
+
+/// A decision comment: (repo, pull, head, kind).
+type CommentKey = (RepoName, PullNumber, CommitSha, &'static str);
+
+/// What the gate remembers per key (statuses posted, comments made, pushers, review
+/// requests): only a saving of calls, so the least recently used are forgotten past this.
+const REMEMBERED_ENTRIES: std::num::NonZeroUsize = std::num::NonZeroUsize::new(100_000).unwrap();
 
 mod comment;
 mod deliver;
@@ -66,8 +74,9 @@ pub struct Evaluation {
     pub merged: Option<CommitSha>,
 }
 
-/// Work for the single evaluation worker. Deliveries and reconciler passes go through one
-/// task so that two evaluations of the same PR never interleave their status posts.
+/// What the dispatcher takes besides deliveries: a reconciler tick. Evaluations themselves
+/// run on the pool, one at a time per PR (its lane), so that two evaluations of the same PR
+/// never interleave their status posts.
 enum Work {
     Reconcile,
 }
@@ -79,21 +88,21 @@ pub struct Gate {
     metrics: Metrics,
     dashboard: Dashboard,
     /// The last status this process posted per (repo, sha): re-posting the same one is skipped.
-    posted: Mutex<HashMap<(RepoName, CommitSha), (ApprovalState, String)>>,
+    posted: Mutex<lru::LruCache<(RepoName, CommitSha), (ApprovalState, String)>>,
     retry_backoff: Duration,
     clock: Arc<dyn Clock>,
     renderer: Renderer,
     /// The post-merge executor, when the service runs one.
     executor: Option<Arc<Executor>>,
     /// Decision comments this process posted or found: (repo, pull, head, kind).
-    commented: Mutex<HashSet<(RepoName, PullNumber, CommitSha, &'static str)>>,
+    commented: Mutex<lru::LruCache<CommentKey, ()>>,
     /// Each executor's program paths, governed by the rules that run it.
     programs: ProgramPaths,
     /// Senders of push deliveries per (repo, branch): pushers the activity API may not list
     /// yet. They only ever make someone ineligible, so forgetting them is safe.
-    push_senders: Mutex<HashMap<(RepoName, String), Vec<Account>>>,
+    push_senders: Mutex<lru::LruCache<(RepoName, String), Vec<Account>>>,
     /// Heads whose reviewers were asked for: (repo, pull, head).
-    requested: Mutex<HashSet<(RepoName, PullNumber, CommitSha)>>,
+    requested: Mutex<lru::LruCache<(RepoName, PullNumber, CommitSha), ()>>,
     /// Evaluations and deliveries run here, per key in order, bounded.
     pool: Pool,
     /// The queue the worker takes deliveries from (set when it starts).
@@ -128,15 +137,15 @@ impl Gate {
             public_url: config.public_url.clone(),
             metrics,
             dashboard,
-            posted: Mutex::new(HashMap::new()),
+            posted: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
             retry_backoff: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             renderer: Renderer::new(config.templates_dir.clone()),
-            commented: Mutex::new(HashSet::new()),
+            commented: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
             executor: None,
             programs: config.program_paths(),
-            push_senders: Mutex::new(HashMap::new()),
-            requested: Mutex::new(HashSet::new()),
+            push_senders: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
+            requested: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
             pool,
             queue: Mutex::new(None),
             executions: Arc::new(tokio::sync::Semaphore::new(

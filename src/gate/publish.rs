@@ -41,7 +41,7 @@ impl Gate {
         tracing::warn!(%repo, %sha, sender = %sender.map_or("unknown".to_string(), |s| s.to_string()), "overwriting a prgate/approval status posted by someone else");
         // Forget what we posted: the forged status replaced it on the code host.
         if let Ok(mut p) = self.posted.lock() {
-            p.remove(&(repo.clone(), sha.clone()));
+            p.pop(&(repo.clone(), sha.clone()));
         }
         self.post(
             repo,
@@ -99,7 +99,7 @@ impl Gate {
         self.posted
             .lock()
             .ok()
-            .and_then(|p| p.get(&(repo.clone(), sha.clone())).map(|(s, _)| *s))
+            .and_then(|p| p.peek(&(repo.clone(), sha.clone())).map(|(s, _)| *s))
             == Some(ApprovalState::Success)
     }
 
@@ -142,7 +142,7 @@ impl Gate {
             .posted
             .lock()
             .ok()
-            .and_then(|p| p.get(&key).cloned())
+            .and_then(|mut p| p.get(&key).cloned())
             .as_ref()
             == Some(&value);
         // Memory only saves a post the code host already shows: another replica (or anyone)
@@ -163,10 +163,7 @@ impl Gate {
             )
             .await?;
         if let Ok(mut p) = self.posted.lock() {
-            if p.len() > 100_000 {
-                p.clear();
-            }
-            p.insert(key, value);
+            p.put(key, value);
         }
         Ok(())
     }

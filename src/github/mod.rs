@@ -11,7 +11,7 @@ pub(crate) mod models;
 mod registered;
 mod trees;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -55,15 +55,15 @@ pub(crate) enum MergeOutcome {
 pub struct GitHub {
     transport: Transport,
     /// File contents at a commit never change, so they are cached for good (bounded).
-    file_cache: Mutex<HashMap<(RepoName, String, CommitSha), Option<FileAtCommit>>>,
+    file_cache: Mutex<lru::LruCache<(RepoName, String, CommitSha), Option<FileAtCommit>>>,
     /// Answers addressed by commit SHAs only (a compare of two SHAs) never change either.
-    immutable: Mutex<HashMap<String, bytes::Bytes>>,
+    immutable: Mutex<lru::LruCache<String, bytes::Bytes>>,
     /// The account this client acts as, once learnt: its credentials never change.
     own_account: Mutex<Option<OwnAccount>>,
     /// Per repository and base branch, the teams the last policy read there names: the next
     /// facts query asks for their members up front. Only saves a call; a team missing here is
     /// read by a follow-up query.
-    policy_teams: Mutex<HashMap<(RepoName, String), Vec<TeamRef>>>,
+    policy_teams: Mutex<lru::LruCache<(RepoName, String), Vec<TeamRef>>>,
     /// The symlinks of commits' trees (see `trees`), which never change.
     links_cache: Mutex<lru::LruCache<(RepoName, CommitSha), trees::TreeLinks>>,
 }
@@ -71,8 +71,9 @@ pub struct GitHub {
 /// Commits whose trees' links are remembered.
 const LINK_CACHE_ENTRIES: std::num::NonZeroUsize = std::num::NonZeroUsize::new(1_000).unwrap();
 
-/// Entries kept in each of the for-good caches before they are emptied.
-const IMMUTABLE_CACHE_ENTRIES: usize = 10_000;
+/// Entries kept in each of the for-good caches; the least recently used go first.
+const IMMUTABLE_CACHE_ENTRIES: std::num::NonZeroUsize =
+    std::num::NonZeroUsize::new(10_000).unwrap();
 
 impl GitHub {
     pub fn new(
@@ -122,10 +123,10 @@ impl GitHub {
     fn around(transport: Transport) -> Self {
         GitHub {
             transport,
-            file_cache: Mutex::new(HashMap::new()),
-            immutable: Mutex::new(HashMap::new()),
+            file_cache: Mutex::new(lru::LruCache::new(IMMUTABLE_CACHE_ENTRIES)),
+            immutable: Mutex::new(lru::LruCache::new(IMMUTABLE_CACHE_ENTRIES)),
             own_account: Mutex::new(None),
-            policy_teams: Mutex::new(HashMap::new()),
+            policy_teams: Mutex::new(lru::LruCache::new(IMMUTABLE_CACHE_ENTRIES)),
             links_cache: Mutex::new(lru::LruCache::new(LINK_CACHE_ENTRIES)),
         }
     }
@@ -150,10 +151,7 @@ impl GitHub {
     /// Remembers the teams the policy on `base` of `repo` names, for the next facts query.
     fn remember_policy_teams(&self, repo: &RepoName, base: &str, teams: Vec<TeamRef>) {
         if let Ok(mut m) = self.policy_teams.lock() {
-            if m.len() > IMMUTABLE_CACHE_ENTRIES {
-                m.clear();
-            }
-            m.insert((repo.clone(), base.to_string()), teams);
+            m.put((repo.clone(), base.to_string()), teams);
         }
     }
 
@@ -289,7 +287,7 @@ impl GitHub {
             .immutable
             .lock()
             .ok()
-            .and_then(|c| c.get(&path).cloned())
+            .and_then(|mut c| c.get(&path).cloned())
         {
             return serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
                 path,
@@ -299,10 +297,7 @@ impl GitHub {
         let r = self.transport.get(&path).await?;
         let compare = r.json(&path)?;
         if let Ok(mut cache) = self.immutable.lock() {
-            if cache.len() > IMMUTABLE_CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(path, r.body);
+            cache.put(path, r.body);
         }
         Ok(compare)
     }
@@ -318,16 +313,13 @@ impl GitHub {
             .immutable
             .lock()
             .ok()
-            .and_then(|c| c.get(path).cloned());
+            .and_then(|mut c| c.get(path).cloned());
         let body = match cached {
             Some(body) => body,
             None => {
                 let body = self.transport.get_for(repo, path).await?.body;
                 if let Ok(mut cache) = self.immutable.lock() {
-                    if cache.len() > IMMUTABLE_CACHE_ENTRIES {
-                        cache.clear();
-                    }
-                    cache.insert(path.to_string(), body.clone());
+                    cache.put(path.to_string(), body.clone());
                 }
                 body
             }
@@ -405,7 +397,7 @@ impl GitHub {
             .file_cache
             .lock()
             .ok()
-            .and_then(|c| c.get(&key).cloned())
+            .and_then(|mut c| c.get(&key).cloned())
         {
             return Ok(hit);
         }
@@ -421,10 +413,7 @@ impl GitHub {
             }
         };
         if let Ok(mut cache) = self.file_cache.lock() {
-            if cache.len() > IMMUTABLE_CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(key, file.clone());
+            cache.put(key, file.clone());
         }
         Ok(file)
     }
