@@ -11,26 +11,14 @@ use crate::webhook::{Delivery, Event, EventAccount};
 
 use super::{Gate, GateError};
 
-use super::IGNORED_PULL_ACTIONS;
-
 impl Gate {
-    /// Acts on one delivery. Errors are transient code host failures: the caller retries.
+    /// Acts on one delivery that is not about one PR's decision (a status, a push, a merge
+    /// group, a check run). Errors are transient code host failures: the caller retries.
+    /// PR and review deliveries never come here: `pool::job_of` routes them, once, to an
+    /// evaluation of their PR.
     pub(crate) async fn handle(self: &Arc<Self>, delivery: &Delivery) -> Result<(), GateError> {
         match &delivery.event {
-            Event::PullRequest {
-                action,
-                repo,
-                number,
-                ..
-            } => {
-                if IGNORED_PULL_ACTIONS.contains(&action.as_str()) {
-                    return Ok(());
-                }
-                self.evaluate_pull(repo, *number).await?;
-            }
-            Event::PullRequestReview { repo, number, .. } => {
-                self.evaluate_pull(repo, *number).await?;
-            }
+            Event::PullRequest { .. } | Event::PullRequestReview { .. } => {}
             Event::Status {
                 repo,
                 sha,
