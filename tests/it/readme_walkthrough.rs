@@ -248,9 +248,22 @@ fn the_readme_walkthrough_runs_as_written() {
     // The executor ran once, on that merge, and its note is in git.
     let applied =
         std::fs::read_to_string(run.try_dir.join("production/applied.log")).unwrap_or_default();
+    // Then the same through the merge queue, on acme/queued: its group commit, once.
+    let queued: serde_json::Value = http
+        .get(format!("{}/repos/acme/queued/pulls/1", run.api))
+        .bearer_auth("alice-token")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(queued["merged"], true, "{queued}\n{out}");
+    let landed = queued["merge_commit_sha"].as_str().unwrap().to_string();
     assert_eq!(
         applied.lines().collect::<Vec<_>>(),
-        vec![format!("{merge} approved by alice")],
+        vec![
+            format!("{merge} approved by alice"),
+            format!("{landed} approved by alice")
+        ],
         "{out}"
     );
     let note = Command::new("git")
