@@ -965,7 +965,7 @@ impl ServerConfig {
 }
 
 fn is_http_url(s: &str) -> Result<(), String> {
-    match reqwest::Url::parse(s) {
+    match url::Url::parse(s) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         Ok(u) => Err(format!(
             "{s:?} must be an http:// or https:// URL, not {}:",
@@ -979,7 +979,7 @@ fn is_http_url(s: &str) -> Result<(), String> {
 /// prgate sends the same credentials to both.
 fn graphql_url_fits(api_url: &str, graphql: &str) -> Result<(), String> {
     is_http_url(graphql)?;
-    let (Ok(g), Ok(api)) = (reqwest::Url::parse(graphql), reqwest::Url::parse(api_url)) else {
+    let (Ok(g), Ok(api)) = (url::Url::parse(graphql), url::Url::parse(api_url)) else {
         return Ok(());
     };
     if g.origin() != api.origin() {

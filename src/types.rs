@@ -285,7 +285,7 @@ impl FromStr for PullRef {
 /// the same path under a GHES host, or under the simulator's base URL (whatever prefix comes
 /// before `OWNER/REPO`); a trailing `/files`, `/commits` or `/checks` tab is allowed.
 fn pull_ref_from_url(s: &str) -> Option<PullRef> {
-    let url = reqwest::Url::parse(s).ok()?;
+    let url = url::Url::parse(s).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return None;
     }

@@ -151,6 +151,8 @@ impl ApiResponse {
     }
 
     /// The URL of the next page from a `Link` header, as a path relative to the API root.
+    /// Hand-written: only `rel="next"` of GitHub's own fixed form (`<url>; rel="next", ...`) is
+    /// read, which a general RFC 8288 parser would not make safer.
     pub(crate) fn next_page(&self, api_url: &str) -> Option<String> {
         let link = self.headers.get(http::header::LINK)?.to_str().ok()?;
         link.split(',').find_map(|part| {
@@ -875,7 +877,7 @@ fn endpoint_template(path: &str) -> String {
 
 /// The host part of a URL, for messages; the whole text when it has none.
 pub(crate) fn host_of(url: &str) -> String {
-    reqwest::Url::parse(url)
+    url::Url::parse(url)
         .ok()
         .and_then(|u| {
             u.host_str().map(|h| match u.port() {

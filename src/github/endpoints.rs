@@ -84,8 +84,8 @@ fn graphql_path_for(rest_prefix: &str) -> String {
 
 /// Checks that `value` is an http(s) URL with a host before any client sees it (octocrab
 /// panics on some malformed ones); the error names what was wrong and what to write.
-pub fn parse_api_url(value: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(value).map_err(|e| format!("{value:?} is not a URL ({e})"))?;
+pub fn parse_api_url(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
             "{value:?} is not an http or https URL (scheme {:?})",
