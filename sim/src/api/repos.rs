@@ -92,8 +92,8 @@ pub async fn list_commits(
         .get("sha")
         .cloned()
         .unwrap_or_else(|| rp.default_branch.clone());
-    // GitHub answers 404 for a `sha` that names neither a commit nor a branch, and 409 for an
-    // empty repository.
+    // GitHub answers 404 for a `sha` that names neither a commit nor a branch. (An empty
+    // repository, which GitHub answers 409 "Git Repository is empty", answers 404 here.)
     let head = gitstore::resolve_commit(&repo, &from).ok_or_else(ApiError::not_found)?;
     let oids = gitstore::history(&repo, head, q.get("path").map(String::as_str))?;
     let mut items = Vec::with_capacity(oids.len());
