@@ -196,8 +196,7 @@ pub(crate) fn classify(
     approval: Option<&StatusCheck>,
     execution: Option<&StatusCheck>,
 ) -> (ProposalState, Option<String>) {
-    let expired =
-        approval.is_some_and(|a| a.state == "failure" && a.description.starts_with("expired"));
+    let expired = approval.is_some_and(|a| crate::policy::is_expired(&a.state, &a.description));
     if pull.merged {
         return match execution.map(|e| e.state.as_str()) {
             Some("success") => (ProposalState::Executed, None),

@@ -284,8 +284,7 @@ impl Gate {
         let human = crate::render::short_duration(expire_after.0);
         let mut expired = decision.clone();
         expired.state = ApprovalState::Failure;
-        expired.description =
-            format!("expired without approval after {human}; nothing was executed");
+        expired.description = policy::expired_description(&human);
         tracing::info!(%pull, "request expired without approval; closing it");
         self.publish(pull, &expired, plan).await?;
         let context = serde_json::json!({

@@ -95,3 +95,17 @@ impl ApprovalDecision {
         self.state == ApprovalState::Success
     }
 }
+
+/// The `prgate/approval` description of a request that expired without approval: the one
+/// place that writes it and the one that reads it back (`prgate status`, `wait`), so that the
+/// state a reader derives from the code host is the one the gate meant.
+pub fn expired_description(after: &str) -> String {
+    format!("{EXPIRED_PREFIX} without approval after {after}; nothing was executed")
+}
+
+/// Whether a `prgate/approval` status says its request expired.
+pub fn is_expired(state: &str, description: &str) -> bool {
+    state == "failure" && description.starts_with(EXPIRED_PREFIX)
+}
+
+const EXPIRED_PREFIX: &str = "expired";

@@ -16,7 +16,10 @@ mod validate;
 
 pub use compiled::CompiledPolicy;
 pub(crate) use compiled::DEFAULTS_RULE;
-pub use decision::{Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome};
+pub use decision::{
+    Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome,
+    expired_description, is_expired,
+};
 pub use evaluate::{
     MAX_DESCRIPTION_CHARS, MatchedRule, evaluate_approval, evaluate_final_head, executors_for,
     matched_rules, parse_policy, teams_needed,
