@@ -331,7 +331,7 @@ impl GitHub {
     }
 
     /// The commits of `base`'s history that changed `path`, newest first, with their commit
-    /// times: the first 100 (a history addressed by a SHA never changes, so read once).
+    /// times: every page (a history addressed by a SHA never changes, so read once).
     pub(crate) async fn path_history(
         &self,
         repo: &RepoName,
@@ -339,10 +339,30 @@ impl GitHub {
         path: &str,
     ) -> Result<Vec<(CommitSha, Option<chrono::DateTime<chrono::Utc>>)>, GitHubError> {
         let url = format!(
-            "/repos/{repo}/commits?sha={base}&path={}&per_page=100",
+            "/repos/{repo}/commits?sha={base}&path={}",
             url_escape_path(path)
         );
-        let commits: Vec<ApiCommit> = self.get_immutable(repo, &url).await?;
+        let cached = self
+            .immutable
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(&url).cloned());
+        let body = match cached {
+            Some(body) => body,
+            None => {
+                let all: Vec<serde_json::Value> = self.get_all(&url).await?;
+                let body = bytes::Bytes::from(serde_json::to_vec(&all).unwrap_or_default());
+                if let Ok(mut cache) = self.immutable.lock() {
+                    cache.put(url.clone(), body.clone());
+                }
+                body
+            }
+        };
+        let commits: Vec<ApiCommit> =
+            serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
+                path: url.clone(),
+                source: e.into(),
+            })?;
         commits
             .into_iter()
             .map(|c| {

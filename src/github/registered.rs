@@ -27,7 +27,8 @@ fn unpinned_logins(policy: &RepoPolicy) -> BTreeSet<Login> {
 /// Of the reviewers who took a stance and whose login the policy at `base` names unpinned,
 /// those whose account was created after the policy commit that named the login. Costs
 /// nothing when no such reviewer took a stance; otherwise the policy file's history at `base`
-/// (one call per base, then its versions, each read once) and each account once.
+/// (one call per 100 changes, once per base, then its versions, each read once) and each
+/// account once.
 pub(crate) async fn read_registered_after(
     gh: &GitHub,
     repo: &RepoName,
@@ -74,10 +75,9 @@ pub(crate) async fn read_registered_after(
     Ok(Some(out))
 }
 
-/// When the policy commit that named `login` was committed: walking the policy file's history
-/// from the newest version back, the oldest version of the unbroken run that names it. `None`
-/// when the newest version does not name it. A history longer than the first 100 changes
-/// counts from the oldest of them (a later date than the true one: stricter, never kinder).
+/// When the policy commit that named `login` was committed: walking the policy file's whole
+/// history from the newest version back, the oldest version of the unbroken run that names it.
+/// `None` when the newest version does not name it.
 async fn named_since(
     gh: &GitHub,
     repo: &RepoName,

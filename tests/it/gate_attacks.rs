@@ -622,3 +622,49 @@ async fn attack_a_login_registered_after_the_policy_named_it_does_not_approve() 
     w.settle().await;
     assert_eq!(w.approval(&head).await.unwrap().0, "success");
 }
+
+/// The policy named alice long ago, then changed more than a hundred times (one page of GitHub's
+/// commit listing). Someone registers the released login `alice` in between: the commit that
+/// named it is the oldest of the unbroken run that names it, found on a later page, so that
+/// account is younger than the naming and does not approve. (Read from the first page only, the
+/// naming would seem to be from the latest changes, dated after the registration.)
+#[tokio::test]
+async fn a_login_named_before_a_hundred_policy_changes_is_judged_from_its_first_naming() {
+    let w = World::start().await;
+    w.sim.rename_user("alice", "alice-old").unwrap();
+    let squatter = w.sim.register_user("alice", "squatter-token").unwrap();
+    let clone = w.agent_clone("policy-history");
+    let policy = clone.join(".github").join("prgate.toml");
+    let original = std::fs::read_to_string(&policy).unwrap();
+    for i in 0..105 {
+        std::fs::write(&policy, format!("{original}\n# revision {i}\n")).unwrap();
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&clone)
+            .args([
+                "-c",
+                "user.name=root",
+                "-c",
+                "user.email=root@users.noreply.github.com",
+            ])
+            .args(["commit", "-q", "-am", &format!("policy revision {i}")])
+            .env("GIT_COMMITTER_DATE", "2030-01-01T00:00:00Z")
+            .env("GIT_AUTHOR_DATE", "2030-01-01T00:00:00Z")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    w.settle().await;
+    let (n, head) = agent_proposes(&w, "prgate/ops-agent/history").await;
+    let (s, v) = w.review("squatter-token", n, "APPROVE", None, "lgtm").await;
+    assert_eq!(s, 200, "{v}");
+    w.settle().await;
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        description.contains(&format!("alice is account {squatter}, created ")),
+        "{description}"
+    );
+    assert_not_merged(&w, n).await;
+}
