@@ -69,7 +69,8 @@ impl Executor {
             .gh
             .create_commit(repo, &message, tree, &[merge])
             .await?;
-        // Each attempt is read back before the next, so a create is never sent twice blind.
+        // Each attempt is read back before the next, so a create is never sent twice blind
+        // (hand-written for that reason: a generic retry would send it again unread).
         let mut attempts = 0;
         let existing = loop {
             attempts += 1;

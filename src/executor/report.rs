@@ -197,6 +197,7 @@ impl Executor {
 
     /// Posts a status on M, again on an unclear answer: statuses are append-only, so a post
     /// whose answer was lost is sent again freely (a repeat shows twice and changes nothing).
+    /// Only an unclear answer (no answer, a 5xx) is retried; a refusal is final.
     pub(super) async fn status_retried(
         &self,
         repo: &RepoName,

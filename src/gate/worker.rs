@@ -18,6 +18,8 @@ use super::{Job, Work, pool};
 impl Gate {
     /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
     /// reconciler (its PR stays without `success` meanwhile, which is the safe side).
+    /// (Retried by hand, as evaluations are: three tries with doubling pauses, then the
+    /// reconciler; a retry crate would add a dependency for these four lines.)
     async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
         let span = tracing::info_span!("delivery", id = %delivery.id, event = %delivery.event_name);
         async {

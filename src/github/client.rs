@@ -526,6 +526,9 @@ impl Transport {
     ) -> Result<ApiResponse, GitHubError> {
         let method = method.clone();
         let mut attempt = 0;
+        // Hand-written: each retry must first wait out GitHub's rate-limit headers and
+        // `Retry-After`, and only reads (and append-only writes) are retried, which a
+        // generic retry crate's policy would not know.
         loop {
             self.respect_rate_limit(&method, path, budget).await?;
             let result = self
