@@ -341,7 +341,10 @@ impl World {
                 ),
                 events: a.events.clone().unwrap_or_else(default_app_events),
                 extra_permissions: a.extra_permissions.clone().unwrap_or_else(|| {
-                    BTreeMap::from([("merge_queues".to_string(), "read".to_string())])
+                    BTreeMap::from([
+                        ("administration".to_string(), "read".to_string()),
+                        ("merge_queues".to_string(), "read".to_string()),
+                    ])
                 }),
             });
         }

@@ -803,6 +803,24 @@ async fn config_check_fails_when_the_required_check_is_not_pinned_to_prgates_app
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["problems"], json!([]), "{report}");
     w.shutdown().await;
+
+    // An App without "Administration: read" cannot see the protection (GitHub answers 403):
+    // a warning that says which permission, not a silent pass.
+    let blind = format!("{pinned}extra_permissions = {{ merge_queues = \"read\" }}\n");
+    let w = World::start_without_gate_seeded(POLICY, &blind).await;
+    let config = app_config(&w, fixture("test-app.pem"));
+    let (code, report) = config_check_json(&w.tmp.path().join("blind"), &config);
+    assert_eq!(code, 0, "{report}");
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p["error"] == json!(false)
+            && p["message"]
+                .as_str()
+                .unwrap()
+                .contains("the App needs the \"Administration: read\" permission")),
+        "{report}"
+    );
+    w.shutdown().await;
 }
 
 /// A GitHub Actions job the agent added to its own PR creates a check run named

@@ -384,6 +384,16 @@ async fn a_pr_whose_approval_went_after_it_was_queued_fails_its_group_and_the_re
     for (n, head, _, _) in &heads {
         w.sim.enqueue(REPO, *n, "alice", Some(head), false).unwrap();
     }
+    // The middle PR's group, built while prgate is down (its delivery is lost).
+    w.sim.tick_queues();
+    let middle_group = w
+        .sim
+        .queue_entries(REPO)
+        .into_iter()
+        .find(|e| e.number == middle)
+        .and_then(|e| e.group)
+        .expect("the queue built the middle PR's group")
+        .head_sha;
     // prgate starts: its first pass answers the groups.
     let config = queue_config(&w);
     let w = w.with_gate(config, test_client_options()).await;
@@ -392,6 +402,13 @@ async fn a_pr_whose_approval_went_after_it_was_queued_fails_its_group_and_the_re
     let first = merged(&w, heads[0].0).await;
     let third = merged(&w, heads[2].0).await;
     assert_eq!(w.pull(middle).await["merged"], json!(false));
+    // prgate saw it: its answer on that group names the PR and why.
+    let (state, description) = answer(&w, &middle_group).await;
+    assert_eq!(state, "failure", "{description}");
+    assert!(
+        description.contains(&format!("{REPO}#{middle} is not approved")),
+        "{description}"
+    );
     for m in [&first, &third] {
         let (state, description) = w.execution_result(m).await;
         assert_eq!(state, "success", "{m}: {description}");

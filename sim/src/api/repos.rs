@@ -110,8 +110,9 @@ pub async fn list_commits(
 
 /// `GET /repos/{owner}/{repo}/branches/{branch}/protection`. Only admins may read it: anyone
 /// else gets 404, as for a repository they cannot see (community discussion 24582); an App's
-/// installation reads it with the "Administration: read" permission, which the simulator's
-/// apps are taken to hold. An unprotected branch answers 404 "Branch not protected".
+/// installation reads it only with the "Administration: read" permission (403 "Resource not
+/// accessible by integration" without it). An unprotected branch answers 404 "Branch not
+/// protected".
 /// https://docs.github.com/en/rest/branches/branch-protection#get-branch-protection
 pub async fn branch_protection(
     State(sim): State<Arc<Sim>>,
@@ -120,10 +121,19 @@ pub async fn branch_protection(
 ) -> ApiResult {
     let mut w = sim.world();
     let idx = find_repo(&sim, &mut w, &o, &r)?;
-    let is_app = w.apps.iter().any(|a| a.bot == actor.0);
+    let app = w.apps.iter().find(|a| a.bot == actor.0);
     let rp = &w.repos[idx];
-    if !rp.is_admin(actor.0) && !is_app {
-        return Err(ApiError::not_found());
+    match app {
+        // "Administration" repository permission (read), as GitHub's endpoint table lists it
+        // for this endpoint; without it an installation gets 403.
+        Some(a) if !a.extra_permissions.contains_key("administration") => {
+            return Err(ApiError::forbidden(
+                "Resource not accessible by integration",
+            ));
+        }
+        Some(_) => {}
+        None if !rp.is_admin(actor.0) => return Err(ApiError::not_found()),
+        None => {}
     }
     let url = format!(
         "{}/repos/{}/branches/{branch}/protection",
