@@ -231,7 +231,7 @@ impl Gate {
         pull: &PullRef,
         decision: &crate::policy::ApprovalDecision,
     ) -> Result<(), GateError> {
-        crate::github::graphql::enqueue_pull(&self.gh, &pull.repo, pull.number, &decision.head_sha)
+        crate::github::queue::enqueue_pull(&self.gh, &pull.repo, pull.number, &decision.head_sha)
             .await?;
         tracing::info!(head = %decision.head_sha, "approved PR put into the merge queue with its head pinned");
         Ok(())

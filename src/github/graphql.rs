@@ -423,15 +423,15 @@ struct GqlMember {
 /// One GraphQL answer: `data` and any `errors` (GitHub answers 200 with both when a part of
 /// the query failed).
 #[derive(Debug, Deserialize)]
-struct Answer {
+pub(super) struct Answer {
     #[serde(default)]
-    data: Option<Value>,
+    pub(super) data: Option<Value>,
     #[serde(default)]
-    errors: Option<Vec<AnswerError>>,
+    pub(super) errors: Option<Vec<AnswerError>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct AnswerError {
+pub(super) struct AnswerError {
     #[serde(default)]
     message: String,
     #[serde(default, rename = "type")]
@@ -440,14 +440,14 @@ struct AnswerError {
     path: Option<Vec<Value>>,
 }
 
-fn gql_error(operation: &str, message: impl Into<String>) -> GitHubError {
+pub(super) fn gql_error(operation: &str, message: impl Into<String>) -> GitHubError {
     GitHubError::GraphQl {
         operation: operation.to_string(),
         message: message.into(),
     }
 }
 
-fn describe_errors(errors: &[AnswerError]) -> String {
+pub(super) fn describe_errors(errors: &[AnswerError]) -> String {
     let text = errors
         .iter()
         .map(|e| {
@@ -476,7 +476,7 @@ fn decode<T: DeserializeOwned>(operation: &str, what: &str, v: Value) -> Result<
     serde_json::from_value(v).map_err(|e| gql_error(operation, format!("{what}: {e}")))
 }
 
-async fn post(
+pub(super) async fn post(
     gh: &GitHub,
     repo: &RepoName,
     operation: &str,
@@ -487,51 +487,6 @@ async fn post(
     let r = gh.transport().graphql(repo, &body).await?;
     serde_json::from_slice(&r.body).map_err(|e| gql_error(operation, e.to_string()))
 }
-
-/// Puts PR `number` into the base branch's merge queue, pinned to `head`: GitHub refuses when
-/// the head moved (`expectedHeadOid`). https://docs.github.com/en/graphql/reference/mutations#enqueuepullrequest
-/// A PR already in the queue is not an error: the mutation may be sent again after a lost answer.
-pub(crate) async fn enqueue_pull(
-    gh: &GitHub,
-    repo: &RepoName,
-    number: PullNumber,
-    head: &crate::types::CommitSha,
-) -> Result<(), GitHubError> {
-    const FIND: &str = "PrgatePullId";
-    let variables = json!({ "owner": repo.owner(), "name": repo.name(), "number": number.0 });
-    let answer = post(gh, repo, FIND, PULL_ID.to_string(), variables).await?;
-    let id = answer
-        .data
-        .as_ref()
-        .and_then(|d| d.pointer("/repository/pullRequest/id"))
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    let Some(id) = id else {
-        let why = answer
-            .errors
-            .as_deref()
-            .map_or_else(|| format!("no PR #{number} in {repo}"), describe_errors);
-        return Err(gql_error(FIND, why));
-    };
-    const OP: &str = "PrgateEnqueue";
-    let variables = json!({ "id": id, "head": head.as_str() });
-    let answer = post(gh, repo, OP, ENQUEUE.to_string(), variables).await?;
-    match answer.errors.as_deref() {
-        Some(errors) if !errors.is_empty() => {
-            let text = describe_errors(errors);
-            if text.to_ascii_lowercase().contains("already") {
-                Ok(())
-            } else {
-                Err(gql_error(OP, text))
-            }
-        }
-        _ => Ok(()),
-    }
-}
-
-const PULL_ID: &str = "query PrgatePullId($owner: String!, $name: String!, $number: Int!) {\n  repository(owner: $owner, name: $name) { pullRequest(number: $number) { id } }\n}";
-
-const ENQUEUE: &str = "mutation PrgateEnqueue($id: ID!, $head: GitObjectID!) {\n  enqueuePullRequest(input: {pullRequestId: $id, expectedHeadOid: $head}) { mergeQueueEntry { id position } }\n}";
 
 /// The smallest question about a repository: whether GraphQL answers at all.
 const PROBE: &str = "query PrgateConfigCheck($owner: String!, $name: String!) {\n  repository(owner: $owner, name: $name) { nameWithOwner }\n}";

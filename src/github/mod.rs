@@ -7,8 +7,11 @@ pub(crate) mod client;
 mod endpoints;
 pub(crate) mod facts;
 pub mod graphql;
+mod history;
 pub(crate) mod models;
+pub(crate) mod queue;
 mod registered;
+mod settings;
 mod trees;
 
 use std::collections::BTreeSet;
@@ -302,109 +305,6 @@ impl GitHub {
         Ok(compare)
     }
 
-    /// An immutable answer (addressed by commit SHAs or an account id), read once and kept.
-    /// `repo` is whose installation reads it, for a GitHub App.
-    async fn get_immutable<T: DeserializeOwned>(
-        &self,
-        repo: &RepoName,
-        path: &str,
-    ) -> Result<T, GitHubError> {
-        let cached = self
-            .immutable
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(path).cloned());
-        let body = match cached {
-            Some(body) => body,
-            None => {
-                let body = self.transport.get_for(repo, path).await?.body;
-                if let Ok(mut cache) = self.immutable.lock() {
-                    cache.put(path.to_string(), body.clone());
-                }
-                body
-            }
-        };
-        serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
-            path: path.to_string(),
-            source: e.into(),
-        })
-    }
-
-    /// The commits of `base`'s history that changed `path`, newest first, with their commit
-    /// times: every page (a history addressed by a SHA never changes, so read once).
-    pub(crate) async fn path_history(
-        &self,
-        repo: &RepoName,
-        base: &CommitSha,
-        path: &str,
-    ) -> Result<Vec<(CommitSha, Option<chrono::DateTime<chrono::Utc>>)>, GitHubError> {
-        let url = format!(
-            "/repos/{repo}/commits?sha={base}&path={}",
-            url_escape_path(path)
-        );
-        let cached = self
-            .immutable
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&url).cloned());
-        let body = match cached {
-            Some(body) => body,
-            None => {
-                let all: Vec<serde_json::Value> = self.get_all(&url).await?;
-                let body = bytes::Bytes::from(serde_json::to_vec(&all).unwrap_or_default());
-                if let Ok(mut cache) = self.immutable.lock() {
-                    cache.put(url.clone(), body.clone());
-                }
-                body
-            }
-        };
-        let commits: Vec<ApiCommit> =
-            serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
-                path: url.clone(),
-                source: e.into(),
-            })?;
-        commits
-            .into_iter()
-            .map(|c| {
-                let at = c.commit.committer.as_ref().and_then(|p| p.date);
-                c.sha
-                    .parse()
-                    .map(|sha| (sha, at))
-                    .map_err(|e: InvalidId| GitHubError::Malformed {
-                        path: url.clone(),
-                        source: e.into(),
-                    })
-            })
-            .collect()
-    }
-
-    /// When the account with this id was created (`GET /user/{account_id}`, read through
-    /// `repo`'s installation); an account's id and creation never change, so read once.
-    pub(crate) async fn account_created_at(
-        &self,
-        repo: &RepoName,
-        id: UserId,
-    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, GitHubError> {
-        #[derive(serde::Deserialize)]
-        struct Created {
-            created_at: Option<chrono::DateTime<chrono::Utc>>,
-        }
-        let c: Created = self.get_immutable(repo, &format!("/user/{}", id.0)).await?;
-        Ok(c.created_at)
-    }
-
-    /// The policy file at a commit of the base's history (cached for good).
-    pub(crate) async fn policy_text_at(
-        &self,
-        repo: &RepoName,
-        commit: &CommitSha,
-    ) -> Result<Option<String>, GitHubError> {
-        Ok(self
-            .file_at(repo, crate::config::POLICY_PATH, commit)
-            .await?
-            .map(|f| f.text))
-    }
-
     /// A file at a commit; `None` when it does not exist there. Cached for good.
     async fn file_at(
         &self,
@@ -617,42 +517,6 @@ impl GitHub {
         }
     }
 
-    /// A branch's classic protection: `Ok(None)` when the branch is not protected. GitHub
-    /// answers 404 both for that ("Branch not protected") and to a caller that may not read it
-    /// (not an admin); the latter is the error.
-    pub(crate) async fn branch_protection(
-        &self,
-        repo: &RepoName,
-        branch: &str,
-    ) -> Result<Option<ApiProtection>, GitHubError> {
-        let path = format!(
-            "/repos/{repo}/branches/{}/protection",
-            url_escape_path(branch)
-        );
-        match self.get_json(&path).await {
-            Ok(p) => Ok(Some(p)),
-            Err(GitHubError::Status {
-                status: 404,
-                ref message,
-                ..
-            }) if message.contains("Branch not protected") => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The ruleset rules in force on a branch (readable with read access).
-    pub(crate) async fn branch_rules(
-        &self,
-        repo: &RepoName,
-        branch: &str,
-    ) -> Result<Vec<ApiBranchRule>, GitHubError> {
-        self.get_all(&format!(
-            "/repos/{repo}/rules/branches/{}",
-            url_escape_path(branch)
-        ))
-        .await
-    }
-
     pub async fn repo(&self, repo: &RepoName) -> Result<ApiRepo, GitHubError> {
         self.get_json(&format!("/repos/{repo}")).await
     }
@@ -842,48 +706,6 @@ impl GitHub {
     }
 
     /// Refs under `prefix` (e.g. `prgate/claims/`), as (full ref name, object SHA).
-    /// As a GitHub App: the events it subscribes to and its permissions (`GET /app`);
-    /// `None` with a token.
-    pub(crate) async fn app_settings(
-        &self,
-    ) -> Result<Option<(Vec<String>, std::collections::BTreeMap<String, String>)>, GitHubError>
-    {
-        if !self.transport.is_app() {
-            return Ok(None);
-        }
-        let app: app::ApiApp = self.get_json("/app").await?;
-        Ok(Some((app.events, app.permissions)))
-    }
-
-    /// A commit's first parent; `None` for a root commit.
-    pub(crate) async fn first_parent(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-    ) -> Result<Option<CommitSha>, GitHubError> {
-        #[derive(serde::Deserialize)]
-        struct Parent {
-            sha: String,
-        }
-        #[derive(serde::Deserialize)]
-        struct WithParents {
-            parents: Vec<Parent>,
-        }
-        let path = format!("/repos/{repo}/commits/{sha}");
-        let c: WithParents = self.get_immutable(repo, &path).await?;
-        match c.parents.first() {
-            None => Ok(None),
-            Some(p) => p
-                .sha
-                .parse()
-                .map(Some)
-                .map_err(|e: InvalidId| GitHubError::Malformed {
-                    path,
-                    source: e.into(),
-                }),
-        }
-    }
-
     pub(crate) async fn matching_refs(
         &self,
         repo: &RepoName,
