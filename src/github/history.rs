@@ -9,9 +9,9 @@ use super::{GitHub, url_escape_path};
 use crate::types::{CommitSha, InvalidId, RepoName, UserId};
 
 impl GitHub {
-    /// An immutable answer (addressed by commit SHAs or an account id), read once and kept.
-    /// `repo` is whose installation reads it, for a GitHub App.
-    async fn get_immutable<T: DeserializeOwned>(
+    /// An immutable answer (addressed by commit SHAs or an account id), read once and kept
+    /// once it parses. `repo` is whose installation reads it, for a GitHub App.
+    pub(super) async fn get_immutable<T: DeserializeOwned>(
         &self,
         repo: &RepoName,
         path: &str,
@@ -21,20 +21,20 @@ impl GitHub {
             .lock()
             .ok()
             .and_then(|mut c| c.get(path).cloned());
+        let fetched = cached.is_none();
         let body = match cached {
             Some(body) => body,
-            None => {
-                let body = self.transport.get_for(repo, path).await?.body;
-                if let Ok(mut cache) = self.immutable.lock() {
-                    cache.put(path.to_string(), body.clone());
-                }
-                body
-            }
+            None => self.transport.get_for(repo, path).await?.body,
         };
-        serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
+        let parsed = serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
             path: path.to_string(),
             source: e.into(),
-        })
+        })?;
+        // Only an answer that parsed is kept: a malformed one is read again next time.
+        if fetched && let Ok(mut cache) = self.immutable.lock() {
+            cache.put(path.to_string(), body);
+        }
+        Ok(parsed)
     }
 
     /// The commits of `base`'s history that changed `path`, newest first, with their commit

@@ -285,24 +285,8 @@ impl GitHub {
         base: &CommitSha,
         head: &CommitSha,
     ) -> Result<ApiCompare, GitHubError> {
-        let path = format!("/repos/{repo}/compare/{base}...{head}");
-        if let Some(body) = self
-            .immutable
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&path).cloned())
-        {
-            return serde_json::from_slice(&body).map_err(|e| GitHubError::Malformed {
-                path,
-                source: e.into(),
-            });
-        }
-        let r = self.transport.get(&path).await?;
-        let compare = r.json(&path)?;
-        if let Ok(mut cache) = self.immutable.lock() {
-            cache.put(path, r.body);
-        }
-        Ok(compare)
+        self.get_immutable(repo, &format!("/repos/{repo}/compare/{base}...{head}"))
+            .await
     }
 
     /// A file at a commit; `None` when it does not exist there. Cached for good.
