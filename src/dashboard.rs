@@ -93,6 +93,25 @@ struct Board {
     set_aside: VecDeque<(String, String, String)>,
     /// Each repository's page on the code host, learnt from its PRs' `html_url`.
     repo_urls: HashMap<RepoName, String>,
+    /// The rate-limit budgets as the code host last told them.
+    budgets: Vec<BudgetRow>,
+    /// Repositories whose reconciler pass waits for a budget, and why.
+    waiting: std::collections::BTreeMap<RepoName, String>,
+}
+
+/// One rate-limit budget on the dashboard.
+#[derive(Clone, Serialize)]
+pub(crate) struct BudgetRow {
+    pub name: String,
+    pub remaining: u64,
+    pub limit: Option<u64>,
+    pub resets_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WaitingView {
+    repo: String,
+    why: String,
 }
 
 /// Shared, bounded dashboard state. Cheap to clone.
@@ -202,6 +221,8 @@ struct DashboardContext {
     decided: Vec<PullRow>,
     executions: Vec<ExecutionView>,
     set_aside: Vec<SetAsideView>,
+    budgets: Vec<BudgetRow>,
+    waiting: Vec<WaitingView>,
     now: String,
 }
 
@@ -343,6 +364,24 @@ impl Dashboard {
         }
     }
 
+    /// The rate-limit budgets now.
+    pub(crate) fn record_budgets(&self, budgets: Vec<BudgetRow>) {
+        self.board().budgets = budgets;
+    }
+
+    /// `repo`'s reconciler pass waits (`Some(why)`) or runs again (`None`).
+    pub(crate) fn record_pass_waiting(&self, repo: &RepoName, why: Option<String>) {
+        let mut b = self.board();
+        match why {
+            Some(why) => {
+                b.waiting.insert(repo.clone(), why);
+            }
+            None => {
+                b.waiting.remove(repo);
+            }
+        }
+    }
+
     /// Records a delivery set aside after its processing kept failing.
     pub(crate) fn record_set_aside(&self, id: &str, event: &str, reason: &str) {
         let mut b = self.board();
@@ -392,6 +431,15 @@ impl Dashboard {
                         id: id.clone(),
                         event: event.clone(),
                         reason: reason.clone(),
+                    })
+                    .collect(),
+                budgets: b.budgets.clone(),
+                waiting: b
+                    .waiting
+                    .iter()
+                    .map(|(repo, why)| WaitingView {
+                        repo: repo.to_string(),
+                        why: why.clone(),
                     })
                     .collect(),
                 now: time(Utc::now()),

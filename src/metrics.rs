@@ -143,6 +143,16 @@ struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepoLabels {
+    repo: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RateLabels {
     /// `token`, `app`, or `installation:<owner>`.
     credential: String,
@@ -196,6 +206,9 @@ struct Inner {
     rate_remaining: Family<RateLabels, Gauge>,
     reconcile_passes: Family<OutcomeLabels, Counter>,
     reconcile_seconds: Histogram,
+    reconcile_listed: Counter,
+    reconcile_due: Family<ReasonLabels, Counter>,
+    reconcile_waiting: Family<RepoLabels, Gauge>,
     set_aside: Gauge,
     queue_depth: Gauge,
     processing_seconds: Histogram,
@@ -280,6 +293,24 @@ impl Metrics {
             "Duration of a reconciler pass",
             reconcile_seconds.clone(),
         );
+        let reconcile_listed = Counter::default();
+        registry.register(
+            "reconcile_listed_pulls",
+            "Open pull requests reconciler passes listed",
+            reconcile_listed.clone(),
+        );
+        let reconcile_due = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "reconcile_reevaluations",
+            "Open pull requests a reconciler pass re-evaluated, by why (undecided, updated, reviewed, dismissed, policy_changed, expiring, unmerged, aged, not_prgates, head_moved)",
+            reconcile_due.clone(),
+        );
+        let reconcile_waiting = Family::<RepoLabels, Gauge>::default();
+        registry.register(
+            "reconcile_waiting",
+            "1 while a repository's reconciler pass waits because a budget of its credential is low (webhook-driven decisions go on)",
+            reconcile_waiting.clone(),
+        );
         let set_aside = Gauge::default();
         registry.register(
             "deliveries_set_aside",
@@ -329,6 +360,9 @@ impl Metrics {
             rate_remaining,
             reconcile_passes,
             reconcile_seconds,
+            reconcile_listed,
+            reconcile_due,
+            reconcile_waiting,
             set_aside,
             queue_depth,
             processing_seconds,
@@ -436,6 +470,29 @@ impl Metrics {
             })
             .inc();
         self.inner.reconcile_seconds.observe(seconds);
+    }
+
+    /// A pass listed `listed` open PRs of a repository.
+    pub(crate) fn reconcile_listed(&self, listed: usize) {
+        self.inner.reconcile_listed.inc_by(listed as u64);
+    }
+
+    /// A pass re-evaluates a PR, for `reason`.
+    pub(crate) fn reconcile_due(&self, reason: &str) {
+        self.inner
+            .reconcile_due
+            .get_or_create(&ReasonLabels {
+                reason: tidy(reason),
+            })
+            .inc();
+    }
+
+    /// Whether `repo`'s pass waits for a budget.
+    pub(crate) fn reconcile_waiting(&self, repo: &str, waiting: bool) {
+        self.inner
+            .reconcile_waiting
+            .get_or_create(&RepoLabels { repo: tidy(repo) })
+            .set(i64::from(waiting));
     }
 
     /// How many deliveries are set aside now.

@@ -190,7 +190,7 @@ async fn authorized(sim: Arc<Sim>, mut req: Request, next: Next) -> Response {
         (key, user.0)
     };
     // GraphQL has a budget of its own, apart from REST's `core` ("Rate limits and node limits
-    // for the GraphQL API", docs.github.com); the simulator counts a query as one point.
+    // for the GraphQL API", docs.github.com), spent in points by the query's cost.
     let resource = if req.uri().path() == "/graphql" {
         "graphql"
     } else {
@@ -232,7 +232,12 @@ async fn authorized(sim: Arc<Sim>, mut req: Request, next: Next) -> Response {
         rate_headers(&sim, &mut parts.headers, used, resource);
         return Response::from_parts(parts, Body::from(bytes));
     }
-    let used = count_call(&sim, &token);
+    // A GraphQL query spends its cost in points; an invalid one still costs one.
+    let points = parts
+        .extensions
+        .get::<crate::graphql::Cost>()
+        .map_or(1, |c| c.0);
+    let used = count_calls(&sim, &token, points);
     rate_headers(&sim, &mut parts.headers, used, resource);
     Response::from_parts(parts, body)
 }
@@ -277,9 +282,13 @@ fn rate_used(sim: &Sim, token: &str) -> u64 {
 }
 
 fn count_call(sim: &Sim, token: &str) -> u64 {
+    count_calls(sim, token, 1)
+}
+
+fn count_calls(sim: &Sim, token: &str, n: u64) -> u64 {
     let mut rate = sim.rate.lock().unwrap_or_else(|e| e.into_inner());
     let used = rate.entry(token.to_string()).or_insert(0);
-    *used += 1;
+    *used += n;
     *used
 }
 

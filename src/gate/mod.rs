@@ -31,6 +31,7 @@ const REMEMBERED_ENTRIES: std::num::NonZeroUsize = std::num::NonZeroUsize::new(1
 
 mod comment;
 mod deliver;
+mod due;
 mod evaluate;
 mod merge;
 mod merge_group;
@@ -117,6 +118,14 @@ pub struct Gate {
     plan_slots: Arc<tokio::sync::Semaphore>,
     /// This gate, for work that outlives an evaluation (a plan) and must evaluate again.
     me: std::sync::OnceLock<std::sync::Weak<Gate>>,
+    /// PRs a pass found changed since their status: their next decision is posted even when
+    /// the code host already shows it, so the status's date moves past the change (see
+    /// [`due`]). Forgetting one costs a pass an evaluation, never a decision.
+    post_afresh: Mutex<std::collections::HashSet<(RepoName, PullNumber)>>,
+    /// The reconciler's interval: a pass spreads its repositories over most of it.
+    pass_interval: Duration,
+    /// Whether a periodic pass is running (a tick meanwhile is skipped).
+    pass_running: std::sync::atomic::AtomicBool,
 }
 
 impl Gate {
@@ -155,6 +164,9 @@ impl Gate {
             plans: Arc::new(plans::Plans::new(config)),
             plan_slots: Arc::new(tokio::sync::Semaphore::new(config.runtime.plans.max(1))),
             me: std::sync::OnceLock::new(),
+            post_afresh: Mutex::new(std::collections::HashSet::new()),
+            pass_interval: config.reconcile_interval.0,
+            pass_running: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -138,16 +138,22 @@ impl Gate {
     ) -> Result<(), GitHubError> {
         let key = (repo.clone(), sha.clone());
         let value = (state, description.to_string());
-        let remembered = self
-            .posted
-            .lock()
-            .ok()
-            .and_then(|mut p| p.get(&key).cloned())
-            .as_ref()
-            == Some(&value);
+        let afresh = pull.is_some_and(|n| {
+            self.post_afresh
+                .lock()
+                .is_ok_and(|mut a| a.remove(&(repo.clone(), n)))
+        });
+        let remembered = !afresh
+            && self
+                .posted
+                .lock()
+                .ok()
+                .and_then(|mut p| p.get(&key).cloned())
+                .as_ref()
+                == Some(&value);
         // Memory only saves a post the code host already shows: another replica (or anyone)
         // may have posted since. The read is conditional, so an unchanged list costs no
-        // rate limit.
+        // rate limit. A PR a pass found changed since its status is posted afresh.
         if remembered && self.code_host_shows(repo, sha, state, description).await? {
             return Ok(());
         }

@@ -173,7 +173,30 @@ type EtagCache = lru::LruCache<String, (HeaderValue, Bytes)>;
 #[derive(Debug, Default, Clone, Copy)]
 struct RateState {
     remaining: Option<u64>,
+    limit: Option<u64>,
     reset_epoch: Option<u64>,
+}
+
+/// One rate-limit budget as GitHub's last answer on it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BudgetView {
+    /// `<credential>/<resource>`, e.g. `installation:acme/graphql`.
+    pub name: String,
+    pub remaining: u64,
+    pub limit: Option<u64>,
+    /// When it resets (seconds since the epoch).
+    pub reset_epoch: Option<u64>,
+}
+
+impl BudgetView {
+    /// Whether less than `share` of the budget is left, with its reset still to come.
+    fn below(&self, share: f64, now_epoch: u64) -> bool {
+        let Some(limit) = self.limit.filter(|l| *l > 0) else {
+            return false;
+        };
+        (self.remaining as f64) < limit as f64 * share
+            && self.reset_epoch.is_some_and(|r| r > now_epoch)
+    }
 }
 
 /// How the transport authenticates.
@@ -707,6 +730,7 @@ impl Transport {
         {
             let state = rate.entry(budget.to_string()).or_default();
             state.remaining = Some(remaining);
+            state.limit = num("x-ratelimit-limit");
             self.metrics.rate_limit_remaining(budget, remaining);
             state.reset_epoch = num("x-ratelimit-reset");
         }
@@ -762,6 +786,45 @@ impl Transport {
             state.remaining = None;
         }
         Ok(())
+    }
+}
+
+impl Transport {
+    /// Every budget GitHub has answered on so far, by name.
+    pub(crate) fn budgets(&self) -> Vec<BudgetView> {
+        let Ok(rate) = self.rate.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<BudgetView> = rate
+            .iter()
+            .filter_map(|(name, s)| {
+                Some(BudgetView {
+                    name: name.clone(),
+                    remaining: s.remaining?,
+                    limit: s.limit,
+                    reset_epoch: s.reset_epoch,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// A budget that `repo`'s requests spend (REST or GraphQL, of the installation on its
+    /// owner or of the token) with less than `share` of its limit left, if there is one.
+    pub(crate) fn low_budget(&self, repo: &RepoName, share: f64) -> Option<BudgetView> {
+        let credential = if self.app.is_some() {
+            format!("installation:{}", repo.owner())
+        } else {
+            "token".to_string()
+        };
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        self.budgets().into_iter().find(|b| {
+            b.name
+                .rsplit_once('/')
+                .is_some_and(|(c, _)| c.eq_ignore_ascii_case(&credential))
+                && b.below(share, now)
+        })
     }
 }
 

@@ -229,7 +229,7 @@ struct GqlPullRest {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GqlActor {
+pub(super) struct GqlActor {
     #[serde(rename = "__typename")]
     typename: String,
     login: String,
@@ -238,10 +238,21 @@ struct GqlActor {
 }
 
 impl GqlActor {
+    /// The login as REST spells it: GraphQL names a Bot without the `[bot]` suffix that REST,
+    /// webhooks and prgate's own account carry, and only the type tells it from a user who
+    /// holds the bare login.
+    fn rest_login(&self) -> String {
+        if self.typename == "Bot" && !self.login.ends_with("[bot]") {
+            format!("{}[bot]", self.login)
+        } else {
+            self.login.clone()
+        }
+    }
+
     /// The REST shape of the account; `None` without a numeric id (prgate checks ids).
-    fn user(&self) -> Option<ApiUser> {
+    pub(super) fn user(&self) -> Option<ApiUser> {
         Some(ApiUser {
-            login: self.login.clone(),
+            login: self.rest_login(),
             id: self.database_id?,
             kind: self.typename.clone(),
             email: None,
@@ -595,7 +606,12 @@ fn rest_shape(repo: &RepoName, p: &GqlPull) -> ApiPull {
         match (r.typename.as_str(), r.login, r.database_id, r.slug) {
             ("Team", _, _, Some(slug)) => requested_teams.push(ApiTeam { slug }),
             (kind, Some(login), Some(id), _) => requested_reviewers.push(ApiUser {
-                login,
+                // GraphQL drops a Bot's `[bot]`; REST's spelling is prgate's.
+                login: if kind == "Bot" && !login.ends_with("[bot]") {
+                    format!("{login}[bot]")
+                } else {
+                    login
+                },
                 id,
                 kind: kind.to_string(),
                 email: None,

@@ -9,6 +9,7 @@ pub(crate) mod facts;
 pub mod graphql;
 mod history;
 pub(crate) mod models;
+pub mod open_pulls;
 pub(crate) mod queue;
 mod registered;
 mod settings;

@@ -141,6 +141,9 @@ pub async fn create_comment(
     };
     if let Some(p) = w.repos[idx].pull_mut(n) {
         p.comments.push(c.clone());
+        // A comment updates the issue ("updated_at" moves with new comments: the `since`
+        // filter of "List repository issues", docs.github.com, finds issues by it).
+        p.updated_at = now;
     }
     let rp = &w.repos[idx];
     let p = rp.pull(n).ok_or_else(ApiError::not_found)?;

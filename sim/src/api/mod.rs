@@ -12,7 +12,7 @@ mod refs;
 mod repos;
 mod review_requests;
 mod reviews;
-mod statuses;
+pub(crate) mod statuses;
 mod users;
 
 use std::sync::Arc;

@@ -131,6 +131,9 @@ pub async fn create(
         p.reviews.push(review);
         // Reviewing answers a review request: GitHub takes the reviewer off the list.
         p.requested_users.retain(|u| *u != actor.0);
+        // `updated_at` is left alone: GitHub's documentation does not say that a review (or
+        // its dismissal) moves the PR's `updated_at`, so the simulator takes the stricter
+        // reading and prgate's reconciler must see reviews by their own dates.
     }
     emit_review(&sim, &w, idx, n, id, "submitted", actor.0);
     ok(review_json(&sim, &w, idx, n, id).ok_or_else(ApiError::not_found)?)

@@ -138,15 +138,25 @@ pub fn list(
     )
 }
 
-pub fn combined(sim: &Sim, w: &World, idx: usize, sha: &str, reference: &str) -> ApiResult {
-    let rp = &w.repos[idx];
+/// The latest status of each context on `sha`, newest first.
+fn latest_per_context<'w>(w: &'w World, idx: usize, sha: &str) -> Vec<&'w Status> {
     let mut latest: Vec<&Status> = Vec::new();
     for s in statuses_for(w, idx, sha) {
         if !latest.iter().any(|l| l.context == s.context) {
             latest.push(s);
         }
     }
-    let state = if latest
+    latest
+}
+
+/// The combined state: `failure` if any context's latest is `error` or `failure`, else
+/// `pending` if any is pending (or there is none), else `success`.
+pub fn combined_state(w: &World, idx: usize, sha: &str) -> &'static str {
+    state_of(&latest_per_context(w, idx, sha))
+}
+
+fn state_of(latest: &[&Status]) -> &'static str {
+    if latest
         .iter()
         .any(|s| s.state == "error" || s.state == "failure")
     {
@@ -155,7 +165,13 @@ pub fn combined(sim: &Sim, w: &World, idx: usize, sha: &str, reference: &str) ->
         "pending"
     } else {
         "success"
-    };
+    }
+}
+
+pub fn combined(sim: &Sim, w: &World, idx: usize, sha: &str, reference: &str) -> ApiResult {
+    let rp = &w.repos[idx];
+    let latest = latest_per_context(w, idx, sha);
+    let state = state_of(&latest);
     let statuses: Vec<Value> = latest
         .iter()
         .map(|s| {

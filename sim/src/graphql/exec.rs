@@ -187,6 +187,61 @@ impl<'d> Request<'d> {
         errors
     }
 
+    /// What the query costs in rate-limit points, as GitHub computes it ("Rate limits and
+    /// node limits for the GraphQL API", docs.github.com): each connection needs one request
+    /// per parent node it hangs under, every connection assumed full at its `first`/`last`;
+    /// the sum divided by 100, rounded, is the cost, at least 1 (mutations cost 1 here too).
+    pub fn cost(&self) -> u64 {
+        let requests = self.requests_in(self.root, self.selection, 1);
+        ((requests as f64 / 100.0).round() as u64).max(1)
+    }
+
+    fn requests_in(&self, parent: &str, set: &SelectionSet<'d, String>, parents: u64) -> u64 {
+        let mut total = 0u64;
+        for sel in &set.items {
+            match sel {
+                Selection::Field(f) => {
+                    let Some(def) = self.schema.field(parent, &f.name) else {
+                        continue;
+                    };
+                    let named = def.ty.named();
+                    let mut below = parents;
+                    if Schema::is_connection(named) {
+                        total = total.saturating_add(parents);
+                        let size = ["first", "last"]
+                            .iter()
+                            .filter_map(|k| {
+                                f.arguments
+                                    .iter()
+                                    .find(|(n, _)| n == k)
+                                    .and_then(|(_, v)| self.arg_value(v).as_u64())
+                            })
+                            .max()
+                            .unwrap_or(1);
+                        below = parents.saturating_mul(size);
+                    }
+                    if !self.schema.is_leaf(named) {
+                        total = total.saturating_add(self.requests_in(named, &f.selection_set, below));
+                    }
+                }
+                Selection::InlineFragment(i) => {
+                    let cond = match &i.type_condition {
+                        Some(TypeCondition::On(c)) => c.as_str(),
+                        None => parent,
+                    };
+                    total = total.saturating_add(self.requests_in(cond, &i.selection_set, parents));
+                }
+                Selection::FragmentSpread(sp) => {
+                    if let Some(f) = self.fragments.get(sp.fragment_name.as_str()) {
+                        let TypeCondition::On(cond) = &f.type_condition;
+                        total = total.saturating_add(self.requests_in(cond, &f.selection_set, parents));
+                    }
+                }
+            }
+        }
+        total
+    }
+
     /// Whether this request is a mutation.
     pub fn is_mutation(&self) -> bool {
         self.root == "Mutation"

@@ -76,6 +76,7 @@ pub(crate) async fn query(
     if !errors.is_empty() {
         return ok(serde_json::json!({ "errors": errors }));
     }
+    let cost = request.cost();
     let mut w = sim.world();
     let mut resolver = resolve::Resolver {
         sim: &sim,
@@ -87,5 +88,12 @@ pub(crate) async fn query(
     } else {
         resolve::Node::Query
     };
-    ok(request.execute(&mut resolver, root))
+    let mut answer = ok(request.execute(&mut resolver, root))?;
+    // The rate-limit layer spends this many points of the GraphQL budget.
+    answer.extensions_mut().insert(Cost(cost));
+    Ok(answer)
 }
+
+/// The points a GraphQL query cost (see `exec::Request::cost`), for the rate-limit layer.
+#[derive(Clone, Copy)]
+pub(crate) struct Cost(pub u64);

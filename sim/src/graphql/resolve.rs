@@ -41,6 +41,11 @@ pub enum Node {
     PullRequestCommit(usize, Oid),
     ChangedFile(FileChange),
     BaseRefChangedEvent(chrono::DateTime<chrono::Utc>),
+    ReviewDismissedEvent(chrono::DateTime<chrono::Utc>),
+    /// A commit's statuses (repo, sha).
+    Status(usize, String),
+    /// One status (repo, status id).
+    StatusContext(usize, u64),
     Connection(&'static str, Box<Page>),
     PageInfo(PageInfo),
 }
@@ -220,6 +225,9 @@ impl Resolve for Resolver<'_> {
             Node::PullRequestCommit(..) => "PullRequestCommit",
             Node::ChangedFile(_) => "PullRequestChangedFile",
             Node::BaseRefChangedEvent(_) => "BaseRefChangedEvent",
+            Node::ReviewDismissedEvent(_) => "ReviewDismissedEvent",
+            Node::Status(..) => "Status",
+            Node::StatusContext(..) => "StatusContext",
             Node::Connection(t, _) => t,
             Node::PageInfo(_) => "PageInfo",
         }
@@ -371,6 +379,12 @@ impl Resolve for Resolver<'_> {
                     return Ok(Out::Null);
                 };
                 match field {
+                    // GraphQL names a Bot without REST's `[bot]` suffix ("dependabot" where
+                    // REST says "dependabot[bot]"; apache/devlake#9085, marcusquinn/aidevops#29778):
+                    // only `__typename` tells it from a user of that login.
+                    "login" if a.kind == AccountType::Bot => {
+                        leaf(a.login.as_str().trim_end_matches("[bot]"))
+                    }
                     "login" => leaf(a.login.as_str()),
                     "databaseId" => leaf(a.id.0),
                     "team" => {
@@ -436,6 +450,31 @@ impl Resolve for Resolver<'_> {
                             ))),
                         }
                     }
+                    "pullRequests" => {
+                        // In creation order, as GitHub's default `orderBy` (CREATED_AT ASC).
+                        let states: Option<Vec<&str>> = args
+                            .get("states")
+                            .and_then(Value::as_array)
+                            .map(|a| a.iter().filter_map(Value::as_str).collect());
+                        let base = args.get("baseRefName").and_then(Value::as_str);
+                        let all = r
+                            .pulls
+                            .iter()
+                            .filter(|p| {
+                                let state = if p.merged_at.is_some() {
+                                    "MERGED"
+                                } else if p.open {
+                                    "OPEN"
+                                } else {
+                                    "CLOSED"
+                                };
+                                states.as_ref().is_none_or(|s| s.contains(&state))
+                                    && base.is_none_or(|b| p.base_ref == b)
+                            })
+                            .map(|p| Node::PullRequest(*idx, p.number))
+                            .collect();
+                        Ok(page("PullRequestConnection", all, args))
+                    }
                     "ref" => {
                         let name = arg(args, "qualifiedName");
                         let full = if name.starts_with("refs/") {
@@ -491,6 +530,30 @@ impl Resolve for Resolver<'_> {
                             c.committer
                         };
                         Ok(Out::Node(Node::GitActor(p)))
+                    }
+                    "committedDate" => {
+                        let c = gitstore::commit_info(&repo, *oid).map_err(internal)?;
+                        leaf(c.committer.date)
+                    }
+                    "history" => {
+                        // `git log -- PATH` from this commit, newest first.
+                        let path = args.get("path").and_then(Value::as_str);
+                        let all = gitstore::history(&repo, *oid, path)
+                            .map_err(internal)?
+                            .into_iter()
+                            .map(|c| Node::Commit(*idx, c))
+                            .collect();
+                        Ok(page("CommitHistoryConnection", all, args))
+                    }
+                    "status" => {
+                        // Null when no status was ever posted on the commit.
+                        let sha = oid.to_string();
+                        let any = self.w.repos[*idx].statuses.iter().any(|s| s.sha == sha);
+                        Ok(if any {
+                            Out::Node(Node::Status(*idx, sha))
+                        } else {
+                            Out::Null
+                        })
                     }
                     "file" => {
                         let path = arg(args, "path").trim_matches('/');
@@ -594,7 +657,47 @@ impl Resolve for Resolver<'_> {
                 }),
                 _ => Err(internal(format!("unserved field {field}"))),
             },
-            (Node::BaseRefChangedEvent(at), "createdAt") => leaf(format_chrono(*at)),
+            (Node::BaseRefChangedEvent(at) | Node::ReviewDismissedEvent(at), "createdAt") => {
+                leaf(format_chrono(*at))
+            }
+            (Node::Status(idx, sha), _) => {
+                let latest = |context: Option<&str>| {
+                    self.w.repos[*idx]
+                        .statuses
+                        .iter()
+                        .filter(|s| s.sha == *sha && context.is_none_or(|c| s.context == c))
+                        .max_by_key(|s| (s.created_at, s.id))
+                        .map(|s| s.id)
+                };
+                match field {
+                    // The latest status of that context, as the combined status shows it.
+                    "context" => Ok(latest(Some(arg(args, "name")))
+                        .map_or(Out::Null, |id| Out::Node(Node::StatusContext(*idx, id)))),
+                    "state" => {
+                        let combined = crate::api::statuses::combined_state(self.w, *idx, sha);
+                        leaf(combined.to_ascii_uppercase())
+                    }
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::StatusContext(idx, id), _) => {
+                let Some(s) = self.w.repos[*idx].statuses.iter().find(|s| s.id == *id) else {
+                    return Ok(Out::Null);
+                };
+                match field {
+                    "context" => leaf(s.context.clone()),
+                    "createdAt" => leaf(format_chrono(s.created_at)),
+                    "creator" => Ok(if self.w.account(s.creator).is_some() {
+                        Out::Node(Node::Account(s.creator))
+                    } else {
+                        Out::Null
+                    }),
+                    "description" => opt_leaf(s.description.clone()),
+                    "state" => leaf(s.state.to_ascii_uppercase()),
+                    "targetUrl" => opt_leaf(s.target_url.clone()),
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
             (Node::Connection(_, p), _) => match field {
                 "nodes" => Ok(Out::List(p.nodes.iter().cloned().map(Out::Node).collect())),
                 "totalCount" => leaf(p.total),
@@ -712,6 +815,7 @@ impl Resolver<'_> {
             "merged" => leaf(merged),
             "mergedAt" => opt_leaf(p.merged_at.map(format_chrono)),
             "createdAt" => leaf(format_chrono(p.created_at)),
+            "updatedAt" => leaf(format_chrono(p.updated_at)),
             "author" => Ok(if self.w.account(p.user).is_some() {
                 Out::Node(Node::Account(p.user))
             } else {
@@ -794,18 +898,26 @@ impl Resolver<'_> {
                 })
             }
             "timelineItems" => {
-                // Only the item type served; validation refuses any other `itemTypes`, and a
+                // Only the item types served; validation refuses any other `itemTypes`, and a
                 // whole timeline (no `itemTypes`) would hold items the simulator cannot show.
-                if args.get("itemTypes").is_none_or(Value::is_null) {
+                let Some(types) = args.get("itemTypes").and_then(Value::as_array) else {
                     return Err(internal(
-                        "timelineItems needs itemTypes: [BASE_REF_CHANGED_EVENT]",
+                        "timelineItems needs itemTypes: [BASE_REF_CHANGED_EVENT, REVIEW_DISMISSED_EVENT]",
                     ));
-                }
+                };
+                let wants = |t: &str| types.iter().any(|x| x.as_str() == Some(t));
                 let all = p
                     .events
                     .iter()
-                    .filter(|e| e.event == "base_ref_changed")
-                    .map(|e| Node::BaseRefChangedEvent(e.created_at))
+                    .filter_map(|e| match e.event.as_str() {
+                        "base_ref_changed" if wants("BASE_REF_CHANGED_EVENT") => {
+                            Some(Node::BaseRefChangedEvent(e.created_at))
+                        }
+                        "review_dismissed" if wants("REVIEW_DISMISSED_EVENT") => {
+                            Some(Node::ReviewDismissedEvent(e.created_at))
+                        }
+                        _ => None,
+                    })
                     .collect();
                 Ok(page("PullRequestTimelineItemsConnection", all, args))
             }
