@@ -31,6 +31,7 @@ mod gate_merge_group;
 mod gate_replicas;
 mod gate_restart;
 mod gate_runtime;
+mod gate_scale;
 mod ghes;
 mod informed_review;
 mod input_robustness;

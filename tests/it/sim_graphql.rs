@@ -14,6 +14,7 @@ use prgate::config::TeamRef;
 use prgate::github::graphql::{
     pull_facts_query, pull_facts_variables, team_members_query, team_members_variables,
 };
+use prgate::github::open_pulls::{open_pulls_query, open_pulls_variables};
 use prgate::types::{PullNumber, RepoName};
 use serde_json::{Value, json};
 
@@ -134,6 +135,18 @@ async fn prgate_queries_and_the_simulators_answers_fit_githubs_schema() {
         TeamRef::try_from("acme/security".to_string()).unwrap(),
     ];
 
+    // A status on the head, for the listing to show with its creator.
+    let head = w.head_of(n).await;
+    let (st, _) = w
+        .api(
+            "alice-token",
+            reqwest::Method::POST,
+            &format!("/repos/{REPO}/statuses/{head}"),
+            Some(json!({ "state": "success", "context": "prgate/approval" })),
+        )
+        .await;
+    assert_eq!(st, 201);
+
     let mut executions = Vec::new();
     for (query, variables) in [
         (
@@ -145,6 +158,10 @@ async fn prgate_queries_and_the_simulators_answers_fit_githubs_schema() {
             pull_facts_variables(&repo, PullNumber(n), &teams),
         ),
         (team_members_query(1), team_members_variables(&teams[..1])),
+        (
+            open_pulls_query(1),
+            open_pulls_variables(&repo, None, &["main".to_string()]),
+        ),
     ] {
         let (status, answer) = graphql(&w, "alice-token", &query, variables.clone()).await;
         assert_eq!(status, 200, "{answer}");
@@ -183,6 +200,23 @@ async fn prgate_queries_and_the_simulators_answers_fit_githubs_schema() {
             .len(),
         2
     );
+
+    // The listing: the open PR, its last commit's latest `prgate/approval` with its creator,
+    // and the base's policy with the date it last changed.
+    let listing = &executions[3]["data"]["repository"];
+    let listed = &listing["pullRequests"]["nodes"][0];
+    assert_eq!(listed["number"], json!(n));
+    assert_eq!(listed["headRefOid"], json!(head));
+    let last = &listed["commits"]["nodes"][0]["commit"];
+    assert_eq!(last["oid"], json!(head));
+    let status = &last["status"]["context"];
+    assert_eq!(status["state"], "SUCCESS", "{listing}");
+    assert_eq!(status["creator"]["login"], "alice");
+    assert!(status["creator"]["databaseId"].is_u64());
+    assert!(listed["updatedAt"].is_string() && listed["reviews"]["nodes"][0]["submittedAt"].is_string());
+    let branch = &listing["branch0"]["target"];
+    assert!(branch["file"]["object"]["text"].as_str().unwrap().contains("version = 1"));
+    assert!(branch["history"]["nodes"][0]["committedDate"].is_string(), "{listing}");
 
     let input = json!({
         "documents": executions.iter().map(|x| x["query"].clone()).collect::<Vec<_>>(),
@@ -309,5 +343,80 @@ async fn the_simulator_keeps_githubs_graphql_rules() {
         v["errors"][0]["message"],
         "Variable $n of type Int! was provided invalid value"
     );
+    w.shutdown().await;
+}
+
+/// GitHub's GraphQL surprises the reconciler meets: a Bot's login comes without `[bot]`, a
+/// query costs points by the connections it asks for, and a review does not move a PR's
+/// `updatedAt` in the simulator (GitHub does not document that it does) while a comment does.
+#[tokio::test]
+async fn bots_costs_and_update_dates_are_as_github_answers_them() {
+    let (w, n) = world_with_pr().await;
+    let api_url = w.sim.api_url.clone();
+    let ask = |query: String| {
+        let api_url = api_url.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{api_url}/graphql"))
+                .header("Authorization", "Bearer alice-token")
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            let used: u64 = r.headers()["x-ratelimit-used"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let resource = r.headers()["x-ratelimit-resource"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (used, resource, r.json::<Value>().await.unwrap())
+        }
+    };
+    let pr = |fields: &str| {
+        format!(
+            "query {{ repository(owner: \"acme\", name: \"infra\") {{ pullRequest(number: {n}) {{ {fields} }} }} }}"
+        )
+    };
+    // The agent's PR: GraphQL says Bot and drops the suffix REST's `user.login` carries.
+    let (_, _, v) = ask(pr("author { __typename login }")).await;
+    let author = &v["data"]["repository"]["pullRequest"]["author"];
+    assert_eq!(author["__typename"], "Bot");
+    assert_eq!(author["login"], "ops-agent", "{v}");
+
+    // ("Rate limits and node limits for the GraphQL API": a connection costs a request per
+    // parent; the sum over 100, rounded, at least 1.) One PR alone costs 1 point; 100 PRs
+    // with three connections each cost 1 + 300 requests: 3 points.
+    let (before, resource, _) = ask(pr("number")).await;
+    assert_eq!(resource, "graphql");
+    let listing = "query { repository(owner: \"acme\", name: \"infra\") { pullRequests(first: 100, states: [OPEN]) { nodes { number reviews(last: 10) { nodes { submittedAt } } commits(last: 1) { nodes { commit { oid } } } labels(first: 5) { nodes { name } } } } } }";
+    let (after, _, v) = ask(listing.to_string()).await;
+    assert!(v.get("errors").is_none(), "{v}");
+    assert_eq!(after - before, 3, "the listing's cost in points");
+    let (again, _, _) = ask(pr("number")).await;
+    assert_eq!(again - after, 1);
+
+    async fn updated(w: &World, n: u64) -> String {
+        let (_, v) = w
+            .api("alice-token", reqwest::Method::GET, &format!("/repos/{REPO}/pulls/{n}"), None)
+            .await;
+        v["updated_at"].as_str().unwrap().to_string()
+    }
+    let first = updated(&w, n).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    w.review("bob-token", n, "COMMENT", None, "another question").await;
+    assert_eq!(updated(&w, n).await, first, "a review leaves updated_at");
+    let (st, _) = w
+        .api(
+            "bob-token",
+            reqwest::Method::POST,
+            &format!("/repos/{REPO}/issues/{n}/comments"),
+            Some(json!({ "body": "a comment" })),
+        )
+        .await;
+    assert_eq!(st, 201);
+    assert_ne!(updated(&w, n).await, first, "a comment moves updated_at");
     w.shutdown().await;
 }

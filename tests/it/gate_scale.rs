@@ -1,0 +1,270 @@
+//! Reconciler passes at an organisation's scale: an idle pass costs one listing per 100 open
+//! PRs, and still finds what changed while its delivery was lost, and what is due to expire.
+//! Which PRs a pass takes is judged from what the code host shows, so the passes here run on a
+//! gate started after the changes (a fresh process: nothing remembered).
+
+use std::time::Duration;
+
+use crate::common::harness::*;
+use serde_json::Value;
+
+const AGENT: &str = "agent-token";
+
+/// How long to wait for a status to be older than the pass's margin (10 s) for sure.
+const PAST_MARGIN: Duration = Duration::from_millis(11_000);
+
+/// `n` proposals of the agent's, each its own branch and commit, pushed at once; their PRs
+/// opened. Returns the PR numbers.
+async fn open_many(w: &World, n: usize) -> Vec<u64> {
+    let work = w.tmp.path().join("many");
+    git(
+        w.tmp.path(),
+        &["clone", "-q", &w.clone_url, work.to_str().unwrap()],
+    );
+    let email = "ops-agent[bot]@users.noreply.github.com";
+    let mut refs = Vec::new();
+    for i in 0..n {
+        git(&work, &["checkout", "-q", "-B", &format!("many-{i}"), "origin/main"]);
+        std::fs::write(work.join(format!("firewall/many-{i}.toml")), format!("allow = [{i}]\n")).unwrap();
+        git(&work, &["add", "-A"]);
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&work)
+            .args(["commit", "-q", "-m", &format!("proposal {i}")])
+            .env("GIT_AUTHOR_NAME", "ops-agent[bot]")
+            .env("GIT_AUTHOR_EMAIL", email)
+            .env("GIT_COMMITTER_NAME", "ops-agent[bot]")
+            .env("GIT_COMMITTER_EMAIL", email)
+            .status()
+            .unwrap();
+        assert!(out.success());
+        refs.push(format!("many-{i}"));
+    }
+    let mut args = vec!["push", "-q", "origin"];
+    args.extend(refs.iter().map(String::as_str));
+    git_as(&work, AGENT, &args);
+    let mut numbers = Vec::new();
+    for r in &refs {
+        numbers.push(w.open_pr(AGENT, r, "main", r).await);
+    }
+    w.sim.settle().await;
+    numbers
+}
+
+/// The gate's metric `name{labels}` from its admin listener, 0 when absent.
+async fn metric(w: &World, gate: &prgate::serve::ServeHandle, series: &str) -> f64 {
+    let text = w
+        .http
+        .get(format!("{}/metrics", gate.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The gate's calls so far, per `method endpoint status` series.
+async fn calls_by_endpoint(
+    w: &World,
+    gate: &prgate::serve::ServeHandle,
+) -> std::collections::BTreeMap<String, u64> {
+    let text = w
+        .http
+        .get(format!("{}/metrics", gate.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("prgate_github_api_calls_total"))
+        .filter_map(|l| {
+            let (labels, n) = l.rsplit_once(' ')?;
+            Some((labels.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+fn delta(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> Vec<(String, u64)> {
+    after
+        .iter()
+        .map(|(k, n)| (k.clone(), n - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+async fn start_gate(w: &World) -> prgate::serve::ServeHandle {
+    prgate::serve::start(
+        gate_config(&w.sim.api_url, &w.data_dir, &["main"]),
+        test_client_options(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Every `prgate/approval` status on `sha`, newest first: (state, created_at).
+async fn approvals_on(w: &World, sha: &str) -> Vec<(String, String)> {
+    let (_, v) = w
+        .api(
+            "root-token",
+            reqwest::Method::GET,
+            &format!("/repos/{REPO}/commits/{sha}/statuses?per_page=100"),
+            None,
+        )
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["context"] == "prgate/approval")
+        .map(|s| {
+            (
+                s["state"].as_str().unwrap().to_string(),
+                s["created_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_idle_pass_over_many_open_prs_costs_one_listing_per_hundred() {
+    let w = World::start_without_gate(&POLICY.replace("merge = \"auto\"", "merge = \"manual\"")).await;
+    let open = 150;
+    let numbers = open_many(&w, open).await;
+    assert_eq!(numbers.len(), open);
+    // The first pass (at start-up) finds every PR undecided and decides it; what it
+    // commented on them is newer than their statuses, so the next pass posts them afresh.
+    let gate = start_gate(&w).await;
+    gate.gate.reconcile_once().await;
+    assert_eq!(w.approval_state(numbers[0]).await, "pending");
+    assert_eq!(w.approval_state(numbers[open - 1]).await, "pending");
+    assert!(metric(&w, &gate, "prgate_reconcile_reevaluations_total{reason=\"undecided\"}").await >= open as f64);
+    tokio::time::sleep(PAST_MARGIN).await;
+    gate.gate.reconcile_once().await;
+
+    // Nothing happened since: the pass is the listing, 100 PRs a query, and the executor's
+    // conditional look at its claims (a 304, free of rate limit).
+    let before = w.sim.api_calls();
+    let calls_before = calls_by_endpoint(&w, &gate).await;
+    gate.gate.reconcile_once().await;
+    let calls = w.sim.api_calls() - before;
+    let spent = delta(&calls_before, &calls_by_endpoint(&w, &gate).await);
+    let listings = spent
+        .iter()
+        .filter(|(k, _)| k.contains("/graphql"))
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    assert_eq!(listings, open.div_ceil(100) as u64, "{spent:?}");
+    assert!(
+        spent
+            .iter()
+            .all(|(k, _)| k.contains("/graphql") || k.contains("status=\"304\"")),
+        "an idle pass spends nothing but the listing: {spent:?}"
+    );
+    assert_eq!(calls, spent.iter().map(|(_, n)| n).sum::<u64>(), "{spent:?}");
+    assert_eq!(
+        metric(&w, &gate, "prgate_reconcile_listed_pulls_total").await,
+        (open * 4) as f64,
+        "four passes (the one at start-up and three here) listed every PR"
+    );
+    gate.shutdown().await;
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pr_changed_while_its_delivery_was_lost_is_reevaluated_by_the_next_pass() {
+    let mut w = World::start_with(
+        &POLICY.replace("merge = \"auto\"", "merge = \"manual\""),
+        &["main"],
+    )
+    .await;
+    let changed_head = w.commit_and_push(
+        "lost-review",
+        &[("firewall/rules.toml", "allow = [31]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
+    let changed = w.open_pr(AGENT, "lost-review", "main", "lost review").await;
+    let quiet_head = w.commit_and_push(
+        "quiet",
+        &[("firewall/quiet.toml", "allow = [32]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "y",
+    );
+    let quiet = w.open_pr(AGENT, "quiet", "main", "quiet").await;
+    w.settle().await;
+    assert_eq!(w.approval_state(changed).await, "pending");
+    assert_eq!(w.approval_state(quiet).await, "pending");
+    // The PRs were opened within the margin of their decisions: a pass posts them afresh.
+    tokio::time::sleep(PAST_MARGIN).await;
+    w.gate().gate.reconcile_once().await;
+    // Long after, the gate is down while alice approves: her review's delivery is lost, and
+    // a review does not move the PR's `updated_at`.
+    tokio::time::sleep(PAST_MARGIN).await;
+    let gate = w.gate.take().unwrap();
+    gate.shutdown().await;
+    let updated_before = w.pull(changed).await["updated_at"].clone();
+    w.approve("alice-token", changed).await;
+    w.sim.settle().await;
+    assert_eq!(w.pull(changed).await["updated_at"], updated_before);
+    let quiet_statuses = approvals_on(&w, &quiet_head).await;
+
+    let gate = start_gate(&w).await;
+    gate.gate.reconcile_once().await;
+    assert_eq!(
+        w.approval(&changed_head).await.unwrap().0,
+        "success",
+        "the pass saw the review by its own date"
+    );
+    assert!(metric(&w, &gate, "prgate_reconcile_reevaluations_total{reason=\"reviewed\"}").await >= 1.0);
+    assert_eq!(
+        approvals_on(&w, &quiet_head).await,
+        quiet_statuses,
+        "the PR nothing happened to was left alone"
+    );
+    gate.shutdown().await;
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_expired_pr_is_closed_on_time_without_a_delivery() {
+    let clock = std::sync::Arc::new(prgate::clock::ManualClock::new(chrono::Utc::now()));
+    let mut w = World::start_full(POLICY, &["main"], clock.clone()).await;
+    let head = w.commit_and_push(
+        "expiring",
+        &[("firewall/rules.toml", "allow = [41]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
+    let n = w.open_pr(AGENT, "expiring", "main", "expiring").await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    tokio::time::sleep(PAST_MARGIN).await;
+    w.gate().gate.reconcile_once().await;
+    tokio::time::sleep(PAST_MARGIN).await;
+    // Nothing happens on the PR; only time passes, past `expire_after` (72h).
+    clock.advance(chrono::Duration::hours(73));
+    let gate = w.gate.take().unwrap();
+    gate.gate.reconcile_once().await;
+    let pull: Value = w.pull(n).await;
+    assert_eq!(pull["state"], "closed", "expired and closed by the pass");
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "failure");
+    assert!(description.starts_with("expired"), "{description}");
+    assert_eq!(
+        metric(&w, &gate, "prgate_reconcile_reevaluations_total{reason=\"expiring\"}").await,
+        1.0
+    );
+    gate.shutdown().await;
+    w.shutdown().await;
+}
