@@ -236,7 +236,11 @@ mod tests {
                 Box::new(|p| p.last_commit = None),
                 Due::HeadMoved,
             ),
-            ("updated after", Box::new(|p| p.updated_at = at(30)), Due::Updated),
+            (
+                "updated after",
+                Box::new(|p| p.updated_at = at(30)),
+                Due::Updated,
+            ),
             (
                 "updated just before the status, within the margin",
                 Box::new(|p| p.updated_at = at(20) - Duration::seconds(5)),
@@ -315,7 +319,10 @@ mod tests {
         assert_eq!(v.expire_after, Some(Duration::hours(72)));
         assert!(!v.merges);
         let unreadable = BranchView::of(None, None);
-        assert!(unreadable.merges, "an unread policy never leaves an approval unmerged");
+        assert!(
+            unreadable.merges,
+            "an unread policy never leaves an approval unmerged"
+        );
         assert!(unreadable.queued, "nor a merge group unanswered");
         assert_eq!(unreadable.expire_after, None);
     }

@@ -339,7 +339,10 @@ pub(crate) async fn list_open_pulls(
             .and_then(|mut d| d.get_mut("repository").map(Value::take))
             .filter(|r| !r.is_null())
         else {
-            return Err(gql_error(OPERATION, format!("no repository {repo} in the answer")));
+            return Err(gql_error(
+                OPERATION,
+                format!("no repository {repo} in the answer"),
+            ));
         };
         for (i, b) in asked.iter().enumerate() {
             let block = repository

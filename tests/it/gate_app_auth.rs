@@ -911,3 +911,157 @@ async fn config_check_names_what_a_queued_branch_needs() {
     assert_eq!(report["problems"], json!([]), "{report}");
     w.shutdown().await;
 }
+
+/// The harness seed plus `globex/site`, and the app installed on both owners (acme: 7,
+/// globex: 8), each installation with its own budgets.
+fn seed_with_two_installations() -> String {
+    let public_key = std::fs::read_to_string(fixture("test-app.pub.pem")).unwrap();
+    format!(
+        "{SEED}\n[[repos]]\nname = \"globex/site\"\ndefault_branch = \"main\"\nadmins = [\"root\"]\nwriters = [\"ops-agent[bot]\", \"alice\"]\nrequired_contexts = [\"prgate/approval\"]\n\n[[apps]]\nid = {APP_ID}\nslug = \"prgate\"\npublic_key = \"\"\"\n{public_key}\"\"\"\ninstallations = [{{ id = 7, account = \"acme\" }}, {{ id = 8, account = \"globex\" }}]\n"
+    )
+}
+
+const GLOBEX_POLICY: &str = "version = 1\nmerge = \"manual\"\n\n[defaults]\napprovers = { users = [\"alice\"] }\nmin_approvals = 1\n";
+
+/// A proposal on `globex/site`: main holds its policy; the agent's branch adds a page.
+fn globex_proposal(w: &World) -> String {
+    let url = w.sim.clone_url("globex/site").unwrap();
+    let dir = w.tmp.path().join("globex");
+    git(w.tmp.path(), &["clone", "-q", &url, dir.to_str().unwrap()]);
+    let commit = |who: &str, message: &str| {
+        let email = format!("{who}@users.noreply.github.com");
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["commit", "-q", "-m", message])
+            .env("GIT_AUTHOR_NAME", who)
+            .env("GIT_AUTHOR_EMAIL", &email)
+            .env("GIT_COMMITTER_NAME", who)
+            .env("GIT_COMMITTER_EMAIL", &email)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    git(&dir, &["checkout", "-q", "-b", "main"]);
+    std::fs::create_dir_all(dir.join(".github")).unwrap();
+    std::fs::write(dir.join(".github/prgate.toml"), GLOBEX_POLICY).unwrap();
+    std::fs::write(dir.join("index.md"), "site\n").unwrap();
+    git(&dir, &["add", "-A"]);
+    commit("root", "initial");
+    git_as(&dir, "root-token", &["push", "-q", "origin", "main"]);
+    git(&dir, &["checkout", "-q", "-b", "page"]);
+    std::fs::write(dir.join("page.md"), "a page\n").unwrap();
+    git(&dir, &["add", "-A"]);
+    commit("ops-agent[bot]", "a page");
+    git_as(&dir, AGENT, &["push", "-q", "origin", "page"]);
+    git_out(&dir, &["rev-parse", "HEAD"])
+}
+
+/// `prgate/approval` statuses on `sha` of `repo`.
+async fn approvals_on(w: &World, repo: &str, sha: &str) -> usize {
+    let (_, v) = w
+        .api(
+            "root-token",
+            Method::GET,
+            &format!("/repos/{repo}/commits/{sha}/statuses"),
+            None,
+        )
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["context"] == "prgate/approval")
+        .count()
+}
+
+#[tokio::test]
+async fn a_low_budget_delays_passes_not_decisions_and_never_another_installation() {
+    let w = World::start_without_gate_seeded(POLICY, &seed_with_two_installations()).await;
+    let globex_head = globex_proposal(&w);
+    let mut config = app_config(&w, fixture("test-app.pem"));
+    config.repos.push(prgate::config::GovernedRepo {
+        name: "globex/site".parse().unwrap(),
+        branches: vec!["main".into()],
+    });
+    let w = w.with_gate(config, test_client_options()).await;
+    let (waiting_pr, waiting_head) = propose(&w, "budget-waits", "allow = [51]\n").await;
+    let (approved_pr, approved_head) = propose(&w, "budget-approved", "allow = [52]\n").await;
+    let (_, v) = w
+        .api(
+            AGENT,
+            Method::POST,
+            "/repos/globex/site/pulls",
+            Some(json!({ "title": "a page", "head": "page", "base": "main" })),
+        )
+        .await;
+    let globex_pr = v["number"].as_u64().unwrap();
+    w.settle().await;
+    assert_eq!(w.approval_state(waiting_pr).await, "pending");
+    assert_eq!(approvals_on(&w, "globex/site", &globex_head).await, 1);
+
+    // Other work on acme's installation has spent 90 % of its REST budget.
+    w.sim.spend_installation_rate_limit(7, 500);
+    // A webhook-driven decision on acme still goes ahead (the gate learns the budget from it).
+    w.approve("alice-token", approved_pr).await;
+    w.settle().await;
+    assert_eq!(
+        w.approval(&approved_head).await.unwrap().0,
+        "success",
+        "a decision waits for no budget but the last reserve"
+    );
+
+    // The pass: acme's repository waits for its reset, globex's runs. Both PRs were opened
+    // within the margin of their decisions, so a running pass would post both afresh.
+    w.gate().gate.reconcile_once().await;
+    let metrics = w.admin_page("/metrics").await;
+    assert!(
+        metrics.contains("prgate_reconcile_waiting{repo=\"acme/infra\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("prgate_reconcile_waiting{repo=\"globex/site\"} 0"),
+        "{metrics}"
+    );
+    assert_eq!(
+        approvals_on(&w, REPO, &waiting_head).await,
+        1,
+        "acme's pass waited: its PR was not evaluated again"
+    );
+    assert_eq!(
+        approvals_on(&w, "globex/site", &globex_head).await,
+        2,
+        "globex's pass ran on its own budget"
+    );
+    let dashboard = w.admin_page("/").await.replace("&#x2f;", "/");
+    assert!(
+        dashboard.contains("acme/infra: installation:acme/core has ")
+            && dashboard.contains(" of 5000 left; the pass waits for its reset"),
+        "{dashboard}"
+    );
+    assert!(
+        dashboard.contains("installation:globex/graphql"),
+        "{dashboard}"
+    );
+    // acme's installation runs dry altogether: globex's decisions go on.
+    w.sim.spend_installation_rate_limit(7, 0);
+    let (st, _) = w
+        .api(
+            "alice-token",
+            Method::POST,
+            &format!("/repos/globex/site/pulls/{globex_pr}/reviews"),
+            Some(json!({ "event": "APPROVE", "body": "ok" })),
+        )
+        .await;
+    assert_eq!(st, 200);
+    w.settle().await;
+    let (_, statuses) = w
+        .api(
+            "root-token",
+            Method::GET,
+            &format!("/repos/globex/site/commits/{globex_head}/statuses"),
+            None,
+        )
+        .await;
+    assert_eq!(statuses[0]["state"], "success", "{statuses}");
+    w.shutdown().await;
+}

@@ -24,8 +24,15 @@ async fn open_many(w: &World, n: usize) -> Vec<u64> {
     let email = "ops-agent[bot]@users.noreply.github.com";
     let mut refs = Vec::new();
     for i in 0..n {
-        git(&work, &["checkout", "-q", "-B", &format!("many-{i}"), "origin/main"]);
-        std::fs::write(work.join(format!("firewall/many-{i}.toml")), format!("allow = [{i}]\n")).unwrap();
+        git(
+            &work,
+            &["checkout", "-q", "-B", &format!("many-{i}"), "origin/main"],
+        );
+        std::fs::write(
+            work.join(format!("firewall/many-{i}.toml")),
+            format!("allow = [{i}]\n"),
+        )
+        .unwrap();
         git(&work, &["add", "-A"]);
         let out = std::process::Command::new("git")
             .arg("-C")
@@ -135,7 +142,8 @@ async fn approvals_on(w: &World, sha: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn an_idle_pass_over_many_open_prs_costs_one_listing_per_hundred() {
-    let w = World::start_without_gate(&POLICY.replace("merge = \"auto\"", "merge = \"manual\"")).await;
+    let w =
+        World::start_without_gate(&POLICY.replace("merge = \"auto\"", "merge = \"manual\"")).await;
     let open = 150;
     let numbers = open_many(&w, open).await;
     assert_eq!(numbers.len(), open);
@@ -145,7 +153,15 @@ async fn an_idle_pass_over_many_open_prs_costs_one_listing_per_hundred() {
     gate.gate.reconcile_once().await;
     assert_eq!(w.approval_state(numbers[0]).await, "pending");
     assert_eq!(w.approval_state(numbers[open - 1]).await, "pending");
-    assert!(metric(&w, &gate, "prgate_reconcile_reevaluations_total{reason=\"undecided\"}").await >= open as f64);
+    assert!(
+        metric(
+            &w,
+            &gate,
+            "prgate_reconcile_reevaluations_total{reason=\"undecided\"}"
+        )
+        .await
+            >= open as f64
+    );
     tokio::time::sleep(PAST_MARGIN).await;
     gate.gate.reconcile_once().await;
 
@@ -168,7 +184,11 @@ async fn an_idle_pass_over_many_open_prs_costs_one_listing_per_hundred() {
             .all(|(k, _)| k.contains("/graphql") || k.contains("status=\"304\"")),
         "an idle pass spends nothing but the listing: {spent:?}"
     );
-    assert_eq!(calls, spent.iter().map(|(_, n)| n).sum::<u64>(), "{spent:?}");
+    assert_eq!(
+        calls,
+        spent.iter().map(|(_, n)| n).sum::<u64>(),
+        "{spent:?}"
+    );
     assert_eq!(
         metric(&w, &gate, "prgate_reconcile_listed_pulls_total").await,
         (open * 4) as f64,
@@ -225,7 +245,15 @@ async fn a_pr_changed_while_its_delivery_was_lost_is_reevaluated_by_the_next_pas
         "success",
         "the pass saw the review by its own date"
     );
-    assert!(metric(&w, &gate, "prgate_reconcile_reevaluations_total{reason=\"reviewed\"}").await >= 1.0);
+    assert!(
+        metric(
+            &w,
+            &gate,
+            "prgate_reconcile_reevaluations_total{reason=\"reviewed\"}"
+        )
+        .await
+            >= 1.0
+    );
     assert_eq!(
         approvals_on(&w, &quiet_head).await,
         quiet_statuses,
@@ -262,7 +290,12 @@ async fn an_expired_pr_is_closed_on_time_without_a_delivery() {
     assert_eq!(state, "failure");
     assert!(description.starts_with("expired"), "{description}");
     assert_eq!(
-        metric(&w, &gate, "prgate_reconcile_reevaluations_total{reason=\"expiring\"}").await,
+        metric(
+            &w,
+            &gate,
+            "prgate_reconcile_reevaluations_total{reason=\"expiring\"}"
+        )
+        .await,
         1.0
     );
     gate.shutdown().await;

@@ -213,10 +213,20 @@ async fn prgate_queries_and_the_simulators_answers_fit_githubs_schema() {
     assert_eq!(status["state"], "SUCCESS", "{listing}");
     assert_eq!(status["creator"]["login"], "alice");
     assert!(status["creator"]["databaseId"].is_u64());
-    assert!(listed["updatedAt"].is_string() && listed["reviews"]["nodes"][0]["submittedAt"].is_string());
+    assert!(
+        listed["updatedAt"].is_string() && listed["reviews"]["nodes"][0]["submittedAt"].is_string()
+    );
     let branch = &listing["branch0"]["target"];
-    assert!(branch["file"]["object"]["text"].as_str().unwrap().contains("version = 1"));
-    assert!(branch["history"]["nodes"][0]["committedDate"].is_string(), "{listing}");
+    assert!(
+        branch["file"]["object"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("version = 1")
+    );
+    assert!(
+        branch["history"]["nodes"][0]["committedDate"].is_string(),
+        "{listing}"
+    );
 
     let input = json!({
         "documents": executions.iter().map(|x| x["query"].clone()).collect::<Vec<_>>(),
@@ -400,13 +410,19 @@ async fn bots_costs_and_update_dates_are_as_github_answers_them() {
 
     async fn updated(w: &World, n: u64) -> String {
         let (_, v) = w
-            .api("alice-token", reqwest::Method::GET, &format!("/repos/{REPO}/pulls/{n}"), None)
+            .api(
+                "alice-token",
+                reqwest::Method::GET,
+                &format!("/repos/{REPO}/pulls/{n}"),
+                None,
+            )
             .await;
         v["updated_at"].as_str().unwrap().to_string()
     }
     let first = updated(&w, n).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    w.review("bob-token", n, "COMMENT", None, "another question").await;
+    w.review("bob-token", n, "COMMENT", None, "another question")
+        .await;
     assert_eq!(updated(&w, n).await, first, "a review leaves updated_at");
     let (st, _) = w
         .api(

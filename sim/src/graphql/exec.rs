@@ -221,7 +221,8 @@ impl<'d> Request<'d> {
                         below = parents.saturating_mul(size);
                     }
                     if !self.schema.is_leaf(named) {
-                        total = total.saturating_add(self.requests_in(named, &f.selection_set, below));
+                        total =
+                            total.saturating_add(self.requests_in(named, &f.selection_set, below));
                     }
                 }
                 Selection::InlineFragment(i) => {
@@ -234,7 +235,8 @@ impl<'d> Request<'d> {
                 Selection::FragmentSpread(sp) => {
                     if let Some(f) = self.fragments.get(sp.fragment_name.as_str()) {
                         let TypeCondition::On(cond) = &f.type_condition;
-                        total = total.saturating_add(self.requests_in(cond, &f.selection_set, parents));
+                        total =
+                            total.saturating_add(self.requests_in(cond, &f.selection_set, parents));
                     }
                 }
             }
