@@ -212,7 +212,8 @@ mod tests {
     #[test]
     fn what_the_code_host_shows_makes_a_pr_due() {
         let b = BranchView::default();
-        let cases: Vec<(&str, Box<dyn Fn(&mut ListedPull)>, Due)> = vec![
+        type Change = Box<dyn Fn(&mut ListedPull)>;
+        let cases: Vec<(&str, Change, Due)> = vec![
             ("no status", Box::new(|p| p.approval = None), Due::Undecided),
             (
                 "a status by someone else, even under prgate's login",
