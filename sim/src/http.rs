@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::Sim;
 use crate::ids::UserId;
 
+/// GitHub's default budget per hour, REST requests or GraphQL points.
 pub(crate) const RATE_LIMIT: u64 = 5000;
 const DOCS: &str = "https://docs.github.com/rest";
 
@@ -198,7 +199,7 @@ async fn authorized(sim: Arc<Sim>, mut req: Request, next: Next) -> Response {
     };
     let token = format!("{rate_key}/{resource}");
     let used_before = rate_used(&sim, &token);
-    if used_before >= RATE_LIMIT {
+    if used_before >= sim.rate_limit {
         let mut r = ApiError::forbidden(format!("API rate limit exceeded for user ID {who}."))
             .into_response();
         rate_headers(&sim, r.headers_mut(), used_before, resource);
@@ -298,10 +299,10 @@ fn rate_headers(sim: &Sim, h: &mut HeaderMap, used: u64, resource: &str) {
             h.insert(k, v);
         }
     };
-    set("x-ratelimit-limit", RATE_LIMIT.to_string());
+    set("x-ratelimit-limit", sim.rate_limit.to_string());
     set(
         "x-ratelimit-remaining",
-        RATE_LIMIT.saturating_sub(used).to_string(),
+        sim.rate_limit.saturating_sub(used).to_string(),
     );
     set("x-ratelimit-reset", sim.rate_reset.to_string());
     set("x-ratelimit-used", used.to_string());

@@ -141,6 +141,8 @@ pub(crate) struct Sim {
     faults: Mutex<Vec<Fault>>,
     rate: Mutex<std::collections::HashMap<String, u64>>,
     rate_reset: i64,
+    /// Each budget's size per hour (see `SimState::rate_limit`).
+    rate_limit: u64,
     /// Added to every API answer (milliseconds), to give benchmarks a real round trip.
     latency_ms: AtomicU64,
     /// In GitHub Enterprise Server's shape, every request that missed its bases
@@ -167,6 +169,8 @@ impl Sim {
             "deliveries_failed": c.failed.load(Ordering::SeqCst),
             "deliveries_pending": c.pending.load(Ordering::SeqCst),
             "off_base_requests": self.off_base_requests().len(),
+            // What each budget spent so far: `<installation or token>/<core|graphql>`.
+            "rate_used": self.rate.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         })
     }
     fn record_off_base(&self, request: String) {
@@ -475,7 +479,7 @@ impl SimHandle {
         let mut rate = self.sim.rate.lock().unwrap_or_else(|e| e.into_inner());
         rate.insert(
             format!("installation:{installation}/core"),
-            http::RATE_LIMIT.saturating_sub(remaining),
+            self.sim.rate_limit.saturating_sub(remaining),
         );
     }
     /// Revokes every installation token handed out so far (they answer 401 from now on), as
@@ -487,7 +491,8 @@ impl SimHandle {
     pub fn refresh(&self) {
         self.sim.refresh();
     }
-    /// `{api_calls, deliveries_sent, deliveries_failed, deliveries_pending, off_base_requests}`.
+    /// `{api_calls, deliveries_sent, deliveries_failed, deliveries_pending, off_base_requests,
+    /// rate_used}`.
     pub fn stats(&self) -> serde_json::Value {
         self.sim.stats()
     }
@@ -596,6 +601,7 @@ pub async fn start_shaped(
             faults: Mutex::new(Vec::new()),
             rate: Mutex::new(Default::default()),
             rate_reset: chrono::Utc::now().timestamp() + 3600,
+            rate_limit: seed.rate_limit.unwrap_or(http::RATE_LIMIT),
             latency_ms: AtomicU64::new(0),
             off_base: Mutex::new(Vec::new()),
             clock_offset_ms: AtomicI64::new(0),

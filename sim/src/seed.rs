@@ -22,6 +22,11 @@ pub struct SimState {
     pub hooks: Vec<SeedHook>,
     #[serde(default)]
     pub apps: Vec<SeedApp>,
+    /// Requests (REST) and points (GraphQL) per hour of each budget: GitHub's 5,000 by
+    /// default, 15,000 for an installation on a GitHub Enterprise Cloud organisation ("Rate
+    /// limits for the REST API", docs.github.com).
+    #[serde(default)]
+    pub rate_limit: Option<u64>,
 }
 
 /// A GitHub App: its JWTs are checked against `public_key` (RS256, PEM); its installation
