@@ -186,6 +186,7 @@ program_paths = ["scripts/apply-firewall.sh"]
 timeout = "1m"
 env = { PROD_DIR = "env:BENCH_PROD_DIR" }
 repos = ["acme/infra"]
+sandbox = { write = ["$dir/prod"] }
 EOF
 }
 

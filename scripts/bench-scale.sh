@@ -17,7 +17,7 @@
 #   scripts/bench-scale.sh [BEFORE_REV]
 # BEFORE_REV defaults to the parent of the commit that introduced src/gate/due.rs (passes that
 # re-evaluated every open PR). Environment: CARGO_TARGET_DIR, CARGO, SKIP_BUILD=1, LATENCY
-# (100ms), OPEN (1000), REPOS (10), APPROVE (20), INTERVAL (30s), PASSES (3), SIM_PORT (8095),
+# (100ms), OPEN (1000), REPOS (10), APPROVE (20), INTERVAL (60s), PASSES (3), SIM_PORT (8095),
 # GATE_PORT (8096), ADMIN_PORT (8097), WHICH ("before after"), KEEP=1.
 set -euo pipefail
 
@@ -35,7 +35,7 @@ latency=${LATENCY:-100ms}
 open_n=${OPEN:-1000}
 repos_n=${REPOS:-10}
 approve_n=${APPROVE:-20}
-interval=${INTERVAL:-30s}
+interval=${INTERVAL:-60s}
 passes=${PASSES:-3}
 sim_port=${SIM_PORT:-8095}
 gate_port=${GATE_PORT:-8096}
@@ -137,6 +137,7 @@ command = ["sh", "scripts/apply-firewall.sh"]
 program_paths = ["scripts/apply-firewall.sh"]
 timeout = "1m"
 env = { PROD_DIR = "env:BENCH_PROD_DIR" }
+sandbox = { write = ["$dir/prod"] }
 EOF
     printf 'repos = ['
     for i in $(seq 0 $((repos_n - 1))); do printf '"%s", ' "$(repo_name "$i")"; done
@@ -204,8 +205,12 @@ bench() {
 
   # 1. Every PR opened at once.
   t0=$(now)
-  for i in $(seq 0 $((repos_n - 1))); do open_prs "$(repo_name "$i")" 1 "$per_repo" & done
-  wait
+  local openers=()
+  for i in $(seq 0 $((repos_n - 1))); do
+    open_prs "$(repo_name "$i")" 1 "$per_repo" &
+    openers+=($!)
+  done
+  wait "${openers[@]}"
   wait_quiet 3
   t1=$(now)
   echo "$which opened_and_decided_s $(secs "$t0" "$t1")" >&3

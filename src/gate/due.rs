@@ -122,7 +122,8 @@ pub(crate) fn due(
     }
     let decided = status.created_at - MARGIN;
     let after = |at: Option<DateTime<Utc>>| at.is_some_and(|at| at > decided);
-    if after(Some(pull.updated_at)) {
+    // A PR never updated since it was opened was opened before any evaluation read it.
+    if pull.updated_at != pull.created_at && after(Some(pull.updated_at)) {
         return Some(Due::Updated);
     }
     if after(pull.last_review_at) {
@@ -272,6 +273,14 @@ mod tests {
             change(&mut p);
             assert_eq!(judge(&p, &b), Some(want), "{what}");
         }
+        let mut just_opened = quiet();
+        just_opened.created_at = at(19);
+        just_opened.updated_at = at(19);
+        assert_eq!(
+            judge(&just_opened, &b),
+            None,
+            "opened just before its decision"
+        );
         let mut old_review = quiet();
         old_review.last_review_at = Some(at(5));
         old_review.last_dismissal_at = Some(at(6));

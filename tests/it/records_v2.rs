@@ -18,6 +18,8 @@ use prgate::record::note::{
 };
 use prgate::record::signing::{encode_note, public_key_hex, sign_note};
 use prgate::types::{Login, PullNumber, UserId};
+
+use crate::common::python::py_dir;
 use prgate::verify::{SignatureStatus, verify_commit_with_keys};
 
 use crate::executor_support::{TestRepo, scenario};
@@ -387,24 +389,9 @@ fn decode_statement(text: &str) -> serde_json::Value {
 // ---------------------------------------------------------------------------------------------
 // Tools no one here wrote
 
-/// Where `.ci/run` installs the Python packages (`$PRGATE_PY_DIR`, default
-/// `<crate>/target/py`).
-fn py_dir() -> PathBuf {
-    match std::env::var_os("PRGATE_PY_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py"),
-    }
-}
-
-/// Runs a Python script with the packages `.ci/run` installs; (exit code, stdout, stderr).
+/// Runs a Python script with the packages of `common::python` (installed when absent); (exit code, stdout, stderr).
 fn python(script: &str, args: &[&str]) -> (i32, String, String) {
     let dir = py_dir();
-    assert!(
-        dir.join("securesystemslib").is_dir() && dir.join("in_toto_attestation").is_dir(),
-        "the Python packages are not in {}: run `python3 -m pip install --target {} 'securesystemslib[crypto]' in-toto-attestation` (as .ci/run does), or set PRGATE_PY_DIR",
-        dir.display(),
-        dir.display()
-    );
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)

@@ -1,21 +1,69 @@
-//! The Python packages the tests drive prgate with (the official MCP SDK, `mcp` from PyPI).
-//! They are looked up under `$PRGATE_PY_DIR` (default `<crate>/target/py`), where `.ci/run`
-//! installs them with `pip install --target`.
+//! The Python packages the tests drive prgate with: the official MCP SDK (`mcp`, the client of
+//! `prgate mcp`), securesystemslib's DSSE verifier and the in-toto attestation bindings (which
+//! check prgate's records). They are looked up under `$PRGATE_PY_DIR` (default
+//! `<crate>/target/py`) and installed there with `pip install --target` when absent, so that
+//! `cargo test` alone passes on a fresh machine and CI can pre-install them once.
 
+use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
 
-/// The directory to put on `PYTHONPATH`. Panics with what to do when `mcp` is not there.
-pub fn py_dir() -> PathBuf {
-    let dir = match std::env::var_os("PRGATE_PY_DIR") {
+/// Every package, as pip names it, with the directory it installs (what "installed" means).
+/// An install always names them all, so that one never takes another away.
+const ALL: &[(&str, &str)] = &[
+    ("mcp", "mcp"),
+    ("securesystemslib[crypto]==1.6.0", "securesystemslib"),
+    ("in-toto-attestation==0.9.3", "in_toto_attestation"),
+];
+
+fn dir() -> PathBuf {
+    match std::env::var_os("PRGATE_PY_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("target")
             .join("py"),
-    };
+    }
+}
+
+/// The directory to put on `PYTHONPATH`, with every package installed. Panics with what to
+/// do when python3 or pip is missing or the install fails.
+pub fn py_dir() -> PathBuf {
+    static IN_PROCESS: Mutex<()> = Mutex::new(());
+    let _guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = dir();
+    let installed = |dir: &Path| ALL.iter().all(|(_, d)| dir.join(d).is_dir());
+    if installed(&dir) {
+        return dir;
+    }
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    // Test binaries run in parallel; one pip install at a time per directory.
+    let lock_path = dir.join(".install.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
+    if installed(&dir) {
+        return dir;
+    }
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .arg(&dir)
+        .args(ALL.iter().map(|(p, _)| *p))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install Python 3 with pip, or pre-install the packages under {} (PRGATE_PY_DIR)", dir.display()));
     assert!(
-        dir.join("mcp").is_dir(),
-        "the MCP Python SDK is not under {}: run `python3 -m pip install --target {} mcp` (as .ci/run does), or set PRGATE_PY_DIR",
-        dir.display(),
+        status.success(),
+        "pip install into {} failed: {status}",
+        dir.display()
+    );
+    assert!(
+        installed(&dir),
+        "pip install finished but the packages are not all under {}",
         dir.display()
     );
     dir
