@@ -80,6 +80,56 @@ impl fmt::Debug for SecretRef {
     }
 }
 
+/// Strings with a shape of their own (`try_from`/`into` String): their schemas say the shape.
+macro_rules! string_schema {
+    ($ty:ty, $name:literal, $pattern:literal, $description:literal) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": $pattern,
+                    "description": $description
+                })
+            }
+        }
+    };
+}
+
+string_schema!(
+    SecretRef,
+    "SecretRef",
+    "^(env:.+|file:.+)$",
+    "A reference to a secret, never its value: `env:NAME` (an environment variable) or `file:PATH` (a file's contents, trailing newline trimmed)."
+);
+string_schema!(
+    HumanDuration,
+    "Duration",
+    "^[0-9]+[a-z]+([0-9]+[a-z]+)*$",
+    "A duration such as \"72h\", \"10m\", \"30s\" or \"2h30m\"."
+);
+string_schema!(
+    TeamRef,
+    "TeamRef",
+    "^[^/]+/[^/]+$",
+    "A team as ORG/TEAM-SLUG, e.g. \"acme/netops\"."
+);
+
+impl schemars::JsonSchema for SandboxSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SandboxSetting".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let paths = generator.subschema_for::<SandboxPaths>();
+        schemars::json_schema!({
+            "description": "What the executor may reach beyond its checkout and the system's paths, or \"off\".",
+            "oneOf": [paths, { "const": "off" }]
+        })
+    }
+}
+
 /// A resolved secret value. Its `Debug` never shows the value, so it cannot leak into logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -222,7 +272,7 @@ fn default_branches() -> Vec<String> {
     vec!["main".to_string()]
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
@@ -269,7 +319,7 @@ pub struct ServerConfig {
 
 /// `[runtime]`: evaluations of different PRs run concurrently, up to `workers`; executions run
 /// on a pool of their own, up to `executions`, so that a long run never delays a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeLimits {
     pub workers: usize,
@@ -293,7 +343,7 @@ impl Default for RuntimeLimits {
 
 /// `[http]`: what the public listener grants a client it cannot yet authenticate. Every key
 /// has a default; see docs/choices.md for why each is what it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpLimits {
     /// Connections served at once; further ones wait in the kernel's backlog, and the oldest
@@ -326,7 +376,7 @@ impl Default for HttpLimits {
 /// The largest webhook body prgate reads: GitHub's own cap on a delivery.
 pub(crate) const MAX_WEBHOOK_BODY_BYTES: usize = 25 * 1024 * 1024;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
     /// The REST API's base: `https://api.github.com`, `https://HOST/api/v3` on GitHub
@@ -345,7 +395,7 @@ pub struct GithubConfig {
     pub private_key: Option<SecretRef>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GovernedRepo {
     pub name: RepoName,
@@ -353,7 +403,7 @@ pub struct GovernedRepo {
     pub branches: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorConfig {
     pub command: Vec<String>,
@@ -404,7 +454,7 @@ impl Default for SandboxSetting {
 
 /// Folders or files an executor reads (`read`) or writes (`write`); a relative path is taken
 /// from the config file's folder, as `data_dir` is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxPaths {
     #[serde(default)]
@@ -558,7 +608,9 @@ impl ServerConfig {
 /// Where the policy lives in a governed repository.
 pub const POLICY_PATH: &str = ".github/prgate.toml";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MergeMode {
     Auto,
@@ -604,7 +656,7 @@ impl fmt::Display for TeamRef {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approvers {
     #[serde(default)]
@@ -613,14 +665,14 @@ pub struct Approvers {
     pub teams: Vec<TeamRef>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Identities {
     #[serde(default)]
     pub agents: Vec<Login>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DefaultRule {
     pub approvers: Approvers,
@@ -632,7 +684,7 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub name: String,
@@ -644,7 +696,7 @@ pub struct Rule {
     pub executor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepoPolicy {
     pub version: u32,

@@ -288,6 +288,9 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("mcp-propose-change-input", schema_value::<ProposeInput>()),
         ("mcp-pull-input", schema_value::<PullInput>()),
         ("mcp-wait-for-decision-input", schema_value::<WaitInput>()),
+        // The two TOML files, for editors (taplo's `#:schema` directive) and for checks.
+        ("prgate-toml", schema_value::<crate::config::ServerConfig>()),
+        ("policy-toml", schema_value::<crate::config::RepoPolicy>()),
     ]
 }
 

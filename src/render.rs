@@ -200,6 +200,16 @@ pub(crate) fn short_duration(d: std::time::Duration) -> String {
     out
 }
 
+/// Cuts `s` to at most `max` characters, marking the cut with an ellipsis.
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

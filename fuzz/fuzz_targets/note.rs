@@ -5,7 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use prgate::record::note::{ExecutionNote, parse_note};
+use prgate::record::note::ExecutionNote;
+use prgate::record::read::parse_note;
 use prgate::record::signing::encode_note;
 
 /// The record without the envelope it was read from (its exact bytes and signatures), which

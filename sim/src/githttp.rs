@@ -14,9 +14,8 @@
 //!   access, else 403 "Permission to OWNER/REPO.git denied to LOGIN.".
 //! - Branch protection applies to pushes: see `receive`.
 
-use std::io::{Read, Write};
-use std::path::{Path as FsPath, PathBuf};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -27,28 +26,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 
+use super::gitproc::{Service, run_git};
 use super::{Sim, pktline, receive};
 use crate::ids::UserId;
 
 /// The largest request body accepted, after decompression (GitHub caps a push at 2 GiB; the
 /// simulator keeps bodies in memory, so it stops well before that).
 const MAX_BODY: usize = 256 << 20;
-
-/// The two services git speaks over smart HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    UploadPack,
-    ReceivePack,
-}
-
-impl Service {
-    fn name(self) -> &'static str {
-        match self {
-            Service::UploadPack => "upload-pack",
-            Service::ReceivePack => "receive-pack",
-        }
-    }
-}
 
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
@@ -351,66 +335,6 @@ async fn receive_pack(
         Ok(Ok(o)) => result("application/x-git-receive-pack-result".into(), o),
         Ok(Err(e)) => internal(e),
         Err(e) => internal(e),
-    }
-}
-
-/// Runs `git <service> <args> <dir>` with `input` on stdin and returns its stdout. Blocking:
-/// call it off the async runtime.
-pub fn run_git(
-    service: Service,
-    args: &[&str],
-    dir: &FsPath,
-    protocol: Option<&str>,
-    input: &[u8],
-) -> Result<Vec<u8>, String> {
-    let mut cmd = Command::new("git");
-    // The simulator never garbage-collects: statuses and reviews may name any pushed commit.
-    cmd.args(["-c", "receive.autogc=false", service.name()])
-        .args(args)
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for var in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_NAMESPACE",
-        "GIT_PROTOCOL",
-    ] {
-        cmd.env_remove(var);
-    }
-    if let Some(p) = protocol {
-        cmd.env("GIT_PROTOCOL", p);
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run git {}: {e}", service.name()))?;
-    let mut stdin = child.stdin.take();
-    let input = input.to_vec();
-    // Feed stdin from another thread so that a large answer cannot block a large request.
-    let feeder = std::thread::spawn(move || {
-        if let Some(s) = stdin.as_mut() {
-            // git may stop reading early (e.g. a push of deletions only); that is no error.
-            let _ = s.write_all(&input);
-        }
-        drop(stdin);
-    });
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("git {}: {e}", service.name()))?;
-    let _ = feeder.join();
-    if out.status.success() || !out.stdout.is_empty() {
-        Ok(out.stdout)
-    } else {
-        Err(format!(
-            "git {} failed ({}): {}",
-            service.name(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
     }
 }
 

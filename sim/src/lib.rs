@@ -47,8 +47,11 @@
 //! through [`SimHandle::actions_check_run`], as a PR's own workflow would.
 
 mod api;
+mod changes;
+mod commit_status;
 mod ghes;
 mod githttp;
+mod gitproc;
 mod gitstore;
 pub mod graphql;
 mod hooks;

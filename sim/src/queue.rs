@@ -397,7 +397,7 @@ fn build(
         p.head_ref,
         p.title
     );
-    let author = crate::api::signature_of(w, e.enqueuer).map_err(|_| ())?;
+    let author = w.signature_of(e.enqueuer).ok_or(())?.map_err(|_| ())?;
     let committer = git2::Signature::now("GitHub", "noreply@github.com").map_err(|_| ())?;
     let head = repo
         .commit(

@@ -16,7 +16,7 @@
 
 use git2::Oid;
 
-use super::githttp::{Service, run_git};
+use super::gitproc::{Service, run_git};
 use super::pktline::{self, Packet};
 use super::scan::{self, Cause};
 use super::world::Repo;

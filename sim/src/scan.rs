@@ -335,7 +335,7 @@ pub fn pull_event(
     sender: Option<UserId>,
 ) -> Value {
     let r = &w.repos[idx];
-    let pull = super::api::pulls::render_pull(sim, w, idx, number).unwrap_or(Value::Null);
+    let pull = crate::changes::render_pull(sim, w, idx, number).unwrap_or(Value::Null);
     json!({
         "action": action,
         "number": number,

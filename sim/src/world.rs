@@ -552,6 +552,20 @@ impl World {
         self.next_id
     }
 
+    /// The git signature of an account, for commits the simulator makes on its behalf;
+    /// `None` for an unknown account.
+    pub fn signature_of(
+        &self,
+        user: UserId,
+    ) -> Option<Result<git2::Signature<'static>, git2::Error>> {
+        let a = self.account(user)?;
+        let email = a
+            .email
+            .clone()
+            .unwrap_or_else(|| format!("{}@users.noreply.github.com", a.login));
+        Some(git2::Signature::now(a.login.as_str(), &email))
+    }
+
     pub fn account(&self, id: UserId) -> Option<&Account> {
         self.accounts.iter().find(|a| a.id == id)
     }

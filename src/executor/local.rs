@@ -6,7 +6,8 @@ use git2::{Oid, Repository};
 use crate::git::history::{changed_paths, policy_blob_at};
 use crate::git::notes::{previous_record, read_note, read_note_bytes};
 use crate::record::envelope::note_digest;
-use crate::record::note::{ExecutionNote, ExecutionRecord, parse_note};
+use crate::record::note::{ExecutionNote, ExecutionRecord};
+use crate::record::read::parse_note;
 use crate::record::trailers::ApprovalTrailers;
 use crate::types::{CommitSha, PullNumber, RepoName};
 

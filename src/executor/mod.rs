@@ -11,6 +11,7 @@
 //! The record's format and checks are `crate::record`'s; the git plumbing is `crate::git`'s.
 
 mod apply;
+mod approval_record;
 pub mod blocking;
 mod carried;
 mod claim;

@@ -1,9 +1,10 @@
 //! Merging an approved PR with its head SHA pinned and the approval trailers in the message.
 
 use crate::github::MergeOutcome;
-use crate::github::facts::{gather_from_read, truncate_chars};
+use crate::github::facts::gather_from_read;
 use crate::policy::{self, ApprovalDecision};
 use crate::record::trailers::{ApprovalTrailers, TrailerApproval};
+use crate::render::truncate_chars;
 use crate::types::{CommitSha, PullRef};
 
 use super::{Gate, GateError};

@@ -18,9 +18,9 @@ use crate::dashboard::PlanView;
 use crate::executor::blocking::off_runtime;
 use crate::executor::plan::PlanRun;
 use crate::executor::plan_marker::{parse_plan_marker, plan_marker};
-use crate::github::facts::truncate_chars;
 use crate::policy::{ApprovalDecision, PlanFact};
 use crate::record::note::PlanDigest;
+use crate::render::truncate_chars;
 use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
 
 /// Heads whose plans are remembered; the least recently used are planned again if needed.

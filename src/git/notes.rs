@@ -7,8 +7,9 @@ use git2::{Oid, Repository, Signature};
 use crate::config::Secret;
 use crate::record::envelope::note_digest;
 use crate::record::note::{
-    ExecutionNote, NOTES_REF, NoteError, PreviousRecord, Sha256Digest, parse_note, recorded_at,
+    ExecutionNote, NOTES_REF, NoteError, PreviousRecord, Sha256Digest, recorded_at,
 };
+use crate::record::read::parse_note;
 
 /// Where the remote's notes are fetched to when a push needs them merged in first.
 const REMOTE_NOTES_REF: &str = "refs/prgate/notes-remote";

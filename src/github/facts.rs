@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::models::{ApiActivity, ApiCommit, ApiFile, ApiPull, ApiReview};
 use super::{FileAtCommit, GitHub, GitHubError, graphql};
-use crate::config::{ConfigError, POLICY_PATH, RepoPolicy, TeamRef};
+use crate::config::{POLICY_PATH, RepoPolicy, TeamRef};
 use crate::policy::{
     self, Account, CommitFacts, Dismissal, ProgramPaths, ProposedPolicy, PullFacts, PullState,
     Review, ReviewState,
@@ -17,41 +17,7 @@ use crate::types::{CommitSha, InvalidId, PullNumber, RepoName};
 /// GitHub's compare API lists at most this many files; a PR at the cap may have more.
 const COMPARE_FILE_CAP: usize = 300;
 
-/// Why the facts of a PR could not be gathered; the decision is then `error`.
-#[derive(Debug, thiserror::Error)]
-pub enum GatherError {
-    #[error(transparent)]
-    GitHub(#[from] GitHubError),
-    #[error("no {POLICY_PATH} at base commit {base} of {repo}; add one to govern this branch")]
-    NoPolicy { repo: RepoName, base: CommitSha },
-    #[error("the policy at base commit {base} is invalid: {error}")]
-    InvalidPolicy { base: CommitSha, error: ConfigError },
-    #[error("{0}")]
-    Incomplete(String),
-}
-
-impl GatherError {
-    /// A status description (under 140 characters) for the PR.
-    pub(crate) fn status_description(&self) -> String {
-        let text = match self {
-            // GitHub's own words say which field or type was refused, e.g. one that an older
-            // GitHub Enterprise Server lacks.
-            GatherError::GitHub(GitHubError::GraphQl { message, .. }) => {
-                format!("GitHub's GraphQL API could not give the PR's facts; will retry: {message}")
-            }
-            GatherError::GitHub(e) => match e.status() {
-                Some(s) => format!("could not read the PR's facts from GitHub ({s}); will retry"),
-                None => "could not reach GitHub to read the PR's facts; will retry".to_string(),
-            },
-            GatherError::NoPolicy { .. } => format!("no {POLICY_PATH} at the base commit"),
-            GatherError::InvalidPolicy { .. } => {
-                format!("{POLICY_PATH} at the base commit is invalid; fix it on the base branch")
-            }
-            GatherError::Incomplete(m) => m.clone(),
-        };
-        crate::policy::clip_description(&text)
-    }
-}
+pub use super::gather_error::GatherError;
 
 /// The facts of a PR plus the policy they are judged by.
 #[derive(Debug, Clone)]
@@ -612,14 +578,4 @@ fn commit_facts(here: &str, c: &ApiCommit) -> Result<CommitFacts, GitHubError> {
             .unwrap_or_default(),
         pushed_by: None,
     })
-}
-
-/// Cuts `s` to at most `max` characters, marking the cut with an ellipsis.
-pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }

@@ -480,7 +480,7 @@ pub(super) fn describe_errors(errors: &[AnswerError]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    super::facts::truncate_chars(&text, 300)
+    crate::render::truncate_chars(&text, 300)
 }
 
 fn decode<T: DeserializeOwned>(operation: &str, what: &str, v: Value) -> Result<T, GitHubError> {

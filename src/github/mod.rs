@@ -6,6 +6,7 @@ pub(crate) mod app;
 pub(crate) mod client;
 mod endpoints;
 pub(crate) mod facts;
+mod gather_error;
 pub mod graphql;
 mod history;
 pub(crate) mod models;

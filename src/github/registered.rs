@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::GitHub;
-use super::facts::GatherError;
+use super::gather_error::GatherError;
 use crate::config::{POLICY_PATH, RepoPolicy};
 use crate::policy::{self, RegisteredAfter, Review, ReviewState};
 use crate::types::{CommitSha, Login, RepoName};

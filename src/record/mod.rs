@@ -8,6 +8,7 @@
 pub mod envelope;
 pub mod equivalence;
 pub mod note;
+pub mod read;
 pub mod signing;
 pub(crate) mod statement;
 pub mod trailers;

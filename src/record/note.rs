@@ -3,7 +3,7 @@
 //! writes) is a DSSE envelope around an in-toto statement (`super::envelope`,
 //! `super::statement`); version 1 (written by earlier prgates, still read and verified) is one
 //! JSON object with an optional signature over its re-serialisation (`super::signing`).
-//! [`parse_note`] reads either, from bytes alone.
+//! `super::read::parse_note` reads either, from bytes alone.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -285,14 +285,9 @@ impl ExecutionNote {
         })
     }
 
-    /// Parses a note's text, of either version (see [`parse_note`]).
-    pub(crate) fn from_json(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
-        parse_note(commit, text.as_bytes())
-    }
-
     /// Parses a version 1 note. Unknown fields are ignored, so that a later prgate may add
     /// some without breaking older readers; another version is refused.
-    fn from_json_v1(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
+    pub(super) fn from_json_v1(commit: &str, text: &str) -> Result<ExecutionNote, NoteError> {
         #[derive(Deserialize)]
         struct VersionOnly {
             version: u32,
@@ -310,28 +305,6 @@ impl ExecutionNote {
         }
         serde_json::from_str(text).map_err(not_ours)
     }
-}
-
-/// Reads a note's exact bytes (pure: no I/O, never a panic): a DSSE envelope is a version 2
-/// record, anything else must be a version 1 note. `commit` names the annotated commit in
-/// errors. Signatures are kept as read and checked by `super::signing::check_signature`.
-pub fn parse_note(commit: &str, bytes: &[u8]) -> Result<ExecutionNote, NoteError> {
-    if super::envelope::looks_like_envelope(bytes) {
-        let opened = super::envelope::open(bytes).map_err(|message| NoteError::NotOurs {
-            commit: commit.to_string(),
-            message,
-        })?;
-        let mut note = super::statement::parse_statement(commit, &opened.payload)?;
-        if let Some(facts) = note.v2.as_mut() {
-            facts.sealed = Some(opened);
-        }
-        return Ok(note);
-    }
-    let text = std::str::from_utf8(bytes).map_err(|_| NoteError::NotOurs {
-        commit: commit.to_string(),
-        message: "the note is not UTF-8 text".into(),
-    })?;
-    ExecutionNote::from_json_v1(commit, text)
 }
 
 /// When a record was last brought up to date: the end of its execution, or its decision.

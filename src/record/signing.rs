@@ -499,8 +499,9 @@ mod tests {
 #[cfg(test)]
 mod v2_tests {
     use super::*;
+    use crate::record::note::Outcome;
     use crate::record::note::tests::sample_v2;
-    use crate::record::note::{Outcome, parse_note};
+    use crate::record::read::parse_note;
 
     fn key(b: u8) -> SigningKey {
         SigningKey::from_bytes(&[b; 32])
@@ -556,8 +557,8 @@ mod v2_tests {
 #[cfg(test)]
 mod v2_props {
     use super::*;
-    use crate::record::note::parse_note;
     use crate::record::note::tests::sample_v2;
+    use crate::record::read::parse_note;
     use proptest::prelude::*;
 
     proptest! {

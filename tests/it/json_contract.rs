@@ -408,3 +408,86 @@ async fn the_agent_loop_fits_the_schemas_and_every_approval_says_whether_it_coun
     assert_eq!(s["timed_out"], json!(false));
     w.shutdown().await;
 }
+
+/// Every key the two TOML files' schemas hold, with the schema's `$defs` followed.
+fn keys_of(schema: &Value, node: &Value, out: &mut std::collections::BTreeSet<String>) {
+    if let Some(r) = node.get("$ref").and_then(Value::as_str)
+        && let Some(name) = r.strip_prefix("#/$defs/")
+    {
+        keys_of(schema, &schema["$defs"][name], out);
+    }
+    if let Some(props) = node.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            if out.insert(k.clone()) {
+                keys_of(schema, v, out);
+            }
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(v) = node.get(key).filter(|v| v.is_object()) {
+            keys_of(schema, v, out);
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        for v in node
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            keys_of(schema, v, out);
+        }
+    }
+}
+
+#[test]
+fn every_key_of_the_toml_schemas_is_in_its_reference() {
+    for (name, doc) in [("prgate-toml", "config.md"), ("policy-toml", "policy.md")] {
+        let schema = schema(name);
+        let mut keys = std::collections::BTreeSet::new();
+        keys_of(&schema, &schema, &mut keys);
+        assert!(keys.len() > 5, "{name}: {keys:?}");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(doc);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let missing: Vec<&String> = keys
+            .iter()
+            .filter(|k| {
+                !text.contains(&format!("`{k}`"))
+                    && !text.contains(&format!("{k} ="))
+                    && !text.contains(&format!("[{k}]"))
+                    && !text.contains(&format!("[[{k}]]"))
+                    && !text.contains(&format!("[{k}."))
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/{doc} does not name {missing:?} of {name}"
+        );
+    }
+}
+
+#[test]
+fn the_documented_examples_fit_the_toml_schemas() {
+    for (name, doc) in [("prgate-toml", "config.md"), ("policy-toml", "policy.md")] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(doc);
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The reference's first TOML block is the whole file, every key shown.
+        let block = text
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let value: Value = toml::from_str::<toml::Value>(block)
+            .map(|v| serde_json::to_value(v).unwrap())
+            .unwrap_or_else(|e| panic!("docs/{doc}'s example: {e}"));
+        let validator = jsonschema::validator_for(&schema(name)).unwrap();
+        let problems: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            problems.is_empty(),
+            "docs/{doc}'s example does not fit {name}: {problems:?}"
+        );
+    }
+}

@@ -4,7 +4,6 @@
 //! that a deleted, rolled-back or slipped-in note breaks the chain, and version 1 notes still
 //! verifiable beside them.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use ed25519_dalek::SigningKey;

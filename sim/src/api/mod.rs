@@ -12,7 +12,7 @@ mod refs;
 mod repos;
 mod review_requests;
 mod reviews;
-pub(crate) mod statuses;
+mod statuses;
 mod users;
 
 use std::sync::Arc;
@@ -190,10 +190,7 @@ pub(crate) fn git(w: &World, idx: usize) -> Result<git2::Repository, ApiError> {
 
 /// The git signature of an account, for commits the simulator makes on its behalf.
 pub(crate) fn signature_of(w: &World, user: UserId) -> Result<git2::Signature<'static>, ApiError> {
-    let a = w.account(user).ok_or_else(ApiError::not_found)?;
-    let email = a
-        .email
-        .clone()
-        .unwrap_or_else(|| format!("{}@users.noreply.github.com", a.login));
-    Ok(git2::Signature::now(a.login.as_str(), &email)?)
+    w.signature_of(user)
+        .ok_or_else(ApiError::not_found)?
+        .map_err(ApiError::from)
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, git, need_write, number, signature_of};
+pub(crate) use crate::changes::{base_oid, pull_changes, render_pull};
 use crate::gitstore::{self, MergeError, MergeMethod};
 use crate::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
 use crate::ids::UserId;
@@ -22,49 +23,6 @@ use crate::{Sim, protection, render, scan};
 
 type RepoPath = Path<(String, String)>;
 type PullPath = Path<(String, String, String)>;
-
-/// The base commit a PR is compared against: the live base tip while open, the tip at
-/// closing afterwards (so that a merged PR keeps listing its own commits, as on GitHub).
-pub(crate) fn base_oid(repo: &git2::Repository, p: &Pull) -> Option<Oid> {
-    if !p.open
-        && let Some(s) = &p.closed_base_sha
-    {
-        return Oid::from_str(s).ok();
-    }
-    gitstore::branch_tip(repo, &p.base_ref)
-}
-
-/// The PR's commits (oldest first) and files, from the merge base of base and head.
-pub(crate) fn pull_changes(
-    repo: &git2::Repository,
-    p: &Pull,
-) -> Result<(Vec<Oid>, Vec<gitstore::FileChange>), ApiError> {
-    let head = Oid::from_str(&p.head_sha).map_err(ApiError::internal)?;
-    let mb = base_oid(repo, p).and_then(|b| gitstore::merge_base(repo, b, head));
-    let commits = gitstore::range(repo, mb, head)?;
-    let files = gitstore::diff_files(repo, mb, head)?;
-    Ok((commits, files))
-}
-
-pub(crate) fn render_pull(sim: &Sim, w: &World, idx: usize, n: u64) -> Option<Value> {
-    let r = &w.repos[idx];
-    let p = r.pull(n)?;
-    let repo = gitstore::open(&r.git_dir).ok()?;
-    let base = base_oid(&repo, p);
-    let head = Oid::from_str(&p.head_sha).ok();
-    let mergeable = match (p.open, base, head) {
-        (true, Some(b), Some(h)) => gitstore::mergeable(&repo, b, h).ok(),
-        _ => None,
-    };
-    let mut v = render::pull(&sim.urls, w, r, p, &p.base_sha, mergeable);
-    if let Ok((commits, files)) = pull_changes(&repo, p) {
-        v["commits"] = json!(commits.len());
-        v["changed_files"] = json!(files.len());
-        v["additions"] = json!(files.iter().map(|f| f.additions).sum::<usize>());
-        v["deletions"] = json!(files.iter().map(|f| f.deletions).sum::<usize>());
-    }
-    Some(v)
-}
 
 pub async fn list(
     State(sim): State<Arc<Sim>>,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{find_repo, git, need_write};
+use crate::commit_status::{latest_per_context, state_of, statuses_for};
 use crate::gitstore;
 use crate::http::{Actor, ApiError, ApiResult, created, ok, paginate, parse_body};
 use crate::world::{Status, World};
@@ -104,16 +105,6 @@ pub async fn create(
 }
 
 /// Statuses for a ref, newest first.
-fn statuses_for<'a>(w: &'a World, idx: usize, sha: &str) -> Vec<&'a Status> {
-    let mut v: Vec<&Status> = w.repos[idx]
-        .statuses
-        .iter()
-        .filter(|s| s.sha == sha)
-        .collect();
-    v.sort_by_key(|s| std::cmp::Reverse(s.id));
-    v
-}
-
 pub fn list(
     sim: &Sim,
     w: &World,
@@ -136,36 +127,6 @@ pub fn list(
             rp.full_name()
         ),
     )
-}
-
-/// The latest status of each context on `sha`, newest first.
-fn latest_per_context<'w>(w: &'w World, idx: usize, sha: &str) -> Vec<&'w Status> {
-    let mut latest: Vec<&Status> = Vec::new();
-    for s in statuses_for(w, idx, sha) {
-        if !latest.iter().any(|l| l.context == s.context) {
-            latest.push(s);
-        }
-    }
-    latest
-}
-
-/// The combined state: `failure` if any context's latest is `error` or `failure`, else
-/// `pending` if any is pending (or there is none), else `success`.
-pub fn combined_state(w: &World, idx: usize, sha: &str) -> &'static str {
-    state_of(&latest_per_context(w, idx, sha))
-}
-
-fn state_of(latest: &[&Status]) -> &'static str {
-    if latest
-        .iter()
-        .any(|s| s.state == "error" || s.state == "failure")
-    {
-        "failure"
-    } else if latest.is_empty() || latest.iter().any(|s| s.state == "pending") {
-        "pending"
-    } else {
-        "success"
-    }
 }
 
 pub fn combined(sim: &Sim, w: &World, idx: usize, sha: &str, reference: &str) -> ApiResult {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Sim;
-use super::http::{Actor, ApiError, ApiResult, ok};
+use super::http::{Actor, ApiError, ApiResult, GraphqlCost, ok};
 
 pub use schema::SDL as SCHEMA_SDL;
 
@@ -90,10 +90,6 @@ pub(crate) async fn query(
     };
     let mut answer = ok(request.execute(&mut resolver, root))?;
     // The rate-limit layer spends this many points of the GraphQL budget.
-    answer.extensions_mut().insert(Cost(cost));
+    answer.extensions_mut().insert(GraphqlCost(cost));
     Ok(answer)
 }
-
-/// The points a GraphQL query cost (see `exec::Request::cost`), for the rate-limit layer.
-#[derive(Clone, Copy)]
-pub(crate) struct Cost(pub u64);

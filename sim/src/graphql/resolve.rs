@@ -6,7 +6,7 @@ use git2::Oid;
 use serde_json::{Map, Value};
 
 use super::exec::{FieldError, Out, Resolve};
-use crate::api::pulls::pull_changes;
+use crate::changes::{pull_changes, pull_commits};
 use crate::gitstore::{self, FileChange, Person, format_chrono};
 use crate::ids::UserId;
 use crate::queue::{self, EntryView};
@@ -674,7 +674,7 @@ impl Resolve for Resolver<'_> {
                     "context" => Ok(latest(Some(arg(args, "name")))
                         .map_or(Out::Null, |id| Out::Node(Node::StatusContext(*idx, id)))),
                     "state" => {
-                        let combined = crate::api::statuses::combined_state(self.w, *idx, sha);
+                        let combined = crate::commit_status::combined_state(self.w, *idx, sha);
                         leaf(combined.to_ascii_uppercase())
                     }
                     _ => Err(internal(format!("unserved field {field}"))),
@@ -883,19 +883,20 @@ impl Resolver<'_> {
                     .collect();
                 Ok(page("PullRequestReviewConnection", all, args))
             }
-            "commits" | "files" => {
+            "commits" => {
                 let repo = self.repo(idx)?;
-                let (commits, files) = pull_changes(&repo, p).map_err(|e| internal(e.message))?;
-                Ok(if field == "commits" {
-                    let all = commits
-                        .into_iter()
-                        .map(|c| Node::PullRequestCommit(idx, c))
-                        .collect();
-                    page("PullRequestCommitConnection", all, args)
-                } else {
-                    let all = files.into_iter().map(Node::ChangedFile).collect();
-                    page("PullRequestChangedFileConnection", all, args)
-                })
+                let all = pull_commits(&repo, p)
+                    .map_err(|e| internal(e.message))?
+                    .into_iter()
+                    .map(|c| Node::PullRequestCommit(idx, c))
+                    .collect();
+                Ok(page("PullRequestCommitConnection", all, args))
+            }
+            "files" => {
+                let repo = self.repo(idx)?;
+                let (_, files) = pull_changes(&repo, p).map_err(|e| internal(e.message))?;
+                let all = files.into_iter().map(Node::ChangedFile).collect();
+                Ok(page("PullRequestChangedFileConnection", all, args))
             }
             "timelineItems" => {
                 // Only the item types served; validation refuses any other `itemTypes`, and a

@@ -241,7 +241,10 @@ impl Queue {
         let dedupe_window = options.dedupe_window.max(1);
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_file = lock_dir(dir)?;
-        let loaded = store::open(dir, dedupe_window)?;
+        // An old segment log in `dir` is imported first (the legacy store's one job).
+        let db = store::open_database(dir)?;
+        legacy::import(dir, &db, dedupe_window)?;
+        let loaded = store::read(db, dir, dedupe_window)?;
 
         let mut state = State {
             pending: VecDeque::with_capacity(loaded.live.len()),

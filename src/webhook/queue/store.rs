@@ -15,7 +15,7 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
-use super::{QueueError, SetAside, Shared, legacy, lock};
+use super::{QueueError, SetAside, Shared, lock};
 use crate::webhook::event::Delivery;
 
 /// Live deliveries (accepted, neither completed nor set aside): seq -> `Delivery` as JSON.
@@ -154,7 +154,8 @@ pub(super) struct Loaded {
     pub attempted: HashSet<u64>,
 }
 
-fn open_database(dir: &Path) -> Result<Database, QueueError> {
+/// Opens (or creates) the database in `dir`.
+pub(super) fn open_database(dir: &Path) -> Result<Database, QueueError> {
     Database::builder()
         .set_cache_size(CACHE_BYTES)
         // A damaged file fails to open with an error instead of being trusted (a plain open may
@@ -169,11 +170,9 @@ fn open_database(dir: &Path) -> Result<Database, QueueError> {
         })
 }
 
-/// Opens the database in `dir` (importing an old segment log there), and reads back what it
-/// holds. A delivery this version cannot decode is set aside, not dropped.
-pub(super) fn open(dir: &Path, dedupe_window: usize) -> Result<Loaded, QueueError> {
-    let db = open_database(dir)?;
-    legacy::import(dir, &db, dedupe_window)?;
+/// Reads back what the database in `dir` holds. A delivery this version cannot decode is
+/// set aside, not dropped.
+pub(super) fn read(db: Database, dir: &Path, dedupe_window: usize) -> Result<Loaded, QueueError> {
     let txn = db.begin_write().map_err(store_err(dir))?;
     let loaded = load(&txn, dedupe_window).map_err(store_err(dir))?;
     txn.commit().map_err(store_err(dir))?;

@@ -10,7 +10,7 @@ pub mod python;
 /// version 2 envelope is opened and its statement read with prgate's own parser.
 #[allow(dead_code)]
 pub fn record_json(text: &[u8]) -> serde_json::Value {
-    let note = prgate::record::note::parse_note("note", text).unwrap_or_else(|e| {
+    let note = prgate::record::read::parse_note("note", text).unwrap_or_else(|e| {
         panic!(
             "not a prgate record ({e}): {}",
             String::from_utf8_lossy(text)
