@@ -14,8 +14,8 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use git2::{Commit, Oid, Repository, Tree};
 use serde::Serialize;
 
-use crate::config::POLICY_PATH;
 use crate::git::commit_graph::{CommitFacts, CommitGraph};
+use crate::policy::POLICY_PATH;
 use crate::policy::{CompiledPolicy, literal_prefix, parse_policy};
 use crate::record::equivalence::MergeKind;
 use crate::record::note::{ExecutionNote, NOTES_REF, NoteError, Outcome};

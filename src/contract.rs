@@ -290,7 +290,7 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("mcp-wait-for-decision-input", schema_value::<WaitInput>()),
         // The two TOML files, for editors (taplo's `#:schema` directive) and for checks.
         ("prgate-toml", schema_value::<crate::config::ServerConfig>()),
-        ("policy-toml", schema_value::<crate::config::RepoPolicy>()),
+        ("policy-toml", schema_value::<crate::policy::RepoPolicy>()),
     ]
 }
 

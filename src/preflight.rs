@@ -331,11 +331,11 @@ async fn queue_findings(
     }
     if let Ok(tip) = gh.branch_tip(repo, branch).await
         && let Ok((policy, _)) = policy_at(gh, repo, &tip).await
-        && policy.merge == crate::config::MergeMode::Auto
+        && policy.merge == crate::policy::MergeMode::Auto
     {
         out.push(Finding::error(
             subject,
-            format!("{branch} requires the merge queue, but its policy says merge = \"auto\": GitHub refuses merges past the queue; set merge = \"queue\" in {}", crate::config::POLICY_PATH),
+            format!("{branch} requires the merge queue, but its policy says merge = \"auto\": GitHub refuses merges past the queue; set merge = \"queue\" in {}", crate::policy::POLICY_PATH),
         ));
     }
     out

@@ -9,10 +9,12 @@ use git2::Signature;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::{POLICY_PATH, RepoPolicy, Secret};
+use crate::config::Secret;
+
 use crate::git::{self, GitError};
 use crate::github::{GitHub, GitHubError};
 use crate::policy::{self, describe_approvers};
+use crate::policy::{POLICY_PATH, RepoPolicy};
 use crate::proposed_tree;
 use crate::render::{RenderError, Renderer};
 use crate::types::{PullNumber, RepoName};

@@ -12,8 +12,8 @@ use ed25519_dalek::VerifyingKey;
 use git2::{Oid, Repository};
 use serde::Serialize;
 
-use crate::config::POLICY_PATH;
 use crate::git::notes::read_note;
+use crate::policy::POLICY_PATH;
 use crate::record::equivalence::{Equivalence, MergeKind, check_content};
 use crate::record::note::{ExecutionNote, ExecutionRecord, NoteError};
 use crate::record::signing::{SignatureCheck, check_signature, public_key_hex, signer_hint};

@@ -72,7 +72,7 @@ pub fn run(file: &Path, config: Option<&Path>, as_json: bool) -> ExitCode {
 /// When the policy file lies in a git repository: every symlink at its HEAD that a rule
 /// governs, with the target that rule now governs too (or the warning that every checkout
 /// refuses it, when it leads out of the repository).
-fn governed_links(name: &str, file: &Path, policy: &prgate::config::RepoPolicy) -> Vec<Finding> {
+fn governed_links(name: &str, file: &Path, policy: &prgate::policy::RepoPolicy) -> Vec<Finding> {
     let folder = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -118,7 +118,7 @@ fn governed_links(name: &str, file: &Path, policy: &prgate::config::RepoPolicy) 
 /// login `never(login)` says is no person; such a rule could only ever be pending.
 fn unapprovable_rules(
     name: &str,
-    policy: &prgate::config::RepoPolicy,
+    policy: &prgate::policy::RepoPolicy,
     never: &dyn Fn(&str) -> bool,
 ) -> Vec<Finding> {
     let cannot = |l: &prgate::types::Login| {
@@ -149,7 +149,7 @@ fn unapprovable_rules(
 /// is a bot or does not exist can never approve.
 fn code_host_findings(
     name: &str,
-    policy: &prgate::config::RepoPolicy,
+    policy: &prgate::policy::RepoPolicy,
     cfg: &prgate::config::ServerConfig,
 ) -> Vec<Finding> {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -286,7 +286,7 @@ fn code_host_findings(
 fn executor_findings(
     name: &str,
     config_path: &Path,
-    policy: &prgate::config::RepoPolicy,
+    policy: &prgate::policy::RepoPolicy,
     cfg: &ServerConfig,
 ) -> Vec<Finding> {
     let mut out = Vec::new();

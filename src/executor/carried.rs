@@ -180,7 +180,7 @@ fn entry(tree: &Tree<'_>, path: &str) -> Result<Entry, git2::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::POLICY_PATH;
+    use crate::policy::POLICY_PATH;
 
     /// A repository whose commits each write some files on top of the previous one.
     struct Repo {

@@ -10,11 +10,12 @@ use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
 
 use super::local::LocalFacts;
-use crate::config::{ExecutorConfig, POLICY_PATH, Secret, ServerConfig};
+use crate::config::{ExecutorConfig, Secret, ServerConfig};
 use crate::dashboard::Dashboard;
 use crate::github::GitHub;
 use crate::metrics::Metrics;
 use crate::policy;
+use crate::policy::POLICY_PATH;
 use crate::render::Renderer;
 use crate::types::{CommitSha, RepoName};
 
@@ -123,7 +124,7 @@ impl Executor {
     pub(super) fn governing_policy(
         &self,
         local: &LocalFacts,
-    ) -> Result<crate::config::RepoPolicy, crate::config::ConfigError> {
+    ) -> Result<crate::policy::RepoPolicy, crate::config::ConfigError> {
         let p = policy::parse_policy(POLICY_PATH, &local.policy_text)?;
         Ok(policy::links::govern_links(
             &policy::govern_programs(&p, &self.config.program_paths()),

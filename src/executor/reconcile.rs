@@ -14,10 +14,10 @@ use super::error::ExecError;
 use super::local::read_local;
 use super::run_status::{self, RunStatus};
 use crate::EXECUTION_CONTEXT;
-use crate::config::POLICY_PATH;
 use crate::git::history::first_parent_range;
 use crate::git::notes::read_note;
 use crate::policy;
+use crate::policy::POLICY_PATH;
 use crate::record::note::Outcome;
 use crate::types::{CommitSha, RepoName};
 

@@ -59,7 +59,7 @@ impl Executor {
         mirror: &Repository,
         repo: &RepoName,
         m: Oid,
-        policy: &crate::config::RepoPolicy,
+        policy: &crate::policy::RepoPolicy,
         rules: &[String],
         spot: &SpotChecks,
     ) -> Result<Carried, git2::Error> {
@@ -190,7 +190,7 @@ impl Executor {
         &self,
         repo: &RepoName,
         merge: &CommitSha,
-        policy: crate::config::RepoPolicy,
+        policy: crate::policy::RepoPolicy,
         local: &LocalFacts,
     ) -> Result<Verification, ExecError> {
         // 1. Find the PR: the trailer names it, the code host must confirm it merged as M.

@@ -1,7 +1,7 @@
 //! Decision comments on the PR: one per head and kind, found again after a restart.
 
-use crate::config::{MergeMode, RepoPolicy};
 use crate::policy::{self, ApprovalDecision, ApprovalState};
+use crate::policy::{MergeMode, RepoPolicy};
 use crate::policy::{ProposedPolicy, PullFacts};
 use crate::types::{CommitSha, PullRef};
 
@@ -51,7 +51,7 @@ impl Gate {
             ProposedPolicy::Deleted => ("policy_deleted", String::new()),
             ProposedPolicy::Invalid(e) => ("policy_invalid", e.clone()),
         };
-        let rule = policy::matched_rules(policy, &[crate::config::POLICY_PATH.to_string()])
+        let rule = policy::matched_rules(policy, &[crate::policy::POLICY_PATH.to_string()])
             .into_iter()
             .next()
             .map(|m| m.name);

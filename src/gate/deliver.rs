@@ -221,8 +221,8 @@ impl Gate {
         let compare = self.gh.compare(repo, before, after).await?;
         Ok(match compare.files {
             Some(files) => files.iter().any(|f| {
-                f.filename == crate::config::POLICY_PATH
-                    || f.previous_filename.as_deref() == Some(crate::config::POLICY_PATH)
+                f.filename == crate::policy::POLICY_PATH
+                    || f.previous_filename.as_deref() == Some(crate::policy::POLICY_PATH)
             }),
             None => true,
         })

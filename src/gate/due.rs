@@ -11,9 +11,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::MergeMode;
 use crate::github::OwnAccount;
 use crate::github::open_pulls::ListedPull;
+use crate::policy::MergeMode;
 
 /// How much older than prgate's status a change may be and still not be in the decision: an
 /// evaluation reads its facts and posts within this (100 ms round trips, a dozen calls); a
@@ -42,7 +42,7 @@ impl BranchView {
     /// The view of a policy file's text (`None`: absent or unreadable).
     pub(crate) fn of(text: Option<&str>, changed_at: Option<DateTime<Utc>>) -> Self {
         let policy =
-            text.and_then(|t| crate::policy::parse_policy(crate::config::POLICY_PATH, t).ok());
+            text.and_then(|t| crate::policy::parse_policy(crate::policy::POLICY_PATH, t).ok());
         BranchView {
             changed_at,
             expire_after: policy

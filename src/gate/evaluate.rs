@@ -3,10 +3,10 @@
 
 use tracing::Instrument;
 
-use crate::config::{MergeMode, RepoPolicy};
 use crate::github::facts::{GatherError, gather_from_read};
 use crate::policy::PullFacts;
 use crate::policy::{self, ApprovalDecision, ApprovalState};
+use crate::policy::{MergeMode, RepoPolicy};
 use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
 
 use super::{Evaluation, Gate, GateError};

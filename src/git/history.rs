@@ -3,7 +3,7 @@
 
 use git2::{Oid, Repository, Sort};
 
-use crate::config::POLICY_PATH;
+use crate::policy::POLICY_PATH;
 
 /// The policy file at `commit`: (blob id, text); `None` when the commit has none.
 pub(crate) fn policy_blob_at(

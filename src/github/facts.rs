@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use super::models::{ApiActivity, ApiCommit, ApiFile, ApiPull, ApiReview};
 use super::{FileAtCommit, GitHub, GitHubError, graphql};
-use crate::config::{POLICY_PATH, RepoPolicy, TeamRef};
 use crate::policy::{
     self, Account, CommitFacts, Dismissal, ProgramPaths, ProposedPolicy, PullFacts, PullState,
     Review, ReviewState,
 };
+use crate::policy::{POLICY_PATH, RepoPolicy, TeamRef};
 use crate::types::{CommitSha, InvalidId, PullNumber, RepoName};
 
 /// GitHub's compare API lists at most this many files; a PR at the cap may have more.

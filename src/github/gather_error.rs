@@ -2,7 +2,8 @@
 //! is then `error`, with a status description that says what to do.
 
 use super::GitHubError;
-use crate::config::{ConfigError, POLICY_PATH};
+use crate::config::ConfigError;
+use crate::policy::POLICY_PATH;
 use crate::types::{CommitSha, RepoName};
 
 /// Why the facts of a PR could not be gathered; the decision is then `error`.

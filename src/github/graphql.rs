@@ -17,7 +17,7 @@ use super::models::{
     ApiReview, ApiTeam, ApiUser,
 };
 use super::{FileAtCommit, GitHub, GitHubError};
-use crate::config::{POLICY_PATH, TeamRef};
+use crate::policy::{POLICY_PATH, TeamRef};
 use crate::types::{CommitSha, PullNumber, RepoName, UserId};
 
 /// The PR's facts. `{TEAMS}` is replaced by one aliased `organization { team { members } }`

@@ -107,7 +107,7 @@ impl GitHub {
         commit: &CommitSha,
     ) -> Result<Option<String>, GitHubError> {
         Ok(self
-            .file_at(repo, crate::config::POLICY_PATH, commit)
+            .file_at(repo, crate::policy::POLICY_PATH, commit)
             .await?
             .map(|f| f.text))
     }

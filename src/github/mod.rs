@@ -29,8 +29,10 @@ pub use client::{ClientOptions, Credentials, GitHubError, Transport};
 pub use endpoints::{Endpoints, GraphqlSource, parse_api_url};
 use models::*;
 
-use crate::config::{Secret, TeamRef};
+use crate::config::Secret;
+
 use crate::metrics::Metrics;
+use crate::policy::TeamRef;
 use crate::types::{CommitSha, InvalidId, Login, PullNumber, RepoName, UserId};
 
 /// Lists longer than this many pages are refused rather than evaluated partly (fail closed).

@@ -14,7 +14,7 @@ use super::graphql::{GqlActor, describe_errors, gql_error, post};
 use super::models::ApiUser;
 use super::{GitHub, GitHubError};
 use crate::APPROVAL_CONTEXT;
-use crate::config::POLICY_PATH;
+use crate::policy::POLICY_PATH;
 use crate::types::RepoName;
 
 const OPERATION: &str = "PrgateOpenPulls";

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use super::GitHub;
 use super::gather_error::GatherError;
-use crate::config::{POLICY_PATH, RepoPolicy};
 use crate::policy::{self, RegisteredAfter, Review, ReviewState};
+use crate::policy::{POLICY_PATH, RepoPolicy};
 use crate::types::{CommitSha, Login, RepoName};
 
 /// The logins a policy names without pinning an id, in any rule or the defaults.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use globset::{GlobSet, GlobSetBuilder};
 
 use super::pattern::{GlobError, compile_pattern};
-use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
+use crate::policy::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 
 /// The name of the outcome for files that no rule matches.
 pub(crate) const DEFAULTS_RULE: &str = "defaults";

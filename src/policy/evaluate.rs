@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use crate::config::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
+use crate::policy::{Approvers, POLICY_PATH, RepoPolicy, TeamRef};
 use crate::types::{CommitSha, Login, UserId};
 
 use super::compiled::{CompiledPolicy, DEFAULTS_RULE, Requirement};

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::config::{RepoPolicy, TeamRef};
+use crate::policy::{RepoPolicy, TeamRef};
 use crate::types::{CommitSha, Login, PullNumber, RepoName, UserId};
 
 use super::facts::{

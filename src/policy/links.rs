@@ -3,7 +3,7 @@
 //! must stay inside) and what a governed link governs (its target, with the same rule).
 //! Pure: the tree is read through a lookup the caller provides.
 
-use crate::config::RepoPolicy;
+use crate::policy::RepoPolicy;
 
 /// What a path names in the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@ mod compiled;
 pub(crate) mod decision;
 mod evaluate;
 pub(crate) mod facts;
+pub mod file;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod links;
@@ -26,6 +27,9 @@ pub use evaluate::{
 };
 pub(crate) use evaluate::{clip_description, describe_approvers, error_decision};
 pub use facts::*;
+pub use file::{
+    Approvers, DefaultRule, Identities, MergeMode, POLICY_PATH, RepoPolicy, Rule, TeamRef,
+};
 pub(crate) use pattern::literal_prefix;
 pub use pattern::{GlobError, compile_pattern};
 pub(crate) use plan::{PlanFact, apply_plan};

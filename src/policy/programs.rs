@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::RepoPolicy;
+use crate::policy::RepoPolicy;
 
 /// Executor name -> path patterns of its program (`ServerConfig::program_paths`).
 pub type ProgramPaths = BTreeMap<String, Vec<String>>;

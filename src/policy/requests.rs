@@ -1,7 +1,7 @@
 //! Whom to ask for a review: the designated approvers of the rules a PR still needs, minus
 //! every account that could not approve it anyway. Pure, like the rest of the engine.
 
-use crate::config::{RepoPolicy, TeamRef};
+use crate::policy::{RepoPolicy, TeamRef};
 use crate::types::Login;
 
 use super::compiled::DEFAULTS_RULE;

@@ -2,10 +2,9 @@
 //! the rules that make a policy mean what its author thinks (nothing approvable by nobody,
 //! nothing unsatisfiable), each error at the line and column of the value it is about.
 
-use crate::config::{
-    Approvers, ConfigCheck, ConfigError, POLICY_PATH, Problem, RepoPolicy, Seg, check_toml,
-    toml_path,
-};
+use crate::config::{ConfigCheck, ConfigError, Problem, Seg, check_toml, toml_path};
+
+use crate::policy::{Approvers, POLICY_PATH, RepoPolicy};
 use crate::types::Login;
 
 use super::compiled::{CompiledPolicy, DEFAULTS_RULE};

@@ -247,7 +247,7 @@ fn policy_touched(p: &wire::Push) -> Option<bool> {
             .iter()
             .chain(&c.removed)
             .chain(&c.modified)
-            .any(|f| f == crate::config::POLICY_PATH)
+            .any(|f| f == crate::policy::POLICY_PATH)
     }))
 }
 

@@ -33,6 +33,7 @@ mod gate_restart;
 mod gate_runtime;
 mod gate_scale;
 mod ghes;
+mod house;
 mod informed_review;
 mod input_robustness;
 mod isolation;

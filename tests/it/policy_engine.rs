@@ -1,7 +1,9 @@
 //! The approval semantics of DESIGN.md, one named test per rule and per known attack. Each
 //! test tells a story: an agent opens a PR, people review, the engine decides.
 
-use prgate::config::{ConfigError, RepoPolicy};
+use prgate::config::ConfigError;
+
+use prgate::policy::RepoPolicy;
 use prgate::policy::fixtures::{
     at, bot, commit_by, example_policy, pull, review, sha, team, user, with_team,
 };

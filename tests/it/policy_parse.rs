@@ -1,7 +1,9 @@
 //! Parsing and validation of the repo policy and the server config: every error names the
 //! file, line and column of what it is about.
 
-use prgate::config::{ConfigError, MergeMode, check_server_config, parse_server_config};
+use prgate::config::{ConfigError, check_server_config, parse_server_config};
+
+use prgate::policy::MergeMode;
 use prgate::policy::{parse_policy, policy_check};
 
 const EXAMPLE_POLICY: &str = r#"version = 1

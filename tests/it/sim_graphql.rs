@@ -10,11 +10,11 @@
 
 use crate::common::harness::*;
 use crate::common::npm::{ensure, run_node_module};
-use prgate::config::TeamRef;
 use prgate::github::graphql::{
     pull_facts_query, pull_facts_variables, team_members_query, team_members_variables,
 };
 use prgate::github::open_pulls::{open_pulls_query, open_pulls_variables};
+use prgate::policy::TeamRef;
 use prgate::types::{PullNumber, RepoName};
 use serde_json::{Value, json};
 

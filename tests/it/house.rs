@@ -1,0 +1,21 @@
+//! The shape of the code base itself: no import circle between the library's top-level
+//! modules, nor between the files of any one folder (library and simulator), as
+//! `scripts/module-graph.py` reads them from the `use` paths.
+
+use std::process::Command;
+
+#[test]
+fn no_import_circle_between_modules_or_between_the_files_of_a_folder() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new("python3")
+        .arg(format!("{root}/scripts/module-graph.py"))
+        .arg(format!("{root}/src"))
+        .output()
+        .expect("python3 runs scripts/module-graph.py");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no cycle between the files of a folder"),
+        "{stderr}"
+    );
+}
