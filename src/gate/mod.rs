@@ -126,6 +126,10 @@ pub struct Gate {
     pass_interval: Duration,
     /// Whether a periodic pass is running (a tick meanwhile is skipped).
     pass_running: std::sync::atomic::AtomicBool,
+    /// The policy blob each governed branch had at this process's last pass: a different one
+    /// now makes every PR on the branch due, whatever its commit's (writer-set) date says.
+    /// Only ever adds evaluations; a fresh process falls back on the date.
+    policy_seen: Mutex<std::collections::HashMap<(RepoName, String), Option<String>>>,
 }
 
 impl Gate {
@@ -167,6 +171,7 @@ impl Gate {
             post_afresh: Mutex::new(std::collections::HashSet::new()),
             pass_interval: config.reconcile_interval.0,
             pass_running: std::sync::atomic::AtomicBool::new(false),
+            policy_seen: Mutex::new(std::collections::HashMap::new()),
         }
     }
 

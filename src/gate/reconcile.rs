@@ -80,12 +80,31 @@ impl Gate {
                 (b, view)
             })
             .collect();
+        // A branch whose policy blob is not the one this process saw last time changed its
+        // policy, whatever the date on the commit that changed it (a committer sets it).
+        let moved: std::collections::BTreeSet<&String> = match self.policy_seen.lock() {
+            Ok(mut seen) => listing
+                .policies
+                .iter()
+                .filter(|(b, p)| {
+                    let before = seen.insert((repo.clone(), (*b).clone()), p.blob.clone());
+                    before.is_some_and(|before| before != p.blob)
+                })
+                .map(|(b, _)| b)
+                .collect(),
+            Err(_) => Default::default(),
+        };
         for pull in &listing.pulls {
             if !self.is_governed(repo, &pull.base_ref) {
                 continue;
             }
             let view = views.get(&pull.base_ref).cloned().unwrap_or_default();
-            let Some(why) = due(pull, &view, &me, now) else {
+            let why = due(pull, &view, &me, now).or_else(|| {
+                moved
+                    .contains(&pull.base_ref)
+                    .then_some(super::due::Due::PolicyChanged)
+            });
+            let Some(why) = why else {
                 continue;
             };
             tracing::debug!(%repo, pull = pull.number, why = why.as_str(), "re-evaluating");

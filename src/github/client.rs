@@ -26,6 +26,8 @@ use crate::error_chain::{BoxError, chain};
 use crate::metrics::Metrics;
 use crate::types::RepoName;
 
+use super::budget::{BudgetView, RateState, budget_of, secondary_limit_wait};
+
 /// A code host call that did not give a usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -169,35 +171,6 @@ impl ApiResponse {
 /// Conditional-read cache: the last ETag and body per path, the least recently used
 /// dropped past the bound.
 type EtagCache = lru::LruCache<String, (HeaderValue, Bytes)>;
-
-#[derive(Debug, Default, Clone, Copy)]
-struct RateState {
-    remaining: Option<u64>,
-    limit: Option<u64>,
-    reset_epoch: Option<u64>,
-}
-
-/// One rate-limit budget as GitHub's last answer on it said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BudgetView {
-    /// `<credential>/<resource>`, e.g. `installation:acme/graphql`.
-    pub name: String,
-    pub remaining: u64,
-    pub limit: Option<u64>,
-    /// When it resets (seconds since the epoch).
-    pub reset_epoch: Option<u64>,
-}
-
-impl BudgetView {
-    /// Whether less than `share` of the budget is left, with its reset still to come.
-    fn below(&self, share: f64, now_epoch: u64) -> bool {
-        let Some(limit) = self.limit.filter(|l| *l > 0) else {
-            return false;
-        };
-        (self.remaining as f64) < limit as f64 * share
-            && self.reset_epoch.is_some_and(|r| r > now_epoch)
-    }
-}
 
 /// How the transport authenticates.
 pub enum Credentials<'a> {
@@ -560,7 +533,7 @@ impl Transport {
             // A secondary rate limit (429, or 403 with Retry-After) means the request was not
             // acted on: waiting as told and sending it again is safe for any method.
             if let Ok(r) = &result
-                && let Some(wait) = secondary_limit_wait(r)
+                && let Some(wait) = secondary_limit_wait(r.status, &r.headers)
                 && attempt < self.options.retries
                 && wait <= self.options.max_rate_limit_wait
             {
@@ -826,39 +799,6 @@ impl Transport {
                 && b.below(share, now)
         })
     }
-}
-
-/// The rate-limit budget a request spends: GitHub counts per credential (each app
-/// installation has its own, the app's JWT another) and per resource, GraphQL apart from REST
-/// ("Rate limits for the REST API" and "Rate limits and node limits for the GraphQL API",
-/// docs.github.com).
-fn budget_of(credential: &str, path: &str) -> String {
-    let resource = if path == "/graphql" || path.starts_with("/graphql?") {
-        "graphql"
-    } else if path.starts_with("/search/") {
-        "search"
-    } else {
-        "core"
-    };
-    format!("{credential}/{resource}")
-}
-
-/// How long a secondary rate limit asks to wait: a 429, or a 403 that carries `Retry-After`
-/// (GitHub's secondary limits; "Rate limits for the REST API", docs.github.com).
-fn secondary_limit_wait(r: &ApiResponse) -> Option<Duration> {
-    let limited = r.status == StatusCode::TOO_MANY_REQUESTS
-        || (r.status == StatusCode::FORBIDDEN && r.headers.contains_key("retry-after"));
-    if !limited {
-        return None;
-    }
-    let secs = r
-        .headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        // Without Retry-After, GitHub asks to wait at least a minute.
-        .unwrap_or(60);
-    Some(Duration::from_secs(secs))
 }
 
 fn token_header(

@@ -3,6 +3,7 @@
 //! timeouts, retries, rate limits and ETags.
 
 pub(crate) mod app;
+mod budget;
 pub(crate) mod client;
 mod endpoints;
 pub(crate) mod facts;

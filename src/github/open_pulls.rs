@@ -62,7 +62,7 @@ const BRANCH_BLOCK: &str = r#"
         __typename
         ... on Commit {
           history(first: 1, path: $policyPath) { nodes { committedDate } }
-          file(path: $policyPath) { object { __typename ... on Blob { text isTruncated } } }
+          file(path: $policyPath) { oid object { __typename ... on Blob { text isTruncated } } }
         }
       }
     }"#;
@@ -130,6 +130,8 @@ pub(crate) struct BranchPolicy {
     pub text: Option<String>,
     /// Whether the file is present but could not be read whole.
     pub unreadable: bool,
+    /// The file's blob id (`None`: no file).
+    pub blob: Option<String>,
     /// When the commit that last changed the file was committed.
     pub changed_at: Option<DateTime<Utc>>,
 }
@@ -234,6 +236,8 @@ struct GqlCommitted {
 
 #[derive(Deserialize)]
 struct GqlFile {
+    #[serde(default)]
+    oid: Option<String>,
     object: Option<GqlBlob>,
 }
 
@@ -299,6 +303,7 @@ fn branch_policy(v: Value) -> Result<BranchPolicy, serde_json::Error> {
         .history
         .and_then(|h| h.nodes.into_iter().flatten().next())
         .map(|c| c.committed_date);
+    let blob = target.file.as_ref().and_then(|f| f.oid.clone());
     let (text, unreadable) = match target.file.and_then(|f| f.object) {
         None => (None, false),
         Some(b) if b.typename == "Blob" && !b.is_truncated && b.text.is_some() => (b.text, false),
@@ -307,6 +312,7 @@ fn branch_policy(v: Value) -> Result<BranchPolicy, serde_json::Error> {
     Ok(BranchPolicy {
         text,
         unreadable,
+        blob,
         changed_at,
     })
 }

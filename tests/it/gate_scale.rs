@@ -165,6 +165,10 @@ async fn an_idle_pass_over_many_open_prs_costs_one_listing_per_hundred() {
     gate.gate.reconcile_once().await;
     let updated = "prgate_reconcile_reevaluations_total{reason=\"updated\"}";
     assert_eq!(metric(&w, &gate, updated).await, 0.0);
+    // The policy's commit is as recent: until it is older than the margin, each pass decides
+    // again the PRs decided within the margin of it.
+    tokio::time::sleep(PAST_MARGIN).await;
+    gate.gate.reconcile_once().await;
 
     // Nothing happened since: the pass is the listing, 100 PRs a query, and the executor's
     // conditional look at its claims (a 304, free of rate limit).
@@ -192,8 +196,8 @@ async fn an_idle_pass_over_many_open_prs_costs_one_listing_per_hundred() {
     );
     assert_eq!(
         metric(&w, &gate, "prgate_reconcile_listed_pulls_total").await,
-        (open * 4) as f64,
-        "four passes (the one at start-up and three here) listed every PR"
+        (open * 5) as f64,
+        "five passes (the one at start-up and four here) listed every PR"
     );
     gate.shutdown().await;
     w.shutdown().await;
@@ -298,6 +302,82 @@ async fn an_expired_pr_is_closed_on_time_without_a_delivery() {
         )
         .await,
         1.0
+    );
+    gate.shutdown().await;
+    w.shutdown().await;
+}
+
+/// A policy tightened on the base by a commit whose date its committer set in the past, while
+/// no delivery reaches prgate: the pass sees the policy's blob change, not the date, and
+/// re-decides every PR on the branch.
+#[tokio::test]
+async fn a_policy_change_with_a_backdated_commit_is_seen_by_its_blob() {
+    let manual = POLICY.replace("merge = \"auto\"", "merge = \"manual\"");
+    let mut w = World::start_with(&manual, &["main"]).await;
+    let head = w.commit_and_push(
+        "backdated",
+        &[("firewall/rules.toml", "allow = [61]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
+    let n = w.open_pr(AGENT, "backdated", "main", "backdated").await;
+    w.settle().await;
+    w.approve("alice-token", n).await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+    // Past the margin, nothing on the PR or the branch is recent enough to make it due.
+    tokio::time::sleep(PAST_MARGIN).await;
+    // No one takes deliveries from now on; a gate without a hook runs the passes.
+    let hooked = w.gate.take().unwrap();
+    hooked.shutdown().await;
+    let gate = start_gate(&w).await;
+    gate.gate.reconcile_once().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+    let policy_changed = "prgate_reconcile_reevaluations_total{reason=\"policy_changed\"}";
+    assert_eq!(metric(&w, &gate, policy_changed).await, 0.0);
+
+    // The firewall rule now needs dave; the commit says it was made in 2020.
+    let work = w.tmp.path().join("policy-change");
+    git(
+        w.tmp.path(),
+        &["clone", "-q", &w.clone_url, work.to_str().unwrap()],
+    );
+    let tightened = manual.replace(
+        "approvers = { users = [\"alice\", \"release-bot\", \"helper[bot]\"], teams = [\"acme/netops\"] }",
+        "approvers = { users = [\"dave\"] }",
+    );
+    assert_ne!(tightened, manual);
+    std::fs::write(work.join(".github/prgate.toml"), &tightened).unwrap();
+    git(&work, &["add", "-A"]);
+    let email = "root@users.noreply.github.com";
+    let ok = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&work)
+        .args(["commit", "-q", "-m", "only dave approves firewall changes"])
+        .env("GIT_AUTHOR_NAME", "root")
+        .env("GIT_AUTHOR_EMAIL", email)
+        .env("GIT_COMMITTER_NAME", "root")
+        .env("GIT_COMMITTER_EMAIL", email)
+        .env("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    git_as(&work, "root-token", &["push", "-q", "origin", "HEAD:main"]);
+    w.sim.settle().await;
+
+    gate.gate.reconcile_once().await;
+    let (state, description, _) = w.approval(&head).await.unwrap();
+    assert_eq!(state, "pending", "{description}");
+    assert!(
+        metric(
+            &w,
+            &gate,
+            "prgate_reconcile_reevaluations_total{reason=\"policy_changed\"}"
+        )
+        .await
+            >= 1.0
     );
     gate.shutdown().await;
     w.shutdown().await;
