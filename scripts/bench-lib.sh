@@ -1,5 +1,22 @@
-# Helpers the benchmark scripts share; sourced, with $api (the simulator) and $gate (the
-# gate's admin listener) set by the caller.
+# Helpers the benchmark scripts share; sourced, with $api (the simulator), $gate (the gate's
+# admin listener), $work (the scratch folder) and $sim_pid / $gate_pid set by the caller.
+
+# Stops the gate and the simulator of the world in hand.
+stop() {
+  local pid
+  for pid in $gate_pid $sim_pid; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  gate_pid=
+  sim_pid=
+  return 0
+}
+# On exit: stop, and remove the scratch folder unless KEEP=1.
+cleanup() {
+  stop
+  if [ "${KEEP:-}" = 1 ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
+}
 
 now() { date +%s.%N; }
 secs() { printf '%.2f' "$(echo "$2 - $1" | bc -l)"; }

@@ -69,25 +69,11 @@ fi
 work=$(mktemp -d)
 sim_pid=
 gate_pid=
-stop() {
-  local pid
-  for pid in $gate_pid $sim_pid; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  gate_pid=
-  sim_pid=
-  return 0
-}
-cleanup() {
-  stop
-  if [ "${KEEP:-}" = 1 ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
 
 # now, secs, sim_calls, wait_quiet, gate_calls, calls_delta, api_as, git_as, commit_as.
 # shellcheck source=scripts/bench-lib.sh
 . "$root/scripts/bench-lib.sh"
+trap cleanup EXIT
 
 write_world() { # DIR: seed, policies, gate config
   local dir=$1

@@ -63,24 +63,10 @@ fi
 work=$(mktemp -d)
 sim_pid=
 gate_pid=
-stop() {
-  local pid
-  for pid in $gate_pid $sim_pid; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  gate_pid=
-  sim_pid=
-  return 0
-}
-cleanup() {
-  stop
-  if [ "${KEEP:-}" = 1 ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
 
 # shellcheck source=scripts/bench-lib.sh
 . "$root/scripts/bench-lib.sh"
+trap cleanup EXIT
 
 # The repositories: acme/r0 .. and globex/r.. (half each).
 repo_name() { if [ "$1" -lt $((repos_n / 2)) ]; then echo "acme/r$1"; else echo "globex/r$1"; fi; }

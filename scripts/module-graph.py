@@ -9,6 +9,37 @@ import os
 import re
 import sys
 
+sys.setrecursionlimit(10000)
+
+
+def tarjan(graph):
+    index, low, on, stack, found, counter = {}, {}, set(), [], [], [0]
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            found.append(sorted(comp))
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
 src = sys.argv[1] if len(sys.argv) > 1 else "src"
 modules = sorted(
     {f[:-3] for f in os.listdir(src) if f.endswith(".rs") and f not in ("lib.rs", "main.rs")}
@@ -38,33 +69,8 @@ for m in modules:
         print(f"  {m} --> {t}")
 print("```")
 
-# Cycles: strongly connected components with more than one module (Tarjan).
-index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
-def visit(v):
-    index[v] = low[v] = counter[0]
-    counter[0] += 1
-    stack.append(v)
-    on.add(v)
-    for w in edges[v]:
-        if w not in index:
-            visit(w)
-            low[v] = min(low[v], low[w])
-        elif w in on:
-            low[v] = min(low[v], index[w])
-    if low[v] == index[v]:
-        comp = []
-        while True:
-            w = stack.pop()
-            on.discard(w)
-            comp.append(w)
-            if w == v:
-                break
-        if len(comp) > 1:
-            out.append(sorted(comp))
-sys.setrecursionlimit(10000)
-for v in modules:
-    if v not in index:
-        visit(v)
+# Cycles: strongly connected components with more than one module.
+out = [c for c in tarjan(edges) if len(c) > 1]
 if out:
     for c in out:
         print("cycle: " + " <-> ".join(c), file=sys.stderr)
@@ -119,34 +125,6 @@ def sibling_cycles(crate_root, folder):
                 if target in graph and target != n:
                     graph[n].add(target)
     return [c for c in tarjan(graph) if len(c) > 1]
-
-
-def tarjan(graph):
-    index, low, on, stack, found, counter = {}, {}, set(), [], [], [0]
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            found.append(sorted(comp))
-    for v in graph:
-        if v not in index:
-            visit(v)
-    return found
 
 
 bad = []
