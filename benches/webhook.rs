@@ -3,8 +3,10 @@
 //! into a `serde_json::Value` alone (the floor for looking at the JSON at all), and our
 //! verify + decode into `Event`.
 
-// The bench is a crate of its own: it borrows the tests' npm helper by path, the one
-// include left (a helper crate for one function would be more than it saves).
+// The bench is a crate of its own: it borrows the tests' npm helper (and the install-once
+// helper it uses) by path (a helper crate for one function would be more than it saves).
+#[path = "../tests/it/common/install.rs"]
+mod install;
 #[path = "../tests/it/common/npm.rs"]
 #[allow(dead_code)]
 mod npm;

@@ -1,4 +1,5 @@
 pub mod harness;
+pub mod install;
 #[allow(dead_code)]
 pub mod leaks;
 #[allow(dead_code)]

@@ -3,10 +3,8 @@
 //! `<crate>/target/npm`) and installed there with `npm install` when absent, so that CI can
 //! pre-install them once.
 
-use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 /// The directory whose `node_modules/` holds the packages.
 pub fn npm_dir() -> PathBuf {
@@ -32,8 +30,6 @@ const ALL: &[&str] = &[
 /// Makes sure every package in `packages` is installed under [`npm_dir`] and returns that
 /// directory. Panics with what to do when npm is missing or the install fails.
 pub fn ensure(packages: &[&str]) -> PathBuf {
-    static IN_PROCESS: Mutex<()> = Mutex::new(());
-    let _guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = npm_dir();
     let installed = |dir: &Path| {
         packages.iter().all(|p| {
@@ -43,41 +39,22 @@ pub fn ensure(packages: &[&str]) -> PathBuf {
                 .is_file()
         })
     };
-    if installed(&dir) {
-        return dir;
-    }
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    // Test binaries run in parallel; one npm install at a time per directory.
-    let lock_path = dir.join(".install.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
-    if installed(&dir) {
-        return dir;
-    }
-    let mut all: Vec<&str> = ALL.to_vec();
-    all.extend(packages.iter().filter(|p| !ALL.contains(p)));
-    let status = Command::new("npm")
-        .args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"])
-        .arg(&dir)
-        .args(&all)
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run npm ({e}); install Node.js and npm, or pre-install {packages:?} under {} (PRGATE_NPM_DIR)", dir.display()));
-    assert!(
-        status.success(),
-        "npm install {packages:?} into {} failed: {status}",
-        dir.display()
-    );
-    assert!(
-        installed(&dir),
-        "npm install finished but {packages:?} are not under {}",
-        dir.display()
-    );
+    let what = format!("{packages:?}");
+    super::install::once(&dir, &what, installed, |dir| {
+        let mut all: Vec<&str> = ALL.to_vec();
+        all.extend(packages.iter().filter(|p| !ALL.contains(p)));
+        let status = Command::new("npm")
+            .args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"])
+            .arg(dir)
+            .args(&all)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run npm ({e}); install Node.js and npm, or pre-install {packages:?} under {} (PRGATE_NPM_DIR)", dir.display()));
+        assert!(
+            status.success(),
+            "npm install {packages:?} into {} failed: {status}",
+            dir.display()
+        );
+    });
     dir
 }
 

@@ -4,10 +4,8 @@
 //! `<crate>/target/py`) and installed there with `pip install --target` when absent, so that
 //! `cargo test` alone passes on a fresh machine and CI can pre-install them once.
 
-use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 /// Every package, as pip names it, with the directory it installs (what "installed" means).
 /// An install always names them all, so that one never takes another away.
@@ -29,42 +27,20 @@ fn dir() -> PathBuf {
 /// The directory to put on `PYTHONPATH`, with every package installed. Panics with what to
 /// do when python3 or pip is missing or the install fails.
 pub fn py_dir() -> PathBuf {
-    static IN_PROCESS: Mutex<()> = Mutex::new(());
-    let _guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
     let dir = dir();
     let installed = |dir: &Path| ALL.iter().all(|(_, d)| dir.join(d).is_dir());
-    if installed(&dir) {
-        return dir;
-    }
-    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    // Test binaries run in parallel; one pip install at a time per directory.
-    let lock_path = dir.join(".install.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
-    if installed(&dir) {
-        return dir;
-    }
-    let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-        .arg(&dir)
-        .args(ALL.iter().map(|(p, _)| *p))
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install Python 3 with pip, or pre-install the packages under {} (PRGATE_PY_DIR)", dir.display()));
-    assert!(
-        status.success(),
-        "pip install into {} failed: {status}",
-        dir.display()
-    );
-    assert!(
-        installed(&dir),
-        "pip install finished but the packages are not all under {}",
-        dir.display()
-    );
+    super::install::once(&dir, "the PyPI packages", installed, |dir| {
+        let status = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(dir)
+            .args(ALL.iter().map(|(p, _)| *p))
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run python3 ({e}); install Python 3 with pip, or pre-install the packages under {} (PRGATE_PY_DIR)", dir.display()));
+        assert!(
+            status.success(),
+            "pip install into {} failed: {status}",
+            dir.display()
+        );
+    });
     dir
 }
