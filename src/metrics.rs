@@ -302,7 +302,7 @@ impl Metrics {
         let reconcile_due = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "reconcile_reevaluations",
-            "Open pull requests a reconciler pass re-evaluated, by why (undecided, updated, reviewed, dismissed, policy_changed, expiring, unmerged, aged, not_prgates, head_moved)",
+            "Open pull requests a reconciler pass re-evaluated, by why (undecided, updated, reviewed, dismissed, policy_changed, expiring, error, unmerged, aged, not_prgates, head_moved)",
             reconcile_due.clone(),
         );
         let reconcile_waiting = Family::<RepoLabels, Gauge>::default();

@@ -72,6 +72,9 @@ pub(crate) enum Due {
     PolicyChanged,
     /// Undecided past the policy's `expire_after`: it is closed as denied.
     Expiring,
+    /// Its status is `error`: a decision that could not be made is tried again every pass
+    /// (the status says so), until the code host answers or the policy is fixed.
+    Errored,
     /// Approved, merged by prgate, and still open (a merge that failed is tried again).
     Unmerged,
     /// Decided longer ago than [`REFRESH_AFTER`].
@@ -98,6 +101,7 @@ impl Due {
             Due::Dismissed => "dismissed",
             Due::PolicyChanged => "policy_changed",
             Due::Expiring => "expiring",
+            Due::Errored => "error",
             Due::Unmerged => "unmerged",
             Due::Aged => "aged",
         }
@@ -142,6 +146,9 @@ pub(crate) fn due(
             .is_some_and(|ttl| pull.created_at + ttl <= now)
     {
         return Some(Due::Expiring);
+    }
+    if status.state == "error" {
+        return Some(Due::Errored);
     }
     if status.state == "success" && branch.merges && !pull.in_merge_queue {
         return Some(Due::Unmerged);
@@ -304,6 +311,18 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(judge(&quiet(), &later), None);
+        let mut errored = quiet();
+        errored.approval.as_mut().unwrap().state = "error".into();
+        assert_eq!(
+            judge(&errored, &later),
+            Some(Due::Errored),
+            "retried every pass"
+        );
+        assert_eq!(
+            judge(&errored, &expiring),
+            Some(Due::Expiring),
+            "an error past expiry expires"
+        );
         let mut approved = quiet();
         approved.approval.as_mut().unwrap().state = "success".into();
         assert_eq!(

@@ -121,7 +121,7 @@ pub struct Gate {
     /// PRs a pass found changed since their status: their next decision is posted even when
     /// the code host already shows it, so the status's date moves past the change (see
     /// [`due`]). Forgetting one costs a pass an evaluation, never a decision.
-    post_afresh: Mutex<std::collections::HashSet<(RepoName, PullNumber)>>,
+    post_afresh: Mutex<lru::LruCache<(RepoName, PullNumber), ()>>,
     /// The reconciler's interval: a pass spreads its repositories over most of it.
     pass_interval: Duration,
     /// Whether a periodic pass is running (a tick meanwhile is skipped).
@@ -168,7 +168,7 @@ impl Gate {
             plans: Arc::new(plans::Plans::new(config)),
             plan_slots: Arc::new(tokio::sync::Semaphore::new(config.runtime.plans.max(1))),
             me: std::sync::OnceLock::new(),
-            post_afresh: Mutex::new(std::collections::HashSet::new()),
+            post_afresh: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
             pass_interval: config.reconcile_interval.0,
             pass_running: std::sync::atomic::AtomicBool::new(false),
             policy_seen: Mutex::new(std::collections::HashMap::new()),

@@ -141,7 +141,7 @@ impl Gate {
         let afresh = pull.is_some_and(|n| {
             self.post_afresh
                 .lock()
-                .is_ok_and(|mut a| a.remove(&(repo.clone(), n)))
+                .is_ok_and(|mut a| a.pop(&(repo.clone(), n)).is_some())
         });
         let remembered = !afresh
             && self

@@ -113,7 +113,7 @@ impl Gate {
             if why.posts_afresh()
                 && let Ok(mut a) = self.post_afresh.lock()
             {
-                a.insert((repo.clone(), n));
+                a.put((repo.clone(), n), ());
             }
             self.reevaluate(repo, n).await;
         }
