@@ -957,23 +957,6 @@ fn globex_proposal(w: &World) -> String {
     git_out(&dir, &["rev-parse", "HEAD"])
 }
 
-/// `prgate/approval` statuses on `sha` of `repo`.
-async fn approvals_on(w: &World, repo: &str, sha: &str) -> usize {
-    let (_, v) = w
-        .api(
-            "root-token",
-            Method::GET,
-            &format!("/repos/{repo}/commits/{sha}/statuses"),
-            None,
-        )
-        .await;
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["context"] == "prgate/approval")
-        .count()
-}
-
 #[tokio::test]
 async fn a_low_budget_delays_passes_not_decisions_and_never_another_installation() {
     let w = World::start_without_gate_seeded(POLICY, &seed_with_two_installations()).await;
@@ -997,7 +980,7 @@ async fn a_low_budget_delays_passes_not_decisions_and_never_another_installation
     let globex_pr = v["number"].as_u64().unwrap();
     w.settle().await;
     assert_eq!(w.approval_state(waiting_pr).await, "pending");
-    assert_eq!(approvals_on(&w, "globex/site", &globex_head).await, 1);
+    assert_eq!(approvals_on(&w, "globex/site", &globex_head).await.len(), 1);
 
     // Other work on acme's installation has spent 90 % of its REST budget.
     w.sim.spend_installation_rate_limit(7, 500);
@@ -1023,12 +1006,12 @@ async fn a_low_budget_delays_passes_not_decisions_and_never_another_installation
         "{metrics}"
     );
     assert_eq!(
-        approvals_on(&w, REPO, &waiting_head).await,
+        approvals_on(&w, REPO, &waiting_head).await.len(),
         1,
         "acme's pass waited: its PR was not evaluated again"
     );
     assert_eq!(
-        approvals_on(&w, "globex/site", &globex_head).await,
+        approvals_on(&w, "globex/site", &globex_head).await.len(),
         2,
         "globex's pass ran on its own budget"
     );

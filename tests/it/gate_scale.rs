@@ -58,18 +58,23 @@ async fn open_many(w: &World, n: usize) -> Vec<u64> {
     numbers
 }
 
-/// The gate's metric `name{labels}` from its admin listener, 0 when absent.
-async fn metric(w: &World, gate: &prgate::serve::ServeHandle, series: &str) -> f64 {
-    let text = w
-        .http
+/// The gate's `/metrics` text.
+async fn metrics_text(w: &World, gate: &prgate::serve::ServeHandle) -> String {
+    w.http
         .get(format!("{}/metrics", gate.admin_url()))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// The gate's metric `name{labels}`, 0 when absent.
+async fn metric(w: &World, gate: &prgate::serve::ServeHandle, series: &str) -> f64 {
+    metrics_text(w, gate)
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
 }
@@ -79,16 +84,9 @@ async fn calls_by_endpoint(
     w: &World,
     gate: &prgate::serve::ServeHandle,
 ) -> std::collections::BTreeMap<String, u64> {
-    let text = w
-        .http
-        .get(format!("{}/metrics", gate.admin_url()))
-        .send()
+    metrics_text(w, gate)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter_map(|l| l.strip_prefix("prgate_github_api_calls_total"))
         .filter_map(|l| {
             let (labels, n) = l.rsplit_once(' ')?;
@@ -115,29 +113,6 @@ async fn start_gate(w: &World) -> prgate::serve::ServeHandle {
     )
     .await
     .unwrap()
-}
-
-/// Every `prgate/approval` status on `sha`, newest first: (state, created_at).
-async fn approvals_on(w: &World, sha: &str) -> Vec<(String, String)> {
-    let (_, v) = w
-        .api(
-            "root-token",
-            reqwest::Method::GET,
-            &format!("/repos/{REPO}/commits/{sha}/statuses?per_page=100"),
-            None,
-        )
-        .await;
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["context"] == "prgate/approval")
-        .map(|s| {
-            (
-                s["state"].as_str().unwrap().to_string(),
-                s["created_at"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -241,7 +216,7 @@ async fn a_pr_changed_while_its_delivery_was_lost_is_reevaluated_by_the_next_pas
     w.approve("alice-token", changed).await;
     w.sim.settle().await;
     assert_eq!(w.pull(changed).await["updated_at"], updated_before);
-    let quiet_statuses = approvals_on(&w, &quiet_head).await;
+    let quiet_statuses = approvals_on(&w, REPO, &quiet_head).await;
 
     let gate = start_gate(&w).await;
     gate.gate.reconcile_once().await;
@@ -260,7 +235,7 @@ async fn a_pr_changed_while_its_delivery_was_lost_is_reevaluated_by_the_next_pas
             >= 1.0
     );
     assert_eq!(
-        approvals_on(&w, &quiet_head).await,
+        approvals_on(&w, REPO, &quiet_head).await,
         quiet_statuses,
         "the PR nothing happened to was left alone"
     );
@@ -378,6 +353,62 @@ async fn a_policy_change_with_a_backdated_commit_is_seen_by_its_blob() {
         )
         .await
             >= 1.0
+    );
+    gate.shutdown().await;
+    w.shutdown().await;
+}
+
+/// A writer posts `prgate/approval` = success on an unapproved head while no delivery reaches
+/// prgate: the pass sees that the latest status is not prgate's (by account id), decides the
+/// PR again and its own `pending` replaces the forgery.
+#[tokio::test]
+async fn attack_a_forged_approval_status_with_its_delivery_lost_is_replaced_by_the_next_pass() {
+    let mut w = World::start().await;
+    let head = w.commit_and_push(
+        "forged-quiet",
+        &[("firewall/rules.toml", "allow = [71]\n")],
+        "ops-agent[bot]",
+        "ops-agent[bot]",
+        "x",
+    );
+    let n = w.open_pr(AGENT, "forged-quiet", "main", "forged").await;
+    w.settle().await;
+    assert_eq!(w.approval(&head).await.unwrap().0, "pending");
+    let hooked = w.gate.take().unwrap();
+    hooked.shutdown().await;
+    // bob, a writer, is no approver of firewall changes and no one approved.
+    let (st, _) = w
+        .api(
+            "bob-token",
+            reqwest::Method::POST,
+            &format!("/repos/{REPO}/statuses/{head}"),
+            Some(serde_json::json!({ "state": "success", "context": "prgate/approval" })),
+        )
+        .await;
+    assert_eq!(st, 201);
+    assert_eq!(w.approval(&head).await.unwrap().0, "success");
+
+    let gate = start_gate(&w).await;
+    gate.gate.reconcile_once().await;
+    assert_eq!(
+        w.approval(&head).await.unwrap().0,
+        "pending",
+        "prgate's own decision replaced bob's status"
+    );
+    assert!(
+        metric(
+            &w,
+            &gate,
+            "prgate_reconcile_reevaluations_total{reason=\"not_prgates\"}"
+        )
+        .await
+            >= 1.0,
+        "the pass saw a status that was not prgate's"
+    );
+    assert_ne!(
+        w.pull(n).await["merged"],
+        true,
+        "nothing unapproved was merged"
     );
     gate.shutdown().await;
     w.shutdown().await;

@@ -190,6 +190,24 @@ impl Resolver<'_> {
     }
 }
 
+/// A `states: [...]` argument, when given.
+fn states_arg(args: &Map<String, Value>) -> Option<Vec<&str>> {
+    args.get("states")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+}
+
+/// A PR's `PullRequestState`.
+fn pull_state(p: &crate::world::Pull) -> &'static str {
+    if p.merged_at.is_some() {
+        "MERGED"
+    } else if p.open {
+        "OPEN"
+    } else {
+        "CLOSED"
+    }
+}
+
 fn arg<'a>(args: &'a Map<String, Value>, name: &str) -> &'a str {
     args.get(name).and_then(Value::as_str).unwrap_or("")
 }
@@ -452,23 +470,13 @@ impl Resolve for Resolver<'_> {
                     }
                     "pullRequests" => {
                         // In creation order, as GitHub's default `orderBy` (CREATED_AT ASC).
-                        let states: Option<Vec<&str>> = args
-                            .get("states")
-                            .and_then(Value::as_array)
-                            .map(|a| a.iter().filter_map(Value::as_str).collect());
+                        let states = states_arg(args);
                         let base = args.get("baseRefName").and_then(Value::as_str);
                         let all = r
                             .pulls
                             .iter()
                             .filter(|p| {
-                                let state = if p.merged_at.is_some() {
-                                    "MERGED"
-                                } else if p.open {
-                                    "OPEN"
-                                } else {
-                                    "CLOSED"
-                                };
-                                states.as_ref().is_none_or(|s| s.contains(&state))
+                                states.as_ref().is_none_or(|s| s.contains(&pull_state(p)))
                                     && base.is_none_or(|b| p.base_ref == b)
                             })
                             .map(|p| Node::PullRequest(*idx, p.number))
@@ -804,13 +812,7 @@ impl Resolver<'_> {
                 r.full_name(),
                 p.number
             )),
-            "state" => leaf(if merged {
-                "MERGED"
-            } else if p.open {
-                "OPEN"
-            } else {
-                "CLOSED"
-            }),
+            "state" => leaf(pull_state(p)),
             "isDraft" => leaf(p.draft),
             "merged" => leaf(merged),
             "mergedAt" => opt_leaf(p.merged_at.map(format_chrono)),
@@ -859,10 +861,7 @@ impl Resolver<'_> {
                 Ok(page("ReviewRequestConnection", all, args))
             }
             "reviews" => {
-                let states: Option<Vec<&str>> = args
-                    .get("states")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect());
+                let states = states_arg(args);
                 let author = args.get("author").and_then(Value::as_str);
                 let all = p
                     .reviews

@@ -154,6 +154,29 @@ pub struct World {
     work: PathBuf,
 }
 
+/// Every `prgate/approval` status on `sha` of `repo`, newest first: (state, created_at).
+pub async fn approvals_on(w: &World, repo: &str, sha: &str) -> Vec<(String, String)> {
+    let (_, v) = w
+        .api(
+            "root-token",
+            reqwest::Method::GET,
+            &format!("/repos/{repo}/commits/{sha}/statuses?per_page=100"),
+            None,
+        )
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["context"] == "prgate/approval")
+        .map(|s| {
+            (
+                s["state"].as_str().unwrap().to_string(),
+                s["created_at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Settings of the firewall executor for a test.
 #[derive(Clone)]
 pub struct ExecSettings {
