@@ -11,9 +11,9 @@ use crate::contract::{
     EXIT_USAGE, ErrorKind, ErrorOutput, ProposeInput, PullInput, UntilInput, WaitInput,
 };
 use crate::github::GitHub;
+use crate::proposal_status::{self, ProposalState, ProposalStatus, Until, WaitOptions, WatchError};
 use crate::propose::{Proposal, ProposeError, ProposeRequest};
 use crate::types::PullRef;
-use crate::watch::{self, ProposalState, ProposalStatus, Until, WaitOptions, WatchError};
 
 /// The longest one `wait_for_decision` call waits: a tool call must end, and an agent calls
 /// again to go on waiting.
@@ -111,7 +111,7 @@ impl AgentTools {
     /// `rules` and each approval's `counts`/`why_not` are the explanation.
     pub async fn get_status(&self, input: PullInput) -> Result<ProposalStatus, ErrorOutput> {
         let pull = parse_pull(&input.pull)?;
-        watch::read_status(&self.gh, &pull, self.gate_login.as_deref())
+        proposal_status::read_status(&self.gh, &pull, self.gate_login.as_deref())
             .await
             .map_err(|e| self.watch_error(&e))
     }
@@ -152,7 +152,7 @@ impl AgentTools {
             timeout: Some(timeout),
             ..Default::default()
         };
-        watch::wait_observed(&self.gh, &pull, self.gate_login.as_deref(), &opts, progress)
+        proposal_status::wait_observed(&self.gh, &pull, self.gate_login.as_deref(), &opts, progress)
             .await
             .map_err(|e| self.watch_error(&e))
     }

@@ -270,7 +270,7 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("error", schema_value::<ErrorOutput>()),
         (
             "status",
-            schema_value::<Output<crate::watch::ProposalStatus>>(),
+            schema_value::<Output<crate::proposal_status::ProposalStatus>>(),
         ),
         (
             "propose",

@@ -6,7 +6,7 @@
 
 // Module dependency order: each module may use only those named on its line (and what they
 // use); none uses one that uses it back (`scripts/module-graph.py` checks it). Leaves: `types`,
-// `clock`, `error_chain`, `links`, `render`, `metrics`, `readiness`, `listener`.
+// `clock`, `error_chain`, `links`, `render`, `retry`, `metrics`, `readiness`, `listener`.
 //   config        types
 //   policy        config, types (pure: no I/O)
 //   record        config, policy, types (the approval record's format and checks)
@@ -15,15 +15,17 @@
 //   verify        config, git, record, types
 //   audit         verify, git, record, policy, config, render
 //   proposed_tree git, links;   propose  proposed_tree, git, github, policy, config, render, types
-//   dashboard     policy, render, types;   watch  github, policy, types;   preflight  config, github
+//   dashboard     policy, render, types;   preflight  config, github
+//   proposal_status  github, policy, record, types (`prgate status` and `wait`)
 //   executor      git, record, github, policy, config, dashboard, metrics, render, types
 //   webhook       config, metrics, readiness, types
 //   gate          executor, record, github, policy, webhook, dashboard, metrics, render, clock
 //   server        webhook, config, dashboard, metrics, render
-//   contract      github, watch, propose, verify, audit, executor, record (the JSON shapes)
-//   agent_tools   contract, github, propose, watch, render, git, config, types (what an agent
-//                 may do; nothing approves, merges or executes)
-//   mcp           agent_tools, contract, propose, watch (the only module that knows rmcp)
+//   contract      github, proposal_status, propose, verify, audit, executor, record (the JSON
+//                 shapes)
+//   agent_tools   contract, github, propose, proposal_status, render, git, config, types (what
+//                 an agent may do; nothing approves, merges or executes)
+//   mcp           agent_tools, contract, propose, proposal_status (the only module that knows rmcp)
 //   serve         everything above it: gate, executor, server, webhook, preflight, listener
 //   demo          serve, audit, propose, git, record, github, and the simulator's crate
 
@@ -45,16 +47,17 @@ pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod preflight;
+pub mod proposal_status;
 pub mod propose;
 pub(crate) mod proposed_tree;
 pub mod readiness;
 pub mod record;
 pub mod render;
+pub(crate) mod retry;
 pub mod serve;
 pub mod server;
 pub mod types;
 pub mod verify;
-pub mod watch;
 pub mod webhook;
 
 /// The commit status context prgate owns on every governed PR.

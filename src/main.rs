@@ -125,7 +125,7 @@ Example:
         timeout: Option<String>,
         /// What to wait for: the approval, the merge, or the execution after it.
         #[arg(long, value_enum, default_value = "approved")]
-        until: prgate::watch::Until,
+        until: prgate::proposal_status::Until,
         /// First polling interval; it backs off to one minute.
         #[arg(long, default_value = "2s", hide = true)]
         poll: String,

@@ -38,8 +38,8 @@ fn tool<I: schemars::JsonSchema, O: schemars::JsonSchema>(
 /// The tools on offer. Approving, merging and executing are not among them: an agent cannot
 /// reach those through prgate.
 fn tool_list() -> Vec<Tool> {
+    use crate::proposal_status::ProposalStatus;
     use crate::propose::Proposal;
-    use crate::watch::ProposalStatus;
     vec![
         tool::<ProposeInput, Proposal>(
             "propose_change",

@@ -67,13 +67,13 @@ where
 }
 
 /// A `status`/`wait` failure as the error object: where the code host was looked for.
-pub fn watch_error(e: &prgate::watch::WatchError, api_url: &str) -> ErrorOutput {
+pub fn watch_error(e: &prgate::proposal_status::WatchError, api_url: &str) -> ErrorOutput {
     match e {
-        prgate::watch::WatchError::NotFound { .. } => {
+        prgate::proposal_status::WatchError::NotFound { .. } => {
             ErrorOutput::new(ErrorKind::NotFound, e.to_string(), crate::EXIT_OTHER)
                 .with_hint("check OWNER/REPO#N, and that the token can see the repository")
         }
-        prgate::watch::WatchError::GitHub(g) => {
+        prgate::proposal_status::WatchError::GitHub(g) => {
             ErrorOutput::from_code_host(g, api_url, crate::EXIT_OTHER)
         }
     }

@@ -28,7 +28,7 @@ pub fn run(pull: String, host: HostArgs, json: bool) -> ExitCode {
     let gate_login = host.gate_login.clone();
     let api_url = host.api_url.clone();
     with_client(&host, json, |gh, _| async move {
-        match prgate::watch::read_status(&gh, &pull_ref, gate_login.as_deref()).await {
+        match prgate::proposal_status::read_status(&gh, &pull_ref, gate_login.as_deref()).await {
             Ok(s) => print_status(&s, json),
             Err(e) => fail(json, watch_error(&e, &api_url)),
         }
@@ -36,7 +36,7 @@ pub fn run(pull: String, host: HostArgs, json: bool) -> ExitCode {
 }
 
 /// Prints a proposal's status (for `status` and `wait`) and returns its exit code.
-pub fn print_status(s: &prgate::watch::ProposalStatus, json: bool) -> ExitCode {
+pub fn print_status(s: &prgate::proposal_status::ProposalStatus, json: bool) -> ExitCode {
     if json {
         print_json(s);
     } else {

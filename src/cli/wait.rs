@@ -12,7 +12,7 @@ use crate::cli::status::{parse_pull, print_status};
 pub fn run(
     pull: String,
     timeout: Option<String>,
-    until: prgate::watch::Until,
+    until: prgate::proposal_status::Until,
     poll: String,
     host: HostArgs,
     json: bool,
@@ -36,7 +36,7 @@ pub fn run(
         Ok(p) => p,
         Err(e) => return usage_error(json, format!("--poll: {e}"), Some("write e.g. 2s")),
     };
-    let opts = prgate::watch::WaitOptions {
+    let opts = prgate::proposal_status::WaitOptions {
         until,
         timeout,
         first_interval,
@@ -45,7 +45,7 @@ pub fn run(
     let gate_login = host.gate_login.clone();
     let api_url = host.api_url.clone();
     with_client(&host, json, |gh, _| async move {
-        match prgate::watch::wait(&gh, &pull_ref, gate_login.as_deref(), &opts).await {
+        match prgate::proposal_status::wait(&gh, &pull_ref, gate_login.as_deref(), &opts).await {
             Ok(s) => print_status(&s, json),
             Err(e) => fail(json, watch_error(&e, &api_url)),
         }

@@ -14,9 +14,9 @@ use super::engine::{DEFAULT_TIMEOUT, Executor};
 use super::error::ExecError;
 use super::refusal::Refusal;
 use super::run::{RunSpec, run_executor};
-use super::run_status;
 use crate::git::worktree::checkout_fresh;
 use crate::record::note::{ExecutionRecord, Outcome, PlanDigest};
+use crate::record::run_status;
 use crate::types::{CommitSha, PullNumber, RepoName};
 
 /// Output kept in the record; the rest is hashed only.

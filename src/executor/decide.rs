@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 
 use super::considered::{Considered, HOLD_LABEL, Mode};
 use super::refusal::Refusal;
-use super::run_status::{self, RunStatus};
 use crate::record::note::{Outcome, PlanDigest};
+use crate::record::run_status::{self, RunStatus};
 
 /// What is known about one merge commit.
 #[derive(Debug, Clone)]

@@ -5,9 +5,9 @@ use chrono::Utc;
 
 use super::engine::Executor;
 use super::error::ExecError;
-use super::run_status::{self, RunStatus};
 use crate::EXECUTION_CONTEXT;
 use crate::record::note::Outcome;
+use crate::record::run_status::{self, RunStatus};
 use crate::types::{CommitSha, RepoName};
 
 impl Executor {

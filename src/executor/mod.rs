@@ -34,7 +34,6 @@ pub mod redact;
 pub(crate) mod refusal;
 mod report;
 pub(crate) mod run;
-mod run_status;
 pub mod sandbox;
 mod verify;
 

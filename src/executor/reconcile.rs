@@ -12,13 +12,13 @@ use super::considered::{Considered, Mode};
 use super::engine::Executor;
 use super::error::ExecError;
 use super::local::read_local;
-use super::run_status::{self, RunStatus};
 use crate::EXECUTION_CONTEXT;
 use crate::git::history::first_parent_range;
 use crate::git::notes::read_note;
 use crate::policy;
 use crate::policy::POLICY_PATH;
 use crate::record::note::Outcome;
+use crate::record::run_status::{self, RunStatus};
 use crate::types::{CommitSha, RepoName};
 
 /// How many recent first-parent commits the reconciler looks at per branch.

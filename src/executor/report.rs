@@ -12,7 +12,6 @@ use super::error::ExecError;
 use super::local::{complete_record_facts, read_local};
 use super::plan::PlanRun;
 use super::refusal::{Handling, Refusal};
-use super::run_status;
 use super::verify::Verified;
 use crate::EXECUTION_CONTEXT;
 use crate::config::Secret;
@@ -22,6 +21,7 @@ use crate::policy;
 use crate::record::note::{
     ExecutionNote, ExecutionRecord, Outcome, PlanDigest, RECORD_VERSION, RecordFacts,
 };
+use crate::record::run_status;
 use crate::record::signing::encode_note;
 use crate::types::{CommitSha, PullNumber, RepoName};
 

@@ -35,6 +35,9 @@ mod due;
 mod evaluate;
 mod merge;
 mod merge_group;
+mod on_check_run;
+mod on_push;
+mod on_status;
 mod plans;
 mod pool;
 mod publish;
@@ -90,7 +93,8 @@ pub struct Gate {
     dashboard: Dashboard,
     /// The last status this process posted per (repo, sha): re-posting the same one is skipped.
     posted: Mutex<lru::LruCache<(RepoName, CommitSha), (ApprovalState, String)>>,
-    retry_backoff: Duration,
+    /// How evaluations and deliveries are retried (each re-reads every fact: idempotent).
+    retry: crate::retry::Backoff,
     clock: Arc<dyn Clock>,
     renderer: Renderer,
     /// The post-merge executor, when the service runs one.
@@ -151,7 +155,10 @@ impl Gate {
             metrics,
             dashboard,
             posted: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
-            retry_backoff: Duration::from_secs(1),
+            retry: crate::retry::Backoff {
+                tries: 3,
+                first_pause: Duration::from_secs(1),
+            },
             clock: Arc::new(SystemClock),
             renderer: Renderer::new(config.templates_dir.clone()),
             commented: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 use crate::types::{CommitSha, PullNumber, RepoName};
-use crate::webhook::{Delivery, Event, Queue};
+use crate::webhook::{
+    CheckRunEvent, Delivery, Event, MergeGroupEvent, PushEvent, Queue, StatusEvent,
+};
 
 /// How many times a delivery's processing may start before it is set aside.
 const MAX_ATTEMPTS: u32 = 3;
@@ -29,8 +31,27 @@ pub(crate) enum JobKey {
 pub(crate) enum Job {
     /// Re-evaluate a PR from fresh facts.
     Evaluate(RepoName, PullNumber),
-    /// Handle a delivery as it is (statuses and pushes, in order).
-    Handle(Box<Delivery>),
+    /// Act on a delivery as it is (statuses, pushes, merge groups, check runs, in order).
+    Handle(Box<Handling>),
+}
+
+/// A delivery the gate acts on as it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Handling {
+    /// The delivery's id and event name, for log lines.
+    pub delivery: String,
+    pub event_name: String,
+    pub event: Handled,
+}
+
+/// The events the gate acts on as they are; each has one handler (`Gate::handle`).
+#[derive(Debug, Clone)]
+pub(crate) enum Handled {
+    Status(StatusEvent),
+    Push(PushEvent),
+    /// Only a group waiting for its checks (`checks_requested`).
+    MergeGroup(MergeGroupEvent),
+    CheckRun(CheckRunEvent),
 }
 
 impl std::fmt::Display for Job {
@@ -38,56 +59,58 @@ impl std::fmt::Display for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Job::Evaluate(repo, number) => write!(f, "evaluate {repo}#{number}"),
-            Job::Handle(d) => write!(f, "handle {} delivery {}", d.event_name, d.id),
+            Job::Handle(h) => write!(f, "handle {} delivery {}", h.event_name, h.delivery),
         }
     }
 }
 
-/// The key and job a delivery turns into; `None` for one with nothing to do.
+/// The key and job a delivery turns into; `None` for one with nothing to do. The one place
+/// that routes an event: a PR or review delivery to an evaluation of its PR, anything else
+/// to its handler.
 pub(crate) fn job_of(d: &Delivery) -> Option<(JobKey, Job)> {
+    let evaluate = |repo: &RepoName, number: PullNumber| {
+        Some((
+            JobKey::Pull(repo.clone(), number),
+            Job::Evaluate(repo.clone(), number),
+        ))
+    };
+    let handle = |key: JobKey, event: Handled| {
+        Some((
+            key,
+            Job::Handle(Box::new(Handling {
+                delivery: d.id.clone(),
+                event_name: d.event_name.clone(),
+                event,
+            })),
+        ))
+    };
     match &d.event {
-        Event::PullRequest {
-            action,
-            repo,
-            number,
-            ..
-        } => {
-            if super::IGNORED_PULL_ACTIONS.contains(&action.as_str()) {
+        Event::PullRequest(e) => {
+            if super::IGNORED_PULL_ACTIONS.contains(&e.action.as_str()) {
                 return None;
             }
-            Some((
-                JobKey::Pull(repo.clone(), *number),
-                Job::Evaluate(repo.clone(), *number),
-            ))
+            evaluate(&e.repo, e.number)
         }
-        Event::PullRequestReview { repo, number, .. } => Some((
-            JobKey::Pull(repo.clone(), *number),
-            Job::Evaluate(repo.clone(), *number),
-        )),
-        Event::Status { repo, sha, .. } => Some((
-            JobKey::Status(repo.clone(), sha.clone()),
-            Job::Handle(Box::new(d.clone())),
-        )),
-        Event::Push { repo, git_ref, .. } => Some((
-            JobKey::Push(repo.clone(), git_ref.clone()),
-            Job::Handle(Box::new(d.clone())),
-        )),
+        Event::PullRequestReview(e) => evaluate(&e.repo, e.number),
+        Event::Status(e) => handle(
+            JobKey::Status(e.repo.clone(), e.sha.clone()),
+            Handled::Status(e.clone()),
+        ),
+        Event::Push(e) => handle(
+            JobKey::Push(e.repo.clone(), e.git_ref.clone()),
+            Handled::Push(e.clone()),
+        ),
         // Only a group waiting for its checks needs an answer; a destroyed group needs none
         // (its merged commits reach the executor as a push of the base).
-        Event::MergeGroup {
-            action,
-            repo,
-            head_sha,
-            ..
-        } if action == "checks_requested" => Some((
-            JobKey::Status(repo.clone(), head_sha.clone()),
-            Job::Handle(Box::new(d.clone())),
-        )),
-        Event::CheckRun { repo, head_sha, .. } => Some((
-            JobKey::Status(repo.clone(), head_sha.clone()),
-            Job::Handle(Box::new(d.clone())),
-        )),
-        Event::MergeGroup { .. } | Event::Ping | Event::Ignored { .. } => None,
+        Event::MergeGroup(e) if e.action == "checks_requested" => handle(
+            JobKey::Status(e.repo.clone(), e.head_sha.clone()),
+            Handled::MergeGroup(e.clone()),
+        ),
+        Event::CheckRun(e) => handle(
+            JobKey::Status(e.repo.clone(), e.head_sha.clone()),
+            Handled::CheckRun(e.clone()),
+        ),
+        Event::MergeGroup(_) | Event::Ping | Event::Ignored { .. } => None,
     }
 }
 
@@ -301,7 +324,7 @@ impl Pool {
     async fn set_aside(&self, queue: &Queue, work: &Waiting, reason: &str) {
         let event = match &work.job {
             Job::Evaluate(..) => "pull_request".to_string(),
-            Job::Handle(d) => d.event_name.clone(),
+            Job::Handle(h) => h.event_name.clone(),
         };
         for id in &work.deliveries {
             tracing::error!(%id, job = %work.job, %reason, "delivery set aside");
@@ -326,6 +349,7 @@ impl Pool {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+    use crate::webhook::ReviewEvent;
     use std::time::Duration;
 
     /// Panics on PR #1, counts the rest.
@@ -347,11 +371,11 @@ mod tests {
             id: id.to_string(),
             event_name: "pull_request_review".into(),
             received_at: chrono::Utc::now(),
-            event: Event::PullRequestReview {
+            event: Event::PullRequestReview(ReviewEvent {
                 action: "submitted".into(),
                 repo: "acme/infra".parse().unwrap(),
                 number: PullNumber(number),
-            },
+            }),
         }
     }
 

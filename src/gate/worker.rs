@@ -9,72 +9,62 @@ use tracing::Instrument;
 
 use crate::policy::ApprovalState;
 use crate::types::{CommitSha, PullNumber, RepoName};
-use crate::webhook::{Delivery, Queue};
+use crate::webhook::Queue;
 
 use super::{Gate, GateError};
 
+use super::pool::Handling;
 use super::{Job, Work, pool};
 
 impl Gate {
-    /// Handles one delivery with bounded retries. A delivery that keeps failing is left to the
-    /// reconciler (its PR stays without `success` meanwhile, which is the safe side).
-    /// (Retried by hand, as evaluations are: three tries with doubling pauses, then the
-    /// reconciler; a retry crate would add a dependency for these four lines.)
-    async fn handle_with_retries(self: &Arc<Self>, delivery: &Delivery) {
-        let span = tracing::info_span!("delivery", id = %delivery.id, event = %delivery.event_name);
+    /// Handles one delivery with the gate's retries. A delivery that keeps failing is left to
+    /// the reconciler (its PR stays without `success` meanwhile, which is the safe side).
+    async fn handle_with_retries(self: &Arc<Self>, h: &Handling) {
+        let span = tracing::info_span!("delivery", id = %h.delivery, event = %h.event_name);
         async {
-            for attempt in 0..3u32 {
-                match self.handle(delivery).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(attempt, error = %e, "delivery processing failed");
-                        if attempt < 2 {
-                            tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
-                        }
-                    }
-                }
+            let handled = self
+                .retry
+                .run(
+                    || self.handle(&h.event),
+                    |attempt, e| tracing::warn!(attempt, error = %e, "delivery processing failed"),
+                )
+                .await;
+            if handled.is_err() {
+                tracing::error!("giving up on the delivery; the reconciler will re-evaluate");
             }
-            tracing::error!("giving up on the delivery; the reconciler will re-evaluate");
         }
         .instrument(span)
         .await
     }
 
-    /// Evaluates one PR with bounded retries; one that keeps failing is left to the reconciler,
-    /// and its status says so: a decision never goes quiet (the agent and the reviewer would
-    /// otherwise read a stale "needs 1 approval" after the approval arrived).
+    /// Evaluates one PR with the gate's retries; one that keeps failing is left to the
+    /// reconciler, and its status says so: a decision never goes quiet (the agent and the
+    /// reviewer would otherwise read a stale "needs 1 approval" after the approval arrived).
     pub(super) async fn evaluate_with_retries(&self, repo: &RepoName, number: PullNumber) {
-        let mut last = None;
-        let mut again = true;
-        let mut attempt = 0u32;
-        while attempt < 3 {
+        // A change that landed while an evaluation ran is older than its status: a pass sees
+        // it only within the margin (see `due`), so a slower evaluation looks once more.
+        for round in 0..2 {
             let started = std::time::Instant::now();
-            match self.evaluate_pull(repo, number).await {
-                Ok(_) => {
-                    // A change that landed while this evaluation ran is older than its status:
-                    // a pass sees it only within the margin (see `due`), so a slower
-                    // evaluation looks once more.
-                    let slow = chrono::Duration::from_std(started.elapsed())
-                        .is_ok_and(|d| d > super::due::MARGIN);
-                    if slow && std::mem::take(&mut again) {
-                        tracing::info!(%repo, pull = %number, "slow evaluation; evaluating once more");
-                        continue;
-                    }
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(%repo, pull = %number, attempt, error = %e, "evaluation failed");
-                    if attempt < 2 {
-                        tokio::time::sleep(self.retry_backoff * 2u32.pow(attempt)).await;
-                    }
-                    last = Some(e);
-                    attempt += 1;
-                }
+            let evaluated = self
+                .retry
+                .run(
+                    || self.evaluate_pull(repo, number),
+                    |attempt, e| tracing::warn!(%repo, pull = %number, attempt, error = %e, "evaluation failed"),
+                )
+                .await;
+            if let Err(e) = evaluated {
+                tracing::error!(%repo, pull = %number, "giving up on the evaluation; the reconciler will re-evaluate");
+                self.report_given_up(repo, number, &e).await;
+                return;
             }
-        }
-        tracing::error!(%repo, pull = %number, "giving up on the evaluation; the reconciler will re-evaluate");
-        if let Some(e) = last {
-            self.report_given_up(repo, number, &e).await;
+            let slow =
+                chrono::Duration::from_std(started.elapsed()).is_ok_and(|d| d > super::due::MARGIN);
+            if !slow {
+                return;
+            }
+            if round == 0 {
+                tracing::info!(%repo, pull = %number, "slow evaluation; evaluating once more");
+            }
         }
     }
 
@@ -163,7 +153,7 @@ impl pool::Runner for Gate {
     async fn run(self: Arc<Self>, job: Job) {
         match job {
             Job::Evaluate(repo, number) => self.evaluate_with_retries(&repo, number).await,
-            Job::Handle(d) => self.handle_with_retries(&d).await,
+            Job::Handle(h) => self.handle_with_retries(&h).await,
         }
     }
 }

@@ -511,6 +511,14 @@ impl Transport {
         Ok(Some(token))
     }
 
+    /// The transport's retries: `retries` after the first try, pausing from `backoff`.
+    fn retry(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            tries: self.options.retries + 1,
+            first_pause: self.options.backoff,
+        }
+    }
+
     async fn request_as(
         &self,
         method: &Method,
@@ -522,9 +530,9 @@ impl Transport {
     ) -> Result<ApiResponse, GitHubError> {
         let method = method.clone();
         let mut attempt = 0;
-        // Hand-written: each retry must first wait out GitHub's rate-limit headers and
-        // `Retry-After`, and only reads (and append-only writes) are retried, which a
-        // generic retry crate's policy would not know.
+        // The pauses are `retry::Backoff`'s; the loop is here because each retry must first
+        // wait out GitHub's rate-limit headers and `Retry-After`, and only reads (and
+        // append-only writes) are retried, which a generic retry crate's policy would not know.
         loop {
             self.respect_rate_limit(&method, path, budget).await?;
             let result = self
@@ -560,8 +568,8 @@ impl Transport {
                     Err(e) => Err(e),
                 };
             }
+            let wait = self.retry().pause(attempt);
             attempt += 1;
-            let wait = self.options.backoff * 2u32.saturating_pow(attempt - 1);
             tracing::warn!(
                 %method,
                 path,

@@ -103,9 +103,34 @@ pub fn expired_description(after: &str) -> String {
     format!("{EXPIRED_PREFIX} without approval after {after}; nothing was executed")
 }
 
-/// Whether a `prgate/approval` status says its request expired.
-pub fn is_expired(state: &str, description: &str) -> bool {
-    state == "failure" && description.starts_with(EXPIRED_PREFIX)
+/// What one of prgate's own `prgate/approval` statuses says, read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalReading {
+    Pending,
+    Approved,
+    /// A "no": a change request, an invalid proposed policy, a forged status answered.
+    Denied,
+    /// The request expired without approval ([`expired_description`]).
+    Expired,
+    /// prgate could not decide.
+    Error,
+    /// A state GitHub does not have.
+    Unknown,
+}
+
+impl ApprovalReading {
+    /// Reads a status's state and description; only an expiry needs the description, and
+    /// [`expired_description`] is the one place that writes it.
+    pub fn read(state: &str, description: &str) -> ApprovalReading {
+        match state {
+            "pending" => ApprovalReading::Pending,
+            "success" => ApprovalReading::Approved,
+            "failure" if description.starts_with(EXPIRED_PREFIX) => ApprovalReading::Expired,
+            "failure" => ApprovalReading::Denied,
+            "error" => ApprovalReading::Error,
+            _ => ApprovalReading::Unknown,
+        }
+    }
 }
 
 const EXPIRED_PREFIX: &str = "expired";

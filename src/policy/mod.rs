@@ -2,12 +2,15 @@
 //! no clock; this is where the approval semantics of DESIGN.md live and are tested.
 
 mod compiled;
+mod conclude;
 pub(crate) mod decision;
+mod eligibility;
 mod evaluate;
 pub(crate) mod facts;
 pub mod file;
 #[doc(hidden)]
 pub mod fixtures;
+mod judge;
 pub mod links;
 mod pattern;
 mod plan;
@@ -18,8 +21,8 @@ mod validate;
 pub use compiled::CompiledPolicy;
 pub(crate) use compiled::DEFAULTS_RULE;
 pub use decision::{
-    Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome,
-    expired_description, is_expired,
+    Approval, ApprovalDecision, ApprovalReading, ApprovalState, Denial, ReviewVerdict, RuleOutcome,
+    expired_description,
 };
 pub use evaluate::{
     MAX_DESCRIPTION_CHARS, MatchedRule, evaluate_approval, evaluate_final_head, executors_for,

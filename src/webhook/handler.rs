@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::webhook::event::{Delivery, Event, decode_event};
+use crate::webhook::decode::decode_event;
+use crate::webhook::event::{Delivery, Event};
 use crate::webhook::intake::IntakeError;
 use crate::webhook::queue::{Enqueued, QueueError};
 use crate::webhook::signature::{SIGNATURE_HEADER, SignatureCheck};
@@ -240,34 +241,14 @@ async fn handle(
         Event::Ignored { .. } => {
             return ("ignored", (StatusCode::OK, Json(json!({ "ok": true, "queued": false, "reason": "prgate does not act on this event" }))).into_response());
         }
-        Event::PullRequest {
-            repo,
-            number,
-            head_sha,
-            ..
-        } => {
-            span.record("repo", tracing::field::display(repo));
-            span.record("pull", number.0);
-            if let Some(sha) = head_sha {
-                span.record("head", tracing::field::display(sha));
-            }
+        _ => {}
+    }
+    if let Some(subject) = event.subject() {
+        span.record("repo", tracing::field::display(subject.repo));
+        if let Some(pull) = subject.pull {
+            span.record("pull", pull.0);
         }
-        Event::PullRequestReview { repo, number, .. } => {
-            span.record("repo", tracing::field::display(repo));
-            span.record("pull", number.0);
-        }
-        Event::MergeGroup { repo, head_sha, .. } | Event::CheckRun { repo, head_sha, .. } => {
-            span.record("repo", tracing::field::display(repo));
-            span.record("head", tracing::field::display(head_sha));
-        }
-        Event::Push { repo, after, .. } => {
-            span.record("repo", tracing::field::display(repo));
-            if let Some(sha) = after {
-                span.record("head", tracing::field::display(sha));
-            }
-        }
-        Event::Status { repo, sha, .. } => {
-            span.record("repo", tracing::field::display(repo));
+        if let Some(sha) = subject.head {
             span.record("head", tracing::field::display(sha));
         }
     }

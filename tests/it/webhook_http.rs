@@ -236,9 +236,7 @@ async fn accepts_queues_and_deduplicates() {
         .unwrap();
     assert_eq!(d.id, "d-1");
     assert_eq!(d.event_name, "pull_request_review");
-    assert!(
-        matches!(d.event, Event::PullRequestReview { ref action, .. } if action == "submitted")
-    );
+    assert!(matches!(d.event, Event::PullRequestReview(ref e) if e.action == "submitted"));
     let metrics = app.state.metrics.render();
     assert!(
         metrics.contains(

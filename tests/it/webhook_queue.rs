@@ -10,18 +10,18 @@ use std::time::Duration;
 use prgate::metrics::Metrics;
 use prgate::types::PullNumber;
 use prgate::webhook::queue::SetAside;
-use prgate::webhook::{Delivery, Enqueued, Event, Queue, QueueError, QueueOptions};
+use prgate::webhook::{Delivery, Enqueued, Event, Queue, QueueError, QueueOptions, ReviewEvent};
 
 fn delivery(id: &str) -> Delivery {
     Delivery {
         id: id.to_string(),
         event_name: "pull_request_review".into(),
         received_at: chrono::Utc::now(),
-        event: Event::PullRequestReview {
+        event: Event::PullRequestReview(ReviewEvent {
             action: "submitted".into(),
             repo: "acme/infra".parse().unwrap(),
             number: PullNumber(42),
-        },
+        }),
     }
 }
 

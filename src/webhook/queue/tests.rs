@@ -5,18 +5,18 @@ use std::time::Duration;
 
 use super::*;
 use crate::types::PullNumber;
-use crate::webhook::event::Event;
+use crate::webhook::event::{Event, ReviewEvent};
 
 fn delivery(id: &str) -> Delivery {
     Delivery {
         id: id.to_string(),
         event_name: "pull_request_review".into(),
         received_at: chrono::Utc::now(),
-        event: Event::PullRequestReview {
+        event: Event::PullRequestReview(ReviewEvent {
             action: "submitted".into(),
             repo: "acme/infra".parse().expect("repo name"),
             number: PullNumber(42),
-        },
+        }),
     }
 }
 

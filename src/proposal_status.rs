@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::github::facts::{GatherError, compare_changes, gather_facts_with_policy, policy_at};
 use crate::github::models::{ApiPull, ApiReview, ApiStatus};
 use crate::github::{GitHub, GitHubError};
-use crate::policy::{self, ApprovalDecision};
+use crate::policy::{self, ApprovalDecision, ApprovalReading};
+use crate::record::run_status::{self, RunStatus};
 use crate::types::{CommitSha, PullRef};
 use crate::{APPROVAL_CONTEXT, EXECUTION_CONTEXT};
 
@@ -196,48 +197,48 @@ pub(crate) fn classify(
     approval: Option<&StatusCheck>,
     execution: Option<&StatusCheck>,
 ) -> (ProposalState, Option<String>) {
-    let expired = approval.is_some_and(|a| crate::policy::is_expired(&a.state, &a.description));
+    let reading = approval.map(|a| ApprovalReading::read(&a.state, &a.description));
+    let expired = || {
+        (
+            ProposalState::Expired,
+            approval.map(|a| a.description.clone()),
+        )
+    };
     if pull.merged {
-        return match execution.map(|e| e.state.as_str()) {
-            Some("success") => (ProposalState::Executed, None),
-            Some("failure") | Some("error") => {
-                let d = execution.map(|e| e.description.clone());
-                let refused = d.as_deref().is_some_and(|d| d.contains("refused"));
-                (
-                    if refused {
-                        ProposalState::ExecutionRefused
-                    } else {
-                        ProposalState::ExecutionFailed
-                    },
-                    d,
-                )
+        let Some(e) = execution else {
+            return (ProposalState::Merged, None);
+        };
+        return match (
+            e.state.as_str(),
+            run_status::classify(&e.state, &e.description),
+        ) {
+            ("success", _) => (ProposalState::Executed, None),
+            ("failure" | "error", Some(RunStatus::Refused)) => {
+                (ProposalState::ExecutionRefused, Some(e.description.clone()))
+            }
+            ("failure" | "error", _) => {
+                (ProposalState::ExecutionFailed, Some(e.description.clone()))
             }
             _ => (ProposalState::Merged, None),
         };
     }
     if pull.state != "open" {
-        if expired {
-            return (
-                ProposalState::Expired,
-                approval.map(|a| a.description.clone()),
-            );
+        if reading == Some(ApprovalReading::Expired) {
+            return expired();
         }
         return (
             ProposalState::Denied,
             Some(latest_change_request(reviews).unwrap_or_else(|| "closed without merging".into())),
         );
     }
-    match approval.map(|a| a.state.as_str()) {
+    match reading {
         // A `success` with no approving review on the head cannot be prgate's: not approved.
-        Some("success") if !approved_on_head(pull, reviews) => (ProposalState::Pending, None),
-        Some("success") => (ProposalState::Approved, None),
-        Some("failure") => {
-            if expired {
-                return (
-                    ProposalState::Expired,
-                    approval.map(|a| a.description.clone()),
-                );
-            }
+        Some(ApprovalReading::Approved) if !approved_on_head(pull, reviews) => {
+            (ProposalState::Pending, None)
+        }
+        Some(ApprovalReading::Approved) => (ProposalState::Approved, None),
+        Some(ApprovalReading::Expired) => expired(),
+        Some(ApprovalReading::Denied) => {
             let reason =
                 latest_change_request(reviews).or_else(|| approval.map(|a| a.description.clone()));
             (ProposalState::Denied, reason)
