@@ -285,58 +285,26 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
         replaced_notes: Vec::new(),
     };
     let mut progress = Progress::new(opts.progress);
-    let mut findings: Vec<(u64, Findings)> = Vec::new();
+    let mut findings: Vec<(u64, Findings)>;
     let mut graph = CommitGraph::open(&repo);
     progress.without_graph = graph.is_none();
 
-    // The walk finds the commits to check and a second thread checks them, each with its own
-    // `Repository`: checking a record reads several objects per commit, and on two cores the
-    // audit then takes about as long as the walk alone (measured in docs/audit.md).
     loop {
-        let mut policies = PolicyCache::default();
-        let walked = std::thread::scope(|scope| {
-            let (to_checker, checks) = std::sync::mpsc::sync_channel(checker::IN_FLIGHT);
-            let checker = std::thread::Builder::new()
-                .name("prgate-audit-check".into())
-                .spawn_scoped(scope, || {
-                    checker::check_commits(
-                        &opts.repo_path,
-                        graph.as_ref(),
-                        &opts.trusted_keys,
-                        &path,
-                        checks,
-                    )
-                })
-                .map_err(|source| WalkError::Audit(AuditError::Thread { source }))?;
-            let walked = walk_first_parent(
-                &repo,
-                graph.as_ref(),
-                tip,
-                &limit,
-                &notes,
-                &mut policies,
-                &mut report,
-                &mut progress,
-                &path,
-                &to_checker,
-            );
-            drop(to_checker);
-            let checked = checker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            match (walked, checked) {
-                // The walk's own error first; a walk cut short by the checker has the checker's.
-                (Err(WalkError::Audit(e)), _) => Err(WalkError::Audit(e)),
-                (_, Err(e)) => Err(e),
-                (Err(e), Ok(_)) => Err(e),
-                (Ok(()), Ok(checked)) => {
-                    findings = checked;
-                    Ok(())
-                }
-            }
-        });
+        let walked = walk_and_check(
+            opts,
+            &repo,
+            graph.as_ref(),
+            tip,
+            &limit,
+            &notes,
+            &mut report,
+            &mut progress,
+        );
         match walked {
-            Ok(()) => break,
+            Ok(checked) => {
+                findings = checked;
+                break;
+            }
             Err(WalkError::Audit(e)) => return Err(e),
             Err(WalkError::CheckerStopped) => {
                 unreachable!("the checker stops early only with an error, which is returned")
@@ -349,7 +317,6 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
                 report.governed_commits = 0;
                 report.commits_before_policy = 0;
                 report.stopped_at = None;
-                findings.clear();
             }
         }
     }
@@ -376,6 +343,56 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     progress.finish();
     report.clean = report.violations.is_empty();
     Ok(report)
+}
+
+/// One walk of the first-parent history, with a second thread checking the commits it finds,
+/// each with its own `Repository`: checking a record reads several objects per commit, and
+/// on two cores the audit then takes about as long as the walk alone (measured in
+/// docs/audit.md). The checker's findings, by the commit's place in the walk.
+#[allow(clippy::too_many_arguments)]
+fn walk_and_check(
+    opts: &AuditOptions,
+    repo: &Repository,
+    graph: Option<&CommitGraph>,
+    tip: Oid,
+    limit: &WalkLimit<'_>,
+    notes: &HashMap<Oid, Oid>,
+    report: &mut AuditReport,
+    progress: &mut Progress,
+) -> Result<Vec<(u64, Findings)>, WalkError> {
+    let path = opts.repo_path.display().to_string();
+    std::thread::scope(|scope| {
+        let (to_checker, checks) = std::sync::mpsc::sync_channel(checker::IN_FLIGHT);
+        let checker = std::thread::Builder::new()
+            .name("prgate-audit-check".into())
+            .spawn_scoped(scope, || {
+                checker::check_commits(&opts.repo_path, graph, &opts.trusted_keys, &path, checks)
+            })
+            .map_err(|source| WalkError::Audit(AuditError::Thread { source }))?;
+        let walked = walk_first_parent(
+            repo,
+            graph,
+            tip,
+            limit,
+            notes,
+            &mut PolicyCache::default(),
+            report,
+            progress,
+            &path,
+            &to_checker,
+        );
+        drop(to_checker);
+        let checked = checker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match (walked, checked) {
+            // The walk's own error first; a walk cut short by the checker has the checker's.
+            (Err(WalkError::Audit(e)), _) => Err(WalkError::Audit(e)),
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(e),
+            (Ok(()), Ok(checked)) => Ok(checked),
+        }
+    })
 }
 
 /// Why a walk stopped short.

@@ -263,23 +263,7 @@ pub async fn start_with_clock(
             config.public_url.as_deref(),
         )),
     });
-    let max_connections = connections_within(
-        config.http.max_connections,
-        crate::listener::open_files_limit(),
-    );
-    if max_connections < config.http.max_connections {
-        tracing::warn!(
-            configured = config.http.max_connections,
-            max_connections,
-            "http.max_connections exceeds what the open-files limit allows; serving fewer"
-        );
-    }
-    let limits = ListenerLimits {
-        max_connections,
-        header_timeout: config.http.header_timeout.0,
-        // A request in progress needs no longer than its body may take, plus a moment.
-        close_grace: config.http.body_timeout.0 + Duration::from_secs(2),
-    };
+    let limits = listener_limits(&config);
     let shutdown = CancellationToken::new();
     let mut tasks = vec![
         tokio::spawn(crate::listener::serve(
@@ -297,39 +281,89 @@ pub async fn start_with_clock(
     ];
 
     let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
-    // The dispatcher is supervised: if it panics, `/readyz` says not ready until it runs again
-    // (jobs themselves run apart, and one that panics is retried and set aside).
+    tasks.push(supervise_dispatcher(
+        gate.clone(),
+        queue.clone(),
+        tick_rx,
+        ready.clone(),
+    ));
+
+    tasks.push(become_ready(gate.clone(), ready));
+
+    let interval = config.reconcile_interval.0.max(Duration::from_secs(1));
+    tasks.push(tick_every(interval, tick_tx.clone()));
+
+    Ok(ServeHandle {
+        addr,
+        admin_addr,
+        gate,
+        queue,
+        metrics,
+        reconcile: tick_tx,
+        shutdown,
+        tasks,
+    })
+}
+
+/// How the listeners bound their connections: `http.max_connections` within what the
+/// open-files limit allows, and the header and close timeouts.
+fn listener_limits(config: &ServerConfig) -> ListenerLimits {
+    let max_connections = connections_within(
+        config.http.max_connections,
+        crate::listener::open_files_limit(),
+    );
+    if max_connections < config.http.max_connections {
+        tracing::warn!(
+            configured = config.http.max_connections,
+            max_connections,
+            "http.max_connections exceeds what the open-files limit allows; serving fewer"
+        );
+    }
+    ListenerLimits {
+        max_connections,
+        header_timeout: config.http.header_timeout.0,
+        // A request in progress needs no longer than its body may take, plus a moment.
+        close_grace: config.http.body_timeout.0 + Duration::from_secs(2),
+    }
+}
+
+/// Runs the delivery dispatcher, supervised: if it panics, `/readyz` says not ready until it
+/// runs again (jobs themselves run apart, and one that panics is retried and set aside).
+fn supervise_dispatcher(
+    gate: Arc<Gate>,
+    queue: Queue,
+    tick_rx: mpsc::Receiver<()>,
+    ready: Readiness,
+) -> tokio::task::JoinHandle<()> {
     let ticks = Arc::new(tokio::sync::Mutex::new(tick_rx));
-    let (sup_gate, sup_queue, sup_ready) = (gate.clone(), queue.clone(), ready.clone());
-    tasks.push(tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             // Aborted with its supervisor (a shutdown), so the queue's lock goes with them.
             let worker = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
-                sup_gate
-                    .clone()
-                    .run_worker(sup_queue.clone(), ticks.clone()),
+                gate.clone().run_worker(queue.clone(), ticks.clone()),
             ));
             match worker.await {
                 Err(e) if e.is_panic() => {
-                    sup_ready.block(
+                    ready.block(
                         readiness::DISPATCHER,
                         "the delivery dispatcher panicked and is restarting",
                     );
                     tracing::error!(error = %e, "the delivery dispatcher panicked; restarting it");
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    sup_ready.clear(readiness::DISPATCHER);
+                    ready.clear(readiness::DISPATCHER);
                 }
                 _ => return,
             }
         }
-    }));
+    })
+}
 
-    // Ready once we know who we are on the code host (needed to spot forged statuses).
-    let ready_gate = gate.clone();
-    tasks.push(tokio::spawn(async move {
+/// Ready once prgate knows who it is on the code host (needed to spot forged statuses).
+fn become_ready(gate: Arc<Gate>, ready: Readiness) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut wait = Duration::from_millis(200);
         loop {
-            match ready_gate.self_account().await {
+            match gate.self_account().await {
                 Ok(me) => {
                     let login = me.login().clone();
                     tracing::info!(%login, "connected to the code host");
@@ -347,11 +381,12 @@ pub async fn start_with_clock(
                 }
             }
         }
-    }));
+    })
+}
 
-    let interval = config.reconcile_interval.0.max(Duration::from_secs(1));
-    let ticker = tick_tx.clone();
-    tasks.push(tokio::spawn(async move {
+/// Asks for a reconciler pass every `interval`, the first one interval after start.
+fn tick_every(interval: Duration, ticker: mpsc::Sender<()>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         // The first pass comes one interval after start, so that startup does not burst.
         let mut every = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -360,17 +395,6 @@ pub async fn start_with_clock(
             // A full channel means a pass is already waiting: skipping is right.
             let _ = ticker.try_send(());
         }
-    }));
-
-    Ok(ServeHandle {
-        addr,
-        admin_addr,
-        gate,
-        queue,
-        metrics,
-        reconcile: tick_tx,
-        shutdown,
-        tasks,
     })
 }
 

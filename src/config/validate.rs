@@ -132,7 +132,17 @@ fn valid_env_name(s: &str) -> bool {
 fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    service_problems(cfg, &mut errors);
+    github_problems(cfg, &mut errors);
+    repos_problems(cfg, &mut errors);
+    for (name, ex) in &cfg.executors {
+        executor_problems(cfg, name, ex, &mut errors, &mut warnings);
+    }
+    (errors, warnings)
+}
 
+/// The service's own keys: secrets, data, listeners, the reconciler, limits and runtime.
+fn service_problems(cfg: &ServerConfig, errors: &mut Vec<Problem>) {
     // Without a secret nothing could be verified, and an unverified webhook must never act.
     if cfg.webhook_secrets.is_empty() {
         errors.push(Problem::new(
@@ -180,7 +190,7 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
         ));
     }
 
-    validate_http_limits(&cfg.http, &mut errors);
+    validate_http_limits(&cfg.http, errors);
     for (key, value) in [
         ("workers", cfg.runtime.workers),
         ("executions", cfg.runtime.executions),
@@ -193,7 +203,10 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
             ));
         }
     }
+}
 
+/// `[github]`: where the code host is and how prgate signs in.
+fn github_problems(cfg: &ServerConfig, errors: &mut Vec<Problem>) {
     if let Err(m) = is_http_url(&cfg.github.api_url) {
         errors.push(Problem::new(
             toml_path!["github", "api_url"],
@@ -228,7 +241,10 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
             "github.private_key needs github.app_id as well",
         )),
     }
+}
 
+/// `[[repos]]`: what is governed.
+fn repos_problems(cfg: &ServerConfig, errors: &mut Vec<Problem>) {
     // A gate that governs nothing would answer every webhook and protect nothing: a typo
     // that must stop the start, not be found after a merge went through unguarded.
     if cfg.repos.is_empty() {
@@ -264,147 +280,174 @@ fn validate_server_config(cfg: &ServerConfig) -> (Vec<Problem>, Vec<Problem>) {
             }
         }
     }
+}
 
-    for (name, ex) in &cfg.executors {
-        if !valid_executor_name(name) {
+/// One `[executors.<name>]`.
+fn executor_problems(
+    cfg: &ServerConfig,
+    name: &str,
+    ex: &ExecutorConfig,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    if !valid_executor_name(name) {
+        errors.push(Problem::new(
+            toml_path!["executors", name],
+            format!("executor name {name:?} may use only letters, digits, '-', '_' and '.'"),
+        ));
+    }
+    match ex.command.first() {
+        None => errors.push(Problem::new(
+            toml_path!["executors", name, "command"],
+            format!("executor {name} needs a command (argv, e.g. [\"./scripts/apply.sh\"])"),
+        )),
+        Some(prog) if prog.trim().is_empty() => errors.push(Problem::new(
+            toml_path!["executors", name, "command", 0usize],
+            format!("executor {name}: the program (first element of command) must not be empty"),
+        )),
+        Some(_) => {}
+    }
+    if let Some(t) = ex.timeout
+        && t.0.is_zero()
+    {
+        errors.push(Problem::new(
+            toml_path!["executors", name, "timeout"],
+            format!("executor {name}: timeout must be longer than zero"),
+        ));
+    }
+    for key in ex.env.keys() {
+        if !valid_env_name(key) {
             errors.push(Problem::new(
-                toml_path!["executors", name],
-                format!("executor name {name:?} may use only letters, digits, '-', '_' and '.'"),
+                toml_path!["executors", name, "env", key],
+                format!("executor {name}: {key:?} is not a valid environment variable name"),
             ));
         }
-        match ex.command.first() {
-            None => errors.push(Problem::new(
-                toml_path!["executors", name, "command"],
-                format!("executor {name} needs a command (argv, e.g. [\"./scripts/apply.sh\"])"),
-            )),
-            Some(prog) if prog.trim().is_empty() => errors.push(Problem::new(
-                toml_path!["executors", name, "command", 0usize],
-                format!(
-                    "executor {name}: the program (first element of command) must not be empty"
-                ),
-            )),
-            Some(_) => {}
-        }
-        if let Some(t) = ex.timeout
-            && t.0.is_zero()
-        {
+    }
+    executor_plan_problems(name, ex, errors, warnings);
+    for (j, pattern) in ex.program_paths.iter().flatten().enumerate() {
+        if let Err(why) = valid_path_pattern(pattern) {
             errors.push(Problem::new(
-                toml_path!["executors", name, "timeout"],
-                format!("executor {name}: timeout must be longer than zero"),
+                toml_path!["executors", name, "program_paths", j],
+                format!("executor {name}: program path {pattern:?} {why}"),
             ));
         }
-        for key in ex.env.keys() {
-            if !valid_env_name(key) {
-                errors.push(Problem::new(
-                    toml_path!["executors", name, "env", key],
-                    format!("executor {name}: {key:?} is not a valid environment variable name"),
-                ));
-            }
-        }
-        match ex.plan.as_deref().map(|p| p.first()) {
-            None => {}
-            Some(None) => errors.push(Problem::new(
-                toml_path!["executors", name, "plan"],
-                format!(
-                    "executor {name}: plan is empty; give it an argv (e.g. [\"./scripts/plan.sh\"]) or remove it"
-                ),
-            )),
-            Some(Some(prog)) if prog.trim().is_empty() => errors.push(Problem::new(
-                toml_path!["executors", name, "plan", 0usize],
-                format!("executor {name}: the plan's program (first element of plan) must not be empty"),
-            )),
-            Some(Some(_)) => {}
-        }
-        for key in ex.plan_env.keys() {
-            if !valid_env_name(key) {
-                errors.push(Problem::new(
-                    toml_path!["executors", name, "plan_env", key],
-                    format!("executor {name}: {key:?} in plan_env is not a valid environment variable name"),
-                ));
-            }
-        }
-        if ex.plan.is_none() && !ex.plan_env.is_empty() {
+    }
+    executor_sandbox_problems(cfg, name, ex, errors, warnings);
+    if let Some(inline) = ex.inline_script() {
+        warnings.push(Problem::new(
+            toml_path!["executors", name],
+            format!(
+                "executor {name} runs an inline script ({inline}): what it runs lives in prgate.toml, and any file it reads from the checkout is governed only if program_paths names it; put the script in a repository file and name that instead"
+            ),
+        ));
+    }
+    if ex.repos.is_empty() {
+        warnings.push(Problem::new(
+            toml_path!["executors", name],
+            format!("executor {name} lists no repos, so no repository may use it"),
+        ));
+    }
+    for (j, r) in ex.repos.iter().enumerate() {
+        if !cfg.repos.iter().any(|g| &g.name == r) {
             errors.push(Problem::new(
-                toml_path!["executors", name, "plan_env"],
+                toml_path!["executors", name, "repos", j],
                 format!(
-                    "executor {name} has plan_env but no plan; add plan = [\"./scripts/plan.sh\"] or remove plan_env"
+                    "executor {name} names {r}, which is not governed; add it to [[repos]] or remove it here"
                 ),
             ));
         }
-        // A secret given to both would reach the plan, which runs before anyone approved.
-        for key in ex.plan_env.keys().filter(|k| ex.env.contains_key(*k)) {
-            if ex.env.get(key) == ex.plan_env.get(key) {
-                warnings.push(Problem::new(
-                    toml_path!["executors", name, "plan_env", key],
-                    format!(
-                        "executor {name}: plan_env {key} is the same secret as env {key}; a plan runs before approval, so give it a read-only credential"
-                    ),
-                ));
-            }
-        }
-        for (j, pattern) in ex.program_paths.iter().flatten().enumerate() {
-            if let Err(why) = valid_path_pattern(pattern) {
-                errors.push(Problem::new(
-                    toml_path!["executors", name, "program_paths", j],
-                    format!("executor {name}: program path {pattern:?} {why}"),
-                ));
-            }
-        }
-        match &ex.sandbox {
-            SandboxSetting::Off => warnings.push(Problem::new(
-                toml_path!["executors", name, "sandbox"],
+    }
+}
+
+/// An executor's `plan` and `plan_env`: the plan runs before anyone approved.
+fn executor_plan_problems(
+    name: &str,
+    ex: &ExecutorConfig,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    match ex.plan.as_deref().map(|p| p.first()) {
+        None => {}
+        Some(None) => errors.push(Problem::new(
+            toml_path!["executors", name, "plan"],
+            format!(
+                "executor {name}: plan is empty; give it an argv (e.g. [\"./scripts/plan.sh\"]) or remove it"
+            ),
+        )),
+        Some(Some(prog)) if prog.trim().is_empty() => errors.push(Problem::new(
+            toml_path!["executors", name, "plan", 0usize],
+            format!("executor {name}: the plan's program (first element of plan) must not be empty"),
+        )),
+        Some(Some(_)) => {}
+    }
+    for key in ex.plan_env.keys() {
+        if !valid_env_name(key) {
+            errors.push(Problem::new(
+                toml_path!["executors", name, "plan_env", key],
                 format!(
-                    "executor {name} runs without a sandbox: its plan runs on PR content before anyone approved it, with prgate's own reach (its config, keys and data_dir); remove sandbox = \"off\" unless this kernel has no Landlock"
+                    "executor {name}: {key:?} in plan_env is not a valid environment variable name"
                 ),
-            )),
-            SandboxSetting::Paths(p) => {
-                for (key, list) in [("read", &p.read), ("write", &p.write)] {
-                    for (j, path) in list.iter().enumerate() {
-                        if path.as_os_str().is_empty() {
-                            errors.push(Problem::new(
-                                toml_path!["executors", name, "sandbox", key, j],
-                                format!("executor {name}: a sandbox.{key} path is empty"),
-                            ));
-                        } else if cfg.data_dir.starts_with(path) {
-                            warnings.push(Problem::new(
-                                toml_path!["executors", name, "sandbox", key, j],
-                                format!(
-                                    "executor {name}: sandbox.{key} {} holds data_dir ({}), where prgate keeps its queue and mirrors: list only the folders the command needs",
-                                    path.display(),
-                                    cfg.data_dir.display()
-                                ),
-                            ));
-                        }
+            ));
+        }
+    }
+    if ex.plan.is_none() && !ex.plan_env.is_empty() {
+        errors.push(Problem::new(
+            toml_path!["executors", name, "plan_env"],
+            format!(
+                "executor {name} has plan_env but no plan; add plan = [\"./scripts/plan.sh\"] or remove plan_env"
+            ),
+        ));
+    }
+    // A secret given to both would reach the plan, which runs before anyone approved.
+    for key in ex.plan_env.keys().filter(|k| ex.env.contains_key(*k)) {
+        if ex.env.get(key) == ex.plan_env.get(key) {
+            warnings.push(Problem::new(
+                toml_path!["executors", name, "plan_env", key],
+                format!(
+                    "executor {name}: plan_env {key} is the same secret as env {key}; a plan runs before approval, so give it a read-only credential"
+                ),
+            ));
+        }
+    }
+}
+
+/// An executor's `sandbox`.
+fn executor_sandbox_problems(
+    cfg: &ServerConfig,
+    name: &str,
+    ex: &ExecutorConfig,
+    errors: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    match &ex.sandbox {
+        SandboxSetting::Off => warnings.push(Problem::new(
+            toml_path!["executors", name, "sandbox"],
+            format!(
+                "executor {name} runs without a sandbox: its plan runs on PR content before anyone approved it, with prgate's own reach (its config, keys and data_dir); remove sandbox = \"off\" unless this kernel has no Landlock"
+            ),
+        )),
+        SandboxSetting::Paths(p) => {
+            for (key, list) in [("read", &p.read), ("write", &p.write)] {
+                for (j, path) in list.iter().enumerate() {
+                    if path.as_os_str().is_empty() {
+                        errors.push(Problem::new(
+                            toml_path!["executors", name, "sandbox", key, j],
+                            format!("executor {name}: a sandbox.{key} path is empty"),
+                        ));
+                    } else if cfg.data_dir.starts_with(path) {
+                        warnings.push(Problem::new(
+                            toml_path!["executors", name, "sandbox", key, j],
+                            format!(
+                                "executor {name}: sandbox.{key} {} holds data_dir ({}), where prgate keeps its queue and mirrors: list only the folders the command needs",
+                                path.display(),
+                                cfg.data_dir.display()
+                            ),
+                        ));
                     }
                 }
             }
         }
-        if let Some(inline) = ex.inline_script() {
-            warnings.push(Problem::new(
-                toml_path!["executors", name],
-                format!(
-                    "executor {name} runs an inline script ({inline}): what it runs lives in prgate.toml, and any file it reads from the checkout is governed only if program_paths names it; put the script in a repository file and name that instead"
-                ),
-            ));
-        }
-        if ex.repos.is_empty() {
-            warnings.push(Problem::new(
-                toml_path!["executors", name],
-                format!("executor {name} lists no repos, so no repository may use it"),
-            ));
-        }
-        for (j, r) in ex.repos.iter().enumerate() {
-            if !cfg.repos.iter().any(|g| &g.name == r) {
-                errors.push(Problem::new(
-                    toml_path!["executors", name, "repos", j],
-                    format!(
-                        "executor {name} names {r}, which is not governed; add it to [[repos]] or remove it here"
-                    ),
-                ));
-            }
-        }
     }
-    (errors, warnings)
 }
 
 /// Whether a path pattern can mean a repository path (the policy engine compiles it the

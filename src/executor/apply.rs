@@ -12,8 +12,11 @@ use super::consider::Gathered;
 use super::considered::{Considered, HOLD_LABEL, Mode};
 use super::engine::{DEFAULT_TIMEOUT, Executor};
 use super::error::ExecError;
+use super::local::LocalFacts;
 use super::refusal::Refusal;
-use super::run::{RunSpec, run_executor};
+use super::run::{RunResult, RunSpec, run_executor};
+use super::verify::Verified;
+use crate::config::ExecutorConfig;
 use crate::git::worktree::checkout_fresh;
 use crate::record::note::{ExecutionRecord, Outcome, PlanDigest};
 use crate::record::run_status;
@@ -138,20 +141,7 @@ impl Executor {
         self.status_retried(repo, merge, state, &description)
             .await?;
         // An operator's re-run is their decision, and the record says so.
-        let operator = match (mode, &local.existing) {
-            (Mode::Operator, Some(rec)) => {
-                let who = self
-                    .gh
-                    .own_login()
-                    .await
-                    .unwrap_or_else(|_| "an operator".to_string());
-                Some(format!(
-                    "re-run by {who} with prgate execute after the record said {}",
-                    rec.outcome
-                ))
-            }
-            _ => None,
-        };
+        let operator = self.operator_rerun(mode, local).await;
         // A provisional record: if this process dies now, the note already says `interrupted`.
         let mut note = verified.note.clone();
         let started = Utc::now();
@@ -162,6 +152,86 @@ impl Executor {
         self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
 
         // --- run ---
+        let (execution, run) = self
+            .run_command(
+                repo,
+                merge,
+                name,
+                &exec,
+                &verified,
+                (mirror, m),
+                &cancel,
+                started,
+            )
+            .await;
+        note.execution = Some(execution);
+        if let Some(rec) = note.execution.as_mut() {
+            rec.operator = operator;
+            rec.plan = ran_plan;
+        }
+
+        // --- record --- (the mirror was synced before the run; notes merge on push)
+        let mirror = self.local_mirror(repo).await?;
+        let git_token = self.note_token(repo).await;
+        self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
+        drop(mirror);
+        let (outcome, exit_code) = note
+            .execution
+            .as_ref()
+            .map_or((Outcome::Failed, None), |e| (e.outcome, e.exit_code));
+        let (state, description) = ended_status(name, &note, replaces_foreign_note);
+        // The run is over and its record pushed; a final status that still fails is posted
+        // again from the record by the reconciler's next pass (it looks at M again for that).
+        if let Err(e) = self.status_retried(repo, merge, state, &description).await {
+            if let Ok(mut f) = self.final_unposted.lock() {
+                f.insert((repo.clone(), merge.clone()));
+            }
+            return Err(e);
+        }
+        self.comment(
+            repo,
+            pull_number,
+            &note,
+            run.as_ref().map(|r| r.output.as_str()),
+        )
+        .await;
+        self.metrics.execution(outcome.as_str());
+        self.dashboard
+            .record_execution(repo, merge, name, outcome.as_str(), Utc::now());
+        Ok(Considered::Ran { outcome, exit_code })
+    }
+
+    /// An operator's re-run of a merge whose record already says how it ended: who re-ran it.
+    async fn operator_rerun(&self, mode: Mode, local: &LocalFacts) -> Option<String> {
+        let (Mode::Operator, Some(rec)) = (mode, &local.existing) else {
+            return None;
+        };
+        let who = self
+            .gh
+            .own_login()
+            .await
+            .unwrap_or_else(|_| "an operator".to_string());
+        Some(format!(
+            "re-run by {who} with prgate execute after the record said {}",
+            rec.outcome
+        ))
+    }
+
+    /// Runs the executor's command on a fresh checkout of the merge, cancelled when the hold
+    /// label appears on its PR: the execution's record and, when it started, its result.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_command(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        merge: &CommitSha,
+        name: &str,
+        exec: &ExecutorConfig,
+        verified: &Verified,
+        (mirror, m): (git2::Repository, git2::Oid),
+        cancel: &CancellationToken,
+        started: chrono::DateTime<Utc>,
+    ) -> (ExecutionRecord, Option<RunResult>) {
+        let pull_number = PullNumber(verified.pull.number);
         let workdir = self.config.data_dir.join("worktrees").join(merge.as_str());
         // Whatever keeps the command from starting (a checkout that fails, a secret that does
         // not resolve) is recorded as `not_started` with the reason: nothing ran, and an
@@ -179,16 +249,13 @@ impl Executor {
                 }
             });
         drop(mirror);
-        let run = match prepared {
+        match prepared {
             Err(reason) => {
                 tracing::warn!(%repo, %merge, %reason, "the execution did not start");
-                note.execution = Some(ExecutionRecord::not_run(
-                    name,
-                    Outcome::NotStarted,
-                    started,
-                    Some(reason),
-                ));
-                None
+                (
+                    ExecutionRecord::not_run(name, Outcome::NotStarted, started, Some(reason)),
+                    None,
+                )
             }
             Ok((checkout, env)) => {
                 let approvers: Vec<String> = verified
@@ -212,66 +279,16 @@ impl Executor {
                     ],
                     timeout: exec.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT),
                     output_cap: OUTPUT_CAP,
-                    isolation: super::sandbox::Isolation::for_command(&exec, &checkout.objects),
+                    isolation: super::sandbox::Isolation::for_command(exec, &checkout.objects),
                     held: self.held.clone(),
                 };
                 let watcher = self.watch_hold_label(repo.clone(), pull_number, cancel.clone());
                 let result = run_executor(&spec, cancel.clone()).await;
                 watcher.abort();
-                note.execution = Some(ExecutionRecord::from_run(name, &result));
                 checkout.remove();
-                Some(result)
+                (ExecutionRecord::from_run(name, &result), Some(result))
             }
-        };
-        if let Some(rec) = note.execution.as_mut() {
-            rec.operator = operator;
-            rec.plan = ran_plan;
         }
-
-        // --- record --- (the mirror was synced before the run; notes merge on push)
-        let mirror = self.local_mirror(repo).await?;
-        let git_token = self.note_token(repo).await;
-        self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
-        drop(mirror);
-        let outcome = note
-            .execution
-            .as_ref()
-            .map(|e| e.outcome)
-            .unwrap_or(Outcome::Failed);
-        let exit_code = note.execution.as_ref().and_then(|e| e.exit_code);
-        let detail = match exit_code {
-            Some(c) => format!(" with exit code {c}"),
-            None => format!(
-                ": {}",
-                note.execution
-                    .as_ref()
-                    .and_then(|e| e.refusal.clone())
-                    .unwrap_or_else(|| "it did not run".into())
-            ),
-        };
-        let (state, mut description) = run_status::ended(name, outcome, &detail);
-        if replaces_foreign_note {
-            description.push_str("; it replaced a note prgate did not write");
-        }
-        // The run is over and its record pushed; a final status that still fails is posted
-        // again from the record by the reconciler's next pass (it looks at M again for that).
-        if let Err(e) = self.status_retried(repo, merge, state, &description).await {
-            if let Ok(mut f) = self.final_unposted.lock() {
-                f.insert((repo.clone(), merge.clone()));
-            }
-            return Err(e);
-        }
-        self.comment(
-            repo,
-            pull_number,
-            &note,
-            run.as_ref().map(|r| r.output.as_str()),
-        )
-        .await;
-        self.metrics.execution(outcome.as_str());
-        self.dashboard
-            .record_execution(repo, merge, name, outcome.as_str(), Utc::now());
-        Ok(Considered::Ran { outcome, exit_code })
     }
 
     /// Cancels the run when the hold label appears on the PR while it runs.
@@ -296,4 +313,33 @@ impl Executor {
             }
         })
     }
+}
+
+/// The final `prgate/execution` status of a run, from its record.
+fn ended_status(
+    name: &str,
+    note: &crate::record::note::ExecutionNote,
+    replaces_foreign_note: bool,
+) -> (&'static str, String) {
+    let outcome = note
+        .execution
+        .as_ref()
+        .map(|e| e.outcome)
+        .unwrap_or(Outcome::Failed);
+    let exit_code = note.execution.as_ref().and_then(|e| e.exit_code);
+    let detail = match exit_code {
+        Some(c) => format!(" with exit code {c}"),
+        None => format!(
+            ": {}",
+            note.execution
+                .as_ref()
+                .and_then(|e| e.refusal.clone())
+                .unwrap_or_else(|| "it did not run".into())
+        ),
+    };
+    let (state, mut description) = run_status::ended(name, outcome, &detail);
+    if replaces_foreign_note {
+        description.push_str("; it replaced a note prgate did not write");
+    }
+    (state, description)
 }

@@ -732,40 +732,7 @@ impl PullRead {
             .map(|l| l.name)
             .collect();
 
-        let reviews: Connection<GqlReview> = decode(
-            OP,
-            "reviews",
-            r.reviews.clone().ok_or_else(|| missing("reviews"))?,
-        )?;
-        let reviews =
-            match reviews.complete() {
-                None => None,
-                Some(list) => Some(
-                    list.into_iter()
-                        .map(|rv| {
-                            let id = rv
-                                .full_database_id
-                                .as_deref()
-                                .and_then(|s| s.parse::<u64>().ok())
-                                .ok_or_else(|| missing("review id"))?;
-                            Ok(ApiReview {
-                                id,
-                                // A deleted account ("ghost") is `null`, as in REST.
-                                user: match &rv.author {
-                                    None => None,
-                                    Some(a) => Some(a.user().ok_or_else(|| {
-                                        missing("numeric id of a review's author")
-                                    })?),
-                                },
-                                state: rv.state,
-                                commit_id: rv.commit.map(|c| c.oid),
-                                submitted_at: rv.submitted_at,
-                                body: Some(rv.body),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, GitHubError>>()?,
-                ),
-            };
+        let reviews = reviews_of(r.reviews.clone().ok_or_else(|| missing("reviews"))?)?;
 
         let commits: Connection<GqlPullCommit> = decode(
             OP,
@@ -782,25 +749,11 @@ impl PullRead {
             _ => None,
         };
 
-        let timeline: Connection<GqlTimelineItem> = decode(
-            OP,
-            "timelineItems",
+        let base_changed_at = last_retarget(
             r.timeline_items
                 .clone()
                 .ok_or_else(|| missing("timelineItems"))?,
         )?;
-        let mut base_changed_at = None;
-        for item in timeline.nodes {
-            let item = item.ok_or_else(|| missing("a timeline item"))?;
-            if item.typename != "BaseRefChangedEvent" {
-                return Err(gql_error(
-                    OP,
-                    format!("unexpected timeline item {}", item.typename),
-                ));
-            }
-            let at = item.created_at.ok_or_else(|| missing("retarget time"))?;
-            base_changed_at = base_changed_at.max(Some(at));
-        }
 
         let team_members = self
             .teams
@@ -818,6 +771,62 @@ impl PullRead {
             team_members,
         })
     }
+}
+
+/// The PR's reviews in REST's shape, or `None` when one page does not list them all.
+fn reviews_of(value: Value) -> Result<Option<Vec<ApiReview>>, GitHubError> {
+    const OP: &str = "PrgatePullFacts";
+    let missing = |what: &str| gql_error(OP, format!("the answer has no {what}"));
+    let reviews: Connection<GqlReview> = decode(OP, "reviews", value)?;
+    Ok(match reviews.complete() {
+        None => None,
+        Some(list) => Some(
+            list.into_iter()
+                .map(|rv| {
+                    let id = rv
+                        .full_database_id
+                        .as_deref()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| missing("review id"))?;
+                    Ok(ApiReview {
+                        id,
+                        // A deleted account ("ghost") is `null`, as in REST.
+                        user: match &rv.author {
+                            None => None,
+                            Some(a) => Some(
+                                a.user()
+                                    .ok_or_else(|| missing("numeric id of a review's author"))?,
+                            ),
+                        },
+                        state: rv.state,
+                        commit_id: rv.commit.map(|c| c.oid),
+                        submitted_at: rv.submitted_at,
+                        body: Some(rv.body),
+                    })
+                })
+                .collect::<Result<Vec<_>, GitHubError>>()?,
+        ),
+    })
+}
+
+/// When the PR's base branch last changed (its `BaseRefChangedEvent`s), if it ever did.
+fn last_retarget(value: Value) -> Result<Option<DateTime<Utc>>, GitHubError> {
+    const OP: &str = "PrgatePullFacts";
+    let missing = |what: &str| gql_error(OP, format!("the answer has no {what}"));
+    let timeline: Connection<GqlTimelineItem> = decode(OP, "timelineItems", value)?;
+    let mut base_changed_at = None;
+    for item in timeline.nodes {
+        let item = item.ok_or_else(|| missing("a timeline item"))?;
+        if item.typename != "BaseRefChangedEvent" {
+            return Err(gql_error(
+                OP,
+                format!("unexpected timeline item {}", item.typename),
+            ));
+        }
+        let at = item.created_at.ok_or_else(|| missing("retarget time"))?;
+        base_changed_at = base_changed_at.max(Some(at));
+    }
+    Ok(base_changed_at)
 }
 
 /// Commits and files in REST's shape, or `None` when GraphQL cannot say all REST would: a

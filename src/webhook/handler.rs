@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::webhook::decode::decode_event;
 use crate::webhook::event::{Delivery, Event};
-use crate::webhook::intake::IntakeError;
+use crate::webhook::intake::{IntakeError, VerifiedBody};
 use crate::webhook::queue::{Enqueued, QueueError};
 use crate::webhook::signature::{SIGNATURE_HEADER, SignatureCheck};
 use std::sync::Arc;
@@ -113,6 +113,53 @@ pub(crate) async fn receive_webhook(State(state): State<AppState>, request: Requ
     response
 }
 
+/// Reads the body within the intake's limits and checks its signature; a refusal is the
+/// outcome for the metrics and the answer.
+async fn read_verified(
+    state: &AppState,
+    request: Request,
+    check: SignatureCheck,
+) -> Result<VerifiedBody, (&'static str, Response)> {
+    match state.intake.read_verified(request.into_body(), check).await {
+        Ok(verified) => Ok(verified),
+        Err(IntakeError::TooLarge) => Err(("too_large", too_large())),
+        Err(e @ IntakeError::Busy) => {
+            tracing::warn!("refused a webhook delivery: the body budget stayed full");
+            let mut response = error_and_close(StatusCode::SERVICE_UNAVAILABLE, e);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            Err(("busy", response))
+        }
+        Err(e @ IntakeError::TimedOut(_)) => {
+            tracing::warn!(error = %e, "refused a webhook delivery whose body came too slowly");
+            Err(("timeout", error_and_close(StatusCode::REQUEST_TIMEOUT, e)))
+        }
+        Err(e @ IntakeError::Read(_)) => {
+            Err(("bad_request", error_and_close(StatusCode::BAD_REQUEST, e)))
+        }
+        Err(IntakeError::Signature(e)) => {
+            tracing::warn!(error = %e, "refused a webhook delivery with a missing or bad signature");
+            Err(("unauthorized", error(StatusCode::UNAUTHORIZED, e)))
+        }
+    }
+}
+
+/// What is wrong with the event and delivery headers, if anything.
+fn header_problem(event_name: &str, delivery_id: &str) -> Option<&'static str> {
+    if event_name.is_empty() {
+        Some("missing X-GitHub-Event header")
+    } else if !valid_event_name(event_name) {
+        Some("malformed X-GitHub-Event header")
+    } else if delivery_id.is_empty() {
+        Some("missing X-GitHub-Delivery header")
+    } else if !valid_delivery_id(delivery_id) {
+        Some("malformed X-GitHub-Delivery header")
+    } else {
+        None
+    }
+}
+
 async fn handle(
     state: AppState,
     request: Request,
@@ -144,57 +191,14 @@ async fn handle(
     };
 
     // The body counts against the budget of bytes in flight until this function returns.
-    let verified = match state.intake.read_verified(request.into_body(), check).await {
+    let verified = match read_verified(&state, request, check).await {
         Ok(verified) => verified,
-        Err(IntakeError::TooLarge) => return ("too_large", too_large()),
-        Err(e @ IntakeError::Busy) => {
-            tracing::warn!("refused a webhook delivery: the body budget stayed full");
-            let mut response = error_and_close(StatusCode::SERVICE_UNAVAILABLE, e);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return ("busy", response);
-        }
-        Err(e @ IntakeError::TimedOut(_)) => {
-            tracing::warn!(error = %e, "refused a webhook delivery whose body came too slowly");
-            return ("timeout", error_and_close(StatusCode::REQUEST_TIMEOUT, e));
-        }
-        Err(e @ IntakeError::Read(_)) => {
-            return ("bad_request", error_and_close(StatusCode::BAD_REQUEST, e));
-        }
-        Err(IntakeError::Signature(e)) => {
-            tracing::warn!(error = %e, "refused a webhook delivery with a missing or bad signature");
-            return ("unauthorized", error(StatusCode::UNAUTHORIZED, e));
-        }
+        Err(refused) => return refused,
     };
     let body = verified.bytes.as_slice();
 
-    if event_name.is_empty() {
-        return (
-            "bad_request",
-            error(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header"),
-        );
-    }
-    if !valid_event_name(event_name) {
-        return (
-            "bad_request",
-            error(StatusCode::BAD_REQUEST, "malformed X-GitHub-Event header"),
-        );
-    }
-    if delivery_id.is_empty() {
-        return (
-            "bad_request",
-            error(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header"),
-        );
-    }
-    if !valid_delivery_id(delivery_id) {
-        return (
-            "bad_request",
-            error(
-                StatusCode::BAD_REQUEST,
-                "malformed X-GitHub-Delivery header",
-            ),
-        );
+    if let Some(problem) = header_problem(event_name, delivery_id) {
+        return ("bad_request", error(StatusCode::BAD_REQUEST, problem));
     }
 
     // A webhook configured with content type application/x-www-form-urlencoded sends the

@@ -257,6 +257,45 @@ impl Resolve for Resolver<'_> {
         field: &str,
         args: &Map<String, Value>,
     ) -> Result<Out<Node>, FieldError> {
+        match node {
+            Node::Query | Node::Mutation => self.root_field(node, field, args),
+            Node::Payload(..)
+            | Node::MergeQueue(_)
+            | Node::MergeQueueConfiguration(_)
+            | Node::MergeQueueEntry(_) => self.queue_field(node, field, args),
+            Node::Account(_) | Node::Team(_) | Node::Repository(_) => {
+                self.owner_field(node, field, args)
+            }
+            Node::Ref(..)
+            | Node::Commit(..)
+            | Node::Tree(_)
+            | Node::Blob(..)
+            | Node::TreeEntry(..)
+            | Node::GitActor(_) => self.git_field(node, field, args),
+            Node::Status(..) | Node::StatusContext(..) => self.status_field(node, field, args),
+            Node::PullRequest(idx, n) => self.pull_field(*idx, *n, field, args),
+            _ => self.part_field(node, field),
+        }
+    }
+}
+
+impl Resolver<'_> {
+    /// A field the simulator does not serve on this type: a bug in the simulator or in the
+    /// query (the schema check catches the latter first).
+    fn unserved(&self, node: &Node, field: &str) -> FieldError {
+        internal(format!(
+            "unserved field {field} on {}",
+            self.type_name(node)
+        ))
+    }
+
+    /// The query and mutation roots.
+    fn root_field(
+        &mut self,
+        node: &Node,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Out<Node>, FieldError> {
         match (node, field) {
             (Node::Query, "node") => {
                 let id = arg(args, "id");
@@ -292,6 +331,40 @@ impl Resolve for Resolver<'_> {
             (Node::Mutation, "enqueuePullRequest" | "dequeuePullRequest") => {
                 self.mutate(field, args)
             }
+            (Node::Query, "repository") => {
+                let (owner, name) = (arg(args, "owner"), arg(args, "name"));
+                match self.w.repo_index(owner, name) {
+                    Some(idx) => {
+                        // As REST does: a push made past the git server is noticed first.
+                        scan::scan_repo(self.sim, self.w, idx, scan::Cause::Unseen);
+                        Ok(Out::Node(Node::Repository(idx)))
+                    }
+                    None => Err(not_found(format!(
+                        "Could not resolve to a Repository with the name '{owner}/{name}'."
+                    ))),
+                }
+            }
+            (Node::Query, "organization") => {
+                let login = arg(args, "login");
+                match self.w.account_by_login(login) {
+                    Some(a) if a.is_org => Ok(Out::Node(Node::Account(a.id))),
+                    _ => Err(not_found(format!(
+                        "Could not resolve to an Organization with the login of '{login}'."
+                    ))),
+                }
+            }
+            _ => Err(self.unserved(node, field)),
+        }
+    }
+
+    /// The merge queue, its configuration and entries, and the mutations' payloads.
+    fn queue_field(
+        &mut self,
+        node: &Node,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Out<Node>, FieldError> {
+        match (node, field) {
             (Node::Payload(_, entry, client_id), _) => match field {
                 "clientMutationId" => opt_leaf(client_id.clone()),
                 "mergeQueueEntry" => Ok(entry
@@ -370,28 +443,18 @@ impl Resolve for Resolver<'_> {
                     _ => Err(internal(format!("unserved field {field}"))),
                 }
             }
-            (Node::Query, "repository") => {
-                let (owner, name) = (arg(args, "owner"), arg(args, "name"));
-                match self.w.repo_index(owner, name) {
-                    Some(idx) => {
-                        // As REST does: a push made past the git server is noticed first.
-                        scan::scan_repo(self.sim, self.w, idx, scan::Cause::Unseen);
-                        Ok(Out::Node(Node::Repository(idx)))
-                    }
-                    None => Err(not_found(format!(
-                        "Could not resolve to a Repository with the name '{owner}/{name}'."
-                    ))),
-                }
-            }
-            (Node::Query, "organization") => {
-                let login = arg(args, "login");
-                match self.w.account_by_login(login) {
-                    Some(a) if a.is_org => Ok(Out::Node(Node::Account(a.id))),
-                    _ => Err(not_found(format!(
-                        "Could not resolve to an Organization with the login of '{login}'."
-                    ))),
-                }
-            }
+            _ => Err(self.unserved(node, field)),
+        }
+    }
+
+    /// Accounts, teams and repositories.
+    fn owner_field(
+        &mut self,
+        node: &Node,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Out<Node>, FieldError> {
+        match (node, field) {
             (Node::Account(id), _) => {
                 let Some(a) = self.w.account(*id) else {
                     return Ok(Out::Null);
@@ -513,6 +576,18 @@ impl Resolve for Resolver<'_> {
                     _ => Err(internal(format!("unserved field {field}"))),
                 }
             }
+            _ => Err(self.unserved(node, field)),
+        }
+    }
+
+    /// Git objects and refs.
+    fn git_field(
+        &mut self,
+        node: &Node,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Out<Node>, FieldError> {
+        match (node, field) {
             (Node::Ref(idx, name, oid), _) => match field {
                 "name" => leaf(name.rsplit_once('/').map_or(name.as_str(), |(_, n)| n)),
                 "prefix" => leaf(
@@ -616,7 +691,63 @@ impl Resolve for Resolver<'_> {
                 }),
                 _ => Err(internal(format!("unserved field {field}"))),
             },
-            (Node::PullRequest(idx, n), _) => self.pull_field(*idx, *n, field, args),
+            _ => Err(self.unserved(node, field)),
+        }
+    }
+
+    /// A commit's statuses: the combined one and each context's latest.
+    fn status_field(
+        &mut self,
+        node: &Node,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Out<Node>, FieldError> {
+        match (node, field) {
+            (Node::Status(idx, sha), _) => {
+                let latest = |context: Option<&str>| {
+                    self.w.repos[*idx]
+                        .statuses
+                        .iter()
+                        .filter(|s| s.sha == *sha && context.is_none_or(|c| s.context == c))
+                        .max_by_key(|s| (s.created_at, s.id))
+                        .map(|s| s.id)
+                };
+                match field {
+                    // The latest status of that context, as the combined status shows it.
+                    "context" => Ok(latest(Some(arg(args, "name")))
+                        .map_or(Out::Null, |id| Out::Node(Node::StatusContext(*idx, id)))),
+                    "state" => {
+                        let combined = crate::commit_status::combined_state(self.w, *idx, sha);
+                        leaf(combined.to_ascii_uppercase())
+                    }
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            (Node::StatusContext(idx, id), _) => {
+                let Some(s) = self.w.repos[*idx].statuses.iter().find(|s| s.id == *id) else {
+                    return Ok(Out::Null);
+                };
+                match field {
+                    "context" => leaf(s.context.clone()),
+                    "createdAt" => leaf(format_chrono(s.created_at)),
+                    "creator" => Ok(if self.w.account(s.creator).is_some() {
+                        Out::Node(Node::Account(s.creator))
+                    } else {
+                        Out::Null
+                    }),
+                    "description" => opt_leaf(s.description.clone()),
+                    "state" => leaf(s.state.to_ascii_uppercase()),
+                    "targetUrl" => opt_leaf(s.target_url.clone()),
+                    _ => Err(internal(format!("unserved field {field}"))),
+                }
+            }
+            _ => Err(self.unserved(node, field)),
+        }
+    }
+
+    /// The parts of a pull request (labels, reviews, commits, files, events) and pages.
+    fn part_field(&mut self, node: &Node, field: &str) -> Result<Out<Node>, FieldError> {
+        match (node, field) {
             (Node::Label(name), "name") => leaf(name.clone()),
             (Node::ReviewRequest(r), "requestedReviewer") => Ok(match r {
                 Some(Requested::User(id)) => Out::Node(Node::Account(*id)),
@@ -668,44 +799,6 @@ impl Resolve for Resolver<'_> {
             (Node::BaseRefChangedEvent(at) | Node::ReviewDismissedEvent(at), "createdAt") => {
                 leaf(format_chrono(*at))
             }
-            (Node::Status(idx, sha), _) => {
-                let latest = |context: Option<&str>| {
-                    self.w.repos[*idx]
-                        .statuses
-                        .iter()
-                        .filter(|s| s.sha == *sha && context.is_none_or(|c| s.context == c))
-                        .max_by_key(|s| (s.created_at, s.id))
-                        .map(|s| s.id)
-                };
-                match field {
-                    // The latest status of that context, as the combined status shows it.
-                    "context" => Ok(latest(Some(arg(args, "name")))
-                        .map_or(Out::Null, |id| Out::Node(Node::StatusContext(*idx, id)))),
-                    "state" => {
-                        let combined = crate::commit_status::combined_state(self.w, *idx, sha);
-                        leaf(combined.to_ascii_uppercase())
-                    }
-                    _ => Err(internal(format!("unserved field {field}"))),
-                }
-            }
-            (Node::StatusContext(idx, id), _) => {
-                let Some(s) = self.w.repos[*idx].statuses.iter().find(|s| s.id == *id) else {
-                    return Ok(Out::Null);
-                };
-                match field {
-                    "context" => leaf(s.context.clone()),
-                    "createdAt" => leaf(format_chrono(s.created_at)),
-                    "creator" => Ok(if self.w.account(s.creator).is_some() {
-                        Out::Node(Node::Account(s.creator))
-                    } else {
-                        Out::Null
-                    }),
-                    "description" => opt_leaf(s.description.clone()),
-                    "state" => leaf(s.state.to_ascii_uppercase()),
-                    "targetUrl" => opt_leaf(s.target_url.clone()),
-                    _ => Err(internal(format!("unserved field {field}"))),
-                }
-            }
             (Node::Connection(_, p), _) => match field {
                 "nodes" => Ok(Out::List(p.nodes.iter().cloned().map(Out::Node).collect())),
                 "totalCount" => leaf(p.total),
@@ -719,10 +812,7 @@ impl Resolve for Resolver<'_> {
                 "endCursor" => opt_leaf(i.end.map(cursor)),
                 _ => Err(internal(format!("unserved field {field}"))),
             },
-            _ => Err(internal(format!(
-                "unserved field {field} on {}",
-                self.type_name(node)
-            ))),
+            _ => Err(self.unserved(node, field)),
         }
     }
 }
