@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use prgate::config::{HttpLimits, Secret};
 use prgate::dashboard::Dashboard;
-use prgate::listener::{ListenerLimits, serve};
+use prgate::connections::{ListenerLimits, serve};
 use prgate::metrics::Metrics;
-use prgate::server::{AdminState, AppState, admin_router, router};
+use prgate::routes::{AdminState, AppState, admin_router, router};
 use prgate::webhook::{BodyIntake, Queue, sign};
 use tokio_util::sync::CancellationToken;
 
@@ -108,7 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dashboard: Dashboard::new(),
         renderer: Arc::new(prgate::render::Renderer::default()),
         token: None,
-        hosts: Arc::new(prgate::server::AdminHosts::new(listen.ip(), None)),
+        hosts: Arc::new(prgate::routes::AdminHosts::new(listen.ip(), None)),
     });
     let state = AppState {
         secrets: Arc::new(vec![Secret::new(secret)]),

@@ -6,7 +6,8 @@
 
 // Module dependency order: each module may use only those named on its line (and what they
 // use); none uses one that uses it back (`scripts/module-graph.py` checks it). Leaves: `types`,
-// `clock`, `error_chain`, `links`, `render`, `retry`, `metrics`, `readiness`, `listener`.
+// `clock`, `error_chain`, `links`, `render`, `retry`, `metrics`, `readiness`,
+// `connections`.
 //   config        types
 //   policy        config, types (pure: no I/O)
 //   record        config, policy, types (the approval record's format and checks)
@@ -20,19 +21,20 @@
 //   executor      git, record, github, policy, config, dashboard, metrics, render, types
 //   webhook       config, metrics, readiness, types
 //   gate          executor, record, github, policy, webhook, dashboard, metrics, render, clock
-//   server        webhook, config, dashboard, metrics, render
+//   routes        webhook, config, dashboard, metrics, render (the HTTP routes)
 //   contract      github, proposal_status, propose, verify, audit, executor, record (the JSON
 //                 shapes)
 //   agent_tools   contract, github, propose, proposal_status, render, git, config, types (what
 //                 an agent may do; nothing approves, merges or executes)
 //   mcp           agent_tools, contract, propose, proposal_status (the only module that knows rmcp)
-//   serve         everything above it: gate, executor, server, webhook, preflight, listener
+//   serve         everything above it: gate, executor, routes, webhook, preflight, connections
 //   demo          serve, audit, propose, git, record, github, and the simulator's crate
 
 pub mod agent_tools;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod contract;
 pub mod dashboard;
 pub mod demo;
@@ -42,7 +44,6 @@ pub mod gate;
 pub mod git;
 pub mod github;
 pub(crate) mod links;
-pub mod listener;
 pub mod mcp;
 pub mod metrics;
 pub mod policy;
@@ -54,8 +55,8 @@ pub mod readiness;
 pub mod record;
 pub mod render;
 pub(crate) mod retry;
+pub mod routes;
 pub mod serve;
-pub mod server;
 pub mod types;
 pub mod verify;
 pub mod webhook;

@@ -11,13 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, GithubConfig, Secret, ServerConfig};
+use crate::connections::{ListenerLimits, connections_within};
 use crate::dashboard::Dashboard;
 use crate::executor::Executor;
 use crate::gate::Gate;
 use crate::github::{ClientOptions, Credentials, Endpoints, GitHub, GitHubError};
-use crate::listener::{ListenerLimits, connections_within};
 use crate::metrics::Metrics;
-use crate::server::{AdminState, AppState, admin_router, router};
+use crate::routes::{AdminState, AppState, admin_router, router};
 use crate::webhook::{BodyIntake, Queue, QueueError};
 
 #[derive(Debug, thiserror::Error)]
@@ -258,7 +258,7 @@ pub async fn start_with_clock(
         dashboard,
         renderer: Arc::new(crate::render::Renderer::new(config.templates_dir.clone())),
         token: admin_token,
-        hosts: Arc::new(crate::server::AdminHosts::new(
+        hosts: Arc::new(crate::routes::AdminHosts::new(
             admin_addr.ip(),
             config.public_url.as_deref(),
         )),
@@ -266,13 +266,13 @@ pub async fn start_with_clock(
     let limits = listener_limits(&config);
     let shutdown = CancellationToken::new();
     let mut tasks = vec![
-        tokio::spawn(crate::listener::serve(
+        tokio::spawn(crate::connections::serve(
             listener,
             app,
             limits,
             shutdown.clone(),
         )),
-        tokio::spawn(crate::listener::serve(
+        tokio::spawn(crate::connections::serve(
             admin_listener,
             admin_app,
             limits,
@@ -310,7 +310,7 @@ pub async fn start_with_clock(
 fn listener_limits(config: &ServerConfig) -> ListenerLimits {
     let max_connections = connections_within(
         config.http.max_connections,
-        crate::listener::open_files_limit(),
+        crate::connections::open_files_limit(),
     );
     if max_connections < config.http.max_connections {
         tracing::warn!(
@@ -408,7 +408,7 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
 /// Runs `prgate serve` until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> Result<(), ServeError> {
     // The connection cap, not the descriptor limit, should be what a flood of clients meets.
-    crate::listener::raise_open_files_limit();
+    crate::connections::raise_open_files_limit();
     let handle = start(config, ClientOptions::default()).await?;
     tracing::info!(addr = %handle.addr, admin_addr = %handle.admin_addr, "prgate serve listening (webhook on addr; dashboard, decision pages and metrics on admin_addr)");
     wait_for_signal().await;

@@ -14,7 +14,7 @@ use super::decide::{
 use super::engine::Executor;
 use super::error::ExecError;
 use super::local::{LocalFacts, read_local};
-use super::plan::PlanRun;
+use super::plan_run::PlanRun;
 use super::verify::{MAX_SPOT_CHECKS, SpotChecks, Verification, Verified, summarize_paths};
 use crate::config::ExecutorConfig;
 use crate::github::models::ApiPull;

@@ -7,10 +7,10 @@ use git2::Oid;
 use super::engine::{DEFAULT_TIMEOUT, Executor};
 use super::error::ExecError;
 use super::local::LocalFacts;
-use super::plan::{
+use super::plan_marker::{parse_plan_marker, plan_text_in_comment};
+use super::plan_run::{
     PlanRun, PlanSpec, checkout_plan_tree, plan_dir, run_plan, with_programs_from, would_be_merge,
 };
-use super::plan_marker::{parse_plan_marker, plan_text_in_comment};
 use super::verify::Verified;
 use crate::config::ExecutorConfig;
 use crate::record::note::PlanDigest;

@@ -10,7 +10,7 @@ use super::considered::Considered;
 use super::engine::Executor;
 use super::error::ExecError;
 use super::local::{complete_record_facts, read_local};
-use super::plan::PlanRun;
+use super::plan_run::PlanRun;
 use super::refusal::{Handling, Refusal};
 use super::verify::Verified;
 use crate::EXECUTION_CONTEXT;

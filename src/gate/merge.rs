@@ -16,7 +16,7 @@ impl Gate {
         &self,
         pull: &PullRef,
         decision: &ApprovalDecision,
-        plan: Option<&super::plans::PlanKnown>,
+        plan: Option<&super::planning::PlanKnown>,
     ) -> Result<Option<CommitSha>, GateError> {
         let read = self.gh.read_pull(&pull.repo, pull.number).await?;
         let live = read.pull.clone();

@@ -38,7 +38,7 @@ mod merge_group;
 mod on_check_run;
 mod on_push;
 mod on_status;
-mod plans;
+mod planning;
 mod pool;
 mod publish;
 mod reconcile;
@@ -117,7 +117,7 @@ pub struct Gate {
     /// Held while an executor reconciler pass runs, so passes never run twice at once.
     executor_pass: tokio::sync::Mutex<()>,
     /// Executors' plans per head (see [`plans`]).
-    plans: Arc<plans::Plans>,
+    plans: Arc<planning::Plans>,
     /// Plans run on their own pool: an approved execution never waits behind one.
     plan_slots: Arc<tokio::sync::Semaphore>,
     /// This gate, for work that outlives an evaluation (a plan) and must evaluate again.
@@ -172,7 +172,7 @@ impl Gate {
                 config.runtime.executions.max(1),
             )),
             executor_pass: tokio::sync::Mutex::new(()),
-            plans: Arc::new(plans::Plans::new(config)),
+            plans: Arc::new(planning::Plans::new(config)),
             plan_slots: Arc::new(tokio::sync::Semaphore::new(config.runtime.plans.max(1))),
             me: std::sync::OnceLock::new(),
             post_afresh: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),

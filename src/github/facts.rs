@@ -1,9 +1,13 @@
 //! Gathering the facts of one PR from the code host: the PR, the policy at its base commit,
 //! its commits and changed files, its reviews, and the members of the teams the matched rules
-//! name; from one GraphQL query (`gather_from_read`) or over REST (`gather_facts_with_policy`,
-//! which the executor uses). Anything missing or truncated is an error, never a guess.
+//! name. One gatherer asks one source for each fact as the decision needs it: the GraphQL
+//! query the gate made (`gather_from_read`), with REST for what it could not say all of, or
+//! REST alone (`gather_facts_with_policy`, which the executor and `prgate status` use).
+//! Anything missing or truncated is an error, never a guess.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
 
 use super::models::{ApiActivity, ApiCommit, ApiFile, ApiPull, ApiReview};
 use super::{FileAtCommit, GitHub, GitHubError, graphql};
@@ -12,7 +16,7 @@ use crate::policy::{
     Review, ReviewState,
 };
 use crate::policy::{POLICY_PATH, RepoPolicy, TeamRef};
-use crate::types::{CommitSha, InvalidId, PullNumber, RepoName};
+use crate::types::{CommitSha, InvalidId, PullNumber, RepoName, UserId};
 
 /// GitHub's compare API lists at most this many files; a PR at the cap may have more.
 const COMPARE_FILE_CAP: usize = 300;
@@ -59,7 +63,7 @@ pub(crate) async fn policy_at(
 /// Gathers everything the policy engine needs about `pull`, judged by a policy the caller read
 /// at `base` (the executor reads it at the merge commit's first parent) and gave its executors'
 /// program paths. The changed files are those between the merge base of `base` and the head,
-/// and the head.
+/// and the head. Everything is read over REST.
 pub(crate) async fn gather_facts_with_policy(
     gh: &GitHub,
     repo: &RepoName,
@@ -69,95 +73,16 @@ pub(crate) async fn gather_facts_with_policy(
     policy_blob: CommitSha,
 ) -> Result<Gathered, GatherError> {
     let here = format!("/repos/{repo}/pulls/{}", pull.number);
-    let head_sha = sha(&here, &pull.head.sha)?;
-    let base_sha = base.clone();
-    let author = pull
-        .user
-        .as_ref()
-        .map(|u| u.account())
-        .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
-
-    // GitHub's compare of `base...head` is against their merge base. The reviews do not
-    // depend on it: both are read at once.
-    let (changes, api_reviews) =
-        tokio::try_join!(compare_changes(gh, repo, &base_sha, &head_sha), async {
-            gh.reviews(repo, PullNumber(pull.number))
-                .await
-                .map_err(GatherError::from)
-        })?;
-    let (mut commits, changed_files) = changes;
-    let reviews = reviews_from(api_reviews);
-
-    // Team membership, pushers and the base's history are only needed when someone took a
-    // stance; a PR nobody reviewed costs no such call.
-    let mut team_members: BTreeMap<_, _> = BTreeMap::new();
-    let mut head_pushers = None;
-    let mut base_changed_at = None;
-    if stance_taken(&reviews) {
-        // Teams, pushers and the base's history do not depend on each other: read at once.
-        let teams: Vec<_> = policy::teams_needed(&policy, &changed_files)
-            .into_iter()
-            .collect();
-        let approved = reviews.iter().any(|r| r.state == ReviewState::Approved);
-        let (members, pushed, events) = tokio::try_join!(
-            async {
-                // Usually one or two teams; read in turn beside the other reads.
-                let mut out = Vec::with_capacity(teams.len());
-                for t in &teams {
-                    out.push(gh.team_members(t).await?);
-                }
-                Ok::<_, GatherError>(out)
-            },
-            read_pushers(gh, repo, pull),
-            async {
-                if approved {
-                    gh.issue_events(repo, PullNumber(pull.number))
-                        .await
-                        .map(Some)
-                        .map_err(GatherError::from)
-                } else {
-                    Ok(None)
-                }
-            }
-        )?;
-        team_members = teams.into_iter().zip(members).collect();
-        let (pushers, activity) = pushed;
-        attribute_pushes(&mut commits, &activity);
-        head_pushers = Some(pushers);
-        base_changed_at = events.and_then(|events| {
-            events
-                .iter()
-                .filter(|e| e.event == "base_ref_changed")
-                .filter_map(|e| e.created_at)
-                .max()
-        });
-    }
-
-    let dismissals = read_dismissals(gh, repo, pull, &reviews).await?;
-    let registered_after =
-        super::registered::read_registered_after(gh, repo, &base_sha, &policy, &reviews).await?;
-    let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
-    assemble(
+    let source = PullSource {
+        gh,
         repo,
         pull,
-        Parts {
-            head_sha,
-            base_sha,
-            author,
-            reviews,
-            commits,
-            changed_files,
-            team_members,
-            proposed_policy,
-            labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
-            head_pushers,
-            base_changed_at,
-            dismissals,
-            registered_after,
-        },
-        policy,
-        policy_blob,
-    )
+        head: sha(&here, &pull.head.sha)?,
+        here,
+        base: base.clone(),
+        read: None,
+    };
+    gather(&source, policy, policy_blob).await
 }
 
 /// The facts of a PR read with one GraphQL query ([`graphql::read_pull`]), judged by the
@@ -188,94 +113,180 @@ pub(crate) async fn gather_from_read(
     // A governed symlink governs its target: the base tip's links, read once per tip.
     let links = gh.tree_links(repo, &tip).await?;
     let policy = policy::links::govern_links(&policy::govern_programs(&policy, programs), &links);
-
     let here = format!("/repos/{repo}/pulls/{}", pull.number);
-    let head_sha = sha(&here, &pull.head.sha)?;
-    let author = pull
-        .user
-        .as_ref()
-        .map(|u| u.account())
-        .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
+    let source = PullSource {
+        gh,
+        repo,
+        pull,
+        head: sha(&here, &pull.head.sha)?,
+        here,
+        base: tip,
+        read: Some(f),
+    };
+    gather(&source, policy, file.blob_sha).await
+}
 
-    let (changes, api_reviews) = tokio::try_join!(
-        async {
-            match &f.commits_and_files {
-                Some((commits, files)) => changes_from(&here, commits, files),
-                None => compare_changes(gh, repo, &tip, &head_sha).await,
-            }
-        },
-        async {
-            match &f.reviews {
-                Some(r) => Ok(r.clone()),
-                None => gh
-                    .reviews(repo, PullNumber(pull.number))
-                    .await
-                    .map_err(GatherError::from),
-            }
+/// Where one PR's facts come from, asked for as the decision needs them: what the GraphQL
+/// read answered completely is taken from it, anything else is read over REST. policy-bot's
+/// pull context in small: one gatherer, whatever the source.
+struct PullSource<'a> {
+    gh: &'a GitHub,
+    repo: &'a RepoName,
+    pull: &'a ApiPull,
+    /// The PR's REST path, for errors.
+    here: String,
+    /// The commit the policy was read at and the changes are compared against.
+    base: CommitSha,
+    head: CommitSha,
+    /// What one GraphQL query read, when the caller made one.
+    read: Option<graphql::ReadFacts>,
+}
+
+impl PullSource<'_> {
+    /// The PR's commits and changed files (GitHub's compare is against the merge base).
+    async fn changes(&self) -> Result<(Vec<CommitFacts>, Vec<String>), GatherError> {
+        match self
+            .read
+            .as_ref()
+            .and_then(|f| f.commits_and_files.as_ref())
+        {
+            Some((commits, files)) => changes_from(&self.here, commits, files),
+            None => compare_changes(self.gh, self.repo, &self.base, &self.head).await,
         }
-    )?;
-    let (mut commits, changed_files) = changes;
-    let reviews = reviews_from(api_reviews);
+    }
 
-    let mut team_members: BTreeMap<_, _> = BTreeMap::new();
-    let mut head_pushers = None;
-    let mut base_changed_at = None;
-    if stance_taken(&reviews) {
-        let needed = policy::teams_needed(&policy, &changed_files);
-        let missing: Vec<TeamRef> = needed
+    async fn reviews(&self) -> Result<Vec<Review>, GatherError> {
+        let api = match self.read.as_ref().and_then(|f| f.reviews.clone()) {
+            Some(r) => r,
+            None => {
+                self.gh
+                    .reviews(self.repo, PullNumber(self.pull.number))
+                    .await?
+            }
+        };
+        Ok(reviews_from(api))
+    }
+
+    /// The members of `teams`. A team the GraphQL query did not ask for costs a call:
+    /// correctness first.
+    async fn team_members(
+        &self,
+        teams: BTreeSet<TeamRef>,
+    ) -> Result<BTreeMap<TeamRef, BTreeSet<UserId>>, GatherError> {
+        let Some(f) = &self.read else {
+            // Usually one or two teams; read in turn beside the other reads.
+            let mut out = BTreeMap::new();
+            for t in teams {
+                let members = self.gh.team_members(&t).await?;
+                out.insert(t, members);
+            }
+            return Ok(out);
+        };
+        let missing: Vec<TeamRef> = teams
             .iter()
             .filter(|t| !f.team_members.contains_key(*t))
             .cloned()
             .collect();
-        let (more, pushed) = tokio::try_join!(
-            async {
-                // Correctness first: a team the query did not ask for costs a call.
-                graphql::read_team_members(gh, repo, &missing)
-                    .await
-                    .map_err(GatherError::from)
-            },
-            read_pushers(gh, repo, pull)
-        )?;
-        team_members = needed
+        let more = graphql::read_team_members(self.gh, self.repo, &missing).await?;
+        Ok(teams
             .into_iter()
             .filter_map(|t| {
                 let members = f.team_members.get(&t).or_else(|| more.get(&t))?.clone();
                 Some((t, members))
             })
-            .collect();
+            .collect())
+    }
+
+    /// When the PR's base branch last changed, if it ever did.
+    async fn base_changed_at(&self) -> Result<Option<DateTime<Utc>>, GatherError> {
+        if let Some(f) = &self.read {
+            return Ok(f.base_changed_at);
+        }
+        let events = self
+            .gh
+            .issue_events(self.repo, PullNumber(self.pull.number))
+            .await?;
+        Ok(events
+            .iter()
+            .filter(|e| e.event == "base_ref_changed")
+            .filter_map(|e| e.created_at)
+            .max())
+    }
+
+    fn labels(&self) -> Vec<String> {
+        match &self.read {
+            Some(f) => f.labels.clone(),
+            None => self.pull.labels.iter().map(|l| l.name.clone()).collect(),
+        }
+    }
+}
+
+/// The one gatherer: reads what deciding about the PR needs from `src`, and no more.
+async fn gather(
+    src: &PullSource<'_>,
+    policy: RepoPolicy,
+    policy_blob: CommitSha,
+) -> Result<Gathered, GatherError> {
+    let (gh, repo, pull) = (src.gh, src.repo, src.pull);
+    let author = pull
+        .user
+        .as_ref()
+        .map(|u| u.account())
+        .ok_or_else(|| GatherError::Incomplete("the PR's author account is unknown".into()))?;
+    // The reviews do not depend on the changes: both are read at once.
+    let ((mut commits, changed_files), reviews) = tokio::try_join!(src.changes(), src.reviews())?;
+
+    // Team membership, pushers and the base's history are only needed when someone took a
+    // stance; a PR nobody reviewed costs no such call. They do not depend on each other.
+    let mut team_members = BTreeMap::new();
+    let mut head_pushers = None;
+    let mut base_changed_at = None;
+    if stance_taken(&reviews) {
+        let teams = policy::teams_needed(&policy, &changed_files);
+        let approved = reviews.iter().any(|r| r.state == ReviewState::Approved);
+        let (members, pushed, changed_at) = tokio::try_join!(
+            src.team_members(teams),
+            read_pushers(gh, repo, pull),
+            async {
+                // The base's history matters for approvals only.
+                if approved {
+                    src.base_changed_at().await
+                } else {
+                    Ok(None)
+                }
+            }
+        )?;
+        team_members = members;
         let (pushers, activity) = pushed;
         attribute_pushes(&mut commits, &activity);
         head_pushers = Some(pushers);
-        // As over REST: the base's history is looked at for approvals only.
-        if reviews.iter().any(|r| r.state == ReviewState::Approved) {
-            base_changed_at = f.base_changed_at;
-        }
+        base_changed_at = changed_at;
     }
 
     let dismissals = read_dismissals(gh, repo, pull, &reviews).await?;
     let registered_after =
-        super::registered::read_registered_after(gh, repo, &tip, &policy, &reviews).await?;
-    let proposed_policy = proposed_policy(gh, repo, &head_sha, &changed_files).await?;
+        super::registered::read_registered_after(gh, repo, &src.base, &policy, &reviews).await?;
+    let proposed_policy = proposed_policy(gh, repo, &src.head, &changed_files).await?;
     assemble(
         repo,
         pull,
         Parts {
-            head_sha,
-            base_sha: tip,
+            head_sha: src.head.clone(),
+            base_sha: src.base.clone(),
             author,
             reviews,
             commits,
             changed_files,
             team_members,
             proposed_policy,
-            labels: f.labels.clone(),
+            labels: src.labels(),
             head_pushers,
             base_changed_at,
             dismissals,
             registered_after,
         },
         policy,
-        file.blob_sha,
+        policy_blob,
     )
 }
 
@@ -424,11 +435,11 @@ struct Parts {
     reviews: Vec<Review>,
     commits: Vec<CommitFacts>,
     changed_files: Vec<String>,
-    team_members: BTreeMap<TeamRef, std::collections::BTreeSet<crate::types::UserId>>,
+    team_members: BTreeMap<TeamRef, BTreeSet<UserId>>,
     proposed_policy: ProposedPolicy,
     labels: Vec<String>,
     head_pushers: Option<Vec<Account>>,
-    base_changed_at: Option<chrono::DateTime<chrono::Utc>>,
+    base_changed_at: Option<DateTime<Utc>>,
     dismissals: Option<Vec<Dismissal>>,
     registered_after: Option<Vec<crate::policy::RegisteredAfter>>,
 }

@@ -13,15 +13,16 @@ pub mod fixtures;
 mod judge;
 pub mod links;
 mod pattern;
-mod plan;
+mod plan_effect;
 mod programs;
 mod requests;
 mod validate;
 
 pub use compiled::CompiledPolicy;
 pub(crate) use compiled::DEFAULTS_RULE;
+pub(crate) use decision::ApprovalReading;
 pub use decision::{
-    Approval, ApprovalDecision, ApprovalReading, ApprovalState, Denial, ReviewVerdict, RuleOutcome,
+    Approval, ApprovalDecision, ApprovalState, Denial, ReviewVerdict, RuleOutcome,
     expired_description,
 };
 pub use evaluate::{
@@ -35,7 +36,7 @@ pub use file::{
 };
 pub(crate) use pattern::literal_prefix;
 pub use pattern::{GlobError, compile_pattern};
-pub(crate) use plan::{PlanFact, apply_plan};
+pub(crate) use plan_effect::{PlanFact, apply_plan};
 pub use programs::{ProgramPaths, UncoveredProgram, govern_programs, uncovered_programs};
 pub use requests::{ReviewRequest, reviewers_to_request};
 pub use validate::policy_check;

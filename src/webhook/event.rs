@@ -100,7 +100,7 @@ pub struct CheckRunEvent {
 }
 
 /// What an event is about, for log lines: its repository, PR and commit where it names them.
-pub struct Subject<'a> {
+pub(crate) struct Subject<'a> {
     pub repo: &'a RepoName,
     pub pull: Option<PullNumber>,
     pub head: Option<&'a CommitSha>,
@@ -108,7 +108,7 @@ pub struct Subject<'a> {
 
 impl Event {
     /// The repository, PR and commit the event names; `None` for a ping or an ignored event.
-    pub fn subject(&self) -> Option<Subject<'_>> {
+    pub(crate) fn subject(&self) -> Option<Subject<'_>> {
         let (repo, pull, head) = match self {
             Event::Ping | Event::Ignored { .. } => return None,
             Event::PullRequest(e) => (&e.repo, Some(e.number), e.head_sha.as_ref()),

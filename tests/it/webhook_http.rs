@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use prgate::config::Secret;
 use prgate::dashboard::Dashboard;
 use prgate::metrics::Metrics;
-use prgate::server::{AdminState, AppState, admin_router, router};
+use prgate::routes::{AdminState, AppState, admin_router, router};
 use prgate::webhook::{BodyIntake, Event, Queue, sign};
 use tower::ServiceExt;
 
@@ -60,7 +60,7 @@ fn admin_state(state: &AppState, dashboard: &Dashboard, token: Option<&str>) -> 
         dashboard: dashboard.clone(),
         renderer: Arc::new(prgate::render::Renderer::default()),
         token: token.map(|t| Arc::new(Secret::new(t))),
-        hosts: Arc::new(prgate::server::AdminHosts::new(
+        hosts: Arc::new(prgate::routes::AdminHosts::new(
             "127.0.0.1".parse().unwrap(),
             Some("https://prgate.example.com"),
         )),
