@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use prgate::config::{HttpLimits, Secret};
-use prgate::dashboard::Dashboard;
 use prgate::connections::{ListenerLimits, serve};
+use prgate::dashboard::Dashboard;
 use prgate::metrics::Metrics;
 use prgate::routes::{AdminState, AppState, admin_router, router};
 use prgate::webhook::{BodyIntake, Queue, sign};

@@ -72,16 +72,7 @@ pub(crate) async fn gather_facts_with_policy(
     policy: RepoPolicy,
     policy_blob: CommitSha,
 ) -> Result<Gathered, GatherError> {
-    let here = format!("/repos/{repo}/pulls/{}", pull.number);
-    let source = PullSource {
-        gh,
-        repo,
-        pull,
-        head: sha(&here, &pull.head.sha)?,
-        here,
-        base: base.clone(),
-        read: None,
-    };
+    let source = PullSource::new(gh, repo, pull, base.clone(), None)?;
     gather(&source, policy, policy_blob).await
 }
 
@@ -113,16 +104,7 @@ pub(crate) async fn gather_from_read(
     // A governed symlink governs its target: the base tip's links, read once per tip.
     let links = gh.tree_links(repo, &tip).await?;
     let policy = policy::links::govern_links(&policy::govern_programs(&policy, programs), &links);
-    let here = format!("/repos/{repo}/pulls/{}", pull.number);
-    let source = PullSource {
-        gh,
-        repo,
-        pull,
-        head: sha(&here, &pull.head.sha)?,
-        here,
-        base: tip,
-        read: Some(f),
-    };
+    let source = PullSource::new(gh, repo, pull, tip, Some(f))?;
     gather(&source, policy, file.blob_sha).await
 }
 
@@ -142,7 +124,26 @@ struct PullSource<'a> {
     read: Option<graphql::ReadFacts>,
 }
 
-impl PullSource<'_> {
+impl<'a> PullSource<'a> {
+    fn new(
+        gh: &'a GitHub,
+        repo: &'a RepoName,
+        pull: &'a ApiPull,
+        base: CommitSha,
+        read: Option<graphql::ReadFacts>,
+    ) -> Result<PullSource<'a>, GatherError> {
+        let here = format!("/repos/{repo}/pulls/{}", pull.number);
+        Ok(PullSource {
+            gh,
+            repo,
+            pull,
+            head: sha(&here, &pull.head.sha)?,
+            here,
+            base,
+            read,
+        })
+    }
+
     /// The PR's commits and changed files (GitHub's compare is against the merge base).
     async fn changes(&self) -> Result<(Vec<CommitFacts>, Vec<String>), GatherError> {
         match self

@@ -4,14 +4,19 @@
 
 use std::process::Command;
 
-#[test]
-fn no_import_circle_between_modules_or_between_the_files_of_a_folder() {
+/// What `scripts/module-graph.py src` prints and says.
+fn module_graph() -> std::process::Output {
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new("python3")
+    Command::new("python3")
         .arg(format!("{root}/scripts/module-graph.py"))
         .arg(format!("{root}/src"))
         .output()
-        .expect("python3 runs scripts/module-graph.py");
+        .expect("python3 runs scripts/module-graph.py")
+}
+
+#[test]
+fn no_import_circle_between_modules_or_between_the_files_of_a_folder() {
+    let out = module_graph();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -25,11 +30,7 @@ fn no_import_circle_between_modules_or_between_the_files_of_a_folder() {
 #[test]
 fn the_architecture_page_draws_the_graph_the_code_has() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new("python3")
-        .arg(format!("{root}/scripts/module-graph.py"))
-        .arg(format!("{root}/src"))
-        .output()
-        .expect("python3 runs scripts/module-graph.py");
+    let out = module_graph();
     let drawn = String::from_utf8_lossy(&out.stdout);
     let graph = drawn
         .split("```")
