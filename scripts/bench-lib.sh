@@ -1,5 +1,41 @@
-# Helpers the benchmark scripts share; sourced, with $api (the simulator), $gate (the gate's
-# admin listener), $work (the scratch folder) and $sim_pid / $gate_pid set by the caller.
+# Helpers the benchmark scripts share; sourced, with $root (the repository) set by the caller,
+# and for the world's helpers $api (the simulator), $gate (the gate's admin listener), $work
+# (the scratch folder) and $sim_pid / $gate_pid.
+
+# Exits unless every TOOL named is on the PATH.
+needs() { # TOOL...
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
+  done
+}
+
+# The short commit before the one that added PATH: a bench's default baseline.
+before_added() { # PATH
+  local added
+  added=$(git -C "$root" log --diff-filter=A --format=%H -- "$1" | tail -1)
+  git -C "$root" rev-parse --short "$added~1"
+}
+
+# Release builds of the working tree and of REV in one target directory (so only prgate
+# itself compiles twice), each ARTIFACT (a path under release/) copied to BIN as
+# <name>-after and <name>-before at once, since both builds write the same path. Skipped
+# with SKIP_BUILD=1. CARGO (default cargo) and TARGET (the target directory) as the caller's.
+build_before_after() { # REV BIN "CARGO_ARGS" ARTIFACT...
+  local rev=$1 bin=$2 args=$3 src artifact
+  shift 3
+  mkdir -p "$bin"
+  [ "${SKIP_BUILD:-}" = 1 ] && return 0
+  # shellcheck disable=SC2086 # the cargo arguments are words
+  ${CARGO:-cargo} build --release --quiet $args --manifest-path "$root/Cargo.toml"
+  for artifact in "$@"; do cp "$TARGET/release/$artifact" "$bin/$(basename "$artifact")-after"; done
+  src=$(mktemp -d)
+  git -C "$root" archive --format=tar --prefix=before/ "$rev" | tar -x -C "$src"
+  # shellcheck disable=SC2086
+  ${CARGO:-cargo} build --release --quiet $args --manifest-path "$src/before/Cargo.toml" --target-dir "$TARGET"
+  for artifact in "$@"; do cp "$TARGET/release/$artifact" "$bin/$(basename "$artifact")-before"; done
+  rm -rf "$src"
+}
 
 # Stops the gate and the simulator of the world in hand.
 stop() {

@@ -22,22 +22,18 @@
 # BEFORE_REV defaults to the parent of the commit that introduced src/gate/pool.rs (the
 # runtime with one serial worker). Environment: CARGO_TARGET_DIR (default target), CARGO
 # (default cargo; e.g. "flock /tmp/cargo.lock cargo"), SKIP_BUILD=1 (reuse the binaries under
-# $target/bench-bin), LATENCY (100ms), OPEN (40), APPROVE (20), SIM_PORT (8093), GATE_PORT
+# $CARGO_TARGET_DIR/bench-bin), LATENCY (100ms), OPEN (40), APPROVE (20), SIM_PORT (8093), GATE_PORT
 # (8094), WHICH ("before after"), INGEST (1), INGEST_ARGS ("15s 32 2 3": duration, connections, threads, rounds),
 # KEEP=1 (keep the worlds and the logs; their folder is printed).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-default_before() {
-  local added
-  added=$(git -C "$root" log --diff-filter=A --format=%H -- src/gate/pool.rs | tail -1)
-  git -C "$root" rev-parse --short "$added~1"
-}
-before_rev=${1:-$(default_before)}
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+before_rev=${1:-$(before_added src/gate/pool.rs)}
 rounds=${2:-1}
-cargo=${CARGO:-cargo}
-target=${CARGO_TARGET_DIR:-$root/target}
-bin=$target/bench-bin
+TARGET=${CARGO_TARGET_DIR:-$root/target}
+bin=$TARGET/bench-bin
 latency=${LATENCY:-100ms}
 open_n=${OPEN:-40}
 approve_n=${APPROVE:-20}
@@ -46,33 +42,17 @@ gate_port=${GATE_PORT:-8094}
 api=http://127.0.0.1:$sim_port
 gate=http://127.0.0.1:$gate_port
 
-for tool in git curl jq bc; do
-  command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
-done
+needs git curl jq bc
 [ "$approve_n" -le "$open_n" ] || { echo "APPROVE must not exceed OPEN" >&2; exit 2; }
 
-mkdir -p "$bin"
-if [ "${SKIP_BUILD:-}" != 1 ]; then
-  # Both builds write $target/release/..., hence each binary is copied away at once.
-  $cargo build --release --quiet --bin prgate --example webhook_sink --manifest-path "$root/Cargo.toml"
-  cp "$target/release/prgate" "$bin/prgate-after"
-  cp "$target/release/examples/webhook_sink" "$bin/webhook_sink-after"
-  src=$(mktemp -d)
-  git -C "$root" archive --format=tar --prefix=before/ "$before_rev" | tar -x -C "$src"
-  $cargo build --release --quiet --bin prgate --example webhook_sink \
-    --manifest-path "$src/before/Cargo.toml" --target-dir "$target"
-  cp "$target/release/prgate" "$bin/prgate-before"
-  cp "$target/release/examples/webhook_sink" "$bin/webhook_sink-before"
-  rm -rf "$src"
-fi
+build_before_after "$before_rev" "$bin" "--bin prgate --example webhook_sink" prgate examples/webhook_sink
 
 work=$(mktemp -d)
 sim_pid=
 gate_pid=
 
-# now, secs, sim_calls, wait_quiet, gate_calls, calls_delta, api_as, git_as, commit_as.
-# shellcheck source=scripts/bench-lib.sh
-. "$root/scripts/bench-lib.sh"
+# now, secs, sim_calls, wait_quiet, gate_calls, calls_delta, api_as, git_as, commit_as from
+# bench-lib.sh.
 trap cleanup EXIT
 
 write_world() { # DIR: seed, policies, gate config
@@ -351,5 +331,5 @@ if [ "${INGEST:-1}" = 1 ]; then
   echo
   echo "== ingestion (scripts/compare.sh $before_rev ${INGEST_ARGS:-15s 32 2 3})"
   # shellcheck disable=SC2086
-  SKIP_BUILD=1 CARGO_TARGET_DIR=$target "$root/scripts/compare.sh" "$before_rev" ${INGEST_ARGS:-15s 32 2 3}
+  SKIP_BUILD=1 CARGO_TARGET_DIR=$TARGET "$root/scripts/compare.sh" "$before_rev" ${INGEST_ARGS:-15s 32 2 3}
 fi

@@ -22,15 +22,11 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-default_before() {
-  local added
-  added=$(git -C "$root" log --diff-filter=A --format=%H -- src/gate/due.rs | tail -1)
-  git -C "$root" rev-parse --short "$added~1"
-}
-before_rev=${1:-$(default_before)}
-cargo=${CARGO:-cargo}
-target=${CARGO_TARGET_DIR:-$root/target}
-bin=$target/bench-bin
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+before_rev=${1:-$(before_added src/gate/due.rs)}
+TARGET=${CARGO_TARGET_DIR:-$root/target}
+bin=$TARGET/bench-bin
 latency=${LATENCY:-100ms}
 open_n=${OPEN:-1000}
 repos_n=${REPOS:-10}
@@ -44,28 +40,15 @@ api=http://127.0.0.1:$sim_port
 gate=http://127.0.0.1:$admin_port
 per_repo=$((open_n / repos_n))
 
-for tool in git curl jq bc; do
-  command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
-done
+needs git curl jq bc
 [ "$approve_n" -le "$per_repo" ] || { echo "APPROVE must not exceed OPEN / REPOS" >&2; exit 2; }
 
-mkdir -p "$bin"
-if [ "${SKIP_BUILD:-}" != 1 ]; then
-  $cargo build --release --quiet --bin prgate --manifest-path "$root/Cargo.toml"
-  cp "$target/release/prgate" "$bin/prgate-after"
-  src=$(mktemp -d)
-  git -C "$root" archive --format=tar --prefix=before/ "$before_rev" | tar -x -C "$src"
-  $cargo build --release --quiet --bin prgate --manifest-path "$src/before/Cargo.toml" --target-dir "$target"
-  cp "$target/release/prgate" "$bin/prgate-before"
-  rm -rf "$src"
-fi
+build_before_after "$before_rev" "$bin" "--bin prgate" prgate
 
 work=$(mktemp -d)
 sim_pid=
 gate_pid=
 
-# shellcheck source=scripts/bench-lib.sh
-. "$root/scripts/bench-lib.sh"
 trap cleanup EXIT
 
 # The repositories: acme/r0 .. and globex/r.. (half each).

@@ -10,7 +10,7 @@
 #   scripts/compare.sh [BEFORE_REV=main] [DURATION=15s] [CONNECTIONS=32] [THREADS=2] [ROUNDS=3]
 # Environment: CARGO_TARGET_DIR (default target), CARGO (default cargo; e.g.
 # "flock /tmp/cargo.lock cargo" on a shared machine), PORT (default 8089), SKIP_BUILD=1 to reuse
-# the binaries of an earlier run under $target/bench-bin.
+# the binaries of an earlier run under $CARGO_TARGET_DIR/bench-bin.
 set -euo pipefail
 
 before_rev=${1:-main}
@@ -19,28 +19,16 @@ connections=${3:-32}
 threads=${4:-2}
 rounds=${5:-3}
 port=${PORT:-8089}
-cargo=${CARGO:-cargo}
 root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-bin=$target/bench-bin
-npm_dir=$target/npm
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+TARGET=${CARGO_TARGET_DIR:-$root/target}
+bin=$TARGET/bench-bin
+npm_dir=$TARGET/npm
 
-for tool in wrk node npm curl bc; do
-  command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install wrk nodejs npm curl bc)" >&2; exit 1; }
-done
+needs wrk node npm curl bc
 
-mkdir -p "$bin"
-if [ "${SKIP_BUILD:-}" != 1 ]; then
-  # Both builds write $target/release/examples/webhook_sink, hence each is copied away at once.
-  $cargo build --release --quiet --example webhook_sink --manifest-path "$root/Cargo.toml"
-  cp "$target/release/examples/webhook_sink" "$bin/webhook_sink-after"
-  src=$(mktemp -d)
-  git -C "$root" archive --format=tar --prefix=before/ "$before_rev" | tar -x -C "$src"
-  $cargo build --release --quiet --example webhook_sink \
-    --manifest-path "$src/before/Cargo.toml" --target-dir "$target"
-  cp "$target/release/examples/webhook_sink" "$bin/webhook_sink-before"
-  rm -rf "$src"
-fi
+build_before_after "$before_rev" "$bin" "--example webhook_sink" examples/webhook_sink
 if [ ! -f "$npm_dir/node_modules/@octokit/webhooks-methods/package.json" ]; then
   npm install --no-save --no-audit --no-fund --prefix "$npm_dir" @octokit/webhooks-methods >/dev/null
 fi

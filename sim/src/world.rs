@@ -296,118 +296,7 @@ impl World {
     /// predict them; organisations and everything else get ids from separate ranges.
     pub fn from_seed(seed: &SimState, data_dir: &Path) -> World {
         let now = Utc::now();
-        let mut accounts: Vec<Account> = seed
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| Account {
-                id: UserId(1000 + i as u64),
-                login: u.login.clone(),
-                kind: u.kind,
-                is_org: false,
-                token: Some(u.token.clone()),
-                email: Some(u.email()),
-                created_at: seeded_at(),
-            })
-            .collect();
-        let mut apps = Vec::new();
-        for (i, a) in seed.apps.iter().enumerate() {
-            let bot = UserId(8000 + i as u64);
-            accounts.push(Account {
-                id: bot,
-                login: a.bot_login(),
-                kind: AccountType::Bot,
-                is_org: false,
-                token: None,
-                email: Some(format!(
-                    "{}+{}@users.noreply.github.com",
-                    bot.0,
-                    a.bot_login()
-                )),
-                created_at: seeded_at(),
-            });
-            apps.push(App {
-                id: a.id,
-                slug: a.slug.clone(),
-                public_key: a.public_key.clone(),
-                bot,
-                installations: a
-                    .installations
-                    .iter()
-                    .map(|i| (i.id, i.account.clone()))
-                    .collect(),
-                token_lifetime: chrono::Duration::seconds(
-                    i64::try_from(a.token_lifetime_secs).unwrap_or(i64::MAX / 1000),
-                ),
-                events: a.events.clone().unwrap_or_else(default_app_events),
-                extra_permissions: a.extra_permissions.clone().unwrap_or_else(|| {
-                    BTreeMap::from([
-                        ("administration".to_string(), "read".to_string()),
-                        ("merge_queues".to_string(), "read".to_string()),
-                    ])
-                }),
-            });
-        }
-        // GitHub's own apps and bots, present on every instance: GitHub Actions (whose jobs
-        // create check runs as `github-actions[bot]`) and the merge queue's bot (which creates
-        // and deletes the `gh-readonly-queue/...` branches).
-        accounts.push(Account {
-            id: ACTIONS_BOT,
-            login: Login::new(ACTIONS_BOT_LOGIN),
-            kind: AccountType::Bot,
-            is_org: false,
-            token: None,
-            email: Some(format!(
-                "{}+{ACTIONS_BOT_LOGIN}@users.noreply.github.com",
-                ACTIONS_BOT.0
-            )),
-            created_at: seeded_at(),
-        });
-        apps.push(App {
-            id: ACTIONS_APP_ID,
-            slug: ACTIONS_APP_SLUG.to_string(),
-            public_key: String::new(),
-            bot: ACTIONS_BOT,
-            installations: vec![],
-            token_lifetime: chrono::Duration::hours(1),
-            events: vec![],
-            extra_permissions: BTreeMap::new(),
-        });
-        accounts.push(Account {
-            id: QUEUE_BOT,
-            login: Login::new(QUEUE_BOT_LOGIN),
-            kind: AccountType::Bot,
-            is_org: false,
-            token: None,
-            email: Some(format!(
-                "{}+{QUEUE_BOT_LOGIN}@users.noreply.github.com",
-                QUEUE_BOT.0
-            )),
-            created_at: seeded_at(),
-        });
-        let mut org_id = 9000;
-        let orgs = seed
-            .teams
-            .iter()
-            .map(|t| t.org.clone())
-            .chain(seed.repos.iter().map(|r| r.name.owner().to_string()));
-        for org in orgs {
-            let login = Login::new(org);
-            if !accounts.iter().any(|a| a.login == login) {
-                accounts.push(Account {
-                    id: UserId(org_id),
-                    login,
-                    kind: AccountType::User,
-                    is_org: true,
-                    token: None,
-                    email: None,
-                    created_at: seeded_at(),
-                });
-                org_id += 1;
-            }
-        }
-        let id_of =
-            |accounts: &[Account], l: &Login| accounts.iter().find(|a| &a.login == l).map(|a| a.id);
+        let (accounts, apps) = seeded_accounts(seed);
         let teams = seed
             .teams
             .iter()
@@ -427,77 +316,7 @@ impl World {
             .repos
             .iter()
             .enumerate()
-            .map(|(i, r)| Repo {
-                id: 500_000 + i as u64,
-                owner: id_of(&accounts, &Login::new(r.name.owner())).unwrap_or(UserId(0)),
-                name: r.name.clone(),
-                default_branch: r.default_branch.clone(),
-                admins: r
-                    .admins
-                    .iter()
-                    .filter_map(|l| id_of(&accounts, l))
-                    .collect(),
-                writers: r
-                    .writers
-                    .iter()
-                    .filter_map(|l| id_of(&accounts, l))
-                    .chain(
-                        apps.iter()
-                            .filter(|a| {
-                                a.installations
-                                    .iter()
-                                    .any(|(_, acc)| acc.eq_ignore_ascii_case(r.name.owner()))
-                            })
-                            .map(|a| a.bot),
-                    )
-                    .collect(),
-                required_contexts: r
-                    .required_contexts
-                    .iter()
-                    .cloned()
-                    .chain(r.required_checks.iter().map(|c| c.context.clone()))
-                    .fold(Vec::new(), |mut acc, c| {
-                        if !acc.contains(&c) {
-                            acc.push(c);
-                        }
-                        acc
-                    }),
-                // An app the seed does not define is an account nobody acts as: nothing
-                // satisfies a context pinned to it.
-                required_sources: r
-                    .required_checks
-                    .iter()
-                    .filter_map(|c| {
-                        let app = c.app_id?;
-                        let bot = apps
-                            .iter()
-                            .find(|a| a.id == app)
-                            .map_or(UserId(0), |a| a.bot);
-                        Some((c.context.clone(), bot))
-                    })
-                    .collect(),
-                required_apps: r
-                    .required_checks
-                    .iter()
-                    .filter_map(|c| Some((c.context.clone(), c.app_id?)))
-                    .collect(),
-                enforce_admins: r.enforce_admins,
-                merge_queue: r.merge_queue,
-                queue_timeout: chrono::Duration::from_std(r.queue_check_timeout())
-                    .unwrap_or(chrono::Duration::hours(1)),
-                queue: vec![],
-                git_dir: data_dir
-                    .join(r.name.owner())
-                    .join(format!("{}.git", r.name.name())),
-                created_at: now,
-                pushed_at: now,
-                pulls: vec![],
-                statuses: vec![],
-                check_runs: vec![],
-                labels: vec![],
-                known_refs: BTreeMap::new(),
-                activity: vec![],
-            })
+            .map(|(i, r)| seeded_repo(i, r, &accounts, &apps, data_dir, now))
             .collect();
         World {
             accounts,
@@ -709,6 +528,204 @@ pub const QUEUE_BOT_LOGIN: &str = "github-merge-queue[bot]";
 /// When seeded accounts were registered: long before anything a test does.
 fn seeded_at() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(1_577_836_800, 0).unwrap_or_default()
+}
+
+/// The seed's users and apps (each app with its bot account), GitHub's own bots, and an
+/// organisation account for every owner the seed names.
+fn seeded_accounts(seed: &SimState) -> (Vec<Account>, Vec<App>) {
+    let mut accounts: Vec<Account> = seed
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| Account {
+            id: UserId(1000 + i as u64),
+            login: u.login.clone(),
+            kind: u.kind,
+            is_org: false,
+            token: Some(u.token.clone()),
+            email: Some(u.email()),
+            created_at: seeded_at(),
+        })
+        .collect();
+    let mut apps = Vec::new();
+    for (i, a) in seed.apps.iter().enumerate() {
+        let bot = UserId(8000 + i as u64);
+        accounts.push(Account {
+            id: bot,
+            login: a.bot_login(),
+            kind: AccountType::Bot,
+            is_org: false,
+            token: None,
+            email: Some(format!(
+                "{}+{}@users.noreply.github.com",
+                bot.0,
+                a.bot_login()
+            )),
+            created_at: seeded_at(),
+        });
+        apps.push(App {
+            id: a.id,
+            slug: a.slug.clone(),
+            public_key: a.public_key.clone(),
+            bot,
+            installations: a
+                .installations
+                .iter()
+                .map(|i| (i.id, i.account.clone()))
+                .collect(),
+            token_lifetime: chrono::Duration::seconds(
+                i64::try_from(a.token_lifetime_secs).unwrap_or(i64::MAX / 1000),
+            ),
+            events: a.events.clone().unwrap_or_else(default_app_events),
+            extra_permissions: a.extra_permissions.clone().unwrap_or_else(|| {
+                BTreeMap::from([
+                    ("administration".to_string(), "read".to_string()),
+                    ("merge_queues".to_string(), "read".to_string()),
+                ])
+            }),
+        });
+    }
+    // GitHub's own apps and bots, present on every instance: GitHub Actions (whose jobs
+    // create check runs as `github-actions[bot]`) and the merge queue's bot (which creates
+    // and deletes the `gh-readonly-queue/...` branches).
+    accounts.push(Account {
+        id: ACTIONS_BOT,
+        login: Login::new(ACTIONS_BOT_LOGIN),
+        kind: AccountType::Bot,
+        is_org: false,
+        token: None,
+        email: Some(format!(
+            "{}+{ACTIONS_BOT_LOGIN}@users.noreply.github.com",
+            ACTIONS_BOT.0
+        )),
+        created_at: seeded_at(),
+    });
+    apps.push(App {
+        id: ACTIONS_APP_ID,
+        slug: ACTIONS_APP_SLUG.to_string(),
+        public_key: String::new(),
+        bot: ACTIONS_BOT,
+        installations: vec![],
+        token_lifetime: chrono::Duration::hours(1),
+        events: vec![],
+        extra_permissions: BTreeMap::new(),
+    });
+    accounts.push(Account {
+        id: QUEUE_BOT,
+        login: Login::new(QUEUE_BOT_LOGIN),
+        kind: AccountType::Bot,
+        is_org: false,
+        token: None,
+        email: Some(format!(
+            "{}+{QUEUE_BOT_LOGIN}@users.noreply.github.com",
+            QUEUE_BOT.0
+        )),
+        created_at: seeded_at(),
+    });
+    let mut org_id = 9000;
+    let orgs = seed
+        .teams
+        .iter()
+        .map(|t| t.org.clone())
+        .chain(seed.repos.iter().map(|r| r.name.owner().to_string()));
+    for org in orgs {
+        let login = Login::new(org);
+        if !accounts.iter().any(|a| a.login == login) {
+            accounts.push(Account {
+                id: UserId(org_id),
+                login,
+                kind: AccountType::User,
+                is_org: true,
+                token: None,
+                email: None,
+                created_at: seeded_at(),
+            });
+            org_id += 1;
+        }
+    }
+    (accounts, apps)
+}
+
+fn id_of(accounts: &[Account], l: &Login) -> Option<UserId> {
+    accounts.iter().find(|a| &a.login == l).map(|a| a.id)
+}
+
+/// One seeded repository: its people, its protection, and where its git lives.
+fn seeded_repo(
+    i: usize,
+    r: &crate::seed::SeedRepo,
+    accounts: &[Account],
+    apps: &[App],
+    data_dir: &Path,
+    now: chrono::DateTime<Utc>,
+) -> Repo {
+    Repo {
+        id: 500_000 + i as u64,
+        owner: id_of(accounts, &Login::new(r.name.owner())).unwrap_or(UserId(0)),
+        name: r.name.clone(),
+        default_branch: r.default_branch.clone(),
+        admins: r.admins.iter().filter_map(|l| id_of(accounts, l)).collect(),
+        writers: r
+            .writers
+            .iter()
+            .filter_map(|l| id_of(accounts, l))
+            .chain(
+                apps.iter()
+                    .filter(|a| {
+                        a.installations
+                            .iter()
+                            .any(|(_, acc)| acc.eq_ignore_ascii_case(r.name.owner()))
+                    })
+                    .map(|a| a.bot),
+            )
+            .collect(),
+        required_contexts: r
+            .required_contexts
+            .iter()
+            .cloned()
+            .chain(r.required_checks.iter().map(|c| c.context.clone()))
+            .fold(Vec::new(), |mut acc, c| {
+                if !acc.contains(&c) {
+                    acc.push(c);
+                }
+                acc
+            }),
+        // An app the seed does not define is an account nobody acts as: nothing
+        // satisfies a context pinned to it.
+        required_sources: r
+            .required_checks
+            .iter()
+            .filter_map(|c| {
+                let app = c.app_id?;
+                let bot = apps
+                    .iter()
+                    .find(|a| a.id == app)
+                    .map_or(UserId(0), |a| a.bot);
+                Some((c.context.clone(), bot))
+            })
+            .collect(),
+        required_apps: r
+            .required_checks
+            .iter()
+            .filter_map(|c| Some((c.context.clone(), c.app_id?)))
+            .collect(),
+        enforce_admins: r.enforce_admins,
+        merge_queue: r.merge_queue,
+        queue_timeout: chrono::Duration::from_std(r.queue_check_timeout())
+            .unwrap_or(chrono::Duration::hours(1)),
+        queue: vec![],
+        git_dir: data_dir
+            .join(r.name.owner())
+            .join(format!("{}.git", r.name.name())),
+        created_at: now,
+        pushed_at: now,
+        pulls: vec![],
+        statuses: vec![],
+        check_runs: vec![],
+        labels: vec![],
+        known_refs: BTreeMap::new(),
+        activity: vec![],
+    }
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ pub struct ExecutorConfig {
     pub program_paths: Option<Vec<String>>,
     /// Optional: a command (argv, no shell) that prints the effect of a proposal before anyone
     /// approves it, run in a checkout of the would-be merge with the program taken from the
-    /// base branch (see `executor::plan`). Its output's digest is bound into the approval.
+    /// base branch (see docs/plans.md). Its output's digest is bound into the approval.
     #[serde(default)]
     pub plan: Option<Vec<String>>,
     /// The only secrets a plan gets (read-only credentials); `env` never reaches a plan.

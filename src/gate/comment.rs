@@ -82,6 +82,7 @@ impl Gate {
     ) -> Result<(), GateError> {
         let key = (pull.repo.clone(), pull.number, head.clone(), kind);
         if self
+            .memory
             .commented
             .lock()
             .map(|c| c.contains(&key))
@@ -113,7 +114,7 @@ impl Gate {
                 Err(e) => tracing::error!(error = %e, "cannot render the decision comment"),
             }
         }
-        if let Ok(mut c) = self.commented.lock() {
+        if let Ok(mut c) = self.memory.commented.lock() {
             c.put(key, ());
         }
         Ok(())

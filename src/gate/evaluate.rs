@@ -203,6 +203,7 @@ impl Gate {
     ) -> Result<(), GateError> {
         let key = (pull.repo.clone(), pull.number, facts.head_sha.clone());
         if self
+            .memory
             .requested
             .lock()
             .map(|r| r.contains(&key))
@@ -248,7 +249,7 @@ impl Gate {
                     .await?;
             }
         }
-        if let Ok(mut r) = self.requested.lock() {
+        if let Ok(mut r) = self.memory.requested.lock() {
             r.put(key, ());
         }
         Ok(())

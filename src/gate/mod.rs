@@ -16,8 +16,8 @@ use crate::executor::Executor;
 use crate::github::facts::GatherError;
 use crate::github::{GitHub, GitHubError};
 use crate::metrics::Metrics;
-use crate::policy::{Account, ProgramPaths};
-use crate::policy::{ApprovalDecision, ApprovalState};
+use crate::policy::ApprovalDecision;
+use crate::policy::ProgramPaths;
 use crate::render::Renderer;
 use crate::types::{CommitSha, PullNumber, PullRef, RepoName};
 use crate::webhook::Queue;
@@ -33,6 +33,7 @@ mod comment;
 mod deliver;
 mod due;
 mod evaluate;
+mod memory;
 mod merge;
 mod merge_group;
 mod on_check_run;
@@ -91,23 +92,16 @@ pub struct Gate {
     public_url: Option<String>,
     metrics: Metrics,
     dashboard: Dashboard,
-    /// The last status this process posted per (repo, sha): re-posting the same one is skipped.
-    posted: Mutex<lru::LruCache<(RepoName, CommitSha), (ApprovalState, String)>>,
+    /// What this process remembers to save calls; forgetting any of it is safe.
+    memory: memory::Memory,
     /// How evaluations and deliveries are retried (each re-reads every fact: idempotent).
     retry: crate::retry::Backoff,
     clock: Arc<dyn Clock>,
     renderer: Renderer,
     /// The post-merge executor, when the service runs one.
     executor: Option<Arc<Executor>>,
-    /// Decision comments this process posted or found: (repo, pull, head, kind).
-    commented: Mutex<lru::LruCache<CommentKey, ()>>,
     /// Each executor's program paths, governed by the rules that run it.
     programs: ProgramPaths,
-    /// Senders of push deliveries per (repo, branch): pushers the activity API may not list
-    /// yet. They only ever make someone ineligible, so forgetting them is safe.
-    push_senders: Mutex<lru::LruCache<(RepoName, String), Vec<Account>>>,
-    /// Heads whose reviewers were asked for: (repo, pull, head).
-    requested: Mutex<lru::LruCache<(RepoName, PullNumber, CommitSha), ()>>,
     /// Evaluations and deliveries run here, per key in order, bounded.
     pool: Pool,
     /// The queue the worker takes deliveries from (set when it starts).
@@ -116,24 +110,16 @@ pub struct Gate {
     executions: Arc<tokio::sync::Semaphore>,
     /// Held while an executor reconciler pass runs, so passes never run twice at once.
     executor_pass: tokio::sync::Mutex<()>,
-    /// Executors' plans per head (see [`plans`]).
+    /// Executors' plans per head (see [`planning`]).
     plans: Arc<planning::Plans>,
     /// Plans run on their own pool: an approved execution never waits behind one.
     plan_slots: Arc<tokio::sync::Semaphore>,
     /// This gate, for work that outlives an evaluation (a plan) and must evaluate again.
     me: std::sync::OnceLock<std::sync::Weak<Gate>>,
-    /// PRs a pass found changed since their status: their next decision is posted even when
-    /// the code host already shows it, so the status's date moves past the change (see
-    /// [`due`]). Forgetting one costs a pass an evaluation, never a decision.
-    post_afresh: Mutex<lru::LruCache<(RepoName, PullNumber), ()>>,
     /// The reconciler's interval: a pass spreads its repositories over most of it.
     pass_interval: Duration,
     /// Whether a periodic pass is running (a tick meanwhile is skipped).
     pass_running: std::sync::atomic::AtomicBool,
-    /// The policy blob each governed branch had at this process's last pass: a different one
-    /// now makes every PR on the branch due, whatever its commit's (writer-set) date says.
-    /// Only ever adds evaluations; a fresh process falls back on the date.
-    policy_seen: Mutex<std::collections::HashMap<(RepoName, String), Option<String>>>,
 }
 
 impl Gate {
@@ -154,18 +140,15 @@ impl Gate {
             public_url: config.public_url.clone(),
             metrics,
             dashboard,
-            posted: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
+            memory: memory::Memory::new(),
             retry: crate::retry::Backoff {
                 tries: 3,
                 first_pause: Duration::from_secs(1),
             },
             clock: Arc::new(SystemClock),
             renderer: Renderer::new(config.templates_dir.clone()),
-            commented: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
             executor: None,
             programs: config.program_paths(),
-            push_senders: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
-            requested: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
             pool,
             queue: Mutex::new(None),
             executions: Arc::new(tokio::sync::Semaphore::new(
@@ -175,10 +158,8 @@ impl Gate {
             plans: Arc::new(planning::Plans::new(config)),
             plan_slots: Arc::new(tokio::sync::Semaphore::new(config.runtime.plans.max(1))),
             me: std::sync::OnceLock::new(),
-            post_afresh: Mutex::new(lru::LruCache::new(REMEMBERED_ENTRIES)),
             pass_interval: config.reconcile_interval.0,
             pass_running: std::sync::atomic::AtomicBool::new(false),
-            policy_seen: Mutex::new(std::collections::HashMap::new()),
         }
     }
 

@@ -35,7 +35,7 @@ impl Gate {
         };
         let creator = format!("{slug}[bot]");
         tracing::warn!(%repo, sha = %head_sha, %creator, "a prgate/approval check run from someone else");
-        if let Ok(mut p) = self.posted.lock() {
+        if let Ok(mut p) = self.memory.posted.lock() {
             p.pop(&(repo.clone(), head_sha.clone()));
         }
         self.post(

@@ -72,7 +72,7 @@ impl Gate {
             id: crate::types::UserId(sender.id),
             kind: AccountKind::from_github(&sender.kind),
         };
-        if let Ok(mut m) = self.push_senders.lock() {
+        if let Ok(mut m) = self.memory.push_senders.lock() {
             let list = m.get_or_insert_mut((repo.clone(), branch.to_string()), Vec::new);
             if !list.iter().any(|a| a.id == account.id) {
                 list.push(account);
@@ -86,6 +86,7 @@ impl Gate {
             return;
         };
         let remembered = self
+            .memory
             .push_senders
             .lock()
             .ok()

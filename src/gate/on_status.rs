@@ -34,7 +34,7 @@ impl Gate {
                 Err(e) => {
                     // Who posted it is unknown: our memory of what this SHA shows can no
                     // longer be trusted, so the next evaluation posts again.
-                    if let Ok(mut p) = self.posted.lock() {
+                    if let Ok(mut p) = self.memory.posted.lock() {
                         p.pop(&(repo.clone(), sha.clone()));
                     }
                     return Err(e.into());

@@ -40,7 +40,7 @@ impl Gate {
         }
         tracing::warn!(%repo, %sha, sender = %sender.map_or("unknown".to_string(), |s| s.to_string()), "overwriting a prgate/approval status posted by someone else");
         // Forget what we posted: the forged status replaced it on the code host.
-        if let Ok(mut p) = self.posted.lock() {
+        if let Ok(mut p) = self.memory.posted.lock() {
             p.pop(&(repo.clone(), sha.clone()));
         }
         self.post(
@@ -96,7 +96,8 @@ impl Gate {
 
     /// Whether this process's latest `prgate/approval` on the SHA is `success`.
     pub(super) fn posted_success(&self, repo: &RepoName, sha: &CommitSha) -> bool {
-        self.posted
+        self.memory
+            .posted
             .lock()
             .ok()
             .and_then(|p| p.peek(&(repo.clone(), sha.clone())).map(|(s, _)| *s))
@@ -139,12 +140,14 @@ impl Gate {
         let key = (repo.clone(), sha.clone());
         let value = (state, description.to_string());
         let afresh = pull.is_some_and(|n| {
-            self.post_afresh
+            self.memory
+                .post_afresh
                 .lock()
                 .is_ok_and(|mut a| a.pop(&(repo.clone(), n)).is_some())
         });
         let remembered = !afresh
             && self
+                .memory
                 .posted
                 .lock()
                 .ok()
@@ -168,7 +171,7 @@ impl Gate {
                 target.as_deref(),
             )
             .await?;
-        if let Ok(mut p) = self.posted.lock() {
+        if let Ok(mut p) = self.memory.posted.lock() {
             p.put(key, value);
         }
         Ok(())

@@ -82,7 +82,7 @@ impl Gate {
             .collect();
         // A branch whose policy blob is not the one this process saw last time changed its
         // policy, whatever the date on the commit that changed it (a committer sets it).
-        let moved: std::collections::BTreeSet<&String> = match self.policy_seen.lock() {
+        let moved: std::collections::BTreeSet<&String> = match self.memory.policy_seen.lock() {
             Ok(mut seen) => listing
                 .policies
                 .iter()
@@ -111,7 +111,7 @@ impl Gate {
             self.metrics.reconcile_due(why.as_str());
             let n = PullNumber(pull.number);
             if why.posts_afresh()
-                && let Ok(mut a) = self.post_afresh.lock()
+                && let Ok(mut a) = self.memory.post_afresh.lock()
             {
                 a.put((repo.clone(), n), ());
             }
