@@ -290,16 +290,14 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
     progress.without_graph = graph.is_none();
 
     loop {
-        let walked = walk_and_check(
-            opts,
-            &repo,
-            graph.as_ref(),
+        let walk = Walk {
+            repo: &repo,
+            graph: graph.as_ref(),
             tip,
-            &limit,
-            &notes,
-            &mut report,
-            &mut progress,
-        );
+            limit: &limit,
+            notes: &notes,
+        };
+        let walked = walk_and_check(opts, walk, &mut report, &mut progress);
         match walked {
             Ok(checked) => {
                 findings = checked;
@@ -349,14 +347,9 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport, AuditError> {
 /// each with its own `Repository`: checking a record reads several objects per commit, and
 /// on two cores the audit then takes about as long as the walk alone (measured in
 /// docs/audit.md). The checker's findings, by the commit's place in the walk.
-#[allow(clippy::too_many_arguments)]
 fn walk_and_check(
     opts: &AuditOptions,
-    repo: &Repository,
-    graph: Option<&CommitGraph>,
-    tip: Oid,
-    limit: &WalkLimit<'_>,
-    notes: &HashMap<Oid, Oid>,
+    walk: Walk<'_>,
     report: &mut AuditReport,
     progress: &mut Progress,
 ) -> Result<Vec<(u64, Findings)>, WalkError> {
@@ -366,15 +359,17 @@ fn walk_and_check(
         let checker = std::thread::Builder::new()
             .name("prgate-audit-check".into())
             .spawn_scoped(scope, || {
-                checker::check_commits(&opts.repo_path, graph, &opts.trusted_keys, &path, checks)
+                checker::check_commits(
+                    &opts.repo_path,
+                    walk.graph,
+                    &opts.trusted_keys,
+                    &path,
+                    checks,
+                )
             })
             .map_err(|source| WalkError::Audit(AuditError::Thread { source }))?;
         let walked = walk_first_parent(
-            repo,
-            graph,
-            tip,
-            limit,
-            notes,
+            walk,
             &mut PolicyCache::default(),
             report,
             progress,
@@ -393,6 +388,17 @@ fn walk_and_check(
             (Ok(()), Ok(checked)) => Ok(checked),
         }
     })
+}
+
+/// What one walk of the first-parent history reads: the repository and its commit-graph,
+/// where it starts and stops, and the notes by commit.
+#[derive(Clone, Copy)]
+struct Walk<'a> {
+    repo: &'a Repository,
+    graph: Option<&'a CommitGraph>,
+    tip: Oid,
+    limit: &'a WalkLimit<'a>,
+    notes: &'a HashMap<Oid, Oid>,
 }
 
 /// Why a walk stopped short.
@@ -448,19 +454,21 @@ fn commit_facts(
 /// but each root tree is read once and serves as "M" and then as the next one's "M^1", and a
 /// commit itself is read only when it needs checking (its parent, tree and time come from the
 /// commit-graph when there is one). What it finds goes to `findings`, with the walk position.
-#[allow(clippy::too_many_arguments)]
 fn walk_first_parent(
-    repo: &Repository,
-    graph: Option<&CommitGraph>,
-    tip: Oid,
-    limit: &WalkLimit<'_>,
-    notes: &HashMap<Oid, Oid>,
+    walk: Walk<'_>,
     policies: &mut PolicyCache,
     report: &mut AuditReport,
     progress: &mut Progress,
     path: &str,
     checker: &std::sync::mpsc::SyncSender<checker::Message>,
 ) -> Result<(), WalkError> {
+    let Walk {
+        repo,
+        graph,
+        tip,
+        limit,
+        notes,
+    } = walk;
     let mut current = tip;
     // Commits without a note walked since the last one handed to the checker (for the chain).
     let mut passed = Vec::new();

@@ -684,6 +684,56 @@ mod tests {
         );
     }
 
+    /// The readers of prgate's own statuses take them as their writers wrote them: a run that
+    /// failed stays failed even when its reason says "refused", and an expiry is told from a
+    /// "no" by the words `expired_description` writes.
+    #[test]
+    fn statuses_read_back_as_their_writers_meant() {
+        use crate::record::note::Outcome;
+        let merged = pull("closed", true);
+        let approved = [review("APPROVED", &"a".repeat(40), "")];
+        let execution = |(state, description): (&str, String)| {
+            classify(&merged, &approved, None, Some(&check(state, &description))).0
+        };
+        assert_eq!(
+            execution(run_status::refused("the head moved")),
+            ProposalState::ExecutionRefused
+        );
+        assert_eq!(
+            execution(run_status::ended(
+                "firewall",
+                Outcome::Failed,
+                ": the remote refused the connection"
+            )),
+            ProposalState::ExecutionFailed,
+            "a failed run whose output mentions a refusal is a failure, not a refused execution"
+        );
+        assert_eq!(
+            execution(run_status::blocked("the claim ref could not be written")),
+            ProposalState::ExecutionFailed
+        );
+        let open = pull("open", false);
+        let expired = check("failure", &policy::expired_description("72h"));
+        assert_eq!(
+            classify(&open, &[], Some(&expired), None).0,
+            ProposalState::Expired
+        );
+        assert_eq!(
+            classify(&pull("closed", false), &[], Some(&expired), None).0,
+            ProposalState::Expired
+        );
+        assert_eq!(
+            classify(
+                &open,
+                &[],
+                Some(&check("failure", "changes requested by bob")),
+                None
+            )
+            .0,
+            ProposalState::Denied
+        );
+    }
+
     #[test]
     fn a_success_without_an_approval_on_the_head_is_not_approved() {
         let open = pull("open", false);

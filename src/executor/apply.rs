@@ -152,7 +152,7 @@ impl Executor {
         self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
 
         // --- run ---
-        let (execution, run) = self
+        let (mut execution, run) = self
             .run_command(
                 repo,
                 merge,
@@ -164,22 +164,17 @@ impl Executor {
                 started,
             )
             .await;
+        execution.operator = operator;
+        execution.plan = ran_plan;
+        let (outcome, exit_code) = (execution.outcome, execution.exit_code);
+        let (state, description) = ended_status(name, &execution, replaces_foreign_note);
         note.execution = Some(execution);
-        if let Some(rec) = note.execution.as_mut() {
-            rec.operator = operator;
-            rec.plan = ran_plan;
-        }
 
         // --- record --- (the mirror was synced before the run; notes merge on push)
         let mirror = self.local_mirror(repo).await?;
         let git_token = self.note_token(repo).await;
         self.record(&mirror, &clone_url, m, &note, git_token.as_ref())?;
         drop(mirror);
-        let (outcome, exit_code) = note
-            .execution
-            .as_ref()
-            .map_or((Outcome::Failed, None), |e| (e.outcome, e.exit_code));
-        let (state, description) = ended_status(name, &note, replaces_foreign_note);
         // The run is over and its record pushed; a final status that still fails is posted
         // again from the record by the reconciler's next pass (it looks at M again for that).
         if let Err(e) = self.status_retried(repo, merge, state, &description).await {
@@ -318,26 +313,14 @@ impl Executor {
 /// The final `prgate/execution` status of a run, from its record.
 fn ended_status(
     name: &str,
-    note: &crate::record::note::ExecutionNote,
+    rec: &ExecutionRecord,
     replaces_foreign_note: bool,
 ) -> (&'static str, String) {
-    let outcome = note
-        .execution
-        .as_ref()
-        .map(|e| e.outcome)
-        .unwrap_or(Outcome::Failed);
-    let exit_code = note.execution.as_ref().and_then(|e| e.exit_code);
-    let detail = match exit_code {
+    let detail = match rec.exit_code {
         Some(c) => format!(" with exit code {c}"),
-        None => format!(
-            ": {}",
-            note.execution
-                .as_ref()
-                .and_then(|e| e.refusal.clone())
-                .unwrap_or_else(|| "it did not run".into())
-        ),
+        None => format!(": {}", rec.refusal.as_deref().unwrap_or("it did not run")),
     };
-    let (state, mut description) = run_status::ended(name, outcome, &detail);
+    let (state, mut description) = run_status::ended(name, rec.outcome, &detail);
     if replaces_foreign_note {
         description.push_str("; it replaced a note prgate did not write");
     }

@@ -530,7 +530,7 @@ pub(crate) async fn read_pull(
     number: PullNumber,
     teams: &[TeamRef],
 ) -> Result<PullRead, GitHubError> {
-    const OP: &str = "PrgatePullFacts";
+    const OP: &str = FACTS_OP;
     let answer = post(
         gh,
         repo,
@@ -668,11 +668,11 @@ impl PullRead {
     /// Checks and decodes the facts. Anything missing, null where it must not be, or an
     /// error in the answer is an error: prgate never decides on a guess.
     pub fn facts(&self) -> Result<ReadFacts, GitHubError> {
-        const OP: &str = "PrgatePullFacts";
+        const OP: &str = FACTS_OP;
         if let Some(f) = &self.failure {
             return Err(gql_error(OP, f.clone()));
         }
-        let missing = |what: &str| gql_error(OP, format!("the answer has no {what}"));
+        let missing = facts_missing;
         let r = &self.rest;
 
         let base_ref = r.base_ref.clone().unwrap_or(Value::Null);
@@ -773,11 +773,18 @@ impl PullRead {
     }
 }
 
+/// The name of the query that reads a PR's facts, for its errors.
+const FACTS_OP: &str = "PrgatePullFacts";
+
+/// An answer to the facts query that lacks `what`.
+fn facts_missing(what: &str) -> GitHubError {
+    gql_error(FACTS_OP, format!("the answer has no {what}"))
+}
+
 /// The PR's reviews in REST's shape, or `None` when one page does not list them all.
 fn reviews_of(value: Value) -> Result<Option<Vec<ApiReview>>, GitHubError> {
-    const OP: &str = "PrgatePullFacts";
-    let missing = |what: &str| gql_error(OP, format!("the answer has no {what}"));
-    let reviews: Connection<GqlReview> = decode(OP, "reviews", value)?;
+    let missing = facts_missing;
+    let reviews: Connection<GqlReview> = decode(FACTS_OP, "reviews", value)?;
     Ok(match reviews.complete() {
         None => None,
         Some(list) => Some(
@@ -811,15 +818,14 @@ fn reviews_of(value: Value) -> Result<Option<Vec<ApiReview>>, GitHubError> {
 
 /// When the PR's base branch last changed (its `BaseRefChangedEvent`s), if it ever did.
 fn last_retarget(value: Value) -> Result<Option<DateTime<Utc>>, GitHubError> {
-    const OP: &str = "PrgatePullFacts";
-    let missing = |what: &str| gql_error(OP, format!("the answer has no {what}"));
-    let timeline: Connection<GqlTimelineItem> = decode(OP, "timelineItems", value)?;
+    let missing = facts_missing;
+    let timeline: Connection<GqlTimelineItem> = decode(FACTS_OP, "timelineItems", value)?;
     let mut base_changed_at = None;
     for item in timeline.nodes {
         let item = item.ok_or_else(|| missing("a timeline item"))?;
         if item.typename != "BaseRefChangedEvent" {
             return Err(gql_error(
-                OP,
+                FACTS_OP,
                 format!("unexpected timeline item {}", item.typename),
             ));
         }

@@ -100,7 +100,7 @@ impl Resolver<'_> {
                 "mergeQueueEntry" => Ok(entry
                     .clone()
                     .map_or(Out::Null, |e| Out::Node(Node::MergeQueueEntry(e)))),
-                _ => Err(internal(format!("unserved field {field}"))),
+                _ => Err(self.unserved(node, field)),
             },
             (Node::MergeQueue(idx), _) => {
                 let r = &self.w.repos[*idx];
@@ -121,7 +121,7 @@ impl Resolver<'_> {
                             .collect();
                         Ok(page("MergeQueueEntryConnection", all, args))
                     }
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::MergeQueueConfiguration(idx), _) => {
@@ -138,7 +138,7 @@ impl Resolver<'_> {
                     "minimumEntriesToMergeWaitTime" => leaf(0),
                     "mergeMethod" => leaf("MERGE"),
                     "mergingStrategy" => leaf("ALLGREEN"),
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::MergeQueueEntry(v), _) => {
@@ -170,7 +170,7 @@ impl Resolver<'_> {
                     } else {
                         Out::Null
                     }),
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             _ => Err(self.unserved(node, field)),
@@ -212,7 +212,7 @@ impl Resolver<'_> {
                             })
                             .map_or(Out::Null, |i| Out::Node(Node::Team(i))))
                     }
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::Team(i), _) => {
@@ -230,7 +230,7 @@ impl Resolver<'_> {
                         };
                         Ok(page("TeamMemberConnection", members, args))
                     }
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::Repository(idx), _) => {
@@ -303,7 +303,7 @@ impl Resolver<'_> {
                         };
                         self.object(*idx, obj.id())
                     }
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             _ => Err(self.unserved(node, field)),
@@ -325,7 +325,7 @@ impl Resolver<'_> {
                         .map_or(String::new(), |(p, _)| format!("{p}/")),
                 ),
                 "target" => self.object(*idx, *oid),
-                _ => Err(internal(format!("unserved field {field}"))),
+                _ => Err(self.unserved(node, field)),
             },
             (Node::Commit(idx, oid), _) => {
                 let repo = self.repo(*idx)?;
@@ -379,7 +379,7 @@ impl Resolver<'_> {
                             Err(_) => Out::Null,
                         })
                     }
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::Tree(oid), "oid") => leaf(oid.to_string()),
@@ -398,7 +398,7 @@ impl Resolver<'_> {
                     // (`isTruncated`), which clients must check.
                     "isTruncated" => leaf(false),
                     "text" => opt_leaf(text.map(str::to_string)),
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::TreeEntry(idx, path, oid), _) => match field {
@@ -406,7 +406,7 @@ impl Resolver<'_> {
                 "path" => leaf(path.clone()),
                 "name" => leaf(path.rsplit('/').next().unwrap_or(path)),
                 "object" => self.object(*idx, *oid),
-                _ => Err(internal(format!("unserved field {field}"))),
+                _ => Err(self.unserved(node, field)),
             },
             (Node::GitActor(p), _) => match field {
                 "email" => leaf(p.email.clone()),
@@ -419,7 +419,7 @@ impl Resolver<'_> {
                     }
                     _ => Out::Null,
                 }),
-                _ => Err(internal(format!("unserved field {field}"))),
+                _ => Err(self.unserved(node, field)),
             },
             _ => Err(self.unserved(node, field)),
         }
@@ -450,7 +450,7 @@ impl Resolver<'_> {
                         let combined = crate::commit_status::combined_state(self.w, *idx, sha);
                         leaf(combined.to_ascii_uppercase())
                     }
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::StatusContext(idx, id), _) => {
@@ -468,7 +468,7 @@ impl Resolver<'_> {
                     "description" => opt_leaf(s.description.clone()),
                     "state" => leaf(s.state.to_ascii_uppercase()),
                     "targetUrl" => opt_leaf(s.target_url.clone()),
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             _ => Err(self.unserved(node, field)),
@@ -507,7 +507,7 @@ impl Resolver<'_> {
                         Ok(o) => self.object(*idx, o)?,
                         Err(_) => Out::Null,
                     }),
-                    _ => Err(internal(format!("unserved field {field}"))),
+                    _ => Err(self.unserved(node, field)),
                 }
             }
             (Node::PullRequestCommit(idx, oid), "commit") => {
@@ -524,7 +524,7 @@ impl Resolver<'_> {
                     "changed" => "CHANGED",
                     _ => "MODIFIED",
                 }),
-                _ => Err(internal(format!("unserved field {field}"))),
+                _ => Err(self.unserved(node, field)),
             },
             (Node::BaseRefChangedEvent(at) | Node::ReviewDismissedEvent(at), "createdAt") => {
                 leaf(format_chrono(*at))
@@ -533,14 +533,14 @@ impl Resolver<'_> {
                 "nodes" => Ok(Out::List(p.nodes.iter().cloned().map(Out::Node).collect())),
                 "totalCount" => leaf(p.total),
                 "pageInfo" => Ok(Out::Node(Node::PageInfo(p.info.clone()))),
-                _ => Err(internal(format!("unserved field {field}"))),
+                _ => Err(self.unserved(node, field)),
             },
             (Node::PageInfo(i), _) => match field {
                 "hasNextPage" => leaf(i.has_next),
                 "hasPreviousPage" => leaf(i.has_previous),
                 "startCursor" => opt_leaf(i.start.map(cursor)),
                 "endCursor" => opt_leaf(i.end.map(cursor)),
-                _ => Err(internal(format!("unserved field {field}"))),
+                _ => Err(self.unserved(node, field)),
             },
             _ => Err(self.unserved(node, field)),
         }
